@@ -1,0 +1,63 @@
+package store
+
+import "time"
+
+// ParamType is a search parameter type (R4 search.html).
+type ParamType string
+
+// The search parameter types.
+const (
+	Token     ParamType = "token"
+	String    ParamType = "string"
+	Date      ParamType = "date"
+	Reference ParamType = "reference"
+	Number    ParamType = "number"
+	Quantity  ParamType = "quantity"
+	URI       ParamType = "uri"
+	Composite ParamType = "composite"
+	Special   ParamType = "special"
+)
+
+// Entry is one index value of one search parameter of a resource version,
+// extracted at write time (by fhir/search) so that reads never parse JSON.
+// Which fields are set depends on Type.
+type Entry struct {
+	Param string    // the search parameter code, e.g. "identifier"
+	Type  ParamType // Token, String, Date, Reference, Number, Quantity or URI
+
+	// Token: System and Code; Text is the display or text used by :text.
+	// Reference: System and Code hold Reference.identifier (for :identifier).
+	// Quantity: System and Code hold the unit's system and code.
+	System string
+	Code   string
+	Text   string
+
+	// String: Norm is the normalised value (lower case, accents folded,
+	// whitespace collapsed) matched by the default prefix search; Exact is the
+	// value as written (for :exact). URI: Exact holds the uri.
+	Norm  string
+	Exact string
+
+	// Date: the instant range [Low, High) the value covers at its precision
+	// (a date "2024-03" covers March). An open end is MinTime or MaxTime.
+	Low  time.Time
+	High time.Time
+
+	// Number and Quantity: the value and the range [NumLow, NumHigh) its
+	// written precision implies ("100" covers [99.5, 100.5)).
+	Num     float64
+	NumLow  float64
+	NumHigh float64
+
+	// Reference: the referenced type and id for a local reference, and URL
+	// for an absolute or canonical reference (with its |version removed).
+	RefType string
+	RefID   string
+	URL     string
+}
+
+// The open ends of date ranges.
+var (
+	MinTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+)
