@@ -1,0 +1,26 @@
+// Package auth decides who is calling ucp and what they may do.
+//
+// A care plan records a dying patient's most private decisions (a CPR
+// decision, the preferred place of death), so every request is authenticated
+// and every interaction is checked twice, by role and by scope, and both must
+// allow it. The pieces are:
+//
+//   - [Verifier] checks Bearer JWTs against configured OpenID Connect issuers
+//     (NHS CIS2 in production, the SMART Backend Services token endpoint of
+//     package auth/smart for registered systems, and the development issuer of
+//     package auth/devissuer with --dev) and turns the claims into a
+//     [Principal].
+//   - [Scope] and [Scopes] parse and match SMART App Launch scopes, v1
+//     (patient/CarePlan.read) and v2 (patient/CarePlan.rs, with optional
+//     granular query).
+//   - [RoleMap] maps national RBAC role codes to ucp's coarse [Role]s through
+//     configuration, never code, because the code lists change without a
+//     release of ucp.
+//   - [Policy] implements the REST layer's Authorizer hook.
+//
+// Refusals are *store.Error of kind store.Forbidden (403). A missing or bad
+// credential is an [*AuthError], which matches [ErrUnauthenticated] with
+// errors.Is and carries the WWW-Authenticate challenge for the 401.
+//
+// The package fails closed: anything it cannot prove is allowed is refused.
+package auth

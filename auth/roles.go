@@ -1,0 +1,137 @@
+package auth
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Role is ucp's coarse role, which the policy table is written in.
+type Role string
+
+// The roles. RoleNone (the zero value) is allowed nothing, so an unmapped
+// national role code fails closed.
+const (
+	RoleNone     Role = ""
+	RoleClinical Role = "clinical" // create, edit and approve plans; read
+	RoleView     Role = "view"     // urgent care: read and search plans
+	RolePatient  Role = "patient"  // the patient: own plan, QuestionnaireResponse
+	RoleAdmin    Role = "admin"    // organisations, agreements, clients, audit
+	RoleSystem   Role = "system"   // a registered system: per its scopes
+)
+
+// ParseRole accepts the role names above.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleClinical, RoleView, RolePatient, RoleAdmin, RoleSystem:
+		return r, nil
+	}
+	return RoleNone, fmt.Errorf("unknown role %q (want clinical, view, patient, admin or system)", s)
+}
+
+// RoleMap maps national RBAC role codes to roles. It is configuration, read
+// from JSON, because the national code lists change without a release of
+// ucp and each deployment decides which job roles may see plans:
+//
+//	{"codes": {"S8000:G8000:R8000": "clinical", "R8003": "clinical", "R8001": "view", "R8008": "admin"}}
+//
+// A CIS2 role_code such as "S8000:G8000:R8000" is looked up whole first, then
+// part by part ("S8000", "G8000", "R8000"). If parts map to different roles
+// the code is ambiguous and maps to RoleNone: a configuration mistake must
+// not grant access.
+type RoleMap struct {
+	Codes map[string]Role `json:"codes"`
+}
+
+// ParseRoleMap reads a RoleMap from JSON and checks every role name.
+func ParseRoleMap(data []byte) (*RoleMap, error) {
+	var m RoleMap
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("role map: %w", err)
+	}
+	for code, r := range m.Codes {
+		if _, err := ParseRole(string(r)); err != nil {
+			return nil, fmt.Errorf("role map: code %q: %w", code, err)
+		}
+		if r == RolePatient || r == RoleSystem {
+			// These come from the shape of the token (a Patient fhirUser, a
+			// client-credentials grant), never from a staff role code.
+			return nil, fmt.Errorf("role map: code %q: role %q cannot be given by a role code", code, r)
+		}
+		if strings.TrimSpace(code) == "" {
+			return nil, fmt.Errorf("role map: empty code")
+		}
+	}
+	return &m, nil
+}
+
+// LoadRoleMap reads a RoleMap from a JSON file.
+func LoadRoleMap(path string) (*RoleMap, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRoleMap(data)
+}
+
+// Role returns the role for a national role code, or RoleNone. Only staff
+// roles (clinical, view, admin) come from codes.
+func (m *RoleMap) Role(code string) Role {
+	if m == nil || code == "" {
+		return RoleNone
+	}
+	if r, ok := m.Codes[code]; ok {
+		return staffOnly(r)
+	}
+	found := RoleNone
+	for part := range strings.SplitSeq(code, ":") {
+		r, ok := m.Codes[part]
+		if !ok {
+			continue
+		}
+		r = staffOnly(r)
+		if found != RoleNone && found != r {
+			return RoleNone
+		}
+		found = r
+	}
+	return found
+}
+
+// CodeFor returns a code that maps to r, preferring the shortest, for the
+// development issuer to put in the tokens it mints.
+func (m *RoleMap) CodeFor(r Role) (string, bool) {
+	best := ""
+	if m != nil {
+		for code, cr := range m.Codes {
+			if cr == r && (best == "" || len(code) < len(best) || len(code) == len(best) && code < best) {
+				best = code
+			}
+		}
+	}
+	return best, best != ""
+}
+
+// DevRoleMap maps the role codes the development issuer mints
+// ("UCPDEV-clinical", …) to their roles. Never configure it for a production
+// issuer.
+func DevRoleMap() *RoleMap {
+	m := &RoleMap{Codes: map[string]Role{}}
+	for _, r := range []Role{RoleClinical, RoleView, RoleAdmin} {
+		m.Codes[DevRoleCode(r)] = r
+	}
+	return m
+}
+
+// DevRoleCode is the role code the development issuer uses for r.
+func DevRoleCode(r Role) string { return "UCPDEV-" + string(r) }
+
+// staffOnly guards a RoleMap built in code rather than by ParseRoleMap.
+func staffOnly(r Role) Role {
+	switch r {
+	case RoleClinical, RoleView, RoleAdmin:
+		return r
+	}
+	return RoleNone
+}
