@@ -1,0 +1,36 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"ucp/store"
+)
+
+// ExplainSearch returns SQLite's EXPLAIN QUERY PLAN of the first page of q,
+// as an indented tree, for tests.
+func (s *Store) ExplainSearch(ctx context.Context, q store.Query) (string, error) {
+	var b sqlb
+	if err := b.page(filter{types: q.Types, patient: q.Patient, where: q.Where}, q.Sort, nil, false, q.Count+1); err != nil {
+		return "", err
+	}
+	rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+b.b.String(), b.args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	depth := map[int]int{}
+	var out strings.Builder
+	fmt.Fprintf(&out, "%s\n", b.b.String())
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			return "", err
+		}
+		depth[id] = depth[parent] + 1
+		fmt.Fprintf(&out, "%s|-- %s\n", strings.Repeat("   ", depth[id]-1), detail)
+	}
+	return out.String(), rows.Err()
+}

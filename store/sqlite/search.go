@@ -1,0 +1,933 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strconv"
+	"strings"
+
+	"ucp/store"
+)
+
+// How a store.Query becomes SQL.
+//
+// A query selects rows of resource (alias r0, r1… per nesting level). Of its
+// clauses, the one most likely to be selective (see rank) becomes the driver:
+// a DISTINCT subquery over one index table's covering index, CROSS JOINed to
+// resource by rid, so SQLite starts from that index and never scans the
+// resource table. Every other clause is a correlated EXISTS probe on the
+// index table's primary key (rid, n): a short range of one resource's rows.
+// A query with no drivable clause walks resource_type_live for its types.
+//
+// Conditions map to index ranges:
+//
+//	token       idx_token_code (param, code, system) / idx_token_system (param, system)
+//	:text       LIKE '% word%' over the param's rows (lower-cased text)
+//	string      prefix: norm >= v AND norm < v||0xFF on (param, norm); exact on (param, exact);
+//	            contains: LIKE over the param's rows
+//	date/number/quantity
+//	            the Prefix formulas of store.Prefix over (param, lo, hi) / (param, hi, lo)
+//	reference   (param, ref_id, ref_type), (param, url), :identifier (param, code, system)
+//	uri         exact and :below on (param, uri); :above as uri IN (every prefix of the value)
+//	_id         resource_type_id / resource_id; _lastUpdated resource_type_lu / resource_lu
+//	chain       param rows whose (ref_type, ref_id) is a resource matching the chained query
+//	_has        resources referenced by param rows of resources matching the inner query
+//	:missing    [NOT] EXISTS a row of the param
+//	:not        NOT EXISTS a matching row
+//
+// Results are ordered by the sort keys (each a correlated min/max over the
+// resource's rows, NULLS LAST) and then by rid, and paged by keyset on those
+// values; the page is cut (LIMIT) before version rows and their JSON are
+// joined in.
+
+// sqlb accumulates SQL text and its arguments in the same order.
+type sqlb struct {
+	b    strings.Builder
+	args []any
+	n    int // alias counter
+}
+
+func (q *sqlb) w(parts ...string) {
+	for _, p := range parts {
+		q.b.WriteString(p)
+	}
+}
+
+// a writes a placeholder bound to v.
+func (q *sqlb) a(v any) {
+	q.b.WriteByte('?')
+	q.args = append(q.args, v)
+}
+
+func (q *sqlb) alias(prefix string) string {
+	q.n++
+	return prefix + strconv.Itoa(q.n)
+}
+
+// table returns the index table of a parameter type.
+func table(t store.ParamType) (string, bool) {
+	switch t {
+	case store.Token:
+		return "idx_token", true
+	case store.String:
+		return "idx_string", true
+	case store.Date:
+		return "idx_date", true
+	case store.Reference:
+		return "idx_reference", true
+	case store.Number:
+		return "idx_number", true
+	case store.Quantity:
+		return "idx_quantity", true
+	case store.URI:
+		return "idx_uri", true
+	}
+	return "", false
+}
+
+func unsupported(c *store.Cond) error {
+	return store.Errorf(store.Unsupported, "search parameter %q of type %q is not supported by this store", c.Param, c.Type)
+}
+
+// rank orders conditions by how selective their index lookup usually is;
+// lower drives. ok is false for conditions that cannot drive (negations).
+func rank(c *store.Cond) (int, bool) {
+	switch {
+	case c.Missing != nil:
+		// :missing=false drives from the param's rows; _id and
+		// _lastUpdated are never missing, so there is nothing to drive.
+		return 9, !*c.Missing && c.Param != "_id" && c.Param != "_lastUpdated"
+	case c.Not:
+		return 0, false
+	case c.Param == "_id":
+		return 0, true
+	case c.Param == "_lastUpdated":
+		return 7, true
+	case c.Has != nil:
+		return 4, true
+	case c.Chain != nil:
+		return 3, true
+	}
+	switch c.Type {
+	case store.Reference:
+		return 1, true
+	case store.Token:
+		switch {
+		case c.TextMatch != "":
+			return 8, true
+		case c.Code != "":
+			return 2, true
+		}
+		return 6, true
+	case store.String:
+		switch c.StringMatch {
+		case store.StringExact:
+			return 3, true
+		case store.StringPrefix:
+			return 4, true
+		}
+		return 8, true
+	case store.URI:
+		if c.URIMatch == store.URIBelow {
+			return 5, true
+		}
+		return 3, true
+	case store.Date, store.Number, store.Quantity:
+		switch c.Prefix {
+		case store.Ge, store.Le:
+			return 6, true
+		}
+		return 5, true
+	}
+	return 0, false
+}
+
+// filter describes a set of resources: the FROM and WHERE of a query over
+// resource alias a.
+type filter struct {
+	types   []string
+	patient string
+	where   []store.Clause
+}
+
+// from writes "FROM … WHERE …" selecting live resources (alias a) matching f.
+func (q *sqlb) from(a string, f filter) error {
+	// Pick the driver.
+	best, bestRank := -1, 100
+	if f.patient != "" {
+		best, bestRank = -2, 1 // the compartment: a patient's resources are few
+	}
+	for i := range f.where {
+		cl := &f.where[i]
+		if len(cl.Any) == 0 {
+			return store.Errorf(store.Invalid, "empty search clause")
+		}
+		worst, ok := 0, true
+		for j := range cl.Any {
+			r, drivable := rank(&cl.Any[j])
+			ok = ok && drivable
+			worst = max(worst, r)
+		}
+		if ok && worst < bestRank {
+			best, bestRank = i, worst
+		}
+	}
+
+	switch {
+	case best == -2:
+		d := q.alias("d")
+		q.w("FROM compartment ", d, " CROSS JOIN resource ", a, " ON ", a, ".rid = ", d, ".rid WHERE ", d, ".patient = ")
+		q.a(f.patient)
+		q.w(" AND ")
+	case best >= 0:
+		d := q.alias("d")
+		q.w("FROM (")
+		if err := q.driverSet(&f.where[best], f.types); err != nil {
+			return err
+		}
+		q.w(") ", d, " CROSS JOIN resource ", a, " ON ", a, ".rid = ", d, ".rid WHERE ")
+	default:
+		q.w("FROM resource ", a, " WHERE ")
+	}
+	q.w(a, ".deleted = 0")
+	if len(f.types) > 0 {
+		q.w(" AND ")
+		q.typeIn(a+".type", f.types)
+	}
+	if f.patient != "" && best != -2 {
+		q.w(" AND EXISTS (SELECT 1 FROM compartment c WHERE c.patient = ")
+		q.a(f.patient)
+		q.w(" AND c.rid = ", a, ".rid)")
+	}
+	for i := range f.where {
+		if i == best {
+			continue
+		}
+		q.w(" AND (")
+		for j := range f.where[i].Any {
+			if j > 0 {
+				q.w(" OR ")
+			}
+			if err := q.probe(a, &f.where[i].Any[j], f.types); err != nil {
+				return err
+			}
+		}
+		q.w(")")
+	}
+	return nil
+}
+
+func (q *sqlb) typeIn(col string, types []string) {
+	if len(types) == 1 {
+		q.w(col, " = ")
+		q.a(types[0])
+		return
+	}
+	q.w(col, " IN (")
+	for i, t := range types {
+		if i > 0 {
+			q.w(", ")
+		}
+		q.a(t)
+	}
+	q.w(")")
+}
+
+// driverSet writes a SELECT of the distinct rids matching any of the clause's
+// conditions.
+func (q *sqlb) driverSet(cl *store.Clause, types []string) error {
+	for j := range cl.Any {
+		if j > 0 {
+			q.w(" UNION ")
+		}
+		c := &cl.Any[j]
+		if err := q.set(c, types, len(cl.Any) == 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// set writes a SELECT of rids of resources that have an entry satisfying c
+// (ignoring c.Not), or that have the param at all for :missing=false.
+func (q *sqlb) set(c *store.Cond, types []string, distinct bool) error {
+	dist := ""
+	if distinct {
+		dist = "DISTINCT "
+	}
+	switch {
+	case c.Param == "_id" || c.Param == "_lastUpdated":
+		x := q.alias("x")
+		q.w("SELECT ", x, ".rid FROM resource ", x, " WHERE ")
+		if len(types) > 0 {
+			q.typeIn(x+".type", types)
+			q.w(" AND ")
+		}
+		return q.resourcePred(x, c)
+	case c.Has != nil:
+		return q.hasSet(c, dist)
+	}
+	tab, ok := table(c.Type)
+	if !ok {
+		return unsupported(c)
+	}
+	x := q.alias("x")
+	q.w("SELECT ", dist, x, ".rid FROM ", tab, " ", x, " WHERE ")
+	if c.Missing != nil {
+		q.w(x, ".param = ")
+		q.a(c.Param)
+		return nil
+	}
+	return q.entryPred(x, c)
+}
+
+// hasSet writes the rids of resources referenced (through c.Has.Param) by
+// resources of c.Has.Type that match c.Has.Where.
+func (q *sqlb) hasSet(c *store.Cond, dist string) error {
+	h := c.Has
+	if h.Type == "" || h.Param == "" {
+		return store.Errorf(store.Invalid, "_has needs a type and a parameter")
+	}
+	x, t, s, hs := q.alias("x"), q.alias("t"), q.alias("s"), q.alias("h")
+	// Start from the inner resources (index-driven), then their reference
+	// rows by primary key, then the referenced resources by (type, id).
+	q.w("SELECT ", dist, t, ".rid FROM (SELECT ", s, ".rid AS rid ")
+	if err := q.from(s, filter{types: []string{h.Type}, where: h.Where}); err != nil {
+		return err
+	}
+	q.w(") ", hs, " CROSS JOIN idx_reference ", x, " ON ", x, ".rid = ", hs, ".rid CROSS JOIN resource ", t,
+		" ON ", t, ".type = ", x, ".ref_type AND ", t, ".id = ", x, ".ref_id WHERE ", x, ".param = ")
+	q.a(h.Param)
+	return nil
+}
+
+// probe writes a boolean expression: resource a satisfies c.
+func (q *sqlb) probe(a string, c *store.Cond, types []string) error {
+	switch {
+	case c.Param == "_id" || c.Param == "_lastUpdated":
+		if c.Missing != nil {
+			// Every resource has an id and a lastUpdated.
+			if *c.Missing {
+				q.w("0")
+			} else {
+				q.w("1")
+			}
+			return nil
+		}
+		if c.Not {
+			q.w("NOT ")
+		}
+		q.w("(")
+		if err := q.resourcePred(a, c); err != nil {
+			return err
+		}
+		q.w(")")
+		return nil
+	case c.Has != nil:
+		if c.Not {
+			q.w("NOT ")
+		}
+		q.w(a, ".rid IN (")
+		if err := q.hasSet(c, ""); err != nil {
+			return err
+		}
+		q.w(")")
+		return nil
+	}
+	tab, ok := table(c.Type)
+	if !ok {
+		return unsupported(c)
+	}
+	if c.Not || c.Missing != nil && *c.Missing {
+		q.w("NOT ")
+	}
+	x := q.alias("x")
+	// The other columns are written +x.col, which SQLite cannot match to an
+	// index: the probe must use the clustered primary key (rid, n), one
+	// resource's few rows. Left alone, the planner turns the EXISTS into an
+	// IN over the param index and walks every row of a common value.
+	q.w("EXISTS (SELECT 1 FROM ", tab, " ", x, " WHERE ", x, ".rid = ", a, ".rid AND ")
+	if c.Missing != nil {
+		q.w("+", x, ".param = ")
+		q.a(c.Param)
+	} else if err := q.entryPred("+"+x, c); err != nil {
+		return err
+	}
+	q.w(")")
+	return nil
+}
+
+// resourcePred writes the condition of _id or _lastUpdated on resource x.
+func (q *sqlb) resourcePred(x string, c *store.Cond) error {
+	if c.Param == "_id" {
+		q.w(x, ".id = ")
+		q.a(c.Code)
+		return nil
+	}
+	// _lastUpdated is the instant [lu, lu+1µs); the Prefix formulas
+	// simplify to conditions on lu alone, so resource_*_lu serves them.
+	lu := x + ".last_updated"
+	lo, hi := micros(c.Low), micros(c.High)
+	switch c.Prefix {
+	case store.Eq, store.Ap:
+		q.w(lu, " >= ")
+		q.a(lo)
+		q.w(" AND ", lu, " < ")
+		q.a(hi)
+	case store.Ne:
+		q.w(lu, " < ")
+		q.a(lo)
+		q.w(" OR ", lu, " >= ")
+		q.a(hi)
+	case store.Gt, store.Sa:
+		q.w(lu, " >= ")
+		q.a(hi)
+	case store.Lt, store.Eb:
+		q.w(lu, " < ")
+		q.a(lo)
+	case store.Ge:
+		q.w(lu, " >= ")
+		q.a(lo)
+	case store.Le:
+		q.w(lu, " < ")
+		q.a(hi)
+	default:
+		return store.Errorf(store.Invalid, "unknown prefix %d", c.Prefix)
+	}
+	return nil
+}
+
+// entryPred writes the condition on index row x for c (not negated).
+func (q *sqlb) entryPred(x string, c *store.Cond) error {
+	q.w(x, ".param = ")
+	q.a(c.Param)
+	if c.Chain != nil {
+		return q.chainPred(x, c)
+	}
+	switch c.Type {
+	case store.Token:
+		switch {
+		case c.TextMatch != "":
+			q.w(" AND (' ' || ", x, ".text) LIKE ")
+			q.a("% " + likeEscape(foldText(c.TextMatch)) + "%")
+			q.w(` ESCAPE '\'`)
+		case c.Code != "":
+			q.w(" AND ", x, ".code = ")
+			q.a(c.Code)
+			if c.SystemSet {
+				q.w(" AND ", x, ".system = ")
+				q.a(c.System)
+			}
+		case c.SystemSet:
+			q.w(" AND ", x, ".system = ")
+			q.a(c.System)
+		}
+	case store.String:
+		switch c.StringMatch {
+		case store.StringPrefix:
+			q.w(" AND ", x, ".norm >= ")
+			q.a(c.Value)
+			q.w(" AND ", x, ".norm < ")
+			q.a(c.Value + "\xff") // above every UTF-8 continuation of the prefix
+		case store.StringExact:
+			q.w(" AND ", x, ".exact = ")
+			q.a(c.Value)
+		case store.StringContains:
+			q.w(" AND ", x, ".norm LIKE ")
+			q.a("%" + likeEscape(c.Value) + "%")
+			q.w(` ESCAPE '\'`)
+		default:
+			return store.Errorf(store.Invalid, "unknown string match %d", c.StringMatch)
+		}
+	case store.Date:
+		return q.rangePred(x, c.Prefix, micros(c.Low), micros(c.High))
+	case store.Number:
+		return q.rangePred(x, c.Prefix, c.NumLow, c.NumHigh)
+	case store.Quantity:
+		if c.Code != "" {
+			q.w(" AND ", x, ".code = ")
+			q.a(c.Code)
+		}
+		if c.System != "" {
+			q.w(" AND ", x, ".system = ")
+			q.a(c.System)
+		}
+		return q.rangePred(x, c.Prefix, c.NumLow, c.NumHigh)
+	case store.Reference:
+		switch {
+		case c.Identifier:
+			if c.Code != "" {
+				q.w(" AND ", x, ".code = ")
+				q.a(c.Code)
+			}
+			if c.SystemSet {
+				q.w(" AND ", x, ".system = ")
+				q.a(c.System)
+			}
+			if c.Code == "" && !c.SystemSet {
+				return store.Errorf(store.Invalid, "%s:identifier needs a value", c.Param)
+			}
+		case c.URL != "":
+			q.w(" AND ", x, ".url = ")
+			q.a(c.URL)
+		case c.RefID != "":
+			q.w(" AND ", x, ".ref_id = ")
+			q.a(c.RefID)
+			if c.RefType != "" {
+				q.w(" AND ", x, ".ref_type = ")
+				q.a(c.RefType)
+			}
+		default:
+			return store.Errorf(store.Invalid, "reference search on %s needs a reference", c.Param)
+		}
+	case store.URI:
+		switch c.URIMatch {
+		case store.URIExact:
+			q.w(" AND ", x, ".uri = ")
+			q.a(c.Value)
+		case store.URIBelow:
+			q.w(" AND ", x, ".uri >= ")
+			q.a(c.Value)
+			q.w(" AND ", x, ".uri < ")
+			q.a(c.Value + "\xff")
+		case store.URIAbove:
+			// Every prefix of the value: an index lookup per prefix
+			// instead of a scan comparing each stored uri.
+			q.w(" AND ", x, ".uri IN (")
+			for i := 1; i <= len(c.Value); i++ {
+				if i > 1 {
+					q.w(", ")
+				}
+				q.a(c.Value[:i])
+			}
+			q.w(")")
+		default:
+			return store.Errorf(store.Invalid, "unknown uri match %d", c.URIMatch)
+		}
+	default:
+		return unsupported(c)
+	}
+	return nil
+}
+
+// chainPred restricts reference rows x to those pointing at a live resource
+// of c.Chain.Type matching c.Chain.Where.
+func (q *sqlb) chainPred(x string, c *store.Cond) error {
+	ch := c.Chain
+	if ch.Type == "" {
+		return store.Errorf(store.Invalid, "chained search on %s needs a target type", c.Param)
+	}
+	t := q.alias("t")
+	q.w(" AND ", x, ".ref_type = ")
+	q.a(ch.Type)
+	q.w(" AND ", x, ".ref_id IN (SELECT ", t, ".id ")
+	if err := q.from(t, filter{types: []string{ch.Type}, where: ch.Where}); err != nil {
+		return err
+	}
+	q.w(")")
+	return nil
+}
+
+// rangePred writes the Prefix formula of store.Prefix for stored [lo,hi)
+// against the searched [L,H) (int64 for dates, float64 for numbers).
+func (q *sqlb) rangePred(x string, p store.Prefix, L, H any) error {
+	lo, hi := x+".lo", x+".hi"
+	eq := func() {
+		q.w("(", lo, " >= ")
+		q.a(L)
+		q.w(" AND ", hi, " <= ")
+		q.a(H)
+		q.w(")")
+	}
+	q.w(" AND (")
+	switch p {
+	case store.Eq:
+		eq()
+	case store.Ne:
+		q.w(lo, " < ")
+		q.a(L)
+		q.w(" OR ", hi, " > ")
+		q.a(H)
+	case store.Gt:
+		q.w(hi, " > ")
+		q.a(H)
+	case store.Lt:
+		q.w(lo, " < ")
+		q.a(L)
+	case store.Ge:
+		q.w(hi, " > ")
+		q.a(H)
+		q.w(" OR ")
+		eq()
+	case store.Le:
+		q.w(lo, " < ")
+		q.a(L)
+		q.w(" OR ")
+		eq()
+	case store.Sa:
+		q.w(lo, " >= ")
+		q.a(H)
+	case store.Eb:
+		q.w(hi, " <= ")
+		q.a(L)
+	case store.Ap:
+		q.w(lo, " < ")
+		q.a(H)
+		q.w(" AND ", hi, " > ")
+		q.a(L)
+	default:
+		return store.Errorf(store.Invalid, "unknown prefix %d", p)
+	}
+	q.w(")")
+	return nil
+}
+
+func likeEscape(s string) string {
+	if !strings.ContainsAny(s, `%_\`) {
+		return s
+	}
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+// sortExpr writes the value resource a sorts by for key k: the smallest of
+// its values ascending, the largest descending (dates: Low ascending, High
+// descending); NULL when it has none.
+func (q *sqlb) sortExpr(a string, k store.SortKey) error {
+	switch k.Param {
+	case "_id":
+		q.w(a, ".id")
+		return nil
+	case "_lastUpdated":
+		q.w(a, ".last_updated")
+		return nil
+	}
+	agg := "min"
+	if k.Desc {
+		agg = "max"
+	}
+	var tab, col string
+	switch k.Type {
+	case store.String:
+		tab, col = "idx_string", "norm"
+	case store.Token:
+		tab, col = "idx_token", "code"
+	case store.Date:
+		tab, col = "idx_date", "lo"
+		if k.Desc {
+			col = "hi"
+		}
+	case store.Number:
+		tab, col = "idx_number", "num"
+	case store.Quantity:
+		tab, col = "idx_quantity", "num"
+	case store.URI:
+		tab, col = "idx_uri", "uri"
+	case store.Reference:
+		tab, col = "idx_reference", "CASE WHEN url <> '' THEN url ELSE ref_type || '/' || ref_id END"
+	default:
+		return store.Errorf(store.Unsupported, "sorting by %q of type %q is not supported", k.Param, k.Type)
+	}
+	q.w("(SELECT ", agg, "(", col, ") FROM ", tab, " WHERE rid = ", a, ".rid AND +param = ")
+	q.a(k.Param)
+	q.w(")")
+	return nil
+}
+
+// queryer is what both a read transaction and the write transaction offer.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// matchRefs returns the current resources matching q, for IfNoneMatch.
+func matchRefs(ctx context.Context, tx queryer, q store.Query) ([]store.Ref, error) {
+	var b sqlb
+	a := b.alias("r")
+	b.w("SELECT ", a, ".type, ", a, ".id ")
+	if err := b.from(a, filter{types: q.Types, patient: q.Patient, where: q.Where}); err != nil {
+		return nil, err
+	}
+	b.w(" LIMIT 100")
+	rows, err := tx.QueryContext(ctx, b.b.String(), b.args...)
+	if err != nil {
+		return nil, storeErr(err, "sqlite: conditional create")
+	}
+	defer rows.Close()
+	var refs []store.Ref
+	for rows.Next() {
+		var r store.Ref
+		if err := rows.Scan(&r.Type, &r.ID); err != nil {
+			return nil, storeErr(err, "sqlite: conditional create")
+		}
+		refs = append(refs, r)
+	}
+	return refs, storeErr(rows.Err(), "sqlite: conditional create")
+}
+
+// Search answers q from the index tables.
+func (s *Store) Search(ctx context.Context, q store.Query) (*store.Result, error) {
+	if q.Count < 0 {
+		return nil, store.Errorf(store.Invalid, "count must not be negative")
+	}
+	sig := sortSignature(q.Sort)
+	var cur *searchCursor
+	if q.Cursor != "" {
+		cur = &searchCursor{}
+		if err := decodeCursor(q.Cursor, cur); err != nil {
+			return nil, err
+		}
+		if cur.Sort != sig || len(cur.Keys) != len(q.Sort) {
+			return nil, store.Errorf(store.Invalid, "the paging cursor belongs to a differently sorted search")
+		}
+	}
+	f := filter{types: q.Types, patient: q.Patient, where: q.Where}
+
+	// No read transaction around page and count: the page is one statement
+	// (one snapshot), and Total is a count, which the contract lets drift
+	// with concurrent writes; a BEGIN/ROLLBACK pair would double the cost
+	// of the hot query.
+	res := &store.Result{Total: -1}
+	var err error
+	if q.Count == 0 {
+		if q.Total != store.TotalNone {
+			if res.Total, err = s.count(ctx, f); err != nil {
+				return nil, err
+			}
+		}
+		return res, nil
+	}
+
+	var b sqlb
+	back := cur != nil && cur.Back
+	if err := b.page(f, q.Sort, cur, back, q.Count+1); err != nil {
+		return nil, err
+	}
+	st, cached, err := s.stmt(ctx, b.b.String())
+	if err != nil {
+		return nil, err
+	}
+	if !cached {
+		defer st.Close()
+	}
+	rows, err := st.QueryContext(ctx, b.args...)
+	if err != nil {
+		return nil, storeErr(err, "sqlite: search")
+	}
+	type pos struct {
+		keys []cval
+		rid  int64
+	}
+	positions := make([]pos, 0, min(q.Count+1, 256))
+	vals := make([]any, len(q.Sort))
+	dest := make([]any, 0, len(q.Sort)+6)
+	for rows.Next() {
+		var v store.Version
+		var rid, lu int64
+		dest = append(dest[:0], &rid)
+		for i := range vals {
+			dest = append(dest, &vals[i])
+		}
+		dest = append(dest, &v.Type, &v.ID, &v.VersionID, &lu, &v.Method, &v.JSON)
+		if err := rows.Scan(dest...); err != nil {
+			rows.Close()
+			return nil, storeErr(err, "sqlite: search")
+		}
+		v.LastUpdated = fromMicros(lu)
+		p := pos{rid: rid}
+		if len(vals) > 0 {
+			p.keys = make([]cval, len(vals))
+			for i, x := range vals {
+				if p.keys[i], err = toCval(x); err != nil {
+					rows.Close()
+					return nil, storeErr(err, "sqlite: search")
+				}
+			}
+		}
+		positions = append(positions, p)
+		res.Versions = append(res.Versions, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, storeErr(err, "sqlite: search")
+	}
+
+	more := len(res.Versions) > q.Count
+	if more {
+		res.Versions = res.Versions[:q.Count]
+		positions = positions[:q.Count]
+	}
+	if back {
+		slices.Reverse(res.Versions)
+		slices.Reverse(positions)
+	}
+	after := func(p pos) string { return encodeCursor(searchCursor{Sort: sig, Keys: p.keys, RID: p.rid}) }
+	before := func(p pos) string { return encodeCursor(searchCursor{Back: true, Sort: sig, Keys: p.keys, RID: p.rid}) }
+	n := len(positions)
+	switch {
+	case !back:
+		if more {
+			res.Next = after(positions[n-1])
+		}
+		if cur != nil {
+			if n > 0 {
+				res.Prev = before(positions[0])
+			} else {
+				// An empty page past the end: the previous page ends with
+				// the cursor's own row, so include it (rid+1).
+				res.Prev = before(pos{keys: cur.Keys, rid: cur.RID + 1})
+			}
+		}
+	default:
+		if more {
+			res.Prev = before(positions[0])
+		}
+		if n > 0 {
+			res.Next = after(positions[n-1])
+		} else {
+			res.Next = after(pos{keys: cur.Keys, rid: cur.RID - 1})
+		}
+	}
+
+	switch {
+	case q.Total == store.TotalNone:
+	case cur == nil && !more:
+		res.Total = n // the first page holds every match
+	default:
+		if res.Total, err = s.count(ctx, f); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (s *Store) count(ctx context.Context, f filter) (int, error) {
+	var b sqlb
+	a := b.alias("r")
+	b.w("SELECT count(*) ")
+	if err := b.from(a, f); err != nil {
+		return 0, err
+	}
+	st, cached, err := s.stmt(ctx, b.b.String())
+	if err != nil {
+		return 0, err
+	}
+	if !cached {
+		defer st.Close()
+	}
+	var n int
+	if err := st.QueryRowContext(ctx, b.args...).Scan(&n); err != nil {
+		return 0, storeErr(err, "sqlite: count")
+	}
+	return n, nil
+}
+
+// page writes the page query: the matching rows' keys, cut by the keyset and
+// LIMIT, and only then joined to their version rows.
+//
+//	SELECT p.rid, p.k0…, v.… FROM (
+//	  SELECT rid, seq, k0… FROM (SELECT r.rid, r.cur_seq AS seq, <sort exprs> FROM … WHERE …)
+//	  WHERE <keyset> ORDER BY k0…, rid LIMIT n
+//	) p CROSS JOIN version v ON v.seq = p.seq ORDER BY p.k0…, p.rid
+func (b *sqlb) page(f filter, keys []store.SortKey, cur *searchCursor, back bool, limit int) error {
+	a := b.alias("r")
+	b.w("SELECT p.rid")
+	for i := range keys {
+		b.w(", p.k", strconv.Itoa(i))
+	}
+	b.w(", v.type, v.id, v.version, v.last_updated, v.method, v.json FROM (SELECT rid, seq")
+	for i := range keys {
+		b.w(", k", strconv.Itoa(i))
+	}
+	b.w(" FROM (SELECT ", a, ".rid AS rid, ", a, ".cur_seq AS seq")
+	for i, k := range keys {
+		b.w(", ")
+		if err := b.sortExpr(a, k); err != nil {
+			return err
+		}
+		b.w(" AS k", strconv.Itoa(i))
+	}
+	b.w(" ")
+	if err := b.from(a, f); err != nil {
+		return err
+	}
+	b.w(")")
+	if cur != nil {
+		b.w(" WHERE ")
+		b.keyset(keys, cur, 0)
+	}
+	b.w(" ORDER BY ")
+	b.orderBy("", keys, back)
+	b.w(" LIMIT ")
+	b.a(limit)
+	b.w(") p CROSS JOIN version v ON v.seq = p.seq ORDER BY ")
+	b.orderBy("p.", keys, back)
+	return nil
+}
+
+func (b *sqlb) orderBy(prefix string, keys []store.SortKey, back bool) {
+	for i, k := range keys {
+		desc := k.Desc != back
+		b.w(prefix, "k", strconv.Itoa(i))
+		// Resources without a value sort last in the page order, so first
+		// when walking it backwards.
+		switch {
+		case desc && !back:
+			b.w(" DESC NULLS LAST, ")
+		case desc && back:
+			b.w(" DESC NULLS FIRST, ")
+		case !desc && !back:
+			b.w(" ASC NULLS LAST, ")
+		default:
+			b.w(" ASC NULLS FIRST, ")
+		}
+	}
+	b.w(prefix, "rid")
+	if back {
+		b.w(" DESC")
+	}
+}
+
+// keyset writes "the row comes after (or, walking back, before) the cursor
+// position" for keys[i:], expanded lexicographically:
+// k_i beyond c_i OR (k_i = c_i AND (…rest…)), with NULLs last.
+func (b *sqlb) keyset(keys []store.SortKey, cur *searchCursor, i int) {
+	if i == len(keys) {
+		if cur.Back {
+			b.w("rid < ")
+		} else {
+			b.w("rid > ")
+		}
+		b.a(cur.RID)
+		return
+	}
+	k := "k" + strconv.Itoa(i)
+	c := cur.Keys[i].value()
+	desc := keys[i].Desc
+	b.w("(")
+	if c == nil {
+		if cur.Back {
+			// Before a NULL: every non-NULL value.
+			b.w(k, " IS NOT NULL OR (", k, " IS NULL AND ")
+		} else {
+			// Nothing comes after NULL in this key.
+			b.w("(", k, " IS NULL AND ")
+		}
+	} else {
+		beyond := " > "
+		if desc != cur.Back {
+			beyond = " < "
+		}
+		if !cur.Back {
+			b.w(k, " IS NULL OR ")
+		}
+		b.w(k, beyond)
+		b.a(c)
+		b.w(" OR (", k, " = ")
+		b.a(c)
+		b.w(" AND ")
+	}
+	b.keyset(keys, cur, i+1)
+	b.w("))")
+}
