@@ -1,0 +1,27 @@
+// Package rest is ucp's FHIR R4 REST layer over gin: every core interaction of
+// https://hl7.org/fhir/R4/http.html (read, vread, create, update, patch,
+// delete, their conditional forms, history, search, batch and transaction,
+// capabilities), content negotiation, paging and OperationOutcome errors.
+//
+// The REST layer owns FHIR semantics: it numbers versions, sets meta, assigns
+// ids and evaluates conditional interactions; the store below it only keeps
+// versions atomically and answers index queries (see package store). Client
+// JSON is only ever stored through resource.Parse, resource.SetMeta and
+// resource.Marshal, so that nothing a client sent (primitive extensions,
+// contained resources, decimals as written, unknown elements) is lost.
+//
+// Handlers have the signature func(*gin.Context) error; a single adapter
+// (handle) renders every error as an OperationOutcome through one table that
+// maps store.Kind to an HTTP status and issue code.
+//
+// Choices this server makes where the specification leaves one:
+//   - Deleting a resource that does not exist, or is already deleted, answers
+//     204 No Content and writes nothing (delete is idempotent).
+//   - A conditional delete matching several resources answers 412 unless
+//     Config.ConditionalDeleteMultiple is set; then every match (up to
+//     MaxConditionalDelete) is deleted in one atomic write.
+//   - Search paging uses the store's opaque cursor in a _cursor parameter.
+//   - Unknown search parameters are ignored (handling=lenient) unless the
+//     client sends Prefer: handling=strict; ignored ones are reported in an
+//     OperationOutcome entry of the searchset.
+package rest

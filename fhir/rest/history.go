@@ -1,0 +1,139 @@
+package rest
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"ucp/fhir/resource"
+	"ucp/fhir/search"
+	"ucp/store"
+)
+
+// handleHistory is history at instance, type and system level (R4
+// http.html#history): a Bundle of type history, newest first, with a
+// request and response per entry; a deletion is an entry with request
+// method DELETE and no resource. Paging follows the store's cursor.
+func (s *Server) handleHistory(c *gin.Context) error {
+	typ, id := c.Param("type"), c.Param("id")
+	interaction := "history-system"
+	switch {
+	case id != "":
+		interaction = "history-instance"
+	case typ != "":
+		interaction = "history-type"
+	}
+	if err := s.authorize(c, Access{Interaction: interaction, Type: typ, ID: id}); err != nil {
+		return err
+	}
+	q := store.HistoryQuery{Type: typ, ID: id, Count: search.DefaultCount, Cursor: c.Query("_cursor")}
+	keep := url.Values{}
+	if v := c.Query("_count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return invalidAt("_count", "_count must be a positive integer, not %q", v)
+		}
+		q.Count = min(n, search.MaxCount)
+		keep.Set("_count", v)
+	}
+	if v := c.Query("_since"); v != "" {
+		t, err := parseInstant(v)
+		if err != nil {
+			return invalidAt("_since", "_since must be an instant such as 2024-01-31T12:00:00Z, not %q", v)
+		}
+		q.Since = t
+		keep.Set("_since", v)
+	}
+	if v := c.Query("_at"); v != "" {
+		t, err := parseInstant(v)
+		if err != nil {
+			return invalidAt("_at", "_at must be an instant, not %q", v)
+		}
+		q.At = t
+		keep.Set("_at", v)
+	}
+	ctx := c.Request.Context()
+	page, err := s.cfg.Store.History(ctx, q)
+	if err != nil {
+		return err
+	}
+	if id != "" && len(page.Versions) == 0 && q.Cursor == "" && q.Since.IsZero() {
+		// An instance never written has no history: 404, as for a read.
+		if _, err := s.cfg.Store.Read(ctx, typ, id); store.KindOf(err) == store.NotFound {
+			return describeReadErr(err, typ, id)
+		}
+	}
+	base := s.base(c)
+	self := base
+	if typ != "" {
+		self += "/" + typ
+	}
+	if id != "" {
+		self += "/" + id
+	}
+	self += "/_history"
+	total := page.Total
+	b := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "history", Total: &total,
+		Meta: &bundleMeta{LastUpdated: resource.FormatInstant(s.now())}}
+	b.Link = append(b.Link, bundleLink{"self", self + "?" + encodeParams(keep, q.Cursor)})
+	if page.Next != "" {
+		b.Link = append(b.Link, bundleLink{"next", self + "?" + encodeParams(keep, page.Next)})
+	}
+	for i := range page.Versions {
+		v := &page.Versions[i]
+		if !v.Deleted && s.cfg.ReadInterceptor.AllowRead(ctx, v) != nil {
+			continue
+		}
+		b.Entry = append(b.Entry, historyEntry(base, v))
+	}
+	return s.writeJSON(c, http.StatusOK, marshalBundle(b))
+}
+
+// historyEntry is one version as a history Bundle entry.
+func historyEntry(base string, v *store.Version) bundleEntry {
+	e := bundleEntry{FullURL: base + "/" + v.Type + "/" + v.ID}
+	method := v.Method
+	if method == "" {
+		method = http.MethodPut
+		if v.VersionID == 1 {
+			method = http.MethodPost
+		}
+	}
+	if v.Deleted {
+		method = http.MethodDelete
+	}
+	url := v.Type + "/" + v.ID
+	status := "200 OK"
+	switch method {
+	case http.MethodPost:
+		url = v.Type
+		status = "201 Created"
+	case http.MethodDelete:
+		status = "204 No Content"
+	}
+	if v.VersionID == 1 && method != http.MethodDelete {
+		status = "201 Created"
+	}
+	e.Request = &entryRequest{Method: method, URL: url}
+	e.Response = &entryResponse{Status: status, Etag: etag(v.VersionID), LastModified: resource.FormatInstant(v.LastUpdated)}
+	if !v.Deleted {
+		e.Resource = v.JSON
+		e.Response.Location = fmt.Sprintf("%s/%s/_history/%d", v.Type, v.ID, v.VersionID)
+	}
+	return e
+}
+
+// parseInstant parses a FHIR instant or dateTime (a date alone is its start, UTC).
+func parseInstant(v string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02", "2006-01", "2006"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("bad instant %q", v)
+}

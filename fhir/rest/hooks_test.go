@@ -1,0 +1,93 @@
+package rest_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+
+	"ucp/fhir/rest"
+	"ucp/store"
+)
+
+type denyDeletes struct{}
+
+func (denyDeletes) Authorize(_ context.Context, a rest.Access) error {
+	if a.Interaction == "delete" {
+		return store.Errorf(store.Forbidden, "deletes are not allowed")
+	}
+	return nil
+}
+
+// noDraftPlans is a domain rule: CarePlans must not be drafts.
+type noDraftPlans struct{}
+
+func (noDraftPlans) BeforeWrite(_ context.Context, op *rest.WriteOp) error {
+	if op.Type == "CarePlan" && op.Resource != nil && op.Resource["status"] == "draft" {
+		e := store.Errorf(store.Unprocessable, "draft plans are not accepted")
+		e.Expr = []string{"CarePlan.status"}
+		return e
+	}
+	return nil
+}
+
+type hideSecret struct{}
+
+func (hideSecret) AllowRead(_ context.Context, v *store.Version) error {
+	if v.Type == "Patient" && v.ID == "secret" {
+		return store.Errorf(store.Forbidden, "no access")
+	}
+	return nil
+}
+
+type auditLog struct {
+	mu   sync.Mutex
+	recs []rest.AuditRecord
+}
+
+func (a *auditLog) Record(_ context.Context, r rest.AuditRecord) {
+	a.mu.Lock()
+	a.recs = append(a.recs, r)
+	a.mu.Unlock()
+}
+
+func TestHooks(t *testing.T) {
+	audit := &auditLog{}
+	ts := mustServer(t, func(c *rest.Config) {
+		c.Authorizer = denyDeletes{}
+		c.WriteInterceptor = noDraftPlans{}
+		c.ReadInterceptor = hideSecret{}
+		c.Audit = audit
+	})
+	id := ts.create(t, patientJSON)
+	ts.do(t, "DELETE", "/Patient/"+id).want(t, http.StatusForbidden)
+	r := ts.do(t, "POST", "/CarePlan", `{"resourceType":"CarePlan","status":"draft","intent":"plan","subject":{"reference":"Patient/x"}}`).want(t, http.StatusUnprocessableEntity)
+	if path(r.JSON(t), "issue.0.expression.0") != "CarePlan.status" {
+		t.Errorf("outcome: %s", r.Body)
+	}
+	tx := `{"resourceType":"Bundle","type":"transaction","entry":[
+	 {"resource":` + patientJSON + `,"request":{"method":"POST","url":"Patient"}},
+	 {"resource":{"resourceType":"CarePlan","status":"draft","intent":"plan","subject":{"reference":"Patient/x"}},"request":{"method":"POST","url":"CarePlan"}}]}`
+	ts.do(t, "POST", "/", tx).want(t, http.StatusUnprocessableEntity)
+	if n := ts.total(t, "/Patient"); n != 1 {
+		t.Errorf("%d patients after a refused transaction, want 1", n)
+	}
+	secret := `{"resourceType":"Patient","id":"secret","gender":"male"}`
+	ts.do(t, "PUT", "/Patient/secret", secret).want(t, http.StatusCreated)
+	ts.do(t, "GET", "/Patient/secret").want(t, http.StatusForbidden)
+	m := ts.do(t, "GET", "/Patient?gender=male").want(t, http.StatusOK).JSON(t)
+	if m["entry"] != nil {
+		t.Errorf("hidden resource in search: %v", m["entry"])
+	}
+	audit.mu.Lock()
+	defer audit.mu.Unlock()
+	var deletes int
+	for _, rec := range audit.recs {
+		if rec.Interaction == "delete" && rec.Status == http.StatusForbidden {
+			deletes++
+		}
+	}
+	if deletes != 1 || len(audit.recs) < 8 {
+		t.Errorf("audit: %d records, %d refused deletes", len(audit.recs), deletes)
+	}
+}

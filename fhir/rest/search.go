@@ -1,0 +1,179 @@
+package rest
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"ucp/fhir/resource"
+	"ucp/store"
+)
+
+// handleSearch is search-type: GET /{type}?… and POST /{type}/_search with
+// a form body merged with the URL query (R4 http.html#search).
+func (s *Server) handleSearch(c *gin.Context) error {
+	return s.search(c, c.Param("type"))
+}
+
+// handleSearchSystem is GET /?_type=… (or POST /_search).
+func (s *Server) handleSearchSystem(c *gin.Context) error {
+	return s.search(c, "")
+}
+
+func (s *Server) search(c *gin.Context, typ string) error {
+	params, err := s.searchParams(c)
+	if err != nil {
+		return err
+	}
+	interaction := "search-type"
+	if typ == "" {
+		interaction = "search-system"
+		for _, v := range params["_type"] {
+			for _, t := range strings.Split(v, ",") {
+				if err := s.checkType(strings.TrimSpace(t)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := s.authorize(c, Access{Interaction: interaction, Type: typ, Query: params.Encode()}); err != nil {
+		return err
+	}
+	cursor := params.Get("_cursor")
+	parseParams := url.Values{}
+	for k, v := range params {
+		if k != "_cursor" && !controlParams[k] {
+			parseParams[k] = v
+		}
+	}
+	strict := parsePrefer(c.Request.Header.Values("Prefer")).handling == "strict"
+	req, err := s.cfg.Registry.Parse(typ, parseParams, strict)
+	if err != nil {
+		return err
+	}
+	q := req.Query
+	q.Cursor = cursor
+	if req.Summary == "count" {
+		q.Count = 0
+		q.Total = store.TotalAccurate
+	}
+	ctx := c.Request.Context()
+	res, err := s.cfg.Store.Search(ctx, q)
+	if err != nil {
+		return err
+	}
+	base := s.base(c)
+	b := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "searchset",
+		Meta: &bundleMeta{LastUpdated: resource.FormatInstant(s.now())}}
+	if res.Total >= 0 {
+		t := res.Total
+		b.Total = &t
+	}
+	selfPath := base + "/"
+	if typ != "" {
+		selfPath += typ
+	}
+	// The self link shows the parameters actually used (R4 search.html#conformance);
+	// next and previous repeat the request's own so paging keeps its meaning.
+	used := req.Used
+	if used == nil {
+		used = parseParams
+	}
+	b.Link = append(b.Link, bundleLink{"self", selfPath + "?" + encodeParams(used, cursor)})
+	if res.Next != "" {
+		b.Link = append(b.Link, bundleLink{"next", selfPath + "?" + encodeParams(parseParams, res.Next)})
+	}
+	if res.Prev != "" {
+		b.Link = append(b.Link, bundleLink{"previous", selfPath + "?" + encodeParams(parseParams, res.Prev)})
+	}
+	for i := range res.Versions {
+		v := &res.Versions[i]
+		if s.cfg.ReadInterceptor.AllowRead(ctx, v) != nil {
+			continue
+		}
+		body, err := s.subset(v.JSON, req.Summary, strings.Join(req.Elements, ","))
+		if err != nil {
+			return err
+		}
+		b.Entry = append(b.Entry, bundleEntry{
+			FullURL: base + "/" + v.Type + "/" + v.ID, Resource: body, Search: &entrySearch{Mode: "match"},
+		})
+	}
+	included, err := s.includes(ctx, req, res.Versions)
+	if err != nil {
+		return err
+	}
+	for i := range included {
+		v := &included[i]
+		b.Entry = append(b.Entry, bundleEntry{
+			FullURL: base + "/" + v.Type + "/" + v.ID, Resource: v.JSON, Search: &entrySearch{Mode: "include"},
+		})
+	}
+	if len(req.Ignored) > 0 {
+		msg := "ignored unknown or unsupported search parameters: " + strings.Join(req.Ignored, ", ")
+		b.Entry = append(b.Entry, bundleEntry{
+			Resource: outcomeWithExpr("warning", "not-supported", msg, req.Ignored),
+			Search:   &entrySearch{Mode: "outcome"},
+		})
+	}
+	return s.writeJSON(c, http.StatusOK, marshalBundle(b))
+}
+
+// searchParams merges the URL query with a POST _search form body.
+func (s *Server) searchParams(c *gin.Context) (url.Values, error) {
+	params, err := url.ParseQuery(c.Request.URL.RawQuery)
+	if err != nil {
+		return nil, invalid("malformed query string: %v", err)
+	}
+	if c.Request.Method != http.MethodPost {
+		return params, nil
+	}
+	body, _, err := s.readBody(c, mimeForm)
+	if err != nil {
+		return nil, err
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, invalid("malformed form body: %v", err)
+	}
+	for k, v := range form {
+		params[k] = append(params[k], v...)
+	}
+	return params, nil
+}
+
+// encodeParams encodes search parameters for a link, in a stable order, with
+// the page cursor when given.
+func encodeParams(p url.Values, cursor string) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sb strings.Builder
+	for _, k := range keys {
+		for _, v := range p[k] {
+			if sb.Len() > 0 {
+				sb.WriteByte('&')
+			}
+			sb.WriteString(url.QueryEscape(k))
+			sb.WriteByte('=')
+			sb.WriteString(url.QueryEscape(v))
+		}
+	}
+	if cursor != "" {
+		if sb.Len() > 0 {
+			sb.WriteByte('&')
+		}
+		sb.WriteString("_cursor=" + url.QueryEscape(cursor))
+	}
+	return sb.String()
+}
+
+func outcomeWithExpr(sev, code, msg string, expr []string) []byte {
+	return outcomeJSON(sev, code, msg, expr)
+}

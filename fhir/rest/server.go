@@ -1,0 +1,418 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"ucp/conformance"
+	"ucp/fhir/resource"
+	"ucp/fhir/search"
+	"ucp/store"
+)
+
+// Store is what the REST layer needs of a store; store.Store satisfies it.
+type Store interface {
+	Read(ctx context.Context, typ, id string) (*store.Version, error)
+	VRead(ctx context.Context, typ, id string, version int64) (*store.Version, error)
+	Write(ctx context.Context, changes []store.Change) ([]store.Version, error)
+	History(ctx context.Context, q store.HistoryQuery) (*store.HistoryPage, error)
+	Search(ctx context.Context, q store.Query) (*store.Result, error)
+}
+
+var _ Store = store.Store(nil)
+
+// Access describes one interaction for an Authorizer and the audit sink.
+type Access struct {
+	Interaction string // FHIR interaction code: read, vread, update, patch, delete, history-instance, history-type, history-system, create, search-type, search-system, batch, transaction, capabilities
+	Type        string // resource type, "" for system-level interactions
+	ID          string // resource id when known
+	Query       string // search or condition query, when any
+}
+
+// Authorizer decides whether the request may perform an interaction. It
+// returns nil to allow, or an error (a store.Error of kind Forbidden, say) to
+// refuse. Later issues plug the OIDC/SMART policy in here.
+type Authorizer interface {
+	Authorize(ctx context.Context, a Access) error
+}
+
+// WriteOp is a resource version about to be written, for a WriteInterceptor.
+type WriteOp struct {
+	Interaction string         // create, update, patch or delete
+	Type, ID    string         // the resource
+	Resource    map[string]any // the new content (nil for a delete); the interceptor may change it
+	Previous    *store.Version // the current version, nil on create
+	// Extra changes the interceptor wants written in the same atomic write
+	// (e.g. a Provenance or an outbox resource). Their versions are the
+	// interceptor's business.
+	Extra []store.Change
+}
+
+// WriteInterceptor applies domain rules (care-plan lifecycle, consent,
+// validation) to every write before it is stored, inside single interactions
+// and within batch and transaction bundles alike. An error refuses the write;
+// use store kinds (Unprocessable, Forbidden) to choose the status.
+type WriteInterceptor interface {
+	BeforeWrite(ctx context.Context, op *WriteOp) error
+}
+
+// ReadInterceptor filters what a request may see. It returns an error to
+// hide a version: on read that error is answered; in search results and
+// bundles the entry is silently left out.
+type ReadInterceptor interface {
+	AllowRead(ctx context.Context, v *store.Version) error
+}
+
+// AuditRecord is one interaction's outcome, for the audit sink.
+type AuditRecord struct {
+	Access
+	Method string
+	Path   string
+	Status int
+	Time   time.Time
+	Err    error
+}
+
+// AuditSink receives one record per interaction after it completes.
+type AuditSink interface {
+	Record(ctx context.Context, r AuditRecord)
+}
+
+type allowAll struct{}
+
+func (allowAll) Authorize(context.Context, Access) error         { return nil }
+func (allowAll) BeforeWrite(context.Context, *WriteOp) error     { return nil }
+func (allowAll) AllowRead(context.Context, *store.Version) error { return nil }
+func (allowAll) Record(context.Context, AuditRecord)             {}
+
+// Config configures a Server. Store, Registry and Types are required.
+type Config struct {
+	Store    Store
+	Registry *search.Registry
+	// Types are the resource types served; requests for others get 404.
+	Types []string
+	// BaseURL is the absolute URL of the FHIR base as clients see it, e.g.
+	// "https://ucp.example.org/fhir"; used in Location headers, fullUrls and
+	// links. When empty it is derived from each request's Host.
+	BaseURL string
+	// Prefix is the path the FHIR API is mounted at; default "/fhir".
+	Prefix string
+	// MaxBodyBytes bounds request bodies (413 above); default 16 MiB.
+	MaxBodyBytes int64
+	// ConditionalDeleteMultiple allows a conditional delete to delete every
+	// match (up to MaxConditionalDelete, default 100) instead of failing 412.
+	ConditionalDeleteMultiple bool
+	MaxConditionalDelete      int
+	// MaxBundleEntries bounds batch and transaction bundles; default 1000.
+	MaxBundleEntries int
+	// SoftwareName and SoftwareVersion are reported in the CapabilityStatement.
+	SoftwareName    string
+	SoftwareVersion string
+	// SummaryElements lists a type's top-level elements marked isSummary, for
+	// _summary=true. When nil, _summary=true keeps every element but text.
+	SummaryElements func(typ string) []string
+
+	Logger           *slog.Logger
+	Authorizer       Authorizer
+	WriteInterceptor WriteInterceptor
+	ReadInterceptor  ReadInterceptor
+	Audit            AuditSink
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves the FHIR REST API. It is an http.Handler.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	engine *gin.Engine
+	types  map[string]bool
+	routes []route
+
+	capOnce sync.Once
+	capJSON []byte
+	capErr  error
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Registry == nil {
+		return nil, errors.New("rest: Config.Store and Config.Registry are required")
+	}
+	if len(cfg.Types) == 0 {
+		return nil, errors.New("rest: Config.Types is empty")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "/fhir"
+	}
+	cfg.Prefix = "/" + strings.Trim(cfg.Prefix, "/")
+	if cfg.Prefix == "/" {
+		cfg.Prefix = ""
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 16 << 20
+	}
+	if cfg.MaxConditionalDelete <= 0 {
+		cfg.MaxConditionalDelete = 100
+	}
+	if cfg.MaxBundleEntries <= 0 {
+		cfg.MaxBundleEntries = 1000
+	}
+	if cfg.SoftwareName == "" {
+		cfg.SoftwareName = "ucp"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Authorizer == nil {
+		cfg.Authorizer = allowAll{}
+	}
+	if cfg.WriteInterceptor == nil {
+		cfg.WriteInterceptor = allowAll{}
+	}
+	if cfg.ReadInterceptor == nil {
+		cfg.ReadInterceptor = allowAll{}
+	}
+	if cfg.Audit == nil {
+		cfg.Audit = allowAll{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.BaseURL != "" {
+		// Absolute references to ourselves are then indexed as local ones.
+		cfg.Registry.SetBaseURL(cfg.BaseURL)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, types: map[string]bool{}}
+	for _, t := range cfg.Types {
+		s.types[t] = true
+	}
+	s.cfg.Types = slices.Sorted(func(yield func(string) bool) {
+		for t := range s.types {
+			if !yield(t) {
+				return
+			}
+		}
+	})
+	// Release mode silences gin's debug route dump; gin.New (not Default)
+	// installs neither gin's stdout logger nor its recovery, which print
+	// outside slog: ours log through slog and answer with OperationOutcome.
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.ContextWithFallback = true
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.HandleMethodNotAllowed = false
+	e.UseRawPath = true
+	e.Use(s.logMiddleware, s.recoverMiddleware)
+	s.registerRoutes()
+	e.Any(cfg.Prefix+"/*path", s.dispatch)
+	if cfg.Prefix != "" {
+		e.Any(cfg.Prefix, s.dispatch)
+	}
+	e.NoRoute(s.handle(func(c *gin.Context) error {
+		return statusErr(http.StatusNotFound, "not-found", "no FHIR endpoint at "+c.Request.URL.Path)
+	}))
+	s.engine = e
+	return s, nil
+}
+
+// Handler returns the gin engine, for mounting more routes (a health check,
+// web pages) next to the FHIR API.
+func (s *Server) Handler() *gin.Engine { return s.engine }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+// CapabilityStatement returns the server's CapabilityStatement JSON, built
+// once from what is registered.
+func (s *Server) CapabilityStatement() ([]byte, error) {
+	s.capOnce.Do(func() {
+		opts := conformance.Options{
+			SoftwareName:    s.cfg.SoftwareName,
+			SoftwareVersion: s.cfg.SoftwareVersion,
+			BaseURL:         s.cfg.BaseURL,
+			Now:             s.cfg.Now(),
+		}
+		for _, t := range s.cfg.Types {
+			rt := conformance.Resource{
+				Type:              t,
+				Interactions:      typeInteractions,
+				ConditionalCreate: true,
+				ConditionalUpdate: true,
+				ConditionalDelete: "single",
+				ReadHistory:       true,
+				UpdateCreate:      true,
+			}
+			if s.cfg.ConditionalDeleteMultiple {
+				rt.ConditionalDelete = "multiple"
+			}
+			for _, p := range s.cfg.Registry.Params(t) {
+				rt.SearchParams = append(rt.SearchParams, conformance.SearchParam{
+					Name: p.Code, Type: string(p.Type), Definition: p.URL, Documentation: p.Description,
+				})
+			}
+			opts.Resources = append(opts.Resources, rt)
+		}
+		opts.SystemInteractions = []string{"transaction", "batch", "history-system", "search-system"}
+		s.capJSON, s.capErr = conformance.Build(opts)
+	})
+	return s.capJSON, s.capErr
+}
+
+var typeInteractions = []string{"read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"}
+
+// route is one FHIR endpoint: a method and a path pattern below the prefix
+// whose segments are literals or {type}, {id}, {vid}.
+type route struct {
+	method  string
+	pattern []string
+	h       func(*gin.Context) error
+}
+
+// registerRoutes lists every endpoint in one place.
+func (s *Server) registerRoutes() {
+	add := func(method, pattern string, h func(*gin.Context) error) {
+		var segs []string
+		if pattern != "" {
+			segs = strings.Split(pattern, "/")
+		}
+		s.routes = append(s.routes, route{method, segs, h})
+	}
+	add("GET", "metadata", s.handleMetadata)
+	add("GET", "", s.handleSearchSystem)
+	add("POST", "", s.handleBundle)
+	add("POST", "_search", s.handleSearchSystem)
+	add("GET", "_history", s.handleHistory)
+	add("GET", "{type}", s.handleSearch)
+	add("POST", "{type}/_search", s.handleSearch)
+	add("POST", "{type}", s.handleCreate)
+	add("PUT", "{type}", s.handleConditionalUpdate)
+	add("PATCH", "{type}", s.handleConditionalPatch)
+	add("DELETE", "{type}", s.handleConditionalDelete)
+	add("GET", "{type}/_history", s.handleHistory)
+	add("GET", "{type}/{id}", s.handleRead)
+	add("HEAD", "{type}/{id}", s.handleRead)
+	add("PUT", "{type}/{id}", s.handleUpdate)
+	add("PATCH", "{type}/{id}", s.handleUpdate)
+	add("DELETE", "{type}/{id}", s.handleDelete)
+	add("GET", "{type}/{id}/_history", s.handleHistory)
+	add("GET", "{type}/{id}/_history/{vid}", s.handleVRead)
+}
+
+// dispatch matches the path below the prefix against the routes. It is
+// done here rather than by gin's tree so that /fhir and /fhir/, type-level
+// literals (_history, _search) next to {id}, and ids are all handled by one
+// rule set that also validates the type and id.
+func (s *Server) dispatch(c *gin.Context) {
+	s.handle(func(c *gin.Context) error {
+		if err := s.negotiate(c); err != nil {
+			return err
+		}
+		p := c.Request.URL.EscapedPath()
+		p = strings.TrimPrefix(p, s.cfg.Prefix)
+		p = strings.Trim(p, "/")
+		var segs []string
+		if p != "" {
+			for _, seg := range strings.Split(p, "/") {
+				u, err := url.PathUnescape(seg)
+				if err != nil {
+					return invalid("bad path segment %q", seg)
+				}
+				segs = append(segs, u)
+			}
+		}
+		method := c.Request.Method
+		pathMatched := false
+		for _, rt := range s.routes {
+			if len(rt.pattern) != len(segs) {
+				continue
+			}
+			ok := true
+			for i, ps := range rt.pattern {
+				if ps[0] != '{' && ps != segs[i] {
+					ok = false
+					break
+				}
+				// _history, _search are never ids, and metadata is no type.
+				if ps[0] == '{' && (strings.HasPrefix(segs[i], "_") || ps == "{type}" && !resource.ValidType(segs[i])) {
+					ok = false
+					break
+				}
+			}
+			if !ok {
+				continue
+			}
+			pathMatched = true
+			if rt.method != method {
+				continue
+			}
+			for i, ps := range rt.pattern {
+				if ps[0] == '{' {
+					c.Params = append(c.Params, gin.Param{Key: ps[1 : len(ps)-1], Value: segs[i]})
+				}
+			}
+			if t := c.Param("type"); t != "" {
+				if err := s.checkType(t); err != nil {
+					return err
+				}
+			}
+			if id := c.Param("id"); id != "" && !validID(id) {
+				return &issueError{status: http.StatusBadRequest, code: "invalid", msg: fmt.Sprintf("invalid resource id %q: ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", id)}
+			}
+			return rt.h(c)
+		}
+		if pathMatched {
+			return statusErr(http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf("method %s is not supported at %s", method, c.Request.URL.Path))
+		}
+		if len(segs) > 0 && !strings.HasPrefix(segs[0], "_") && segs[0] != "metadata" {
+			if err := s.checkType(segs[0]); err != nil {
+				return err
+			}
+		}
+		return statusErr(http.StatusNotFound, "not-found", "no FHIR endpoint at "+c.Request.URL.Path)
+	})(c)
+}
+
+// checkType answers 404 for a type this server does not serve (R4 http.html
+// allows 404 for an unsupported type).
+func (s *Server) checkType(t string) error {
+	if s.types[t] {
+		return nil
+	}
+	return &issueError{status: http.StatusNotFound, code: "not-supported", msg: fmt.Sprintf("resource type %q is not supported by this server", t)}
+}
+
+func (s *Server) handleMetadata(c *gin.Context) error {
+	b, err := s.CapabilityStatement()
+	if err != nil {
+		return err
+	}
+	return s.writeJSON(c, http.StatusOK, b)
+}
+
+// base returns the absolute base URL for links in responses.
+func (s *Server) base(c *gin.Context) string {
+	if s.cfg.BaseURL != "" {
+		return s.cfg.BaseURL
+	}
+	scheme := "http"
+	if c.Request.TLS != nil {
+		scheme = "https"
+	}
+	if p := c.GetHeader("X-Forwarded-Proto"); p == "https" || p == "http" {
+		scheme = p
+	}
+	return scheme + "://" + c.Request.Host + s.cfg.Prefix
+}
