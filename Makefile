@@ -1,0 +1,39 @@
+# The README's commands. Everything the targets need comes from the Go module
+# proxy through go.mod; nothing is installed by hand.
+GO      ?= go
+BIN     := bin/ucp
+ADDR    ?= 127.0.0.1:8080
+DB      ?= ./data/ucp.db
+FUZZTIME ?= 30s
+
+.PHONY: build run test vet bench fuzz clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/ucp
+
+## run: start the server on $(DB) with demo data, at http://$(ADDR)/fhir
+run: build
+	@mkdir -p $(dir $(DB))
+	./$(BIN) serve --addr $(ADDR) --store sqlite:$(DB) --demo
+
+## test: vet, then every test (the official suites run when their variables are set; see .ci/run)
+test: vet
+	$(GO) test -count=1 ./...
+
+vet:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: Go benchmarks of the hot paths
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: each fuzz target for $(FUZZTIME)
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./fhir/resource/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./fhir/fhirpath/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./fhir/search/
+
+clean:
+	rm -rf bin data

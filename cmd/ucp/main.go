@@ -1,0 +1,52 @@
+// Command ucp is the urgent care plan FHIR server and its tools. main only
+// parses the command line and wires concrete pieces together; the work is
+// done in the packages it imports.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `ucp: a FHIR R4 server for urgent and advance care plans
+
+Usage:
+  ucp serve [--addr HOST:PORT] [--store sqlite:PATH] [--base-url URL] [--demo]
+  ucp version
+
+Run 'ucp serve --help' for the server's flags.
+`
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "ucp", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "ucp: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
