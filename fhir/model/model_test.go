@@ -76,3 +76,24 @@ func TestHierarchy(t *testing.T) {
 		t.Errorf("ElementByJSONName(valueQuantity) = %v, %q", e, typ)
 	}
 }
+
+// Elements whose names look like a choice (prefix + type name) but are two
+// elements in R4 must stay two elements.
+func TestLookalikeChoices(t *testing.T) {
+	for _, c := range []struct{ typ, elem, want string }{
+		{"Task", "reasonCode", "CodeableConcept"},
+		{"Task", "reasonReference", "Reference"},
+		{"ClinicalImpression.finding", "itemCodeableConcept", "CodeableConcept"},
+		{"ClinicalImpression.finding", "itemReference", "Reference"},
+		{"Task", "instantiatesCanonical", "canonical"},
+		{"Task", "instantiatesUri", "uri"},
+	} {
+		e, ok := Lookup(c.typ, c.elem)
+		if !ok || len(e.Types) != 1 || e.Types[0] != c.want {
+			t.Errorf("Lookup(%s, %s) = %v, %v; want one type %s", c.typ, c.elem, e.Types, ok, c.want)
+		}
+	}
+	if _, ok := Lookup("Task", "reason"); ok {
+		t.Error("Task has no reason[x] choice element in R4")
+	}
+}

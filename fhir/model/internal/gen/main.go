@@ -265,7 +265,11 @@ func build(name, goName, base, kind string) {
 	// Group choice elements: consecutive fields prefix+Type with >= 2 members.
 	for i := 0; i < len(fs); {
 		f := fs[i]
-		if prefix, ok := choicePrefix(fs, i); ok {
+		// A field that the official definitions name as an element of its own
+		// is no choice, however its name looks (Task.reasonCode and
+		// Task.reasonReference are two elements, not reason[x]).
+		_, own := defs[name+"."+f.jsonName]
+		if prefix, ok := choicePrefix(fs, i); ok && !own {
 			e := elem{name: prefix, min: 0, max: "1"}
 			j := i
 			for ; j < len(fs) && strings.HasPrefix(fs[j].jsonName, prefix) && isTypeName(fs[j].jsonName[len(prefix):]); j++ {
