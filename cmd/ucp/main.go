@@ -16,6 +16,7 @@ const usage = `ucp: a FHIR R4 server for urgent and advance care plans
 
 Usage:
   ucp serve [--addr HOST:PORT] [--store sqlite:PATH] [--base-url URL] [--demo]
+  ucp generate [--patients N] [--seed S] [--format ndjson|bundle] [--out DIR]
   ucp version
 
 Run 'ucp serve --help' for the server's flags.
@@ -39,6 +40,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "generate":
+		return runGenerate(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ucp", version)
 		return 0
