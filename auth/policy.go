@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"ucp/store"
 )
 
 // Access describes one interaction. Its fields are those of the REST
@@ -135,7 +137,10 @@ func (pol *Policy) Authorize(ctx context.Context, a Access) error {
 	}
 	p := FromContext(ctx)
 	if p == nil {
-		return &AuthError{Realm: pol.Realm, Description: "authentication required"}
+		// A store error of kind Unauthenticated, so the REST layer's one
+		// table answers 401; the AuthError inside gives the challenge.
+		return &store.Error{Kind: store.Unauthenticated, Message: "authentication required: send a Bearer token",
+			Err: &AuthError{Realm: pol.Realm, Description: "authentication required"}}
 	}
 	if p.Role == RoleNone {
 		return forbidden("your role gives no access to care plans")

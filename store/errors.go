@@ -21,9 +21,10 @@ const (
 	Unprocessable                  // well-formed but breaks a rule: validation, business rules (422)
 	Unsupported                    // a feature this server or backend does not offer (400 or 501 as the caller decides)
 	Forbidden                      // not allowed (403)
+	Unauthenticated                // no credential, or one not accepted (401); the cause may carry a challenge
 )
 
-var kindNames = [...]string{"internal", "not-found", "gone", "conflict", "precondition-failed", "invalid", "unprocessable", "unsupported", "forbidden"}
+var kindNames = [...]string{"internal", "not-found", "gone", "conflict", "precondition-failed", "invalid", "unprocessable", "unsupported", "forbidden", "unauthenticated"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

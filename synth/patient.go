@@ -345,10 +345,16 @@ func (g *generator) patient(i int) *Record {
 			"provision":  map[string]any{"type": provision},
 		})
 	}
+	// A withdrawal happens later in the story: it is written at the step
+	// that revokes the plan (see withdraw), so that a server replaying the
+	// story sees consent given while the plan is drafted and approved.
+	var withdraw func()
 	if withdrawn {
-		section("Consent", consent("consent", "inactive", profiles.CodeConsentGiven, consentDisplay[profiles.CodeConsentGiven], "permit", consentAt, patRef()))
-		section("Consent", consent("consent-withdrawn", "active", profiles.CodeConsentWithdrawn,
-			"Withdrawal of consent for sharing end of life care coordination record", "deny", ended.Add(-days(r.IntN(3))-time.Hour), patRef()))
+		section("Consent", consent("consent", "active", profiles.CodeConsentGiven, consentDisplay[profiles.CodeConsentGiven], "permit", consentAt, patRef()))
+		withdraw = func() {
+			section("Consent", consent("consent-withdrawn", "active", profiles.CodeConsentWithdrawn,
+				"Withdrawal of consent for sharing end of life care coordination record", "deny", ended.Add(-days(r.IntN(3))-time.Hour), patRef()))
+		}
 	} else {
 		section("Consent", consent("consent", "active", consentKind, consentDisplay[consentKind], "permit", consentAt, consentPerformer))
 	}
@@ -576,6 +582,9 @@ func (g *generator) patient(i int) *Record {
 		}
 	case storyRevoked, storyCompleted:
 		p.step++
+		if withdraw != nil {
+			withdraw()
+		}
 		status := "revoked"
 		if st == storyCompleted {
 			status = "completed"

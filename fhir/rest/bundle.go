@@ -377,12 +377,18 @@ func (s *Server) prepareTransaction(c *gin.Context, entries []any) ([]*txEntry, 
 			return nil, entryErr(e.idx, err)
 		}
 	}
-	// Pass 3: prepare the writes, in processing order.
+	// Pass 3: prepare the writes, in processing order and, within each
+	// method, each entry after the entries it refers to, so domain rules
+	// see what the transaction writes (TransactionVersion).
+	ctx, view := withTxView(ctx)
 	for pass := 0; pass <= 2; pass++ {
+		var batch []*txEntry
 		for _, e := range tx {
-			if txOrder[e.method] != pass || e.noop || e.matched != nil {
-				continue
+			if txOrder[e.method] == pass && !e.noop && e.matched == nil {
+				batch = append(batch, e)
 			}
+		}
+		for _, e := range dependencyOrder(batch) {
 			w := &writeReq{method: e.method, typ: e.typ, id: e.id, res: e.res}
 			switch e.method {
 			case "DELETE":
@@ -429,6 +435,7 @@ func (s *Server) prepareTransaction(c *gin.Context, entries []any) ([]*txEntry, 
 				return nil, entryErr(e.idx, err)
 			}
 			e.p, e.status = p, p.status
+			view.add(p.change)
 			if e.method == "DELETE" && p.change == nil {
 				e.status = http.StatusNoContent
 			}
@@ -642,4 +649,61 @@ func deepCopy(v any) any {
 		return a
 	}
 	return v
+}
+
+// dependencyOrder orders entries so that one referring to another entry of
+// the list comes after it; references in a cycle keep the Bundle's order.
+func dependencyOrder(entries []*txEntry) []*txEntry {
+	if len(entries) < 2 {
+		return entries
+	}
+	index := map[string]int{}
+	for i, e := range entries {
+		if e.id != "" {
+			index[e.typ+"/"+e.id] = i
+		}
+	}
+	deps := make([][]int, len(entries))
+	for i, e := range entries {
+		if e.res == nil {
+			continue
+		}
+		resource.WalkReferences(e.res, func(ref map[string]any) {
+			r := resource.ParseReference(ref["reference"].(string))
+			if j, ok := index[r.Type+"/"+r.ID]; ok && r.IsLocal() && j != i {
+				deps[i] = append(deps[i], j)
+			}
+		})
+	}
+	done := make([]bool, len(entries))
+	out := make([]*txEntry, 0, len(entries))
+	for len(out) < len(entries) {
+		progress := false
+		for i, e := range entries {
+			if done[i] {
+				continue
+			}
+			ready := true
+			for _, j := range deps[i] {
+				if !done[j] {
+					ready = false
+					break
+				}
+			}
+			if ready {
+				done[i], progress = true, true
+				out = append(out, e)
+			}
+		}
+		if !progress { // a cycle: take the first waiting entry as it stands
+			for i, e := range entries {
+				if !done[i] {
+					done[i] = true
+					out = append(out, e)
+					break
+				}
+			}
+		}
+	}
+	return out
 }

@@ -29,7 +29,12 @@ var kindStatus = map[store.Kind]struct {
 	store.Unprocessable:      {http.StatusUnprocessableEntity, "processing"},
 	store.Unsupported:        {http.StatusBadRequest, "not-supported"},
 	store.Forbidden:          {http.StatusForbidden, "forbidden"},
+	store.Unauthenticated:    {http.StatusUnauthorized, "login"},
 }
+
+// challenger is an authentication error that knows its WWW-Authenticate
+// challenge (RFC 6750 §3); a 401 must carry one.
+type challenger interface{ Challenge() string }
 
 // issueError is an error with an HTTP status that no store kind expresses
 // (406, 413, 415, 405) or with a more precise issue code.
@@ -117,6 +122,15 @@ func outcomeJSON(severity, code, msg string, expr []string) []byte {
 // internal errors with their detail.
 func (s *Server) errorOutcome(c *gin.Context, err error) (int, []byte) {
 	status, code, msg, expr := errorStatus(err)
+	if status == http.StatusUnauthorized {
+		challenge := `Bearer realm="ucp"`
+		var ch challenger
+		if errors.As(err, &ch) {
+			challenge = ch.Challenge()
+		}
+		c.Header("WWW-Authenticate", challenge)
+		c.Header("Cache-Control", "no-store")
+	}
 	if status >= 500 {
 		s.log.ErrorContext(c.Request.Context(), "fhir request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 	} else {

@@ -37,6 +37,7 @@ type Access struct {
 	Type        string // resource type, "" for system-level interactions
 	ID          string // resource id when known
 	Query       string // search or condition query, when any
+	Operation   string // operation name without "$", for Interaction "operation"
 }
 
 // Authorizer decides whether the request may perform an interaction. It
@@ -127,6 +128,8 @@ type Config struct {
 	WriteInterceptor WriteInterceptor
 	ReadInterceptor  ReadInterceptor
 	Audit            AuditSink
+	// Operations are registered at New (see RegisterOperation).
+	Operations []Operation
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -138,6 +141,7 @@ type Server struct {
 	engine *gin.Engine
 	types  map[string]bool
 	routes []route
+	ops    map[string]*Operation
 
 	capOnce sync.Once
 	capJSON []byte
@@ -216,6 +220,11 @@ func New(cfg Config) (*Server, error) {
 	e.HandleMethodNotAllowed = false
 	e.UseRawPath = true
 	e.Use(s.logMiddleware, s.recoverMiddleware)
+	for _, op := range cfg.Operations {
+		if err := s.RegisterOperation(op); err != nil {
+			return nil, err
+		}
+	}
 	s.registerRoutes()
 	e.Any(cfg.Prefix+"/*path", s.dispatch)
 	if cfg.Prefix != "" {
@@ -263,8 +272,10 @@ func (s *Server) CapabilityStatement() ([]byte, error) {
 					Name: p.Code, Type: string(p.Type), Definition: p.URL, Documentation: p.Description,
 				})
 			}
+			rt.Operations = s.capabilityOperations(t)
 			opts.Resources = append(opts.Resources, rt)
 		}
+		opts.Operations = s.capabilityOperations("")
 		opts.SystemInteractions = []string{"transaction", "batch", "history-system", "search-system"}
 		s.capJSON, s.capErr = conformance.Build(opts)
 	})
@@ -291,6 +302,13 @@ func (s *Server) registerRoutes() {
 		s.routes = append(s.routes, route{method, segs, h})
 	}
 	add("GET", "metadata", s.handleMetadata)
+	// Operations: {op} matches only "$name" segments, and no other
+	// placeholder matches those (see dispatch).
+	for _, m := range []string{"GET", "POST"} {
+		add(m, "{op}", s.handleOperation)
+		add(m, "{type}/{op}", s.handleOperation)
+		add(m, "{type}/{id}/{op}", s.handleOperation)
+	}
 	add("GET", "", s.handleSearchSystem)
 	add("POST", "", s.handleBundle)
 	add("POST", "_search", s.handleSearchSystem)
@@ -346,7 +364,8 @@ func (s *Server) dispatch(c *gin.Context) {
 					break
 				}
 				// _history, _search are never ids, and metadata is no type.
-				if ps[0] == '{' && (strings.HasPrefix(segs[i], "_") || ps == "{type}" && !resource.ValidType(segs[i])) {
+				if ps[0] == '{' && (strings.HasPrefix(segs[i], "_") || ps == "{type}" && !resource.ValidType(segs[i]) ||
+					(ps == "{op}") != strings.HasPrefix(segs[i], "$")) {
 					ok = false
 					break
 				}

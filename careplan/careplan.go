@@ -1,0 +1,352 @@
+package careplan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"ucp/auth"
+	"ucp/fhir/resource"
+	"ucp/fhir/rest"
+	"ucp/fhir/search"
+	"ucp/fhir/validate"
+	"ucp/profiles"
+	"ucp/store"
+)
+
+// Store is what the domain rules read; store.Store satisfies it.
+type Store interface {
+	Read(ctx context.Context, typ, id string) (*store.Version, error)
+	VRead(ctx context.Context, typ, id string, version int64) (*store.Version, error)
+	Search(ctx context.Context, q store.Query) (*store.Result, error)
+}
+
+// Config configures Plans. Store, Registry and Validator are required.
+type Config struct {
+	Store Store
+	// Registry extracts the index entries of the Provenance and Composition
+	// written with an approval, and parses the consent queries.
+	Registry *search.Registry
+	// Validator checks every written resource; build it with NewValidator
+	// so that it knows the profiles and those POSTed later.
+	Validator *validate.Validator
+	// Sharing decides who sees plans that are no longer shared; nil means
+	// DefaultSharing.
+	Sharing SharingPolicy
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Plans applies the care-plan rules. It implements rest.WriteInterceptor and
+// rest.ReadInterceptor.
+type Plans struct {
+	cfg Config
+}
+
+var (
+	_ rest.WriteInterceptor = (*Plans)(nil)
+	_ rest.ReadInterceptor  = (*Plans)(nil)
+)
+
+// New returns Plans for cfg.
+func New(cfg Config) (*Plans, error) {
+	if cfg.Store == nil || cfg.Registry == nil || cfg.Validator == nil {
+		return nil, errors.New("careplan: Config.Store, Registry and Validator are required")
+	}
+	if cfg.Sharing == nil {
+		cfg.Sharing = DefaultSharing
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Plans{cfg: cfg}, nil
+}
+
+// NewValidator returns a validator that knows the embedded profiles, value
+// sets and code systems, and StructureDefinitions stored on the server.
+func NewValidator(st Store, reg *search.Registry) *validate.Validator {
+	var term []map[string]any
+	term = append(term, profiles.ValueSets()...)
+	term = append(term, profiles.CodeSystems()...)
+	return validate.New(validate.Options{
+		Profiles:    NewProfileSource(st, reg),
+		Terminology: validate.NewMemoryTerminology(term...),
+	})
+}
+
+// BeforeWrite implements rest.WriteInterceptor: it validates the resource,
+// then applies the plan lifecycle and consent rules, and on approval adds the
+// Provenance and Composition to op.Extra.
+func (p *Plans) BeforeWrite(ctx context.Context, op *rest.WriteOp) error {
+	issues, err := p.check(ctx, op)
+	if err != nil {
+		return err
+	}
+	return issuesError(issues)
+}
+
+// check runs every rule for op and returns the problems found (errors and
+// warnings), or an error for refusals that are not 422 (403, 409, 500).
+func (p *Plans) check(ctx context.Context, op *rest.WriteOp) ([]validate.Issue, error) {
+	var issues []validate.Issue
+	if op.Resource != nil {
+		issues = p.cfg.Validator.Validate(ctx, op.Resource)
+	}
+	if op.Type != "CarePlan" {
+		return issues, nil
+	}
+	// The plan rules run even on an invalid plan, so that one answer names
+	// every problem (a profile invariant and each missing section alike);
+	// nothing is approved unless the whole is valid.
+	more, err := p.lifecycle(ctx, op, validate.HasErrors(issues))
+	return append(issues, more...), err
+}
+
+// issuesError turns the error issues into one Unprocessable error: its
+// message lists each issue with its location, and Expr holds every location,
+// because the REST layer renders one store.Error as one OperationOutcome
+// issue.
+func issuesError(issues []validate.Issue) error {
+	var msgs, exprs []string
+	for _, is := range issues {
+		if is.Severity != validate.SeverityError && is.Severity != "fatal" {
+			continue
+		}
+		m := is.Message
+		if is.Expression != "" {
+			m = is.Expression + ": " + m
+			exprs = append(exprs, is.Expression)
+		}
+		msgs = append(msgs, m)
+	}
+	switch len(msgs) {
+	case 0:
+		return nil
+	case 1:
+		return &store.Error{Kind: store.Unprocessable, Message: msgs[0], Expr: exprs}
+	}
+	for i := range msgs {
+		msgs[i] = fmt.Sprintf("(%d) %s", i+1, msgs[i])
+	}
+	return &store.Error{Kind: store.Unprocessable, Message: fmt.Sprintf("%d problems: %s", len(msgs), strings.Join(msgs, "; ")), Expr: exprs}
+}
+
+func problem(expr, format string, args ...any) validate.Issue {
+	return validate.Issue{Severity: validate.SeverityError, Code: "business-rule", Expression: expr, Message: fmt.Sprintf(format, args...)}
+}
+
+// IsUrgentCarePlan reports whether a CarePlan is one of ours: it claims
+// UCPCarePlan or has an end of life or advance care plan category.
+func IsUrgentCarePlan(res map[string]any) bool {
+	if res == nil {
+		return false
+	}
+	if meta, ok := res["meta"].(map[string]any); ok {
+		for _, pr := range list(meta["profile"]) {
+			if s, _ := pr.(string); strings.HasPrefix(s, profiles.ProfileCarePlan) {
+				return true
+			}
+		}
+	}
+	for _, c := range list(res["category"]) {
+		if hasCode(c, profiles.SystemSNOMED, profiles.CodeEndOfLifeCarePlan, profiles.CodeAdvanceCarePlan) {
+			return true
+		}
+	}
+	return false
+}
+
+// lifecycle applies the status transitions, reference, section and consent
+// rules to a write of an urgent care plan.
+// invalid says the resource already failed validation: then problems are
+// reported but no approval is prepared.
+func (p *Plans) lifecycle(ctx context.Context, op *rest.WriteOp, invalid bool) ([]validate.Issue, error) {
+	var prev map[string]any
+	if op.Previous != nil && op.Previous.JSON != nil {
+		var err error
+		if prev, err = resource.Parse(op.Previous.JSON); err != nil {
+			return nil, fmt.Errorf("careplan: parsing stored CarePlan/%s: %w", op.ID, err)
+		}
+	}
+	if !IsUrgentCarePlan(op.Resource) && !IsUrgentCarePlan(prev) {
+		return nil, nil
+	}
+	prevStatus := str(prev, "status")
+	if op.Interaction == "delete" {
+		if prevStatus == "active" || prevStatus == "on-hold" {
+			return nil, store.Errorf(store.Conflict, "CarePlan/%s is an %s urgent care plan and cannot be deleted: revoke it (update with status revoked) or complete it; its history is kept", op.ID, prevStatus)
+		}
+		return nil, nil
+	}
+	res := op.Resource
+	status := str(res, "status")
+	switch {
+	case status == prevStatus:
+	case status == "draft" && prevStatus != "":
+		return []validate.Issue{problem("CarePlan.status", "a %s plan cannot go back to draft: update it as active (a new approval), or revoke it", prevStatus)}, nil
+	case prevStatus == "" && status != "draft" && status != "active":
+		return []validate.Issue{problem("CarePlan.status", "a new urgent care plan starts as draft (or active when approved at once), not %s", status)}, nil
+	}
+	if status != "draft" && status != "active" {
+		// Revoking, completing or marking in error stops sharing; it never
+		// needs consent or sections, so that it can always be done.
+		return nil, nil
+	}
+	var issues []validate.Issue
+	patient, err := p.planPatient(ctx, res)
+	if err != nil {
+		return nil, err
+	}
+	if patient == "" {
+		return []validate.Issue{problem("CarePlan.subject", "an urgent care plan's subject must reference a Patient stored on this server (Patient/{id})")}, nil
+	}
+	cs, err := p.consentState(ctx, patient)
+	if err != nil {
+		return nil, err
+	}
+	switch cs.state {
+	case consentNone:
+		issues = append(issues, problem("CarePlan.subject", "Patient/%s has no active Consent to share the urgent care plan (given, best-interests, LPA or representative); record one before writing the plan", patient))
+	case consentWithdrawn:
+		issues = append(issues, problem("CarePlan.subject", "Patient/%s has withdrawn consent to share the urgent care plan (Consent/%s); the plan cannot be written as %s", patient, cs.id, status))
+	}
+	secs, more, err := p.resolveSections(ctx, res, patient)
+	if err != nil {
+		return nil, err
+	}
+	issues = append(issues, more...)
+	if status != "active" {
+		return issues, nil
+	}
+	// Approval.
+	who, err := approverFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	issues = append(issues, secs.missing(res)...)
+	if invalid || validate.HasErrors(issues) {
+		return issues, nil
+	}
+	extra, err := p.approve(ctx, op, res, patient, secs, cs, who)
+	if err != nil {
+		return nil, err
+	}
+	op.Extra = append(op.Extra, extra...)
+	return issues, nil
+}
+
+// planPatient returns the id of the Patient the plan is about, "" when its
+// subject is not a local Patient reference to an existing Patient.
+func (p *Plans) planPatient(ctx context.Context, res map[string]any) (string, error) {
+	ref := resource.ParseReference(str(obj(res, "subject"), "reference"))
+	if !ref.IsLocal() || ref.Type != "Patient" {
+		return "", nil
+	}
+	if _, ok := rest.TransactionVersion(ctx, "Patient", ref.ID); ok {
+		return ref.ID, nil // created by an earlier entry of the same transaction
+	}
+	if _, err := p.cfg.Store.Read(ctx, "Patient", ref.ID); err != nil {
+		if k := store.KindOf(err); k == store.NotFound || k == store.Gone {
+			return "", nil
+		}
+		return "", err
+	}
+	return ref.ID, nil
+}
+
+// approver is who approved a plan, for the Provenance and Composition.
+type approver struct {
+	who   map[string]any // a Reference
+	known bool
+}
+
+// approverFrom returns the approving clinician, refusing other roles. With
+// no principal (auth not wired) the approver is a clinician recorded as
+// unknown.
+func approverFrom(ctx context.Context) (approver, error) {
+	pr := auth.FromContext(ctx)
+	if pr == nil {
+		return approver{who: map[string]any{"display": "unknown (no authenticated user)"}}, nil
+	}
+	if pr.Role != auth.RoleClinical {
+		return approver{}, store.Errorf(store.Forbidden, "approving an urgent care plan (status active) needs a clinician; role %q may not approve", string(pr.Role))
+	}
+	who := map[string]any{}
+	if pr.FHIRUser != "" {
+		who["reference"] = pr.FHIRUser
+	} else if pr.UserID != "" {
+		who["identifier"] = map[string]any{"system": profiles.SystemSDSUserID, "value": pr.UserID}
+	}
+	if pr.Name != "" {
+		who["display"] = pr.Name
+	}
+	if len(who) == 0 {
+		who["display"] = "unknown clinician (" + pr.Subject + ")"
+	}
+	return approver{who: who, known: pr.FHIRUser != ""}, nil
+}
+
+// JSON helpers over parsed resource trees.
+
+func str(m map[string]any, k string) string {
+	if m == nil {
+		return ""
+	}
+	s, _ := m[k].(string)
+	return s
+}
+
+func obj(m map[string]any, k string) map[string]any {
+	if m == nil {
+		return nil
+	}
+	o, _ := m[k].(map[string]any)
+	return o
+}
+
+func list(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+// hasCode reports whether a CodeableConcept has a coding of system with one
+// of codes.
+func hasCode(cc any, system string, codes ...string) bool {
+	m, _ := cc.(map[string]any)
+	for _, c := range list(m["coding"]) {
+		cm, _ := c.(map[string]any)
+		if str(cm, "system") != system {
+			continue
+		}
+		for _, code := range codes {
+			if str(cm, "code") == code {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ccText is a human-readable label for a CodeableConcept: its text, else the
+// first coding's display, else its code.
+func ccText(v any) string {
+	m, _ := v.(map[string]any)
+	if t := str(m, "text"); t != "" {
+		return t
+	}
+	for _, c := range list(m["coding"]) {
+		cm, _ := c.(map[string]any)
+		if d := str(cm, "display"); d != "" {
+			return d
+		}
+	}
+	for _, c := range list(m["coding"]) {
+		cm, _ := c.(map[string]any)
+		if d := str(cm, "code"); d != "" {
+			return d
+		}
+	}
+	return ""
+}

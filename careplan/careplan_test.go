@@ -1,0 +1,484 @@
+package careplan_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"ucp/auth"
+	"ucp/careplan"
+	"ucp/fhir/rest"
+	"ucp/fhir/search"
+	"ucp/profiles"
+	"ucp/store/sqlite"
+)
+
+// server is a real server wired as cmd/ucp wires it: SQLite in a temp file,
+// the rest.Server with careplan's interceptors and operations, on loopback.
+// A test-only wrapper turns X-Test-Role / X-Test-User headers into an
+// auth.Principal, standing in for the auth middleware.
+type server struct {
+	t    *testing.T
+	base string
+}
+
+func mustServer(t *testing.T) *server {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "ucp.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	reg, err := search.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidator(st, reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := rest.New(rest.Config{
+		Store: st, Registry: reg, Types: reg.Types(),
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		WriteInterceptor: plans, ReadInterceptor: plans, Operations: plans.Operations(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if role := r.Header.Get("X-Test-Role"); role != "" {
+			p := &auth.Principal{Role: auth.Role(role), Subject: "test", FHIRUser: r.Header.Get("X-Test-User"), Name: "Dr Test"}
+			r = r.WithContext(auth.NewContext(r.Context(), p))
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	return &server{t: t, base: hs.URL + "/fhir"}
+}
+
+// do sends a request; role "" sends no principal.
+func (s *server) do(method, path string, body any, role string) (int, map[string]any) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.base+"/"+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	if role != "" {
+		req.Header.Set("X-Test-Role", role)
+		req.Header.Set("X-Test-User", "Practitioner/dr")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			s.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, m
+}
+
+// must sends a request and fails unless the status is want.
+func (s *server) must(want int, method, path string, body any, role string) map[string]any {
+	s.t.Helper()
+	got, m := s.do(method, path, body, role)
+	if got != want {
+		b, _ := json.Marshal(m)
+		s.t.Fatalf("%s %s: status %d, want %d: %s", method, path, got, want, b)
+	}
+	return m
+}
+
+func ref(r string) map[string]any { return map[string]any{"reference": r} }
+
+func cc(system, code, display string) map[string]any {
+	c := map[string]any{"system": system, "code": code}
+	if display != "" {
+		c["display"] = display
+	}
+	return map[string]any{"coding": []any{c}}
+}
+
+func consentRes(code, status, provision, when string) map[string]any {
+	return map[string]any{
+		"resourceType": "Consent", "status": status,
+		"scope":      cc(profiles.SystemConsentScope, "patient-privacy", "Privacy Consent"),
+		"category":   []any{cc(profiles.SystemSNOMED, code, "")},
+		"patient":    ref("Patient/pat"),
+		"dateTime":   when,
+		"performer":  []any{ref("Patient/pat")},
+		"policyRule": cc("http://terminology.hl7.org/CodeSystem/v3-ActCode", "OPTIN", "opt-in"),
+		"provision":  map[string]any{"type": provision},
+	}
+}
+
+// seed stores a patient, a practitioner and the plan's sections with fixed
+// ids, and returns the plan (draft, with every section).
+func seed(s *server) map[string]any {
+	s.must(201, "PUT", "Patient/pat", map[string]any{"resourceType": "Patient", "id": "pat",
+		"name": []any{map[string]any{"family": "Smith", "given": []any{"Ann"}}}}, "")
+	s.must(201, "PUT", "Patient/other", map[string]any{"resourceType": "Patient", "id": "other"}, "")
+	s.must(201, "PUT", "Practitioner/dr", map[string]any{"resourceType": "Practitioner", "id": "dr",
+		"name": []any{map[string]any{"family": "Jones", "prefix": []any{"Dr"}}}}, "")
+	s.must(201, "PUT", "Condition/cond", map[string]any{"resourceType": "Condition", "id": "cond",
+		"code": map[string]any{"text": "Metastatic lung cancer <script>alert(1)</script>"}, "subject": ref("Patient/pat")}, "")
+	s.must(201, "PUT", "ClinicalImpression/prog", map[string]any{"resourceType": "ClinicalImpression", "id": "prog",
+		"status": "completed", "subject": ref("Patient/pat"), "date": "2026-11-01T10:00:00Z", "assessor": ref("Practitioner/dr"),
+		"prognosisCodeableConcept": []any{cc(profiles.SystemSNOMED, profiles.CodePrognosisWeeks, "Weeks")}}, "")
+	s.must(201, "PUT", "Observation/cpr", map[string]any{"resourceType": "Observation", "id": "cpr", "status": "final",
+		"code": cc(profiles.SystemSNOMED, profiles.CodeResuscitationStatus, "Resuscitation status"), "subject": ref("Patient/pat"),
+		"effectiveDateTime": "2026-11-01T10:00:00Z", "performer": []any{ref("Practitioner/dr")},
+		"valueCodeableConcept": cc(profiles.SystemSNOMED, profiles.CodeNotForCPR, "Not for CPR")}, "")
+	s.must(201, "PUT", "Observation/othercpr", map[string]any{"resourceType": "Observation", "id": "othercpr", "status": "final",
+		"code": cc(profiles.SystemSNOMED, profiles.CodeResuscitationStatus, "Resuscitation status"), "subject": ref("Patient/other"),
+		"valueCodeableConcept": cc(profiles.SystemSNOMED, profiles.CodeForCPR, "For CPR")}, "")
+	return map[string]any{
+		"resourceType": "CarePlan", "id": "plan",
+		"meta":   map[string]any{"profile": []any{profiles.ProfileCarePlan}},
+		"status": "draft", "intent": "plan",
+		"category":       []any{cc(profiles.SystemSNOMED, profiles.CodeEndOfLifeCarePlan, "End of life care plan")},
+		"title":          "Urgent care plan",
+		"subject":        ref("Patient/pat"),
+		"period":         map[string]any{"start": "2026-11-01T10:00:00Z"},
+		"author":         ref("Practitioner/dr"),
+		"addresses":      []any{ref("Condition/cond")},
+		"supportingInfo": []any{ref("ClinicalImpression/prog"), ref("Observation/cpr")},
+		"activity": []any{map[string]any{"detail": map[string]any{"status": "not-started",
+			"description": "Call the palliative care team; keep at home & comfortable"}}},
+	}
+}
+
+func without(m map[string]any, keys ...string) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		out[k] = v
+	}
+	for _, k := range keys {
+		delete(out, k)
+	}
+	return out
+}
+
+func with(m map[string]any, k string, v any) map[string]any {
+	out := without(m)
+	out[k] = v
+	return out
+}
+
+// revoked is plan revoked, with the end date a revoked plan records.
+func revoked(plan map[string]any) map[string]any {
+	r := with(plan, "status", "revoked")
+	r["period"] = map[string]any{"start": "2026-11-01T10:00:00Z", "end": "2026-11-12T10:00:00Z"}
+	return r
+}
+
+// valid reports whether an OperationOutcome has no error issue.
+func valid(m map[string]any) bool {
+	for _, is := range m["issue"].([]any) {
+		if sev := is.(map[string]any)["severity"]; sev == "error" || sev == "fatal" {
+			return false
+		}
+	}
+	return true
+}
+
+func diagnostics(m map[string]any) string {
+	b, _ := json.Marshal(m["issue"])
+	return string(b)
+}
+
+func entries(m map[string]any) []map[string]any {
+	var out []map[string]any
+	es, _ := m["entry"].([]any)
+	for _, e := range es {
+		em := e.(map[string]any)
+		if r, ok := em["resource"].(map[string]any); ok && r["resourceType"] != "OperationOutcome" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestPlanLifecycle(t *testing.T) {
+	s := mustServer(t)
+	plan := seed(s)
+
+	// No consent: no plan.
+	m := s.must(422, "PUT", "CarePlan/plan", plan, "clinical")
+	if !strings.Contains(diagnostics(m), "no active Consent") {
+		t.Errorf("no-consent refusal does not say so: %s", diagnostics(m))
+	}
+	s.must(201, "POST", "Consent", consentRes(profiles.CodeConsentGiven, "active", "permit", "2026-10-01T09:00:00Z"), "clinical")
+
+	// A new plan may not start active-less-than-approved: revoked is refused.
+	s.must(422, "PUT", "CarePlan/plan", revoked(plan), "clinical")
+	// Draft create.
+	s.must(201, "PUT", "CarePlan/plan", plan, "clinical")
+
+	// A section of another patient is refused.
+	m = s.must(422, "PUT", "CarePlan/plan", with(plan, "supportingInfo", []any{ref("Observation/othercpr")}), "clinical")
+	if !strings.Contains(diagnostics(m), "belongs to Patient/other") {
+		t.Errorf("cross-patient refusal: %s", diagnostics(m))
+	}
+
+	// Activation without sections names each missing one.
+	bare := with(without(plan, "addresses", "supportingInfo", "activity"), "status", "active")
+	m = s.must(422, "PUT", "CarePlan/plan", bare, "clinical")
+	d := diagnostics(m)
+	for _, want := range []string{"medical background", "prognosis", "CPR decision", "emergency treatment plan"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("missing-section refusal does not name %q: %s", want, d)
+		}
+	}
+	expr, _ := json.Marshal(m["issue"].([]any)[0].(map[string]any)["expression"])
+	for _, want := range []string{`"CarePlan.addresses"`, `"CarePlan.supportingInfo"`, `"CarePlan.activity"`} {
+		if !strings.Contains(string(expr), want) {
+			t.Errorf("expression = %s, lacks %s", expr, want)
+		}
+	}
+
+	// Only a clinician approves.
+	active := with(plan, "status", "active")
+	s.must(403, "PUT", "CarePlan/plan", active, "view")
+	s.must(200, "PUT", "CarePlan/plan", active, "clinical")
+
+	prov := s.must(200, "GET", "Provenance?target=CarePlan/plan/_history/2", nil, "clinical")
+	pe := entries(prov)
+	if len(pe) != 1 {
+		t.Fatalf("Provenance for version 2: %d, want 1", len(pe))
+	}
+	if who := pe[0]["agent"].([]any)[0].(map[string]any)["who"].(map[string]any)["reference"]; who != "Practitioner/dr" {
+		t.Errorf("approver = %v, want Practitioner/dr", who)
+	}
+	if v := pe[0]["meta"].(map[string]any)["versionId"]; v != "1" {
+		t.Errorf("Provenance versionId = %v", v)
+	}
+	comps := entries(s.must(200, "GET", "Composition?subject=Patient/pat", nil, "clinical"))
+	if len(comps) != 1 {
+		t.Fatalf("Compositions: %d, want 1", len(comps))
+	}
+	comp := comps[0]
+
+	t.Run("document", func(t *testing.T) {
+		doc := s.must(200, "GET", "Composition/"+comp["id"].(string)+"/$document", nil, "view")
+		if doc["type"] != "document" || doc["identifier"] == nil || doc["timestamp"] == nil {
+			t.Fatalf("not a document bundle: type %v identifier %v timestamp %v", doc["type"], doc["identifier"], doc["timestamp"])
+		}
+		es := doc["entry"].([]any)
+		got := map[string]bool{}
+		for i, e := range es {
+			em := e.(map[string]any)
+			r := em["resource"].(map[string]any)
+			if i == 0 && r["resourceType"] != "Composition" {
+				t.Errorf("first entry is %v", r["resourceType"])
+			}
+			full := em["fullUrl"].(string)
+			if !strings.HasPrefix(full, s.base+"/") {
+				t.Errorf("fullUrl %q is not absolute on %s", full, s.base)
+			}
+			got[r["resourceType"].(string)+"/"+r["id"].(string)] = true
+		}
+		for _, want := range []string{"CarePlan/plan", "Patient/pat", "Condition/cond", "ClinicalImpression/prog", "Observation/cpr", "Practitioner/dr"} {
+			if !got[want] {
+				t.Errorf("document lacks %s (has %v)", want, got)
+			}
+		}
+		var divs string
+		for _, sec := range comp["section"].([]any) {
+			div := sec.(map[string]any)["text"].(map[string]any)["div"].(string)
+			if !strings.HasPrefix(div, `<div xmlns="http://www.w3.org/1999/xhtml">`) {
+				t.Errorf("section div %q", div)
+			}
+			divs += div
+		}
+		if strings.Contains(divs, "<script>") || !strings.Contains(divs, "&lt;script&gt;") {
+			t.Errorf("narrative not escaped: %s", divs)
+		}
+		// What the server authors must itself be valid.
+		for _, p := range []string{"Composition/" + comp["id"].(string), "Provenance/" + pe[0]["id"].(string)} {
+			if m := s.must(200, "GET", p+"/$validate", nil, "clinical"); !valid(m) {
+				t.Errorf("generated %s is invalid: %s", p, diagnostics(m))
+			}
+		}
+		for _, want := range []string{"Medical background", "Prognosis", "CPR decision", "Consent to share"} {
+			if !strings.Contains(divs, want) {
+				t.Errorf("document lacks section %q", want)
+			}
+		}
+	})
+
+	// An active plan is never deleted.
+	m = s.must(409, "DELETE", "CarePlan/plan", nil, "clinical")
+	if !strings.Contains(diagnostics(m), "revoke") {
+		t.Errorf("delete refusal does not say to revoke: %s", diagnostics(m))
+	}
+	s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "view")
+	if n := len(entries(s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "view"))); n != 1 {
+		t.Errorf("view sees %d plans before withdrawal, want 1", n)
+	}
+
+	// Withdrawn consent hides the plan from urgent care at once.
+	s.must(201, "POST", "Consent", consentRes(profiles.CodeConsentWithdrawn, "active", "deny", "2026-11-10T09:00:00Z"), "clinical")
+	if n := len(entries(s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "view"))); n != 0 {
+		t.Errorf("view sees %d plans after withdrawal, want 0", n)
+	}
+	s.must(404, "GET", "CarePlan/plan", nil, "view")
+	s.must(404, "GET", "Composition/"+comp["id"].(string)+"/$document", nil, "view")
+	if n := len(entries(s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "clinical"))); n != 1 {
+		t.Errorf("clinician sees %d plans after withdrawal, want 1", n)
+	}
+	m = s.must(422, "PUT", "CarePlan/plan", with(active, "description", "reviewed"), "clinical")
+	if !strings.Contains(diagnostics(m), "withdrawn consent") {
+		t.Errorf("withdrawn-consent refusal: %s", diagnostics(m))
+	}
+	// Back to draft is refused; revoking needs no consent.
+	s.must(422, "PUT", "CarePlan/plan", plan, "clinical")
+	s.must(200, "PUT", "CarePlan/plan", revoked(plan), "clinical")
+	if h := entries(s.must(200, "GET", "CarePlan/plan/_history", nil, "clinical")); len(h) != 3 {
+		t.Errorf("clinician history has %d versions, want 3", len(h))
+	}
+}
+
+func TestRevokedHidden(t *testing.T) {
+	s := mustServer(t)
+	plan := seed(s)
+	s.must(201, "POST", "Consent", consentRes(profiles.CodeConsentBestInterests, "active", "permit", "2026-10-01T09:00:00Z"), "clinical")
+	// Approved at once on create: allowed, with its Provenance.
+	s.must(201, "PUT", "CarePlan/plan", with(plan, "status", "active"), "")
+	prov := entries(s.must(200, "GET", "Provenance?target=CarePlan/plan/_history/1", nil, ""))
+	if len(prov) != 1 || !strings.Contains(diagnostics(map[string]any{"issue": prov[0]["agent"]}), "unknown") {
+		t.Errorf("approval with no principal: %v", prov)
+	}
+	s.must(200, "PUT", "CarePlan/plan", revoked(plan), "clinical")
+	if n := len(entries(s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "view"))); n != 0 {
+		t.Errorf("view sees %d revoked plans, want 0", n)
+	}
+	if n := len(entries(s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "clinical"))); n != 1 {
+		t.Errorf("clinician sees %d revoked plans, want 1", n)
+	}
+	s.must(204, "DELETE", "CarePlan/plan", nil, "clinical") // a revoked plan may be deleted; history stays
+}
+
+func TestInvalidResource(t *testing.T) {
+	s := mustServer(t)
+	m := s.must(422, "POST", "Patient", map[string]any{"resourceType": "Patient", "gender": "robot", "birthDate": "1 May 1950", "colour": "blue"}, "")
+	expr, _ := m["issue"].([]any)[0].(map[string]any)["expression"].([]any)
+	if len(expr) < 3 {
+		t.Errorf("want each problem located, got %v: %s", expr, diagnostics(m))
+	}
+	// A profile claimed in meta.profile is enforced.
+	m = s.must(422, "POST", "CarePlan", map[string]any{"resourceType": "CarePlan", "status": "draft", "intent": "plan",
+		"meta": map[string]any{"profile": []any{profiles.ProfileCarePlan}}, "subject": ref("Patient/x")}, "")
+	if !strings.Contains(diagnostics(m), "CarePlan.category") {
+		t.Errorf("profile violations not located: %s", diagnostics(m))
+	}
+}
+
+func TestValidateOperation(t *testing.T) {
+	s := mustServer(t)
+	plan := seed(s)
+	s.must(201, "POST", "Consent", consentRes(profiles.CodeConsentGiven, "active", "permit", "2026-10-01T09:00:00Z"), "")
+
+	// Type level, resource as body: All OK.
+	m := s.must(200, "POST", "Patient/$validate", map[string]any{"resourceType": "Patient", "gender": "female"}, "")
+	if !valid(m) {
+		t.Errorf("valid Patient: %s", diagnostics(m))
+	}
+	m = s.must(200, "POST", "Patient/$validate", map[string]any{"resourceType": "Patient", "gender": "female",
+		"text": map[string]any{"status": "generated", "div": `<div xmlns="http://www.w3.org/1999/xhtml">Ann</div>`}}, "")
+	if !strings.Contains(diagnostics(m), "All OK") {
+		t.Errorf("no issues but no All OK: %s", diagnostics(m))
+	}
+	// Parameters with profile and mode: profile errors located; business rules run.
+	params := func(res map[string]any, mode, profile string) map[string]any {
+		ps := []any{map[string]any{"name": "resource", "resource": res}, map[string]any{"name": "mode", "valueCode": mode}}
+		if profile != "" {
+			ps = append(ps, map[string]any{"name": "profile", "valueUri": profile})
+		}
+		return map[string]any{"resourceType": "Parameters", "parameter": ps}
+	}
+	m = s.must(200, "POST", "CarePlan/$validate", params(without(plan, "meta", "category"), "create", profiles.ProfileCarePlan), "")
+	if d := diagnostics(m); !strings.Contains(d, `"error"`) || !strings.Contains(d, "CarePlan.category") {
+		t.Errorf("explicit profile not applied: %s", d)
+	}
+	m = s.must(200, "POST", "CarePlan/$validate", params(with(without(plan, "addresses"), "status", "active"), "create", ""), "clinical")
+	if d := diagnostics(m); !strings.Contains(d, "medical background") {
+		t.Errorf("mode create does not apply the activation rules: %s", d)
+	}
+	m = s.must(200, "POST", "CarePlan/$validate", params(plan, "create", ""), "clinical")
+	if !valid(m) {
+		t.Errorf("valid draft: %s", diagnostics(m))
+	}
+	if n := len(entries(s.must(200, "GET", "Provenance", nil, ""))); n != 0 {
+		t.Errorf("$validate wrote %d Provenances", n)
+	}
+
+	// Instance level: the stored resource, and mode=delete.
+	s.must(201, "PUT", "CarePlan/plan", with(plan, "status", "active"), "clinical")
+	m = s.must(200, "GET", "CarePlan/plan/$validate", nil, "")
+	if !valid(m) {
+		t.Errorf("stored plan: %s", diagnostics(m))
+	}
+	m = s.must(200, "GET", "CarePlan/plan/$validate?mode=delete", nil, "")
+	if d := diagnostics(m); !strings.Contains(d, "cannot be deleted") {
+		t.Errorf("delete of active plan: %s", d)
+	}
+	m = s.must(200, "POST", "CarePlan/nope/$validate", map[string]any{"resourceType": "Parameters",
+		"parameter": []any{map[string]any{"name": "mode", "valueCode": "delete"}}}, "")
+	if d := diagnostics(m); !strings.Contains(d, "not-found") {
+		t.Errorf("delete of missing plan: %s", d)
+	}
+	s.must(400, "GET", "CarePlan/$validate?mode=delete", nil, "")
+	s.must(400, "GET", "CarePlan/plan/$validate?mode=sideways", nil, "")
+
+	// Listed in the CapabilityStatement.
+	cs := s.must(200, "GET", "metadata", nil, "")
+	b, _ := json.Marshal(cs)
+	if !strings.Contains(string(b), `"name":"validate"`) || !strings.Contains(string(b), `"name":"document"`) {
+		t.Errorf("CapabilityStatement lacks the operations")
+	}
+}
+
+func TestStoredProfile(t *testing.T) {
+	s := mustServer(t)
+	const url = "https://example.org/fhir/StructureDefinition/PatientWithBirthDate"
+	s.must(201, "POST", "StructureDefinition", map[string]any{
+		"resourceType": "StructureDefinition", "url": url, "name": "PatientWithBirthDate", "status": "active",
+		"kind": "resource", "abstract": false, "type": "Patient", "derivation": "constraint",
+		"baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+		"differential": map[string]any{"element": []any{
+			map[string]any{"id": "Patient", "path": "Patient"},
+			map[string]any{"id": "Patient.birthDate", "path": "Patient.birthDate", "min": 1},
+		}},
+	}, "")
+	m := s.must(422, "POST", "Patient", map[string]any{"resourceType": "Patient", "meta": map[string]any{"profile": []any{url}}}, "")
+	if !strings.Contains(diagnostics(m), "Patient.birthDate") {
+		t.Errorf("stored profile not applied: %s", diagnostics(m))
+	}
+	s.must(201, "POST", "Patient", map[string]any{"resourceType": "Patient", "birthDate": "1950-05-01", "meta": map[string]any{"profile": []any{url}}}, "")
+	m = s.must(200, "POST", "Patient/$validate?profile="+url, map[string]any{"resourceType": "Patient"}, "")
+	if valid(m) {
+		t.Errorf("profile parameter not applied: %s", diagnostics(m))
+	}
+}

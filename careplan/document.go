@@ -1,0 +1,334 @@
+package careplan
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"html/template"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"ucp/fhir/resource"
+	"ucp/fhir/rest"
+	"ucp/profiles"
+	"ucp/store"
+)
+
+// parseVersion parses a stored version's JSON.
+func parseVersion(v *store.Version) (map[string]any, error) {
+	res, err := resource.Parse(v.JSON)
+	if err != nil {
+		return nil, fmt.Errorf("careplan: parsing stored %s/%s: %w", v.Type, v.ID, err)
+	}
+	return res, nil
+}
+
+// versionRef is "Type/id/_history/v".
+func versionRef(v *store.Version) string {
+	return v.Type + "/" + v.ID + "/_history/" + strconv.FormatInt(v.VersionID, 10)
+}
+
+// approve builds the Provenance and the Composition written with an
+// approval of op's plan.
+func (p *Plans) approve(ctx context.Context, op *rest.WriteOp, plan map[string]any, patient string, secs *sections, cs consent, who approver) ([]store.Change, error) {
+	version, err := p.nextVersion(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	now := p.cfg.Now().UTC().Truncate(time.Microsecond)
+	planRef := "CarePlan/" + op.ID + "/_history/" + strconv.FormatInt(version, 10)
+	comp := p.composition(plan, planRef, patient, secs, cs, who, now)
+	compID := resource.ID(comp)
+	agent := map[string]any{
+		"type": map[string]any{"coding": []any{map[string]any{
+			"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "attester", "display": "Attester"}}},
+		"who": who.who,
+	}
+	prov := map[string]any{
+		"resourceType": "Provenance",
+		"target": []any{
+			map[string]any{"reference": planRef},
+			map[string]any{"reference": "Composition/" + compID + "/_history/1"},
+		},
+		"recorded": resource.FormatInstant(now),
+		"activity": map[string]any{"coding": []any{map[string]any{
+			"system": "http://terminology.hl7.org/CodeSystem/v3-DocumentCompletion", "code": "LA", "display": "legally authenticated"}},
+			"text": "Plan approved"},
+		"agent":  []any{agent},
+		"reason": []any{map[string]any{"text": "Clinical approval of the urgent care plan"}},
+	}
+	var out []store.Change
+	for _, res := range []map[string]any{comp, prov} {
+		id := resource.ID(res)
+		if id == "" {
+			id = uuid.NewString()
+		}
+		resource.SetMeta(res, id, 1, now)
+		entries, patients, err := p.cfg.Registry.Extract(res)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, store.Change{
+			Type: resource.Type(res), ID: id, VersionID: 1, PrevVersion: 0, LastUpdated: now,
+			Method: "POST", JSON: resource.Marshal(res), Entries: entries, Patients: patients,
+		})
+	}
+	return out, nil
+}
+
+// nextVersion is the version number the plan write will get: the REST layer
+// numbers it current+1, or deleted+1 when the id was deleted, or 1.
+func (p *Plans) nextVersion(ctx context.Context, op *rest.WriteOp) (int64, error) {
+	if op.Previous != nil {
+		return op.Previous.VersionID + 1, nil
+	}
+	if op.Interaction == "create" {
+		return 1, nil
+	}
+	_, err := p.cfg.Store.Read(ctx, "CarePlan", op.ID)
+	if e := store.AsError(err); e != nil && e.Kind == store.Gone && e.Version != nil {
+		return e.Version.VersionID + 1, nil
+	}
+	return 1, nil
+}
+
+// narrativeTmpl renders a section's XHTML narrative. html/template escapes
+// every value, so text from clients can never inject markup into the
+// document an urgent-care system displays.
+var narrativeTmpl = template.Must(template.New("n").Parse(
+	`<div xmlns="http://www.w3.org/1999/xhtml"><p><b>{{.Title}}</b></p>{{if .Items}}<ul>{{range .Items}}<li>{{.}}</li>{{end}}</ul>{{else}}<p>None recorded.</p>{{end}}</div>`))
+
+func narrative(title string, items []string) map[string]any {
+	var b bytes.Buffer
+	if err := narrativeTmpl.Execute(&b, struct {
+		Title string
+		Items []string
+	}{title, items}); err != nil {
+		panic(err) // the template and its data are ours: a failure is a bug
+	}
+	return map[string]any{"status": "generated", "div": b.String()}
+}
+
+// composition builds the plan's document Composition: one section per kind
+// of referenced resource, each with a narrative summary and versioned
+// entries, so that the document shows exactly what was approved.
+func (p *Plans) composition(plan map[string]any, planRef, patient string, secs *sections, cs consent, who approver, now time.Time) map[string]any {
+	id := uuid.NewString()
+	byKind := map[string][]section{}
+	for _, group := range [][]section{secs.addresses, secs.supporting, secs.other} {
+		for _, s := range group {
+			if live(s.res) {
+				k := kindOf(s.res)
+				byKind[k] = append(byKind[k], s)
+			}
+		}
+	}
+	if cs.ref != "" && len(byKind[kindConsent]) == 0 {
+		// The consent that allowed publication belongs in the document even
+		// when the plan does not point at it.
+		byKind[kindConsent] = append(byKind[kindConsent], section{ref: cs.ref, summary: "Consent to share: recorded (" + cs.ref + ")"})
+	}
+	var sectionsOut []any
+	// The plan itself first: what to do if the patient deteriorates.
+	var planItems []string
+	if t := str(plan, "title"); t != "" {
+		planItems = append(planItems, "Plan: "+t)
+	}
+	if t := str(plan, "description"); t != "" {
+		planItems = append(planItems, t)
+	}
+	for _, a := range list(plan["activity"]) {
+		am, _ := a.(map[string]any)
+		if d := str(obj(am, "detail"), "description"); d != "" {
+			planItems = append(planItems, "If the patient deteriorates: "+d)
+		}
+	}
+	sectionsOut = append(sectionsOut, map[string]any{
+		"title": "Urgent care plan", "text": narrative("Urgent care plan", planItems),
+		"entry": []any{map[string]any{"reference": planRef}},
+	})
+	for _, k := range kindOrder {
+		ss := byKind[k]
+		if len(ss) == 0 {
+			continue
+		}
+		var items []string
+		var entries []any
+		for _, s := range ss {
+			if s.v != nil {
+				items = append(items, summarise(s.res))
+				entries = append(entries, map[string]any{"reference": versionRef(s.v)})
+			} else {
+				items = append(items, s.summary)
+				entries = append(entries, map[string]any{"reference": s.ref})
+			}
+		}
+		sectionsOut = append(sectionsOut, map[string]any{"title": k, "text": narrative(k, items), "entry": entries})
+	}
+	typ := map[string]any{"coding": []any{map[string]any{"system": profiles.SystemSNOMED, "code": profiles.CodeEndOfLifeCarePlan, "display": "End of life care plan"}}}
+	for _, c := range list(plan["category"]) {
+		if hasCode(c, profiles.SystemSNOMED, profiles.CodeEndOfLifeCarePlan, profiles.CodeAdvanceCarePlan) {
+			typ = c.(map[string]any)
+		}
+	}
+	author := who.who
+	if !who.known {
+		// Composition.author must be a reference to who wrote it; with no
+		// known approver the plan's author stands in.
+		if a, ok := plan["author"].(map[string]any); ok {
+			author = a
+		}
+	}
+	title := str(plan, "title")
+	if title == "" {
+		title = "Urgent care plan"
+	}
+	return map[string]any{
+		"resourceType": "Composition",
+		"id":           id,
+		"identifier":   map[string]any{"system": "urn:ietf:rfc:3986", "value": "urn:uuid:" + id},
+		"status":       "final",
+		"type":         typ,
+		"category":     []any{map[string]any{"coding": []any{map[string]any{"system": profiles.SystemSNOMED, "code": profiles.CodeCarePlanCategory, "display": "Care plan"}}}},
+		"subject":      map[string]any{"reference": "Patient/" + patient},
+		"date":         resource.FormatInstant(now),
+		"author":       []any{author},
+		"title":        title,
+		"attester":     []any{attester(who, now)},
+		"event":        []any{map[string]any{"detail": []any{map[string]any{"reference": planRef}}}},
+		"section":      sectionsOut,
+	}
+}
+
+func attester(who approver, now time.Time) map[string]any {
+	a := map[string]any{"mode": "legal", "time": resource.FormatInstant(now)}
+	if who.known {
+		a["party"] = who.who
+	}
+	return a
+}
+
+// summarise is a one-line, plain-text summary of a section resource for the
+// narrative. It never reuses the resource's own narrative, which is client
+// XHTML.
+func summarise(res map[string]any) string {
+	var parts []string
+	add := func(s string) {
+		if s = strings.TrimSpace(s); s != "" {
+			parts = append(parts, s)
+		}
+	}
+	switch resource.Type(res) {
+	case "Condition":
+		add(ccText(res["code"]))
+		add(ccText(res["clinicalStatus"]))
+	case "ClinicalImpression":
+		for _, c := range list(res["prognosisCodeableConcept"]) {
+			add(ccText(c))
+		}
+		add(str(res, "summary"))
+		add(dateOnly(str(res, "date")))
+	case "Observation":
+		add(ccText(res["code"]))
+		add(value(res))
+		for _, c := range list(res["component"]) {
+			cm, _ := c.(map[string]any)
+			if v := value(cm); v != "" {
+				add(ccText(cm["code"]) + ": " + v)
+			}
+		}
+		add(dateOnly(str(res, "effectiveDateTime")))
+	case "RelatedPerson":
+		add(name(res))
+		for _, r := range list(res["relationship"]) {
+			add(ccText(r))
+		}
+		for _, t := range list(res["telecom"]) {
+			tm, _ := t.(map[string]any)
+			add(str(tm, "value"))
+		}
+	case "CareTeam":
+		add(str(res, "name"))
+		for _, pt := range list(res["participant"]) {
+			pm, _ := pt.(map[string]any)
+			add(str(obj(pm, "member"), "display"))
+		}
+	case "Consent":
+		for _, c := range list(res["category"]) {
+			add(ccText(c))
+		}
+		add(str(res, "status"))
+		add(dateOnly(str(res, "dateTime")))
+	case "MedicationStatement", "MedicationRequest":
+		add(ccText(res["medicationCodeableConcept"]))
+		for _, d := range list(res["dosage"]) {
+			dm, _ := d.(map[string]any)
+			add(str(dm, "text"))
+		}
+	case "Flag":
+		add(ccText(res["code"]))
+	case "DocumentReference":
+		add(ccText(res["type"]))
+		add(str(res, "description"))
+	case "Goal":
+		add(ccText(res["description"]))
+	default:
+		add(resource.Type(res))
+	}
+	if len(parts) == 0 {
+		return resource.Type(res) + "/" + resource.ID(res)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// value is a readable value[x] of an Observation or component.
+func value(m map[string]any) string {
+	for k, v := range m {
+		if !strings.HasPrefix(k, "value") {
+			continue
+		}
+		switch v := v.(type) {
+		case string:
+			return v
+		case bool:
+			return strconv.FormatBool(v)
+		case map[string]any:
+			if k == "valueCodeableConcept" {
+				return ccText(v)
+			}
+			if k == "valueQuantity" {
+				return fmt.Sprint(v["value"]) + " " + str(v, "unit")
+			}
+		default:
+			return fmt.Sprint(v)
+		}
+	}
+	return ""
+}
+
+func name(res map[string]any) string {
+	for _, n := range list(res["name"]) {
+		nm, _ := n.(map[string]any)
+		if t := str(nm, "text"); t != "" {
+			return t
+		}
+		var given []string
+		for _, g := range list(nm["given"]) {
+			if s, ok := g.(string); ok {
+				given = append(given, s)
+			}
+		}
+		return strings.TrimSpace(strings.Join(given, " ") + " " + str(nm, "family"))
+	}
+	return ""
+}
+
+func dateOnly(s string) string {
+	if len(s) >= 10 {
+		return s[:10]
+	}
+	return s
+}

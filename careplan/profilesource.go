@@ -1,0 +1,65 @@
+package careplan
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"ucp/fhir/search"
+	"ucp/fhir/validate"
+	"ucp/profiles"
+	"ucp/store"
+)
+
+// ProfileSource finds StructureDefinitions for the validator: first the
+// profiles embedded in package profiles, then StructureDefinition resources
+// stored on the server (POSTed at run time), by url.
+type ProfileSource struct {
+	st  Store
+	reg *search.Registry
+}
+
+var _ validate.ProfileSource = (*ProfileSource)(nil)
+
+// NewProfileSource returns a ProfileSource over the embedded profiles and
+// the store. st and reg may be nil for the embedded profiles only.
+func NewProfileSource(st Store, reg *search.Registry) *ProfileSource {
+	return &ProfileSource{st: st, reg: reg}
+}
+
+// Profile implements validate.ProfileSource. A "|version" suffix selects a
+// stored version when several are stored; embedded profiles have one.
+func (s *ProfileSource) Profile(ctx context.Context, canonical string) (map[string]any, error) {
+	if r, ok := profiles.Lookup(canonical); ok && r.Type == "StructureDefinition" {
+		return profiles.Tree(r.Raw), nil
+	}
+	if s.st == nil || s.reg == nil {
+		return nil, nil
+	}
+	u, ver, _ := strings.Cut(canonical, "|")
+	q, err := s.reg.ParseCondition("StructureDefinition", "url="+url.QueryEscape(u))
+	if err != nil {
+		return nil, err
+	}
+	q.Types = []string{"StructureDefinition"}
+	q.Count = 20
+	q.Total = store.TotalNone
+	r, err := s.st.Search(ctx, *q)
+	if err != nil {
+		return nil, err
+	}
+	var found map[string]any
+	for i := range r.Versions {
+		res, err := parseVersion(&r.Versions[i])
+		if err != nil {
+			return nil, err
+		}
+		if str(res, "url") != u {
+			continue
+		}
+		if ver == "" || str(res, "version") == ver {
+			found = res
+		}
+	}
+	return found, nil
+}
