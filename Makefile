@@ -14,7 +14,7 @@ build:
 ## run: start the server on $(DB) with demo data, at http://$(ADDR)/fhir
 run: build
 	@mkdir -p $(dir $(DB))
-	./$(BIN) serve --addr $(ADDR) --store sqlite:$(DB) --demo
+	./$(BIN) serve --addr $(ADDR) --store sqlite:$(DB) --demo --dev
 
 ## test: vet, then every test (the official suites run when their variables are set; see .ci/run)
 test: vet

@@ -16,6 +16,8 @@ const usage = `ucp: a FHIR R4 server for urgent and advance care plans
 
 Usage:
   ucp serve [--addr HOST:PORT] [--store sqlite:PATH] [--base-url URL] [--demo]
+            (--oidc-issuer URL --oidc-audience AUD ... | --dev)
+  ucp token --server BASE [--role clinical|view|patient|admin|system] [--org ODS] [--user ID] [--patient ID] [--scope S]
   ucp generate [--patients N] [--seed S] [--format ndjson|bundle] [--out DIR]
   ucp version
 
@@ -42,6 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "generate":
 		return runGenerate(ctx, args[1:], stdout, stderr)
+	case "token":
+		return runToken(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ucp", version)
 		return 0

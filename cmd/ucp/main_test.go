@@ -13,12 +13,18 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"ucp/auth"
+	"ucp/auth/devissuer"
 )
+
+// bearer is the token get sends; tests that set it run sequentially.
+var bearer string
 
 // startTestServer boots the real wiring on a free port with a fresh SQLite file.
 func startTestServer(t *testing.T, dbPath string, demo bool) *server {
 	t.Helper()
-	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + dbPath, Demo: demo, MaxBody: 1 << 20}
+	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + dbPath, Demo: demo, MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3}
 	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -26,9 +32,24 @@ func startTestServer(t *testing.T, dbPath string, demo bool) *server {
 	return srv
 }
 
+// token mints a development token for role.
+func token(t *testing.T, srv *server, role auth.Role) string {
+	t.Helper()
+	tok, err := srv.dev.Mint(devissuer.TokenRequest{Role: role})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.AccessToken
+}
+
+// get GETs u with the bearer token of the current test (see useToken).
 func get(t *testing.T, u string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Get(u)
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +64,8 @@ func get(t *testing.T, u string) (int, map[string]any) {
 func TestServeDemoEndToEnd(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "ucp.db")
 	srv := startTestServer(t, db, true)
+	bearer = token(t, srv, auth.RoleView)
+	defer func() { bearer = "" }()
 
 	if code, body := get(t, srv.base+"/metadata"); code != 200 || body["resourceType"] != "CapabilityStatement" {
 		t.Fatalf("metadata: %d %v", code, body["resourceType"])
@@ -81,6 +104,7 @@ func TestServeDemoEndToEnd(t *testing.T) {
 	// conditional creates.
 	srv = startTestServer(t, db, true)
 	defer srv.Close()
+	bearer = token(t, srv, auth.RoleView)
 	_, bundle = get(t, srv.base+"/CarePlan?"+q.Encode())
 	if total, _ := bundle["total"].(float64); total != 1 {
 		t.Errorf("after a second demo load: %v active plans, want 1", bundle["total"])
@@ -99,7 +123,7 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 	var stdout, stderr lockedBuffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--store", "sqlite:" + db}, &stdout, &stderr)
+		done <- run(ctx, []string{"serve", "--dev", "--addr", "127.0.0.1:0", "--store", "sqlite:" + db}, &stdout, &stderr)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(stdout.String(), "serving FHIR R4") {
@@ -128,8 +152,13 @@ func TestServeFlagErrors(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, 2},
 		{"no command", nil, 2},
 		{"bad flag", []string{"serve", "--nope"}, 2},
-		{"bad store kind", []string{"serve", "--addr", "127.0.0.1:0", "--store", "postgres:x"}, 1},
-		{"store without path", []string{"serve", "--addr", "127.0.0.1:0", "--store", "sqlite:"}, 1},
+		{"bad store kind", []string{"serve", "--dev", "--addr", "127.0.0.1:0", "--store", "postgres:x"}, 1},
+		{"store without path", []string{"serve", "--dev", "--addr", "127.0.0.1:0", "--store", "sqlite:"}, 1},
+		{"no issuer and not --dev", []string{"serve", "--addr", "127.0.0.1:0"}, 2},
+		{"audiences do not pair with issuers", []string{"serve", "--addr", "127.0.0.1:0",
+			"--oidc-issuer", "https://a.example", "--oidc-issuer", "https://b.example",
+			"--oidc-audience", "x", "--oidc-audience", "y", "--oidc-audience", "z"}, 2},
+		{"dev issuer off loopback", []string{"serve", "--dev", "--addr", "0.0.0.0:0", "--store", "sqlite:" + filepath.Join(t.TempDir(), "x.db")}, 1},
 		{"bad log level", []string{"serve", "--log-level", "loud"}, 2},
 	}
 	for _, tt := range tests {
@@ -159,4 +188,68 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestServeSecurity checks the server's front door: no open mode, 401 with
+// a challenge for a missing or forged token, 403 for a role that may not,
+// the --dev warning on every response, and ucp token.
+func TestServeSecurity(t *testing.T) {
+	srv := startTestServer(t, filepath.Join(t.TempDir(), "ucp.db"), false)
+	defer srv.Close()
+
+	do := func(method, u, tok string, body string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, u, strings.NewReader(body))
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		req.Header.Set("Content-Type", "application/fhir+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	clinical := token(t, srv, auth.RoleClinical)
+	view := token(t, srv, auth.RoleView)
+	forged := clinical[:len(clinical)-4] + "AAAA"
+	patient := `{"resourceType":"Patient","name":[{"family":"Jones"}],"gender":"female","birthDate":"1951-04-02"}`
+	tests := []struct {
+		name, method, path, tok, body string
+		want                          int
+	}{
+		{"metadata is public", "GET", "/metadata", "", "", 200},
+		{"no token", "GET", "/Patient", "", "", 401},
+		{"forged signature", "GET", "/Patient", forged, "", 401},
+		{"not a JWT", "GET", "/Patient", "abc.def", "", 401},
+		{"view may search", "GET", "/Patient", view, "", 200},
+		{"view may not create", "POST", "/Patient", view, patient, 403},
+		{"clinical may create", "POST", "/Patient", clinical, patient, 201},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := do(tt.method, srv.base+tt.path, tt.tok, tt.body)
+			if resp.StatusCode != tt.want {
+				t.Errorf("%s %s = %d, want %d", tt.method, tt.path, resp.StatusCode, tt.want)
+			}
+			if resp.StatusCode == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("401 without a Bearer challenge: %q", resp.Header.Get("WWW-Authenticate"))
+			}
+			if !strings.Contains(resp.Header.Get("Warning"), "development mode") {
+				t.Errorf("no development warning header")
+			}
+		})
+	}
+
+	t.Run("ucp token", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), []string{"token", "--server", srv.base, "--role", "view"}, &out, &errb); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		if resp := do("GET", srv.base+"/Patient", strings.TrimSpace(out.String()), ""); resp.StatusCode != 200 {
+			t.Errorf("token from ucp token: GET /Patient = %d", resp.StatusCode)
+		}
+	})
 }

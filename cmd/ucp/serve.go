@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,10 +21,15 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"ucp/auth"
+	"ucp/auth/devissuer"
+	"ucp/careplan"
+	"ucp/fhir/resource"
 	"ucp/fhir/rest"
 	"ucp/fhir/search"
 	"ucp/store"
 	"ucp/store/sqlite"
+	"ucp/synth"
 )
 
 //go:embed demo/joan-smith.json
@@ -30,13 +37,28 @@ var demoBundle []byte
 
 // serveConfig is the server's configuration, from flags.
 type serveConfig struct {
-	Addr     string
-	Store    string
-	BaseURL  string
-	Demo     bool
-	MaxBody  int64
-	LogLevel string
+	Addr         string
+	Store        string
+	BaseURL      string
+	Demo         bool
+	DemoPatients int
+	MaxBody      int64
+	LogLevel     string
+
+	// Security: trusted token issuers, or --dev.
+	Dev            bool
+	Issuers        []string
+	Audiences      []string
+	RolesFile      string
+	MinIDAssurance int
+	DefaultScopes  string
 }
+
+// repeated is a flag that may be given several times.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
 func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	cfg := serveConfig{}
@@ -45,14 +67,27 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen on `HOST:PORT` (port 0 picks a free port)")
 	fs.StringVar(&cfg.Store, "store", "sqlite:./data/ucp.db", "the store: sqlite:`PATH`")
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "the FHIR base `URL` clients use (default http://ADDR/fhir)")
-	fs.BoolVar(&cfg.Demo, "demo", false, "load the demo patient and care plan (idempotent)")
+	fs.BoolVar(&cfg.Demo, "demo", false, "load the demo patient and care plan, and --demo-patients synthetic ones (idempotent)")
+	fs.IntVar(&cfg.DemoPatients, "demo-patients", 25, "how many synthetic patients --demo loads")
 	fs.Int64Var(&cfg.MaxBody, "max-body", 16<<20, "largest request body in `bytes` (413 above)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&cfg.Dev, "dev", false, "development mode: run a token issuer inside the server that mints any token asked for (loopback only)")
+	fs.Var((*repeated)(&cfg.Issuers), "oidc-issuer", "trust tokens from this OIDC issuer `URL` (repeatable; e.g. NHS CIS2)")
+	fs.Var((*repeated)(&cfg.Audiences), "oidc-audience", "the audience `AUD` tokens of the matching --oidc-issuer must carry (once for all, or once per issuer)")
+	fs.StringVar(&cfg.RolesFile, "roles", "", "JSON `FILE` mapping national RBAC role codes to roles (clinical, view, admin)")
+	fs.IntVar(&cfg.MinIDAssurance, "min-id-assurance", 3, "least CIS2 identity assurance level of staff tokens (0 turns the check off)")
+	fs.StringVar(&cfg.DefaultScopes, "oidc-default-scopes", "user/*.cruds", "SMART scopes granted to staff tokens that carry none (CIS2 sends none: the role decides)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if len(cfg.Issuers) == 0 && !cfg.Dev {
+		return cfg, errors.New("no token issuer: give --oidc-issuer URL --oidc-audience AUD, or --dev for development (there is no open mode)")
+	}
+	if len(cfg.Audiences) != len(cfg.Issuers) && len(cfg.Audiences) != 1 {
+		return cfg, fmt.Errorf("%d --oidc-issuer but %d --oidc-audience: give one audience for all, or one per issuer", len(cfg.Issuers), len(cfg.Audiences))
 	}
 	return cfg, nil
 }
@@ -97,7 +132,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	printBanner(stdout, srv.base)
+	printBanner(stdout, srv)
 	<-ctx.Done()
 	log.Info("shutting down")
 	if err := srv.Close(); err != nil {
@@ -110,7 +145,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // server is a running ucp server.
 type server struct {
-	base  string // the FHIR base URL
+	base  string            // the FHIR base URL
+	dev   *devissuer.Issuer // the development issuer, with --dev
 	addr  net.Addr
 	http  *http.Server
 	store store.Store
@@ -141,32 +177,58 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		st.Close()
 		return nil, err
 	}
-	api, err := rest.New(rest.Config{
-		Store:           st,
-		Registry:        reg,
-		Types:           reg.Types(),
-		BaseURL:         base,
-		MaxBodyBytes:    cfg.MaxBody,
-		SoftwareVersion: version,
-		Logger:          log,
-	})
+	sec, err := newSecurity(cfg, "http://"+ln.Addr().String(), base)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return nil, err
+	}
+	// The care-plan rules: validation of every write, the plan lifecycle
+	// and consent, and what urgent care may see.
+	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidator(st, reg)})
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return nil, err
+	}
+	restCfg := rest.Config{
+		Store:            st,
+		Registry:         reg,
+		Types:            reg.Types(),
+		BaseURL:          base,
+		MaxBodyBytes:     cfg.MaxBody,
+		SoftwareVersion:  version,
+		Logger:           log,
+		WriteInterceptor: plans,
+		ReadInterceptor:  plans,
+		Operations:       plans.Operations(),
+	}
+	if cfg.Demo {
+		// The demo is loaded in process by trusted code: through the same
+		// API and rules as any client, but without a token.
+		loader, err := rest.New(restCfg)
+		if err == nil {
+			err = loadDemo(ctx, loader, cfg.DemoPatients)
+		}
+		if err != nil {
+			ln.Close()
+			st.Close()
+			return nil, fmt.Errorf("loading demo data: %w", err)
+		}
+	}
+	restCfg.Authorizer = sec.authorizer()
+	api, err := rest.New(restCfg)
 	if err != nil {
 		ln.Close()
 		st.Close()
 		return nil, err
 	}
 	mountHealth(api.Handler(), st)
-	if cfg.Demo {
-		if err := loadDemo(api); err != nil {
-			ln.Close()
-			st.Close()
-			return nil, fmt.Errorf("loading demo data: %w", err)
-		}
-	}
+	sec.mount(api.Handler())
 	s := &server{
-		base: base, addr: ln.Addr(), store: st, log: log, done: make(chan error, 1),
+		base: base, addr: ln.Addr(), store: st, log: log, done: make(chan error, 1), dev: sec.dev,
 		http: &http.Server{
-			Handler:           api,
+			Handler:           sec.wrap(api),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
@@ -202,32 +264,101 @@ func mountHealth(e *gin.Engine, st store.Store) {
 	})
 }
 
-// loadDemo posts the demo transaction through the API itself, so it meets
-// the same rules as any client's. Its entries are conditional creates, so
-// loading it again changes nothing.
-func loadDemo(api http.Handler) error {
-	req := httptest.NewRequest(http.MethodPost, "/fhir", bytes.NewReader(demoBundle))
-	req.Header.Set("Content-Type", "application/fhir+json")
-	rec := httptest.NewRecorder()
-	api.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK {
-		return fmt.Errorf("transaction answered %d: %s", rec.Code, rec.Body.String())
+// demoLoader is the principal the demo data is loaded as: a clinician, so
+// that its active plans are approved like any other.
+var demoLoader = &auth.Principal{Role: auth.RoleClinical, Subject: "ucp-demo-loader", UserID: "ucp-demo-loader", Name: "ucp demo data loader"}
+
+// loadDemo posts the demo transactions through the API itself, so they meet
+// the same rules as any client's: Joan Smith's plan, then the first
+// patients synthetic patients. Loading again changes nothing: Joan's
+// entries are conditional creates, and the synthetic set is skipped when
+// its first patient is already there.
+func loadDemo(ctx context.Context, api http.Handler, patients int) error {
+	ctx = auth.NewContext(ctx, demoLoader)
+	post := func(body []byte) error {
+		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/fhir", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/fhir+json")
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			return fmt.Errorf("transaction answered %d: %s", rec.Code, rec.Body.String())
+		}
+		return nil
 	}
-	return nil
+	if err := post(demoBundle); err != nil {
+		return err
+	}
+	if patients <= 0 {
+		return nil
+	}
+	first := true
+	err := synth.Generate(synth.Options{Patients: patients, Seed: 1}, synth.Bundles(func(patient, step int, bundle []byte) error {
+		if first {
+			first = false
+			if loaded, err := demoLoaded(ctx, api, bundle); err != nil || loaded {
+				return errors.Join(err, errDemoLoaded)
+			}
+		}
+		return post(bundle)
+	}))
+	if errors.Is(err, errDemoLoaded) {
+		return nil
+	}
+	return err
 }
 
-func printBanner(w io.Writer, base string) {
+// errDemoLoaded stops the generator when the synthetic set is already there.
+var errDemoLoaded = errors.New("demo already loaded")
+
+// demoLoaded reports whether the Patient of a synthetic transaction is
+// already stored (found by its NHS number).
+func demoLoaded(ctx context.Context, api http.Handler, bundle []byte) (bool, error) {
+	b, err := resource.Parse(bundle)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range b["entry"].([]any) {
+		res, _ := e.(map[string]any)["resource"].(map[string]any)
+		if resource.Type(res) != "Patient" {
+			continue
+		}
+		id := res["identifier"].([]any)[0].(map[string]any)
+		q := url.Values{"identifier": {id["system"].(string) + "|" + id["value"].(string)}, "_summary": {"count"}}
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/fhir/Patient?"+q.Encode(), nil)
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, req)
+		var out struct{ Total int }
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil {
+			return false, fmt.Errorf("searching for the demo patient answered %d: %s", rec.Code, rec.Body.String())
+		}
+		return out.Total > 0, nil
+	}
+	return false, errors.New("no Patient in the first synthetic transaction")
+}
+func printBanner(w io.Writer, srv *server) {
+	base := srv.base
+	token := "$TOKEN"
+	intro := "Requests need a Bearer token from a trusted issuer (--oidc-issuer)."
+	if srv.dev != nil {
+		tok, err := srv.dev.Mint(devissuer.TokenRequest{Role: auth.RoleClinical, TTL: 12 * time.Hour})
+		if err == nil {
+			intro = fmt.Sprintf("DEVELOPMENT MODE: tokens are issued to anyone. A clinician's token (12 h):\n\n  export TOKEN=%s\n\n"+
+				"Other roles: ucp token --server %s --role view|patient|admin|system [--patient ID] [--org ODS]", tok.AccessToken, base)
+		}
+	}
 	fmt.Fprintf(w, `
 ucp is serving FHIR R4 at %[1]s
 
+%[3]s
+
 Try:
   curl -s %[1]s/metadata | head -c 400
-  curl -s '%[1]s/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919'
-  curl -s '%[1]s/CarePlan?subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919&status=active'
-  curl -s -X POST %[1]s/Patient -H 'Content-Type: application/fhir+json' \
-       -d '{"resourceType":"Patient","name":[{"family":"Jones","given":["Ann"]}]}'
+  curl -s -H "Authorization: Bearer %[4]s" '%[1]s/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919'
+  curl -s -H "Authorization: Bearer %[4]s" '%[1]s/CarePlan?subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919&status=active&_include=CarePlan:subject'
+  curl -s -H "Authorization: Bearer %[4]s" -X POST %[1]s/Patient -H 'Content-Type: application/fhir+json' \
+       -d '{"resourceType":"Patient","name":[{"family":"Jones","given":["Ann"]}],"gender":"female","birthDate":"1951-04-02"}'
   curl -s %[2]s/healthz
 
 Stop with Ctrl-C.
-`, base, strings.TrimSuffix(base, "/fhir"))
+`, base, strings.TrimSuffix(base, "/fhir"), intro, token)
 }
