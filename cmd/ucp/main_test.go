@@ -253,3 +253,47 @@ func TestServeSecurity(t *testing.T) {
 		}
 	})
 }
+
+// TestServeAuditsEveryInteraction checks that N interactions leave N
+// AuditEvents, across a restart, and that admins find them over FHIR.
+func TestServeAuditsEveryInteraction(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "ucp.db")
+	srv := startTestServer(t, db, false)
+	view, clinical := token(t, srv, auth.RoleView), token(t, srv, auth.RoleClinical)
+	send := func(method, path, tok, body string) int {
+		req, _ := http.NewRequest(method, srv.base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/fhir+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 0; i < 3; i++ {
+		if code := send("GET", "/Patient?family=jones", view, ""); code != 200 {
+			t.Fatalf("search: %d", code)
+		}
+	}
+	if code := send("POST", "/Patient", clinical, `{"resourceType":"Patient","name":[{"family":"Jones"}],"gender":"female","birthDate":"1951-04-02"}`); code != 201 {
+		t.Fatalf("create: %d", code)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	srv = startTestServer(t, db, false)
+	defer srv.Close()
+	bearer = token(t, srv, auth.RoleAdmin)
+	defer func() { bearer = "" }()
+	code, b := get(t, srv.base+"/AuditEvent?_summary=count")
+	if total, _ := b["total"].(float64); code != 200 || total != 4 {
+		t.Errorf("AuditEvents after 4 interactions and a restart: %d %v, want 4", code, b["total"])
+	}
+	code, b = get(t, srv.base+"/AuditEvent?subtype=create&_summary=count")
+	if total, _ := b["total"].(float64); code != 200 || total != 1 {
+		t.Errorf("create AuditEvents: %d %v, want 1", code, b["total"])
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"ucp/auth"
+	"ucp/auth/audit"
 	"ucp/auth/devissuer"
 	"ucp/careplan"
 	"ucp/fhir/resource"
@@ -40,6 +41,7 @@ type serveConfig struct {
 	Addr         string
 	Store        string
 	BaseURL      string
+	AuditDir     string
 	Demo         bool
 	DemoPatients int
 	MaxBody      int64
@@ -67,6 +69,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen on `HOST:PORT` (port 0 picks a free port)")
 	fs.StringVar(&cfg.Store, "store", "sqlite:./data/ucp.db", "the store: sqlite:`PATH`")
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "the FHIR base `URL` clients use (default http://ADDR/fhir)")
+	fs.StringVar(&cfg.AuditDir, "audit-dir", "", "the audit journal's `DIR` (default: audit/ beside the SQLite file)")
 	fs.BoolVar(&cfg.Demo, "demo", false, "load the demo patient and care plan, and --demo-patients synthetic ones (idempotent)")
 	fs.IntVar(&cfg.DemoPatients, "demo-patients", 25, "how many synthetic patients --demo loads")
 	fs.Int64Var(&cfg.MaxBody, "max-body", 16<<20, "largest request body in `bytes` (413 above)")
@@ -150,6 +153,7 @@ type server struct {
 	addr  net.Addr
 	http  *http.Server
 	store store.Store
+	audit *audit.Sink
 	done  chan error
 	log   *slog.Logger
 }
@@ -191,6 +195,24 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		st.Close()
 		return nil, err
 	}
+	// Every interaction is audited: writes in their own transaction, the
+	// rest through a durable journal drained into the store.
+	auditDir := cfg.AuditDir
+	if auditDir == "" {
+		auditDir = filepath.Join(filepath.Dir(strings.TrimPrefix(cfg.Store, "sqlite:")), "audit")
+	}
+	sink, err := audit.Open(auditDir, st, reg, audit.Options{Logger: log})
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return nil, err
+	}
+	fail := func(err error) (*server, error) {
+		ln.Close()
+		sink.Close()
+		st.Close()
+		return nil, err
+	}
 	restCfg := rest.Config{
 		Store:            st,
 		Registry:         reg,
@@ -199,8 +221,9 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		MaxBodyBytes:     cfg.MaxBody,
 		SoftwareVersion:  version,
 		Logger:           log,
-		WriteInterceptor: plans,
-		ReadInterceptor:  plans,
+		WriteInterceptor: audit.WriteInterceptor{Next: plans, Registry: reg},
+		ReadInterceptor:  audit.CollectingReader{Next: plans, Registry: reg},
+		Audit:            sink,
 		Operations:       plans.Operations(),
 	}
 	if cfg.Demo {
@@ -211,24 +234,20 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 			err = loadDemo(ctx, loader, cfg.DemoPatients)
 		}
 		if err != nil {
-			ln.Close()
-			st.Close()
-			return nil, fmt.Errorf("loading demo data: %w", err)
+			return fail(fmt.Errorf("loading demo data: %w", err))
 		}
 	}
 	restCfg.Authorizer = sec.authorizer()
 	api, err := rest.New(restCfg)
 	if err != nil {
-		ln.Close()
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
 	mountHealth(api.Handler(), st)
 	sec.mount(api.Handler())
 	s := &server{
-		base: base, addr: ln.Addr(), store: st, log: log, done: make(chan error, 1), dev: sec.dev,
+		base: base, addr: ln.Addr(), store: st, audit: sink, log: log, done: make(chan error, 1), dev: sec.dev,
 		http: &http.Server{
-			Handler:           sec.wrap(api),
+			Handler:           sec.wrap(auth.BreakGlassHandler(audit.Middleware(api))),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
@@ -248,7 +267,8 @@ func (s *server) Close() error {
 	if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
-	return errors.Join(err, s.store.Close())
+	// The audit journal drains into the store, so the store closes last.
+	return errors.Join(err, s.audit.Close(), s.store.Close())
 }
 
 // mountHealth adds /healthz: 200 when the store answers, 503 otherwise.

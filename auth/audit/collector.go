@@ -1,0 +1,117 @@
+package audit
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sync"
+
+	"ucp/fhir/rest"
+	"ucp/store"
+)
+
+// Extractor computes a resource's index entries and compartment patients:
+// *search.Registry.
+type Extractor interface {
+	Extract(res map[string]any) ([]store.Entry, []string, error)
+}
+
+// collector gathers, during one request, what the rest layer's AuditRecord
+// does not carry: the patients whose data was returned or refused, and
+// whether the write interceptor has already audited a write.
+type collector struct {
+	mu       sync.Mutex
+	patients []string // returned, in order first seen
+	denied   []string // refused by the read filter
+	written  bool     // WriteInterceptor put an AuditEvent into the write
+}
+
+// maxPatients bounds the patients one AuditEvent lists; a search page is
+// far smaller, so reaching it means a system export, audited as such.
+const maxPatients = 1000
+
+func addPatient(list []string, ids ...string) []string {
+	for _, id := range ids {
+		if id != "" && len(list) < maxPatients && !slices.Contains(list, id) {
+			list = append(list, id)
+		}
+	}
+	return list
+}
+
+type collectorKey struct{}
+
+// WithCollector returns ctx carrying a new collector, which
+// [CollectingReader] and [WriteInterceptor] fill and [Sink.Record] reads.
+// Call it once per request, before the REST layer: without it the Sink
+// still audits every request, but without the patients a search returned
+// and with successful writes audited twice (once in the write, once by the
+// Sink), since it cannot tell that the write was already audited.
+func WithCollector(ctx context.Context) context.Context {
+	return context.WithValue(ctx, collectorKey{}, &collector{})
+}
+
+// Middleware puts a collector (see [WithCollector]) into every request's
+// context.
+func Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(WithCollector(r.Context())))
+	})
+}
+
+func collectorFrom(ctx context.Context) *collector {
+	c, _ := ctx.Value(collectorKey{}).(*collector)
+	return c
+}
+
+// CollectingReader is a rest.ReadInterceptor that notes the patient(s) of
+// every version the request returns, for the Sink's AuditEvent. It asks
+// Next first: a version Next hides was not seen, so it is noted apart, and
+// only a refused single read lists it (someone tried to see that patient).
+type CollectingReader struct {
+	Next rest.ReadInterceptor // nil allows everything
+	// Registry finds the compartment patients of non-Patient resources.
+	Registry Extractor
+}
+
+// AllowRead implements rest.ReadInterceptor.
+func (cr CollectingReader) AllowRead(ctx context.Context, v *store.Version) error {
+	var err error
+	if cr.Next != nil {
+		err = cr.Next.AllowRead(ctx, v)
+	}
+	c := collectorFrom(ctx)
+	if c == nil || v == nil || v.Deleted {
+		return err
+	}
+	ids := versionPatients(cr.Registry, v)
+	c.mu.Lock()
+	if err == nil {
+		c.patients = addPatient(c.patients, ids...)
+	} else {
+		c.denied = addPatient(c.denied, ids...)
+	}
+	c.mu.Unlock()
+	return err
+}
+
+// versionPatients returns the compartment patients of v. A Patient is its
+// own, without parsing; anything else is parsed and extracted, which is
+// the cost of knowing whose data a search returned.
+func versionPatients(reg Extractor, v *store.Version) []string {
+	if v.Type == "Patient" {
+		return []string{v.ID}
+	}
+	if reg == nil || v.JSON == nil {
+		return nil
+	}
+	res, err := parseJSON(v.JSON)
+	if err != nil {
+		return nil
+	}
+	_, patients, err := reg.Extract(res)
+	if err != nil {
+		return nil
+	}
+	return patients
+}

@@ -1,0 +1,104 @@
+package audit
+
+import (
+	"context"
+	"time"
+
+	"ucp/fhir/resource"
+	"ucp/fhir/rest"
+	"ucp/store"
+)
+
+// parseJSON is resource.Parse, named for what the callers need.
+func parseJSON(b []byte) (map[string]any, error) { return resource.Parse(b) }
+
+// WriteInterceptor audits every write in the write's own transaction: after
+// Next has accepted (and perhaps changed) the write, it appends the
+// AuditEvent to op.Extra, so the store keeps both or neither. A write that
+// Next refuses or the store rejects leaves no AuditEvent here; the Sink
+// records the failure from the rest layer's AuditRecord.
+type WriteInterceptor struct {
+	Next     rest.WriteInterceptor // nil accepts everything
+	Registry Extractor             // indexes the AuditEvent and finds the patients
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// BeforeWrite implements rest.WriteInterceptor.
+func (wi WriteInterceptor) BeforeWrite(ctx context.Context, op *rest.WriteOp) error {
+	if wi.Next != nil {
+		if err := wi.Next.BeforeWrite(ctx, op); err != nil {
+			return err
+		}
+	}
+	if op.Type == "AuditEvent" {
+		// Only the server writes the audit; auditing the audit would recurse.
+		return nil
+	}
+	e := &Event{Interaction: op.Interaction, Type: op.Type, ID: op.ID, Time: wi.now()}
+	if op.Previous != nil {
+		e.Version = op.Previous.VersionID + 1
+	} else if op.Interaction == "create" {
+		e.Version = 1
+	}
+	e.Patients = writePatients(wi.Registry, op)
+	fromContext(ctx, e)
+	ev := Build(e)
+	ch, err := change(wi.Registry, ev)
+	if err != nil {
+		return err
+	}
+	op.Extra = append(op.Extra, ch)
+	if c := collectorFrom(ctx); c != nil {
+		c.mu.Lock()
+		c.written = true
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+func (wi WriteInterceptor) now() time.Time {
+	if wi.Now != nil {
+		return wi.Now()
+	}
+	return time.Now()
+}
+
+// writePatients returns the patients of the new content and of the version
+// it replaces: moving a resource out of a patient's compartment is an
+// event in that patient's record too.
+func writePatients(reg Extractor, op *rest.WriteOp) []string {
+	var ids []string
+	if op.Type == "Patient" {
+		ids = addPatient(ids, op.ID)
+	}
+	if op.Resource != nil && reg != nil {
+		if _, p, err := reg.Extract(op.Resource); err == nil {
+			ids = addPatient(ids, p...)
+		}
+	}
+	if op.Previous != nil {
+		ids = addPatient(ids, versionPatients(reg, op.Previous)...)
+	}
+	return ids
+}
+
+// change makes the store change that creates the AuditEvent ev.
+func change(reg Extractor, ev map[string]any) (store.Change, error) {
+	id := resource.ID(ev)
+	meta := ev["meta"].(map[string]any)
+	t, err := time.Parse(time.RFC3339Nano, meta["lastUpdated"].(string))
+	if err != nil {
+		return store.Change{}, err
+	}
+	ch := store.Change{Type: "AuditEvent", ID: id, VersionID: 1, PrevVersion: 0, LastUpdated: t, Method: "POST"}
+	if reg != nil {
+		entries, patients, err := reg.Extract(ev)
+		if err != nil {
+			return store.Change{}, err
+		}
+		ch.Entries, ch.Patients = entries, patients
+	}
+	ch.JSON = resource.Marshal(ev)
+	return ch, nil
+}
