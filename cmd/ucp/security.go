@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"ucp/auth"
 	"ucp/auth/devissuer"
+	"ucp/auth/smart"
 	"ucp/fhir/rest"
 )
 
@@ -19,6 +24,7 @@ type security struct {
 	verifier *auth.Verifier
 	policy   *auth.Policy
 	dev      *devissuer.Issuer
+	smart    *smart.Server // the SMART Backend Services token endpoint
 }
 
 // newSecurity builds the verifier from the issuer flags. root is the
@@ -40,6 +46,23 @@ func newSecurity(cfg serveConfig, root, base string) (*security, error) {
 		}
 		vc.Issuers = append(vc.Issuers, auth.IssuerConfig{URL: iss, Audience: aud, DefaultScopes: cfg.DefaultScopes})
 	}
+	// ucp is the authorization server for registered system clients
+	// (ambulance CAD, 111): SMART Backend Services.
+	clients, err := loadClients(cfg.ClientsFile)
+	if err != nil {
+		return nil, err
+	}
+	key, err := auth.LoadOrCreateSigningKey(filepath.Join(cfg.dataDir(), "server-key.pem"), "ES256")
+	if err != nil {
+		return nil, err
+	}
+	public := strings.TrimSuffix(base, "/fhir") // as clients see the server
+	sec.smart, err = smart.New(smart.Config{Issuer: public + "/auth", TokenURL: public + "/auth/token", Audience: base, Key: key, Clients: clients,
+		ScopesSupported: []string{"system/*.rs", "system/CarePlan.rs", "system/Patient.rs", "system/DocumentReference.rs"}})
+	if err != nil {
+		return nil, err
+	}
+	vc.Issuers = append(vc.Issuers, sec.smart.IssuerConfig())
 	if cfg.Dev {
 		dev, err := devissuer.New(devissuer.Config{Issuer: root + "/dev-issuer", Audience: base})
 		if err != nil {
@@ -81,11 +104,38 @@ func (a policyAuthorizer) Authorize(ctx context.Context, x rest.Access) error {
 // readOnlyOperations change nothing stored.
 var readOnlyOperations = map[string]bool{"validate": true, "document": true, "everything": true}
 
-// mount adds the development issuer's endpoints, in --dev.
+// mount adds the token endpoints: SMART Backend Services, and the
+// development issuer in --dev.
 func (sec *security) mount(e *gin.Engine) {
+	e.POST("/auth/token", gin.WrapH(sec.smart))
+	e.GET("/auth/jwks", gin.WrapH(sec.smart.JWKSHandler()))
 	if sec.dev != nil {
 		sec.dev.Mount(e)
 	}
+}
+
+// smartConfigPath is SMART discovery, beside the FHIR base.
+const smartConfigPath = "/fhir/.well-known/smart-configuration"
+
+// loadClients reads the registered system clients: a JSON array of
+// {client_id, client_name, jwks, scope, org}. An admin edits the file.
+func loadClients(path string) (*smart.MemoryRegistry, error) {
+	if path == "" {
+		return smart.NewMemoryRegistry()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--clients: %w", err)
+	}
+	var clients []*smart.Client
+	if err := json.Unmarshal(data, &clients); err != nil {
+		return nil, fmt.Errorf("--clients %s: %w", path, err)
+	}
+	reg, err := smart.NewMemoryRegistry(clients...)
+	if err != nil {
+		return nil, fmt.Errorf("--clients %s: %w", path, err)
+	}
+	return reg, nil
 }
 
 // devWarning is sent with every response in --dev, so nobody mistakes a
@@ -97,6 +147,17 @@ const devWarning = `199 ucp "development mode: this server issues a token to any
 // --dev.
 func (sec *security) wrap(h http.Handler) http.Handler {
 	h = sec.verifier.Middleware(h)
+	// SMART discovery is public and sits under the FHIR base, whose routes
+	// the REST layer owns, so it is answered before them.
+	discovery := sec.smart.ConfigurationHandler()
+	api := h
+	h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == smartConfigPath && r.Method == http.MethodGet {
+			discovery.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 	if sec.dev == nil {
 		return h
 	}

@@ -54,6 +54,13 @@ type serveConfig struct {
 	RolesFile      string
 	MinIDAssurance int
 	DefaultScopes  string
+	ClientsFile    string
+}
+
+// dataDir is the folder beside the SQLite file, for the server's key and
+// the audit journal.
+func (c serveConfig) dataDir() string {
+	return filepath.Dir(strings.TrimPrefix(c.Store, "sqlite:"))
 }
 
 // repeated is a flag that may be given several times.
@@ -79,6 +86,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.Var((*repeated)(&cfg.Audiences), "oidc-audience", "the audience `AUD` tokens of the matching --oidc-issuer must carry (once for all, or once per issuer)")
 	fs.StringVar(&cfg.RolesFile, "roles", "", "JSON `FILE` mapping national RBAC role codes to roles (clinical, view, admin)")
 	fs.IntVar(&cfg.MinIDAssurance, "min-id-assurance", 3, "least CIS2 identity assurance level of staff tokens (0 turns the check off)")
+	fs.StringVar(&cfg.ClientsFile, "clients", "", "JSON `FILE` of registered SMART Backend Services clients (client_id, jwks, scope, org)")
 	fs.StringVar(&cfg.DefaultScopes, "oidc-default-scopes", "user/*.cruds", "SMART scopes granted to staff tokens that carry none (CIS2 sends none: the role decides)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -199,7 +207,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	// rest through a durable journal drained into the store.
 	auditDir := cfg.AuditDir
 	if auditDir == "" {
-		auditDir = filepath.Join(filepath.Dir(strings.TrimPrefix(cfg.Store, "sqlite:")), "audit")
+		auditDir = filepath.Join(cfg.dataDir(), "audit")
 	}
 	sink, err := audit.Open(auditDir, st, reg, audit.Options{Logger: log})
 	if err != nil {
@@ -225,6 +233,8 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		ReadInterceptor:  audit.CollectingReader{Next: plans, Registry: reg},
 		Audit:            sink,
 		Operations:       plans.Operations(),
+		SecurityService:  "SMART-on-FHIR",
+		Security:         "Bearer tokens (JWT) from NHS CIS2 or another configured OpenID Connect issuer; SMART Backend Services (client_credentials with private_key_jwt) for system clients. Discovery: .well-known/smart-configuration.",
 	}
 	if cfg.Demo {
 		// The demo is loaded in process by trusted code: through the same

@@ -116,6 +116,10 @@ type Config struct {
 	MaxConditionalDelete      int
 	// MaxBundleEntries bounds batch and transaction bundles; default 1000.
 	MaxBundleEntries int
+	// SecurityService names the security service declared in the
+	// CapabilityStatement (e.g. "SMART-on-FHIR"); Security describes it.
+	SecurityService string
+	Security        string
 	// SoftwareName and SoftwareVersion are reported in the CapabilityStatement.
 	SoftwareName    string
 	SoftwareVersion string
@@ -253,6 +257,8 @@ func (s *Server) CapabilityStatement() ([]byte, error) {
 			SoftwareVersion: s.cfg.SoftwareVersion,
 			BaseURL:         s.cfg.BaseURL,
 			Now:             s.cfg.Now(),
+			SecurityService: s.cfg.SecurityService,
+			Security:        s.cfg.Security,
 		}
 		for _, t := range s.cfg.Types {
 			rt := conformance.Resource{

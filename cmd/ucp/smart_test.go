@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"ucp/auth"
+	"ucp/auth/smart"
+)
+
+// TestServeBackendServices walks an ambulance CAD system through SMART
+// Backend Services: discovery, a signed client assertion for a token, a
+// search with it, and a replayed assertion refused.
+func TestServeBackendServices(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := []*smart.Client{{ID: "lond-ambulance-cad", Name: "London Ambulance CAD", Scope: "system/CarePlan.rs system/Patient.rs", Org: "RRU",
+		JWKS: jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "cad-1", Algorithm: "ES384", Use: "sig"}}}}}
+	data, _ := json.Marshal(clients)
+	clientsFile := filepath.Join(dir, "clients.json")
+	if err := os.WriteFile(clientsFile, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(dir, "ucp.db"), MaxBody: 1 << 20,
+		Issuers: []string{"https://cis2.invalid"}, Audiences: []string{"ucp"}, ClientsFile: clientsFile}
+	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	var disc struct {
+		TokenEndpoint string   `json:"token_endpoint"`
+		Capabilities  []string `json:"capabilities"`
+		AuthMethods   []string `json:"token_endpoint_auth_methods_supported"`
+	}
+	resp, err := http.Get(srv.base + "/.well-known/smart-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&disc)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || disc.TokenEndpoint == "" || len(disc.Capabilities) == 0 || len(disc.AuthMethods) == 0 {
+		t.Fatalf("smart-configuration: %d %+v", resp.StatusCode, disc)
+	}
+	if code, cs := get(t, srv.base+"/metadata"); code != 200 || !strings.Contains(mustJSON(cs["rest"]), "SMART-on-FHIR") {
+		t.Errorf("the CapabilityStatement does not declare the SMART security service")
+	}
+
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: jose.JSONWebKey{Key: key, KeyID: "cad-1"}}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	assertion, err := jwt.Signed(signer).Claims(map[string]any{
+		"iss": "lond-ambulance-cad", "sub": "lond-ambulance-cad", "aud": disc.TokenEndpoint,
+		"exp": now.Add(4 * time.Minute).Unix(), "iat": now.Unix(), "jti": auth.NewJTI(),
+	}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {smart.AssertionType},
+		"client_assertion": {assertion}, "scope": {"system/CarePlan.rs"}}
+	tokenReq := func() (int, map[string]any) {
+		resp, err := http.PostForm(disc.TokenEndpoint, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	code, tok := tokenReq()
+	if code != 200 || tok["access_token"] == nil {
+		t.Fatalf("token: %d %v", code, tok)
+	}
+	bearer = tok["access_token"].(string)
+	defer func() { bearer = "" }()
+	if code, b := get(t, srv.base+"/CarePlan?status=active"); code != 200 {
+		t.Errorf("system search with its token: %d %v", code, b)
+	}
+	if code, _ := get(t, srv.base+"/Patient/x/_history"); code != 403 {
+		t.Errorf("outside the client's scopes (history): %d, want 403", code)
+	}
+	if code, body := tokenReq(); code < 400 || code >= 500 || body["error"] != "invalid_client" {
+		t.Errorf("replayed assertion: %d %v, want invalid_client", code, body)
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
