@@ -104,16 +104,17 @@ func (p *Plans) check(ctx context.Context, op *rest.WriteOp) ([]validate.Issue, 
 	return append(issues, more...), err
 }
 
-// issuesError turns the error issues into one Unprocessable error: its
-// message lists each issue with its location, and Expr holds every location,
-// because the REST layer renders one store.Error as one OperationOutcome
-// issue.
+// issuesError turns the error issues into one Unprocessable error whose
+// Details the REST layer renders as one OperationOutcome issue each; the
+// message also lists them all, for logs and for transaction entries.
 func issuesError(issues []validate.Issue) error {
 	var msgs, exprs []string
+	var details []store.Detail
 	for _, is := range issues {
 		if is.Severity != validate.SeverityError && is.Severity != "fatal" {
 			continue
 		}
+		details = append(details, store.Detail{Code: is.Code, Expr: is.Expression, Message: is.Message})
 		m := is.Message
 		if is.Expression != "" {
 			m = is.Expression + ": " + m
@@ -125,12 +126,12 @@ func issuesError(issues []validate.Issue) error {
 	case 0:
 		return nil
 	case 1:
-		return &store.Error{Kind: store.Unprocessable, Message: msgs[0], Expr: exprs}
+		return &store.Error{Kind: store.Unprocessable, Message: msgs[0], Expr: exprs, Details: details}
 	}
 	for i := range msgs {
 		msgs[i] = fmt.Sprintf("(%d) %s", i+1, msgs[i])
 	}
-	return &store.Error{Kind: store.Unprocessable, Message: fmt.Sprintf("%d problems: %s", len(msgs), strings.Join(msgs, "; ")), Expr: exprs}
+	return &store.Error{Kind: store.Unprocessable, Message: fmt.Sprintf("%d problems: %s", len(msgs), strings.Join(msgs, "; ")), Expr: exprs, Details: details}
 }
 
 func problem(expr, format string, args ...any) validate.Issue {

@@ -251,7 +251,7 @@ func TestPlanLifecycle(t *testing.T) {
 			t.Errorf("missing-section refusal does not name %q: %s", want, d)
 		}
 	}
-	expr, _ := json.Marshal(m["issue"].([]any)[0].(map[string]any)["expression"])
+	expr, _ := json.Marshal(m["issue"]) // one issue per missing section, each located
 	for _, want := range []string{`"CarePlan.addresses"`, `"CarePlan.supportingInfo"`, `"CarePlan.activity"`} {
 		if !strings.Contains(string(expr), want) {
 			t.Errorf("expression = %s, lacks %s", expr, want)
@@ -383,9 +383,18 @@ func TestRevokedHidden(t *testing.T) {
 func TestInvalidResource(t *testing.T) {
 	s := mustServer(t)
 	m := s.must(422, "POST", "Patient", map[string]any{"resourceType": "Patient", "gender": "robot", "birthDate": "1 May 1950", "colour": "blue"}, "")
-	expr, _ := m["issue"].([]any)[0].(map[string]any)["expression"].([]any)
-	if len(expr) < 3 {
-		t.Errorf("want each problem located, got %v: %s", expr, diagnostics(m))
+	// One issue per problem, each with its own code and location.
+	got := map[string]string{}
+	for _, is := range m["issue"].([]any) {
+		im := is.(map[string]any)
+		if expr, _ := im["expression"].([]any); len(expr) == 1 {
+			got[expr[0].(string)] = im["code"].(string)
+		}
+	}
+	for loc, code := range map[string]string{"Patient.gender": "code-invalid", "Patient.birthDate": "value", "Patient.colour": "structure"} {
+		if got[loc] != code {
+			t.Errorf("issue at %s: code %q, want %q (all: %s)", loc, got[loc], code, diagnostics(m))
+		}
 	}
 	// A profile claimed in meta.profile is enforced.
 	m = s.must(422, "POST", "CarePlan", map[string]any{"resourceType": "CarePlan", "status": "draft", "intent": "plan",

@@ -42,7 +42,18 @@ type Error struct {
 	Version *Version
 	// Matches are the current resources that matched a Change.IfNoneMatch.
 	Matches []Ref
+	// Details, when set, are the separate problems behind the error (each
+	// validation failure, say), each reported as its own OperationOutcome
+	// issue; Message then summarises them.
+	Details []Detail
 	Err     error // the cause, for logs
+}
+
+// Detail is one problem of an error with several.
+type Detail struct {
+	Code    string // OperationOutcome issue type, e.g. "structure", "required", "invariant"; empty means the kind's
+	Expr    string // FHIRPath location, if any
+	Message string
 }
 
 func (e *Error) Error() string {

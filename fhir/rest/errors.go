@@ -140,7 +140,27 @@ func (s *Server) errorOutcome(c *gin.Context, err error) (int, []byte) {
 	if status >= 500 {
 		sev = "fatal"
 	}
+	if e := store.AsError(err); e != nil && len(e.Details) > 0 && status < 500 {
+		return status, detailsJSON(sev, code, e.Details)
+	}
 	return status, outcomeJSON(sev, code, msg, expr)
+}
+
+// detailsJSON builds an OperationOutcome with one issue per detail.
+func detailsJSON(severity, code string, details []store.Detail) []byte {
+	oo := operationOutcome{ResourceType: "OperationOutcome"}
+	for _, d := range details {
+		is := outcomeIssue{Severity: severity, Code: code, Diagnostics: d.Message}
+		if d.Code != "" {
+			is.Code = d.Code
+		}
+		if d.Expr != "" {
+			is.Expression = []string{d.Expr}
+		}
+		oo.Issue = append(oo.Issue, is)
+	}
+	b, _ := json.Marshal(oo)
+	return b
 }
 
 // handle adapts a handler returning an error to gin: the one place where
