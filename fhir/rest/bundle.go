@@ -276,6 +276,9 @@ func (s *Server) transaction(c *gin.Context, entries []any) error {
 		}
 		vs, werr := s.cfg.Store.Write(ctx, changes)
 		if werr == nil {
+			for _, e := range tx {
+				s.committed(e.p)
+			}
 			for i, o := range owners {
 				if o != nil {
 					v := vs[i]

@@ -308,6 +308,7 @@ func (s *Server) handleConditionalDelete(c *gin.Context) error {
 			return s.respondNoContent(c)
 		}
 		var changes []store.Change
+		var ps []*pending
 		for _, v := range vs {
 			p, err := s.prepare(ctx, &writeReq{interaction: "delete", method: http.MethodDelete, typ: typ, id: v.ID, ifMatch: v.VersionID})
 			if err != nil {
@@ -320,6 +321,7 @@ func (s *Server) handleConditionalDelete(c *gin.Context) error {
 			if p.change != nil {
 				changes = append(changes, *p.change)
 				changes = append(changes, p.extra...)
+				ps = append(ps, p)
 			}
 		}
 		if changes == nil {
@@ -333,6 +335,7 @@ func (s *Server) handleConditionalDelete(c *gin.Context) error {
 		if err != nil {
 			return err
 		}
+		s.committed(ps...)
 		return s.respondNoContent(c)
 	}
 }

@@ -24,4 +24,16 @@
 //   - Unknown search parameters are ignored (handling=lenient) unless the
 //     client sends Prefer: handling=strict; ignored ones are reported in an
 //     OperationOutcome entry of the searchset.
+//   - Patient compartment search (GET /Patient/{id}/{type} and /Patient/{id}/*)
+//     is ordinary search restricted by store.Query.Patient; the Authorizer
+//     sees a search-type per type with "patient=Patient/{id}" leading the
+//     query (see handleCompartmentSearch). Other compartments answer 404.
+//   - Patient/{id}/$everything is built in (see everythingOperation): the
+//     compartment paged by one multi-type store cursor, plus the
+//     practitioners, organisations and related persons it refers to.
+//   - Active SearchParameter resources written through the API are
+//     registered in the Registry (refused with 422 if it refuses them) and
+//     LoadSearchParameters re-registers stored ones at start; resources
+//     written before a parameter existed are not found by it until
+//     reindexed (see searchparam.go).
 package rest

@@ -128,7 +128,8 @@ func TestOperations(t *testing.T) {
 			}
 		}
 	}
-	if strings.Join(patientOps, ",") != "change,echo" {
+	// everything is built in (Patient/{id}/$everything).
+	if strings.Join(patientOps, ",") != "change,echo,everything" {
 		t.Errorf("Patient operations = %v", patientOps)
 	}
 }

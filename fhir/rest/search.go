@@ -25,22 +25,33 @@ func (s *Server) handleSearchSystem(c *gin.Context) error {
 }
 
 func (s *Server) search(c *gin.Context, typ string) error {
+	return s.searchIn(c, typ, "")
+}
+
+// searchIn is search-type (typ set) or search-system (typ ""), restricted to
+// the Patient compartment of patient when that is set (see
+// handleCompartmentSearch, which has authorised the request already).
+func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	params, err := s.searchParams(c)
 	if err != nil {
 		return err
 	}
-	interaction := "search-type"
-	if typ == "" {
-		interaction = "search-system"
-		for _, v := range params["_type"] {
-			for _, t := range strings.Split(v, ",") {
-				if err := s.checkType(strings.TrimSpace(t)); err != nil {
-					return err
+	if patient == "" {
+		interaction := "search-type"
+		if typ == "" {
+			interaction = "search-system"
+			for _, v := range params["_type"] {
+				for _, t := range strings.Split(v, ",") {
+					if err := s.checkType(strings.TrimSpace(t)); err != nil {
+						return err
+					}
 				}
 			}
 		}
-	}
-	if err := s.authorize(c, Access{Interaction: interaction, Type: typ, Query: params.Encode()}); err != nil {
+		if err := s.authorize(c, Access{Interaction: interaction, Type: typ, Query: params.Encode()}); err != nil {
+			return err
+		}
+	} else if err := s.authorizeCompartment(c, typ, patient, params); err != nil {
 		return err
 	}
 	cursor := params.Get("_cursor")
@@ -57,6 +68,14 @@ func (s *Server) search(c *gin.Context, typ string) error {
 	}
 	q := req.Query
 	q.Cursor = cursor
+	if patient != "" {
+		q.Patient = patient
+		if len(q.Types) == 0 {
+			// Patient/{id}/*: every served type, not whatever else the
+			// store may hold.
+			q.Types = s.cfg.Types
+		}
+	}
 	if req.Summary == "count" {
 		q.Count = 0
 		q.Total = store.TotalAccurate
@@ -74,7 +93,16 @@ func (s *Server) search(c *gin.Context, typ string) error {
 		b.Total = &t
 	}
 	selfPath := base + "/"
-	if typ != "" {
+	switch {
+	case patient != "":
+		// Paging links keep the compartment path: the compartment is not
+		// a parameter a plain search link could carry.
+		ct := typ
+		if ct == "" {
+			ct = "*"
+		}
+		selfPath += "Patient/" + url.PathEscape(patient) + "/" + ct
+	case typ != "":
 		selfPath += typ
 	}
 	// The self link shows the parameters actually used (R4 search.html#conformance);

@@ -116,6 +116,9 @@ type Config struct {
 	MaxConditionalDelete      int
 	// MaxBundleEntries bounds batch and transaction bundles; default 1000.
 	MaxBundleEntries int
+	// SupportedProfiles lists, per resource type, the profiles (canonical
+	// URLs) the server validates against, for the CapabilityStatement.
+	SupportedProfiles map[string][]string
 	// SecurityService names the security service declared in the
 	// CapabilityStatement (e.g. "SMART-on-FHIR"); Security describes it.
 	SecurityService string
@@ -147,9 +150,10 @@ type Server struct {
 	routes []route
 	ops    map[string]*Operation
 
-	capOnce sync.Once
+	// capMu guards the cached CapabilityStatement; capJSON nil means it
+	// must be (re)built, as after a SearchParameter changed the registry.
+	capMu   sync.Mutex
 	capJSON []byte
-	capErr  error
 }
 
 // New returns a Server for cfg.
@@ -224,6 +228,12 @@ func New(cfg Config) (*Server, error) {
 	e.HandleMethodNotAllowed = false
 	e.UseRawPath = true
 	e.Use(s.logMiddleware, s.recoverMiddleware)
+	if s.types["Patient"] {
+		// Built in, before Config.Operations so that those may replace it.
+		if err := s.RegisterOperation(s.everythingOperation()); err != nil {
+			return nil, err
+		}
+	}
 	for _, op := range cfg.Operations {
 		if err := s.RegisterOperation(op); err != nil {
 			return nil, err
@@ -249,9 +259,15 @@ func (s *Server) Handler() *gin.Engine { return s.engine }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
 
 // CapabilityStatement returns the server's CapabilityStatement JSON, built
-// once from what is registered.
+// from what is registered and cached until the search parameters change
+// (see invalidateCapabilities).
 func (s *Server) CapabilityStatement() ([]byte, error) {
-	s.capOnce.Do(func() {
+	s.capMu.Lock()
+	defer s.capMu.Unlock()
+	if s.capJSON != nil {
+		return s.capJSON, nil
+	}
+	{
 		opts := conformance.Options{
 			SoftwareName:    s.cfg.SoftwareName,
 			SoftwareVersion: s.cfg.SoftwareVersion,
@@ -269,13 +285,18 @@ func (s *Server) CapabilityStatement() ([]byte, error) {
 				ConditionalDelete: "single",
 				ReadHistory:       true,
 				UpdateCreate:      true,
+				SupportedProfiles: s.cfg.SupportedProfiles[t],
 			}
 			if s.cfg.ConditionalDeleteMultiple {
 				rt.ConditionalDelete = "multiple"
 			}
 			for _, p := range s.cfg.Registry.Params(t) {
+				doc := p.Description
+				if p.Custom() {
+					doc = strings.TrimSpace(doc + " " + customParamNote)
+				}
 				rt.SearchParams = append(rt.SearchParams, conformance.SearchParam{
-					Name: p.Code, Type: string(p.Type), Definition: p.URL, Documentation: p.Description,
+					Name: p.Code, Type: string(p.Type), Definition: p.URL, Documentation: doc,
 				})
 			}
 			rt.Operations = s.capabilityOperations(t)
@@ -283,9 +304,23 @@ func (s *Server) CapabilityStatement() ([]byte, error) {
 		}
 		opts.Operations = s.capabilityOperations("")
 		opts.SystemInteractions = []string{"transaction", "batch", "history-system", "search-system"}
-		s.capJSON, s.capErr = conformance.Build(opts)
-	})
-	return s.capJSON, s.capErr
+		b, err := conformance.Build(opts)
+		if err != nil {
+			// Not cached: a failure is reported to every caller until a
+			// build succeeds.
+			return nil, err
+		}
+		s.capJSON = b
+	}
+	return s.capJSON, nil
+}
+
+// invalidateCapabilities drops the cached CapabilityStatement, so the next
+// request rebuilds it from the registry.
+func (s *Server) invalidateCapabilities() {
+	s.capMu.Lock()
+	s.capJSON = nil
+	s.capMu.Unlock()
 }
 
 var typeInteractions = []string{"read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"}
@@ -333,6 +368,9 @@ func (s *Server) registerRoutes() {
 	add("DELETE", "{type}/{id}", s.handleDelete)
 	add("GET", "{type}/{id}/_history", s.handleHistory)
 	add("GET", "{type}/{id}/_history/{vid}", s.handleVRead)
+	// Compartment search: {comp} is a type or "*", never "_…" or "$…".
+	add("GET", "{type}/{id}/{comp}", s.handleCompartmentSearch)
+	add("POST", "{type}/{id}/{comp}/_search", s.handleCompartmentSearch)
 }
 
 // dispatch matches the path below the prefix against the routes. It is

@@ -41,6 +41,9 @@ type pending struct {
 	extra    []store.Change
 	status   int            // 201 created, 200 updated or matched, 204 deleted or nothing to delete
 	existing *store.Version // the current version when nothing is written (conditional-create match)
+	// sp is the registry change of a SearchParameter write, applied once
+	// the write is stored (see committed).
+	sp *spChange
 }
 
 // maxWriteAttempts bounds the retries of a write that lost a race.
@@ -125,6 +128,19 @@ func (s *Server) prepare(ctx context.Context, w *writeReq) (*pending, error) {
 		ch.VersionID, ch.PrevVersion = 1, 0
 		ch.IfNoneMatch = w.ifNoneExist
 	}
+	if w.typ == "SearchParameter" {
+		// Checked against the registry before anything is stored, so a
+		// definition it refuses is never written.
+		var spRes map[string]any
+		if w.interaction != "delete" {
+			spRes = res
+		}
+		sp, err := s.stageSearchParameter(spRes, cur)
+		if err != nil {
+			return nil, err
+		}
+		p.sp = sp
+	}
 	if w.interaction == "delete" {
 		ch.Deleted = true
 		p.status = http.StatusNoContent
@@ -189,6 +205,7 @@ func (s *Server) write(ctx context.Context, w *writeReq) (*result, error) {
 		changes := append([]store.Change{*p.change}, p.extra...)
 		vs, err := s.cfg.Store.Write(ctx, changes)
 		if err == nil {
+			s.committed(p)
 			v := vs[0]
 			return &result{status: p.status, version: &v}, nil
 		}

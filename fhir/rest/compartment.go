@@ -1,0 +1,288 @@
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"ucp/fhir/resource"
+	"ucp/store"
+)
+
+// Compartment search (R4 search.html#compartments):
+//
+//	GET  /Patient/{id}/{type}?…         search {type} within the compartment
+//	POST /Patient/{id}/{type}/_search   the same with a form body
+//	GET  /Patient/{id}/*?…              every served type (narrowed by _type)
+//
+// The search is the ordinary one (every parameter, _include, _revinclude,
+// paging, _summary…) with store.Query.Patient set, so only resources whose
+// index recorded the Patient in their compartment match. Paging links keep
+// the compartment path. Only the Patient compartment is supported; other
+// compartments answer 404.
+//
+// Authorization: the Authorizer sees one Access per searched type, with
+// Interaction "search-type", Type the searched type and Query
+// "patient=Patient/{id}" followed by the client's own parameters (encoded),
+// because restricting to the compartment means what pinning the search to
+// the patient means to a policy; an authorizer that checks the patient
+// pinning of patient-scoped searches thus treats a compartment search as a
+// search of that patient's resources. For "*" every type searched (each
+// _type, else every served type) must be allowed. The authorization comes
+// before the Patient is looked up, so an unauthorised client cannot probe
+// which patients exist. The Patient must exist (404, 410 when deleted) and
+// pass the ReadInterceptor; each entry then passes it as in any search.
+func (s *Server) handleCompartmentSearch(c *gin.Context) error {
+	if c.Param("type") != "Patient" {
+		return statusErr(http.StatusNotFound, "not-supported", fmt.Sprintf("compartment %s is not supported: only Patient compartment searches are", c.Param("type")))
+	}
+	comp := c.Param("comp")
+	typ := ""
+	if comp != "*" {
+		if !resource.ValidType(comp) {
+			return statusErr(http.StatusNotFound, "not-found", "no FHIR endpoint at "+c.Request.URL.Path)
+		}
+		if err := s.checkType(comp); err != nil {
+			return err
+		}
+		typ = comp
+	}
+	return s.searchIn(c, typ, c.Param("id"))
+}
+
+// authorizeCompartment authorises a compartment search of typ ("" for *)
+// in patient's compartment and then checks that the Patient exists and may
+// be seen.
+func (s *Server) authorizeCompartment(c *gin.Context, typ, patient string, params url.Values) error {
+	types := []string{typ}
+	if typ == "" {
+		types = nil
+		for _, v := range params["_type"] {
+			for _, t := range strings.Split(v, ",") {
+				if t = strings.TrimSpace(t); t == "" {
+					continue
+				}
+				if err := s.checkType(t); err != nil {
+					return err
+				}
+				types = append(types, t)
+			}
+		}
+		if len(types) == 0 {
+			types = s.cfg.Types
+		}
+	}
+	q := "patient=" + url.QueryEscape("Patient/"+patient)
+	if enc := params.Encode(); enc != "" {
+		q += "&" + enc
+	}
+	for _, t := range types {
+		if err := s.authorize(c, Access{Interaction: "search-type", Type: t, Query: q}); err != nil {
+			return err
+		}
+	}
+	_, err := s.readPatient(c.Request.Context(), patient)
+	return err
+}
+
+// readPatient reads the Patient a compartment belongs to: 404 when unknown,
+// 410 when deleted, and the ReadInterceptor's refusal when hidden (as a read
+// of it would answer).
+func (s *Server) readPatient(ctx context.Context, id string) (*store.Version, error) {
+	v, err := s.cfg.Store.Read(ctx, "Patient", id)
+	if err != nil {
+		return nil, describeReadErr(err, "Patient", id)
+	}
+	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// everythingRefTypes are the types $everything adds when a compartment
+// resource refers to them: the people and organisations a care plan names
+// (authors, performers, contacts, custodians) and the few things needed to
+// read the clinical record. They are not in the Patient compartment (except
+// RelatedPerson, which is when it points at the patient) but a record
+// without them is unreadable.
+var everythingRefTypes = map[string]bool{
+	"Practitioner": true, "PractitionerRole": true, "Organization": true, "RelatedPerson": true,
+	"Location": true, "Medication": true, "Device": true, "HealthcareService": true,
+}
+
+// everythingOperation is Patient/{id}/$everything (R4
+// patient-operation-everything). Registered at New unless Config.Operations
+// replaces it.
+//
+// The result is a searchset Bundle: the Patient and every resource in their
+// compartment of the served types, as "match" entries, paged by the store's
+// cursor over one multi-type query (stable: each match appears on exactly
+// one page). Each page also carries, as "include" entries, the resources of
+// everythingRefTypes that its matches refer to (local references only) and
+// that are not already on the page; these may repeat across pages, and are
+// included whatever their lastUpdated, since a _since client still needs
+// the practitioner an updated care plan names.
+//
+// Parameters: _count (page size, default search.DefaultCount, at most
+// search.MaxCount), _since (only resources whose lastUpdated is at or after
+// it; the Patient too), _type (comma-separated served types; the Patient is
+// in the result only when Patient is listed). start and end (care dates)
+// are not supported and refused rather than silently ignored. The
+// Authorizer sees Interaction "operation", Operation "everything"; the
+// ReadInterceptor filters the Patient (a refusal answers the request) and
+// every entry (left out).
+func (s *Server) everythingOperation() Operation {
+	return Operation{
+		Name:       "everything",
+		Definition: "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+		Documentation: "The patient, every resource in their compartment and the practitioners, organisations and related persons those refer to; " +
+			"supports _count, _since and _type (not start/end); paged with next links.",
+		Instance: []string{"Patient"},
+		Handler:  s.everything,
+	}
+}
+
+func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any, error) {
+	for _, p := range []string{"start", "end"} {
+		if r.String(p) != "" {
+			return 0, nil, store.Errorf(store.Unsupported, "$everything: parameter %s is not supported", p)
+		}
+	}
+	if _, err := s.readPatient(ctx, r.ID); err != nil {
+		return 0, nil, err
+	}
+	// link holds the parameters as they will be repeated in paging links.
+	link := url.Values{}
+	pv := url.Values{}
+	if ts := r.Strings("_type"); len(ts) > 0 {
+		for _, v := range ts {
+			for _, t := range strings.Split(v, ",") {
+				if t = strings.TrimSpace(t); t != "" {
+					if err := s.checkType(t); err != nil {
+						return 0, nil, err
+					}
+				}
+			}
+		}
+		pv["_type"] = ts
+		link["_type"] = ts
+	}
+	if n := r.String("_count"); n != "" {
+		pv.Set("_count", n)
+		link.Set("_count", n)
+	}
+	if since := r.String("_since"); since != "" {
+		t, err := parseInstant(since)
+		if err != nil {
+			return 0, nil, invalidAt("_since", "_since: %v", err)
+		}
+		pv.Set("_lastUpdated", "ge"+resource.FormatInstant(t))
+		link.Set("_since", since)
+	}
+	req, err := s.cfg.Registry.Parse("", pv, true)
+	if err != nil {
+		return 0, nil, err
+	}
+	q := req.Query
+	q.Patient = r.ID
+	q.Cursor = r.String("_cursor")
+	if len(q.Types) == 0 {
+		q.Types = s.cfg.Types
+	}
+	res, err := s.cfg.Store.Search(ctx, q)
+	if err != nil {
+		return 0, nil, err
+	}
+	b := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "searchset",
+		Meta: &bundleMeta{LastUpdated: resource.FormatInstant(s.now())}}
+	if res.Total >= 0 {
+		t := res.Total
+		b.Total = &t
+	}
+	self := r.Base + "/Patient/" + url.PathEscape(r.ID) + "/$everything?"
+	b.Link = append(b.Link, bundleLink{"self", self + encodeParams(link, q.Cursor)})
+	if res.Next != "" {
+		b.Link = append(b.Link, bundleLink{"next", self + encodeParams(link, res.Next)})
+	}
+	if res.Prev != "" {
+		b.Link = append(b.Link, bundleLink{"previous", self + encodeParams(link, res.Prev)})
+	}
+	seen := map[string]bool{}
+	var refs []store.Ref
+	for i := range res.Versions {
+		v := &res.Versions[i]
+		if s.cfg.ReadInterceptor.AllowRead(ctx, v) != nil {
+			continue
+		}
+		seen[v.Type+"/"+v.ID] = true
+		b.Entry = append(b.Entry, bundleEntry{
+			FullURL: r.Base + "/" + v.Type + "/" + v.ID, Resource: v.JSON, Search: &entrySearch{Mode: "match"},
+		})
+		refs = appendRefs(refs, v.JSON, r.Base)
+	}
+	for _, ref := range refs {
+		k := ref.String()
+		if seen[k] || !everythingRefTypes[ref.Type] || !s.types[ref.Type] || len(seen) >= len(res.Versions)+maxIncluded {
+			continue
+		}
+		seen[k] = true
+		v, err := s.cfg.Store.Read(ctx, ref.Type, ref.ID)
+		switch store.KindOf(err) {
+		case store.Internal:
+			if err != nil {
+				return 0, nil, err
+			}
+		case store.NotFound, store.Gone:
+			continue // a dangling reference: nothing to add
+		default:
+			return 0, nil, err
+		}
+		if s.cfg.ReadInterceptor.AllowRead(ctx, v) != nil {
+			continue
+		}
+		b.Entry = append(b.Entry, bundleEntry{
+			FullURL: r.Base + "/" + v.Type + "/" + v.ID, Resource: v.JSON, Search: &entrySearch{Mode: "include"},
+		})
+	}
+	return http.StatusOK, marshalBundle(b), nil
+}
+
+// appendRefs appends the local references ("Type/id", or absolute below
+// base) found anywhere in a resource's JSON, in document order.
+func appendRefs(out []store.Ref, doc []byte, base string) []store.Ref {
+	var root any
+	if json.Unmarshal(doc, &root) != nil {
+		return out
+	}
+	var walk func(any)
+	walk = func(n any) {
+		switch x := n.(type) {
+		case map[string]any:
+			if ref, ok := x["reference"].(string); ok {
+				ref = strings.TrimPrefix(ref, base+"/")
+				if t, id, ok := strings.Cut(ref, "/"); ok && resource.ValidType(t) && validID(id) {
+					out = append(out, store.Ref{Type: t, ID: id})
+				}
+			}
+			// Sorted keys: the include entries come in the same order on
+			// every request.
+			for _, k := range slices.Sorted(maps.Keys(x)) {
+				walk(x[k])
+			}
+		case []any:
+			for _, v := range x {
+				walk(v)
+			}
+		}
+	}
+	walk(root)
+	return out
+}
