@@ -182,8 +182,12 @@ func agents(p *auth.Principal, purpose map[string]any) []any {
 		who := map[string]any{}
 		if p.UserID != "" && p.UserID != p.Subject {
 			who["identifier"] = map[string]any{"system": SysSDSUser, "value": p.UserID}
-		} else {
+		} else if p.Issuer != "" {
 			who["identifier"] = map[string]any{"system": p.Issuer, "value": p.Subject}
+		} else if p.Subject != "" {
+			// An in-process principal (start-up work): no issuer, and FHIR
+			// forbids an empty system.
+			who["identifier"] = map[string]any{"value": p.Subject}
 		}
 		if ref := localRef(p.FHIRUser); ref != "" {
 			who["reference"] = ref

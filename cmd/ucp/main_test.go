@@ -280,6 +280,7 @@ func TestServeAuditsEveryInteraction(t *testing.T) {
 	if code := send("POST", "/Patient", clinical, `{"resourceType":"Patient","name":[{"family":"Jones"}],"gender":"female","birthDate":"1951-04-02"}`); code != 201 {
 		t.Fatalf("create: %d", code)
 	}
+	issuer := srv.dev.URL() // the restarted server listens on another port
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -288,12 +289,48 @@ func TestServeAuditsEveryInteraction(t *testing.T) {
 	defer srv.Close()
 	bearer = token(t, srv, auth.RoleAdmin)
 	defer func() { bearer = "" }()
-	code, b := get(t, srv.base+"/AuditEvent?_summary=count")
+	// The server's own start-up work (installing its profiles) is audited
+	// too; count what the test's user did.
+	mine := "agent:identifier=" + url.QueryEscape(issuer+"|dev-user") + "&_summary=count"
+	code, b := get(t, srv.base+"/AuditEvent?"+mine)
 	if total, _ := b["total"].(float64); code != 200 || total != 4 {
-		t.Errorf("AuditEvents after 4 interactions and a restart: %d %v, want 4", code, b["total"])
+		_, all := get(t, srv.base+"/AuditEvent?_count=3&_sort=-date")
+		t.Errorf("AuditEvents after 4 interactions and a restart: %d %v, want 4; latest: %s", code, b["total"], mustJSON(all["entry"]))
 	}
-	code, b = get(t, srv.base+"/AuditEvent?subtype=create&_summary=count")
+	code, b = get(t, srv.base+"/AuditEvent?subtype=create&"+mine)
 	if total, _ := b["total"].(float64); code != 200 || total != 1 {
-		t.Errorf("create AuditEvents: %d %v, want 1", code, b["total"])
+		_, all := get(t, srv.base+"/AuditEvent?"+strings.TrimSuffix(mine, "&_summary=count"))
+		var subtypes []string
+		for _, e := range all["entry"].([]any) {
+			subtypes = append(subtypes, mustJSON(e.(map[string]any)["resource"].(map[string]any)["subtype"]))
+		}
+		t.Errorf("create AuditEvents: %d %v, want 1 (subtypes %v)", code, b["total"], subtypes)
+	}
+}
+
+// TestServeHoldsItsProfiles checks that our profiles are served as
+// StructureDefinition resources, listed in the CapabilityStatement, and not
+// rewritten on restart.
+func TestServeHoldsItsProfiles(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "ucp.db")
+	srv := startTestServer(t, db, false)
+	srv.Close()
+	srv = startTestServer(t, db, false)
+	defer srv.Close()
+	bearer = token(t, srv, auth.RoleView)
+	defer func() { bearer = "" }()
+
+	const planProfile = "https://ucp.example.org/fhir/StructureDefinition/UCPCarePlan"
+	code, b := get(t, srv.base+"/StructureDefinition?url="+url.QueryEscape(planProfile))
+	if total, _ := b["total"].(float64); code != 200 || total != 1 {
+		t.Fatalf("StructureDefinition?url=%s: %d total %v", planProfile, code, b["total"])
+	}
+	sd := b["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)
+	if v := sd["meta"].(map[string]any)["versionId"]; v != "1" {
+		t.Errorf("the profile was rewritten on restart: version %v", v)
+	}
+	_, cs := get(t, srv.base+"/metadata")
+	if !strings.Contains(mustJSON(cs), planProfile) {
+		t.Errorf("CapabilityStatement does not list %s as a supportedProfile", planProfile)
 	}
 }

@@ -222,28 +222,37 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		return nil, err
 	}
 	restCfg := rest.Config{
-		Store:            st,
-		Registry:         reg,
-		Types:            reg.Types(),
-		BaseURL:          base,
-		MaxBodyBytes:     cfg.MaxBody,
-		SoftwareVersion:  version,
-		Logger:           log,
-		WriteInterceptor: audit.WriteInterceptor{Next: plans, Registry: reg},
-		ReadInterceptor:  audit.CollectingReader{Next: plans, Registry: reg},
-		Audit:            sink,
-		Operations:       plans.Operations(),
-		SecurityService:  "SMART-on-FHIR",
-		Security:         "Bearer tokens (JWT) from NHS CIS2 or another configured OpenID Connect issuer; SMART Backend Services (client_credentials with private_key_jwt) for system clients. Discovery: .well-known/smart-configuration.",
+		Store:             st,
+		Registry:          reg,
+		Types:             reg.Types(),
+		BaseURL:           base,
+		MaxBodyBytes:      cfg.MaxBody,
+		SoftwareVersion:   version,
+		Logger:            log,
+		WriteInterceptor:  audit.WriteInterceptor{Next: plans, Registry: reg},
+		ReadInterceptor:   audit.CollectingReader{Next: plans, Registry: reg},
+		Audit:             sink,
+		Operations:        plans.Operations(),
+		SupportedProfiles: supportedProfiles(),
+		SecurityService:   "SMART-on-FHIR",
+		Security:          "Bearer tokens (JWT) from NHS CIS2 or another configured OpenID Connect issuer; SMART Backend Services (client_credentials with private_key_jwt) for system clients. Discovery: .well-known/smart-configuration.",
+	}
+	// Our own definitions and the demo are loaded in process by trusted
+	// code: through the same API and rules as any client, but without a
+	// token.
+	loader, err := rest.New(restCfg)
+	if err != nil {
+		return fail(err)
+	}
+	served := map[string]bool{}
+	for _, t := range reg.Types() {
+		served[t] = true
+	}
+	if err := installDefinitions(ctx, loader, served); err != nil {
+		return fail(fmt.Errorf("installing the profiles: %w", err))
 	}
 	if cfg.Demo {
-		// The demo is loaded in process by trusted code: through the same
-		// API and rules as any client, but without a token.
-		loader, err := rest.New(restCfg)
-		if err == nil {
-			err = loadDemo(ctx, loader, cfg.DemoPatients)
-		}
-		if err != nil {
+		if err := loadDemo(ctx, loader, cfg.DemoPatients); err != nil {
 			return fail(fmt.Errorf("loading demo data: %w", err))
 		}
 	}
@@ -251,6 +260,11 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	api, err := rest.New(restCfg)
 	if err != nil {
 		return fail(err)
+	}
+	// SearchParameters POSTed at run time survive a restart. One the
+	// registry now refuses is logged, not fatal: the others still work.
+	if err := api.LoadSearchParameters(ctx); err != nil {
+		log.Warn("some stored SearchParameters were not registered", "err", err)
 	}
 	mountHealth(api.Handler(), st)
 	sec.mount(api.Handler())

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+
+	"ucp/auth"
+	"ucp/fhir/resource"
+	"ucp/profiles"
+)
+
+// definitionsLoader is the principal the server's own definitions are
+// installed as.
+var definitionsLoader = &auth.Principal{Role: auth.RoleAdmin, Subject: "ucp-definitions", UserID: "ucp-definitions", Name: "ucp definitions installer"}
+
+// supportedProfiles maps each resource type to our profiles of it.
+func supportedProfiles() map[string][]string {
+	m := map[string][]string{}
+	for _, sd := range profiles.StructureDefinitions() {
+		typ, _ := sd["type"].(string)
+		u, _ := sd["url"].(string)
+		if kind, _ := sd["kind"].(string); kind == "resource" && typ != "" && u != "" {
+			m[typ] = append(m[typ], u)
+		}
+	}
+	return m
+}
+
+// installDefinitions makes the server hold our profiles and value sets as
+// resources (read, and search by url, like any other), through the API.
+// A definition is written only when it is missing or differs from the one
+// built into this release, so a restart adds no versions.
+func installDefinitions(ctx context.Context, api http.Handler, types map[string]bool) error {
+	ctx = auth.NewContext(ctx, definitionsLoader)
+	defs := append(profiles.StructureDefinitions(), profiles.ValueSets()...)
+	defs = append(defs, profiles.CodeSystems()...)
+	for _, def := range defs {
+		typ, id := resource.Type(def), resource.ID(def)
+		u, _ := def["url"].(string)
+		if !types[typ] || u == "" {
+			continue // not a served type (CodeSystem, for now): the validator still has it built in
+		}
+		stored, err := searchOne(ctx, api, typ, "url="+url.QueryEscape(u))
+		if err != nil {
+			return err
+		}
+		if stored != nil {
+			id = resource.ID(stored)
+			delete(stored, "meta")
+			d := clone(def)
+			d["id"] = id
+			delete(d, "meta")
+			if reflect.DeepEqual(normalise(stored), normalise(d)) {
+				continue
+			}
+		}
+		body := clone(def)
+		body["id"] = id
+		req := httptest.NewRequestWithContext(ctx, http.MethodPut, "/fhir/"+typ+"/"+id, bytes.NewReader(resource.Marshal(body)))
+		req.Header.Set("Content-Type", "application/fhir+json")
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK && rec.Code != http.StatusCreated {
+			return fmt.Errorf("installing %s: %d %s", u, rec.Code, rec.Body.String())
+		}
+	}
+	return nil
+}
+
+// searchOne returns the first current resource matching query, or nil.
+func searchOne(ctx context.Context, api http.Handler, typ, query string) (map[string]any, error) {
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/fhir/"+typ+"?"+query, nil)
+	rec := httptest.NewRecorder()
+	api.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		return nil, fmt.Errorf("searching %s?%s: %d %s", typ, query, rec.Code, rec.Body.String())
+	}
+	b, err := resource.Parse(rec.Body.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	entries, _ := b["entry"].([]any)
+	for _, e := range entries {
+		em, _ := e.(map[string]any)
+		if res, ok := em["resource"].(map[string]any); ok {
+			return res, nil
+		}
+	}
+	return nil, nil
+}
+
+// clone deep-copies a tree through its JSON.
+func clone(m map[string]any) map[string]any {
+	c, _ := resource.Parse(resource.Marshal(m))
+	return c
+}
+
+// normalise makes two trees comparable whatever their number types.
+func normalise(m map[string]any) any {
+	var v any
+	json.Unmarshal(resource.Marshal(m), &v)
+	return v
+}
