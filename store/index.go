@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // ParamType is a search parameter type (R4 search.html).
 type ParamType string
@@ -54,6 +57,33 @@ type Entry struct {
 	RefType string
 	RefID   string
 	URL     string
+
+	// Quantity with a UCUM unit (System http://unitsofmeasure.org) that has
+	// a canonical form: CanonCode is the canonical unit ("g" for "mg",
+	// "s" for "min", "K" for "Cel") and CanonNum, CanonLow, CanonHigh the
+	// value and its precision range in that unit, so that 5.4 mg and 5400 ug
+	// compare equal. CanonCode is "" when the unit has none. See
+	// Cond.Canonical.
+	CanonCode string
+	CanonNum  float64
+	CanonLow  float64
+	CanonHigh float64
+
+	// Group is 0 for an ordinary entry. The entries of a composite
+	// parameter (R4 search.html#composite) are stored per component:
+	// Param is the composite's code, "$" and the component's index
+	// ("code-value-quantity$0", "code-value-quantity$1"), Type the
+	// component's type, and the entries extracted from one value of the
+	// composite (one Observation.component, say) share a Group number
+	// (1, 2 …, unique per composite parameter within the resource), so that
+	// code$value matches within one component. See Cond.Components.
+	Group int
+}
+
+// CompositeParam returns the Param of the entries of component i of the
+// composite parameter code: code + "$" + i.
+func CompositeParam(code string, i int) string {
+	return code + "$" + strconv.Itoa(i)
 }
 
 // The open ends of date ranges.

@@ -75,6 +75,11 @@ type Cond struct {
 	Num     float64
 	NumLow  float64
 	NumHigh float64
+	// Canonical, for Quantity: the searched unit is UCUM with a canonical
+	// form, Code is that canonical unit and Num, NumLow, NumHigh are in it;
+	// the store compares Entry.CanonCode, CanonLow and CanonHigh instead of
+	// the unit as written (System is ignored).
+	Canonical bool
 
 	// Reference: RefType/RefID for a local reference ("Patient/1"; RefType
 	// may be empty when the parameter has one target type... the parser fills
@@ -94,6 +99,12 @@ type Cond struct {
 	// Has, for _has: some resource of Has.Type whose reference parameter
 	// Has.Param points at this resource matches Has.Where.
 	Has *Has
+
+	// Components, for Type Composite (Param the composite's code): every
+	// component condition must hold on entries of one Group (see
+	// Entry.Group); each component's Param is store.CompositeParam(Param, i)
+	// and its Type the component's type. Not and Missing apply to the whole.
+	Components []Cond
 }
 
 // Chain is a chained search condition.

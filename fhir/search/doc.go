@@ -10,9 +10,11 @@
 // generator in internal/gen from the official definitions and embedded.
 // Each record is one parameter as it applies to one base type, with only the
 // alternatives of the R4 union expression for that type, so extraction
-// evaluates nothing that cannot match. Composite and special parameters, and
+// evaluates nothing that cannot match. A composite parameter's record also
+// lists its components (the defining parameter's url and type, and the
+// expression relative to each composite value). Special parameters, and
 // those without an expression (_text, _content), are not in it: the store
-// contract has no entries for them. Custom SearchParameter resources are
+// contract has no entries for them, and they stay unsupported. Custom SearchParameter resources are
 // added at run time with Registry.Register (then $reindex re-extracts stored
 // resources; Param.Custom marks parameters that may be incomplete until then).
 //
@@ -42,7 +44,15 @@
 //   - number and quantity: Num and the range [NumLow, NumHigh) the written
 //     precision implies ("100" → [99.5, 100.5), "1.50" → [1.495, 1.505));
 //     the unit's system and code (the unit too, when it differs from the code).
+//     A UCUM quantity whose unit is in the small owned table of ucum.go also
+//     gets its canonical form (CanonCode, CanonNum, CanonLow, CanonHigh:
+//     mg → g, mmol/L → mol/L, min → s, Cel → K, mm[Hg] → Pa …).
 //   - uri: Exact.
+//   - composite: each value of the composite's expression (the Observation,
+//     or one Observation.component) is a group; each component's values in
+//     it become entries of the component's type under "<code>$<i>" with the
+//     group's number (store.Entry.Group), so code$value matches within one
+//     component. A value lacking a component gets no entries.
 //
 // Text is stored normalised like Norm, so a store answers :text by a
 // word-prefix match of the normalised TextMatch without normalising itself.
@@ -59,7 +69,17 @@
 // quantities (ap widens a date by a tenth of its distance from now and a
 // number by a tenth of its value); modifiers :missing, :not, :text and
 // :of-type (token), :exact and :contains (string), :identifier and :[type]
-// (reference), :above and :below (uri); escapes \, \| \$ \\; chains
+// (reference), :above and :below (uri); with a Terminology set
+// (SetTerminology), token :in and :not-in (a stored ValueSet's codes) and
+// :above and :below (a CodeSystem's hierarchy), expanded into ORed token
+// conditions (:not-in into ANDed :not ones) and refused above MaxExpansion
+// codes; without one they are unsupported. A quantity in a UCUM unit of the
+// table is searched in its canonical form (store.Cond.Canonical), so
+// 5.4|http://unitsofmeasure.org|mg finds 5400 ug; other units compare as
+// written. Composite values "a$b" parse each part as its component's type
+// into store.Cond.Components. :missing works on every type, composites and
+// chained parameters included. _sort takes any parameter but composite and
+// special ones. Escapes \, \| \$ \\; chains
 // (subject:Patient.identifier=…, tried on every target type when no type is
 // given; at most 3 deep) into store.Chain and _has:Type:param:… into
 // store.Has; _count (default 20, at most 1000), _total, _sort, _summary,

@@ -18,7 +18,8 @@ import (
 // compartment the resource is (a Patient is in its own), sorted.
 //
 // _id and _lastUpdated get no entries: the store answers them from the
-// resource itself. Composite and special parameters are not indexed.
+// resource itself. A composite parameter's entries are its components'
+// (see store.Entry.Group). Special parameters are not indexed.
 // An expression that fails on this resource is an Unprocessable error
 // naming the parameter.
 func (r *Registry) Extract(res map[string]any) (entries []store.Entry, patients []string, err error) {
@@ -40,6 +41,9 @@ func (r *Registry) Extract(res map[string]any) (entries []store.Entry, patients 
 		coll, err := p.expr.Evaluate(res, env)
 		if err != nil {
 			return &store.Error{Kind: store.Unprocessable, Message: fmt.Sprintf("search parameter %s (%s): %v", p.Code, p.Expression, err), Err: err}
+		}
+		if p.Type == store.Composite {
+			return x.composite(p, coll, env)
 		}
 		start := len(x.out)
 		for _, it := range coll {
@@ -92,6 +96,46 @@ const ofType = ":of-type"
 type extractor struct {
 	base string // our base URL, for recognising local absolute references
 	out  []store.Entry
+}
+
+// composite adds the entries of a composite parameter: each value of its
+// expression (the Observation itself, or one Observation.component) is one
+// group, and each component's values within it are entries of the
+// component's type under store.CompositeParam(code, i), all with that
+// group's number. A value lacking some component gets no entries, since it
+// can never match.
+func (x *extractor) composite(p *Param, coll fhirpath.Collection, env *fhirpath.Env) error {
+	group := 0
+	for _, it := range coll {
+		start := len(x.out)
+		complete := true
+		for i := range p.Components {
+			c := &p.Components[i]
+			vals, err := c.expr.EvaluateOn(it, env)
+			if err != nil {
+				return &store.Error{Kind: store.Unprocessable, Message: fmt.Sprintf("search parameter %s component %d (%s): %v", p.Code, i, c.Expression, err), Err: err}
+			}
+			cp := &Param{Code: store.CompositeParam(p.Code, i), Type: c.Type}
+			before := len(x.out)
+			for _, v := range vals {
+				x.item(cp, v.TypeName(), v.Data())
+			}
+			x.dedupe(before)
+			if len(x.out) == before {
+				complete = false
+				break
+			}
+		}
+		if !complete {
+			x.out = x.out[:start]
+			continue
+		}
+		group++
+		for i := start; i < len(x.out); i++ {
+			x.out[i].Group = group
+		}
+	}
+	return nil
 }
 
 // dedupe drops repeated entries among out[start:] (one parameter's values):
@@ -581,6 +625,17 @@ func stripVersion(u string) string {
 	return u
 }
 
+// canonical fills in the canonical UCUM form of a quantity entry, when its
+// unit has one (see ucum.go).
+func canonical(e *store.Entry) {
+	if e.Type != store.Quantity {
+		return
+	}
+	if c, v, lo, hi, ok := canonicalQuantity(e.System, e.Code, e.Num, e.NumLow, e.NumHigh); ok {
+		e.CanonCode, e.CanonNum, e.CanonLow, e.CanonHigh = c, v, lo, hi
+	}
+}
+
 // quantity indexes a number or quantity value (R4 search.html#number,
 // #quantity) with its implicit precision range.
 func (x *extractor) quantity(p *Param, typ string, v any) {
@@ -598,7 +653,9 @@ func (x *extractor) quantity(p *Param, typ string, v any) {
 		return decimal{}, false
 	}
 	add := func(d decimal, system, code string) {
-		x.out = append(x.out, store.Entry{Param: p.Code, Type: p.Type, Num: d.v, NumLow: d.lo, NumHigh: d.hi, System: system, Code: code})
+		e := store.Entry{Param: p.Code, Type: p.Type, Num: d.v, NumLow: d.lo, NumHigh: d.hi, System: system, Code: code}
+		canonical(&e)
+		x.out = append(x.out, e)
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -635,6 +692,7 @@ func (x *extractor) quantity(p *Param, typ string, v any) {
 		if e.Code == "" {
 			e.Code = str(unit, "unit")
 		}
+		canonical(&e)
 		x.out = append(x.out, e)
 	case "SampledData":
 		// Not indexed: its data is a series, not a value.

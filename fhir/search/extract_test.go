@@ -129,7 +129,8 @@ func TestExtractQuantity(t *testing.T) {
 		t.Errorf("patients = %v, want [p9]", patients)
 	}
 	for _, want := range []store.Entry{
-		{Param: "value-quantity", Type: store.Quantity, Num: 1.5, NumLow: 1.495, NumHigh: 1.505, System: "http://unitsofmeasure.org", Code: "kg"},
+		{Param: "value-quantity", Type: store.Quantity, Num: 1.5, NumLow: 1.495, NumHigh: 1.505, System: "http://unitsofmeasure.org", Code: "kg",
+			CanonCode: "g", CanonNum: 1.5 * 1e3, CanonLow: 1.495 * 1e3, CanonHigh: 1.505 * 1e3},
 		{Param: "value-quantity", Type: store.Quantity, Num: 1.5, NumLow: 1.495, NumHigh: 1.505, Code: "kilogram"},
 		{Param: "date", Type: store.Date, Low: utc("2024-03-05T09:15:30Z"), High: utc("2024-03-05T09:15:31Z")},
 		{Param: "subject", Type: store.Reference, RefType: "Patient", RefID: "p9"},

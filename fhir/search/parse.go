@@ -155,12 +155,12 @@ func (r *Registry) Parse(resourceType string, params url.Values, strict bool) (*
 				if v == "" {
 					continue
 				}
-				var c store.Clause
-				c, err = r.parseClause(typ, key, v, 0)
+				var cs []store.Clause
+				cs, err = r.parseClause(typ, key, v, 0)
 				if err != nil {
 					break
 				}
-				req.Query.Where = append(req.Query.Where, c)
+				req.Query.Where = append(req.Query.Where, cs...)
 				used = true
 			}
 			if err == nil && !used {
@@ -288,6 +288,9 @@ func (r *Registry) parseSort(req *Request, typ, key string, vals []string) error
 			if !ok {
 				return ignore("_sort: unknown parameter %q", code)
 			}
+			if p.Type == store.Composite || p.Type == store.Special {
+				return ignore("_sort: %s parameter %q cannot be sorted by", p.Type, code)
+			}
 			req.Query.Sort = append(req.Query.Sort, store.SortKey{Param: code, Type: p.Type, Desc: desc})
 		}
 	}
@@ -363,9 +366,9 @@ func contains(list []string, s string) bool {
 // parseClause parses one key=value (a comma-separated value ORed) of
 // resource type typ ("" for Resource-level parameters only). depth counts
 // chain and _has nesting.
-func (r *Registry) parseClause(typ, key, value string, depth int) (store.Clause, error) {
+func (r *Registry) parseClause(typ, key, value string, depth int) ([]store.Clause, error) {
 	if depth > maxChain {
-		return store.Clause{}, invalid("%s: chains nest at most %d deep", key, maxChain)
+		return nil, invalid("%s: chains nest at most %d deep", key, maxChain)
 	}
 	if strings.HasPrefix(key, "_has:") {
 		return r.parseHas(typ, key, value, depth)
@@ -377,9 +380,9 @@ func (r *Registry) parseClause(typ, key, value string, depth int) (store.Clause,
 	p, ok := r.lookup(typ, name)
 	if !ok {
 		if typ == "" {
-			return store.Clause{}, ignore("unknown parameter %q for a system search", name)
+			return nil, ignore("unknown parameter %q for a system search", name)
 		}
-		return store.Clause{}, ignore("unknown parameter %q for %s", name, typ)
+		return nil, ignore("unknown parameter %q for %s", name, typ)
 	}
 	if chained {
 		return r.parseChain(p, key, mod, rest, value, depth)
@@ -387,12 +390,39 @@ func (r *Registry) parseClause(typ, key, value string, depth int) (store.Clause,
 	if mod == "missing" {
 		b, err := strconv.ParseBool(value)
 		if err != nil || (value != "true" && value != "false") {
-			return store.Clause{}, invalid("%s: %q is not true or false", key, value)
+			return nil, invalid("%s: %q is not true or false", key, value)
 		}
-		return store.Clause{Any: []store.Cond{{Param: name, Type: p.Type, Missing: &b}}}, nil
+		c := store.Cond{Param: name, Type: p.Type, Missing: &b}
+		if p.Type == store.Composite {
+			// Present means having a complete value: its first component's
+			// entries exist only for those (see Extract).
+			if len(p.Components) == 0 {
+				return nil, ignore("%s: composite %s has no components", key, p.Code)
+			}
+			c.Components = []store.Cond{{Param: store.CompositeParam(p.Code, 0), Type: p.Components[0].Type}}
+		}
+		return []store.Clause{{Any: []store.Cond{c}}}, nil
 	}
-	if err := checkModifier(p, key, mod); err != nil {
-		return store.Clause{}, err
+	if err := r.checkModifier(p, key, mod); err != nil {
+		return nil, err
+	}
+	if mod == "not-in" && p.Type == store.Token {
+		// Not in the value set: no code of it, each its own :not clause
+		// (ANDed). One value set per value: "a,b" would be an OR of
+		// negations, which clauses cannot say.
+		if len(splitEscaped(value, ',')) != 1 {
+			return nil, invalid("%s: give one value set per parameter", key)
+		}
+		conds, err := r.expandToken(p, key, mod, value)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]store.Clause, len(conds))
+		for i, c := range conds {
+			c.Not = true
+			out[i] = store.Clause{Any: []store.Cond{c}}
+		}
+		return out, nil
 	}
 	var c store.Clause
 	for _, part := range splitEscaped(value, ',') {
@@ -401,22 +431,31 @@ func (r *Registry) parseClause(typ, key, value string, depth int) (store.Clause,
 		}
 		conds, err := r.parseValue(p, key, mod, part)
 		if err != nil {
-			return store.Clause{}, err
+			return nil, err
 		}
 		c.Any = append(c.Any, conds...)
 	}
 	if len(c.Any) == 0 {
-		return store.Clause{}, invalid("%s: no value", key)
+		return nil, invalid("%s: no value", key)
 	}
-	return c, nil
+	return []store.Clause{c}, nil
 }
 
 // checkModifier rejects a modifier the parameter's type does not take.
 // Modifiers the spec defines but this server does not implement are
 // ignorable (lenient handling drops the parameter and says so).
-func checkModifier(p *Param, key, mod string) error {
+func (r *Registry) checkModifier(p *Param, key, mod string) error {
 	if mod == "" {
 		return nil
+	}
+	if p.Type == store.Token {
+		switch mod {
+		case "in", "not-in", "above", "below":
+			if r.term == nil {
+				return ignore("%s: modifier :%s needs a terminology source, and this server has none", key, mod)
+			}
+			return nil
+		}
 	}
 	known := map[store.ParamType][]string{
 		store.Token:     {"not", "text", "of-type"},
@@ -443,19 +482,19 @@ func checkModifier(p *Param, key, mod string) error {
 // parseChain parses "ref[:Type].rest=value": the referenced resource must
 // match rest=value. With no :Type and several targets, the chain is tried on
 // every target type that has the chained parameter (ORed).
-func (r *Registry) parseChain(p *Param, key, mod, rest, value string, depth int) (store.Clause, error) {
+func (r *Registry) parseChain(p *Param, key, mod, rest, value string, depth int) ([]store.Clause, error) {
 	if p.Type != store.Reference {
-		return store.Clause{}, invalid("%s: %s is not a reference parameter and cannot be chained", key, p.Code)
+		return nil, invalid("%s: %s is not a reference parameter and cannot be chained", key, p.Code)
 	}
 	var types []string
 	switch {
 	case mod != "" && mod[0] >= 'A' && mod[0] <= 'Z':
 		if len(p.Target) > 0 && !contains(p.Target, mod) {
-			return store.Clause{}, invalid("%s: %s cannot refer to %s", key, p.Code, mod)
+			return nil, invalid("%s: %s cannot refer to %s", key, p.Code, mod)
 		}
 		types = []string{mod}
 	case mod != "":
-		return store.Clause{}, invalid("%s: modifier :%s cannot be chained", key, mod)
+		return nil, invalid("%s: modifier :%s cannot be chained", key, mod)
 	default:
 		types = p.Target
 	}
@@ -477,41 +516,41 @@ func (r *Registry) parseChain(p *Param, key, mod, rest, value string, depth int)
 			continue
 		}
 		c.Any = append(c.Any, store.Cond{Param: p.Code, Type: store.Reference, RefType: t,
-			Chain: &store.Chain{Type: t, Where: []store.Clause{inner}}})
+			Chain: &store.Chain{Type: t, Where: inner}})
 	}
 	if len(c.Any) == 0 {
 		if firstErr != nil {
-			return store.Clause{}, firstErr
+			return nil, firstErr
 		}
-		return store.Clause{}, ignore("%s: no target type of %s has a parameter %q", key, p.Code, chainName)
+		return nil, ignore("%s: no target type of %s has a parameter %q", key, p.Code, chainName)
 	}
-	return c, nil
+	return []store.Clause{c}, nil
 }
 
 // parseHas parses "_has:Type:param:rest=value": some resource of Type whose
 // reference parameter param points here matches rest=value.
-func (r *Registry) parseHas(typ, key, value string, depth int) (store.Clause, error) {
+func (r *Registry) parseHas(typ, key, value string, depth int) ([]store.Clause, error) {
 	parts := strings.SplitN(key, ":", 4)
 	if len(parts) != 4 || parts[1] == "" || parts[2] == "" || parts[3] == "" {
-		return store.Clause{}, invalid("%s: _has must be _has:Type:parameter:parameter", key)
+		return nil, invalid("%s: _has must be _has:Type:parameter:parameter", key)
 	}
 	src, param, rest := parts[1], parts[2], parts[3]
 	if !r.knownType(src) {
-		return store.Clause{}, ignore("%s: unknown resource type %q", key, src)
+		return nil, ignore("%s: unknown resource type %q", key, src)
 	}
 	p, ok := r.lookup(src, param)
 	if !ok || p.Type != store.Reference {
-		return store.Clause{}, ignore("%s: %s has no reference parameter %q", key, src, param)
+		return nil, ignore("%s: %s has no reference parameter %q", key, src, param)
 	}
 	if typ != "" && len(p.Target) > 0 && !contains(p.Target, typ) {
-		return store.Clause{}, invalid("%s: %s.%s cannot refer to %s", key, src, param, typ)
+		return nil, invalid("%s: %s.%s cannot refer to %s", key, src, param, typ)
 	}
 	inner, err := r.parseClause(src, rest, value, depth+1)
 	if err != nil {
-		return store.Clause{}, err
+		return nil, err
 	}
-	return store.Clause{Any: []store.Cond{{Param: "_has", Type: store.Special,
-		Has: &store.Has{Type: src, Param: param, Where: []store.Clause{inner}}}}}, nil
+	return []store.Clause{{Any: []store.Cond{{Param: "_has", Type: store.Special,
+		Has: &store.Has{Type: src, Param: param, Where: inner}}}}}, nil
 }
 
 // parseValue parses one (comma-free) value of parameter p into conditions
@@ -520,6 +559,10 @@ func (r *Registry) parseValue(p *Param, key, mod, raw string) ([]store.Cond, err
 	base := store.Cond{Param: p.Code, Type: p.Type}
 	switch p.Type {
 	case store.Token:
+		switch mod {
+		case "in", "above", "below":
+			return r.expandToken(p, key, mod, raw)
+		}
 		c := base
 		c.Not = mod == "not"
 		if mod == "text" {
@@ -619,13 +662,57 @@ func (r *Registry) parseValue(p *Param, key, mod, raw string) ([]store.Cond, err
 		if len(parts) == 3 {
 			c.System, c.Code = unescape(parts[1]), unescape(parts[2])
 			c.SystemSet = c.System != ""
+			// A UCUM unit with a canonical form is compared in that form,
+			// so 5.4|…|mg finds 5400 ug (Extract stores the same form).
+			if canon, v, lo, hi, ok := canonicalQuantity(c.System, c.Code, c.Num, c.NumLow, c.NumHigh); ok && p.Type == store.Quantity {
+				c.Canonical, c.Code, c.Num, c.NumLow, c.NumHigh = true, canon, v, lo, hi
+				c.System, c.SystemSet = "", false
+			}
 		}
 		return []store.Cond{c}, nil
 
 	case store.Reference:
 		return r.parseReference(p, key, mod, raw)
+
+	case store.Composite:
+		return r.parseComposite(p, key, raw)
 	}
 	return nil, ignore("%s: %s parameters are not supported", key, p.Type)
+}
+
+// parseComposite parses a composite value "a$b" (R4 search.html#composite):
+// one part per component, each parsed as a value of the component's type
+// (prefixes and system|code included), all to hold within one composite
+// value. A part that parses to several alternatives (a reference that may
+// be local or absolute) is refused rather than silently widened.
+func (r *Registry) parseComposite(p *Param, key, raw string) ([]store.Cond, error) {
+	if len(p.Components) == 0 {
+		return nil, ignore("%s: composite %s has no components", key, p.Code)
+	}
+	parts := splitEscaped(raw, '$')
+	if len(parts) != len(p.Components) {
+		return nil, invalid("%s: %q needs %d $-separated parts", key, raw, len(p.Components))
+	}
+	c := store.Cond{Param: p.Code, Type: store.Composite}
+	for i, part := range parts {
+		comp := &p.Components[i]
+		if comp.Type == store.Composite || comp.Type == store.Special {
+			return nil, ignore("%s: component %d of type %s is not supported", key, i, comp.Type)
+		}
+		cp := &Param{Code: store.CompositeParam(p.Code, i), Type: comp.Type}
+		if part == "" {
+			return nil, invalid("%s: %q has an empty part", key, raw)
+		}
+		conds, err := r.parseValue(cp, key, "", part)
+		if err != nil {
+			return nil, err
+		}
+		if len(conds) != 1 {
+			return nil, invalid("%s: part %q is ambiguous", key, part)
+		}
+		c.Components = append(c.Components, conds[0])
+	}
+	return []store.Cond{c}, nil
 }
 
 // parseReference parses a reference value: "Type/id", "id" (with :Type or a

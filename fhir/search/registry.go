@@ -44,10 +44,23 @@ type Param struct {
 	Type        store.ParamType
 	Base        []string // every base type of the definition
 	Target      []string // reference targets; empty means any type
+	// Components are the parts of a composite parameter, in order (R4
+	// search.html#composite): each value of Expression is one composite
+	// value, and each component's Expression is evaluated on it.
+	Components []Component
 
 	resourceType string // the base type this Param applies to ("Resource" for common ones)
 	expr         *fhirpath.Expression
 	custom       bool // registered at run time, not a base parameter
+}
+
+// Component is one part of a composite parameter.
+type Component struct {
+	Definition string          // url of the parameter that gives the part its type
+	Type       store.ParamType // the part's type
+	Expression string          // relative to one value of the composite
+
+	expr *fhirpath.Expression
 }
 
 // ResourceType returns the type this Param applies to ("Resource" for the
@@ -69,6 +82,7 @@ type Registry struct {
 	compartment map[string][]string          // resource type → Patient compartment params
 	baseURL     string                       // our own base URL, "" when unknown; no trailing slash
 	now         func() time.Time             // the clock of the "ap" prefix
+	term        Terminology                  // for :in, :not-in, token :above/:below; nil: unsupported
 }
 
 // genParam is one record of parameters.json.
@@ -81,6 +95,11 @@ type genParam struct {
 	Expression  string   `json:"expr"`
 	Target      []string `json:"target"`
 	Description string   `json:"desc"`
+	Components  []struct {
+		Definition string `json:"def"`
+		Type       string `json:"type"`
+		Expression string `json:"expr"`
+	} `json:"component"`
 }
 
 // NewRegistry returns a registry of the R4 base parameters of the served
@@ -122,6 +141,15 @@ func NewRegistry() (*Registry, error) {
 			continue
 		}
 		p.expr = expr
+		for _, gc := range g.Components {
+			ce, err := fhirpath.Compile(gc.Expression)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s.%s component (%s): %v", g.Base, g.Code, gc.Expression, err))
+				continue
+			}
+			p.Components = append(p.Components, Component{Definition: gc.Definition, Type: store.ParamType(gc.Type),
+				Expression: gc.Expression, expr: ce})
+		}
 		r.add(p)
 	}
 	if len(errs) > 0 {

@@ -84,6 +84,12 @@ func TestQueryPlans(t *testing.T) {
 		{"date range", store.Query{Types: []string{"Observation"}, Count: 20, Where: []store.Clause{{Any: []store.Cond{{Param: "date", Type: store.Date, Prefix: store.Gt,
 			Low: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), High: time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)}}}}}},
 		{"compartment", store.Query{Patient: "p1", Count: 20}},
+		{"common code in rid order", store.Query{Types: []string{"CarePlan"}, Count: 20, Where: []store.Clause{{Any: []store.Cond{{Param: "status", Type: store.Token, Code: "draft"}}}}}},
+		{"compartment and status in rid order", store.Query{Types: []string{"CarePlan"}, Patient: "p1", Count: 20, Where: []store.Clause{{Any: []store.Cond{active}}}}},
+		{"canonical quantity", store.Query{Types: []string{"Observation"}, Count: 20, Where: []store.Clause{{Any: []store.Cond{{Param: "value-quantity", Type: store.Quantity,
+			Canonical: true, Code: "g", NumLow: 0.005, NumHigh: 0.006}}}}}},
+		{"composite", store.Query{Types: []string{"Observation"}, Count: 20, Where: []store.Clause{{Any: []store.Cond{{Param: "c", Type: store.Composite, Components: []store.Cond{
+			{Param: "c$0", Type: store.Token, Code: "x"}, {Param: "c$1", Type: store.Quantity, Prefix: store.Gt, NumLow: 1, NumHigh: 2}}}}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +98,14 @@ func TestQueryPlans(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("plan:\n%s", plan)
+			if strings.Contains(tt.name, "rid order") {
+				// The page's rows come from the driving index in rid order,
+				// so the walk stops at LIMIT: no sort inside the page.
+				inner, _, _ := strings.Cut(plan, "|-- SCAN p")
+				if strings.Contains(inner, "TEMP B-TREE") {
+					t.Errorf("the page sorts every match:\n%s", plan)
+				}
+			}
 			for _, line := range strings.Split(plan, "\n") {
 				// "SCAN <table>" is a full scan of a stored table (a covering
 				// index scan says INDEX); SCAN of a subquery is fine.

@@ -174,25 +174,26 @@ func (w *writer) index(rid int64, c *store.Change) error {
 		var err error
 		switch e.Type {
 		case store.Token:
-			_, err = w.exec(`INSERT INTO idx_token(rid, n, param, system, code, text) VALUES (?, ?, ?, ?, ?, ?)`,
-				rid, n, e.Param, e.System, e.Code, foldText(e.Text))
+			_, err = w.exec(`INSERT INTO idx_token(rid, n, param, system, code, text, grp) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				rid, n, e.Param, e.System, e.Code, foldText(e.Text), e.Group)
 		case store.String:
-			_, err = w.exec(`INSERT INTO idx_string(rid, n, param, norm, exact) VALUES (?, ?, ?, ?, ?)`,
-				rid, n, e.Param, e.Norm, e.Exact)
+			_, err = w.exec(`INSERT INTO idx_string(rid, n, param, norm, exact, grp) VALUES (?, ?, ?, ?, ?, ?)`,
+				rid, n, e.Param, e.Norm, e.Exact, e.Group)
 		case store.Date:
-			_, err = w.exec(`INSERT INTO idx_date(rid, n, param, lo, hi) VALUES (?, ?, ?, ?, ?)`,
-				rid, n, e.Param, micros(e.Low), micros(e.High))
+			_, err = w.exec(`INSERT INTO idx_date(rid, n, param, lo, hi, grp) VALUES (?, ?, ?, ?, ?, ?)`,
+				rid, n, e.Param, micros(e.Low), micros(e.High), e.Group)
 		case store.Reference:
-			_, err = w.exec(`INSERT INTO idx_reference(rid, n, param, ref_type, ref_id, url, system, code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				rid, n, e.Param, e.RefType, e.RefID, e.URL, e.System, e.Code)
+			_, err = w.exec(`INSERT INTO idx_reference(rid, n, param, ref_type, ref_id, url, system, code, grp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				rid, n, e.Param, e.RefType, e.RefID, e.URL, e.System, e.Code, e.Group)
 		case store.Number:
-			_, err = w.exec(`INSERT INTO idx_number(rid, n, param, num, lo, hi) VALUES (?, ?, ?, ?, ?, ?)`,
-				rid, n, e.Param, e.Num, e.NumLow, e.NumHigh)
+			_, err = w.exec(`INSERT INTO idx_number(rid, n, param, num, lo, hi, grp) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				rid, n, e.Param, e.Num, e.NumLow, e.NumHigh, e.Group)
 		case store.Quantity:
-			_, err = w.exec(`INSERT INTO idx_quantity(rid, n, param, num, lo, hi, system, code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				rid, n, e.Param, e.Num, e.NumLow, e.NumHigh, e.System, e.Code)
+			_, err = w.exec(`INSERT INTO idx_quantity(rid, n, param, num, lo, hi, system, code, canon_code, canon_num, canon_lo, canon_hi, grp)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				rid, n, e.Param, e.Num, e.NumLow, e.NumHigh, e.System, e.Code, e.CanonCode, e.CanonNum, e.CanonLow, e.CanonHigh, e.Group)
 		case store.URI:
-			_, err = w.exec(`INSERT INTO idx_uri(rid, n, param, uri) VALUES (?, ?, ?, ?)`, rid, n, e.Param, e.Exact)
+			_, err = w.exec(`INSERT INTO idx_uri(rid, n, param, uri, grp) VALUES (?, ?, ?, ?, ?)`, rid, n, e.Param, e.Exact, e.Group)
 		default:
 			return store.Errorf(store.Unsupported, "%s/%s: index entry %q has unsupported type %q", c.Type, c.ID, e.Param, e.Type)
 		}

@@ -57,6 +57,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PagingWhileWriting", testPagingWhileWriting},
 		{"TotalModes", testTotalModes},
 		{"BadCursor", testBadCursor},
+		{"CanonicalQuantity", testCanonicalQuantity},
+		{"Composite", testComposite},
+		{"UnsortedCommonValue", testUnsortedCommonValue},
+		{"MissingEverywhere", testMissingEverywhere},
+		{"SortEveryType", testSortEveryType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

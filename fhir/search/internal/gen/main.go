@@ -47,6 +47,17 @@ type Param struct {
 	Expression  string   `json:"expr"`
 	Target      []string `json:"target,omitempty"`
 	Description string   `json:"desc,omitempty"`
+	// Components are a composite parameter's parts, in order.
+	Components []Component `json:"component,omitempty"`
+}
+
+// Component is one part of a composite parameter: the url of the parameter
+// that defines its type, that type, and its expression relative to each
+// value of the composite's own expression.
+type Component struct {
+	Definition string `json:"def"`
+	Type       string `json:"type"`
+	Expression string `json:"expr"`
 }
 
 // File is the generated file.
@@ -70,6 +81,10 @@ type official struct {
 	Expression   string   `json:"expression"`
 	Target       []string `json:"target"`
 	Description  string   `json:"description"`
+	Component    []struct {
+		Definition string `json:"definition"`
+		Expression string `json:"expression"`
+	} `json:"component"`
 }
 
 func main() {
@@ -117,17 +132,38 @@ func generate(core string) (*File, error) {
 		}
 	}
 	sort.Strings(f.Types)
+	// Every definition by url: a composite's components name theirs.
+	all := map[string]*official{}
+	var sps []*official
 	for _, name := range files {
-		var sp official
-		if err := readJSON(name, &sp); err != nil {
+		sp := &official{}
+		if err := readJSON(name, sp); err != nil {
 			return nil, err
 		}
-		// The example parameter duplicates _id; composite and special
-		// parameters have no index entries in the store contract; a parameter
-		// without an expression (_text, _content, _query) cannot be extracted.
+		all[sp.URL] = sp
+		sps = append(sps, sp)
+	}
+	for i, sp := range sps {
+		name := files[i]
+		// The example parameter duplicates _id; special parameters have no
+		// index entries in the store contract; a parameter without an
+		// expression (_text, _content, _query) cannot be extracted.
 		if sp.ResourceType != "SearchParameter" || isExample(sp.URL) ||
-			sp.Type == "composite" || sp.Type == "special" || sp.Expression == "" {
+			sp.Type == "special" || sp.Expression == "" {
 			continue
+		}
+		var comps []Component
+		if sp.Type == "composite" {
+			for _, c := range sp.Component {
+				def := all[c.Definition]
+				if def == nil {
+					return nil, fmt.Errorf("gen: %s: component definition %s not found", name, c.Definition)
+				}
+				comps = append(comps, Component{Definition: c.Definition, Type: def.Type, Expression: c.Expression})
+			}
+			if len(comps) == 0 {
+				return nil, fmt.Errorf("gen: %s: composite without components", name)
+			}
 		}
 		var bases []string
 		for _, b := range sp.Base {
@@ -150,7 +186,7 @@ func generate(core string) (*File, error) {
 				// meta.tag; the type name would not match a Patient.
 				expr = strings.ReplaceAll(expr, "Resource.", "")
 			}
-			p := Param{Code: sp.Code, URL: sp.URL, Type: sp.Type, Base: b, Expression: expr, Target: sp.Target}
+			p := Param{Code: sp.Code, URL: sp.URL, Type: sp.Type, Base: b, Expression: expr, Target: sp.Target, Components: comps}
 			if len(bases) > 1 {
 				p.Bases = bases
 			}
