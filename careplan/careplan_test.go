@@ -56,7 +56,7 @@ func mustServer(t *testing.T) *server {
 			p := &auth.Principal{Role: auth.Role(role), Subject: "test", FHIRUser: r.Header.Get("X-Test-User"), Name: "Dr Test"}
 			r = r.WithContext(auth.NewContext(r.Context(), p))
 		}
-		srv.ServeHTTP(w, r)
+		auth.BreakGlassHandler(srv).ServeHTTP(w, r)
 	}))
 	t.Cleanup(hs.Close)
 	return &server{t: t, base: hs.URL + "/fhir"}
@@ -79,6 +79,11 @@ func (s *server) do(method, path string, body any, role string) (int, map[string
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	if r, ok := strings.CutSuffix(role, "+btg"); ok {
+		// Break-glass, with its stated reason.
+		role = r
+		req.Header.Set(auth.BreakGlassHeader, "Patient unconscious, family not reachable")
 	}
 	if role != "" {
 		req.Header.Set("X-Test-Role", role)
@@ -345,6 +350,11 @@ func TestPlanLifecycle(t *testing.T) {
 	}
 	s.must(404, "GET", "CarePlan/plan", nil, "view")
 	s.must(404, "GET", "Composition/"+comp["id"].(string)+"/$document", nil, "view")
+	// Break-glass, with a reason, shows it to urgent care in an emergency.
+	if n := len(entries(s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "view+btg"))); n != 1 {
+		t.Errorf("view with break-glass sees %d plans after withdrawal, want 1", n)
+	}
+	s.must(200, "GET", "CarePlan/plan", nil, "view+btg")
 	if n := len(entries(s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "clinical"))); n != 1 {
 		t.Errorf("clinician sees %d plans after withdrawal, want 1", n)
 	}

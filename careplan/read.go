@@ -31,8 +31,16 @@ type SharingPolicy func(ctx context.Context, p *auth.Principal, v *store.Version
 // to the patient or correct it. Urgent-care viewers, systems, patients and
 // anonymous requests get 404, so that a crew at 3 a.m. never acts on a plan
 // that has been withdrawn.
-func DefaultSharing(_ context.Context, p *auth.Principal, v *store.Version, why Hidden) error {
+//
+// Break-glass (a stated reason, flagged in the audit as BTG) lets urgent
+// care see a plan hidden only because consent was withdrawn: in an
+// emergency the clinician decides. A revoked or completed plan stays
+// hidden: it no longer says what the patient wants.
+func DefaultSharing(ctx context.Context, p *auth.Principal, v *store.Version, why Hidden) error {
 	if p != nil && (p.Role == auth.RoleClinical || p.Role == auth.RoleAdmin) {
+		return nil
+	}
+	if _, ok := auth.BreakGlassFrom(ctx); ok && why == HiddenConsentWithdrawn && auth.BreakGlassAllowed(p) {
 		return nil
 	}
 	msg := "%s/%s is not shared"

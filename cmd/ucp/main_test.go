@@ -96,6 +96,26 @@ func TestServeDemoEndToEnd(t *testing.T) {
 	if code, p := get(t, srv.base+"/"+subject); code != 200 || p["birthDate"] != "1940-02-03" {
 		t.Errorf("GET %s: %d %v", subject, code, p["birthDate"])
 	}
+	// Scopes hold for included resources too: a token for CarePlan only
+	// gets no Patient through _include.
+	narrow, err := srv.dev.Mint(devissuer.TokenRequest{Role: auth.RoleView, Scope: "openid user/CarePlan.rs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer = narrow.AccessToken
+	q.Set("_include", "CarePlan:subject")
+	_, bundle = get(t, srv.base+"/CarePlan?"+q.Encode())
+	for _, e := range bundle["entry"].([]any) {
+		if rt := e.(map[string]any)["resource"].(map[string]any)["resourceType"]; rt != "CarePlan" {
+			t.Errorf("a CarePlan-only token got a %v through _include", rt)
+		}
+	}
+	bearer = token(t, srv, auth.RoleView)
+	_, bundle = get(t, srv.base+"/CarePlan?"+q.Encode())
+	if n := len(bundle["entry"].([]any)); n != 2 {
+		t.Errorf("with user/*.rs, _include=CarePlan:subject gave %d entries, want 2", n)
+	}
+	q.Del("_include")
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}

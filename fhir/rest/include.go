@@ -36,6 +36,12 @@ func (s *Server) includes(ctx context.Context, req *search.Request, matches []st
 			if seen[k] || len(out)+len(next) >= maxIncluded {
 				return
 			}
+			// An included resource is a read of its own type: the token's
+			// scopes must allow it (a client allowed CarePlan only gets no
+			// Patient through _include), and so must the domain's rules.
+			if s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "read", Type: v.Type, ID: v.ID}) != nil {
+				return
+			}
 			if s.cfg.ReadInterceptor.AllowRead(ctx, &v) != nil {
 				return
 			}
