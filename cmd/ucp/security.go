@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +16,9 @@ import (
 	"ucp/auth"
 	"ucp/auth/devissuer"
 	"ucp/auth/smart"
+	"ucp/fhir/resource"
 	"ucp/fhir/rest"
+	"ucp/store"
 )
 
 // security is the server's authentication and access policy: a verifier
@@ -23,14 +27,19 @@ import (
 type security struct {
 	verifier *auth.Verifier
 	policy   *auth.Policy
-	dev      *devissuer.Issuer
-	smart    *smart.Server // the SMART Backend Services token endpoint
+	// agreements are the information-sharing agreements (Contracts) in
+	// force; authz is the policy with the agreement check around it.
+	agreements *auth.StoreAgreements
+	authz      auth.Authorizer
+	dev        *devissuer.Issuer
+	smart      *smart.Server // the SMART Backend Services token endpoint
 }
 
 // newSecurity builds the verifier from the issuer flags. root is the
 // server's own origin (http://host:port), base its FHIR base URL.
-func newSecurity(cfg serveConfig, root, base string) (*security, error) {
-	sec := &security{policy: auth.DefaultPolicy()}
+func newSecurity(cfg serveConfig, root, base string, st store.Store) (*security, error) {
+	sec := &security{policy: auth.DefaultPolicy(), agreements: &auth.StoreAgreements{Store: st}}
+	sec.authz = &auth.AgreementPolicy{Next: sec.policy, Agreements: sec.agreements}
 	vc := auth.VerifierConfig{MinIDAssurance: cfg.MinIDAssurance}
 	if cfg.RolesFile != "" {
 		roles, err := auth.LoadRoleMap(cfg.RolesFile)
@@ -80,9 +89,9 @@ func newSecurity(cfg serveConfig, root, base string) (*security, error) {
 }
 
 // authorizer adapts the policy to the REST layer's hook.
-func (sec *security) authorizer() rest.Authorizer { return policyAuthorizer{sec.policy} }
+func (sec *security) authorizer() rest.Authorizer { return policyAuthorizer{sec.authz} }
 
-type policyAuthorizer struct{ p *auth.Policy }
+type policyAuthorizer struct{ p auth.Authorizer }
 
 func (a policyAuthorizer) Authorize(ctx context.Context, x rest.Access) error {
 	acc := auth.Access{Interaction: x.Interaction, Type: x.Type, ID: x.ID, Query: x.Query}
@@ -166,4 +175,47 @@ func (sec *security) wrap(h http.Handler) http.Handler {
 		w.Header().Set("X-UCP-Mode", "development")
 		h.ServeHTTP(w, r)
 	})
+}
+
+// agreementWatcher tells the agreement cache when a Contract is written, so
+// a new or ended agreement takes effect at once.
+type agreementWatcher struct {
+	next       rest.WriteInterceptor
+	agreements *auth.StoreAgreements
+}
+
+func (w agreementWatcher) BeforeWrite(ctx context.Context, op *rest.WriteOp) error {
+	if err := w.next.BeforeWrite(ctx, op); err != nil {
+		return err
+	}
+	if op.Type == "Contract" {
+		w.agreements.Invalidate()
+	}
+	return nil
+}
+
+// devOrg is the organisation of development tokens (devissuer's default).
+const devOrg = "F84012"
+
+// installDevAgreement records an information-sharing agreement for the
+// development organisation, in --dev only, so development tokens work.
+func installDevAgreement(ctx context.Context, api http.Handler) error {
+	ctx = auth.NewContext(ctx, definitionsLoader)
+	contract := map[string]any{
+		"resourceType": "Contract", "id": "ucp-dev-agreement-" + devOrg, "status": "executed",
+		"title":     "Development information-sharing agreement (--dev only)",
+		"applies":   map[string]any{"start": "2020-01-01"},
+		"authority": []any{map[string]any{"identifier": map[string]any{"system": auth.ODSSystem, "value": devOrg}}},
+	}
+	if stored, err := searchOne(ctx, api, "Contract", "_id="+contract["id"].(string)); err != nil || stored != nil {
+		return err
+	}
+	req := httptest.NewRequestWithContext(ctx, http.MethodPut, "/fhir/Contract/"+contract["id"].(string), bytes.NewReader(resource.Marshal(contract)))
+	req.Header.Set("Content-Type", "application/fhir+json")
+	rec := httptest.NewRecorder()
+	api.ServeHTTP(rec, req)
+	if rec.Code != http.StatusCreated && rec.Code != http.StatusOK {
+		return fmt.Errorf("recording the development agreement: %d %s", rec.Code, rec.Body.String())
+	}
+	return nil
 }

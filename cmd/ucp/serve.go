@@ -189,7 +189,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		st.Close()
 		return nil, err
 	}
-	sec, err := newSecurity(cfg, "http://"+ln.Addr().String(), base)
+	sec, err := newSecurity(cfg, "http://"+ln.Addr().String(), base, st)
 	if err != nil {
 		ln.Close()
 		st.Close()
@@ -229,7 +229,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		MaxBodyBytes:      cfg.MaxBody,
 		SoftwareVersion:   version,
 		Logger:            log,
-		WriteInterceptor:  audit.WriteInterceptor{Next: plans, Registry: reg},
+		WriteInterceptor:  audit.WriteInterceptor{Next: agreementWatcher{next: plans, agreements: sec.agreements}, Registry: reg},
 		ReadInterceptor:   audit.CollectingReader{Next: plans, Registry: reg},
 		Audit:             sink,
 		Operations:        plans.Operations(),
@@ -250,6 +250,11 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	}
 	if err := installDefinitions(ctx, loader, served); err != nil {
 		return fail(fmt.Errorf("installing the profiles: %w", err))
+	}
+	if cfg.Dev {
+		if err := installDevAgreement(ctx, loader); err != nil {
+			return fail(err)
+		}
 	}
 	if cfg.Demo {
 		if err := loadDemo(ctx, loader, cfg.DemoPatients); err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"ucp/auth"
 	"ucp/auth/smart"
+	"ucp/store"
 )
 
 // TestServeBackendServices walks an ambulance CAD system through SMART
@@ -40,7 +41,7 @@ func TestServeBackendServices(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(dir, "ucp.db"), MaxBody: 1 << 20,
-		Issuers: []string{"https://cis2.invalid"}, Audiences: []string{"ucp"}, ClientsFile: clientsFile}
+		Issuers: []string{"https://cis2.invalid"}, Audiences: []string{"ucp"}, ClientsFile: clientsFile, Dev: true}
 	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -93,10 +94,33 @@ func TestServeBackendServices(t *testing.T) {
 	if code != 200 || tok["access_token"] == nil {
 		t.Fatalf("token: %d %v", code, tok)
 	}
-	bearer = tok["access_token"].(string)
+	system := tok["access_token"].(string)
+	bearer = system
 	defer func() { bearer = "" }()
+	// The ambulance trust (RRU) has no information-sharing agreement yet.
+	if code, b := get(t, srv.base+"/CarePlan?status=active"); code != 403 || !strings.Contains(mustJSON(b), "information-sharing agreement") {
+		t.Errorf("system search without an agreement: %d %v, want 403 naming the agreement", code, b)
+	}
+	// An admin records one; it takes effect at once.
+	contract := `{"resourceType":"Contract","status":"executed","applies":{"start":"2026-01-01"},
+		"authority":[{"identifier":{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"RRU"}}]}`
+	req, _ := http.NewRequest(http.MethodPost, srv.base+"/Contract", strings.NewReader(contract))
+	req.Header.Set("Authorization", "Bearer "+token(t, srv, auth.RoleAdmin))
+	req.Header.Set("Content-Type", "application/fhir+json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("recording the agreement: %d", resp.StatusCode)
+	}
 	if code, b := get(t, srv.base+"/CarePlan?status=active"); code != 200 {
-		t.Errorf("system search with its token: %d %v", code, b)
+		r, _ := srv.store.Search(context.Background(), store.Query{Types: []string{"Contract"}, Count: 10})
+		for _, v := range r.Versions {
+			t.Logf("stored: %s", v.JSON)
+		}
+		t.Errorf("system search with its token and an agreement: %d %v", code, b)
 	}
 	if code, _ := get(t, srv.base+"/Patient/x/_history"); code != 403 {
 		t.Errorf("outside the client's scopes (history): %d, want 403", code)

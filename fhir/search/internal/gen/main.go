@@ -29,8 +29,8 @@ import (
 // every type has (_id, _lastUpdated, _tag, _profile, _security, _source).
 var served = []string{
 	"Resource",
-	"AllergyIntolerance", "AuditEvent", "Binary", "Bundle", "CarePlan", "CareTeam", "ClinicalImpression",
-	"Composition", "Condition", "Consent", "DocumentReference", "Flag", "Goal", "MedicationStatement",
+	"AllergyIntolerance", "AuditEvent", "Binary", "Bundle", "CarePlan", "CareTeam", "ClinicalImpression", "CodeSystem",
+	"Composition", "Condition", "Consent", "Contract", "DocumentReference", "Flag", "Goal", "MedicationStatement",
 	"Observation", "Organization", "Patient", "Practitioner", "PractitionerRole", "Provenance",
 	"Questionnaire", "QuestionnaireResponse", "RelatedPerson", "SearchParameter", "ServiceRequest",
 	"StructureDefinition", "Subscription", "Task", "ValueSet",
