@@ -354,3 +354,19 @@ func TestServeHoldsItsProfiles(t *testing.T) {
 		t.Errorf("CapabilityStatement does not list %s as a supportedProfile", planProfile)
 	}
 }
+
+// TestServeSearchesByStoredValueSet checks that :in reads a ValueSet held
+// on the server (our own, installed at start).
+func TestServeSearchesByStoredValueSet(t *testing.T) {
+	srv := startTestServer(t, filepath.Join(t.TempDir(), "ucp.db"), true)
+	defer srv.Close()
+	bearer = token(t, srv, auth.RoleView)
+	defer func() { bearer = "" }()
+	// The demo's CPR decision is "not for CPR", a member of our
+	// resuscitation-status value set.
+	q := url.Values{"value-concept:in": {"https://ucp.example.org/fhir/ValueSet/resuscitation-status"}}
+	code, b := get(t, srv.base+"/Observation?"+q.Encode())
+	if total, _ := b["total"].(float64); code != 200 || total != 1 {
+		t.Errorf("Observation?value-concept:in=…resuscitation-status: %d total %v, want 1 (%v)", code, b["total"], b["issue"])
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
 	"ucp/fhir/search"
+	"ucp/fhir/terminology"
 	"ucp/store"
 	"ucp/store/sqlite"
 	"ucp/synth"
@@ -189,6 +190,9 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		st.Close()
 		return nil, err
 	}
+	// :in, :not-in, :above and :below read the ValueSets and CodeSystems
+	// stored on the server.
+	reg.SetTerminology(&terminology.Source{Store: st})
 	sec, err := newSecurity(cfg, "http://"+ln.Addr().String(), base, st)
 	if err != nil {
 		ln.Close()
