@@ -46,7 +46,38 @@ func fhirpathPatch(res map[string]any, params map[string]any) error {
 			return err
 		}
 	}
+	// Deleting the last part of an element leaves it empty ("name": {}),
+	// which FHIR JSON does not allow: the element goes too.
+	pruneEmpty(res)
 	return nil
+}
+
+// pruneEmpty removes empty objects and arrays below m, bottom up, and
+// reports whether m itself ended up empty.
+func pruneEmpty(m map[string]any) bool {
+	for k, v := range m {
+		switch x := v.(type) {
+		case map[string]any:
+			if pruneEmpty(x) {
+				delete(m, k)
+			}
+		case []any:
+			empty := len(x) > 0
+			for _, e := range x {
+				if em, ok := e.(map[string]any); ok {
+					if !pruneEmpty(em) {
+						empty = false
+					}
+				} else {
+					empty = false
+				}
+			}
+			if len(x) == 0 || empty {
+				delete(m, k)
+			}
+		}
+	}
+	return len(m) == 0
 }
 
 // partValue returns a part's value: its value[x] as written, or an object
