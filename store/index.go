@@ -80,6 +80,23 @@ type Entry struct {
 	Group int
 }
 
+// The full-text parameters (R4 search.html#text). Their entries have Type
+// Special and Norm holding the words to search, normalised like a string's
+// (lower case, accents folded); at most one entry of each per resource:
+//
+//	_text     the narrative (text.div with its markup stripped)
+//	_content  every string value of the resource, narrative included
+//
+// A Cond on them (Type Special, Value the searched words) matches a resource
+// whose text contains every word of Value as the prefix of one of its words,
+// case- and accent-insensitively ("heart fail" finds "Heart failure"). Words
+// are runs of letters and digits; a Value without any is Invalid. Not
+// negates as for any parameter; Missing on them is Unsupported.
+const (
+	TextParam    = "_text"
+	ContentParam = "_content"
+)
+
 // CompositeParam returns the Param of the entries of component i of the
 // composite parameter code: code + "$" + i.
 func CompositeParam(code string, i int) string {

@@ -41,7 +41,7 @@ type Clause struct {
 
 // Cond is one condition on one search parameter.
 type Cond struct {
-	Param string    // the search parameter code; "_id" and "_lastUpdated" are answered from the resource itself
+	Param string    // the search parameter code; "_id" and "_lastUpdated" are answered from the resource itself; "_text" and "_content" (Type Special, Value the words) see TextParam
 	Type  ParamType // the parameter's type
 
 	// Missing, when set, is :missing=true|false: whether the resource has no

@@ -35,5 +35,6 @@
 //     registered in the Registry (refused with 422 if it refuses them) and
 //     LoadSearchParameters re-registers stored ones at start; resources
 //     written before a parameter existed are not found by it until
-//     reindexed (see searchparam.go).
+//     reindexed with the built-in $reindex operation (system and type
+//     level, synchronous; see searchparam.go and reindex.go).
 package rest

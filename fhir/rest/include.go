@@ -53,8 +53,8 @@ func (s *Server) includes(ctx context.Context, req *search.Request, matches []st
 				continue
 			}
 			for _, v := range frontier {
-				if v.Type != inc.SourceType {
-					continue
+				if inc.SourceType != "" && v.Type != inc.SourceType {
+					continue // "" is _include=* in a system search: any type
 				}
 				refs, err := s.references(v, inc)
 				if err != nil {
@@ -80,25 +80,23 @@ func (s *Server) includes(ctx context.Context, req *search.Request, matches []st
 			if round > 0 && !inc.Iterate {
 				continue
 			}
-			var conds []store.Cond
+			var targets []store.Version
 			for _, v := range frontier {
-				if inc.TargetType != "" && v.Type != inc.TargetType {
-					continue
+				if inc.TargetType == "" || v.Type == inc.TargetType {
+					targets = append(targets, v)
 				}
-				conds = append(conds, store.Cond{Param: inc.Param, Type: store.Reference, RefType: v.Type, RefID: v.ID})
 			}
-			if len(conds) == 0 || inc.Param == "*" {
+			if len(targets) == 0 {
 				continue
 			}
-			res, err := s.cfg.Store.Search(ctx, store.Query{
-				Types: []string{inc.SourceType}, Where: []store.Clause{{Any: conds}},
-				Count: maxIncluded, Total: store.TotalNone,
-			})
-			if err != nil {
-				return nil, err
-			}
-			for _, v := range res.Versions {
-				add(v)
+			for _, q := range s.revIncludeQueries(inc, targets) {
+				res, err := s.cfg.Store.Search(ctx, q)
+				if err != nil {
+					return nil, err
+				}
+				for _, v := range res.Versions {
+					add(v)
+				}
 			}
 		}
 		out = append(out, next...)
@@ -131,4 +129,55 @@ func (s *Server) references(v store.Version, inc search.Include) ([]store.Ref, e
 		refs = append(refs, store.Ref{Type: e.RefType, ID: e.RefID})
 	}
 	return refs, nil
+}
+
+// maxRevIncludeConds bounds the ORed conditions of one _revinclude query;
+// a wildcard over a type with many reference parameters is split into
+// several queries rather than one huge OR.
+const maxRevIncludeConds = 200
+
+// revIncludeQueries returns the store queries finding the resources that
+// refer to targets as inc asks. A named parameter is one query on
+// inc.SourceType. Param "*" (_revinclude=Type:* and _revinclude=*) asks, for
+// each source type (inc.SourceType, or every served type when it is ""),
+// for every reference parameter the Registry knows for that type, so a
+// wildcard follows exactly the references the named parameters would.
+func (s *Server) revIncludeQueries(inc search.Include, targets []store.Version) []store.Query {
+	var out []store.Query
+	emit := func(typ string, params []string) {
+		var conds []store.Cond
+		flush := func() {
+			if len(conds) > 0 {
+				out = append(out, store.Query{Types: []string{typ}, Where: []store.Clause{{Any: conds}}, Count: maxIncluded, Total: store.TotalNone})
+				conds = nil
+			}
+		}
+		for _, p := range params {
+			for _, v := range targets {
+				conds = append(conds, store.Cond{Param: p, Type: store.Reference, RefType: v.Type, RefID: v.ID})
+				if len(conds) == maxRevIncludeConds {
+					flush()
+				}
+			}
+		}
+		flush()
+	}
+	if inc.Param != "*" {
+		emit(inc.SourceType, []string{inc.Param})
+		return out
+	}
+	types := []string{inc.SourceType}
+	if inc.SourceType == "" {
+		types = s.cfg.Types
+	}
+	for _, t := range types {
+		var params []string
+		for _, p := range s.cfg.Registry.Params(t) {
+			if p.Type == store.Reference {
+				params = append(params, p.Code)
+			}
+		}
+		emit(t, params)
+	}
+	return out
 }

@@ -128,8 +128,8 @@ func TestOperations(t *testing.T) {
 			}
 		}
 	}
-	// everything is built in (Patient/{id}/$everything).
-	if strings.Join(patientOps, ",") != "change,echo,everything" {
+	// everything (Patient/{id}/$everything) and reindex are built in.
+	if strings.Join(patientOps, ",") != "change,echo,everything,reindex" {
 		t.Errorf("Patient operations = %v", patientOps)
 	}
 }

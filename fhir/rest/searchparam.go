@@ -26,13 +26,13 @@ import (
 //
 // Only resources written after the parameter was registered are indexed
 // for it: resources stored before are not found by it until they are
-// re-extracted ($reindex, a store-level operation this package does not
-// provide). The CapabilityStatement says so in each custom parameter's
-// documentation (customParamNote).
+// re-extracted with $reindex (POST [base]/$reindex, or [base]/{type}/$reindex
+// for one type; see reindex.go). The CapabilityStatement says so in each
+// custom parameter's documentation (customParamNote).
 
 // customParamNote is appended to a custom parameter's documentation in the
 // CapabilityStatement.
-const customParamNote = "(Custom parameter: resources written before it was registered are not found by it until reindexed.)"
+const customParamNote = "(Custom parameter: resources written before it was registered are not found by it until reindexed with POST [base]/$reindex or [base]/[type]/$reindex.)"
 
 // spChange is a staged change of a SearchParameter to the registry, applied
 // by commit once its write is stored.

@@ -234,6 +234,12 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if _, ok := cfg.Store.(store.Reindexer); ok {
+		// Built in like $everything, and replaceable the same way.
+		if err := s.RegisterOperation(s.reindexOperation()); err != nil {
+			return nil, err
+		}
+	}
 	for _, op := range cfg.Operations {
 		if err := s.RegisterOperation(op); err != nil {
 			return nil, err

@@ -13,8 +13,10 @@
 // evaluates nothing that cannot match. A composite parameter's record also
 // lists its components (the defining parameter's url and type, and the
 // expression relative to each composite value). Special parameters, and
-// those without an expression (_text, _content), are not in it: the store
-// contract has no entries for them, and they stay unsupported. Custom SearchParameter resources are
+// those without an expression (_text, _content), are not in it; _text and
+// _content are built in instead (text.go: Extract adds one full-text entry
+// of each, Parse matches every word as a word prefix), the other special
+// ones stay unsupported. Custom SearchParameter resources are
 // added at run time with Registry.Register (then $reindex re-extracts stored
 // resources; Param.Custom marks parameters that may be incomplete until then).
 //

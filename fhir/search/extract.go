@@ -19,7 +19,8 @@ import (
 //
 // _id and _lastUpdated get no entries: the store answers them from the
 // resource itself. A composite parameter's entries are its components'
-// (see store.Entry.Group). Special parameters are not indexed.
+// (see store.Entry.Group). Special parameters are not indexed, but for
+// _text and _content (see text.go).
 // An expression that fails on this resource is an Unprocessable error
 // naming the parameter.
 func (r *Registry) Extract(res map[string]any) (entries []store.Entry, patients []string, err error) {
@@ -65,6 +66,8 @@ func (r *Registry) Extract(res map[string]any) (entries []store.Entry, patients 
 			return nil, nil, err
 		}
 	}
+
+	x.out = append(x.out, textEntries(res)...)
 
 	// The Patient compartment (CompartmentDefinition-patient): the Patient
 	// references among the entries of the type's compartment parameters.

@@ -37,8 +37,12 @@ type Request struct {
 // Include is one _include or _revinclude: resources of SourceType whose
 // reference parameter Param points at (TargetType, when set) are included.
 // For _include SourceType is the searched type; for _revinclude it is the
-// referring type. Param "*" means every reference parameter. Iterate is
-// :iterate (also accepted as the older :recurse).
+// referring type. Param "*" means every reference parameter of SourceType
+// ("_include=CarePlan:*"); the bare value "*" is Param "*" with SourceType
+// the searched type for _include ("" at system level: any type) and ""
+// for _revinclude: resources of any type referring to a match through any
+// reference parameter. Iterate is :iterate (also accepted as the older
+// :recurse).
 type Include struct {
 	SourceType string
 	Param      string
@@ -147,7 +151,7 @@ func (r *Registry) Parse(resourceType string, params url.Values, strict bool) (*
 			err = r.parseSort(req, typ, key, vals)
 		case "_include", "_revinclude":
 			err = r.parseIncludes(req, typ, key, name, mod, vals)
-		case "_contained", "_containedType", "_text", "_content", "_list", "_query", "_filter", "_score":
+		case "_contained", "_containedType", "_list", "_query", "_filter", "_score":
 			err = ignore("parameter %s is not supported", key)
 		default:
 			used := false
@@ -315,6 +319,9 @@ func (r *Registry) parseIncludes(req *Request, typ, key, name, mod string, vals 
 		inc := Include{Iterate: iterate}
 		if v == "*" {
 			inc.SourceType, inc.Param = typ, "*"
+			if name == "_revinclude" {
+				inc.SourceType = "" // any referring type
+			}
 		} else {
 			parts := strings.Split(v, ":")
 			if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
@@ -377,6 +384,10 @@ func (r *Registry) parseClause(typ, key, value string, depth int) ([]store.Claus
 	// "subject:Patient" and the rest "name:exact" on the target type.
 	head, rest, chained := strings.Cut(key, ".")
 	name, mod, _ := strings.Cut(head, ":")
+	if isTextParam(name) && !chained {
+		// Not in the registry: they have no expression (see text.go).
+		return parseText(name, key, mod, value)
+	}
 	p, ok := r.lookup(typ, name)
 	if !ok {
 		if typ == "" {

@@ -161,6 +161,8 @@ func rank(c *store.Cond) (int, bool) {
 		return max(best, 2), true
 	case c.Type == store.Composite:
 		return 2, len(c.Components) > 0
+	case isText(c):
+		return 5, true
 	}
 	switch c.Type {
 	case store.Reference:
@@ -336,6 +338,8 @@ func (q *sqlb) set(c *store.Cond, types []string, distinct bool) error {
 		return q.resourcePred(x, c)
 	case c.Has != nil:
 		return q.hasSet(c, dist)
+	case isText(c):
+		return q.textSet(c)
 	}
 	tab, ok := condTable(c)
 	if !ok {
@@ -399,6 +403,18 @@ func (q *sqlb) probe(a string, c *store.Cond, types []string) error {
 		}
 		q.w(a, ".rid IN (")
 		if err := q.hasSet(c, ""); err != nil {
+			return err
+		}
+		q.w(")")
+		return nil
+	case isText(c):
+		if c.Not {
+			q.w("NOT ")
+		}
+		// Not correlated: SQLite runs the FTS query once and probes the
+		// resulting rid set, which an FTS5 MATCH per resource could not do.
+		q.w(a, ".rid IN (")
+		if err := q.textSet(c); err != nil {
 			return err
 		}
 		q.w(")")

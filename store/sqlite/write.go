@@ -153,23 +153,36 @@ func (w *writer) apply(c *store.Change) (store.Version, error) {
 		return store.Version{}, err
 	}
 	if exists {
-		for _, t := range indexTables {
-			if _, err := w.exec(`DELETE FROM `+t+` WHERE rid = ?`, rid); err != nil {
-				return store.Version{}, err
-			}
+		if err := w.unindex(rid); err != nil {
+			return store.Version{}, err
 		}
 	}
 	if !c.Deleted {
-		if err := w.index(rid, c); err != nil {
+		if err := w.index(rid, c.Type, c.ID, c.Entries, c.Patients); err != nil {
 			return store.Version{}, err
 		}
 	}
 	return store.Version{Type: c.Type, ID: c.ID, VersionID: c.VersionID, LastUpdated: lu, Deleted: c.Deleted, Method: method, JSON: body}, nil
 }
 
-func (w *writer) index(rid int64, c *store.Change) error {
-	for i := range c.Entries {
-		e := &c.Entries[i]
+// unindex deletes every index row and the compartment of resource rid.
+func (w *writer) unindex(rid int64) error {
+	for _, t := range indexTables {
+		if _, err := w.exec(`DELETE FROM `+t+` WHERE rid = ?`, rid); err != nil {
+			return err
+		}
+	}
+	// The FTS5 table keys on its rowid, which is the rid.
+	_, err := w.exec(`DELETE FROM idx_fts WHERE rowid = ?`, rid)
+	return err
+}
+
+// index writes the index rows and compartment of resource rid (typ/id, for
+// messages).
+func (w *writer) index(rid int64, typ, id string, entries []store.Entry, patients []string) error {
+	var text, content string
+	for i := range entries {
+		e := &entries[i]
 		n := int64(i)
 		var err error
 		switch e.Type {
@@ -194,20 +207,43 @@ func (w *writer) index(rid int64, c *store.Change) error {
 				rid, n, e.Param, e.Num, e.NumLow, e.NumHigh, e.System, e.Code, e.CanonCode, e.CanonNum, e.CanonLow, e.CanonHigh, e.Group)
 		case store.URI:
 			_, err = w.exec(`INSERT INTO idx_uri(rid, n, param, uri, grp) VALUES (?, ?, ?, ?, ?)`, rid, n, e.Param, e.Exact, e.Group)
+		case store.Special:
+			// Collected into the one FTS row written below; several entries
+			// of one parameter are joined rather than refused.
+			switch e.Param {
+			case store.TextParam:
+				text = joinText(text, e.Norm)
+			case store.ContentParam:
+				content = joinText(content, e.Norm)
+			default:
+				return store.Errorf(store.Unsupported, "%s/%s: special index entry %q is not supported", typ, id, e.Param)
+			}
 		default:
-			return store.Errorf(store.Unsupported, "%s/%s: index entry %q has unsupported type %q", c.Type, c.ID, e.Param, e.Type)
+			return store.Errorf(store.Unsupported, "%s/%s: index entry %q has unsupported type %q", typ, id, e.Param, e.Type)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	for _, p := range c.Patients {
+	if text != "" || content != "" {
+		if _, err := w.exec(`INSERT INTO idx_fts(rowid, text, content) VALUES (?, ?, ?)`, rid, text, content); err != nil {
+			return err
+		}
+	}
+	for _, p := range patients {
 		// OR IGNORE: a resource may name the same patient twice.
 		if _, err := w.exec(`INSERT OR IGNORE INTO compartment(patient, rid) VALUES (?, ?)`, p, rid); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func joinText(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + " " + b
 }
 
 // foldText lower-cases a token's text for :text, which matches the prefix

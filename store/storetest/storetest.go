@@ -62,6 +62,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UnsortedCommonValue", testUnsortedCommonValue},
 		{"MissingEverywhere", testMissingEverywhere},
 		{"SortEveryType", testSortEveryType},
+		{"Text", testText},
+		{"Reindex", testReindex},
+		{"ReindexText", testReindexText},
+		{"ReindexInvalid", testReindexInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
