@@ -25,9 +25,15 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: Go benchmarks of the hot paths
-bench:
+BENCH_PATIENTS ?= 10000
+export BENCH_PATIENTS
+
+## bench: Go benchmarks of the hot paths, then a load run over loopback HTTP
+## against a server filled with $(BENCH_PATIENTS) synthetic patients; the
+## report is also written as JSON to bench/results/.
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	./$(BIN) bench --patients $(BENCH_PATIENTS) --out bench/results
 
 ## fuzz: each fuzz target for $(FUZZTIME)
 fuzz:
