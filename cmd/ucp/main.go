@@ -18,6 +18,8 @@ Usage:
   ucp serve [--addr HOST:PORT] [--store sqlite:PATH] [--base-url URL] [--demo]
             (--oidc-issuer URL --oidc-audience AUD ... | --dev)
   ucp token --server BASE [--role clinical|view|patient|admin|system] [--org ODS] [--user ID] [--patient ID] [--scope S]
+  ucp import [--store sqlite:PATH] [--batch N] PATH...   (NDJSON files, transaction Bundles, directories)
+  ucp bench [--patients N] [--duration D] [--clients 1,8,32] [--out DIR]
   ucp generate [--patients N] [--seed S] [--format ndjson|bundle] [--out DIR]
   ucp version
 
@@ -42,10 +44,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "import":
+		return runImport(ctx, args[1:], stdout, stderr)
 	case "generate":
 		return runGenerate(ctx, args[1:], stdout, stderr)
 	case "token":
 		return runToken(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ucp", version)
 		return 0

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -368,5 +369,34 @@ func TestServeSearchesByStoredValueSet(t *testing.T) {
 	code, b := get(t, srv.base+"/Observation?"+q.Encode())
 	if total, _ := b["total"].(float64); code != 200 || total != 1 {
 		t.Errorf("Observation?value-concept:in=…resuscitation-status: %d total %v, want 1 (%v)", code, b["total"], b["issue"])
+	}
+}
+
+// TestBenchRuns runs `ucp bench` small: it loads, drives every scenario
+// without a failed request, and writes its JSON report. (Its timings are
+// reported, never asserted.)
+func TestBenchRuns(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"bench", "--patients", "15", "--duration", "300ms", "--clients", "1,2", "--out", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), stdout.String())
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "bench-15-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("reports: %v", files)
+	}
+	data, _ := os.ReadFile(files[0])
+	var rep benchReport
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 12 || rep.Resources == 0 {
+		t.Errorf("report has %d results and %d resources, want 12 results (6 scenarios × 2)", len(rep.Results), rep.Resources)
+	}
+	for _, r := range rep.Results {
+		if r.Errors > 0 || r.Requests == 0 {
+			t.Errorf("%s × %d: %d requests, %d errors (%s)", r.Scenario, r.Clients, r.Requests, r.Errors, r.FirstError)
+		}
 	}
 }

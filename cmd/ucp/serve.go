@@ -163,8 +163,11 @@ type server struct {
 	http  *http.Server
 	store store.Store
 	audit *audit.Sink
-	done  chan error
-	log   *slog.Logger
+	// loader is the API without authorization, for trusted in-process
+	// loading (the demo, ucp bench); never served.
+	loader http.Handler
+	done   chan error
+	log    *slog.Logger
 }
 
 // startServer opens the store, builds the API, listens (synchronously, so
@@ -278,7 +281,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	mountHealth(api.Handler(), st)
 	sec.mount(api.Handler())
 	s := &server{
-		base: base, addr: ln.Addr(), store: st, audit: sink, log: log, done: make(chan error, 1), dev: sec.dev,
+		base: base, addr: ln.Addr(), store: st, audit: sink, loader: loader, log: log, done: make(chan error, 1), dev: sec.dev,
 		http: &http.Server{
 			Handler:           sec.wrap(auth.BreakGlassHandler(audit.Middleware(api))),
 			ReadHeaderTimeout: 10 * time.Second,

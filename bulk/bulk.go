@@ -1,0 +1,692 @@
+// Package bulk loads large sets of resources into a store through the same
+// rules as the REST API: the write interceptor (for ucp, the care-plan
+// validation, lifecycle and consent rules) and the registry's index
+// extraction. It exists because posting a register of 124,000 plans one
+// request at a time costs one store transaction (and one fsync) per
+// resource; an Importer instead writes thousands of resources per
+// Store.Write.
+//
+// # NDJSON
+//
+// ImportNDJSON reads one resource per line. Each keeps its id and is
+// written with PUT semantics (update as create): the first line with an id
+// creates the resource, a later line with the same id becomes its next
+// version, exactly as if it had been PUT.
+//
+// Lines are prepared in order and gathered into batches of Importer.Batch
+// changes, each stored by one Store.Write. The rules read the store (the
+// previous version, the plan's sections, the patient's Consents), and the
+// store cannot show them a batch that is not yet written, so a line never
+// joins a batch holding something it depends on: another version of the
+// same resource (Store.Write takes one version per resource anyway), a
+// resource it refers to, or a Consent of a patient it refers to. Such a
+// line is deferred to the next batch, together with every later line that
+// depends on a deferred one, so each resource's versions and every
+// dependency keep the file's order.
+//
+// A bad line (malformed JSON, no or wrong id, refused by the rules, failed
+// extraction) is reported through Importer.Reject with its file and line
+// and the reason, and the import goes on. When a batch's Store.Write fails
+// as a whole, nothing of it is stored (the write is atomic) and its lines
+// are written again one at a time, so one bad resource does not sink the
+// rest of its batch.
+//
+// # Importing twice
+//
+// A re-import (by a new Importer: one Importer counts an id's lines across
+// all the files it imports, as one run) is idempotent: a line whose content (ignoring meta.versionId
+// and meta.lastUpdated) equals the stored version it would have produced
+// the first time (the k-th line with an id is compared with version k) is
+// counted as Unchanged and not written again. A line that differs becomes a
+// new version, through the rules like any update.
+//
+// # Bundles
+//
+// ImportBundle posts a transaction or batch Bundle to an in-process
+// rest.Server, so bundles get exactly the REST layer's transaction
+// processing.
+package bulk
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"ucp/fhir/resource"
+	"ucp/fhir/rest"
+	"ucp/fhir/search"
+	"ucp/store"
+)
+
+// DefaultBatch is the number of resources per Store.Write when
+// Importer.Batch is zero: large enough that the per-transaction cost (an
+// fsync with SQLite's synchronous=FULL) vanishes, small enough that a
+// transaction stays a few megabytes.
+const DefaultBatch = 2000
+
+// maxLine bounds one NDJSON line; a care plan is a few kilobytes, so a
+// larger line is almost certainly not NDJSON.
+const maxLine = 64 << 20
+
+// Importer loads resources into Store. Store and Registry are required.
+type Importer struct {
+	Store    store.Store
+	Registry *search.Registry
+	// Rules is the write interceptor the REST API applies (validation and
+	// domain rules); nil applies none.
+	Rules rest.WriteInterceptor
+	// Batch is the number of resources per store write; 0 means DefaultBatch.
+	Batch int
+	// Reject is told about every refused line; nil ignores them (they are
+	// still counted).
+	Reject func(Rejection)
+	// Progress is called after every batch with the totals so far.
+	Progress func(Stats)
+	// Now is the clock for meta.lastUpdated; nil means time.Now.
+	Now func() time.Time
+
+	mu    sync.Mutex
+	total Stats
+	seen  map[string]int64 // "Type/id" -> lines with that id imported so far
+	types map[string]bool  // the registry's types
+	api   *rest.Server
+}
+
+// Rejection is one line (or bundle) that was not loaded.
+type Rejection struct {
+	File   string
+	Line   int // 1-based; 0 for a whole bundle
+	Type   string
+	ID     string
+	Status int    // the HTTP status the API would have answered (400, 404, 409, 422 …)
+	Reason string // the message the API would have answered
+}
+
+func (r Rejection) String() string {
+	what := ""
+	if r.Type != "" {
+		what = " " + r.Type + "/" + r.ID
+	}
+	if r.Line == 0 {
+		return fmt.Sprintf("%s:%s: %d %s", r.File, what, r.Status, r.Reason)
+	}
+	return fmt.Sprintf("%s:%d:%s: %d %s", r.File, r.Line, what, r.Status, r.Reason)
+}
+
+// Stats counts what an import did.
+type Stats struct {
+	Files     int
+	Lines     int   // resources read (NDJSON lines that were not blank; bundle entries)
+	Bytes     int64 // input bytes consumed
+	Written   int   // resource versions written from the input
+	Created   int   // of Written, first versions
+	Extra     int   // versions the rules added (Provenance, Composition)
+	Unchanged int   // lines equal to what is already stored (re-import)
+	Rejected  int
+	Batches   int
+}
+
+// Add adds o's counts to s.
+func (s *Stats) Add(o Stats) {
+	s.Files += o.Files
+	s.Lines += o.Lines
+	s.Bytes += o.Bytes
+	s.Written += o.Written
+	s.Created += o.Created
+	s.Extra += o.Extra
+	s.Unchanged += o.Unchanged
+	s.Rejected += o.Rejected
+	s.Batches += o.Batches
+}
+
+// Total returns the totals of every import this Importer has run.
+func (im *Importer) Total() Stats {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	return im.total
+}
+
+// line is one NDJSON line being imported.
+type line struct {
+	no      int
+	raw     []byte
+	typ     string
+	id      string
+	res     map[string]any
+	deps    []string // keys this line must not share a batch with
+	gives   []string // keys this line makes pending
+	prep    []store.Change
+	first   bool // the change creates the resource
+	counted bool // the line is counted in Importer.seen
+}
+
+// ImportNDJSON imports the resources of r, one per line; name is used in
+// rejections. Lines are read in order; see the package comment for
+// batching. The error is for what stops the import (a read error, a store
+// failure that is not about one resource, ctx ending); rejected lines are
+// counted in Stats and reported through Reject.
+func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) (Stats, error) {
+	if im.Store == nil || im.Registry == nil {
+		return Stats{}, errors.New("bulk: Importer.Store and Registry are required")
+	}
+	batchSize := im.Batch
+	if batchSize <= 0 {
+		batchSize = DefaultBatch
+	}
+	im.mu.Lock()
+	if im.seen == nil {
+		im.seen = map[string]int64{}
+		im.types = map[string]bool{}
+		for _, t := range im.Registry.Types() {
+			im.types[t] = true
+		}
+	}
+	im.mu.Unlock()
+	st := Stats{Files: 1}
+	br := bufio.NewReaderSize(r, 1<<20)
+	var (
+		no       int
+		eof      bool
+		carry    []*line // deferred from the previous batch, in file order
+		batch    []*line
+		pending  = map[string]bool{} // keys given by the batch
+		deferred []*line
+		defKeys  = map[string]bool{} // keys given or needed by deferred lines
+	)
+	next := func() (*line, error) {
+		if len(carry) > 0 {
+			l := carry[0]
+			carry = carry[1:]
+			return l, nil
+		}
+		for !eof {
+			raw, err := readLine(br)
+			if err == io.EOF {
+				eof = true
+				if len(raw) == 0 {
+					return nil, nil
+				}
+			} else if err != nil {
+				return nil, fmt.Errorf("%s: line %d: %w", name, no+1, err)
+			}
+			no++
+			st.Bytes += int64(len(raw)) + 1
+			raw = bytes.TrimSpace(raw)
+			if len(raw) == 0 {
+				continue
+			}
+			st.Lines++
+			l := &line{no: no, raw: raw}
+			if rej := im.parse(l); rej != nil {
+				im.reject(&st, name, l, rej)
+				continue
+			}
+			return l, nil
+		}
+		return nil, nil
+	}
+	flush := func() error {
+		if len(batch) > 0 {
+			if err := im.write(ctx, &st, name, batch); err != nil {
+				return err
+			}
+		}
+		batch = batch[:0]
+		clear(pending)
+		carry = append(deferred, carry...)
+		deferred = nil
+		clear(defKeys)
+		im.progress(st)
+		return nil
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return im.done(st), err
+		}
+		l, err := next()
+		if err != nil {
+			return im.done(st), err
+		}
+		if l == nil {
+			if len(batch) == 0 && len(deferred) == 0 {
+				break
+			}
+			if err := flush(); err != nil {
+				return im.done(st), err
+			}
+			continue
+		}
+		if conflicts(l.deps, pending) || conflicts(l.deps, defKeys) || conflicts(l.gives, defKeys) {
+			// It waits for the next batch, and so does anything after it
+			// that depends on it or on what it depends on.
+			deferred = append(deferred, l)
+			for _, k := range l.deps {
+				defKeys[k] = true
+			}
+			for _, k := range l.gives {
+				defKeys[k] = true
+			}
+			if len(deferred) >= batchSize {
+				if err := flush(); err != nil {
+					return im.done(st), err
+				}
+			}
+			continue
+		}
+		if rej := im.prepare(ctx, l); rej != nil {
+			if rej.Status >= 500 {
+				return im.done(st), fmt.Errorf("%s:%d: %s", name, l.no, rej.Reason)
+			}
+			if rej.Status == 0 { // equal to the stored version: nothing to write
+				st.Unchanged++
+				continue
+			}
+			im.reject(&st, name, l, rej)
+			continue
+		}
+		batch = append(batch, l)
+		for _, k := range l.gives {
+			pending[k] = true
+		}
+		if len(batch) >= batchSize {
+			if err := flush(); err != nil {
+				return im.done(st), err
+			}
+		}
+	}
+	return im.done(st), nil
+}
+
+// done adds st to the Importer's totals and returns it.
+func (im *Importer) done(st Stats) Stats {
+	im.mu.Lock()
+	im.total.Add(st)
+	im.mu.Unlock()
+	return st
+}
+
+// progress reports the totals including the import under way.
+func (im *Importer) progress(st Stats) {
+	if im.Progress == nil {
+		return
+	}
+	t := im.Total()
+	t.Add(st)
+	im.Progress(t)
+}
+
+func conflicts(keys []string, set map[string]bool) bool {
+	for _, k := range keys {
+		if set[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// readLine reads one line of any length up to maxLine, without its newline.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var out []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			out = append(out, frag...)
+			if len(out) > maxLine {
+				return nil, fmt.Errorf("line longer than %d bytes", maxLine)
+			}
+			continue
+		}
+		out = append(out, frag...)
+		if err != nil {
+			return out, err
+		}
+		return out[:len(out)-1], nil
+	}
+}
+
+// parse parses a line and works out its dependency keys. It returns a
+// rejection for a line that cannot be a resource to PUT.
+func (im *Importer) parse(l *line) *Rejection {
+	res, err := resource.Parse(l.raw)
+	if err != nil {
+		return &Rejection{Status: http.StatusBadRequest, Reason: "not a JSON resource: " + err.Error()}
+	}
+	l.res, l.typ, l.id = res, resource.Type(res), resource.ID(res)
+	switch {
+	case l.typ == "":
+		return &Rejection{Status: http.StatusBadRequest, Reason: "no resourceType"}
+	case !im.serves(l.typ):
+		return &Rejection{Status: http.StatusNotFound, Reason: "resource type " + l.typ + " is not served"}
+	case l.id == "":
+		return &Rejection{Status: http.StatusBadRequest, Reason: "no id: NDJSON resources keep their ids"}
+	case !resource.ValidID(l.id):
+		return &Rejection{Status: http.StatusBadRequest, Reason: fmt.Sprintf("invalid id %q", l.id)}
+	}
+	self := l.typ + "/" + l.id
+	l.deps = append(l.deps, self)
+	l.gives = append(l.gives, self)
+	resource.WalkReferences(res, func(ref map[string]any) {
+		s, _ := ref["reference"].(string)
+		r := resource.ParseReference(s)
+		if !r.IsLocal() || r.Type == "" || r.ID == "" {
+			return
+		}
+		k := r.Type + "/" + r.ID
+		l.deps = append(l.deps, k)
+		if r.Type == "Patient" {
+			// The consent rule searches a patient's Consents, which a
+			// pending batch cannot answer: whatever refers to a patient
+			// waits for that patient's pending Consents.
+			l.deps = append(l.deps, "consent:"+k)
+			if l.typ == "Consent" {
+				l.gives = append(l.gives, "consent:"+k)
+			}
+		}
+	})
+	return nil
+}
+
+// prepare does what the REST layer's prepare does for a PUT: reads the
+// current version, applies the rules, sets meta and extracts the index
+// entries. A nil result means l.prep is ready; a rejection with Status 0
+// means the line equals what is stored (nothing to write).
+func (im *Importer) prepare(ctx context.Context, l *line) *Rejection {
+	var cur *store.Version
+	var prev int64
+	v, err := im.Store.Read(ctx, l.typ, l.id)
+	switch store.KindOf(err) {
+	case store.Internal:
+		if err != nil {
+			return &Rejection{Status: http.StatusInternalServerError, Reason: err.Error()}
+		}
+		cur, prev = v, v.VersionID
+	case store.Gone:
+		if e := store.AsError(err); e.Version != nil {
+			prev = e.Version.VersionID
+		}
+	case store.NotFound:
+	default:
+		return rejection(err)
+	}
+	key := l.typ + "/" + l.id
+	im.mu.Lock()
+	im.seen[key]++
+	nth := im.seen[key]
+	im.mu.Unlock()
+	l.counted = true
+	if cur != nil && nth <= prev && im.unchanged(ctx, l, nth) {
+		return &Rejection{}
+	}
+	interaction := "update"
+	op := &rest.WriteOp{Interaction: interaction, Type: l.typ, ID: l.id, Resource: l.res, Previous: cur}
+	if im.Rules != nil {
+		if err := im.Rules.BeforeWrite(ctx, op); err != nil {
+			return rejection(err)
+		}
+	}
+	res := op.Resource
+	if res == nil || resource.Type(res) != l.typ {
+		return &Rejection{Status: http.StatusInternalServerError, Reason: "the write rules replaced the resource with one of another type"}
+	}
+	now := time.Now
+	if im.Now != nil {
+		now = im.Now
+	}
+	ch := store.Change{
+		Type: l.typ, ID: l.id, VersionID: prev + 1, PrevVersion: prev,
+		LastUpdated: now().UTC().Truncate(time.Microsecond), Method: http.MethodPut,
+	}
+	resource.SetMeta(res, l.id, ch.VersionID, ch.LastUpdated)
+	entries, patients, err := im.Registry.Extract(res)
+	if err != nil {
+		return rejection(err)
+	}
+	ch.JSON = resource.Marshal(res)
+	ch.Entries, ch.Patients = entries, patients
+	l.prep = append([]store.Change{ch}, op.Extra...)
+	l.first = cur == nil
+	l.res, l.raw = nil, nil // the batch may be large: keep only what is written
+	return nil
+}
+
+// unchanged reports whether the stored version nth of the line's resource
+// has the line's content, apart from the server's meta.
+func (im *Importer) unchanged(ctx context.Context, l *line, nth int64) bool {
+	v, err := im.Store.VRead(ctx, l.typ, l.id, nth)
+	if err != nil || v.Deleted {
+		return false
+	}
+	stored, err := resource.Parse(v.JSON)
+	if err != nil {
+		return false
+	}
+	return bytes.Equal(contentJSON(stored), contentJSON(l.res))
+}
+
+// contentJSON is a resource's canonical JSON without the meta the server
+// sets (versionId, lastUpdated).
+func contentJSON(res map[string]any) []byte {
+	c := make(map[string]any, len(res))
+	for k, v := range res {
+		c[k] = v
+	}
+	if m, ok := res["meta"].(map[string]any); ok {
+		mm := make(map[string]any, len(m))
+		for k, v := range m {
+			if k != "versionId" && k != "lastUpdated" {
+				mm[k] = v
+			}
+		}
+		if len(mm) == 0 {
+			delete(c, "meta")
+		} else {
+			c["meta"] = mm
+		}
+	}
+	return resource.Marshal(c)
+}
+
+// write stores a batch in one Store.Write; if that fails, line by line.
+func (im *Importer) write(ctx context.Context, st *Stats, name string, batch []*line) error {
+	var changes []store.Change
+	for _, l := range batch {
+		changes = append(changes, l.prep...)
+	}
+	st.Batches++
+	_, err := im.Store.Write(ctx, changes)
+	if err == nil {
+		for _, l := range batch {
+			im.count(st, l)
+		}
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// The write is atomic, so nothing of the batch is stored. No line of a
+	// batch depends on another (see ImportNDJSON), so each line's
+	// preparation still holds on its own.
+	for _, l := range batch {
+		st.Batches++
+		if _, err := im.Store.Write(ctx, l.prep); err != nil {
+			if store.KindOf(err) == store.Internal {
+				return fmt.Errorf("%s:%d: %w", name, l.no, err)
+			}
+			im.reject(st, name, l, rejection(err))
+			continue
+		}
+		im.count(st, l)
+	}
+	return nil
+}
+
+func (im *Importer) count(st *Stats, l *line) {
+	st.Written++
+	if l.first {
+		st.Created++
+	}
+	st.Extra += len(l.prep) - 1
+}
+
+func (im *Importer) reject(st *Stats, name string, l *line, r *Rejection) {
+	st.Rejected++
+	im.forget(l)
+	if im.Reject != nil {
+		r.File, r.Line, r.Type, r.ID = name, l.no, l.typ, l.id
+		im.Reject(*r)
+	}
+}
+
+// forget undoes the line's count of its id, so that a re-import compares
+// the next line with the right version.
+func (im *Importer) forget(l *line) {
+	if !l.counted {
+		return
+	}
+	l.counted = false
+	im.mu.Lock()
+	im.seen[l.typ+"/"+l.id]--
+	im.mu.Unlock()
+}
+
+func (im *Importer) serves(typ string) bool {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	return im.types[typ]
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// outcomeText is the diagnostics of an OperationOutcome, or the body.
+func outcomeText(body []byte) string {
+	var oo struct {
+		Issue []struct{ Diagnostics string }
+	}
+	if json.Unmarshal(body, &oo) == nil && len(oo.Issue) > 0 {
+		var msgs []string
+		for _, i := range oo.Issue {
+			msgs = append(msgs, i.Diagnostics)
+		}
+		return strings.Join(msgs, "; ")
+	}
+	return string(body)
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// rejection turns a rules, extraction or store error into the status and
+// message the API would answer.
+func rejection(err error) *Rejection {
+	status := http.StatusInternalServerError
+	switch store.KindOf(err) {
+	case store.NotFound:
+		status = http.StatusNotFound
+	case store.Gone:
+		status = http.StatusGone
+	case store.Conflict:
+		status = http.StatusConflict
+	case store.PreconditionFailed:
+		status = http.StatusPreconditionFailed
+	case store.Invalid:
+		status = http.StatusBadRequest
+	case store.Unprocessable:
+		status = http.StatusUnprocessableEntity
+	case store.Forbidden:
+		status = http.StatusForbidden
+	case store.Unsupported:
+		status = http.StatusNotImplemented
+	}
+	return &Rejection{Status: status, Reason: err.Error()}
+}
+
+// ImportBundle posts one transaction or batch Bundle to the REST layer in
+// process, so it gets the API's transaction processing (reference
+// rewriting, conditional creates, one atomic write). A refused bundle is
+// reported as one rejection with the API's message.
+func (im *Importer) ImportBundle(ctx context.Context, body []byte, name string) (Stats, error) {
+	st := Stats{Files: 1, Bytes: int64(len(body)), Batches: 1}
+	api, err := im.server()
+	if err != nil {
+		return st, err
+	}
+	var probe struct {
+		Entry []struct {
+			Request struct{ Method string }
+		}
+	}
+	_ = jsonUnmarshal(body, &probe)
+	st.Lines = len(probe.Entry)
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/fhir", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/fhir+json")
+	req.Header.Set("Prefer", "return=minimal")
+	rec := httptest.NewRecorder()
+	api.ServeHTTP(rec, req)
+	if rec.Code >= 500 {
+		return im.done(st), fmt.Errorf("%s: the bundle answered %d: %s", name, rec.Code, rec.Body.String())
+	}
+	if rec.Code != http.StatusOK {
+		st.Rejected = st.Lines
+		if im.Reject != nil {
+			im.Reject(Rejection{File: name, Status: rec.Code, Reason: outcomeText(rec.Body.Bytes())})
+		}
+		return im.done(st), nil
+	}
+	var resp struct {
+		Entry []struct {
+			Response struct{ Status string }
+		}
+	}
+	if err := jsonUnmarshal(rec.Body.Bytes(), &resp); err != nil {
+		return im.done(st), fmt.Errorf("%s: reading the bundle's response: %w", name, err)
+	}
+	for i, e := range resp.Entry {
+		code := strings.Fields(e.Response.Status + " 0")[0]
+		switch {
+		case code == "201":
+			st.Written++
+			st.Created++
+		case code == "200" || code == "204":
+			st.Written++
+		default: // a batch entry that failed
+			st.Rejected++
+			if im.Reject != nil {
+				im.Reject(Rejection{File: name, Status: atoi(code), Reason: fmt.Sprintf("Bundle.entry[%d]: %s", i, e.Response.Status)})
+			}
+		}
+	}
+	return im.done(st), nil
+}
+
+// server builds the in-process REST layer bundles are posted to: no
+// authorizer (the importer is trusted, like serve's demo loader), the same
+// write rules.
+func (im *Importer) server() (*rest.Server, error) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.api != nil {
+		return im.api, nil
+	}
+	api, err := rest.New(rest.Config{
+		Store: im.Store, Registry: im.Registry, Types: im.Registry.Types(),
+		WriteInterceptor: im.Rules, MaxBodyBytes: 1 << 30, MaxBundleEntries: 100000,
+		Now: im.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	im.api = api
+	return api, nil
+}

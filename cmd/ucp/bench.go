@@ -1,0 +1,410 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"ucp/auth"
+	"ucp/auth/devissuer"
+	"ucp/fhir/resource"
+	"ucp/loadgen"
+	"ucp/profiles"
+	"ucp/synth"
+)
+
+// benchReport is what `ucp bench` writes to bench/results.
+type benchReport struct {
+	Time          time.Time        `json:"time"`
+	GoVersion     string           `json:"go_version"`
+	CPUs          int              `json:"cpus"`
+	Patients      int              `json:"patients"`
+	Resources     int64            `json:"resources_loaded"`
+	LoadSeconds   float64          `json:"load_seconds"`
+	LoadRate      float64          `json:"load_resources_per_s"`
+	LoadMethod    string           `json:"load_method"`
+	DatabaseBytes int64            `json:"database_bytes"`
+	PeakRSSBytes  int64            `json:"peak_rss_bytes"`
+	Results       []loadgen.Result `json:"results"`
+}
+
+func defaultBenchPatients() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_PATIENTS")); err == nil && n > 0 {
+		return n
+	}
+	return 10_000
+}
+
+// runBench fills a fresh server with synthetic patients, then drives it
+// over loopback HTTP with 1, 8 and 32 clients per scenario.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ucp bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	patients := fs.Int("patients", defaultBenchPatients(), "synthetic `N` patients to load (default $BENCH_PATIENTS, else 10,000)")
+	seed := fs.Uint64("seed", 1, "the generator's seed")
+	duration := fs.Duration("duration", 5*time.Second, "how long each scenario runs at each concurrency")
+	clientsFlag := fs.String("clients", "1,8,32", "the concurrencies, comma-separated")
+	out := fs.String("out", "bench/results", "`DIR` for the JSON report")
+	dir := fs.String("dir", "", "keep the database in `DIR` (default: a temporary folder, removed after)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	var clients []int
+	for _, f := range strings.Split(*clientsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(stderr, "ucp bench: --clients %q: want positive numbers\n", *clientsFlag)
+			return 2
+		}
+		clients = append(clients, n)
+	}
+	work := *dir
+	if work == "" {
+		tmp, err := os.MkdirTemp("", "ucp-bench-")
+		if err != nil {
+			fmt.Fprintln(stderr, "ucp bench:", err)
+			return 1
+		}
+		defer os.RemoveAll(tmp)
+		work = tmp
+	}
+	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	srv, err := startServer(ctx, serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(work, "ucp.db"),
+		Dev: true, MaxBody: 16 << 20, MinIDAssurance: 3}, quiet)
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp bench:", err)
+		return 1
+	}
+	defer srv.Close()
+
+	report := benchReport{Time: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Patients: *patients,
+		LoadMethod: "transaction Bundles through the API in process (validation, care-plan rules, audit), 2 workers"}
+	fmt.Fprintf(stdout, "loading %d synthetic patients…\n", *patients)
+	start := time.Now()
+	n, err := loadBundles(ctx, srv.loader, *patients, *seed, 2)
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp bench: loading:", err)
+		return 1
+	}
+	report.Resources, report.LoadSeconds = n, time.Since(start).Seconds()
+	report.LoadRate = float64(n) / report.LoadSeconds
+	fmt.Fprintf(stdout, "loaded %d resources in %.1f s (%.0f resources/s)\n", n, report.LoadSeconds, report.LoadRate)
+
+	samples, err := sampleWorld(ctx, srv.loader)
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp bench:", err)
+		return 1
+	}
+	tok, err := srv.dev.Mint(devissuer.TokenRequest{Role: auth.RoleClinical, TTL: 6 * time.Hour})
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp bench:", err)
+		return 1
+	}
+	for _, sc := range benchScenarios(srv.base, "Bearer "+tok.AccessToken, samples) {
+		for _, c := range clients {
+			r, err := loadgen.Run(ctx, sc, loadgen.Config{Clients: c, Duration: *duration, Warmup: time.Second})
+			if err != nil {
+				fmt.Fprintln(stderr, "ucp bench:", err)
+				return 1
+			}
+			fmt.Fprintln(stdout, r)
+			if r.Errors > 0 {
+				fmt.Fprintf(stdout, "    first error: %s\n", r.FirstError)
+			}
+			report.Results = append(report.Results, r)
+		}
+	}
+	report.DatabaseBytes = fileSizes(filepath.Join(work, "ucp.db"), filepath.Join(work, "ucp.db-wal"))
+	report.PeakRSSBytes = peakRSS()
+	fmt.Fprintf(stdout, "database %.1f MB, peak RSS %.1f MB (server and load generator, one process)\n",
+		float64(report.DatabaseBytes)/1e6, float64(report.PeakRSSBytes)/1e6)
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintln(stderr, "ucp bench:", err)
+		return 1
+	}
+	name := filepath.Join(*out, fmt.Sprintf("bench-%d-%s.json", *patients, report.Time.Format("20060102T150405Z")))
+	data, _ := json.MarshalIndent(report, "", "  ")
+	if err := os.WriteFile(name, append(data, '\n'), 0o644); err != nil {
+		fmt.Fprintln(stderr, "ucp bench:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "report:", name)
+	return 0
+}
+
+// loadBundles posts the synthetic patients' transactions to the trusted
+// in-process API, a patient's steps in order on one worker, patients spread
+// over workers. It returns the number of entries written.
+func loadBundles(ctx context.Context, api http.Handler, patients int, seed uint64, workers int) (int64, error) {
+	ctx = auth.NewContext(ctx, demoLoader)
+	type job struct{ bundles [][]byte }
+	queues := make([]chan job, workers)
+	var loaded atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr error
+	var once sync.Once
+	fail := func(err error) { once.Do(func() { firstErr = err }) }
+	for w := range queues {
+		queues[w] = make(chan job, 16)
+		wg.Add(1)
+		go func(q chan job) {
+			defer wg.Done()
+			for j := range q {
+				for _, b := range j.bundles {
+					req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/fhir", bytes.NewReader(b))
+					req.Header.Set("Content-Type", "application/fhir+json")
+					req.Header.Set("Prefer", "return=minimal")
+					rec := httptest.NewRecorder()
+					api.ServeHTTP(rec, req)
+					if rec.Code != http.StatusOK {
+						fail(fmt.Errorf("transaction answered %d: %.300s", rec.Code, rec.Body.String()))
+						continue
+					}
+					loaded.Add(int64(bytes.Count(b, []byte(`"request":`))))
+				}
+			}
+		}(queues[w])
+	}
+	var cur []([]byte)
+	curPatient := -1
+	err := synth.Generate(synth.Options{Patients: patients, Seed: seed}, synth.Bundles(func(patient, step int, b []byte) error {
+		if patient != curPatient && cur != nil {
+			queues[curPatient%workers] <- job{cur}
+			cur = nil
+		}
+		curPatient = patient
+		cur = append(cur, b)
+		return ctx.Err()
+	}))
+	if cur != nil {
+		queues[curPatient%workers] <- job{cur}
+	}
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	return loaded.Load(), errors.Join(err, firstErr)
+}
+
+// world is what the scenarios pick from: stored plan ids, their patients'
+// ids and NHS numbers.
+type world struct {
+	plans    []string
+	patients []string
+	nhs      []string
+}
+
+func sampleWorld(ctx context.Context, api http.Handler) (*world, error) {
+	ctx = auth.NewContext(ctx, demoLoader)
+	get := func(path string) (map[string]any, error) {
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, path, nil)
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %d", path, rec.Code)
+		}
+		return resource.Parse(rec.Body.Bytes())
+	}
+	w := &world{}
+	b, err := get("/fhir/CarePlan?status=active&_count=1000&_include=CarePlan:subject")
+	if err != nil {
+		return nil, err
+	}
+	entries, _ := b["entry"].([]any)
+	for _, e := range entries {
+		res, _ := e.(map[string]any)["resource"].(map[string]any)
+		switch resource.Type(res) {
+		case "CarePlan":
+			w.plans = append(w.plans, resource.ID(res))
+		case "Patient":
+			w.patients = append(w.patients, resource.ID(res))
+			for _, id := range asAnyList(res["identifier"]) {
+				im, _ := id.(map[string]any)
+				if im["system"] == profiles.SystemNHSNumber {
+					w.nhs = append(w.nhs, im["value"].(string))
+				}
+			}
+		}
+	}
+	if len(w.plans) == 0 || len(w.nhs) == 0 {
+		return nil, errors.New("no active plans to benchmark with: load more patients")
+	}
+	return w, nil
+}
+
+func asAnyList(v any) []any { l, _ := v.([]any); return l }
+
+// benchScenarios are the interactions urgent care and GP systems make.
+func benchScenarios(base, bearer string, w *world) []loadgen.Scenario {
+	do := func(ctx context.Context, c *http.Client, method, u string, body []byte, hdr map[string]string, want int) (*http.Response, []byte, error) {
+		req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+		if err != nil {
+			return nil, nil, err
+		}
+		req.Header.Set("Authorization", bearer)
+		req.Header.Set("Accept", "application/fhir+json")
+		if body != nil {
+			req.Header.Set("Content-Type", "application/fhir+json")
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return nil, nil, err
+		}
+		if resp.StatusCode != want {
+			return resp, data, fmt.Errorf("%s %s: %d %.200s", method, u, resp.StatusCode, data)
+		}
+		return resp, data, nil
+	}
+	pick := func(list []string, worker, n int) string { return list[(worker*7919+n)%len(list)] }
+	var txCounter atomic.Int64
+	return []loadgen.Scenario{
+		{Name: "ceiling: GET metadata", Do: func(ctx context.Context, c *http.Client, _, _ int) error {
+			_, _, err := do(ctx, c, http.MethodGet, base+"/metadata", nil, nil, 200)
+			return err
+		}},
+		{Name: "read a plan by id", Do: func(ctx context.Context, c *http.Client, wk, n int) error {
+			_, _, err := do(ctx, c, http.MethodGet, base+"/CarePlan/"+pick(w.plans, wk, n), nil, nil, 200)
+			return err
+		}},
+		{Name: "urgent query by NHS number", Do: func(ctx context.Context, c *http.Client, wk, n int) error {
+			q := url.Values{"subject:identifier": {profiles.SystemNHSNumber + "|" + pick(w.nhs, wk, n)}, "status": {"active"},
+				"_include": {"CarePlan:subject", "CarePlan:goal"}, "_revinclude": {"Provenance:target"}}
+			_, body, err := do(ctx, c, http.MethodGet, base+"/CarePlan?"+q.Encode(), nil, nil, 200)
+			if err == nil && !bytes.Contains(body, []byte(`"CarePlan"`)) {
+				return errors.New("urgent query found no plan")
+			}
+			return err
+		}},
+		{Name: "Patient/$everything", Do: func(ctx context.Context, c *http.Client, wk, n int) error {
+			_, _, err := do(ctx, c, http.MethodGet, base+"/Patient/"+pick(w.patients, wk, n)+"/$everything?_count=50", nil, nil, 200)
+			return err
+		}},
+		{Name: "new plan version (GET+PUT If-Match)", Do: func(ctx context.Context, c *http.Client, wk, n int) error {
+			// Each worker keeps to its own plans, so If-Match races are
+			// between requests that really compete.
+			id := w.plans[(wk+n*64)%len(w.plans)]
+			resp, body, err := do(ctx, c, http.MethodGet, base+"/CarePlan/"+id, nil, nil, 200)
+			if err != nil {
+				return err
+			}
+			plan, err := resource.Parse(body)
+			if err != nil {
+				return err
+			}
+			plan["description"] = fmt.Sprintf("Reviewed (benchmark %d/%d)", wk, n)
+			_, _, err = do(ctx, c, http.MethodPut, base+"/CarePlan/"+id, resource.Marshal(plan),
+				map[string]string{"If-Match": resp.Header.Get("ETag"), "Prefer": "return=minimal"}, 200)
+			return err
+		}},
+		{Name: "transaction: a whole new plan", Do: func(ctx context.Context, c *http.Client, _, _ int) error {
+			_, _, err := do(ctx, c, http.MethodPost, base, newPlanBundle(txCounter.Add(1)), map[string]string{"Prefer": "return=minimal"}, 200)
+			return err
+		}},
+	}
+}
+
+// benchNHSNumber returns a well-formed NHS number in the 998 range (the
+// generator uses 999), unique for n.
+func benchNHSNumber(n int64) string {
+	for ; ; n++ {
+		nine := fmt.Sprintf("998%06d", n%1_000_000)
+		if d := profiles.NHSCheckDigit(nine); d >= 0 && d <= 9 {
+			return nine + strconv.Itoa(d)
+		}
+	}
+}
+
+// newPlanBundle is a transaction holding a new patient with consent,
+// background, prognosis, CPR decision and an active plan.
+func newPlanBundle(n int64) []byte {
+	ref := func(i int) map[string]any {
+		return map[string]any{"reference": fmt.Sprintf("urn:uuid:00000000-0000-4000-8000-%012d", i)}
+	}
+	cc := func(system, code, display string) map[string]any {
+		return map[string]any{"coding": []any{map[string]any{"system": system, "code": code, "display": display}}}
+	}
+	entry := func(i int, res map[string]any) any {
+		return map[string]any{"fullUrl": ref(i)["reference"], "resource": res,
+			"request": map[string]any{"method": "POST", "url": res["resourceType"]}}
+	}
+	const sct = "http://snomed.info/sct"
+	b := map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+		entry(1, map[string]any{"resourceType": "Patient", "gender": "female", "birthDate": "1938-05-17",
+			"identifier": []any{map[string]any{"system": profiles.SystemNHSNumber, "value": benchNHSNumber(n)}},
+			"name":       []any{map[string]any{"family": "Bench", "given": []any{"Test"}}}}),
+		entry(2, map[string]any{"resourceType": "Consent", "status": "active", "patient": ref(1), "dateTime": "2026-10-01T10:00:00Z",
+			"scope":      cc("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy", "Privacy Consent"),
+			"category":   []any{cc(sct, profiles.CodeConsentGiven, "Consent given for sharing end of life care coordination record")},
+			"policyRule": cc("http://terminology.hl7.org/CodeSystem/v3-ActCode", "OPTIN", "opt-in"),
+			"provision":  map[string]any{"type": "permit"}}),
+		entry(3, map[string]any{"resourceType": "Condition", "subject": ref(1),
+			"code": cc(sct, "363358000", "Malignant tumor of lung")}),
+		entry(4, map[string]any{"resourceType": "ClinicalImpression", "status": "completed", "subject": ref(1),
+			"prognosisCodeableConcept": []any{cc(sct, "968211000000101", "Last months of life")}}),
+		entry(5, map[string]any{"resourceType": "Observation", "status": "final", "subject": ref(1),
+			"code":                 cc(sct, profiles.CodeResuscitationStatus, "Resuscitation status"),
+			"valueCodeableConcept": cc(sct, profiles.CodeNotForCPR, "Not for attempted cardiopulmonary resuscitation")}),
+		entry(6, map[string]any{"resourceType": "CarePlan", "status": "active", "intent": "plan", "subject": ref(1),
+			"category":       []any{cc(sct, profiles.CodeEndOfLifeCarePlan, "End of life care plan")},
+			"period":         map[string]any{"start": "2026-10-01"},
+			"addresses":      []any{ref(3)},
+			"supportingInfo": []any{ref(4), ref(5), ref(2)},
+			"activity":       []any{map[string]any{"detail": map[string]any{"status": "not-started", "description": "Keep comfortable at home; call the district nurses."}}}}),
+	}}
+	return resource.Marshal(b)
+}
+
+func fileSizes(paths ...string) int64 {
+	var n int64
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// peakRSS reads the process's high-water resident set size (Linux).
+func peakRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}

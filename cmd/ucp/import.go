@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"ucp/auth"
+	"ucp/bulk"
+	"ucp/careplan"
+	"ucp/fhir/search"
+	"ucp/fhir/terminology"
+)
+
+// importer is the principal an import runs as: a clinician, so that active
+// plans in the input are approved like any other (and their Provenance
+// names the import).
+var importer = &auth.Principal{Role: auth.RoleClinical, Subject: "ucp-import", UserID: "ucp-import", Name: "ucp import"}
+
+// typeRank orders a directory's NDJSON files (one per type, named
+// Type.ndjson) so that what others refer to is loaded first: definitions,
+// then people and organisations, then clinical records and consents, then
+// the plans, then what refers to plans.
+var typeRank = map[string]int{
+	"StructureDefinition": 0, "ValueSet": 0, "CodeSystem": 0, "SearchParameter": 0,
+	"Organization": 1, "Contract": 1, "Location": 1,
+	"Practitioner": 2, "PractitionerRole": 3, "Patient": 4, "RelatedPerson": 5,
+	"Consent":  7,
+	"CarePlan": 8, "Composition": 9, "Provenance": 9, "Task": 9,
+}
+
+// rank is a file's place in the load order; unknown types go between the
+// patients and the consents.
+func rank(path string) int {
+	typ, _, _ := strings.Cut(filepath.Base(path), ".")
+	if r, ok := typeRank[typ]; ok {
+		return r
+	}
+	return 6
+}
+
+// importFiles expands the arguments: a directory gives its .ndjson and .json
+// files in load order.
+func importFiles(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		fi, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		des, err := os.ReadDir(a)
+		if err != nil {
+			return nil, err
+		}
+		var files []string
+		for _, de := range des {
+			if n := de.Name(); !de.IsDir() && (strings.HasSuffix(n, ".ndjson") || strings.HasSuffix(n, ".json")) {
+				files = append(files, filepath.Join(a, n))
+			}
+		}
+		slices.SortStableFunc(files, func(x, y string) int {
+			if d := rank(x) - rank(y); d != 0 {
+				return d
+			}
+			return strings.Compare(x, y)
+		})
+		out = append(out, files...)
+	}
+	return out, nil
+}
+
+func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ucp import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeSpec := fs.String("store", "sqlite:./data/ucp.db", "the store: sqlite:`PATH`")
+	batch := fs.Int("batch", bulk.DefaultBatch, "resources per store transaction")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: ucp import [--store sqlite:PATH] [--batch N] PATH...\n\nPATH is an NDJSON file (one resource per line), a transaction Bundle (.json) or a directory of them.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2
+	}
+	files, err := importFiles(fs.Args())
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp import:", err)
+		return 1
+	}
+	var total int64
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			total += fi.Size()
+		}
+	}
+	st, err := openStore(*storeSpec)
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp import:", err)
+		return 1
+	}
+	defer st.Close()
+	reg, err := search.NewRegistry()
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp import:", err)
+		return 1
+	}
+	reg.SetTerminology(&terminology.Source{Store: st})
+	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidator(st, reg)})
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp import:", err)
+		return 1
+	}
+	prog := newProgress(stderr, total)
+	im := &bulk.Importer{
+		Store: st, Registry: reg, Rules: plans, Batch: *batch,
+		Reject:   prog.reject,
+		Progress: prog.update,
+	}
+	ctx = auth.NewContext(ctx, importer)
+	for _, f := range files {
+		if err := importFile(ctx, im, f); err != nil {
+			prog.finish()
+			fmt.Fprintln(stderr, "ucp import:", err)
+			return 1
+		}
+		prog.update(im.Total())
+	}
+	prog.finish()
+	t := im.Total()
+	el := time.Since(prog.start)
+	fmt.Fprintf(stdout, "imported %d files: %d resources read, %d versions written (%d new resources, %d added by the rules), %d unchanged, %d rejected in %s (%.0f resources/s)\n",
+		t.Files, t.Lines, t.Written+t.Extra, t.Created, t.Extra, t.Unchanged, t.Rejected, el.Round(time.Millisecond), float64(t.Lines)/el.Seconds())
+	if t.Rejected > 0 {
+		return 1
+	}
+	return 0
+}
+
+// importFile imports one NDJSON file or transaction Bundle.
+func importFile(ctx context.Context, im *bulk.Importer, path string) error {
+	if strings.HasSuffix(path, ".json") {
+		body, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		_, err = im.ImportBundle(ctx, body, path)
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = im.ImportNDJSON(ctx, f, path)
+	return err
+}
+
+// progress reports an import's progress on stderr: one line redrawn in
+// place on a terminal, a log line every 10 seconds otherwise (so a log file
+// is not flooded with carriage returns).
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	tty   bool
+	total int64
+	start time.Time
+	last  time.Time
+	drawn bool
+}
+
+func newProgress(w io.Writer, total int64) *progress {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	now := time.Now()
+	return &progress{w: w, tty: tty, total: total, start: now, last: now}
+}
+
+func (p *progress) update(s bulk.Stats) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	every := 10 * time.Second
+	if p.tty {
+		every = 200 * time.Millisecond
+	}
+	if time.Since(p.last) < every {
+		return
+	}
+	p.last = time.Now()
+	el := time.Since(p.start).Seconds()
+	rate := float64(s.Lines) / el
+	msg := fmt.Sprintf("%d resources, %d rejected, %.0f/s", s.Lines, s.Rejected, rate)
+	if p.total > 0 && s.Bytes > 0 {
+		frac := float64(s.Bytes) / float64(p.total)
+		eta := time.Duration(el/frac*(1-frac)) * time.Second
+		msg += fmt.Sprintf(", %.0f%%, ETA %s", 100*frac, eta.Round(time.Second))
+	}
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", msg)
+		p.drawn = true
+	} else {
+		fmt.Fprintln(p.w, "ucp import:", msg)
+	}
+}
+
+func (p *progress) reject(r bulk.Rejection) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
+	}
+	fmt.Fprintln(p.w, "rejected:", r)
+}
+
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprintln(p.w)
+		p.drawn = false
+	}
+}
