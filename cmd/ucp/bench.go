@@ -32,6 +32,7 @@ import (
 // benchReport is what `ucp bench` writes to bench/results.
 type benchReport struct {
 	Time          time.Time        `json:"time"`
+	AuditSync     string           `json:"audit_sync"`
 	GoVersion     string           `json:"go_version"`
 	CPUs          int              `json:"cpus"`
 	Patients      int              `json:"patients"`
@@ -61,6 +62,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	duration := fs.Duration("duration", 5*time.Second, "how long each scenario runs at each concurrency")
 	clientsFlag := fs.String("clients", "1,8,32", "the concurrencies, comma-separated")
 	out := fs.String("out", "bench/results", "`DIR` for the JSON report")
+	auditSync := fs.Duration("audit-sync-interval", 0, "as for serve: 0 fsyncs the audit journal before each response")
 	dir := fs.String("dir", "", "keep the database in `DIR` (default: a temporary folder, removed after)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -89,15 +91,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	srv, err := startServer(ctx, serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(work, "ucp.db"),
-		Dev: true, MaxBody: 16 << 20, MinIDAssurance: 3}, quiet)
+		Dev: true, MaxBody: 16 << 20, MinIDAssurance: 3, AuditSync: *auditSync}, quiet)
 	if err != nil {
 		fmt.Fprintln(stderr, "ucp bench:", err)
 		return 1
 	}
 	defer srv.Close()
 
-	report := benchReport{Time: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Patients: *patients,
+	report := benchReport{Time: time.Now().UTC(), AuditSync: "before each response", GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Patients: *patients,
 		LoadMethod: "transaction Bundles through the API in process (validation, care-plan rules, audit), 2 workers"}
+	if *auditSync > 0 {
+		report.AuditSync = "every " + auditSync.String()
+	}
 	fmt.Fprintf(stdout, "loading %d synthetic patients…\n", *patients)
 	start := time.Now()
 	n, err := loadBundles(ctx, srv.loader, *patients, *seed, 2)
@@ -309,7 +314,7 @@ func benchScenarios(base, bearer string, w *world) []loadgen.Scenario {
 		{Name: "new plan version (GET+PUT If-Match)", Do: func(ctx context.Context, c *http.Client, wk, n int) error {
 			// Each worker keeps to its own plans, so If-Match races are
 			// between requests that really compete.
-			id := w.plans[(wk+n*64)%len(w.plans)]
+			id := ownPlan(w.plans, wk, n)
 			resp, body, err := do(ctx, c, http.MethodGet, base+"/CarePlan/"+id, nil, nil, 200)
 			if err != nil {
 				return err
@@ -407,4 +412,14 @@ func peakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+// ownPlan picks plan n of those that belong to worker wk alone (indexes
+// congruent to wk modulo min(64, len(plans))), so concurrent updates do not
+// race each other unless there are more workers than plans.
+func ownPlan(plans []string, wk, n int) string {
+	m := min(64, len(plans))
+	r := wk % m
+	per := (len(plans) - r + m - 1) / m
+	return plans[r+m*(n%per)]
 }

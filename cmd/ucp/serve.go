@@ -43,6 +43,7 @@ type serveConfig struct {
 	Store        string
 	BaseURL      string
 	AuditDir     string
+	AuditSync    time.Duration
 	Demo         bool
 	DemoPatients int
 	MaxBody      int64
@@ -78,6 +79,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.Store, "store", "sqlite:./data/ucp.db", "the store: sqlite:`PATH`")
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "the FHIR base `URL` clients use (default http://ADDR/fhir)")
 	fs.StringVar(&cfg.AuditDir, "audit-dir", "", "the audit journal's `DIR` (default: audit/ beside the SQLite file)")
+	fs.DurationVar(&cfg.AuditSync, "audit-sync-interval", 0, "fsync the audit journal on this timer instead of before each response (records still survive a server restart; a power cut may lose this `interval`)")
 	fs.BoolVar(&cfg.Demo, "demo", false, "load the demo patient and care plan, and --demo-patients synthetic ones (idempotent)")
 	fs.IntVar(&cfg.DemoPatients, "demo-patients", 25, "how many synthetic patients --demo loads")
 	fs.Int64Var(&cfg.MaxBody, "max-body", 16<<20, "largest request body in `bytes` (413 above)")
@@ -216,7 +218,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	if auditDir == "" {
 		auditDir = filepath.Join(cfg.dataDir(), "audit")
 	}
-	sink, err := audit.Open(auditDir, st, reg, audit.Options{Logger: log})
+	sink, err := audit.Open(auditDir, st, reg, audit.Options{Logger: log, SyncInterval: cfg.AuditSync})
 	if err != nil {
 		ln.Close()
 		st.Close()
