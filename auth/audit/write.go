@@ -73,7 +73,7 @@ func writePatients(reg Extractor, op *rest.WriteOp) []string {
 		ids = addPatient(ids, op.ID)
 	}
 	if op.Resource != nil && reg != nil {
-		if _, p, err := reg.Extract(op.Resource); err == nil {
+		if p, err := reg.Patients(op.Resource); err == nil {
 			ids = addPatient(ids, p...)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +64,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	clientsFlag := fs.String("clients", "1,8,32", "the concurrencies, comma-separated")
 	out := fs.String("out", "bench/results", "`DIR` for the JSON report")
 	auditSync := fs.Duration("audit-sync-interval", 0, "as for serve: 0 fsyncs the audit journal before each response")
+	only := fs.String("scenario", "", "run only the scenarios whose name contains `TEXT`")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load phase (server and generator) to `FILE`, for go tool pprof")
 	dir := fs.String("dir", "", "keep the database in `DIR` (default: a temporary folder, removed after)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -124,7 +127,23 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "ucp bench:", err)
 		return 1
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "ucp bench:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "ucp bench:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for _, sc := range benchScenarios(srv.base, "Bearer "+tok.AccessToken, samples) {
+		if *only != "" && !strings.Contains(sc.Name, *only) {
+			continue
+		}
 		for _, c := range clients {
 			r, err := loadgen.Run(ctx, sc, loadgen.Config{Clients: c, Duration: *duration, Warmup: time.Second})
 			if err != nil {

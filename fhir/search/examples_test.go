@@ -3,6 +3,7 @@ package search
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -10,9 +11,9 @@ import (
 // (../shared/fhir-r4-examples, or $FHIR_R4_EXAMPLES): no expression may fail
 // on real-world shaped data. It skips when the folder is absent.
 func TestExtractExamples(t *testing.T) {
-	dir := os.Getenv("FHIR_R4_EXAMPLES")
+	dir := os.Getenv("FHIR_EXAMPLES")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "fhir-r4-examples")
+		t.Skip("FHIR_EXAMPLES is not set: set it to a folder of FHIR R4 JSON examples (../shared/fhir-r4-examples)")
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	if len(files) == 0 {
@@ -28,10 +29,14 @@ func TestExtractExamples(t *testing.T) {
 		if typ, _ := res["resourceType"].(string); !r.knownType(typ) {
 			continue
 		}
-		es, _, err := r.Extract(res)
+		es, patients, err := r.Extract(res)
 		if err != nil {
 			t.Errorf("%s: %v", filepath.Base(f), err)
 			continue
+		}
+		// Patients is the compartment part of Extract alone: same answer.
+		if got, err := r.Patients(res); err != nil || !slices.Equal(got, patients) {
+			t.Errorf("%s: Patients = %v, %v; Extract's patients = %v", filepath.Base(f), got, err, patients)
 		}
 		if len(es) == 0 && res["resourceType"] != "Binary" {
 			t.Errorf("%s: no entries", filepath.Base(f))

@@ -91,6 +91,46 @@ func (r *Registry) Extract(res map[string]any) (entries []store.Entry, patients 
 	return x.out, patients, nil
 }
 
+// Patients returns the ids of the Patients in whose compartment res is,
+// evaluating only the type's compartment parameters: the audit asks this of
+// every resource a read returns, and a full Extract would cost ten times
+// more.
+func (r *Registry) Patients(res map[string]any) ([]string, error) {
+	typ, _ := res["resourceType"].(string)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	x := extractor{base: r.baseURL}
+	env := &fhirpath.Env{}
+	seen := map[string]bool{}
+	var out []string
+	if id, _ := res["id"].(string); typ == "Patient" && id != "" {
+		seen[id] = true // a Patient is in its own compartment
+		out = append(out, id)
+	}
+	for _, code := range r.compartment[typ] {
+		p := r.byType[typ][code]
+		if p == nil || p.expr == nil || p.Type != store.Reference {
+			continue
+		}
+		coll, err := p.expr.Evaluate(res, env)
+		if err != nil {
+			return nil, store.Errorf(store.Unprocessable, "search parameter %s (%s): %v", p.Code, p.Expression, err)
+		}
+		x.out = x.out[:0]
+		for _, it := range coll {
+			x.item(p, it.TypeName(), it.Data())
+		}
+		for _, e := range x.out {
+			if e.RefType == "Patient" && e.RefID != "" && !seen[e.RefID] {
+				seen[e.RefID] = true
+				out = append(out, e.RefID)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 // ofType is the suffix of the parameter name under which Identifier entries
 // for the :of-type modifier are kept ("identifier:of-type").
 const ofType = ":of-type"
