@@ -249,7 +249,10 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	// Our own definitions and the demo are loaded in process by trusted
 	// code: through the same API and rules as any client, but without a
 	// token.
-	loader, err := rest.New(restCfg)
+	loaderCfg := restCfg
+	// Start-up loading makes hundreds of requests: log only its problems.
+	loaderCfg.Logger = slog.New(quietHandler{log.Handler()})
+	loader, err := rest.New(loaderCfg)
 	if err != nil {
 		return fail(err)
 	}
@@ -419,4 +422,19 @@ Try:
 
 Stop with Ctrl-C.
 `, base, strings.TrimSuffix(base, "/fhir"), intro, token)
+}
+
+// quietHandler passes on warnings and errors only.
+type quietHandler struct{ slog.Handler }
+
+func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h quietHandler) WithGroup(name string) slog.Handler {
+	return quietHandler{h.Handler.WithGroup(name)}
 }
