@@ -364,6 +364,24 @@ func (c *evalCtx) childCached(out Collection, it Item, name string, cache *atomi
 // error when no item's type defines the element.
 func (c *evalCtx) member(focus Collection, name string, cache *atomic.Pointer[memberCache]) (Collection, error) {
 	var out Collection
+	if len(focus) > 1 {
+		// Size the result once: growing it item by item was most of the
+		// allocations of paths like Patient.name.given. (Choice elements
+		// are not counted here; they grow as before.)
+		n := 0
+		for _, it := range focus {
+			if m, ok := it.v.(map[string]any); ok {
+				switch v := m[name].(type) {
+				case []any:
+					n += len(v)
+				case nil:
+				default:
+					n++
+				}
+			}
+		}
+		out = make(Collection, 0, n)
+	}
 	anyKnown := false
 	for _, it := range focus {
 		var known bool
@@ -1053,6 +1071,19 @@ type binaryNode struct {
 }
 
 func newBinary(op string, l, r node, pos int, p *parser) (node, error) {
+	if op == "|" {
+		// A.b.c | A.b.d, the shape of many search parameters
+		// (Patient.name.given | Patient.name.family): evaluate A.b once.
+		lp, lok := l.(*pathNode)
+		rp, rok := r.(*pathNode)
+		if lok && rok {
+			lm, lmok := lp.right.(*memberNode)
+			rm, rmok := rp.right.(*memberNode)
+			if lmok && rmok && sameMemberPath(lp.left, rp.left) {
+				return &sharedPrefixUnion{prefix: lp.left, l: lm, r: rm}, nil
+			}
+		}
+	}
 	return &binaryNode{op: op, l: l, r: r}, nil
 }
 
@@ -1349,3 +1380,40 @@ func arith(op string, a, b Item) (Collection, error) {
 }
 
 var errStop = errors.New("stop")
+
+// sameMemberPath reports whether a and b are the same chain of member
+// accesses (A.b.c), the only shape whose evaluation may be shared: it has no
+// functions, so no side effects (trace) and no dependence on $this.
+func sameMemberPath(a, b node) bool {
+	switch x := a.(type) {
+	case *memberNode:
+		y, ok := b.(*memberNode)
+		return ok && x.name == y.name
+	case *pathNode:
+		y, ok := b.(*pathNode)
+		return ok && sameMemberPath(x.left, y.left) && sameMemberPath(x.right, y.right)
+	}
+	return false
+}
+
+// sharedPrefixUnion is prefix.l | prefix.r with prefix evaluated once.
+type sharedPrefixUnion struct {
+	prefix node
+	l, r   *memberNode
+}
+
+func (n *sharedPrefixUnion) eval(c *evalCtx, focus Collection) (Collection, error) {
+	pre, err := n.prefix.eval(c, focus)
+	if err != nil {
+		return nil, err
+	}
+	l, err := c.member(pre, n.l.name, &n.l.cache)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.member(pre, n.r.name, &n.r.cache)
+	if err != nil {
+		return nil, err
+	}
+	return union(l, r), nil
+}
