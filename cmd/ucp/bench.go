@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -194,13 +193,8 @@ func loadBundles(ctx context.Context, api http.Handler, patients int, seed uint6
 			defer wg.Done()
 			for j := range q {
 				for _, b := range j.bundles {
-					req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/fhir", bytes.NewReader(b))
-					req.Header.Set("Content-Type", "application/fhir+json")
-					req.Header.Set("Prefer", "return=minimal")
-					rec := httptest.NewRecorder()
-					api.ServeHTTP(rec, req)
-					if rec.Code != http.StatusOK {
-						fail(fmt.Errorf("transaction answered %d: %.300s", rec.Code, rec.Body.String()))
+					if _, err := callAPI(ctx, api, http.MethodPost, "/fhir", b); err != nil {
+						fail(err)
 						continue
 					}
 					loaded.Add(int64(bytes.Count(b, []byte(`"request":`))))
@@ -240,13 +234,11 @@ type world struct {
 func sampleWorld(ctx context.Context, api http.Handler) (*world, error) {
 	ctx = auth.NewContext(ctx, demoLoader)
 	get := func(path string) (map[string]any, error) {
-		req := httptest.NewRequestWithContext(ctx, http.MethodGet, path, nil)
-		rec := httptest.NewRecorder()
-		api.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			return nil, fmt.Errorf("GET %s: %d", path, rec.Code)
+		body, err := callAPI(ctx, api, http.MethodGet, path, nil)
+		if err != nil {
+			return nil, err
 		}
-		return resource.Parse(rec.Body.Bytes())
+		return resource.Parse(body)
 	}
 	w := &world{}
 	b, err := get("/fhir/CarePlan?status=active&_count=1000&_include=CarePlan:subject")

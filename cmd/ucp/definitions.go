@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 
@@ -62,12 +60,8 @@ func installDefinitions(ctx context.Context, api http.Handler, types map[string]
 		}
 		body := clone(def)
 		body["id"] = id
-		req := httptest.NewRequestWithContext(ctx, http.MethodPut, "/fhir/"+typ+"/"+id, bytes.NewReader(resource.Marshal(body)))
-		req.Header.Set("Content-Type", "application/fhir+json")
-		rec := httptest.NewRecorder()
-		api.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK && rec.Code != http.StatusCreated {
-			return fmt.Errorf("installing %s: %d %s", u, rec.Code, rec.Body.String())
+		if _, err := callAPI(ctx, api, http.MethodPut, "/fhir/"+typ+"/"+id, resource.Marshal(body), http.StatusOK, http.StatusCreated); err != nil {
+			return fmt.Errorf("installing %s: %w", u, err)
 		}
 	}
 	return nil
@@ -75,13 +69,11 @@ func installDefinitions(ctx context.Context, api http.Handler, types map[string]
 
 // searchOne returns the first current resource matching query, or nil.
 func searchOne(ctx context.Context, api http.Handler, typ, query string) (map[string]any, error) {
-	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/fhir/"+typ+"?"+query, nil)
-	rec := httptest.NewRecorder()
-	api.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK {
-		return nil, fmt.Errorf("searching %s?%s: %d %s", typ, query, rec.Code, rec.Body.String())
+	body, err := callAPI(ctx, api, http.MethodGet, "/fhir/"+typ+"?"+query, nil)
+	if err != nil {
+		return nil, err
 	}
-	b, err := resource.Parse(rec.Body.Bytes())
+	b, err := resource.Parse(body)
 	if err != nil {
 		return nil, err
 	}

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,12 +208,8 @@ func installDevAgreement(ctx context.Context, api http.Handler) error {
 	if stored, err := searchOne(ctx, api, "Contract", "_id="+contract["id"].(string)); err != nil || stored != nil {
 		return err
 	}
-	req := httptest.NewRequestWithContext(ctx, http.MethodPut, "/fhir/Contract/"+contract["id"].(string), bytes.NewReader(resource.Marshal(contract)))
-	req.Header.Set("Content-Type", "application/fhir+json")
-	rec := httptest.NewRecorder()
-	api.ServeHTTP(rec, req)
-	if rec.Code != http.StatusCreated && rec.Code != http.StatusOK {
-		return fmt.Errorf("recording the development agreement: %d %s", rec.Code, rec.Body.String())
+	if _, err := callAPI(ctx, api, http.MethodPut, "/fhir/Contract/"+contract["id"].(string), resource.Marshal(contract), http.StatusCreated, http.StatusOK); err != nil {
+		return fmt.Errorf("recording the development agreement: %w", err)
 	}
 	return nil
 }

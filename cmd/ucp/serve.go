@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -337,14 +335,8 @@ var demoLoader = &auth.Principal{Role: auth.RoleClinical, Subject: "ucp-demo-loa
 func loadDemo(ctx context.Context, api http.Handler, patients int) error {
 	ctx = auth.NewContext(ctx, demoLoader)
 	post := func(body []byte) error {
-		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/fhir", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/fhir+json")
-		rec := httptest.NewRecorder()
-		api.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			return fmt.Errorf("transaction answered %d: %s", rec.Code, rec.Body.String())
-		}
-		return nil
+		_, err := callAPI(ctx, api, http.MethodPost, "/fhir", body)
+		return err
 	}
 	if err := post(demoBundle); err != nil {
 		return err
@@ -385,12 +377,13 @@ func demoLoaded(ctx context.Context, api http.Handler, bundle []byte) (bool, err
 		}
 		id := res["identifier"].([]any)[0].(map[string]any)
 		q := url.Values{"identifier": {id["system"].(string) + "|" + id["value"].(string)}, "_summary": {"count"}}
-		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/fhir/Patient?"+q.Encode(), nil)
-		rec := httptest.NewRecorder()
-		api.ServeHTTP(rec, req)
+		body, err := callAPI(ctx, api, http.MethodGet, "/fhir/Patient?"+q.Encode(), nil)
+		if err != nil {
+			return false, err
+		}
 		var out struct{ Total int }
-		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil {
-			return false, fmt.Errorf("searching for the demo patient answered %d: %s", rec.Code, rec.Body.String())
+		if err := json.Unmarshal(body, &out); err != nil {
+			return false, err
 		}
 		return out.Total > 0, nil
 	}
