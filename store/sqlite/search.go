@@ -1010,18 +1010,7 @@ func (s *Store) count(ctx context.Context, f filter) (int, error) {
 	if err := b.from(a, f); err != nil {
 		return 0, err
 	}
-	st, cached, err := s.stmt(ctx, b.b.String())
-	if err != nil {
-		return 0, err
-	}
-	if !cached {
-		defer st.Close()
-	}
-	var n int
-	if err := st.QueryRowContext(ctx, b.args...).Scan(&n); err != nil {
-		return 0, storeErr(err, "sqlite: count")
-	}
-	return n, nil
+	return s.scalar(ctx, &b)
 }
 
 // page writes the page query: the matching rows' keys, cut by the keyset and
