@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ucp/fhir/fhirpath"
+	"ucp/fhir/search/internal/union"
 	"ucp/store"
 )
 
@@ -372,7 +373,7 @@ func stringList(v any) []string {
 // every base. It returns "" when no alternative applies.
 func ExpressionFor(expr, base string) string {
 	var keep []string
-	for _, alt := range splitUnion(expr) {
+	for _, alt := range union.Split(expr) {
 		head := strings.TrimLeft(alt, "( ")
 		i := strings.IndexAny(head, ".( ")
 		if i < 0 {
@@ -384,32 +385,4 @@ func ExpressionFor(expr, base string) string {
 		}
 	}
 	return strings.Join(keep, " | ")
-}
-
-// splitUnion splits expr at its top-level "|" operators.
-func splitUnion(expr string) []string {
-	var parts []string
-	depth, start := 0, 0
-	inStr := false
-	for i := 0; i < len(expr); i++ {
-		c := expr[i]
-		switch {
-		case inStr:
-			if c == '\\' {
-				i++
-			} else if c == '\'' {
-				inStr = false
-			}
-		case c == '\'':
-			inStr = true
-		case c == '(' || c == '[':
-			depth++
-		case c == ')' || c == ']':
-			depth--
-		case c == '|' && depth == 0:
-			parts = append(parts, strings.TrimSpace(expr[start:i]))
-			start = i + 1
-		}
-	}
-	return append(parts, strings.TrimSpace(expr[start:]))
 }

@@ -23,6 +23,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"ucp/fhir/search/internal/union"
 )
 
 // served are the resource types ucp serves; "Resource" holds the parameters
@@ -255,7 +257,7 @@ func readJSON(name string, v any) error {
 // name apply to every base.
 func ExpressionFor(expr, base string) string {
 	var keep []string
-	for _, alt := range splitUnion(expr) {
+	for _, alt := range union.Split(expr) {
 		head := strings.TrimLeft(alt, "( ")
 		i := strings.IndexAny(head, ".( ")
 		if i < 0 {
@@ -270,34 +272,6 @@ func ExpressionFor(expr, base string) string {
 }
 
 func isTypeName(s string) bool { return s != "" && s[0] >= 'A' && s[0] <= 'Z' }
-
-// splitUnion splits expr at its top-level "|" operators.
-func splitUnion(expr string) []string {
-	var parts []string
-	depth, start := 0, 0
-	inStr := false
-	for i := 0; i < len(expr); i++ {
-		c := expr[i]
-		switch {
-		case inStr:
-			if c == '\\' {
-				i++
-			} else if c == '\'' {
-				inStr = false
-			}
-		case c == '\'':
-			inStr = true
-		case c == '(' || c == '[':
-			depth++
-		case c == ')' || c == ']':
-			depth--
-		case c == '|' && depth == 0:
-			parts = append(parts, strings.TrimSpace(expr[start:i]))
-			start = i + 1
-		}
-	}
-	return append(parts, strings.TrimSpace(expr[start:]))
-}
 
 // hasExtensionRE finds hasExtension('url'), which R4 expressions use
 // (QuestionnaireResponse item-subject) but neither FHIRPath nor FHIR's
