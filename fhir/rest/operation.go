@@ -23,6 +23,8 @@ import (
 // other value (encoding/json). A nil body with status 0 answers 204. Errors go
 // through the same OperationOutcome adapter as every other interaction, so a
 // handler returns *store.Error kinds rather than writing error bodies.
+// Request headers (Prefer) are in req.Header; headers for the response
+// (Content-Location of an asynchronous kick-off) go in req.ResponseHeader.
 type OperationHandler func(ctx context.Context, req *OperationRequest) (status int, body any, err error)
 
 // Operation is a named operation and where it may be invoked.
@@ -61,6 +63,12 @@ type OperationRequest struct {
 	Resource map[string]any
 	// Base is the absolute FHIR base URL of the request, for fullUrls.
 	Base string
+	// Header holds the request's headers (Prefer, Accept…); read only.
+	Header http.Header
+	// ResponseHeader is sent with a successful response: a handler sets
+	// Content-Location, Expires and the like here. Error responses do not
+	// carry it.
+	ResponseHeader http.Header
 }
 
 // Param returns the parameter entries named name from the Parameters body
@@ -177,7 +185,8 @@ func (s *Server) handleOperation(c *gin.Context) error {
 	if err := s.authorize(c, Access{Interaction: "operation", Operation: name, Type: typ, ID: id, Query: c.Request.URL.RawQuery}); err != nil {
 		return err
 	}
-	req := &OperationRequest{Name: name, Method: c.Request.Method, Type: typ, ID: id, Query: c.Request.URL.Query(), Base: s.base(c)}
+	req := &OperationRequest{Name: name, Method: c.Request.Method, Type: typ, ID: id, Query: c.Request.URL.Query(), Base: s.base(c),
+		Header: c.Request.Header.Clone(), ResponseHeader: http.Header{}}
 	if c.Request.Method == http.MethodPost {
 		body, _, err := s.readBody(c, mimeFHIRJSON, mimeJSON)
 		if err != nil {
@@ -198,6 +207,11 @@ func (s *Server) handleOperation(c *gin.Context) error {
 	status, body, err := op.Handler(c.Request.Context(), req)
 	if err != nil {
 		return err
+	}
+	for k, vs := range req.ResponseHeader {
+		for _, v := range vs {
+			c.Writer.Header().Add(k, v)
+		}
 	}
 	var b []byte
 	switch v := body.(type) {

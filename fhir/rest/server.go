@@ -137,6 +137,8 @@ type Config struct {
 	Audit            AuditSink
 	// Operations are registered at New (see RegisterOperation).
 	Operations []Operation
+	// Endpoints are registered at New (see RegisterEndpoint).
+	Endpoints []Endpoint
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -149,6 +151,8 @@ type Server struct {
 	types  map[string]bool
 	routes []route
 	ops    map[string]*Operation
+	// endpoints are the routes others registered (RegisterEndpoint).
+	endpoints []endpoint
 
 	// capMu guards the cached CapabilityStatement; capJSON nil means it
 	// must be (re)built, as after a SearchParameter changed the registry.
@@ -242,6 +246,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	for _, op := range cfg.Operations {
 		if err := s.RegisterOperation(op); err != nil {
+			return nil, err
+		}
+	}
+	for _, ep := range cfg.Endpoints {
+		if err := s.RegisterEndpoint(ep); err != nil {
 			return nil, err
 		}
 	}
@@ -385,9 +394,6 @@ func (s *Server) registerRoutes() {
 // rule set that also validates the type and id.
 func (s *Server) dispatch(c *gin.Context) {
 	s.handle(func(c *gin.Context) error {
-		if err := s.negotiate(c); err != nil {
-			return err
-		}
 		p := c.Request.URL.EscapedPath()
 		p = strings.TrimPrefix(p, s.cfg.Prefix)
 		p = strings.Trim(p, "/")
@@ -400,6 +406,19 @@ func (s *Server) dispatch(c *gin.Context) {
 				}
 				segs = append(segs, u)
 			}
+		}
+		// Endpoints negotiate their own content (see Endpoint); their
+		// errors are FHIR JSON like every other.
+		c.Set(ctypeKey, mimeFHIRJSON)
+		if ok, err := s.serveEndpoint(c, segs); ok {
+			if err != nil && c.Writer.Written() {
+				s.log.ErrorContext(c.Request.Context(), "fhir endpoint failed after answering", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+				return nil
+			}
+			return err
+		}
+		if err := s.negotiate(c); err != nil {
+			return err
 		}
 		method := c.Request.Method
 		pathMatched := false
