@@ -81,6 +81,7 @@ type VerifierConfig struct {
 type Verifier struct {
 	cfg     VerifierConfig
 	issuers map[string]*issuer
+	cache   verifiedCache
 }
 
 type issuer struct {
@@ -275,6 +276,21 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, error) {
 	if raw == "" {
 		return nil, &AuthError{Description: "no bearer token"}
 	}
+	now := v.cfg.Now()
+	if p := v.cache.get(raw, now); p != nil {
+		return p, nil
+	}
+	p, err := v.verifyUncached(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	v.cache.put(raw, p, now)
+	return p, nil
+}
+
+// verifyUncached checks the signature, issuer, audience, expiry and claims
+// of raw and maps them to a Principal.
+func (v *Verifier) verifyUncached(ctx context.Context, raw string) (*Principal, error) {
 	// Peek at the unverified issuer only to choose which configuration
 	// verifies the token; nothing else is read before the signature is
 	// checked.
