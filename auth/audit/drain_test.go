@@ -1,0 +1,62 @@
+package audit_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"ucp/auth/audit"
+	"ucp/fhir/rest"
+	"ucp/store"
+)
+
+// countingStore counts the store writes the drainer makes.
+type countingStore struct {
+	store.Store
+	writes atomic.Int64
+}
+
+func (c *countingStore) Write(ctx context.Context, changes []store.Change) ([]store.Version, error) {
+	c.writes.Add(1)
+	return c.Store.Write(ctx, changes)
+}
+
+// The background drainer stores every journaled event without a Close, and
+// gathers concurrent requests' events into shared store transactions.
+func TestDrainerBatchesConcurrentEvents(t *testing.T) {
+	st, reg := mustSetup(t)
+	cs := &countingStore{Store: st}
+	s, err := audit.Open(t.TempDir(), cs, reg, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const workers, each = 8, 40
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				s.Record(reqCtx(clinician()), rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p1"},
+					Status: 200, Time: time.Now()})
+			}
+		}()
+	}
+	wg.Wait()
+	// No Close: the drainer alone must get there (the deadline only stops
+	// a broken drainer from hanging the test).
+	for deadline := time.Now().Add(30 * time.Second); s.Pending() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("drainer left %d events in the journal", s.Pending())
+		}
+	}
+	if got := mustSearch(t, st, reg, "AuditEvent", "patient=Patient/p1"); len(got) != workers*each {
+		t.Fatalf("AuditEvent?patient=Patient/p1: got %d, want %d", len(got), workers*each)
+	}
+	if w := cs.writes.Load(); w >= workers*each {
+		t.Errorf("%d store writes for %d events: the drainer does not batch", w, workers*each)
+	}
+}
