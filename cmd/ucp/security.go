@@ -98,7 +98,22 @@ func (a policyAuthorizer) Authorize(ctx context.Context, x rest.Access) error {
 		// only reads is authorized as a read of its type, any other as an
 		// update.
 		acc.Interaction = "update"
-		if readOnlyOperations[x.Operation] {
+		switch {
+		case x.Operation == "export":
+			// Bulk export reads: everything at system level (a system-wide
+			// search: system/*.rs), every patient at Patient level (a search
+			// of Patient), a Group's members at Group level (a read of the
+			// Group); a file download, a search of the file's type. The
+			// export then authorizes each type it exports as a search.
+			switch {
+			case x.Type == "":
+				acc.Interaction = "search-system"
+			case x.ID != "":
+				acc.Interaction = "read"
+			default:
+				acc.Interaction = "search-type"
+			}
+		case readOnlyOperations[x.Operation]:
 			acc.Interaction = "read"
 			if x.ID == "" {
 				acc.Interaction = "search-type"

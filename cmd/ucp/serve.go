@@ -22,6 +22,7 @@ import (
 	"ucp/auth"
 	"ucp/auth/audit"
 	"ucp/auth/devissuer"
+	"ucp/bulk/export"
 	"ucp/careplan"
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
@@ -46,6 +47,9 @@ type serveConfig struct {
 	DemoPatients int
 	MaxBody      int64
 	LogLevel     string
+	// Bulk Data $export: where jobs keep their files, and for how long.
+	ExportDir    string
+	ExportExpiry time.Duration
 
 	// Security: trusted token issuers, or --dev.
 	Dev            bool
@@ -82,6 +86,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&cfg.DemoPatients, "demo-patients", 25, "how many synthetic patients --demo loads")
 	fs.Int64Var(&cfg.MaxBody, "max-body", 16<<20, "largest request body in `bytes` (413 above)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.ExportDir, "export-dir", "", "where $export jobs keep their state and NDJSON files, `DIR` (default: exports/ beside the SQLite file)")
+	fs.DurationVar(&cfg.ExportExpiry, "export-expiry", export.DefaultExpiry, "how long a finished $export job and its files are kept (`duration`)")
 	fs.BoolVar(&cfg.Dev, "dev", false, "development mode: run a token issuer inside the server that mints any token asked for (loopback only)")
 	fs.Var((*repeated)(&cfg.Issuers), "oidc-issuer", "trust tokens from this OIDC issuer `URL` (repeatable; e.g. NHS CIS2)")
 	fs.Var((*repeated)(&cfg.Audiences), "oidc-audience", "the audience `AUD` tokens of the matching --oidc-issuer must carry (once for all, or once per issuer)")
@@ -163,6 +169,8 @@ type server struct {
 	http  *http.Server
 	store store.Store
 	audit *audit.Sink
+	// exports runs the $export jobs.
+	exports *export.Manager
 	// loader is the API without authorization, for trusted in-process
 	// loading (the demo, ucp bench); never served.
 	loader http.Handler
@@ -222,8 +230,26 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		st.Close()
 		return nil, err
 	}
+	// Bulk Data $export: jobs in the background, one at a time (a small
+	// machine also serves urgent care), reading as their caller with the
+	// same read rules as a search.
+	exportDir := cfg.ExportDir
+	if exportDir == "" {
+		exportDir = filepath.Join(cfg.dataDir(), "exports")
+	}
+	exports, err := export.New(export.Config{
+		Store: st, Registry: reg, Types: reg.Types(), Authorizer: sec.authorizer(), ReadInterceptor: plans,
+		Dir: exportDir, Expiry: cfg.ExportExpiry, Logger: log,
+	})
+	if err != nil {
+		ln.Close()
+		sink.Close()
+		st.Close()
+		return nil, err
+	}
 	fail := func(err error) (*server, error) {
 		ln.Close()
+		exports.Close()
 		sink.Close()
 		st.Close()
 		return nil, err
@@ -239,7 +265,8 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		WriteInterceptor:  audit.WriteInterceptor{Next: agreementWatcher{next: plans, agreements: sec.agreements}, Registry: reg},
 		ReadInterceptor:   audit.CollectingReader{Next: plans, Registry: reg},
 		Audit:             sink,
-		Operations:        plans.Operations(),
+		Operations:        append(plans.Operations(), exports.Operations()...),
+		Endpoints:         exports.Endpoints(),
 		SupportedProfiles: supportedProfiles(),
 		SecurityService:   "SMART-on-FHIR",
 		Security:          "Bearer tokens (JWT) from NHS CIS2 or another configured OpenID Connect issuer; SMART Backend Services (client_credentials with private_key_jwt) for system clients. Discovery: .well-known/smart-configuration.",
@@ -284,7 +311,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	mountHealth(api.Handler(), st)
 	sec.mount(api.Handler())
 	s := &server{
-		base: base, addr: ln.Addr(), store: st, audit: sink, loader: loader, log: log, done: make(chan error, 1), dev: sec.dev,
+		base: base, addr: ln.Addr(), store: st, audit: sink, exports: exports, loader: loader, log: log, done: make(chan error, 1), dev: sec.dev,
 		http: &http.Server{
 			Handler:           sec.wrap(auth.BreakGlassHandler(audit.Middleware(api))),
 			ReadHeaderTimeout: 10 * time.Second,
@@ -306,8 +333,9 @@ func (s *server) Close() error {
 	if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
-	// The audit journal drains into the store, so the store closes last.
-	return errors.Join(err, s.audit.Close(), s.store.Close())
+	// Export jobs read the store and the audit journal drains into it, so
+	// the store closes last.
+	return errors.Join(err, s.exports.Close(), s.audit.Close(), s.store.Close())
 }
 
 // mountHealth adds /healthz: 200 when the store answers, 503 otherwise.
