@@ -234,10 +234,15 @@ func (m *Manager) lookup(id, owner string) (*job, error) {
 func (m *Manager) jobDir(id string) string { return filepath.Join(m.cfg.Dir, id) }
 
 // save writes j's state atomically (a temporary file renamed over the old).
+// It holds the lock throughout, so that a job the client deleted (whose
+// directory DELETE removes once it has marked it) is never written again.
 func (m *Manager) save(j *job) error {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if j.deleted {
+		return nil
+	}
 	b, err := json.MarshalIndent(j, "", "  ")
-	m.mu.Unlock()
 	if err != nil {
 		return err
 	}

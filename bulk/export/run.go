@@ -73,11 +73,25 @@ func (m *Manager) run(j *job) {
 		os.RemoveAll(m.jobDir(j.ID))
 		return
 	}
-	if err != nil && m.ctx.Err() == nil {
-		m.log.Error("export job failed", "job", j.ID, "err", err)
+	if err != nil {
+		if m.ctx.Err() == nil {
+			m.log.Error("export job failed", "job", j.ID, "err", err)
+		}
+		m.removeFiles(j)
 	}
 	if err := m.save(j); err != nil {
 		m.log.Error("export: saving job state", "job", j.ID, "err", err)
+	}
+}
+
+// removeFiles removes a failed job's partial files; its state stays, to
+// answer its status until it expires.
+func (m *Manager) removeFiles(j *job) {
+	entries, _ := os.ReadDir(m.jobDir(j.ID))
+	for _, e := range entries {
+		if e.Name() != stateFile {
+			os.Remove(filepath.Join(m.jobDir(j.ID), e.Name()))
+		}
 	}
 }
 
