@@ -187,7 +187,7 @@ func (m *Manager) load() error {
 // sweep removes expired jobs now and then.
 func (m *Manager) sweep() {
 	defer m.wg.Done()
-	every := min(m.cfg.Expiry/10, 10*time.Minute)
+	every := max(min(m.cfg.Expiry/10, 10*time.Minute), time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

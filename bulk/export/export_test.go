@@ -456,18 +456,29 @@ func TestSystemExportMatchesSearch(t *testing.T) {
 }
 
 // TestPatientExport: Patient level exports each visible patient's
-// compartment once, whatever types; the same as the compartment searches.
+// compartment once, whatever types; the same as the compartment searches
+// of the same caller (a clinician sees revoked plans, a system does not).
 func TestPatientExport(t *testing.T) {
 	e := newEnv(t, 8)
-	loc := e.kickoff(t, "GET", "/Patient/$export?_type=Patient,CarePlan,Consent,Observation,Goal,RelatedPerson,Condition", "system", "")
-	got := e.download(t, e.complete(t, loc, "system"), "system")
-	want := map[string]bool{}
-	for p := range e.search(t, "/Patient?_count=50", "system") {
-		for k := range e.search(t, "/"+p+"/*?_type=Patient,CarePlan,Consent,Observation,Goal,RelatedPerson,Condition&_count=50", "system") {
-			want[k] = true
-		}
+	types := "Patient,CarePlan,Consent,Observation,Goal,RelatedPerson,Condition"
+	sizes := map[string]int{}
+	for _, who := range []string{"system", "clinical"} {
+		t.Run(who, func(t *testing.T) {
+			loc := e.kickoff(t, "GET", "/Patient/$export?_type="+types, who, "")
+			got := e.download(t, e.complete(t, loc, who), who)
+			want := map[string]bool{}
+			for p := range e.search(t, "/Patient?_count=50", who) {
+				for k := range e.search(t, "/"+p+"/*?_type="+types+"&_count=50", who) {
+					want[k] = true
+				}
+			}
+			sameKeys(t, "patient export", got, want)
+			sizes[who] = len(got)
+		})
 	}
-	sameKeys(t, "patient export", got, want)
+	if sizes["clinical"] <= sizes["system"] {
+		t.Errorf("the clinician's export (%d) is not larger than the system's (%d): the read rules were not exercised", sizes["clinical"], sizes["system"])
+	}
 }
 
 // TestGroupExport: Group level exports the compartments of the Group's
@@ -742,5 +753,41 @@ func TestCapabilityStatement(t *testing.T) {
 		if !found[level] {
 			t.Errorf("$export not listed at %s", level)
 		}
+	}
+}
+
+// TestTransactionTimeBoundary: the export holds what was updated at or
+// before transactionTime and after _since, to the microsecond, so that
+// exports chained by _since=transactionTime neither miss nor repeat.
+func TestTransactionTimeBoundary(t *testing.T) {
+	tt := time.Now().UTC().Truncate(time.Second) // a whole second: the awkward case
+	e := newEnv(t, 0, func(c *export.Config) { c.Now = func() time.Time { return tt } })
+	put := func(id string, lu time.Time) {
+		pr := map[string]any{"resourceType": "Practitioner", "id": id}
+		resource.SetMeta(pr, id, 1, lu)
+		entries, _, _ := e.reg.Extract(pr)
+		if _, err := e.st.Write(context.Background(), []store.Change{{Type: "Practitioner", ID: id, VersionID: 1, LastUpdated: lu, Method: "PUT", JSON: resource.Marshal(pr), Entries: entries}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("before", tt.Add(-time.Microsecond))
+	put("at", tt)
+	put("after", tt.Add(time.Microsecond))
+	for _, tc := range []struct {
+		name, query string
+		want        []string
+	}{
+		{"up to transactionTime", "", []string{"Practitioner/at", "Practitioner/before"}},
+		{"since", "&_since=" + url.QueryEscape(resource.FormatInstant(tt.Add(-time.Microsecond))), []string{"Practitioner/at"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := e.complete(t, e.kickoff(t, "GET", "/$export?_type=Practitioner"+tc.query, "system", ""), "system")
+			if m.TransactionTime != resource.FormatInstant(tt) {
+				t.Errorf("transactionTime %s, want %s", m.TransactionTime, resource.FormatInstant(tt))
+			}
+			if got := keys(e.download(t, m, "system")); !slices.Equal(got, tc.want) {
+				t.Errorf("exported %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

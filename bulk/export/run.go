@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -146,17 +145,19 @@ func (m *Manager) export(ctx context.Context, j *job) error {
 }
 
 // baseWhere is every query's time window: lastUpdated at or before
-// transactionTime, and after _since.
+// transactionTime, and after _since. The conditions are built here rather
+// than parsed from "le…" strings, because a parsed instant without a
+// fraction would mean its whole second.
 func (m *Manager) baseWhere(j *job) ([]store.Clause, error) {
-	v := url.Values{"_lastUpdated": {"le" + resource.FormatInstant(j.TransactionTime)}}
+	instant := func(p store.Prefix, t time.Time) store.Clause {
+		t = t.UTC().Truncate(time.Microsecond)
+		return store.Clause{Any: []store.Cond{{Param: "_lastUpdated", Type: store.Date, Prefix: p, Low: t, High: t.Add(time.Microsecond)}}}
+	}
+	where := []store.Clause{instant(store.Le, j.TransactionTime)}
 	if !j.Since.IsZero() {
-		v.Add("_lastUpdated", "gt"+resource.FormatInstant(j.Since))
+		where = append(where, instant(store.Gt, j.Since))
 	}
-	req, err := m.cfg.Registry.Parse("", v, true)
-	if err != nil {
-		return nil, err
-	}
-	return req.Query.Where, nil
+	return where, nil
 }
 
 // exporter is one job's reading and writing.
