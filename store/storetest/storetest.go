@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Reindex", testReindex},
 		{"ReindexText", testReindexText},
 		{"ReindexInvalid", testReindexInvalid},
+		{"Included", testIncluded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,87 @@
+package storetest
+
+import (
+	"slices"
+	"testing"
+
+	"ucp/store"
+)
+
+// includer returns s as an Includer, skipping the test when it is not one.
+func includer(t *testing.T, s store.Store) store.Includer {
+	r, ok := s.(store.Includer)
+	if !ok {
+		t.Skip("store does not implement store.Includer")
+	}
+	return r
+}
+
+func testIncluded(t *testing.T, s store.Store) {
+	inc := includer(t, s)
+	for _, typ := range []string{"Patient", "Practitioner"} {
+		put(t, s, typ, "p1")
+	}
+	put(t, s, "Patient", "p2")
+	put(t, s, "Goal", "g1")
+	put(t, s, "Goal", "g2")
+	put(t, s, "Goal", "gone")
+	mustWrite(t, s, deletion("Goal", "gone", 2))
+	put(t, s, "CarePlan", "cp1",
+		ref("subject", "Patient", "p1"),
+		ref("goal", "Goal", "g1"),
+		ref("goal", "Goal", "gone"),    // deleted: left out
+		ref("goal", "Goal", "missing"), // never existed: left out
+		ref("goal", "Goal", "g1"),      // twice: once
+		ref("author", "Practitioner", "p1"),
+		store.Entry{Param: "instantiates", Type: store.Reference, URL: "https://example.org/PlanDefinition/x"},
+		tok("status", "", "active"))
+	put(t, s, "CarePlan", "cp2", ref("subject", "Patient", "p2"), ref("goal", "Goal", "g2"))
+	put(t, s, "CarePlan", "cp3", ref("subject", "Patient", "p1"))
+	mustWrite(t, s, deletion("CarePlan", "cp3", 2))
+
+	cp := func(id string) store.Ref { return store.Ref{Type: "CarePlan", ID: id} }
+	for _, tc := range []struct {
+		name       string
+		from       []store.Ref
+		param, typ string
+		want       []string // From -> Version, in order
+	}{
+		{"one parameter", []store.Ref{cp("cp1")}, "goal", "", []string{"CarePlan/cp1>Goal/g1"}},
+		{"page order then entry order", []store.Ref{cp("cp2"), cp("cp1")}, "*", "",
+			[]string{"CarePlan/cp2>Patient/p2", "CarePlan/cp2>Goal/g2", "CarePlan/cp1>Patient/p1", "CarePlan/cp1>Goal/g1", "CarePlan/cp1>Practitioner/p1"}},
+		{"target type", []store.Ref{cp("cp1"), cp("cp2")}, "*", "Patient", []string{"CarePlan/cp1>Patient/p1", "CarePlan/cp2>Patient/p2"}},
+		{"parameter and target type", []store.Ref{cp("cp1")}, "author", "Patient", nil},
+		{"deleted and missing sources", []store.Ref{cp("cp3"), {Type: "CarePlan", ID: "nope"}, {Type: "Goal", ID: "g1"}}, "*", "", nil},
+		{"no sources", nil, "*", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := inc.Included(ctx, tc.from, tc.param, tc.typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var links []string
+			for _, in := range got {
+				links = append(links, in.From.String()+">"+in.Version.Type+"/"+in.Version.ID)
+				if in.Version.Deleted || len(in.Version.JSON) == 0 || in.Version.VersionID != 1 || in.Version.LastUpdated.IsZero() {
+					t.Errorf("%s: incomplete version %+v", in.Version.Type+"/"+in.Version.ID, in.Version)
+				}
+			}
+			if !slices.Equal(links, tc.want) {
+				t.Errorf("got %v, want %v", links, tc.want)
+			}
+		})
+	}
+
+	// The current version's references count, not an earlier one's.
+	mustWrite(t, s, change("CarePlan", "cp2", 2, ref("subject", "Patient", "p1")))
+	got, err := inc.Included(ctx, []store.Ref{cp("cp2")}, "*", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Version.ID != "p1" || got[0].Version.Type != "Patient" {
+		t.Errorf("after update: %+v", got)
+	}
+
+	_, err = inc.Included(ctx, []store.Ref{{Type: "CarePlan"}}, "*", "")
+	wantKind(t, err, store.Invalid)
+}
