@@ -1,6 +1,7 @@
 package rest_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -84,5 +85,32 @@ func TestIncludeFromIndexMatchesExtraction(t *testing.T) {
 				t.Errorf("%d included, want %d: %v", n, tc.included, got)
 			}
 		})
+	}
+}
+
+// hidePlan hides one CarePlan, as the care-plan rules hide a plan whose
+// patient withdrew consent.
+type hidePlan struct{ id *string }
+
+func (h hidePlan) AllowRead(_ context.Context, v *store.Version) error {
+	if v.Type == "CarePlan" && v.ID == *h.id {
+		return store.Errorf(store.NotFound, "not shared")
+	}
+	return nil
+}
+
+// A match the read rules hide is not followed: its goals, patient and
+// provenance do not come in through _include and _revinclude.
+func TestIncludeSkipsHiddenMatches(t *testing.T) {
+	hidden := ""
+	ts := mustServer(t, func(c *rest.Config) { c.ReadInterceptor = hidePlan{&hidden} })
+	p := ts.create(t, patientWith("9000000702"))
+	g := ts.create(t, `{"resourceType":"Goal","lifecycleStatus":"active","description":{"text":"comfort"},"subject":{"reference":"Patient/`+p+`"}}`)
+	hidden = ts.create(t, `{"resourceType":"CarePlan","status":"active","intent":"plan","subject":{"reference":"Patient/`+p+`"},"goal":[{"reference":"Goal/`+g+`"}]}`)
+	ts.create(t, `{"resourceType":"Provenance","target":[{"reference":"CarePlan/`+hidden+`"}],"recorded":"2024-01-01T00:00:00Z","agent":[{"who":{"display":"Dr A"}}]}`)
+	b := ts.do(t, "GET", "/CarePlan?subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9000000702&_include=CarePlan:subject&_include=CarePlan:goal&_revinclude=Provenance:target").
+		want(t, http.StatusOK).JSON(t)
+	if es, _ := b["entry"].([]any); len(es) != 0 {
+		t.Errorf("a hidden plan's neighbours were returned: %v", es)
 	}
 }

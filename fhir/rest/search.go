@@ -118,11 +118,15 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	if res.Prev != "" {
 		b.Link = append(b.Link, bundleLink{"previous", selfPath + "?" + encodeParams(parseParams, res.Prev)})
 	}
+	// Only the matches the caller may see are followed by _include and
+	// _revinclude: a hidden plan's goals and provenance are hidden with it.
+	shown := res.Versions[:0:0]
 	for i := range res.Versions {
 		v := &res.Versions[i]
 		if s.cfg.ReadInterceptor.AllowRead(ctx, v) != nil {
 			continue
 		}
+		shown = append(shown, *v)
 		body, err := s.subset(v.JSON, req.Summary, strings.Join(req.Elements, ","))
 		if err != nil {
 			return err
@@ -131,7 +135,7 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 			FullURL: base + "/" + v.Type + "/" + v.ID, Resource: body, Search: &entrySearch{Mode: "match"},
 		})
 	}
-	included, err := s.includes(ctx, req, res.Versions)
+	included, err := s.includes(ctx, req, shown)
 	if err != nil {
 		return err
 	}
