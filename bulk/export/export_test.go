@@ -791,3 +791,23 @@ func TestTransactionTimeBoundary(t *testing.T) {
 		})
 	}
 }
+
+// TestCancelRunning: DELETE stops a job under way and removes it.
+func TestCancelRunning(t *testing.T) {
+	e := newEnv(t, 0, func(c *export.Config) { c.Settle = time.Hour }) // it waits: still running when cancelled
+	loc := e.kickoff(t, "GET", "/$export", "system", "")
+	if r := e.do(t, "GET", loc, "system", ""); r.status != http.StatusAccepted {
+		t.Fatalf("status %d, want 202", r.status)
+	}
+	if r := e.do(t, "DELETE", loc, "system", ""); r.status != http.StatusAccepted {
+		t.Fatalf("DELETE: %d %s", r.status, r.body)
+	}
+	if r := e.do(t, "GET", loc, "system", ""); r.status != http.StatusNotFound {
+		t.Errorf("after DELETE: %d", r.status)
+	}
+	// Close waits for the worker, which removes the job's directory.
+	e.mgr.Close()
+	if entries, _ := filepath.Glob(filepath.Join(e.dir, "*")); len(entries) != 0 {
+		t.Errorf("files left after DELETE: %v", entries)
+	}
+}
