@@ -13,23 +13,30 @@
 // creates the resource, a later line with the same id becomes its next
 // version, exactly as if it had been PUT.
 //
-// Lines are prepared in order and gathered into batches of Importer.Batch
-// changes, each stored by one Store.Write. The rules read the store (the
-// previous version, the plan's sections, the patient's Consents), and the
-// store cannot show them a batch that is not yet written, so a line never
-// joins a batch holding something it depends on: another version of the
-// same resource (Store.Write takes one version per resource anyway), a
-// resource it refers to, or a Consent of a patient it refers to. Such a
-// line is deferred to the next batch, together with every later line that
-// depends on a deferred one, so each resource's versions and every
-// dependency keep the file's order.
+// Lines are gathered into batches of Importer.Batch, each stored by one
+// Store.Write. The rules read the store (the previous version, the plan's
+// patient and sections, the patient's Consents), and they also see the
+// batch's earlier lines, and the previous batch while it is being written,
+// through a rest.Pending view: a patient's whole story (patient, consent,
+// sections, the plan that needs them) can share one batch, and a batch is
+// prepared while the one before it is written. Lines whose rules read
+// nothing but the line (see Independent) are prepared in parallel.
+//
+// Store.Write takes one version per resource, so a second version of a
+// resource in the batch is deferred to the next batch, together with every
+// later line that depends on a deferred one or that a deferred one depends
+// on (a reference, or a Consent of a patient it refers to): each resource's
+// versions and every dependency keep the file's order. A
+// StructureDefinition is stored in a batch of its own, before the resources
+// that claim it are validated.
 //
 // A bad line (malformed JSON, no or wrong id, refused by the rules, failed
 // extraction) is reported through Importer.Reject with its file and line
 // and the reason, and the import goes on. When a batch's Store.Write fails
 // as a whole, nothing of it is stored (the write is atomic) and its lines
-// are written again one at a time, so one bad resource does not sink the
-// rest of its batch.
+// are prepared and written again one at a time, so one bad resource does
+// not sink the rest of its batch; the next batch, prepared against the
+// failed one, is prepared again.
 //
 // # Importing twice
 //
@@ -57,9 +64,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ucp/fhir/resource"
@@ -163,18 +172,31 @@ type line struct {
 	typ     string
 	id      string
 	res     map[string]any
-	deps    []string // keys this line must not share a batch with
-	gives   []string // keys this line makes pending
+	rej     *Rejection // why parsing or preparing refused it
+	deps    []string   // keys this line must follow (see ImportNDJSON)
+	gives   []string   // keys later lines may depend on
 	prep    []store.Change
 	first   bool // the change creates the resource
 	counted bool // the line is counted in Importer.seen
+	same    bool // equal to the stored version: nothing to write
+}
+
+func (l *line) self() string { return l.typ + "/" + l.id }
+
+// Independent is implemented by write rules that can tell when BeforeWrite
+// reads nothing but the write itself: not the store, not the pending writes
+// of an import batch (rest.TransactionVersion). Such writes are prepared in
+// parallel; the others one at a time in input order, each seeing exactly the
+// lines before it. Rules that do not implement it are run one at a time.
+type Independent interface {
+	Independent(op *rest.WriteOp) bool
 }
 
 // ImportNDJSON imports the resources of r, one per line; name is used in
-// rejections. Lines are read in order; see the package comment for
-// batching. The error is for what stops the import (a read error, a store
-// failure that is not about one resource, ctx ending); rejected lines are
-// counted in Stats and reported through Reject.
+// rejections. See the package comment for batching. The error is for what
+// stops the import (a read error, a store failure that is not about one
+// resource, ctx ending); rejected lines are counted in Stats and reported
+// through Reject.
 func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) (Stats, error) {
 	if im.Store == nil || im.Registry == nil {
 		return Stats{}, errors.New("bulk: Importer.Store and Registry are required")
@@ -193,59 +215,29 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 	}
 	im.mu.Unlock()
 	st := Stats{Files: 1}
-	br := bufio.NewReaderSize(r, 1<<20)
+	src := &lineReader{br: bufio.NewReaderSize(r, 1<<20), name: name, im: im, st: &st}
 	var (
-		no       int
-		eof      bool
 		carry    []*line // deferred from the previous batch, in file order
 		batch    []*line
-		pending  = map[string]bool{} // keys given by the batch
+		inBatch  = map[string]bool{} // the batch's resources ("Type/id")
 		deferred []*line
-		defKeys  = map[string]bool{} // keys given or needed by deferred lines
+		defGives = map[string]bool{} // keys given by deferred lines
+		defDeps  = map[string]bool{} // keys deferred lines depend on
+		pipe     = &pipeline{im: im, st: &st, name: name, pending: rest.NewPending()}
 	)
-	next := func() (*line, error) {
-		if len(carry) > 0 {
-			l := carry[0]
-			carry = carry[1:]
-			return l, nil
-		}
-		for !eof {
-			raw, err := readLine(br)
-			if err == io.EOF {
-				eof = true
-				if len(raw) == 0 {
-					return nil, nil
-				}
-			} else if err != nil {
-				return nil, fmt.Errorf("%s: line %d: %w", name, no+1, err)
-			}
-			no++
-			st.Bytes += int64(len(raw)) + 1
-			raw = bytes.TrimSpace(raw)
-			if len(raw) == 0 {
-				continue
-			}
-			st.Lines++
-			l := &line{no: no, raw: raw}
-			if rej := im.parse(l); rej != nil {
-				im.reject(&st, name, l, rej)
-				continue
-			}
-			return l, nil
-		}
-		return nil, nil
-	}
+	defer pipe.wait()
 	flush := func() error {
 		if len(batch) > 0 {
-			if err := im.write(ctx, &st, name, batch); err != nil {
+			if err := pipe.run(ctx, batch); err != nil {
 				return err
 			}
 		}
-		batch = batch[:0]
-		clear(pending)
+		batch = nil
+		clear(inBatch)
 		carry = append(deferred, carry...)
 		deferred = nil
-		clear(defKeys)
+		clear(defGives)
+		clear(defDeps)
 		im.progress(st)
 		return nil
 	}
@@ -253,12 +245,20 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 		if err := ctx.Err(); err != nil {
 			return im.done(st), err
 		}
-		l, err := next()
-		if err != nil {
-			return im.done(st), err
+		var l *line
+		if len(carry) > 0 {
+			l, carry = carry[0], carry[1:]
+		} else {
+			var err error
+			if l, err = src.next(); err != nil {
+				return im.done(st), err
+			}
 		}
 		if l == nil {
 			if len(batch) == 0 && len(deferred) == 0 {
+				if err := pipe.wait(); err != nil {
+					return im.done(st), err
+				}
 				break
 			}
 			if err := flush(); err != nil {
@@ -266,15 +266,27 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 			}
 			continue
 		}
-		if conflicts(l.deps, pending) || conflicts(l.deps, defKeys) || conflicts(l.gives, defKeys) {
-			// It waits for the next batch, and so does anything after it
-			// that depends on it or on what it depends on.
+		if l.typ == "StructureDefinition" && len(batch) > 0 {
+			// A profile must be stored before the resources that claim it
+			// are validated, and validation runs before a batch is
+			// written: a StructureDefinition ends the batch before it …
+			if err := flush(); err != nil {
+				return im.done(st), err
+			}
+		}
+		if inBatch[l.self()] || conflicts(l.deps, defGives) || conflicts(l.gives, defDeps) {
+			// One store write takes one version per resource, so a second
+			// version waits for the next batch; so does anything after it
+			// that depends on a deferred line, or that a deferred line
+			// depends on, which keeps each resource's versions and every
+			// dependency in file order. (Two lines merely referring to the
+			// same practitioner do not depend on each other.)
 			deferred = append(deferred, l)
 			for _, k := range l.deps {
-				defKeys[k] = true
+				defDeps[k] = true
 			}
 			for _, k := range l.gives {
-				defKeys[k] = true
+				defGives[k] = true
 			}
 			if len(deferred) >= batchSize {
 				if err := flush(); err != nil {
@@ -283,22 +295,10 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 			}
 			continue
 		}
-		if rej := im.prepare(ctx, l); rej != nil {
-			if rej.Status >= 500 {
-				return im.done(st), fmt.Errorf("%s:%d: %s", name, l.no, rej.Reason)
-			}
-			if rej.Status == 0 { // equal to the stored version: nothing to write
-				st.Unchanged++
-				continue
-			}
-			im.reject(&st, name, l, rej)
-			continue
-		}
 		batch = append(batch, l)
-		for _, k := range l.gives {
-			pending[k] = true
-		}
-		if len(batch) >= batchSize {
+		inBatch[l.self()] = true
+		if len(batch) >= batchSize || l.typ == "StructureDefinition" { // … and its own
+
 			if err := flush(); err != nil {
 				return im.done(st), err
 			}
@@ -306,6 +306,278 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 	}
 	return im.done(st), nil
 }
+
+// lineReader reads NDJSON lines and parses them in parallel, a chunk at a
+// time, handing them out in file order. Lines that fail to parse are
+// rejected here.
+type lineReader struct {
+	br    *bufio.Reader
+	name  string
+	im    *Importer
+	st    *Stats
+	no    int
+	eof   bool
+	ready []*line
+}
+
+// parseChunk is how many lines are parsed together.
+const parseChunk = 512
+
+func (lr *lineReader) next() (*line, error) {
+	for len(lr.ready) == 0 {
+		if lr.eof {
+			return nil, nil
+		}
+		var chunk []*line
+		for len(chunk) < parseChunk && !lr.eof {
+			raw, err := readLine(lr.br)
+			if err == io.EOF {
+				lr.eof = true
+				if len(raw) == 0 {
+					break
+				}
+			} else if err != nil {
+				return nil, fmt.Errorf("%s: line %d: %w", lr.name, lr.no+1, err)
+			}
+			lr.no++
+			lr.st.Bytes += int64(len(raw)) + 1
+			raw = bytes.TrimSpace(raw)
+			if len(raw) == 0 {
+				continue
+			}
+			lr.st.Lines++
+			chunk = append(chunk, &line{no: lr.no, raw: raw})
+		}
+		parallel(len(chunk), func(i int) { chunk[i].rej = lr.im.parse(chunk[i]) })
+		for _, l := range chunk {
+			if l.rej != nil {
+				lr.im.reject(lr.st, lr.name, l, l.rej)
+				continue
+			}
+			lr.ready = append(lr.ready, l)
+		}
+	}
+	l := lr.ready[0]
+	lr.ready = lr.ready[1:]
+	return l, nil
+}
+
+// parallel runs f(0) … f(n-1) on GOMAXPROCS goroutines.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// pipeline prepares one batch while the previous one is being stored: the
+// store's single writer and the preparation (validation, rules, index
+// extraction) then use a core each. The batch being stored stays visible to
+// the rules through pending until its write ends.
+type pipeline struct {
+	im      *Importer
+	st      *Stats
+	name    string
+	pending *rest.Pending
+	// flying is the batch being written and done its result; nil when
+	// nothing is being written.
+	flying []*line
+	done   chan error
+}
+
+// run prepares batch and starts writing it, once the batch before it is
+// stored.
+func (p *pipeline) run(ctx context.Context, batch []*line) error {
+	p.pending.Reset()
+	for _, l := range p.flying {
+		for j := range l.prep {
+			p.pending.Add(-1, &l.prep[j])
+		}
+	}
+	p.prepare(ctx, batch)
+	if err := p.waitFlying(ctx); err != nil {
+		if err != errRedo {
+			return err
+		}
+		// The batch before was refused as a whole and written line by
+		// line: this one was prepared against what it meant to store.
+		for _, l := range batch {
+			if err := p.im.reset(l); err != nil {
+				return fmt.Errorf("%s:%d: %w", p.name, l.no, err)
+			}
+		}
+		p.pending.Reset()
+		p.prepare(ctx, batch)
+	}
+	p.pending.Reset()
+	var ready []*line
+	for _, l := range batch {
+		switch {
+		case l.rej == nil:
+			ready = append(ready, l)
+		case l.same:
+			p.st.Unchanged++
+		case l.rej.Status >= 500:
+			return fmt.Errorf("%s:%d: %s", p.name, l.no, l.rej.Reason)
+		default:
+			p.im.reject(p.st, p.name, l, l.rej)
+		}
+	}
+	if len(ready) == 0 {
+		return nil
+	}
+	var changes []store.Change
+	for _, l := range ready {
+		changes = append(changes, l.prep...)
+	}
+	p.flying, p.done = ready, make(chan error, 1)
+	go func(done chan<- error) {
+		_, err := p.im.Store.Write(ctx, changes)
+		done <- err
+	}(p.done)
+	return nil
+}
+
+// prepare prepares the lines of batch: independent ones in parallel, then
+// the others in order, each seeing the lines before it.
+func (p *pipeline) prepare(ctx context.Context, batch []*line) {
+	indep, _ := p.im.Rules.(Independent)
+	if p.im.Rules == nil {
+		indep = allIndependent{}
+	}
+	isIndep := make([]bool, len(batch))
+	for i, l := range batch {
+		isIndep[i] = indep != nil && indep.Independent(&rest.WriteOp{Interaction: "update", Type: l.typ, ID: l.id, Resource: l.res})
+	}
+	// The independent lines only look up their own previous version in the
+	// view (a version of it in the batch being written).
+	parallel(len(batch), func(i int) {
+		if isIndep[i] {
+			batch[i].rej = p.im.prepare(p.pending.Context(ctx, i), batch[i])
+		}
+	})
+	for i, l := range batch {
+		if isIndep[i] && l.rej == nil {
+			for j := range l.prep {
+				p.pending.Add(i, &l.prep[j])
+			}
+		}
+	}
+	for i, l := range batch {
+		if isIndep[i] {
+			continue
+		}
+		if l.rej = p.im.prepare(p.pending.Context(ctx, i), l); l.rej == nil {
+			for j := range l.prep {
+				p.pending.Add(i, &l.prep[j])
+			}
+		}
+	}
+}
+
+// errRedo says the batch being written was refused as a whole and has been
+// written line by line instead.
+var errRedo = errors.New("bulk: batch written line by line")
+
+// waitFlying waits for the batch being written. When its write fails,
+// nothing of it is stored (the write is atomic), and its lines are prepared
+// and written again one at a time, in order, each against what the store
+// then holds: one bad resource does not sink the rest of its batch, and a
+// line that relied on a line now refused is judged without it.
+func (p *pipeline) waitFlying(ctx context.Context) error {
+	if p.flying == nil {
+		return nil
+	}
+	batch := p.flying
+	err := <-p.done
+	p.flying, p.done = nil, nil
+	p.st.Batches++
+	defer release(batch)
+	if err == nil {
+		for _, l := range batch {
+			p.im.count(p.st, l)
+		}
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	for _, l := range batch {
+		if err := p.im.reset(l); err != nil {
+			return fmt.Errorf("%s:%d: %w", p.name, l.no, err)
+		}
+		if rej := p.im.prepare(ctx, l); rej != nil {
+			switch {
+			case l.same:
+				p.st.Unchanged++
+			case rej.Status >= 500:
+				return fmt.Errorf("%s:%d: %s", p.name, l.no, rej.Reason)
+			default:
+				p.im.reject(p.st, p.name, l, rej)
+			}
+			continue
+		}
+		p.st.Batches++
+		if _, err := p.im.Store.Write(ctx, l.prep); err != nil {
+			if store.KindOf(err) == store.Internal {
+				return fmt.Errorf("%s:%d: %w", p.name, l.no, err)
+			}
+			p.im.reject(p.st, p.name, l, rejection(err))
+			continue
+		}
+		p.im.count(p.st, l)
+	}
+	return errRedo
+}
+
+// wait waits for the last batch to be stored.
+func (p *pipeline) wait() error {
+	if err := p.waitFlying(context.Background()); err != nil && err != errRedo {
+		return err
+	}
+	return nil
+}
+
+// release drops what a stored batch no longer needs.
+func release(batch []*line) {
+	for _, l := range batch {
+		l.res, l.raw, l.prep = nil, nil, nil
+	}
+}
+
+// reset undoes a line's preparation so that it can be prepared again: the
+// rules and SetMeta changed its tree, so it is parsed again from the line.
+func (im *Importer) reset(l *line) error {
+	im.forget(l)
+	l.prep, l.same, l.rej = nil, false, nil
+	var err error
+	l.res, err = resource.Parse(l.raw)
+	return err
+}
+
+// allIndependent is the Independent of no rules at all.
+type allIndependent struct{}
+
+func (allIndependent) Independent(*rest.WriteOp) bool { return true }
 
 // done adds st to the Importer's totals and returns it.
 func (im *Importer) done(st Stats) Stats {
@@ -403,7 +675,11 @@ func (im *Importer) parse(l *line) *Rejection {
 func (im *Importer) prepare(ctx context.Context, l *line) *Rejection {
 	var cur *store.Version
 	var prev int64
-	v, err := im.Store.Read(ctx, l.typ, l.id)
+	v, ok := rest.TransactionVersion(ctx, l.typ, l.id) // in the batch being written
+	var err error
+	if !ok {
+		v, err = im.Store.Read(ctx, l.typ, l.id)
+	}
 	switch store.KindOf(err) {
 	case store.Internal:
 		if err != nil {
@@ -425,6 +701,7 @@ func (im *Importer) prepare(ctx context.Context, l *line) *Rejection {
 	im.mu.Unlock()
 	l.counted = true
 	if cur != nil && nth <= prev && im.unchanged(ctx, l, nth) {
+		l.same = true
 		return &Rejection{}
 	}
 	interaction := "update"
@@ -455,7 +732,6 @@ func (im *Importer) prepare(ctx context.Context, l *line) *Rejection {
 	ch.Entries, ch.Patients = entries, patients
 	l.prep = append([]store.Change{ch}, op.Extra...)
 	l.first = cur == nil
-	l.res, l.raw = nil, nil // the batch may be large: keep only what is written
 	return nil
 }
 
@@ -494,40 +770,6 @@ func contentJSON(res map[string]any) []byte {
 		}
 	}
 	return resource.Marshal(c)
-}
-
-// write stores a batch in one Store.Write; if that fails, line by line.
-func (im *Importer) write(ctx context.Context, st *Stats, name string, batch []*line) error {
-	var changes []store.Change
-	for _, l := range batch {
-		changes = append(changes, l.prep...)
-	}
-	st.Batches++
-	_, err := im.Store.Write(ctx, changes)
-	if err == nil {
-		for _, l := range batch {
-			im.count(st, l)
-		}
-		return nil
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	// The write is atomic, so nothing of the batch is stored. No line of a
-	// batch depends on another (see ImportNDJSON), so each line's
-	// preparation still holds on its own.
-	for _, l := range batch {
-		st.Batches++
-		if _, err := im.Store.Write(ctx, l.prep); err != nil {
-			if store.KindOf(err) == store.Internal {
-				return fmt.Errorf("%s:%d: %w", name, l.no, err)
-			}
-			im.reject(st, name, l, rejection(err))
-			continue
-		}
-		im.count(st, l)
-	}
-	return nil
 }
 
 func (im *Importer) count(st *Stats, l *line) {

@@ -3,13 +3,17 @@ package bulk_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"ucp/bulk"
 	"ucp/careplan"
 	"ucp/fhir/search"
+	"ucp/store"
 	"ucp/store/sqlite"
 	"ucp/synth"
 )
@@ -125,4 +129,172 @@ func TestImportReportsBadLinesAndLoadsTheRest(t *testing.T) {
 	if v, err := im.Store.Read(context.Background(), "Patient", "p1"); err != nil || v.VersionID != 2 {
 		t.Errorf("Patient/p1: %v %v, want version 2 from its second line", v, err)
 	}
+}
+
+// TestImportDoesNotDependOnBatching imports the same synthetic register in
+// batches of very different sizes, so that a patient's story is sometimes
+// split across batches and sometimes prepared whole inside one (its plan
+// checked against the consent and sections in the same batch, a later
+// version deferred to the next while the first is still being written):
+// every size must store exactly the same versions.
+func TestImportDoesNotDependOnBatching(t *testing.T) {
+	data := synthNDJSON(t, 30)
+	lines := bytes.Count(data, []byte("\n"))
+	var want map[string]int64
+	for _, size := range []int{7, 100, 5000} {
+		im, rejected := newImporter(t)
+		im.Batch = size
+		st, err := im.ImportNDJSON(context.Background(), bytes.NewReader(data), "synth.ndjson")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range *rejected {
+			t.Errorf("batch %d: rejected: %s", size, r)
+		}
+		if st.Written != lines {
+			t.Errorf("batch %d: %+v, want all %d lines written", size, st, lines)
+		}
+		got := versions(t, im.Store)
+		if want == nil {
+			want = got
+			continue
+		}
+		if d := diff(got, want); d != "" {
+			t.Errorf("batch %d stored other versions than batch 7: %s", size, d)
+		}
+	}
+}
+
+// diff describes how two version maps differ, "" when they are equal.
+func diff(got, want map[string]int64) string {
+	var d []string
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if got[k] != want[k] {
+			d = append(d, fmt.Sprintf("%s at version %d, want %d", k, got[k], want[k]))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(got)) {
+		if _, ok := want[k]; !ok {
+			d = append(d, k+" should not exist")
+		}
+	}
+	return strings.Join(d, "; ")
+}
+
+// versions lists every resource's current version number.
+func versions(t *testing.T, st store.Store) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	r, err := st.Search(context.Background(), store.Query{Count: 100000, Total: store.TotalNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range r.Versions {
+		if v.Type == "Provenance" || v.Type == "Composition" {
+			continue // the rules name these with fresh ids
+		}
+		out[v.Type+"/"+v.ID] = v.VersionID
+	}
+	return out
+}
+
+// refusingStore is a real store that refuses the first batch writes (more
+// resources than one line with its approval writes) as a whole, as a store
+// does when a concurrent writer changed one of the resources between
+// preparation and write.
+type refusingStore struct {
+	store.Store
+	refuse int
+}
+
+func (s *refusingStore) Write(ctx context.Context, changes []store.Change) ([]store.Version, error) {
+	if len(changes) > 3 && s.refuse > 0 {
+		s.refuse--
+		return nil, store.Errorf(store.Conflict, "refused for the test")
+	}
+	return s.Store.Write(ctx, changes)
+}
+
+// TestImportBatchRefusedAsAWhole: a batch whose write fails is written line
+// by line, and the batch prepared meanwhile against it is prepared again;
+// nothing is lost, doubled or reported as rejected.
+func TestImportBatchRefusedAsAWhole(t *testing.T) {
+	data := synthNDJSON(t, 10)
+	lines := bytes.Count(data, []byte("\n"))
+
+	clean, _ := newImporter(t)
+	clean.Batch = 40
+	if _, err := clean.ImportNDJSON(context.Background(), bytes.NewReader(data), "synth.ndjson"); err != nil {
+		t.Fatal(err)
+	}
+
+	im, rejected := newImporter(t)
+	im.Batch = 40
+	im.Store = &refusingStore{Store: im.Store, refuse: 3}
+	st, err := im.ImportNDJSON(context.Background(), bytes.NewReader(data), "synth.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range *rejected {
+		t.Errorf("rejected: %s", r)
+	}
+	if st.Written != lines || st.Rejected != 0 {
+		t.Errorf("stats %+v, want all %d lines written", st, lines)
+	}
+	if d := diff(versions(t, im.Store), versions(t, clean.Store)); d != "" {
+		t.Errorf("after refused batches the store differs from a clean import: %s", d)
+	}
+}
+
+// TestImportLineRefusedByTheStore: when the store refuses one resource (here
+// a patient), its batch is written line by line without it, and the lines
+// prepared meanwhile on the assumption that it was stored are judged again:
+// the patient's plan, in the same batch or the next, is refused rather than
+// stored for a patient who is not there.
+func TestImportLineRefusedByTheStore(t *testing.T) {
+	data := synthNDJSON(t, 6)
+	clean, _ := newImporter(t)
+	clean.Batch = 40
+	if _, err := clean.ImportNDJSON(context.Background(), bytes.NewReader(data), "synth.ndjson"); err != nil {
+		t.Fatal(err)
+	}
+
+	im, rejected := newImporter(t)
+	im.Batch = 40
+	bad := store.Ref{Type: "Patient", ID: "s1-3-patient"}
+	im.Store = &refusingRef{Store: im.Store, ref: bad}
+	if _, err := im.ImportNDJSON(context.Background(), bytes.NewReader(data), "synth.ndjson"); err != nil {
+		t.Fatal(err)
+	}
+	refused := map[string]bool{}
+	for _, r := range *rejected {
+		refused[r.Type+"/"+r.ID] = true
+	}
+	if !refused["Patient/s1-3-patient"] || !refused["CarePlan/s1-3-plan"] {
+		t.Errorf("rejected %v, want the patient and its plan", refused)
+	}
+	got, want := versions(t, im.Store), versions(t, clean.Store)
+	if _, ok := got["CarePlan/s1-3-plan"]; ok {
+		t.Errorf("CarePlan/s1-3-plan was stored for a patient the store refused")
+	}
+	for k, v := range want {
+		if strings.HasPrefix(k, "CarePlan/") && k != "CarePlan/s1-3-plan" && got[k] != v {
+			t.Errorf("%s at version %d, want %d as in a clean import", k, got[k], v)
+		}
+	}
+}
+
+// refusingRef is a real store that refuses every write holding ref.
+type refusingRef struct {
+	store.Store
+	ref store.Ref
+}
+
+func (s *refusingRef) Write(ctx context.Context, changes []store.Change) ([]store.Version, error) {
+	for _, c := range changes {
+		if c.Type == s.ref.Type && c.ID == s.ref.ID {
+			return nil, store.Errorf(store.Conflict, "%s refused for the test", s.ref)
+		}
+	}
+	return s.Store.Write(ctx, changes)
 }

@@ -87,6 +87,14 @@ func (p *Plans) BeforeWrite(ctx context.Context, op *rest.WriteOp) error {
 	return issuesError(issues)
 }
 
+// Independent reports whether BeforeWrite for op reads nothing but op (for
+// a bulk importer, which then prepares it in parallel with others): true for
+// every type but CarePlan, whose lifecycle rules read the patient, the
+// consents and the sections. Validation reads stored StructureDefinitions
+// only for profiles that are not embedded, which an import does not write
+// alongside the resources claiming them.
+func (p *Plans) Independent(op *rest.WriteOp) bool { return op.Type != "CarePlan" }
+
 // check runs every rule for op and returns the problems found (errors and
 // warnings), or an error for refusals that are not 422 (403, 409, 500).
 func (p *Plans) check(ctx context.Context, op *rest.WriteOp) ([]validate.Issue, error) {

@@ -62,11 +62,7 @@ func (p *Plans) consentState(ctx context.Context, patient string) (consent, erro
 			candidates = append(candidates, &r.Versions[i])
 		}
 	}
-	for _, tv := range rest.TransactionVersions(ctx) {
-		if tv.Type == "Consent" {
-			candidates = append(candidates, tv)
-		}
-	}
+	candidates = append(candidates, rest.PendingVersions(ctx, "Consent", patient)...)
 	var best map[string]any
 	var bestV *store.Version
 	for _, v := range candidates {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strings"
+	"sync"
 
 	"ucp/fhir/search"
 	"ucp/fhir/validate"
@@ -17,6 +18,10 @@ import (
 type ProfileSource struct {
 	st  Store
 	reg *search.Registry
+	// embedded holds the parsed embedded profiles: they never change, and
+	// parsing one per validated resource cost a bulk import 8% of its time.
+	// The validator only reads the trees it is given.
+	embedded sync.Map // canonical -> map[string]any
 }
 
 var _ validate.ProfileSource = (*ProfileSource)(nil)
@@ -30,8 +35,12 @@ func NewProfileSource(st Store, reg *search.Registry) *ProfileSource {
 // Profile implements validate.ProfileSource. A "|version" suffix selects a
 // stored version when several are stored; embedded profiles have one.
 func (s *ProfileSource) Profile(ctx context.Context, canonical string) (map[string]any, error) {
+	if t, ok := s.embedded.Load(canonical); ok {
+		return t.(map[string]any), nil
+	}
 	if r, ok := profiles.Lookup(canonical); ok && r.Type == "StructureDefinition" {
-		return profiles.Tree(r.Raw), nil
+		t, _ := s.embedded.LoadOrStore(canonical, profiles.Tree(r.Raw))
+		return t.(map[string]any), nil
 	}
 	if s.st == nil || s.reg == nil {
 		return nil, nil

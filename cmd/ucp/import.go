@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -86,6 +87,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.SetOutput(stderr)
 	storeSpec := fs.String("store", "sqlite:./data/ucp.db", "the store: sqlite:`PATH`")
 	batch := fs.Int("batch", bulk.DefaultBatch, "resources per store transaction")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the import to `FILE`, for go tool pprof")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: ucp import [--store sqlite:PATH] [--batch N] PATH...\n\nPATH is an NDJSON file (one resource per line), a transaction Bundle (.json) or a directory of them.")
 		fs.PrintDefaults()
@@ -128,6 +130,19 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "ucp import:", err)
 		return 1
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "ucp import:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "ucp import:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	prog := newProgress(stderr, total)
 	im := &bulk.Importer{
 		Store: st, Registry: reg, Rules: plans, Batch: *batch,
@@ -146,8 +161,8 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	prog.finish()
 	t := im.Total()
 	el := time.Since(prog.start)
-	fmt.Fprintf(stdout, "imported %d files: %d resources read, %d versions written (%d new resources, %d added by the rules), %d unchanged, %d rejected in %s (%.0f resources/s)\n",
-		t.Files, t.Lines, t.Written+t.Extra, t.Created, t.Extra, t.Unchanged, t.Rejected, el.Round(time.Millisecond), float64(t.Lines)/el.Seconds())
+	fmt.Fprintf(stdout, "imported %d files: %d resources read, %d versions written (%d new resources, %d added by the rules) in %d store transactions, %d unchanged, %d rejected in %s (%.0f resources/s)\n",
+		t.Files, t.Lines, t.Written+t.Extra, t.Created, t.Extra, t.Batches, t.Unchanged, t.Rejected, el.Round(time.Millisecond), float64(t.Lines)/el.Seconds())
 	if t.Rejected > 0 {
 		return 1
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -383,7 +384,8 @@ func (s *Server) prepareTransaction(c *gin.Context, entries []any) ([]*txEntry, 
 	// Pass 3: prepare the writes, in processing order and, within each
 	// method, each entry after the entries it refers to, so domain rules
 	// see what the transaction writes (TransactionVersion).
-	ctx, view := withTxView(ctx)
+	view := NewPending()
+	ctx = view.Context(ctx, math.MaxInt)
 	for pass := 0; pass <= 2; pass++ {
 		var batch []*txEntry
 		for _, e := range tx {
@@ -438,7 +440,7 @@ func (s *Server) prepareTransaction(c *gin.Context, entries []any) ([]*txEntry, 
 				return nil, entryErr(e.idx, err)
 			}
 			e.p, e.status = p, p.status
-			view.add(p.change)
+			view.Add(view.Len(), p.change)
 			if e.method == "DELETE" && p.change == nil {
 				e.status = http.StatusNoContent
 			}

@@ -6,51 +6,140 @@ import (
 	"ucp/store"
 )
 
-// txView is what a transaction being prepared will write, so that domain
-// rules (a WriteInterceptor) can see resources created earlier in the same
-// transaction: a care plan and its consent and sections usually arrive in
-// one Bundle.
-type txView struct {
-	versions map[string]*store.Version // "Type/id" -> the version the transaction writes
-	order    []*store.Version
+// Pending is a set of writes that are prepared but not yet stored: the
+// entries of a transaction Bundle, or a batch of a bulk import. Domain rules
+// (a WriteInterceptor) see them through TransactionVersion and
+// PendingVersions, because what they check usually arrives together: a care
+// plan with its consent and sections in one Bundle, a patient's whole record
+// in one import batch.
+//
+// Each write has a position, and a rule preparing the write at position p
+// sees only the writes before p (Pending.Context). That lets a bulk importer
+// prepare the writes that need no view in parallel and out of order, and
+// still show each write that does exactly what preceded it in its input.
+//
+// A Pending may hold several versions of a resource at different positions
+// (an importer keeps the batch being stored visible while it prepares the
+// next); a rule sees the latest before its position. It is not safe for
+// concurrent Add; reads through Context may run concurrently with each
+// other.
+type Pending struct {
+	versions  map[string][]*pendingVersion // "Type/id" -> its pending versions
+	order     []*pendingVersion            // in Add order
+	byPatient map[string][]*pendingVersion // "Type|patient id" -> versions in that patient's compartment
 }
 
-type txViewKey struct{}
-
-func withTxView(ctx context.Context) (context.Context, *txView) {
-	v := &txView{versions: map[string]*store.Version{}}
-	return context.WithValue(ctx, txViewKey{}, v), v
+type pendingVersion struct {
+	pos int
+	v   *store.Version
 }
 
-func (v *txView) add(ch *store.Change) {
+// NewPending returns an empty Pending.
+func NewPending() *Pending {
+	return &Pending{versions: map[string][]*pendingVersion{}, byPatient: map[string][]*pendingVersion{}}
+}
+
+// Add records the write ch at position pos. Deletions are not recorded: a
+// rule asking for a pending version of a deleted resource falls back to the
+// store, which still has it until the write.
+func (p *Pending) Add(pos int, ch *store.Change) {
 	if ch == nil || ch.Deleted {
 		return
 	}
-	ver := &store.Version{Type: ch.Type, ID: ch.ID, VersionID: ch.VersionID, LastUpdated: ch.LastUpdated, Method: ch.Method, JSON: ch.JSON}
-	v.versions[ch.Type+"/"+ch.ID] = ver
-	v.order = append(v.order, ver)
+	pv := &pendingVersion{pos: pos, v: &store.Version{Type: ch.Type, ID: ch.ID, VersionID: ch.VersionID, LastUpdated: ch.LastUpdated, Method: ch.Method, JSON: ch.JSON}}
+	k := ch.Type + "/" + ch.ID
+	p.versions[k] = append(p.versions[k], pv)
+	p.order = append(p.order, pv)
+	for _, pt := range ch.Patients {
+		k := ch.Type + "|" + pt
+		p.byPatient[k] = append(p.byPatient[k], pv)
+	}
 }
 
-// TransactionVersion returns the version of typ/id that the transaction
-// being prepared will write, when an entry prepared before the current one
-// writes it. Entries are prepared in the R4 order (DELETE, POST, PUT/PATCH)
-// and, within each, after the entries they refer to.
+// Len is the number of writes recorded.
+func (p *Pending) Len() int { return len(p.order) }
+
+// Reset empties p, keeping its storage.
+func (p *Pending) Reset() {
+	clear(p.versions)
+	clear(p.byPatient)
+	p.order = p.order[:0]
+}
+
+// Context returns ctx in which rules see the writes of p recorded at
+// positions before pos.
+func (p *Pending) Context(ctx context.Context, pos int) context.Context {
+	return context.WithValue(ctx, pendingKey{}, pendingView{p: p, before: pos})
+}
+
+type pendingKey struct{}
+
+type pendingView struct {
+	p      *Pending
+	before int
+}
+
+func viewOf(ctx context.Context) (pendingView, bool) {
+	v, ok := ctx.Value(pendingKey{}).(pendingView)
+	return v, ok && v.p != nil
+}
+
+// TransactionVersion returns the version of typ/id that a write prepared
+// before the current one will store: an earlier entry of the same
+// transaction, or an earlier line of the same import batch. Transaction
+// entries are prepared in the R4 order (DELETE, POST, PUT/PATCH) and, within
+// each, after the entries they refer to.
 func TransactionVersion(ctx context.Context, typ, id string) (*store.Version, bool) {
-	v, _ := ctx.Value(txViewKey{}).(*txView)
-	if v == nil {
+	view, ok := viewOf(ctx)
+	if !ok {
 		return nil, false
 	}
-	ver, ok := v.versions[typ+"/"+id]
-	return ver, ok
+	var best *pendingVersion
+	for _, pv := range view.p.versions[typ+"/"+id] {
+		if pv.pos < view.before && (best == nil || pv.pos >= best.pos) {
+			best = pv
+		}
+	}
+	if best == nil {
+		return nil, false
+	}
+	return best.v, true
 }
 
-// TransactionVersions returns every version the transaction being prepared
-// will write that has been prepared so far, in order; nil outside a
-// transaction.
+// TransactionVersions returns every pending version visible to the current
+// write, in the order they were prepared (a resource's earlier pending
+// versions included); nil outside a transaction or batch.
 func TransactionVersions(ctx context.Context) []*store.Version {
-	v, _ := ctx.Value(txViewKey{}).(*txView)
-	if v == nil {
+	view, ok := viewOf(ctx)
+	if !ok {
 		return nil
 	}
-	return v.order
+	var out []*store.Version
+	for _, pv := range view.p.order {
+		if pv.pos < view.before {
+			out = append(out, pv.v)
+		}
+	}
+	return out
+}
+
+// PendingVersions returns the pending versions of type typ visible to the
+// current write that are in the compartment of Patient/patient (by the
+// index extraction's compartment, as Change.Patients records it). A rule
+// that asks the store for a patient's resources of one type (a care plan's
+// consent check) asks this too, without scanning a large batch.
+func PendingVersions(ctx context.Context, typ, patient string) []*store.Version {
+	view, ok := viewOf(ctx)
+	if !ok {
+		return nil
+	}
+	var out []*store.Version
+	for _, pv := range view.p.byPatient[typ+"|"+patient] {
+		if pv.pos < view.before {
+			if latest, _ := TransactionVersion(ctx, pv.v.Type, pv.v.ID); latest == pv.v {
+				out = append(out, pv.v)
+			}
+		}
+	}
+	return out
 }

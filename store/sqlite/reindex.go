@@ -62,6 +62,9 @@ func (s *Store) Reindex(ctx context.Context, updates []store.IndexUpdate) (int, 
 		}
 		n++
 	}
+	if err := w.flush(); err != nil {
+		return 0, err
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, storeErr(err, "sqlite: commit")
 	}
