@@ -223,8 +223,8 @@ func (m *Manager) expire() {
 // Anything else is NotFound, whoever asks, so that ids do not leak.
 func (m *Manager) lookup(id, owner string) (*job, error) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	j := m.jobs[id]
-	m.mu.Unlock()
 	if j == nil || owner == "" || j.Owner != owner || (j.finished() && m.cfg.Now().After(j.Finished.Add(m.cfg.Expiry))) {
 		return nil, store.Errorf(store.NotFound, "no export job %q", id)
 	}
