@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"ucp/auth/audit"
+	"ucp/fhir/resource"
 	"ucp/fhir/rest"
 	"ucp/store"
 )
@@ -58,5 +59,21 @@ func TestDrainerBatchesConcurrentEvents(t *testing.T) {
 	}
 	if w := cs.writes.Load(); w >= workers*each {
 		t.Errorf("%d store writes for %d events: the drainer does not batch", w, workers*each)
+	}
+}
+
+// AuditEvent ids grow with time, so that the events of a drain append to
+// the id indexes instead of landing on a random page each.
+func TestEventIDsAreTimeOrdered(t *testing.T) {
+	prev := ""
+	for i := range 1000 {
+		id := resource.ID(audit.Build(&audit.Event{Interaction: "read", Type: "Patient", ID: "p1", Time: time.Now()}))
+		if !resource.ValidID(id) {
+			t.Fatalf("invalid id %q", id)
+		}
+		if id <= prev {
+			t.Fatalf("event %d: id %s does not follow %s", i, id, prev)
+		}
+		prev = id
 	}
 }
