@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -17,12 +18,12 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"ucp/auth"
 	"ucp/auth/devissuer"
+	"ucp/bulk"
 	"ucp/fhir/resource"
 	"ucp/loadgen"
 	"ucp/profiles"
@@ -31,18 +32,30 @@ import (
 
 // benchReport is what `ucp bench` writes to bench/results.
 type benchReport struct {
-	Time          time.Time        `json:"time"`
-	AuditSync     string           `json:"audit_sync"`
-	GoVersion     string           `json:"go_version"`
-	CPUs          int              `json:"cpus"`
-	Patients      int              `json:"patients"`
-	Resources     int64            `json:"resources_loaded"`
-	LoadSeconds   float64          `json:"load_seconds"`
-	LoadRate      float64          `json:"load_resources_per_s"`
-	LoadMethod    string           `json:"load_method"`
-	DatabaseBytes int64            `json:"database_bytes"`
-	PeakRSSBytes  int64            `json:"peak_rss_bytes"`
-	Results       []loadgen.Result `json:"results"`
+	Time            time.Time        `json:"time"`
+	AuditSync       string           `json:"audit_sync"`
+	GoVersion       string           `json:"go_version"`
+	CPUs            int              `json:"cpus"`
+	Patients        int              `json:"patients"`
+	GenerateSeconds float64          `json:"generate_seconds"`
+	Resources       int64            `json:"resources_loaded"`
+	Versions        int64            `json:"versions_written"`
+	LoadSeconds     float64          `json:"load_seconds"`
+	LoadRate        float64          `json:"load_resources_per_s"`
+	LoadMethod      string           `json:"load_method"`
+	LoadRejected    int              `json:"load_rejected"`
+	DatabaseBytes   int64            `json:"database_bytes"`
+	PeakRSSBytes    int64            `json:"peak_rss_bytes"`
+	Results         []loadgen.Result `json:"results"`
+	// Ceiling is each result's req/s as a share of the ceiling scenario's
+	// (a response served from memory) at the same concurrency.
+	Ceiling []ceilingShare `json:"of_ceiling"`
+}
+
+type ceilingShare struct {
+	Scenario string  `json:"scenario"`
+	Clients  int     `json:"clients"`
+	Share    float64 `json:"share"`
 }
 
 func defaultBenchPatients() int {
@@ -66,6 +79,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	only := fs.String("scenario", "", "run only the scenarios whose name contains `TEXT`")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load phase (server and generator) to `FILE`, for go tool pprof")
 	dir := fs.String("dir", "", "keep the database in `DIR` (default: a temporary folder, removed after)")
+	reuse := fs.Bool("reuse", false, "with --dir: when DIR already holds a loaded database, serve it instead of generating and importing again")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -91,30 +105,35 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		defer os.RemoveAll(tmp)
 		work = tmp
 	}
+	db := filepath.Join(work, "ucp.db")
+	report := benchReport{Time: time.Now().UTC(), AuditSync: "before each response", GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Patients: *patients,
+		LoadMethod: "ucp import of the generator's NDJSON (bulk.Importer: validation, care-plan rules, index extraction; 2,000 resources per store transaction)"}
+	if *auditSync > 0 {
+		report.AuditSync = "every " + auditSync.String()
+	}
+	_, err := os.Stat(db)
+	switch exists := err == nil; {
+	case exists && *reuse:
+		report.LoadMethod = "reused " + db
+		fmt.Fprintf(stdout, "serving the database already in %s\n", db)
+	case exists:
+		fmt.Fprintf(stderr, "ucp bench: %s already exists: pass --reuse to serve it, or remove it\n", db)
+		return 2
+	default:
+		if err := benchLoad(ctx, &report, work, *seed, stdout, stderr); err != nil {
+			fmt.Fprintln(stderr, "ucp bench:", err)
+			return 1
+		}
+	}
+
 	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	srv, err := startServer(ctx, serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(work, "ucp.db"),
+	srv, err := startServer(ctx, serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + db,
 		Dev: true, MaxBody: 16 << 20, MinIDAssurance: 3, AuditSync: *auditSync}, quiet)
 	if err != nil {
 		fmt.Fprintln(stderr, "ucp bench:", err)
 		return 1
 	}
 	defer srv.Close()
-
-	report := benchReport{Time: time.Now().UTC(), AuditSync: "before each response", GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Patients: *patients,
-		LoadMethod: "transaction Bundles through the API in process (validation, care-plan rules, audit), 2 workers"}
-	if *auditSync > 0 {
-		report.AuditSync = "every " + auditSync.String()
-	}
-	fmt.Fprintf(stdout, "loading %d synthetic patients…\n", *patients)
-	start := time.Now()
-	n, err := loadBundles(ctx, srv.loader, *patients, *seed, 2)
-	if err != nil {
-		fmt.Fprintln(stderr, "ucp bench: loading:", err)
-		return 1
-	}
-	report.Resources, report.LoadSeconds = n, time.Since(start).Seconds()
-	report.LoadRate = float64(n) / report.LoadSeconds
-	fmt.Fprintf(stdout, "loaded %d resources in %.1f s (%.0f resources/s)\n", n, report.LoadSeconds, report.LoadRate)
 
 	samples, err := sampleWorld(ctx, srv.loader)
 	if err != nil {
@@ -156,7 +175,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			report.Results = append(report.Results, r)
 		}
 	}
-	report.DatabaseBytes = fileSizes(filepath.Join(work, "ucp.db"), filepath.Join(work, "ucp.db-wal"))
+	report.Ceiling = ceilingShares(report.Results)
+	if len(report.Ceiling) > 0 {
+		fmt.Fprintln(stdout, "share of the ceiling (req/s against GET metadata at the same concurrency):")
+		for _, c := range report.Ceiling {
+			fmt.Fprintf(stdout, "  %-36s %3d clients  %5.1f%%\n", c.Scenario, c.Clients, 100*c.Share)
+		}
+	}
+	report.DatabaseBytes = fileSizes(db, db+"-wal")
 	report.PeakRSSBytes = peakRSS()
 	fmt.Fprintf(stdout, "database %.1f MB, peak RSS %.1f MB (server and load generator, one process)\n",
 		float64(report.DatabaseBytes)/1e6, float64(report.PeakRSSBytes)/1e6)
@@ -174,53 +200,64 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-// loadBundles posts the synthetic patients' transactions to the trusted
-// in-process API, a patient's steps in order on one worker, patients spread
-// over workers. It returns the number of entries written.
-func loadBundles(ctx context.Context, api http.Handler, patients int, seed uint64, workers int) (int64, error) {
-	ctx = auth.NewContext(ctx, demoLoader)
-	type job struct{ bundles [][]byte }
-	queues := make([]chan job, workers)
-	var loaded atomic.Int64
-	var wg sync.WaitGroup
-	var firstErr error
-	var once sync.Once
-	fail := func(err error) { once.Do(func() { firstErr = err }) }
-	for w := range queues {
-		queues[w] = make(chan job, 16)
-		wg.Add(1)
-		go func(q chan job) {
-			defer wg.Done()
-			for j := range q {
-				for _, b := range j.bundles {
-					if _, err := callAPI(ctx, api, http.MethodPost, "/fhir", b); err != nil {
-						fail(err)
-						continue
-					}
-					loaded.Add(int64(bytes.Count(b, []byte(`"request":`))))
-				}
-			}
-		}(queues[w])
+// benchLoad generates the synthetic register as one NDJSON stream (each
+// patient's story in order) into work, then imports it into work/ucp.db as
+// ucp import does, timing both.
+func benchLoad(ctx context.Context, report *benchReport, work string, seed uint64, stdout, stderr io.Writer) error {
+	path := filepath.Join(work, "synth.ndjson")
+	fmt.Fprintf(stdout, "generating %d synthetic patients…\n", report.Patients)
+	start := time.Now()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
 	}
-	var cur []([]byte)
-	curPatient := -1
-	err := synth.Generate(synth.Options{Patients: patients, Seed: seed}, synth.Bundles(func(patient, step int, b []byte) error {
-		if patient != curPatient && cur != nil {
-			queues[curPatient%workers] <- job{cur}
-			cur = nil
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = errors.Join(synth.Generate(synth.Options{Patients: report.Patients, Seed: seed}, cancellable(ctx, synth.NDJSONStream(bw))), bw.Flush(), f.Close())
+	if err != nil {
+		return err
+	}
+	report.GenerateSeconds = time.Since(start).Seconds()
+	size := fileSizes(path)
+	fmt.Fprintf(stdout, "generated %.1f MB in %.1f s; importing…\n", float64(size)/1e6, report.GenerateSeconds)
+
+	st, err := openStore("sqlite:" + filepath.Join(work, "ucp.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	im, err := newImporter(st)
+	if err != nil {
+		return err
+	}
+	prog := newProgress(stderr, size)
+	var firstReject string
+	im.Reject = func(r bulk.Rejection) {
+		if firstReject == "" {
+			firstReject = r.String()
 		}
-		curPatient = patient
-		cur = append(cur, b)
-		return ctx.Err()
-	}))
-	if cur != nil {
-		queues[curPatient%workers] <- job{cur}
 	}
-	for _, q := range queues {
-		close(q)
+	im.Progress = prog.update
+	in, err := os.Open(path)
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	return loaded.Load(), errors.Join(err, firstErr)
+	defer in.Close()
+	start = time.Now()
+	stats, err := im.ImportNDJSON(auth.NewContext(ctx, importer), in, path)
+	prog.finish()
+	if err != nil {
+		return err
+	}
+	report.LoadSeconds = time.Since(start).Seconds()
+	report.Resources, report.Versions = int64(stats.Lines), int64(stats.Written+stats.Extra)
+	report.LoadRate = float64(stats.Lines) / report.LoadSeconds
+	report.LoadRejected = stats.Rejected
+	fmt.Fprintf(stdout, "imported %d resources (%d versions with those the rules added) in %.1f s: %.0f resources/s, %d rejected\n",
+		stats.Lines, report.Versions, report.LoadSeconds, report.LoadRate, stats.Rejected)
+	if stats.Rejected > 0 {
+		return fmt.Errorf("the import rejected %d generated resources, first: %s", stats.Rejected, firstReject)
+	}
+	return os.Remove(path)
 }
 
 // world is what the scenarios pick from: stored plan ids, their patients'
@@ -395,6 +432,24 @@ func newPlanBundle(n int64) []byte {
 			"activity":       []any{map[string]any{"detail": map[string]any{"status": "not-started", "description": "Keep comfortable at home; call the district nurses."}}}}),
 	}}
 	return resource.Marshal(b)
+}
+
+// ceilingShares relates every result to the ceiling scenario's result at
+// the same concurrency.
+func ceilingShares(results []loadgen.Result) []ceilingShare {
+	ceiling := map[int]float64{}
+	for _, r := range results {
+		if strings.HasPrefix(r.Scenario, "ceiling") {
+			ceiling[r.Clients] = r.RPS
+		}
+	}
+	var out []ceilingShare
+	for _, r := range results {
+		if c := ceiling[r.Clients]; c > 0 && !strings.HasPrefix(r.Scenario, "ceiling") {
+			out = append(out, ceilingShare{Scenario: r.Scenario, Clients: r.Clients, Share: r.RPS / c})
+		}
+	}
+	return out
 }
 
 func fileSizes(paths ...string) int64 {

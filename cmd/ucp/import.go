@@ -19,6 +19,7 @@ import (
 	"ucp/careplan"
 	"ucp/fhir/search"
 	"ucp/fhir/terminology"
+	"ucp/store"
 )
 
 // importer is the principal an import runs as: a clinician, so that active
@@ -119,13 +120,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	defer st.Close()
-	reg, err := search.NewRegistry()
-	if err != nil {
-		fmt.Fprintln(stderr, "ucp import:", err)
-		return 1
-	}
-	reg.SetTerminology(&terminology.Source{Store: st})
-	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidator(st, reg)})
+	im, err := newImporter(st)
 	if err != nil {
 		fmt.Fprintln(stderr, "ucp import:", err)
 		return 1
@@ -144,11 +139,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		defer pprof.StopCPUProfile()
 	}
 	prog := newProgress(stderr, total)
-	im := &bulk.Importer{
-		Store: st, Registry: reg, Rules: plans, Batch: *batch,
-		Reject:   prog.reject,
-		Progress: prog.update,
-	}
+	im.Batch, im.Reject, im.Progress = *batch, prog.reject, prog.update
 	ctx = auth.NewContext(ctx, importer)
 	for _, f := range files {
 		if err := importFile(ctx, im, f); err != nil {
@@ -167,6 +158,21 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	return 0
+}
+
+// newImporter returns an importer into st with the rules and index
+// extraction the API applies.
+func newImporter(st store.Store) (*bulk.Importer, error) {
+	reg, err := search.NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	reg.SetTerminology(&terminology.Source{Store: st})
+	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidator(st, reg)})
+	if err != nil {
+		return nil, err
+	}
+	return &bulk.Importer{Store: st, Registry: reg, Rules: plans}, nil
 }
 
 // importFile imports one NDJSON file or transaction Bundle.

@@ -391,8 +391,14 @@ func TestBenchRuns(t *testing.T) {
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 12 || rep.Resources == 0 {
-		t.Errorf("report has %d results and %d resources, want 12 results (6 scenarios × 2)", len(rep.Results), rep.Resources)
+	if len(rep.Results) != 12 || rep.Resources == 0 || rep.LoadRejected != 0 {
+		t.Errorf("report has %d results and %d resources (%d rejected), want 12 results (6 scenarios × 2)", len(rep.Results), rep.Resources, rep.LoadRejected)
+	}
+	if len(rep.Ceiling) != 10 {
+		t.Errorf("report relates %d results to the ceiling, want 10 (5 scenarios × 2)", len(rep.Ceiling))
+	}
+	if rep.DatabaseBytes == 0 || rep.PeakRSSBytes == 0 {
+		t.Errorf("report lacks the database size (%d) or peak RSS (%d)", rep.DatabaseBytes, rep.PeakRSSBytes)
 	}
 	for _, r := range rep.Results {
 		if r.Errors > 0 || r.Requests == 0 {
