@@ -99,14 +99,21 @@ func (cr CollectingReader) AllowRead(ctx context.Context, v *store.Version) erro
 }
 
 // versionPatients returns the compartment patients of v. A Patient is its
-// own, without parsing; anything else is parsed and extracted, which is
-// the cost of knowing whose data a search returned.
+// own, without parsing; anything else is parsed and extracted once per
+// version (see patientCache), which is the cost of knowing whose data a
+// search returned.
 func versionPatients(reg Extractor, v *store.Version) []string {
 	if v.Type == "Patient" {
 		return []string{v.ID}
 	}
 	if reg == nil || v.JSON == nil {
 		return nil
+	}
+	k, cacheable := keyOf(reg, v)
+	if cacheable {
+		if p, ok := patientsOf.get(k); ok {
+			return p
+		}
 	}
 	res, err := parseJSON(v.JSON)
 	if err != nil {
@@ -115,6 +122,10 @@ func versionPatients(reg Extractor, v *store.Version) []string {
 	patients, err := reg.Patients(res)
 	if err != nil {
 		return nil
+	}
+	if cacheable {
+		// Callers only read the list (addPatient copies from it).
+		patientsOf.put(k, patients)
 	}
 	return patients
 }
