@@ -39,7 +39,8 @@ import (
 //
 // The drainer writes journal lines into the store in batches (gathered for
 // up to drainDelay, so that one store transaction carries many) and then
-// records the drained journal offset in a small file, replaced atomically.
+// records the drained journal offset in a small file, replaced atomically
+// but not fsynced (a lost or empty offset file only means more replay).
 // After a crash the lines after that offset are written again; AuditEvent
 // ids are fixed in the journal, so a Conflict on an id means the event was
 // already stored and it is skipped: every event is stored exactly once.
@@ -162,8 +163,13 @@ func (s *Sink) recover() error {
 	off := int64(0)
 	if b, err := os.ReadFile(filepath.Join(s.dir, offsetName)); err == nil {
 		off, err = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		if err != nil {
-			return fmt.Errorf("audit: corrupt offset file: %w", err)
+		if err != nil || off < 0 {
+			// The drainer's offset writes are not fsynced (see Drain): a
+			// power cut may leave the file empty. Replaying the whole
+			// journal is safe, as a replayed event that is already stored
+			// is skipped.
+			s.log.Warn("audit: unreadable offset file; replaying the whole journal", "err", err)
+			off = 0
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("audit: %w", err)
@@ -439,7 +445,11 @@ func (s *Sink) Drain(ctx context.Context) (int, error) {
 			return total, err
 		}
 		end := batch[n-1].end
-		if err := writeFileAtomic(filepath.Join(s.dir, offsetName), []byte(strconv.FormatInt(end, 10)+"\n")); err != nil {
+		// Not fsynced: an offset lost in a power cut only makes the next
+		// Open replay events that are already stored, which it skips; the
+		// fsyncs (file and directory) after every batch competed with the
+		// journal's for the disk.
+		if err := writeFileAtomic(filepath.Join(s.dir, offsetName), []byte(strconv.FormatInt(end, 10)+"\n"), false); err != nil {
 			return total, fmt.Errorf("audit: recording the drained offset: %w", err)
 		}
 		s.mu.Lock()
@@ -516,7 +526,9 @@ func (s *Sink) maybeRotate() error {
 	if s.size < rotateAt || s.drained != s.size || len(s.queue) > 0 {
 		return nil
 	}
-	if err := writeFileAtomic(filepath.Join(s.dir, offsetName), []byte("0\n")); err != nil {
+	// Durable before the journal is emptied: an older, larger offset must
+	// never come back and skip the new journal's first events.
+	if err := writeFileAtomic(filepath.Join(s.dir, offsetName), []byte("0\n"), true); err != nil {
 		return err
 	}
 	if err := s.f.Truncate(0); err != nil {
@@ -572,9 +584,9 @@ func (s *Sink) abandon() {
 	s.f.Close()
 }
 
-// writeFileAtomic replaces name with data: write a temporary file, fsync,
-// rename over, fsync the directory.
-func writeFileAtomic(name string, data []byte) error {
+// writeFileAtomic replaces name with data: write a temporary file, fsync
+// when durable, rename over, fsync the directory when durable.
+func writeFileAtomic(name string, data []byte, durable bool) error {
 	tmp := name + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -584,15 +596,20 @@ func writeFileAtomic(name string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if durable {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, name); err != nil {
 		return err
+	}
+	if !durable {
+		return nil
 	}
 	d, err := os.Open(filepath.Dir(name))
 	if err != nil {
