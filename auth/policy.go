@@ -58,7 +58,7 @@ func DefaultPolicy() *Policy {
 			"CarePlan", "Goal", "Observation", "Condition", "Consent", "RelatedPerson", "CareTeam",
 			"DocumentReference", "QuestionnaireResponse", "Task", "Flag", "Provenance", "Patient",
 			"Practitioner", "PractitionerRole", "Communication", "ServiceRequest", "Procedure",
-			"AllergyIntolerance", "MedicationStatement", "ClinicalImpression", "Binary",
+			"AllergyIntolerance", "MedicationStatement", "ClinicalImpression", "Binary", "Group",
 		},
 		AdminTypes:         []string{"Organization", "Contract", "Device", "Endpoint", "Location", "HealthcareService", "Subscription"},
 		AuditTypes:         []string{"AuditEvent"},

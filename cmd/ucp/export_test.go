@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,21 +35,7 @@ func TestServeBulkExport(t *testing.T) {
 	clinical := token(t, srv, auth.RoleClinical)
 	send := func(method, u, tok string, headers ...string) (int, http.Header, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest(method, u, nil)
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		for _, h := range headers {
-			k, v, _ := strings.Cut(h, ":")
-			req.Header.Set(k, strings.TrimSpace(v))
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header, b
+		return call(t, method, u, tok, nil, headers...)
 	}
 
 	for _, tc := range []struct {
@@ -75,35 +62,10 @@ func TestServeBulkExport(t *testing.T) {
 	if code, _, _ := send("GET", loc, other); code != http.StatusNotFound {
 		t.Errorf("another system polls: %d, want 404", code)
 	}
-	var man struct {
-		Output []struct {
-			Type, URL string
-			Count     int
-		}
-	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		code, h, b = send("GET", loc, system)
-		if code == http.StatusOK {
-			if err := json.Unmarshal(b, &man); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if code != http.StatusAccepted || h.Get("X-Progress") == "" || time.Now().After(deadline) {
-			t.Fatalf("status: %d %v %s", code, h, b)
-		}
-	}
+	man := awaitExport(t, loc, system)
 	counts := map[string]int{}
 	for _, f := range man.Output {
-		code, h, b := send("GET", f.URL, system, "Accept: application/fhir+ndjson")
-		if code != http.StatusOK || h.Get("Content-Type") != "application/fhir+ndjson" {
-			t.Fatalf("GET %s: %d %v", f.URL, code, h)
-		}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		sc.Buffer(nil, 16<<20)
-		for sc.Scan() {
-			counts[f.Type]++
-		}
+		counts[f.Type] += len(download(t, f.URL, system))
 		if code, _, _ := send("GET", f.URL, other); code != http.StatusNotFound {
 			t.Errorf("another system downloads: %d, want 404", code)
 		}
@@ -129,4 +91,126 @@ func TestServeBulkExport(t *testing.T) {
 	if total, _ := bundle["total"].(float64); int(total) != 4+len(man.Output) {
 		t.Errorf("export AuditEvents: %v, want %d (4 kick-offs, %d downloads)", bundle["total"], 4+len(man.Output), len(man.Output))
 	}
+}
+
+// TestServeGroupExport exports a Group of patients (a hospice caseload):
+// its Patient resources and compartments, and nobody else's.
+func TestServeGroupExport(t *testing.T) {
+	srv := startTestServer(t, filepath.Join(t.TempDir(), "ucp.db"), true)
+	defer srv.Close()
+	system := token(t, srv, auth.RoleSystem)
+	bearer = system
+	defer func() { bearer = "" }()
+	clinical := token(t, srv, auth.RoleClinical)
+	// Someone outside the group, with a record of their own.
+	outsider := []byte(`{"resourceType":"Patient","gender":"male","birthDate":"1940-02-03","name":[{"family":"Outside","given":["Owen"]}]}`)
+	code, h, b := call(t, "POST", srv.base+"/Patient", clinical, outsider, "Content-Type: application/fhir+json")
+	if code != http.StatusCreated {
+		t.Fatalf("POST Patient: %d %s", code, b)
+	}
+	outsiderID := strings.Split(strings.TrimPrefix(h.Get("Location"), srv.base+"/Patient/"), "/")[0]
+	_, bundle := get(t, srv.base+"/Patient?family=Smith&given=Joan&_elements=id")
+	entries, _ := bundle["entry"].([]any)
+	if len(entries) != 1 {
+		t.Fatalf("the demo's Joan Smith: %v", bundle)
+	}
+	want := []string{entries[0].(map[string]any)["resource"].(map[string]any)["id"].(string)}
+	group, _ := json.Marshal(map[string]any{"resourceType": "Group", "type": "person", "actual": true, "name": "Hospice caseload",
+		"member": []any{map[string]any{"entity": map[string]any{"reference": "Patient/" + want[0]}}}})
+	code, h, b = call(t, "POST", srv.base+"/Group", clinical, group, "Content-Type: application/fhir+json")
+	if code != http.StatusCreated {
+		t.Fatalf("POST Group: %d %s", code, b)
+	}
+	gid := strings.Split(strings.TrimPrefix(h.Get("Location"), srv.base+"/Group/"), "/")[0]
+
+	code, h, b = call(t, "GET", srv.base+"/Group/"+gid+"/$export", system, nil, "Prefer: respond-async")
+	if code != http.StatusAccepted {
+		t.Fatalf("kick-off: %d %s", code, b)
+	}
+	var patients []string
+	others := 0
+	for _, f := range awaitExport(t, h.Get("Content-Location"), system).Output {
+		for _, res := range download(t, f.URL, system) {
+			if res["resourceType"] == "Patient" {
+				patients = append(patients, res["id"].(string))
+				continue
+			}
+			others++
+			if raw, _ := json.Marshal(res); bytes.Contains(raw, []byte(outsiderID)) {
+				t.Errorf("%s/%s, about the patient outside the group, was exported: %s", res["resourceType"], res["id"], raw)
+			}
+		}
+	}
+	if !slices.Equal(patients, want) || others == 0 {
+		t.Errorf("exported patients %v and %d other resources, want patients %v and their records", patients, others, want)
+	}
+	if code, _, _ := call(t, "GET", srv.base+"/Group/no-such-group/$export", system, nil, "Prefer: respond-async"); code != http.StatusNotFound {
+		t.Errorf("unknown group: %d, want 404", code)
+	}
+}
+
+// call sends a request with a bearer token, a body and "Key: value" headers.
+func call(t *testing.T, method, u, tok string, body []byte, headers ...string) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, u, bytes.NewReader(body))
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Set(k, strings.TrimSpace(v))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b
+}
+
+// exportManifest is the part of a Bulk Data manifest the tests read.
+type exportManifest struct {
+	Output []struct {
+		Type, URL string
+		Count     int
+	}
+}
+
+// awaitExport polls an export's status URL until its manifest is ready.
+func awaitExport(t *testing.T, loc, tok string) exportManifest {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code, h, b := call(t, "GET", loc, tok, nil)
+		if code == http.StatusOK {
+			var man exportManifest
+			if err := json.Unmarshal(b, &man); err != nil {
+				t.Fatal(err)
+			}
+			return man
+		}
+		if code != http.StatusAccepted || h.Get("X-Progress") == "" || time.Now().After(deadline) {
+			t.Fatalf("status: %d %v %s", code, h, b)
+		}
+	}
+}
+
+// download fetches one NDJSON file of an export and parses its lines.
+func download(t *testing.T, u, tok string) []map[string]any {
+	t.Helper()
+	code, h, b := call(t, "GET", u, tok, nil, "Accept: application/fhir+ndjson")
+	if code != http.StatusOK || h.Get("Content-Type") != "application/fhir+ndjson" {
+		t.Fatalf("GET %s: %d %v", u, code, h)
+	}
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var res map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &res); err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		out = append(out, res)
+	}
+	return out
 }

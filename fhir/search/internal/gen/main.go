@@ -32,7 +32,7 @@ import (
 var served = []string{
 	"Resource",
 	"AllergyIntolerance", "AuditEvent", "Binary", "Bundle", "CarePlan", "CareTeam", "ClinicalImpression", "CodeSystem",
-	"Composition", "Condition", "Consent", "Contract", "DocumentReference", "Flag", "Goal", "MedicationStatement",
+	"Composition", "Condition", "Consent", "Contract", "DocumentReference", "Flag", "Goal", "Group", "MedicationStatement",
 	"Observation", "Organization", "Patient", "Practitioner", "PractitionerRole", "Provenance",
 	"Questionnaire", "QuestionnaireResponse", "RelatedPerson", "SearchParameter", "ServiceRequest",
 	"StructureDefinition", "Subscription", "Task", "ValueSet",
