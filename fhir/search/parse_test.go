@@ -34,7 +34,9 @@ func TestParseWhere(t *testing.T) {
 		{"hot path", "CarePlan", "subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009",
 			[]store.Clause{{Any: []store.Cond{
 				{Param: "subject", Type: store.Reference, Identifier: true, System: "https://fhir.nhs.uk/Id/nhs-number", SystemSet: true, Code: "9000000009"},
-				// …or the referenced Patient's own identifier (Group is not served).
+				// …or the referenced Group's or Patient's own identifier.
+				{Param: "subject", Type: store.Reference, RefType: "Group", Chain: &store.Chain{Type: "Group", Where: []store.Clause{{Any: []store.Cond{
+					{Param: "identifier", Type: store.Token, System: "https://fhir.nhs.uk/Id/nhs-number", SystemSet: true, Code: "9000000009"}}}}}},
 				{Param: "subject", Type: store.Reference, RefType: "Patient", Chain: &store.Chain{Type: "Patient", Where: []store.Clause{{Any: []store.Cond{
 					{Param: "identifier", Type: store.Token, System: "https://fhir.nhs.uk/Id/nhs-number", SystemSet: true, Code: "9000000009"}}}}}},
 			}}}},
