@@ -2,7 +2,6 @@ package careplan
 
 import (
 	"context"
-	"encoding/json"
 
 	"ucp/auth"
 	"ucp/fhir/resource"
@@ -97,8 +96,8 @@ func (p *Plans) AllowRead(ctx context.Context, v *store.Version) error {
 	if v.Deleted || (v.Type != "CarePlan" && v.Type != "Composition") {
 		return nil
 	}
-	var h planHead
-	if err := json.Unmarshal(v.JSON, &h); err != nil {
+	h, err := headOf(v)
+	if err != nil {
 		return err
 	}
 	if !h.urgent() {
