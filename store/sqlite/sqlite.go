@@ -109,6 +109,17 @@ func Open(path string) (*Store, error) {
 
 	wq := cloneValues(common)
 	wq.Set("_txlock", "immediate")
+	// The one writer inserts index rows all over large B-trees (patient ids,
+	// codes): past a few million resources its inserts miss a small cache
+	// on most pages. 256 MB keeps the upper levels and hot leaves of every
+	// index; the readers keep the small cache above.
+	wq.Del("_pragma")
+	for _, p := range common["_pragma"] {
+		if !strings.HasPrefix(p, "cache_size(") {
+			wq.Add("_pragma", p)
+		}
+	}
+	wq.Add("_pragma", "cache_size(-262144)")
 	w, err := sql.Open("sqlite", "file:"+path+"?"+wq.Encode())
 	if err != nil {
 		return nil, storeErr(err, "sqlite: open")
