@@ -94,14 +94,16 @@ func TestMetadata(t *testing.T) {
 	if patient["conditionalCreate"] != true || patient["updateCreate"] != true {
 		t.Errorf("Patient: %v", patient)
 	}
-	found := false
+	params := map[string]string{}
 	for _, sp := range patient["searchParam"].([]any) {
-		if path(sp, "name") == "identifier" && path(sp, "type") == "token" && str(path(sp, "definition")) != "" {
-			found = true
+		if str(path(sp, "definition")) != "" {
+			params[str(path(sp, "name"))] = str(path(sp, "type"))
 		}
 	}
-	if !found {
-		t.Errorf("Patient identifier search parameter missing: %v", patient["searchParam"])
+	for name, typ := range map[string]string{"identifier": "token", "_text": "string", "_content": "string", "_lastUpdated": "date"} {
+		if params[name] != typ {
+			t.Errorf("Patient search parameter %s: type %q, want %q (all: %v)", name, params[name], typ, params)
+		}
 	}
 	if !strings.Contains(strings.ToLower(strings.Join(interactions(patient), ",")), "patch") {
 		t.Errorf("interactions %v", interactions(patient))

@@ -305,7 +305,7 @@ func (s *Server) CapabilityStatement() ([]byte, error) {
 			if s.cfg.ConditionalDeleteMultiple {
 				rt.ConditionalDelete = "multiple"
 			}
-			for _, p := range s.cfg.Registry.Params(t) {
+			for _, p := range append(s.cfg.Registry.Params(t), search.TextParams(t)...) {
 				doc := p.Description
 				if p.Custom() {
 					doc = strings.TrimSpace(doc + " " + customParamNote)
