@@ -1,9 +1,14 @@
 package audit
 
 import (
+	"errors"
+	"reflect"
 	"slices"
 	"testing"
+	"time"
 
+	"ucp/auth"
+	"ucp/fhir/resource"
 	"ucp/fhir/search"
 	"ucp/store"
 )
@@ -37,5 +42,45 @@ func TestVersionPatientsPerVersionAndContent(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// The drainer indexes the AuditEvent it built without parsing its journal
+// line again: the index entries must be those the line gives.
+func TestChangeFromBuiltEventMatchesJournalLine(t *testing.T) {
+	reg, err := search.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &auth.Principal{Issuer: "https://cis2", Subject: "s1", UserID: "555021935107", Name: "Dr Who",
+		Role: auth.RoleClinical, RoleCode: "S8000:G8000:R8000", RoleName: "Doctor", Org: "RX1", ClientID: "app-1",
+		TokenID: "jti-1", FHIRUser: "Practitioner/555"}
+	for _, e := range []*Event{
+		{Interaction: "search-type", Type: "CarePlan", Query: "subject:identifier=x|1&status=active", Status: 200,
+			Patients: []string{"p1", "p2"}, Principal: p, Time: time.Now()},
+		{Interaction: "read", Type: "Patient", ID: "p3", Status: 404, Err: errors.New("not shared"),
+			Principal: p, BreakGlass: "cardiac arrest", Time: time.Now()},
+		{Interaction: "operation", Operation: "everything", Type: "Patient", ID: "p4", Status: 500, Time: time.Now()},
+	} {
+		ev := Build(e)
+		line := resource.Marshal(ev)
+		parsed, err := resource.Parse(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromLine, err := change(reg, parsed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromEvent, err := changeWithJSON(reg, ev, line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(fromEvent.Entries, fromLine.Entries) || !slices.Equal(fromEvent.Patients, fromLine.Patients) {
+			t.Errorf("%s: entries from the built event\n%+v\nfrom its journal line\n%+v", e.Interaction, fromEvent, fromLine)
+		}
+		if string(fromEvent.JSON) != string(line) || len(fromEvent.Entries) < 10 {
+			t.Errorf("%s: %d entries, JSON %s", e.Interaction, len(fromEvent.Entries), fromEvent.JSON)
+		}
 	}
 }

@@ -79,10 +79,15 @@ type Sink struct {
 type entry struct {
 	line []byte // the AuditEvent JSON, without the newline
 	end  int64  // journal offset just after its newline
+	// ev is the AuditEvent that line was marshalled from, when this
+	// process built it (nil for lines replayed from the journal): the
+	// drainer indexes it without parsing line again.
+	ev map[string]any
 }
 
 type commitReq struct {
 	line []byte // with the newline
+	ev   map[string]any
 	done chan error
 }
 
@@ -250,7 +255,7 @@ func (s *Sink) Record(ctx context.Context, r rest.AuditRecord) {
 	}
 	fromContext(ctx, e)
 	ev := Build(e)
-	if err := s.Append(ev); err != nil {
+	if err := s.append(ev, true); err != nil {
 		// The response is already written; the best left is a loud log
 		// naming the event, so an operator can reconstruct it.
 		s.log.ErrorContext(ctx, "audit: AuditEvent NOT recorded", "err", err, "id", resource.ID(ev),
@@ -276,7 +281,16 @@ var ErrClosed = errors.New("audit: sink closed")
 // Append journals one AuditEvent resource (with its id set) and returns
 // once it is durable.
 func (s *Sink) Append(ev map[string]any) error {
+	return s.append(ev, false)
+}
+
+// append is Append; keep hands ev itself to the drainer, for events no one
+// else holds (Record's), so it need not parse the line again.
+func (s *Sink) append(ev map[string]any, keep bool) error {
 	line := append(resource.Marshal(ev), '\n')
+	if !keep {
+		ev = nil
+	}
 	done := make(chan error, 1)
 	s.cmu.RLock()
 	if s.closed {
@@ -286,7 +300,7 @@ func (s *Sink) Append(ev map[string]any) error {
 	// Sent under cmu so that Close never closes reqs while a send is in
 	// flight. Not under mu: the committer takes mu, and a full channel
 	// would deadlock.
-	s.reqs <- commitReq{line: line, done: done}
+	s.reqs <- commitReq{line: line, ev: ev, done: done}
 	s.cmu.RUnlock()
 	return <-done
 }
@@ -333,7 +347,7 @@ func (s *Sink) commitLoop() {
 			s.mu.Lock()
 			for _, r := range group {
 				s.size += int64(len(r.line))
-				s.queue = append(s.queue, entry{line: r.line[:len(r.line)-1], end: s.size})
+				s.queue = append(s.queue, entry{line: r.line[:len(r.line)-1], end: s.size, ev: r.ev})
 			}
 			s.mu.Unlock()
 			select {
@@ -467,7 +481,7 @@ func (s *Sink) Drain(ctx context.Context) (int, error) {
 func (s *Sink) store(ctx context.Context, batch []entry) (int, error) {
 	changes := make([]store.Change, 0, len(batch))
 	for _, e := range batch {
-		ch, err := s.change(e.line)
+		ch, err := s.change(e)
 		if err != nil {
 			// A line we wrote ourselves that no longer parses: keep it in
 			// the journal for a person to inspect, and go on.
@@ -501,18 +515,16 @@ func (s *Sink) store(ctx context.Context, batch []entry) (int, error) {
 	return n, nil
 }
 
-func (s *Sink) change(line []byte) (store.Change, error) {
-	ev, err := resource.Parse(line)
-	if err != nil {
-		return store.Change{}, err
-	}
-	ch, err := change(s.reg, ev)
-	if err != nil {
-		return store.Change{}, err
+func (s *Sink) change(e entry) (store.Change, error) {
+	ev := e.ev
+	if ev == nil {
+		var err error
+		if ev, err = resource.Parse(e.line); err != nil {
+			return store.Change{}, err
+		}
 	}
 	// The journal line is the stored JSON, byte for byte.
-	ch.JSON = append([]byte(nil), line...)
-	return ch, nil
+	return changeWithJSON(s.reg, ev, append([]byte(nil), e.line...))
 }
 
 // maybeRotate empties a large journal once everything in it is stored. It

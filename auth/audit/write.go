@@ -85,6 +85,11 @@ func writePatients(reg Extractor, op *rest.WriteOp) []string {
 
 // change makes the store change that creates the AuditEvent ev.
 func change(reg Extractor, ev map[string]any) (store.Change, error) {
+	return changeWithJSON(reg, ev, nil)
+}
+
+// changeWithJSON is change with the stored JSON given (nil: marshal ev).
+func changeWithJSON(reg Extractor, ev map[string]any, json []byte) (store.Change, error) {
 	id := resource.ID(ev)
 	meta := ev["meta"].(map[string]any)
 	t, err := time.Parse(time.RFC3339Nano, meta["lastUpdated"].(string))
@@ -99,6 +104,9 @@ func change(reg Extractor, ev map[string]any) (store.Change, error) {
 		}
 		ch.Entries, ch.Patients = entries, patients
 	}
-	ch.JSON = resource.Marshal(ev)
+	ch.JSON = json
+	if ch.JSON == nil {
+		ch.JSON = resource.Marshal(ev)
+	}
 	return ch, nil
 }
