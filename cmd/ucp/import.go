@@ -89,6 +89,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	storeSpec := fs.String("store", "sqlite:./data/ucp.db", "the store: sqlite:`PATH`")
 	batch := fs.Int("batch", bulk.DefaultBatch, "resources per store transaction")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the import to `FILE`, for go tool pprof")
+	deferMode := fs.String("defer-indexes", "auto", "set the search-only indexes aside during the load and rebuild them after: auto (when the store is empty), always or never")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: ucp import [--store sqlite:PATH] [--batch N] PATH...\n\nPATH is an NDJSON file (one resource per line), a transaction Bundle (.json) or a directory of them.")
 		fs.PrintDefaults()
@@ -138,6 +139,11 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		defer pprof.StopCPUProfile()
 	}
+	restore, err := deferIndexes(ctx, st, *deferMode)
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp import:", err)
+		return 1
+	}
 	prog := newProgress(stderr, total)
 	im.Batch, im.Reject, im.Progress = *batch, prog.reject, prog.update
 	ctx = auth.NewContext(ctx, importer)
@@ -145,11 +151,19 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if err := importFile(ctx, im, f); err != nil {
 			prog.finish()
 			fmt.Fprintln(stderr, "ucp import:", err)
+			// The next open of the store restores the indexes too.
+			if err := restore(context.Background(), stderr); err != nil {
+				fmt.Fprintln(stderr, "ucp import:", err)
+			}
 			return 1
 		}
 		prog.update(im.Total())
 	}
 	prog.finish()
+	if err := restore(ctx, stderr); err != nil {
+		fmt.Fprintln(stderr, "ucp import:", err)
+		return 1
+	}
 	t := im.Total()
 	el := time.Since(prog.start)
 	fmt.Fprintf(stdout, "imported %d files: %d resources read, %d versions written (%d new resources, %d added by the rules) in %d store transactions, %d unchanged, %d rejected in %s (%.0f resources/s)\n",
@@ -158,6 +172,52 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	return 0
+}
+
+// indexDeferrer is a store that can set its search-only indexes aside for a
+// bulk load (store/sqlite).
+type indexDeferrer interface {
+	DeferIndexes(ctx context.Context) (restore func(context.Context) error, err error)
+}
+
+// deferIndexes sets the store's search-only indexes aside when mode says so
+// ("auto": when the store holds no resource, so nothing searches it during
+// the load) and the store can. The returned function rebuilds them, saying
+// so on w; it does nothing when nothing was set aside.
+func deferIndexes(ctx context.Context, st store.Store, mode string) (func(context.Context, io.Writer) error, error) {
+	none := func(context.Context, io.Writer) error { return nil }
+	d, ok := st.(indexDeferrer)
+	switch mode {
+	case "never":
+		return none, nil
+	case "always":
+	case "auto":
+		r, err := st.Search(ctx, store.Query{Count: 1, Total: store.TotalNone})
+		if err != nil {
+			return nil, err
+		}
+		if len(r.Versions) > 0 {
+			return none, nil
+		}
+	default:
+		return nil, fmt.Errorf("--defer-indexes %q: want auto, always or never", mode)
+	}
+	if !ok {
+		return none, nil
+	}
+	restore, err := d.DeferIndexes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, w io.Writer) error {
+		start := time.Now()
+		fmt.Fprintln(w, "ucp import: rebuilding the search indexes…")
+		if err := restore(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "ucp import: search indexes rebuilt in %s\n", time.Since(start).Round(time.Millisecond))
+		return nil
+	}, nil
 }
 
 // newImporter returns an importer into st with the rules and index

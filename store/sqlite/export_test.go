@@ -34,3 +34,21 @@ func (s *Store) ExplainSearch(ctx context.Context, q store.Query) (string, error
 	}
 	return out.String(), rows.Err()
 }
+
+// IndexNames lists the database's indexes (SQLite's own excepted), sorted.
+func IndexNames(s *Store) ([]string, error) {
+	rows, err := s.r.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}

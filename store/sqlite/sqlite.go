@@ -150,6 +150,11 @@ func Open(path string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	// Indexes a bulk load set aside and never restored (it crashed).
+	if err := s.restoreIndexes(context.Background()); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
