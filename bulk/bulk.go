@@ -215,7 +215,9 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 	}
 	im.mu.Unlock()
 	st := Stats{Files: 1}
-	src := &lineReader{br: bufio.NewReaderSize(r, 1<<20), name: name, im: im, st: &st}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the reader when the import stops early
+	src := newLineReader(ctx, r, name, im, &st)
 	var (
 		carry    []*line // deferred from the previous batch, in file order
 		batch    []*line
@@ -307,58 +309,102 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 	return im.done(st), nil
 }
 
-// lineReader reads NDJSON lines and parses them in parallel, a chunk at a
-// time, handing them out in file order. Lines that fail to parse are
-// rejected here.
+// lineReader reads NDJSON lines and parses them, in parallel and ahead of
+// the batches being prepared, a chunk at a time; it hands them out in file
+// order. Lines that fail to parse are rejected when their turn comes.
 type lineReader struct {
-	br    *bufio.Reader
 	name  string
 	im    *Importer
 	st    *Stats
-	no    int
-	eof   bool
+	ch    <-chan chunk
+	done  bool
 	ready []*line
+}
+
+// chunk is some consecutive lines of the file, parsed.
+type chunk struct {
+	lines []*line
+	read  int   // lines read, blank ones included
+	bytes int64 // bytes read
+	err   error // a read error after the lines
 }
 
 // parseChunk is how many lines are parsed together.
 const parseChunk = 512
 
-func (lr *lineReader) next() (*line, error) {
-	for len(lr.ready) == 0 {
-		if lr.eof {
-			return nil, nil
-		}
-		var chunk []*line
-		for len(chunk) < parseChunk && !lr.eof {
-			raw, err := readLine(lr.br)
-			if err == io.EOF {
-				lr.eof = true
-				if len(raw) == 0 {
+// readAhead is how many parsed chunks may wait for the batches.
+const readAhead = 4
+
+func newLineReader(ctx context.Context, r io.Reader, name string, im *Importer, st *Stats) *lineReader {
+	ch := make(chan chunk, readAhead)
+	go func() {
+		defer close(ch)
+		br := bufio.NewReaderSize(r, 1<<20)
+		no := 0
+		for eof := false; !eof; {
+			var c chunk
+			for len(c.lines) < parseChunk && !eof {
+				raw, err := readLine(br)
+				if err == io.EOF {
+					eof = true
+					if len(raw) == 0 {
+						break
+					}
+				} else if err != nil {
+					c.err = fmt.Errorf("%s: line %d: %w", name, no+1, err)
+					eof = true
 					break
 				}
-			} else if err != nil {
-				return nil, fmt.Errorf("%s: line %d: %w", lr.name, lr.no+1, err)
+				no++
+				c.read++
+				c.bytes += int64(len(raw)) + 1
+				if raw = bytes.TrimSpace(raw); len(raw) > 0 {
+					c.lines = append(c.lines, &line{no: no, raw: raw})
+				}
 			}
-			lr.no++
-			lr.st.Bytes += int64(len(raw)) + 1
-			raw = bytes.TrimSpace(raw)
-			if len(raw) == 0 {
-				continue
+			parallel(len(c.lines), func(i int) { c.lines[i].rej = im.parse(c.lines[i]) })
+			select {
+			case ch <- c:
+			case <-ctx.Done():
+				return
 			}
-			lr.st.Lines++
-			chunk = append(chunk, &line{no: lr.no, raw: raw})
 		}
-		parallel(len(chunk), func(i int) { chunk[i].rej = lr.im.parse(chunk[i]) })
-		for _, l := range chunk {
+	}()
+	return &lineReader{name: name, im: im, st: st, ch: ch}
+}
+
+func (lr *lineReader) next() (*line, error) {
+	for len(lr.ready) == 0 {
+		if lr.done {
+			return nil, nil
+		}
+		c, ok := <-lr.ch
+		if !ok {
+			lr.done = true
+			return nil, nil
+		}
+		lr.st.Bytes += c.bytes
+		lr.st.Lines += len(c.lines)
+		for _, l := range c.lines {
 			if l.rej != nil {
 				lr.im.reject(lr.st, lr.name, l, l.rej)
 				continue
 			}
 			lr.ready = append(lr.ready, l)
 		}
+		if c.err != nil {
+			lr.done = true
+			if len(lr.ready) == 0 {
+				return nil, c.err
+			}
+			lr.ready = append(lr.ready, &line{rej: &Rejection{Reason: c.err.Error()}})
+		}
 	}
 	l := lr.ready[0]
 	lr.ready = lr.ready[1:]
+	if l.rej != nil { // the read error, after the lines before it
+		return nil, errors.New(l.rej.Reason)
+	}
 	return l, nil
 }
 
@@ -482,16 +528,40 @@ func (p *pipeline) prepare(ctx context.Context, batch []*line) {
 			}
 		}
 	}
+	// The others in waves: a line joins the current wave unless it refers
+	// to a line already in it, so that the lines of a wave, which see only
+	// what precedes them, can be prepared in parallel (a batch's plans,
+	// each about its own patient, are usually one wave).
+	var wave []int
+	inWave := map[string]bool{}
+	runWave := func() {
+		parallel(len(wave), func(k int) {
+			i := wave[k]
+			batch[i].rej = p.im.prepare(p.pending.Context(ctx, i), batch[i])
+		})
+		for _, i := range wave {
+			if l := batch[i]; l.rej == nil {
+				for j := range l.prep {
+					p.pending.Add(i, &l.prep[j])
+				}
+			}
+		}
+		wave = wave[:0]
+		clear(inWave)
+	}
 	for i, l := range batch {
 		if isIndep[i] {
 			continue
 		}
-		if l.rej = p.im.prepare(p.pending.Context(ctx, i), l); l.rej == nil {
-			for j := range l.prep {
-				p.pending.Add(i, &l.prep[j])
-			}
+		if conflicts(l.deps, inWave) {
+			runWave()
+		}
+		wave = append(wave, i)
+		for _, k := range l.gives {
+			inWave[k] = true
 		}
 	}
+	runWave()
 }
 
 // errRedo says the batch being written was refused as a whole and has been
