@@ -848,7 +848,10 @@ func (s *Store) Search(ctx context.Context, q store.Query) (*store.Result, error
 		keys []cval
 		rid  int64
 	}
-	positions := make([]pos, 0, min(q.Count+1, 256))
+	// Small to start: most pages are a handful of rows (an urgent-care
+	// search finds one plan), and a capacity from Count (up to 1,000 for
+	// _revinclude) was most of the garbage a search made.
+	positions := make([]pos, 0, min(q.Count+1, 8))
 	vals := make([]any, len(q.Sort))
 	dest := make([]any, 0, len(q.Sort)+6)
 	for rows.Next() {
