@@ -10,25 +10,35 @@ import "context"
 // Store method, so that a Store wrapper or a backend without it stays a
 // Store; callers type-assert and fall back to extraction when it is missing.
 type Includer interface {
-	// Included follows, for each of the current, non-deleted resources in
-	// from, its Reference index entries of parameter param (of any
-	// parameter when param is "*") that are local references (RefType and
-	// RefID both set), restricted to references of type targetType when it
+	// Included follows, for each path and each of the current, non-deleted
+	// resources in from of the path's SourceType (of any type when it is
+	// ""), the source's Reference index entries of the path's Param (of any
+	// parameter when it is "*") that are local references (RefType and RefID
+	// both set), restricted to references of the path's TargetType when it
 	// is not "", and returns the current, non-deleted versions they refer
-	// to. The result is ordered by the position of the source in from, then
-	// by the order of its entries as written; a source that refers to one
-	// resource through several entries yields it once. References to
-	// resources that do not exist or are deleted, and sources that do not
-	// exist or are deleted, yield nothing.
+	// to. The result is ordered by path, then by the position of the source
+	// in from, then by the order of the source's entries as written; a
+	// source that refers to one resource through several entries of one
+	// path yields it once for that path. References to resources that do
+	// not exist or are deleted, and sources that do not exist or are
+	// deleted, yield nothing.
 	//
-	// Errors: Invalid for a Ref without a type or id; Internal for a
-	// backend failure.
-	Included(ctx context.Context, from []Ref, param, targetType string) ([]Inclusion, error)
+	// Errors: Invalid for a Ref without a type or id, or a path without a
+	// Param; Internal for a backend failure.
+	Included(ctx context.Context, from []Ref, paths []IncludePath) ([]Inclusion, error)
+}
+
+// IncludePath is one _include: SourceType:Param[:TargetType].
+type IncludePath struct {
+	SourceType string // "" for any type (_include=*)
+	Param      string // a reference parameter's code, or "*" for all
+	TargetType string // "" for any type
 }
 
 // Inclusion is one resource found by Includer.Included: Version, referred to
-// by From.
+// by From through Path (an index into the paths asked for).
 type Inclusion struct {
+	Path    int
 	From    Ref
 	Version Version
 }

@@ -49,14 +49,14 @@ func (s *Server) includes(ctx context.Context, req *search.Request, matches []st
 			seen[k] = true
 			next = append(next, v)
 		}
-		for _, inc := range req.Includes {
-			if round > 0 && !inc.Iterate {
-				continue
+		in, indexed := s.cfg.Store.(store.Includer)
+		if indexed {
+			if err := s.includeIndexed(ctx, in, req.Includes, round, frontier, seen, add); err != nil {
+				return nil, err
 			}
-			if in, ok := s.cfg.Store.(store.Includer); ok {
-				if err := s.includeIndexed(ctx, in, inc, frontier, seen, add); err != nil {
-					return nil, err
-				}
+		}
+		for _, inc := range req.Includes {
+			if indexed || (round > 0 && !inc.Iterate) {
 				continue
 			}
 			for _, v := range frontier {
@@ -112,23 +112,29 @@ func (s *Server) includes(ctx context.Context, req *search.Request, matches []st
 	return out, nil
 }
 
-// includeIndexed resolves one _include for the frontier from the store's
-// reference index rows: one query for the page, where the fallback below
-// parses and re-extracts every source (a fifth of an urgent-care query's
-// CPU) and reads each target alone. The rows are the ones the write
-// extracted with the same registry, so both follow the same references.
-func (s *Server) includeIndexed(ctx context.Context, in store.Includer, inc search.Include, frontier []store.Version,
+// includeIndexed resolves the round's _includes for the frontier from the
+// store's reference index rows: one query for the page and every path,
+// where the fallback below parses and re-extracts every source (a fifth of
+// an urgent-care query's CPU) and reads each target alone. The rows are the
+// ones the write extracted with the same registry, so both follow the same
+// references, and the results come in the fallback's order: by _include,
+// then source, then reference.
+func (s *Server) includeIndexed(ctx context.Context, in store.Includer, incs []search.Include, round int, frontier []store.Version,
 	seen map[string]bool, add func(store.Version)) error {
-	from := make([]store.Ref, 0, len(frontier))
-	for _, v := range frontier {
-		if inc.SourceType == "" || v.Type == inc.SourceType {
-			from = append(from, store.Ref{Type: v.Type, ID: v.ID})
+	var paths []store.IncludePath
+	for _, inc := range incs {
+		if round == 0 || inc.Iterate {
+			paths = append(paths, store.IncludePath{SourceType: inc.SourceType, Param: inc.Param, TargetType: inc.TargetType})
 		}
 	}
-	if len(from) == 0 {
+	if len(paths) == 0 || len(frontier) == 0 {
 		return nil
 	}
-	got, err := in.Included(ctx, from, inc.Param, inc.TargetType)
+	from := make([]store.Ref, len(frontier))
+	for i, v := range frontier {
+		from[i] = store.Ref{Type: v.Type, ID: v.ID}
+	}
+	got, err := in.Included(ctx, from, paths)
 	if err != nil {
 		return err
 	}
