@@ -829,6 +829,11 @@ func (s *Store) Search(ctx context.Context, q store.Query) (*store.Result, error
 	}
 
 	var b sqlb
+	// A page query's text is about a kilobyte: sized once, the builder
+	// and the arguments skip their growth steps (BenchmarkUrgentQuery: 387
+	// -> 373 allocs/op).
+	b.b.Grow(2048)
+	b.args = make([]any, 0, 16)
 	back := cur != nil && cur.Back
 	if err := b.page(f, q.Sort, cur, back, q.Count+1); err != nil {
 		return nil, err
