@@ -18,18 +18,23 @@ var _ store.Includer = (*Store)(nil)
 // target through resource_type_id again. The unary + on the reference rows'
 // other columns keeps SQLite from driving the join from idx_reference_id
 // (every row of the parameter, for each source) instead of the primary key.
-const includeSQL = `SELECT p.key, j.key, t.rid, t.type, t.id, t.version, t.last_updated, v.method, v.json
-	FROM json_each(?) p
-	CROSS JOIN json_each(?) j
-	CROSS JOIN resource f ON f.type = json_extract(j.value, '$[0]') AND f.id = json_extract(j.value, '$[1]')
+const includeSQL = `WITH
+	p(k, src, param, target) AS MATERIALIZED (
+		SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?)),
+	j(k, typ, id) AS MATERIALIZED (
+		SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))
+	SELECT p.k, j.k, t.rid, t.type, t.id, t.version, t.last_updated, v.method, v.json
+	FROM p
+	CROSS JOIN j
+	CROSS JOIN resource f ON f.type = j.typ AND f.id = j.id
 	CROSS JOIN idx_reference x ON x.rid = f.rid
 	CROSS JOIN resource t ON t.type = x.ref_type AND t.id = x.ref_id
 	CROSS JOIN version v ON v.seq = t.cur_seq
 	WHERE f.deleted = 0 AND t.deleted = 0 AND +x.ref_type <> '' AND +x.ref_id <> ''
-		AND (json_extract(p.value, '$[0]') = '' OR f.type = json_extract(p.value, '$[0]'))
-		AND (json_extract(p.value, '$[1]') = '*' OR +x.param = json_extract(p.value, '$[1]'))
-		AND (json_extract(p.value, '$[2]') = '' OR +x.ref_type = json_extract(p.value, '$[2]'))
-	ORDER BY p.key, j.key, x.n`
+		AND (p.src = '' OR f.type = p.src)
+		AND (p.param = '*' OR +x.param = p.param)
+		AND (p.target = '' OR +x.ref_type = p.target)
+	ORDER BY p.k, j.k, x.n`
 
 // Included implements store.Includer.
 func (s *Store) Included(ctx context.Context, from []store.Ref, paths []store.IncludePath) ([]store.Inclusion, error) {
