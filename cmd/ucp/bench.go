@@ -97,7 +97,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		clients = append(clients, n)
 	}
 	work := *dir
-	if work == "" {
+	if work != "" {
+		if err := os.MkdirAll(work, 0o755); err != nil {
+			fmt.Fprintln(stderr, "ucp bench:", err)
+			return 1
+		}
+	} else {
 		tmp, err := os.MkdirTemp("", "ucp-bench-")
 		if err != nil {
 			fmt.Fprintln(stderr, "ucp bench:", err)
