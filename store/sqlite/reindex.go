@@ -37,7 +37,7 @@ func (s *Store) Reindex(ctx context.Context, updates []store.IndexUpdate) (int, 
 		return 0, storeErr(err, "sqlite: reindex")
 	}
 	defer tx.Rollback()
-	w := writer{ctx: ctx, tx: tx}
+	w := writer{s: s, ctx: ctx, tx: tx}
 	n := 0
 	for i := range updates {
 		u := &updates[i]

@@ -50,6 +50,13 @@ type Store struct {
 	// compile step, which costs more than running an indexed lookup.
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
+
+	// The write path's statements by SQL text, prepared at Open on the
+	// writer's one connection (a fixed set: see writeQueries); read-only
+	// after. A transaction binds them (sql.Tx.StmtContext), which on that
+	// connection costs nothing, where preparing them in each transaction
+	// cost a small write about a millisecond.
+	wstmts map[string]*sql.Stmt
 }
 
 const maxCachedStmts = 512
@@ -167,6 +174,14 @@ func cloneValues(v url.Values) url.Values {
 }
 
 func (s *Store) prepare() error {
+	s.wstmts = map[string]*sql.Stmt{}
+	for _, q := range writeQueries() {
+		st, err := s.w.Prepare(q)
+		if err != nil {
+			return storeErr(err, "sqlite: prepare")
+		}
+		s.wstmts[q] = st
+	}
 	var err error
 	s.readStmt, err = s.r.Prepare(`SELECT v.version, v.last_updated, v.deleted, v.method, v.json
 		FROM resource r CROSS JOIN version v ON v.seq = r.cur_seq WHERE r.type = ? AND r.id = ?`)
@@ -189,6 +204,10 @@ func (s *Store) Close() error {
 	}
 	s.stmts = nil
 	s.mu.Unlock()
+	for _, st := range s.wstmts {
+		errs = append(errs, st.Close())
+	}
+	s.wstmts = nil
 	for _, st := range []*sql.Stmt{s.readStmt, s.vreadStmt} {
 		if st != nil {
 			errs = append(errs, st.Close())

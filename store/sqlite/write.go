@@ -57,7 +57,7 @@ func (s *Store) Write(ctx context.Context, changes []store.Change) ([]store.Vers
 		return nil, storeErr(err, "sqlite: write")
 	}
 	defer tx.Rollback()
-	w := writer{ctx: ctx, tx: tx}
+	w := writer{s: s, ctx: ctx, tx: tx}
 	out := make([]store.Version, len(changes))
 	for i := range changes {
 		v, err := w.apply(&changes[i])
@@ -82,6 +82,7 @@ func (s *Store) Write(ctx context.Context, changes []store.Change) ([]store.Vers
 // matters because each statement's overhead in the driver costs as much as
 // the B-tree work it does.
 type writer struct {
+	s     *Store
 	ctx   context.Context
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
@@ -130,24 +131,55 @@ var queuedTables = [...]queuedTable{
 	tCompartment: {"INSERT OR IGNORE INTO compartment(patient, rid)", 2},
 }
 
-// rowsPerInsert is how many rows one INSERT carries: 64 rows of the widest
-// table bind 832 values, well under SQLite's limit of 32,766.
-const rowsPerInsert = 64
+// insertSizes are the row counts of the multi-row INSERTs, largest first: a
+// flush inserts as many of 64 rows as it can, then of 8, then single rows,
+// so that a few statements per table, prepared once, serve every write. 64
+// rows of the widest table bind 832 values, well under SQLite's limit of
+// 32,766.
+var insertSizes = []int{64, 8, 1}
 
 func (w *writer) stmt(query string) (*sql.Stmt, error) {
-	st, ok := w.stmts[query]
-	if !ok {
+	if st, ok := w.stmts[query]; ok {
+		return st, nil
+	}
+	var st *sql.Stmt
+	if prepared, ok := w.s.wstmts[query]; ok {
+		st = w.tx.StmtContext(w.ctx, prepared)
+	} else {
 		var err error
-		st, err = w.tx.PrepareContext(w.ctx, query)
-		if err != nil {
+		if st, err = w.tx.PrepareContext(w.ctx, query); err != nil {
 			return nil, storeErr(err, "sqlite: prepare")
 		}
-		if w.stmts == nil {
-			w.stmts = map[string]*sql.Stmt{}
-		}
-		w.stmts[query] = st
 	}
+	if w.stmts == nil {
+		w.stmts = map[string]*sql.Stmt{}
+	}
+	w.stmts[query] = st
 	return st, nil
+}
+
+// Queries of the write path, prepared once (see Store.wstmts).
+const (
+	qNumber = `SELECT (SELECT coalesce(max(rid), 0) FROM resource), (SELECT coalesce(max(seq), 0) FROM version)`
+	qFind   = `SELECT rid, version, deleted FROM resource WHERE type = ? AND id = ?`
+	qUpdate = `UPDATE resource SET version = ?, last_updated = ?, deleted = ?, cur_seq = ? WHERE rid = ?`
+	qFTSDel = `DELETE FROM idx_fts WHERE rowid = ?`
+)
+
+func unindexSQL(table string) string { return `DELETE FROM ` + table + ` WHERE rid = ?` }
+
+// writeQueries lists every statement text the write path runs.
+func writeQueries() []string {
+	qs := []string{qNumber, qFind, qUpdate, qFTSDel}
+	for _, t := range indexTables {
+		qs = append(qs, unindexSQL(t))
+	}
+	for t := range queuedTables {
+		for _, n := range insertSizes {
+			qs = append(qs, insertSQL(t, n))
+		}
+	}
+	return qs
 }
 
 func (w *writer) exec(query string, args ...any) (sql.Result, error) {
@@ -169,12 +201,13 @@ func (w *writer) flush() error {
 	for t := range queuedTables {
 		args := w.queues[t]
 		cols := queuedTables[t].cols
-		for len(args) > 0 {
-			n := min(len(args)/cols, rowsPerInsert)
-			if _, err := w.exec(insertSQL(t, n), args[:n*cols]...); err != nil {
-				return err
+		for _, n := range insertSizes {
+			for len(args) >= n*cols {
+				if _, err := w.exec(insertSQL(t, n), args[:n*cols]...); err != nil {
+					return err
+				}
+				args = args[n*cols:]
 			}
-			args = args[n*cols:]
 		}
 		clear(w.queues[t])
 		w.queues[t] = w.queues[t][:0]
@@ -209,7 +242,7 @@ func (w *writer) number() error {
 	if w.nextRID != 0 {
 		return nil
 	}
-	st, err := w.stmt(`SELECT (SELECT coalesce(max(rid), 0) FROM resource), (SELECT coalesce(max(seq), 0) FROM version)`)
+	st, err := w.stmt(qNumber)
 	if err != nil {
 		return err
 	}
@@ -230,7 +263,7 @@ func (w *writer) apply(c *store.Change) (store.Version, error) {
 	}
 	var rid, cur int64
 	var deleted bool
-	find, err := w.stmt(`SELECT rid, version, deleted FROM resource WHERE type = ? AND id = ?`)
+	find, err := w.stmt(qFind)
 	if err != nil {
 		return store.Version{}, err
 	}
@@ -273,7 +306,7 @@ func (w *writer) apply(c *store.Change) (store.Version, error) {
 	seq := w.nextSeq
 	w.nextSeq++
 	if exists {
-		if _, err := w.exec(`UPDATE resource SET version = ?, last_updated = ?, deleted = ?, cur_seq = ? WHERE rid = ?`,
+		if _, err := w.exec(qUpdate,
 			c.VersionID, lu.UnixMicro(), c.Deleted, seq, rid); err != nil {
 			return store.Version{}, err
 		}
@@ -298,11 +331,11 @@ func (w *writer) apply(c *store.Change) (store.Version, error) {
 // new rows are queued after this runs, so they are not deleted.
 func (w *writer) unindex(rid int64) error {
 	for _, t := range indexTables {
-		if _, err := w.exec(`DELETE FROM `+t+` WHERE rid = ?`, rid); err != nil {
+		if _, err := w.exec(unindexSQL(t), rid); err != nil {
 			return err
 		}
 	}
-	_, err := w.exec(`DELETE FROM idx_fts WHERE rowid = ?`, rid)
+	_, err := w.exec(qFTSDel, rid)
 	return err
 }
 
