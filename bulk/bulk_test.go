@@ -198,18 +198,16 @@ func versions(t *testing.T, st store.Store) map[string]int64 {
 	return out
 }
 
-// refusingStore is a real store that refuses the first batch writes (more
-// resources than one line with its approval writes) as a whole, as a store
-// does when a concurrent writer changed one of the resources between
-// preparation and write.
-type refusingStore struct {
+// refusing is a real store that refuses, as a whole, the writes refuse
+// picks: as a store does when a concurrent writer changed a resource between
+// preparation and write, or when it cannot take one resource.
+type refusing struct {
 	store.Store
-	refuse int
+	refuse func(changes []store.Change) bool
 }
 
-func (s *refusingStore) Write(ctx context.Context, changes []store.Change) ([]store.Version, error) {
-	if len(changes) > 3 && s.refuse > 0 {
-		s.refuse--
+func (s *refusing) Write(ctx context.Context, changes []store.Change) ([]store.Version, error) {
+	if s.refuse(changes) {
 		return nil, store.Errorf(store.Conflict, "refused for the test")
 	}
 	return s.Store.Write(ctx, changes)
@@ -230,7 +228,16 @@ func TestImportBatchRefusedAsAWhole(t *testing.T) {
 
 	im, rejected := newImporter(t)
 	im.Batch = 40
-	im.Store = &refusingStore{Store: im.Store, refuse: 3}
+	// The first three batch writes (more resources than one line with its
+	// approval writes) are refused.
+	left := 3
+	im.Store = &refusing{Store: im.Store, refuse: func(changes []store.Change) bool {
+		if len(changes) > 3 && left > 0 {
+			left--
+			return true
+		}
+		return false
+	}}
 	st, err := im.ImportNDJSON(context.Background(), bytes.NewReader(data), "synth.ndjson")
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +269,9 @@ func TestImportLineRefusedByTheStore(t *testing.T) {
 	im, rejected := newImporter(t)
 	im.Batch = 40
 	bad := store.Ref{Type: "Patient", ID: "s1-3-patient"}
-	im.Store = &refusingRef{Store: im.Store, ref: bad}
+	im.Store = &refusing{Store: im.Store, refuse: func(changes []store.Change) bool {
+		return slices.ContainsFunc(changes, func(c store.Change) bool { return c.Type == bad.Type && c.ID == bad.ID })
+	}}
 	if _, err := im.ImportNDJSON(context.Background(), bytes.NewReader(data), "synth.ndjson"); err != nil {
 		t.Fatal(err)
 	}
@@ -282,19 +291,4 @@ func TestImportLineRefusedByTheStore(t *testing.T) {
 			t.Errorf("%s at version %d, want %d as in a clean import", k, got[k], v)
 		}
 	}
-}
-
-// refusingRef is a real store that refuses every write holding ref.
-type refusingRef struct {
-	store.Store
-	ref store.Ref
-}
-
-func (s *refusingRef) Write(ctx context.Context, changes []store.Change) ([]store.Version, error) {
-	for _, c := range changes {
-		if c.Type == s.ref.Type && c.ID == s.ref.ID {
-			return nil, store.Errorf(store.Conflict, "%s refused for the test", s.ref)
-		}
-	}
-	return s.Store.Write(ctx, changes)
 }
