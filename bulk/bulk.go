@@ -902,26 +902,7 @@ func atoi(s string) int {
 // rejection turns a rules, extraction or store error into the status and
 // message the API would answer.
 func rejection(err error) *Rejection {
-	status := http.StatusInternalServerError
-	switch store.KindOf(err) {
-	case store.NotFound:
-		status = http.StatusNotFound
-	case store.Gone:
-		status = http.StatusGone
-	case store.Conflict:
-		status = http.StatusConflict
-	case store.PreconditionFailed:
-		status = http.StatusPreconditionFailed
-	case store.Invalid:
-		status = http.StatusBadRequest
-	case store.Unprocessable:
-		status = http.StatusUnprocessableEntity
-	case store.Forbidden:
-		status = http.StatusForbidden
-	case store.Unsupported:
-		status = http.StatusNotImplemented
-	}
-	return &Rejection{Status: status, Reason: err.Error()}
+	return &Rejection{Status: rest.Status(err), Reason: err.Error()}
 }
 
 // ImportBundle posts one transaction or batch Bundle to the REST layer in

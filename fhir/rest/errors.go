@@ -67,6 +67,14 @@ func precondition(format string, args ...any) error {
 	return store.Errorf(store.PreconditionFailed, format, args...)
 }
 
+// Status is the HTTP status the API answers for err (a store.Error kind, or
+// an error of this package), for callers that report outside HTTP what the
+// API would have said (a bulk import's rejected lines).
+func Status(err error) int {
+	status, _, _, _ := errorStatus(err)
+	return status
+}
+
 // errorStatus maps err to its status, issue code, message and expressions.
 // Internal errors get a generic message: their detail is for the log only.
 func errorStatus(err error) (status int, code, msg string, expr []string) {
