@@ -227,7 +227,14 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 		defDeps  = map[string]bool{} // keys deferred lines depend on
 		pipe     = &pipeline{im: im, st: &st, name: name, pending: rest.NewPending()}
 	)
-	defer pipe.wait()
+	// stop ends the import: the batch being written is waited for and
+	// counted, whatever stopped it.
+	stop := func(err error) (Stats, error) {
+		if werr := pipe.wait(); err == nil {
+			err = werr
+		}
+		return im.done(st), err
+	}
 	flush := func() error {
 		if len(batch) > 0 {
 			if err := pipe.run(ctx, batch); err != nil {
@@ -245,7 +252,7 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return im.done(st), err
+			return stop(err)
 		}
 		var l *line
 		if len(carry) > 0 {
@@ -253,18 +260,15 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 		} else {
 			var err error
 			if l, err = src.next(); err != nil {
-				return im.done(st), err
+				return stop(err)
 			}
 		}
 		if l == nil {
 			if len(batch) == 0 && len(deferred) == 0 {
-				if err := pipe.wait(); err != nil {
-					return im.done(st), err
-				}
-				break
+				return stop(nil)
 			}
 			if err := flush(); err != nil {
-				return im.done(st), err
+				return stop(err)
 			}
 			continue
 		}
@@ -273,7 +277,7 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 			// are validated, and validation runs before a batch is
 			// written: a StructureDefinition ends the batch before it …
 			if err := flush(); err != nil {
-				return im.done(st), err
+				return stop(err)
 			}
 		}
 		if inBatch[l.self()] || conflicts(l.deps, defGives) || conflicts(l.gives, defDeps) {
@@ -292,7 +296,7 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 			}
 			if len(deferred) >= batchSize {
 				if err := flush(); err != nil {
-					return im.done(st), err
+					return stop(err)
 				}
 			}
 			continue
@@ -300,13 +304,11 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 		batch = append(batch, l)
 		inBatch[l.self()] = true
 		if len(batch) >= batchSize || l.typ == "StructureDefinition" { // … and its own
-
 			if err := flush(); err != nil {
-				return im.done(st), err
+				return stop(err)
 			}
 		}
 	}
-	return im.done(st), nil
 }
 
 // lineReader reads NDJSON lines and parses them, in parallel and ahead of
