@@ -41,14 +41,20 @@ func caller(r *rest.EndpointRequest) (string, error) {
 	return owner, nil
 }
 
+// callersJob returns the job the request names, when the request's principal
+// started it (see lookup).
+func (m *Manager) callersJob(r *rest.EndpointRequest) (*job, error) {
+	owner, err := caller(r)
+	if err != nil {
+		return nil, err
+	}
+	return m.lookup(r.Params["job"], owner)
+}
+
 // handleStatus answers GET _bulk/{job}: 202 while queued or running, the
 // manifest when complete, the spec's 500 OperationOutcome when failed.
 func (m *Manager) handleStatus(w http.ResponseWriter, r *rest.EndpointRequest) error {
-	owner, err := caller(r)
-	if err != nil {
-		return err
-	}
-	j, err := m.lookup(r.Params["job"], owner)
+	j, err := m.callersJob(r)
 	if err != nil {
 		return err
 	}
@@ -104,11 +110,7 @@ func (m *Manager) handleStatus(w http.ResponseWriter, r *rest.EndpointRequest) e
 // handleDelete answers DELETE _bulk/{job}: the job is cancelled if it
 // runs, and it and its files are removed.
 func (m *Manager) handleDelete(w http.ResponseWriter, r *rest.EndpointRequest) error {
-	owner, err := caller(r)
-	if err != nil {
-		return err
-	}
-	j, err := m.lookup(r.Params["job"], owner)
+	j, err := m.callersJob(r)
 	if err != nil {
 		return err
 	}
@@ -133,11 +135,7 @@ func (m *Manager) handleDelete(w http.ResponseWriter, r *rest.EndpointRequest) e
 // authorized as a search of the file's type (and so audited), in case the
 // caller's access changed since the kick-off.
 func (m *Manager) handleFile(w http.ResponseWriter, r *rest.EndpointRequest) error {
-	owner, err := caller(r)
-	if err != nil {
-		return err
-	}
-	j, err := m.lookup(r.Params["job"], owner)
+	j, err := m.callersJob(r)
 	if err != nil {
 		return err
 	}
