@@ -14,7 +14,7 @@ import (
 // by url), and replaces a resource's rows through its rid (the clustered
 // keys, compartment_rid).
 var deferrable = []string{
-	"idx_token_code", "idx_token_system", "idx_token_param_code",
+	"idx_token_param_code",
 	"idx_string_norm", "idx_string_exact",
 	"idx_date_lo", "idx_date_hi",
 	"idx_number_lo", "idx_number_hi",

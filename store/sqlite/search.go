@@ -22,14 +22,16 @@ import (
 //
 // Conditions map to index ranges:
 //
-//	token       idx_token_code (param, code, system) / idx_token_param_code (param, code) /
-//	            idx_token_system (param, system)
+//	token       idx_token_param_code (param, code); a system is checked on the row, and
+//	            system| alone walks the param's range
 //	:text       LIKE '% word%' over the param's rows (lower-cased text)
 //	string      prefix: norm >= v AND norm < v||0xFF on (param, norm); exact on (param, exact);
 //	            contains: LIKE over the param's rows
 //	date/number/quantity
 //	            the Prefix formulas of store.Prefix over (param, lo, hi) / (param, hi, lo)
-//	reference   (param, ref_id, ref_type), (param, url), :identifier (param, code, system)
+//	reference   (param, ref_id, ref_type, src_type) for the searched types; (param, url)
+//	            and :identifier (param, code, system), partial indexes of the rows
+//	            that have one, which the query names by a literal "url <> ''" …
 //	quantity    Canonical: the Prefix formulas over (param, canon_code, canon_lo, canon_hi)
 //	uri         exact and :below on (param, uri); :above as uri IN (every prefix of the value)
 //	composite   the first component's rows, then an EXISTS per other component on
@@ -352,7 +354,23 @@ func (q *sqlb) set(c *store.Cond, types []string, distinct bool) error {
 		q.a(rowParam(c))
 		return nil
 	}
-	return q.entryPred(x, c)
+	if err := q.entryPred(x, c); err != nil {
+		return err
+	}
+	q.srcType(x, c, types)
+	return nil
+}
+
+// srcType narrows the reference rows x of c to those of resources of the
+// searched types, which idx_reference_id keys on after the reference: the
+// rows of one patient's AuditEvents, say, are then not walked to find the
+// patient's Consents.
+func (q *sqlb) srcType(x string, c *store.Cond, types []string) {
+	if c.Type != store.Reference || c.Identifier || c.URL != "" || len(types) == 0 {
+		return
+	}
+	q.w(" AND ")
+	q.typeIn(x+".src_type", types)
 }
 
 // hasSet writes the rids of resources referenced (through c.Has.Param) by
@@ -550,13 +568,20 @@ func (q *sqlb) entryPred(x string, c *store.Cond) error {
 	case store.Reference:
 		switch {
 		case c.Identifier:
+			// The literal "<> ''" terms imply the partial index's
+			// condition (code <> '' OR system <> ''), which a bound
+			// value cannot.
 			if c.Code != "" {
 				q.w(" AND ", x, ".code = ")
 				q.a(c.Code)
+				q.w(" AND ", x, ".code <> ''")
 			}
 			if c.SystemSet {
 				q.w(" AND ", x, ".system = ")
 				q.a(c.System)
+				if c.Code == "" {
+					q.w(" AND ", x, ".system <> ''")
+				}
 			}
 			if c.Code == "" && !c.SystemSet {
 				return store.Errorf(store.Invalid, "%s:identifier needs a value", c.Param)
@@ -564,6 +589,7 @@ func (q *sqlb) entryPred(x string, c *store.Cond) error {
 		case c.URL != "":
 			q.w(" AND ", x, ".url = ")
 			q.a(c.URL)
+			q.w(" AND ", x, ".url <> ''")
 		case c.RefID != "":
 			q.w(" AND ", x, ".ref_id = ")
 			q.a(c.RefID)
@@ -1069,18 +1095,18 @@ func (b *sqlb) page(f filter, keys []store.SortKey, cur *searchCursor, back bool
 	return nil
 }
 
-// ridOrdered reports whether the index range of c is an equality on every
-// column before the implicit (rid, n), so that walking it yields rids in
-// order: then a page in the default order (rid) can stop at LIMIT instead
-// of collecting and sorting every match.
-func ridOrdered(c *store.Cond) bool {
+// ridOrdered reports whether the index range of c, searched over types, is
+// an equality on every column before the implicit (rid, n), so that walking
+// it yields rids in order: then a page in the default order (rid) can stop
+// at LIMIT instead of collecting and sorting every match.
+func ridOrdered(c *store.Cond, types []string) bool {
 	if c.Missing != nil || c.Not || c.Chain != nil || c.Has != nil || c.Param == "_id" || c.Param == "_lastUpdated" {
 		return false
 	}
 	switch c.Type {
 	case store.Token:
-		// (param, code, system), (param, code) and (param, system).
-		return c.TextMatch == "" && (c.Code != "" || c.SystemSet)
+		// (param, code); a system is checked on each row of the code.
+		return c.TextMatch == "" && c.Code != ""
 	case store.Reference:
 		switch {
 		case c.Identifier:
@@ -1088,7 +1114,8 @@ func ridOrdered(c *store.Cond) bool {
 		case c.URL != "":
 			return true // (param, url)
 		}
-		return c.RefID != "" && c.RefType != "" // (param, ref_id, ref_type)
+		// (param, ref_id, ref_type, src_type)
+		return c.RefID != "" && c.RefType != "" && len(types) == 1
 	case store.String:
 		return c.StringMatch == store.StringExact // (param, exact)
 	case store.URI:
@@ -1119,7 +1146,7 @@ func (b *sqlb) pageByRID(f filter, cur *searchCursor, back bool, limit int) (don
 	switch {
 	case best >= 0:
 		cl := &f.where[best]
-		if len(cl.Any) != 1 || !ridOrdered(&cl.Any[0]) {
+		if len(cl.Any) != 1 || !ridOrdered(&cl.Any[0], f.types) {
 			return false, nil
 		}
 		c = &cl.Any[0]
@@ -1142,6 +1169,7 @@ func (b *sqlb) pageByRID(f filter, cur *searchCursor, back bool, limit int) (don
 		if err := b.entryPred(d, c); err != nil {
 			return true, err
 		}
+		b.srcType(d, c, f.types)
 	}
 	if cur != nil {
 		if cur.Back {

@@ -73,11 +73,19 @@ func TestQueryPlans(t *testing.T) {
 		Where: []store.Clause{{Any: []store.Cond{{Param: "identifier", Type: store.Token, System: nhs, SystemSet: true, Code: "9000000009"}}}}}}
 	has := store.Cond{Param: "_has", Type: store.Special, Has: &store.Has{Type: "CarePlan", Param: "subject",
 		Where: []store.Clause{{Any: []store.Cond{active}}}}}
+	where := func(c store.Cond) []store.Clause { return []store.Clause{{Any: []store.Cond{c}}} }
 	tests := []struct {
 		name string
 		q    store.Query
 	}{
 		{"hot: subject:identifier & status", store.Query{Types: []string{"CarePlan"}, Count: 20, Where: []store.Clause{{Any: []store.Cond{active}}, {Any: []store.Cond{ident}}}}},
+		{"consent check: reference of one type in rid order", store.Query{Types: []string{"Consent"}, Count: 20, Where: []store.Clause{{Any: []store.Cond{active}},
+			{Any: []store.Cond{{Param: "patient", Type: store.Reference, RefType: "Patient", RefID: "p1"}}}}}},
+		{"reference of two types", store.Query{Types: []string{"Goal", "Condition"}, Count: 20, Where: where(store.Cond{Param: "patient", Type: store.Reference, RefType: "Patient", RefID: "p1"})}},
+		{"reference by absolute url", store.Query{Types: []string{"CarePlan"}, Count: 20, Where: where(store.Cond{Param: "subject", Type: store.Reference, URL: "https://example.org/fhir/Patient/p1"})}},
+		{"identifier of a reference by system alone", store.Query{Types: []string{"CarePlan"}, Count: 20, Where: where(store.Cond{Param: "subject", Type: store.Reference, Identifier: true, System: nhs, SystemSet: true})}},
+		{"reference :missing=false", store.Query{Types: []string{"CarePlan"}, Count: 20, Where: where(store.Cond{Param: "subject", Type: store.Reference, Missing: new(bool)})}},
+		{"token by system alone", store.Query{Types: []string{"Patient"}, Count: 20, Where: where(store.Cond{Param: "identifier", Type: store.Token, System: nhs, SystemSet: true})}},
 		{"chain subject:Patient.identifier & status", store.Query{Types: []string{"CarePlan"}, Count: 20, Where: []store.Clause{{Any: []store.Cond{active}}, {Any: []store.Cond{chain}}}}},
 		{"token", store.Query{Types: []string{"Patient"}, Count: 20, Where: []store.Clause{{Any: []store.Cond{{Param: "identifier", Type: store.Token, System: nhs, SystemSet: true, Code: "9000000009"}}}}}},
 		{"_has", store.Query{Types: []string{"Patient"}, Count: 20, Where: []store.Clause{{Any: []store.Cond{has}}}}},
@@ -91,6 +99,15 @@ func TestQueryPlans(t *testing.T) {
 		{"composite", store.Query{Types: []string{"Observation"}, Count: 20, Where: []store.Clause{{Any: []store.Cond{{Param: "c", Type: store.Composite, Components: []store.Cond{
 			{Param: "c$0", Type: store.Token, Code: "x"}, {Param: "c$1", Type: store.Quantity, Prefix: store.Gt, NumLow: 1, NumHigh: 2}}}}}}}},
 	}
+	// The index a plan must use where several could serve.
+	uses := map[string]string{
+		"hot: subject:identifier & status":                  "idx_reference_ident",
+		"consent check: reference of one type in rid order": "idx_reference_id (param=? AND ref_id=? AND ref_type=? AND src_type=?)",
+		"reference of two types":                            "src_type",
+		"reference by absolute url":                         "idx_reference_url",
+		"identifier of a reference by system alone":         "idx_reference_ident",
+		"token by system alone":                             "idx_token_param_code",
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			plan, err := s.ExplainSearch(context.Background(), tt.q)
@@ -98,6 +115,9 @@ func TestQueryPlans(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("plan:\n%s", plan)
+			if u := uses[tt.name]; u != "" && !strings.Contains(plan, u) {
+				t.Errorf("the plan does not use %s:\n%s", u, plan)
+			}
 			if strings.Contains(tt.name, "rid order") {
 				// The page's rows come from the driving index in rid order,
 				// so the walk stops at LIMIT: no sort inside the page.

@@ -121,7 +121,7 @@ var queuedTables = [...]queuedTable{
 	tToken:     {"INSERT INTO idx_token(rid, n, param, system, code, text, grp)", 7},
 	tString:    {"INSERT INTO idx_string(rid, n, param, norm, exact, grp)", 6},
 	tDate:      {"INSERT INTO idx_date(rid, n, param, lo, hi, grp)", 6},
-	tReference: {"INSERT INTO idx_reference(rid, n, param, ref_type, ref_id, url, system, code, grp)", 9},
+	tReference: {"INSERT INTO idx_reference(rid, n, param, ref_type, ref_id, url, system, code, grp, src_type)", 10},
 	tNumber:    {"INSERT INTO idx_number(rid, n, param, num, lo, hi, grp)", 7},
 	tQuantity:  {"INSERT INTO idx_quantity(rid, n, param, num, lo, hi, system, code, canon_code, canon_num, canon_lo, canon_hi, grp)", 13},
 	tURI:       {"INSERT INTO idx_uri(rid, n, param, uri, grp)", 5},
@@ -339,8 +339,8 @@ func (w *writer) unindex(rid int64) error {
 	return err
 }
 
-// index queues the index rows and compartment of resource rid (typ/id, for
-// messages).
+// index queues the index rows and compartment of resource rid of type typ
+// (typ/id also name it in messages).
 func (w *writer) index(rid int64, typ, id string, entries []store.Entry, patients []string) error {
 	var text, content string
 	for i := range entries {
@@ -354,7 +354,7 @@ func (w *writer) index(rid int64, typ, id string, entries []store.Entry, patient
 		case store.Date:
 			w.queue(tDate, rid, n, e.Param, micros(e.Low), micros(e.High), e.Group)
 		case store.Reference:
-			w.queue(tReference, rid, n, e.Param, e.RefType, e.RefID, e.URL, e.System, e.Code, e.Group)
+			w.queue(tReference, rid, n, e.Param, e.RefType, e.RefID, e.URL, e.System, e.Code, e.Group, typ)
 		case store.Number:
 			w.queue(tNumber, rid, n, e.Param, e.Num, e.NumLow, e.NumHigh, e.Group)
 		case store.Quantity:

@@ -743,12 +743,21 @@ func testReference(t *testing.T, s store.Store) {
 	put(t, s, "CarePlan", "cp3", refIdent("subject", "Patient", "p2", nhs, "9000000017"), tok("status", "http://hl7.org/fhir/request-status", "active"))
 	put(t, s, "CarePlan", "cp4", ref("subject", "Group", "p1"), tok("status", "http://hl7.org/fhir/request-status", "active"))
 	put(t, s, "CarePlan", "cp5", store.Entry{Param: "instantiates-canonical", Type: store.Reference, URL: "https://example.org/fhir/PlanDefinition/eol"})
+	// Other types referring to the same patient by the same parameter: a
+	// search of one type must not find them, one of several or of every
+	// type must.
+	put(t, s, "Goal", "g1", refIdent("subject", "Patient", "p1", nhs, "9000000009"))
+	put(t, s, "Condition", "c1", ref("subject", "Patient", "p1"))
 	cp := []string{"CarePlan"}
 	subj := func(c store.Cond) store.Cond { c.Param, c.Type = "subject", store.Reference; return c }
 	active := store.Cond{Param: "status", Type: store.Token, Code: "active"}
 	runCases(t, s, []searchCase{
 		{"type/id", store.Query{Types: cp, Where: and(subj(store.Cond{RefType: "Patient", RefID: "p1"}))}, []string{"CarePlan/cp1", "CarePlan/cp2"}},
 		{"id only", store.Query{Types: cp, Where: and(subj(store.Cond{RefID: "p1"}))}, []string{"CarePlan/cp1", "CarePlan/cp2", "CarePlan/cp4"}},
+		{"type/id over two types", store.Query{Types: []string{"Goal", "Condition"}, Where: and(subj(store.Cond{RefType: "Patient", RefID: "p1"}))}, []string{"Goal/g1", "Condition/c1"}},
+		{"type/id over every type", store.Query{Where: and(subj(store.Cond{RefType: "Patient", RefID: "p1"}))}, []string{"CarePlan/cp1", "CarePlan/cp2", "Goal/g1", "Condition/c1"}},
+		{":identifier of another type", store.Query{Types: []string{"Goal"}, Where: and(subj(store.Cond{Identifier: true, System: nhs, SystemSet: true, Code: "9000000009"}))}, []string{"Goal/g1"}},
+		{":identifier system only", store.Query{Types: cp, Where: and(subj(store.Cond{Identifier: true, System: nhs, SystemSet: true}))}, []string{"CarePlan/cp1", "CarePlan/cp2", "CarePlan/cp3"}},
 		{"url", store.Query{Types: cp, Where: and(store.Cond{Param: "instantiates-canonical", Type: store.Reference, URL: "https://example.org/fhir/PlanDefinition/eol"})}, []string{"CarePlan/cp5"}},
 		{":identifier", store.Query{Types: cp, Where: and(subj(store.Cond{Identifier: true, System: nhs, SystemSet: true, Code: "9000000009"}))}, []string{"CarePlan/cp1", "CarePlan/cp2"}},
 		{":identifier code only", store.Query{Types: cp, Where: and(subj(store.Cond{Identifier: true, Code: "9000000017"}))}, []string{"CarePlan/cp3"}},
