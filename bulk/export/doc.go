@@ -36,8 +36,9 @@
 //
 // The kick-off is authorized by the server's Authorizer like any operation
 // (ucp maps system level to search-system, Patient level to a search of
-// Patient and Group level to a read of the Group), and then each exported
-// type as a search-type of that type (with its _typeFilter as the query):
+// Patient by a system client and Group level to a read of the Group), and
+// then each exported type as a search-type of that type (with its
+// _typeFilter as the query):
 // a type named in _type that the caller may not search is 403, and
 // without _type the types the caller may not search are left out, as the
 // IG says. Every exported resource passes the ReadInterceptor in the

@@ -45,6 +45,7 @@ func TestServeBulkExport(t *testing.T) {
 	}{
 		{"anonymous", "/$export", "", []string{"Prefer: respond-async"}, 401},
 		{"clinician at system level", "/$export", clinical, []string{"Prefer: respond-async"}, 403},
+		{"clinician at Patient level", "/Patient/$export", clinical, []string{"Prefer: respond-async"}, 403},
 		{"not async", "/$export", system, nil, 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,7 +80,7 @@ func TestServeBulkExport(t *testing.T) {
 		}
 	}
 
-	// Every kick-off (refused ones too: 4) and each download are audited;
+	// Every kick-off (refused ones too: 5) and each download are audited;
 	// polling is not.
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
@@ -88,8 +89,8 @@ func TestServeBulkExport(t *testing.T) {
 	defer srv.Close()
 	bearer = token(t, srv, auth.RoleAdmin)
 	_, bundle := get(t, srv.base+"/AuditEvent?subtype="+url.QueryEscape("https://ucp.nhs.uk/CodeSystem/operation|export")+"&_summary=count")
-	if total, _ := bundle["total"].(float64); int(total) != 4+len(man.Output) {
-		t.Errorf("export AuditEvents: %v, want %d (4 kick-offs, %d downloads)", bundle["total"], 4+len(man.Output), len(man.Output))
+	if total, _ := bundle["total"].(float64); int(total) != 5+len(man.Output) {
+		t.Errorf("export AuditEvents: %v, want %d (5 kick-offs, %d downloads)", bundle["total"], 5+len(man.Output), len(man.Output))
 	}
 }
 

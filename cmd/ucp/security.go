@@ -113,6 +113,15 @@ func (a policyAuthorizer) Authorize(ctx context.Context, x rest.Access) error {
 			default:
 				acc.Interaction = "search-type"
 			}
+			// Patient level is every patient's record at once, for a
+			// backend service. A clinician or viewer searches Patient one
+			// patient at a time, and a Group's members (a caseload) stay
+			// theirs to export.
+			if x.Type == "Patient" && x.ID == "" {
+				if p := auth.FromContext(ctx); p != nil && p.Role != auth.RoleSystem {
+					return store.Errorf(store.Forbidden, "Patient-level $export covers every patient's record: it is for system clients (SMART Backend Services); export a Group of your patients instead")
+				}
+			}
 		case readOnlyOperations[x.Operation]:
 			acc.Interaction = "read"
 			if x.ID == "" {
