@@ -2,6 +2,7 @@ package careplan
 
 import (
 	"context"
+	"encoding/json"
 
 	"ucp/auth"
 	"ucp/fhir/resource"
@@ -142,4 +143,19 @@ func (h *planHead) urgent() bool {
 		}
 	}
 	return false
+}
+
+// heads remembers the decoded head of each CarePlan and Composition version:
+// AllowRead runs for every plan a search returns, and decoding scanned the
+// whole plan's JSON. Only the decoding is remembered; the consent and
+// sharing decisions are made afresh on every read.
+var heads store.VersionMemo[*planHead]
+
+// headOf returns the decoded head of v (a CarePlan or Composition). The
+// result is shared: callers must not change it.
+func headOf(v *store.Version) (*planHead, error) {
+	return heads.Get(nil, v, func() (*planHead, error) {
+		h := &planHead{}
+		return h, json.Unmarshal(v.JSON, h)
+	})
 }

@@ -98,10 +98,15 @@ func (cr CollectingReader) AllowRead(ctx context.Context, v *store.Version) erro
 	return err
 }
 
+// patientsOf remembers the compartment patients of each version under the
+// Extractor's rules: finding them means parsing the whole resource, which
+// cost more than any other step of auditing a read.
+var patientsOf store.VersionMemo[[]string]
+
 // versionPatients returns the compartment patients of v. A Patient is its
 // own, without parsing; anything else is parsed and extracted once per
-// version (see patientCache), which is the cost of knowing whose data a
-// search returned.
+// version, which is the cost of knowing whose data a search returned.
+// Callers only read the list (addPatient copies from it).
 func versionPatients(reg Extractor, v *store.Version) []string {
 	if v.Type == "Patient" {
 		return []string{v.ID}
@@ -109,23 +114,15 @@ func versionPatients(reg Extractor, v *store.Version) []string {
 	if reg == nil || v.JSON == nil {
 		return nil
 	}
-	k, cacheable := keyOf(reg, v)
-	if cacheable {
-		if p, ok := patientsOf.get(k); ok {
-			return p
+	patients, err := patientsOf.Get(reg, v, func() ([]string, error) {
+		res, err := parseJSON(v.JSON)
+		if err != nil {
+			return nil, err
 		}
-	}
-	res, err := parseJSON(v.JSON)
+		return reg.Patients(res)
+	})
 	if err != nil {
 		return nil
-	}
-	patients, err := reg.Patients(res)
-	if err != nil {
-		return nil
-	}
-	if cacheable {
-		// Callers only read the list (addPatient copies from it).
-		patientsOf.put(k, patients)
 	}
 	return patients
 }
