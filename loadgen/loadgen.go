@@ -2,6 +2,15 @@
 // time and reports throughput and latency percentiles. It is ucp's own load
 // generator for `ucp bench`: Go, so the scenarios can do what FHIR clients
 // do (read ids from earlier answers, send If-Match), and loopback only.
+//
+// By default each client sends its next request as soon as the last is
+// answered (a closed loop), which finds the most the server can do; the
+// latency is then mostly queueing. With Config.Rate the clients instead
+// send on a fixed schedule, as independent callers do (an ambulance crew
+// does not wait for another crew's answer), which shows the latency at a
+// given load. A paced request held up by its client's previous one is timed
+// from when it was due, not from when it could be sent, so a stall counts
+// against every request it delayed (no coordinated omission).
 package loadgen
 
 import (
@@ -30,12 +39,18 @@ type Config struct {
 	Warmup   time.Duration // requests in this time are not counted
 	// MaxRequests bounds the run whatever the duration (0: no bound).
 	MaxRequests int
+	// Rate, when positive, paces the run: the clients together send Rate
+	// requests a second, client w its k-th at start + (k·Clients + w)/Rate,
+	// each timed from that instant when its client's previous request held
+	// it up. At most Clients are in flight.
+	Rate float64
 }
 
 // Result is what a run measured.
 type Result struct {
 	Scenario string        `json:"scenario"`
 	Clients  int           `json:"clients"`
+	Rate     float64       `json:"offered_req_per_s,omitempty"` // Config.Rate of a paced run
 	Requests int           `json:"requests"`
 	Errors   int           `json:"errors"`
 	Elapsed  time.Duration `json:"elapsed_ns"`
@@ -49,8 +64,12 @@ type Result struct {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-28s %3d clients %9.0f req/s  p50 %8s  p95 %8s  p99 %8s  max %8s  errors %d",
-		r.Scenario, r.Clients, r.RPS, round(r.P50), round(r.P95), round(r.P99), round(r.Max), r.Errors)
+	load := "back to back"
+	if r.Rate > 0 {
+		load = fmt.Sprintf("paced %6.0f/s", r.Rate)
+	}
+	return fmt.Sprintf("%-28s %3d clients %-14s %7.0f req/s  p50 %8s  p95 %8s  p99 %8s  max %8s  errors %d",
+		r.Scenario, r.Clients, load, r.RPS, round(r.P50), round(r.P95), round(r.P99), round(r.Max), r.Errors)
 }
 
 func round(d time.Duration) time.Duration {
@@ -76,8 +95,8 @@ func NewClient(clients int) *http.Client {
 
 // Run drives s with cfg.Clients workers and returns the measurements.
 func Run(ctx context.Context, s Scenario, cfg Config) (Result, error) {
-	if cfg.Clients <= 0 || cfg.Duration <= 0 {
-		return Result{}, errors.New("loadgen: Clients and Duration must be positive")
+	if cfg.Clients <= 0 || cfg.Duration <= 0 || cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {
+		return Result{}, errors.New("loadgen: Clients and Duration must be positive, and Rate finite and not negative")
 	}
 	client := NewClient(cfg.Clients)
 	defer client.CloseIdleConnections()
@@ -101,9 +120,36 @@ func Run(ctx context.Context, s Scenario, cfg Config) (Result, error) {
 		go func(w int) {
 			defer total.Done()
 			sm := &samples[w]
+			var interval, phase time.Duration
+			var prevDone time.Time
+			if cfg.Rate > 0 {
+				interval = time.Duration(float64(cfg.Clients) / cfg.Rate * float64(time.Second))
+				phase = time.Duration(float64(w) / cfg.Rate * float64(time.Second))
+			}
 			for n := 0; ; n++ {
 				now := time.Now()
-				if now.After(stop) || runCtx.Err() != nil {
+				if cfg.Rate > 0 {
+					due := start.Add(phase + time.Duration(n)*interval)
+					if !due.Before(stop) {
+						return
+					}
+					if wait := due.Sub(now); wait > 0 {
+						select {
+						case <-time.After(wait):
+						case <-runCtx.Done():
+							return
+						}
+						now = time.Now()
+					}
+					// Held up by its client's previous request: that wait
+					// is the server's and counts. A client that was idle
+					// and merely woke late (timer slack) is timed from
+					// the send: that delay is the generator's.
+					if prevDone.After(due) {
+						now = due
+					}
+				}
+				if !now.Before(stop) || runCtx.Err() != nil {
 					return
 				}
 				if cfg.MaxRequests > 0 {
@@ -116,7 +162,8 @@ func Run(ctx context.Context, s Scenario, cfg Config) (Result, error) {
 					mu.Unlock()
 				}
 				err := s.Do(runCtx, client, w, n)
-				d := time.Since(now)
+				prevDone = time.Now()
+				d := prevDone.Sub(now)
 				if now.Before(countFrom) {
 					continue
 				}
@@ -137,7 +184,7 @@ func Run(ctx context.Context, s Scenario, cfg Config) (Result, error) {
 		elapsed = cfg.Duration
 	}
 	var all []time.Duration
-	r := Result{Scenario: s.Name, Clients: cfg.Clients, Elapsed: elapsed}
+	r := Result{Scenario: s.Name, Clients: cfg.Clients, Rate: cfg.Rate, Elapsed: elapsed}
 	for _, sm := range samples {
 		all = append(all, sm.lat...)
 		r.Errors += sm.err

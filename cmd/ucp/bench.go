@@ -75,6 +75,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	seed := fs.Uint64("seed", 1, "the generator's seed")
 	duration := fs.Duration("duration", 5*time.Second, "how long each scenario runs at each concurrency")
 	clientsFlag := fs.String("clients", "1,8,32", "the concurrencies, comma-separated")
+	pacedFlag := fs.String("paced", "0.25,0.5", "after each run with more than one client, run again with the same clients paced at these `FRACTIONS` of its req/s (comma-separated; empty for none), for the latency at that load")
 	out := fs.String("out", "bench/results", "`DIR` for the JSON report")
 	auditSync := fs.Duration("audit-sync-interval", 0, "as for serve: 0 fsyncs the audit journal before each response")
 	only := fs.String("scenario", "", "run only the scenarios whose name contains `TEXT`")
@@ -95,6 +96,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 2
 		}
 		clients = append(clients, n)
+	}
+	var paced []float64
+	for _, f := range strings.Split(*pacedFlag, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		x, err := strconv.ParseFloat(f, 64)
+		if err != nil || !(x > 0 && x <= 1) {
+			fmt.Fprintf(stderr, "ucp bench: --paced %q: want fractions above 0 and at most 1\n", *pacedFlag)
+			return 2
+		}
+		paced = append(paced, x)
 	}
 	work := *dir
 	if work != "" {
@@ -169,16 +182,35 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			continue
 		}
 		for _, c := range clients {
-			r, err := loadgen.Run(ctx, sc, loadgen.Config{Clients: c, Duration: *duration, Warmup: time.Second})
+			cfg := loadgen.Config{Clients: c, Duration: *duration, Warmup: time.Second}
+			r, err := loadgen.Run(ctx, sc, cfg)
 			if err != nil {
 				fmt.Fprintln(stderr, "ucp bench:", err)
 				return 1
 			}
-			fmt.Fprintln(stdout, r)
-			if r.Errors > 0 {
-				fmt.Fprintf(stdout, "    first error: %s\n", r.FirstError)
+			runs := []loadgen.Result{r}
+			// Back to back, the latency with several clients is mostly
+			// queueing; paced below the most the server did, it is what a
+			// caller waits at that load.
+			for _, f := range paced {
+				if c == 1 || r.RPS <= 0 {
+					break
+				}
+				cfg.Rate = f * r.RPS
+				p, err := loadgen.Run(ctx, sc, cfg)
+				if err != nil {
+					fmt.Fprintln(stderr, "ucp bench:", err)
+					return 1
+				}
+				runs = append(runs, p)
 			}
-			report.Results = append(report.Results, r)
+			for _, r := range runs {
+				fmt.Fprintln(stdout, r)
+				if r.Errors > 0 {
+					fmt.Fprintf(stdout, "    first error: %s\n", r.FirstError)
+				}
+				report.Results = append(report.Results, r)
+			}
 		}
 	}
 	report.Ceiling = ceilingShares(report.Results)
@@ -459,13 +491,14 @@ func newPlanBundle(n int64) []byte {
 func ceilingShares(results []loadgen.Result) []ceilingShare {
 	ceiling := map[int]float64{}
 	for _, r := range results {
-		if strings.HasPrefix(r.Scenario, "ceiling") {
+		if strings.HasPrefix(r.Scenario, "ceiling") && r.Rate == 0 {
 			ceiling[r.Clients] = r.RPS
 		}
 	}
 	var out []ceilingShare
 	for _, r := range results {
-		if c := ceiling[r.Clients]; c > 0 && !strings.HasPrefix(r.Scenario, "ceiling") {
+		// A paced run's req/s is what it was asked for, not a capacity.
+		if c := ceiling[r.Clients]; c > 0 && r.Rate == 0 && !strings.HasPrefix(r.Scenario, "ceiling") {
 			out = append(out, ceilingShare{Scenario: r.Scenario, Clients: r.Clients, Share: r.RPS / c})
 		}
 	}

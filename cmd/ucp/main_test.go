@@ -378,7 +378,7 @@ func TestServeSearchesByStoredValueSet(t *testing.T) {
 func TestBenchRuns(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"bench", "--patients", "15", "--duration", "300ms", "--clients", "1,2", "--out", out}, &stdout, &stderr)
+	code := run(context.Background(), []string{"bench", "--patients", "15", "--duration", "300ms", "--clients", "1,2", "--paced", "0.5", "--out", out}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), stdout.String())
 	}
@@ -391,11 +391,19 @@ func TestBenchRuns(t *testing.T) {
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 12 || rep.Resources == 0 || rep.LoadRejected != 0 {
-		t.Errorf("report has %d results and %d resources (%d rejected), want 12 results (6 scenarios × 2)", len(rep.Results), rep.Resources, rep.LoadRejected)
+	if len(rep.Results) != 18 || rep.Resources == 0 || rep.LoadRejected != 0 {
+		t.Errorf("report has %d results and %d resources (%d rejected), want 18 results (6 scenarios × 2 clients, and 2 clients paced)", len(rep.Results), rep.Resources, rep.LoadRejected)
 	}
 	if len(rep.Ceiling) != 10 {
-		t.Errorf("report relates %d results to the ceiling, want 10 (5 scenarios × 2)", len(rep.Ceiling))
+		t.Errorf("report relates %d results to the ceiling, want 10 (5 scenarios × 2, not the paced runs)", len(rep.Ceiling))
+	}
+	for i, r := range rep.Results {
+		// Each run with 2 clients is followed by one paced at half its rate.
+		if r.Clients == 2 && r.Rate == 0 {
+			if i+1 >= len(rep.Results) || rep.Results[i+1].Rate != r.RPS/2 || rep.Results[i+1].Scenario != r.Scenario {
+				t.Errorf("%s × 2 at %.0f req/s is not followed by a run paced at half that", r.Scenario, r.RPS)
+			}
+		}
 	}
 	if rep.DatabaseBytes == 0 || rep.PeakRSSBytes == 0 {
 		t.Errorf("report lacks the database size (%d) or peak RSS (%d)", rep.DatabaseBytes, rep.PeakRSSBytes)
