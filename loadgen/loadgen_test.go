@@ -13,19 +13,10 @@ import (
 	"ucp/loadgen"
 )
 
-func TestRunCountsAndFails(t *testing.T) {
-	var hits atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := hits.Add(1)
-		if n%10 == 0 {
-			http.Error(w, "boom", http.StatusInternalServerError)
-			return
-		}
-		io.WriteString(w, "ok")
-	}))
-	defer srv.Close()
-	get := loadgen.Scenario{Name: "get", Do: func(ctx context.Context, c *http.Client, _, _ int) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+// getScenario GETs url; an answer other than 200 is a failure.
+func getScenario(url string) loadgen.Scenario {
+	return loadgen.Scenario{Name: "get", Do: func(ctx context.Context, c *http.Client, _, _ int) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := c.Do(req)
 		if err != nil {
 			return err
@@ -37,6 +28,20 @@ func TestRunCountsAndFails(t *testing.T) {
 		}
 		return nil
 	}}
+}
+
+func TestRunCountsAndFails(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := hits.Add(1)
+		if n%10 == 0 {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	get := getScenario(srv.URL)
 	r, err := loadgen.Run(context.Background(), get, loadgen.Config{Clients: 4, Duration: time.Second, MaxRequests: 200})
 	if err != nil {
 		t.Fatal(err)
@@ -70,16 +75,7 @@ func TestPacedRunTimesFromTheSchedule(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	defer srv.Close()
-	get := loadgen.Scenario{Name: "get", Do: func(ctx context.Context, c *http.Client, _, _ int) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
-		resp, err := c.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		_, err = io.Copy(io.Discard, resp.Body)
-		return err
-	}}
+	get := getScenario(srv.URL)
 	// One client at 100/s for a second: due at 0, 10, … 990 ms. The first
 	// takes the stall and those due in it wait for it, so the six due at
 	// 0–50 ms take at least stall-50ms, and p95 (the 95th of 100, nearest
