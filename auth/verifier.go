@@ -220,11 +220,16 @@ func (v *Verifier) Authenticate(r *http.Request) (*Principal, error) {
 
 // Middleware authenticates each request and puts the principal into its
 // context (anonymous requests pass through without one). A bad credential
-// is answered here with 401, the challenge and an OperationOutcome.
-func (v *Verifier) Middleware(next http.Handler) http.Handler {
+// is answered here with 401, the challenge and an OperationOutcome, and
+// told to refused, when not nil (to audit it): the REST layer never sees
+// the request.
+func (v *Verifier) Middleware(next http.Handler, refused func(*http.Request, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := v.Authenticate(r)
 		if err != nil {
+			if refused != nil {
+				refused(r, err)
+			}
 			WriteUnauthenticated(w, err)
 			return
 		}

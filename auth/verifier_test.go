@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -344,6 +345,8 @@ func TestAuthenticateHeader(t *testing.T) {
 func TestMiddlewareAndPolicy(t *testing.T) {
 	e := newEnv(t, nil)
 	pol := auth.DefaultPolicy()
+	var refused []string // told to the hook: bad credentials only
+	var mu sync.Mutex
 	h := e.v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := pol.Authorize(r.Context(), auth.Access{Interaction: "create", Type: "CarePlan"})
 		switch {
@@ -354,7 +357,11 @@ func TestMiddlewareAndPolicy(t *testing.T) {
 		default:
 			w.WriteHeader(403)
 		}
-	}))
+	}), func(r *http.Request, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		refused = append(refused, r.Method+" "+r.URL.Path+": "+err.Error())
+	})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	do := func(authz string) *http.Response {
@@ -383,6 +390,13 @@ func TestMiddlewareAndPolicy(t *testing.T) {
 	}
 	if r := do("Bearer " + e.mint(t, url.Values{"role": {"clinical"}, "scope": {"user/*.rs"}})); r.StatusCode != 403 {
 		t.Errorf("clinical with read scopes creating a plan: %d", r.StatusCode)
+	}
+	// The anonymous request reaches the handler (the REST layer audits it);
+	// only the bad token is refused by the middleware.
+	mu.Lock()
+	defer mu.Unlock()
+	if len(refused) != 1 || !strings.HasPrefix(refused[0], "POST /fhir/CarePlan: ") {
+		t.Errorf("refusals told to the hook: %q, want the one bad token", refused)
 	}
 }
 

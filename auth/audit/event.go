@@ -7,7 +7,8 @@
 // and failed requests) goes through [Sink], which appends to a durable
 // journal before the request completes and drains it into the store in the
 // background. [CollectingReader] and [WithCollector] tell the Sink which
-// patients a request saw.
+// patients a request saw. [RefusedLogins] audits the requests the token
+// verifier refuses before the REST layer sees them.
 package audit
 
 import (
@@ -118,11 +119,7 @@ func Build(e *Event) map[string]any {
 		"action":       action(e.Interaction),
 		"recorded":     resource.FormatInstant(t),
 		"outcome":      outcome(e.Status),
-		"source": map[string]any{
-			"site":     Source,
-			"observer": map[string]any{"display": Source},
-			"type":     []any{coding(sysSourceType, "4", "Application Server")},
-		},
+		"source":       source(),
 	}
 	subtype := []any{coding(sysInteraction, e.Interaction, "")}
 	if e.Operation != "" {
@@ -143,6 +140,15 @@ func Build(e *Event) map[string]any {
 	}
 	resource.SetMeta(ev, newEventID(), 1, t)
 	return ev
+}
+
+// source is AuditEvent.source: this server.
+func source() map[string]any {
+	return map[string]any{
+		"site":     Source,
+		"observer": map[string]any{"display": Source},
+		"type":     []any{coding(sysSourceType, "4", "Application Server")},
+	}
 }
 
 // newEventID returns a time-ordered UUID (version 7) for an AuditEvent. One

@@ -1,6 +1,10 @@
 package audit
 
-import "ucp/store"
+import (
+	"time"
+
+	"ucp/store"
+)
 
 // OpenManual opens a Sink without the background drainer.
 func OpenManual(dir string, st store.Store, reg Extractor) (*Sink, error) {
@@ -9,3 +13,13 @@ func OpenManual(dir string, st store.Store, reg Extractor) (*Sink, error) {
 
 // Abandon stops the sink as a crash would: nothing drained.
 func (s *Sink) Abandon() { s.abandon() }
+
+// NewRefusedLoginsAt is NewRefusedLogins on a given clock, without the
+// ticker: the test calls FlushEnded.
+func NewRefusedLoginsAt(s *Sink, window time.Duration, now func() time.Time) *RefusedLogins {
+	return newRefusedLogins(s, window, now, false)
+}
+
+// FlushEnded records the counts of the windows that have ended, as the
+// ticker does.
+func (rl *RefusedLogins) FlushEnded() { rl.flush(false) }

@@ -176,8 +176,10 @@ const devWarning = `199 ucp "development mode: this server issues a token to any
 // wrap authenticates every request (a bad credential is answered 401 here;
 // requests without one go on and the policy decides) and marks responses in
 // --dev.
-func (sec *security) wrap(h http.Handler) http.Handler {
-	h = sec.verifier.Middleware(h)
+// wrap puts token verification in front of h; refused is told of each
+// request refused for a bad token (to audit it).
+func (sec *security) wrap(h http.Handler, refused func(*http.Request, error)) http.Handler {
+	h = sec.verifier.Middleware(h, refused)
 	// SMART discovery is public and sits under the FHIR base, whose routes
 	// the REST layer owns, so it is answered before them.
 	discovery := sec.smart.ConfigurationHandler()

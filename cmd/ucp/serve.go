@@ -169,6 +169,8 @@ type server struct {
 	http  *http.Server
 	store store.Store
 	audit *audit.Sink
+	// refused audits the requests refused for a bad token.
+	refused *audit.RefusedLogins
 	// exports runs the $export jobs.
 	exports *export.Manager
 	// loader is the API without authorization, for trusted in-process
@@ -310,10 +312,12 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	}
 	mountHealth(api.Handler(), st)
 	sec.mount(api.Handler())
+	// Requests with a bad token never reach the REST layer's audit.
+	refused := audit.NewRefusedLogins(sink, audit.RefusedWindow)
 	s := &server{
-		base: base, addr: ln.Addr(), store: st, audit: sink, exports: exports, loader: loader, log: log, done: make(chan error, 1), dev: sec.dev,
+		base: base, addr: ln.Addr(), store: st, audit: sink, refused: refused, exports: exports, loader: loader, log: log, done: make(chan error, 1), dev: sec.dev,
 		http: &http.Server{
-			Handler:           sec.wrap(auth.BreakGlassHandler(audit.Middleware(api))),
+			Handler:           sec.wrap(auth.BreakGlassHandler(audit.Middleware(api)), refused.Record),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
@@ -334,7 +338,9 @@ func (s *server) Close() error {
 		err = serr
 	}
 	// Export jobs read the store and the audit journal drains into it, so
-	// the store closes last.
+	// the store closes last; the refused logins still counted go into the
+	// journal before it closes.
+	s.refused.Close()
 	return errors.Join(err, s.exports.Close(), s.audit.Close(), s.store.Close())
 }
 

@@ -134,3 +134,35 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestServeAuditsRefusedTokens: a request with a forged or expired token is
+// refused by the verifier before the REST layer sees it, and is still
+// audited, as a login failure from its address.
+func TestServeAuditsRefusedTokens(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "ucp.db")
+	srv := startTestServer(t, db, false)
+	for _, tok := range []string{"not-a-jwt", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."} {
+		code, h, b := call(t, "GET", srv.base+"/CarePlan?status=active", tok, nil)
+		if code != http.StatusUnauthorized || !strings.Contains(h.Get("WWW-Authenticate"), "invalid_token") {
+			t.Fatalf("bad token: %d %q %s", code, h.Get("WWW-Authenticate"), b)
+		}
+	}
+	if err := srv.Close(); err != nil { // counts still open are recorded on close
+		t.Fatal(err)
+	}
+	srv = startTestServer(t, db, false)
+	defer srv.Close()
+	bearer = token(t, srv, auth.RoleAdmin)
+	defer func() { bearer = "" }()
+	_, bundle := get(t, srv.base+"/AuditEvent?address=127.0.0.1&type="+url.QueryEscape("http://dicom.nema.org/resources/ontology/DCM|110114"))
+	var descs []string
+	for _, e := range asAnyList(bundle["entry"]) {
+		ev, _ := e.(map[string]any)["resource"].(map[string]any)
+		d, _ := ev["outcomeDesc"].(string)
+		descs = append(descs, d)
+	}
+	// The first at once, the second counted into the window's event.
+	if len(descs) != 2 || !strings.HasPrefix(descs[0]+descs[1], "refused") || !strings.Contains(strings.Join(descs, "|"), "refused 1 more times") {
+		t.Errorf("AuditEvents of the refused tokens: %q, want the first refusal and a count of 1 more", descs)
+	}
+}
