@@ -37,6 +37,9 @@ type security struct {
 // server's own origin (http://host:port), base its FHIR base URL.
 func newSecurity(cfg serveConfig, root, base string, st store.Store) (*security, error) {
 	sec := &security{policy: auth.DefaultPolicy(), agreements: &auth.StoreAgreements{Store: st}}
+	// A patient (or an app launched on one) reads by id only what is in
+	// their compartment; without this only their Patient resource.
+	sec.policy.Compartment = auth.StoreCompartment(st)
 	sec.authz = &auth.AgreementPolicy{Next: sec.policy, Agreements: sec.agreements}
 	vc := auth.VerifierConfig{MinIDAssurance: cfg.MinIDAssurance}
 	if cfg.RolesFile != "" {

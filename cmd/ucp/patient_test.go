@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"ucp/auth"
+	"ucp/auth/devissuer"
+)
+
+// TestServePatientReadsOwnRecord: a patient's app reads their own plan and
+// its parts by id (as it does when it follows the plan's references), its
+// versions and its history, and nothing of another patient's, through the
+// real wiring (verifier, policy with the store's compartment index, care-plan
+// read rules).
+func TestServePatientReadsOwnRecord(t *testing.T) {
+	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(t.TempDir(), "ucp.db"), Demo: true, DemoPatients: 2,
+		MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3}
+	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	// Two patients' plans. The patient's own is one urgent care sees (an
+	// active plan, consent to share); the other's is any a clinician sees.
+	planOf := map[string]string{} // patient id → a plan of theirs
+	goalOf := map[string]string{} // patient id → a Goal reference of that plan
+	plans := func(role auth.Role) []string {
+		t.Helper()
+		code, _, b := call(t, "GET", srv.base+"/CarePlan?_count=100", token(t, srv, role), nil)
+		if code != 200 {
+			t.Fatalf("CarePlan search: %d %s", code, b)
+		}
+		var bundle struct {
+			Entry []struct {
+				Resource struct {
+					ID      string `json:"id"`
+					Subject struct {
+						Reference string `json:"reference"`
+					} `json:"subject"`
+					Goal []struct {
+						Reference string `json:"reference"`
+					} `json:"goal"`
+				} `json:"resource"`
+			} `json:"entry"`
+		}
+		if err := json.Unmarshal(b, &bundle); err != nil {
+			t.Fatal(err)
+		}
+		var patients []string
+		for _, e := range bundle.Entry {
+			p, ok := strings.CutPrefix(e.Resource.Subject.Reference, "Patient/")
+			if !ok {
+				continue
+			}
+			patients = append(patients, p)
+			if planOf[p] == "" {
+				planOf[p] = e.Resource.ID
+				if len(e.Resource.Goal) > 0 {
+					goalOf[p] = e.Resource.Goal[0].Reference
+				}
+			}
+		}
+		return patients
+	}
+	shared := plans(auth.RoleView)
+	if len(shared) == 0 {
+		t.Fatal("the demo has no plan that urgent care sees")
+	}
+	me, other := shared[0], ""
+	for _, p := range plans(auth.RoleClinical) {
+		if p != me {
+			other = p
+		}
+	}
+	if other == "" {
+		t.Fatalf("the demo has plans for %d patients, want 2 or more", len(planOf))
+	}
+
+	tok, err := srv.dev.Mint(devissuer.TokenRequest{Role: auth.RolePatient, Patient: me})
+	if err != nil {
+		t.Fatal(err)
+	}
+	patient := tok.AccessToken
+	tests := []struct {
+		name, path string
+		want       int
+	}{
+		{"own Patient", "/Patient/" + me, 200},
+		{"own plan", "/CarePlan/" + planOf[me], 200},
+		{"own plan, a version", "/CarePlan/" + planOf[me] + "/_history/1", 200},
+		{"own plan's history", "/CarePlan/" + planOf[me] + "/_history", 200},
+		{"own plans by search", "/CarePlan?patient=" + me, 200},
+		{"own plans in the compartment", "/Patient/" + me + "/CarePlan", 200},
+		{"another's Patient", "/Patient/" + other, 403},
+		{"another's plan", "/CarePlan/" + planOf[other], 403},
+		{"another's plan, a version", "/CarePlan/" + planOf[other] + "/_history/1", 403},
+		{"another's plan's history", "/CarePlan/" + planOf[other] + "/_history", 403},
+		{"another's plans by search", "/CarePlan?patient=" + other, 403},
+		{"a plan that does not exist", "/CarePlan/no-such-plan", 403},
+	}
+	if g := goalOf[me]; g != "" {
+		tests = append(tests, struct {
+			name, path string
+			want       int
+		}{"a Goal of the own plan", "/" + g, 200})
+	}
+	if g := goalOf[other]; g != "" {
+		tests = append(tests, struct {
+			name, path string
+			want       int
+		}{"a Goal of another's plan", "/" + g, 403})
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, b := call(t, "GET", srv.base+tc.path, patient, nil)
+			if code != tc.want {
+				t.Fatalf("GET %s = %d %s, want %d", tc.path, code, b, tc.want)
+			}
+			if code == 403 && !strings.Contains(string(b), "OperationOutcome") {
+				t.Errorf("a 403 without an OperationOutcome: %s", b)
+			}
+		})
+	}
+}
