@@ -48,6 +48,7 @@ type Plans struct {
 var (
 	_ rest.WriteInterceptor = (*Plans)(nil)
 	_ rest.ReadInterceptor  = (*Plans)(nil)
+	_ rest.TypeHider        = (*Plans)(nil)
 )
 
 // New returns Plans for cfg.

@@ -345,8 +345,24 @@ func TestPlanLifecycle(t *testing.T) {
 
 	// Withdrawn consent hides the plan from urgent care at once.
 	s.must(201, "POST", "Consent", consentRes(profiles.CodeConsentWithdrawn, "active", "deny", "2026-11-10T09:00:00Z"), "clinical")
-	if n := len(entries(s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "view"))); n != 0 {
-		t.Errorf("view sees %d plans after withdrawal, want 0", n)
+	if m := s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "view"); len(entries(m)) != 0 || m["total"] != 0.0 {
+		t.Errorf("view sees %d plans (total %v) after withdrawal, want 0 (0)", len(entries(m)), m["total"])
+	}
+	if m := s.must(200, "GET", "CarePlan?patient=Patient/pat&_summary=count", nil, "view"); m["total"] != 0.0 {
+		t.Errorf("view counts %v plans after withdrawal, want 0", m["total"])
+	}
+	// Nor in the plan's history, or the patient's record, on any page.
+	for _, q := range []string{"CarePlan/plan/_history", "CarePlan/plan/_history?_count=1", "CarePlan/_history"} {
+		if m := s.must(200, "GET", q, nil, "view"); len(entries(m)) != 0 || m["total"] != 0.0 {
+			t.Errorf("%s: view sees %d versions (total %v) after withdrawal, want 0 (0)", q, len(entries(m)), m["total"])
+		}
+	}
+	for _, q := range []string{"Patient/pat/$everything?_type=CarePlan", "Patient/pat/$everything?_type=CarePlan&_count=1"} {
+		for role, want := range map[string]float64{"view": 0, "clinical": 1} {
+			if m := s.must(200, "GET", q, nil, role); m["total"] != want {
+				t.Errorf("%s as %s: total %v, want %v", q, role, m["total"], want)
+			}
+		}
 	}
 	s.must(404, "GET", "CarePlan/plan", nil, "view")
 	s.must(404, "GET", "Composition/"+comp["id"].(string)+"/$document", nil, "view")
@@ -381,11 +397,14 @@ func TestRevokedHidden(t *testing.T) {
 		t.Errorf("approval with no principal: %v", prov)
 	}
 	s.must(200, "PUT", "CarePlan/plan", revoked(plan), "clinical")
-	if n := len(entries(s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "view"))); n != 0 {
-		t.Errorf("view sees %d revoked plans, want 0", n)
+	if m := s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "view"); len(entries(m)) != 0 || m["total"] != 0.0 {
+		t.Errorf("view sees %d revoked plans (total %v), want 0 (0)", len(entries(m)), m["total"])
 	}
-	if n := len(entries(s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "clinical"))); n != 1 {
-		t.Errorf("clinician sees %d revoked plans, want 1", n)
+	if m := s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "clinical"); len(entries(m)) != 1 || m["total"] != 1.0 {
+		t.Errorf("clinician sees %d revoked plans (total %v), want 1 (1)", len(entries(m)), m["total"])
+	}
+	if m := s.must(200, "GET", "CarePlan?patient=Patient/pat&_summary=count", nil, "clinical"); m["total"] != 1.0 {
+		t.Errorf("clinician counts %v revoked plans, want 1", m["total"])
 	}
 	s.must(204, "DELETE", "CarePlan/plan", nil, "clinical") // a revoked plan may be deleted; history stays
 }

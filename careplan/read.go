@@ -127,6 +127,10 @@ func (p *Plans) AllowRead(ctx context.Context, v *store.Version) error {
 	return nil
 }
 
+// MayHide implements rest.TypeHider: AllowRead hides only plans and plan
+// documents.
+func (p *Plans) MayHide(typ string) bool { return typ == "CarePlan" || typ == "Composition" }
+
 // urgent reports whether the head is an urgent care plan or its document.
 func (h *planHead) urgent() bool {
 	for _, pr := range h.Meta.Profile {

@@ -104,8 +104,18 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 		s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "search-type", Type: "CarePlan", Query: "subject=Patient/p1&i=" + string(rune('a'+i))},
 			Method: "GET", Path: "/fhir/CarePlan", Status: 200, Time: time.Now()})
 	}
-	// A refused read names the patient too.
+	// A version only probed (counted for a search's total, not returned)
+	// names no patient.
+	other := mustPut(t, st, reg, map[string]any{"resourceType": "CarePlan", "id": "cp3", "status": "active", "intent": "plan",
+		"subject": map[string]any{"reference": "Patient/p3"}})
 	ctx := reqCtx(clinician())
+	if err := reader.AllowRead(rest.ProbingContext(ctx), other); err != nil {
+		t.Fatal(err)
+	}
+	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "search-type", Type: "CarePlan", Query: "status=active&_summary=count"},
+		Method: "GET", Path: "/fhir/CarePlan", Status: 200, Time: time.Now()})
+	// A refused read names the patient too.
+	ctx = reqCtx(clinician())
 	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p2"}, Status: 403,
 		Err: store.Errorf(store.Forbidden, "no"), Time: time.Now()})
 	// Capabilities are not audited.
@@ -116,8 +126,11 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	if got := mustSearch(t, st, reg, "AuditEvent", "patient=Patient/p1"); len(got) != n {
 		t.Fatalf("AuditEvent?patient=Patient/p1: got %d, want %d", len(got), n)
 	}
-	if got := mustSearch(t, st, reg, "AuditEvent", ""); len(got) != n+1 {
-		t.Fatalf("all AuditEvents: got %d, want %d", len(got), n+1)
+	if got := mustSearch(t, st, reg, "AuditEvent", ""); len(got) != n+2 {
+		t.Fatalf("all AuditEvents: got %d, want %d", len(got), n+2)
+	}
+	if got := mustSearch(t, st, reg, "AuditEvent", "patient=Patient/p3"); len(got) != 0 {
+		t.Errorf("a probed plan's patient is named by %d AuditEvents, want 0", len(got))
 	}
 	got := mustSearch(t, st, reg, "AuditEvent", "patient=Patient/p2&outcome=4")
 	if len(got) != 1 {
@@ -128,10 +141,10 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 		t.Errorf("action/outcome = %v/%v", ev["action"], ev["outcome"])
 	}
 	today := time.Now().UTC().Format("2006-01-02")
-	if got := mustSearch(t, st, reg, "AuditEvent", "date="+today+"&agent:identifier="+url.QueryEscape(audit.SysSDSUser+"|555021935107")); len(got) != n+1 {
-		t.Errorf("AuditEvent?date&agent:identifier: got %d, want %d", len(got), n+1)
+	if got := mustSearch(t, st, reg, "AuditEvent", "date="+today+"&agent:identifier="+url.QueryEscape(audit.SysSDSUser+"|555021935107")); len(got) != n+2 {
+		t.Errorf("AuditEvent?date&agent:identifier: got %d, want %d", len(got), n+2)
 	}
-	if got := mustSearch(t, st, reg, "AuditEvent", "subtype=search-type"); len(got) != n {
+	if got := mustSearch(t, st, reg, "AuditEvent", "subtype=search-type"); len(got) != n+1 {
 		t.Errorf("subtype=search-type: got %d", len(got))
 	}
 }

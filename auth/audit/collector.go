@@ -77,6 +77,8 @@ type CollectingReader struct {
 	Registry Extractor
 }
 
+var _ rest.TypeHider = CollectingReader{}
+
 // AllowRead implements rest.ReadInterceptor.
 func (cr CollectingReader) AllowRead(ctx context.Context, v *store.Version) error {
 	var err error
@@ -84,8 +86,8 @@ func (cr CollectingReader) AllowRead(ctx context.Context, v *store.Version) erro
 		err = cr.Next.AllowRead(ctx, v)
 	}
 	c := collectorFrom(ctx)
-	if c == nil || v == nil || v.Deleted {
-		return err
+	if c == nil || v == nil || v.Deleted || rest.Probing(ctx) {
+		return err // a probed version is counted, not returned
 	}
 	ids := versionPatients(cr.Registry, v)
 	c.mu.Lock()
@@ -96,6 +98,17 @@ func (cr CollectingReader) AllowRead(ctx context.Context, v *store.Version) erro
 	}
 	c.mu.Unlock()
 	return err
+}
+
+// MayHide implements rest.TypeHider: CollectingReader hides what Next hides.
+func (cr CollectingReader) MayHide(typ string) bool {
+	if cr.Next == nil {
+		return false
+	}
+	if h, ok := cr.Next.(rest.TypeHider); ok {
+		return h.MayHide(typ)
+	}
+	return true
 }
 
 // patientsOf remembers the compartment patients of each version under the

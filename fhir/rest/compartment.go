@@ -217,9 +217,11 @@ func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any,
 	}
 	seen := map[string]bool{}
 	var refs []store.Ref
+	hidden := 0
 	for i := range res.Versions {
 		v := &res.Versions[i]
 		if s.cfg.ReadInterceptor.AllowRead(ctx, v) != nil {
+			hidden++
 			continue
 		}
 		seen[v.Type+"/"+v.ID] = true
@@ -227,6 +229,12 @@ func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any,
 			FullURL: r.Base + "/" + v.Type + "/" + v.ID, Resource: v.JSON, Search: &entrySearch{Mode: "match"},
 		})
 		refs = appendRefs(refs, v.JSON, r.Base)
+	}
+	if b.Total != nil && s.mayHide(q.Types) {
+		onePage := q.Count > 0 && q.Cursor == "" && res.Next == ""
+		if b.Total, err = s.visibleTotal(ctx, res.Total, onePage, hidden, s.allMatches(ctx, q)); err != nil {
+			return 0, nil, err
+		}
 	}
 	for _, ref := range refs {
 		k := ref.String()

@@ -84,12 +84,32 @@ func (s *Server) handleHistory(c *gin.Context) error {
 	if page.Next != "" {
 		b.Link = append(b.Link, bundleLink{"next", self + "?" + encodeParams(keep, page.Next)})
 	}
+	hidden := 0
 	for i := range page.Versions {
 		v := &page.Versions[i]
 		if !v.Deleted && s.cfg.ReadInterceptor.AllowRead(ctx, v) != nil {
+			hidden++
 			continue
 		}
 		b.Entry = append(b.Entry, historyEntry(base, v))
+	}
+	var types []string
+	if typ != "" {
+		types = []string{typ}
+	}
+	if s.mayHide(types) {
+		all := func(n int) ([]store.Version, error) {
+			hq := q
+			hq.Cursor, hq.Count = "", n
+			p, err := s.cfg.Store.History(ctx, hq)
+			if err != nil {
+				return nil, err
+			}
+			return p.Versions, nil
+		}
+		if b.Total, err = s.visibleTotal(ctx, total, q.Cursor == "" && page.Next == "", hidden, all); err != nil {
+			return err
+		}
 	}
 	return s.writeJSON(c, http.StatusOK, marshalBundle(b))
 }

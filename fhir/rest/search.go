@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"ucp/fhir/resource"
+	"ucp/fhir/search"
 	"ucp/store"
 )
 
@@ -135,6 +137,13 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 			FullURL: base + "/" + v.Type + "/" + v.ID, Resource: body, Search: &entrySearch{Mode: "match"},
 		})
 	}
+	if b.Total != nil && s.mayHide(q.Types) {
+		onePage := q.Count > 0 && q.Cursor == "" && res.Next == ""
+		b.Total, err = s.visibleTotal(ctx, res.Total, onePage, len(res.Versions)-len(shown), s.allMatches(ctx, q))
+		if err != nil {
+			return err
+		}
+	}
 	included, err := s.includes(ctx, req, shown)
 	if err != nil {
 		return err
@@ -208,4 +217,73 @@ func encodeParams(p url.Values, cursor string) string {
 
 func outcomeWithExpr(sev, code, msg string, expr []string) []byte {
 	return outcomeJSON(sev, code, msg, expr)
+}
+
+// maxRecount is the most matches visibleTotal checks one by one.
+const maxRecount = search.MaxCount
+
+// mayHide reports whether the ReadInterceptor may hide a resource of any of
+// types (every served type when types is empty).
+func (s *Server) mayHide(types []string) bool {
+	h, ok := s.cfg.ReadInterceptor.(TypeHider)
+	if !ok {
+		return true
+	}
+	if len(types) == 0 {
+		types = s.cfg.Types
+	}
+	for _, t := range types {
+		if h.MayHide(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// visibleTotal is a bundle's total as the caller may know it: the matches
+// (or versions) the ReadInterceptor lets them see. The store counted them
+// all, and a total that counts hidden ones tells the caller that something
+// is hidden (a crew told "total": 1 with no plan in the bundle), so it is
+// corrected:
+//   - when everything is on this page, by the hidden ones on it;
+//   - otherwise by fetching and checking everything, when there are at most
+//     maxRecount (all fetches the first n, in one page);
+//   - otherwise it is left out (nil), as R4 allows: the count is not known.
+//
+// Deleted versions (in a history) are never hidden.
+func (s *Server) visibleTotal(ctx context.Context, total int, onePage bool, hiddenHere int, all func(n int) ([]store.Version, error)) (*int, error) {
+	if onePage {
+		total -= hiddenHere
+		return &total, nil
+	}
+	if total == 0 {
+		return &total, nil
+	}
+	if total > maxRecount {
+		return nil, nil
+	}
+	vs, err := all(total)
+	if err != nil {
+		return nil, err
+	}
+	probe := ProbingContext(ctx)
+	n := 0
+	for i := range vs {
+		if vs[i].Deleted || s.cfg.ReadInterceptor.AllowRead(probe, &vs[i]) == nil {
+			n++
+		}
+	}
+	return &n, nil
+}
+
+// allMatches fetches the first n matches of q, for visibleTotal.
+func (s *Server) allMatches(ctx context.Context, q store.Query) func(int) ([]store.Version, error) {
+	return func(n int) ([]store.Version, error) {
+		q.Cursor, q.Count, q.Total = "", n, store.TotalNone
+		res, err := s.cfg.Store.Search(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		return res.Versions, nil
+	}
 }

@@ -74,6 +74,32 @@ type ReadInterceptor interface {
 	AllowRead(ctx context.Context, v *store.Version) error
 }
 
+// TypeHider is implemented by a ReadInterceptor that knows which types it
+// may hide. A search's total is the number of matches the caller may see:
+// for types the interceptor never hides the store's count is that number,
+// and for the others the server checks the matches (see visibleTotal). An
+// interceptor without MayHide is taken to hide any type.
+type TypeHider interface {
+	MayHide(typ string) bool
+}
+
+// probingKey marks a context whose AllowRead calls only ask whether a
+// version could be seen; see Probing.
+type probingKey struct{}
+
+// Probing reports whether ctx is one in which the server asks AllowRead
+// only whether a version could be seen, to count a search's visible
+// matches, and will not return it. An interceptor that records what a
+// request disclosed (the audit) must not record these versions.
+func Probing(ctx context.Context) bool {
+	return ctx.Value(probingKey{}) != nil
+}
+
+// ProbingContext returns ctx marked as Probing.
+func ProbingContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, probingKey{}, true)
+}
+
 // AuditRecord is one interaction's outcome, for the audit sink.
 type AuditRecord struct {
 	Access
@@ -94,6 +120,7 @@ type allowAll struct{}
 func (allowAll) Authorize(context.Context, Access) error         { return nil }
 func (allowAll) BeforeWrite(context.Context, *WriteOp) error     { return nil }
 func (allowAll) AllowRead(context.Context, *store.Version) error { return nil }
+func (allowAll) MayHide(string) bool                             { return false }
 func (allowAll) Record(context.Context, AuditRecord)             {}
 
 // Config configures a Server. Store, Registry and Types are required.
