@@ -14,8 +14,10 @@ import (
 // patient may read by id and what they find by searching agree.
 //
 // It asks about the current version. A vread or history of a resource that
-// is now the patient's therefore also shows any earlier versions, which is
-// how a patient follows the changes to their own plan.
+// is now the patient's therefore also shows its earlier versions, which is
+// how a patient follows the changes to their own plan; an urgent care plan
+// never changes patient (package careplan), so those are theirs too. A
+// deleted resource is in nobody's compartment.
 func StoreCompartment(st store.Store) CompartmentFunc {
 	return func(ctx context.Context, patient, typ, id string) (bool, error) {
 		if patient == "" || typ == "" || id == "" {

@@ -191,6 +191,15 @@ func (p *Plans) lifecycle(ctx context.Context, op *rest.WriteOp, invalid bool) (
 		return nil, nil
 	}
 	res := op.Resource
+	if prev != nil {
+		// A plan filed against the wrong patient is corrected by marking it
+		// entered-in-error and writing a new one for the right patient:
+		// moving it would carry one patient's decisions, history and
+		// approvals into another's record.
+		if was, now := subjectOf(prev), subjectOf(res); was != now {
+			return []validate.Issue{problem("CarePlan.subject", "an urgent care plan cannot move to another patient (%s, not %s): mark it entered-in-error and write a new plan for the right patient", was, now)}, nil
+		}
+	}
 	status := str(res, "status")
 	switch {
 	case status == prevStatus:
@@ -245,6 +254,16 @@ func (p *Plans) lifecycle(ctx context.Context, op *rest.WriteOp, invalid bool) (
 	}
 	op.Extra = append(op.Extra, extra...)
 	return issues, nil
+}
+
+// subjectOf names whom a plan is about, comparably: "Patient/{id}" for a
+// local or absolute RESTful reference, else the reference as written.
+func subjectOf(res map[string]any) string {
+	raw := str(obj(res, "subject"), "reference")
+	if ref := resource.ParseReference(raw); ref.Type != "" && ref.ID != "" {
+		return ref.Type + "/" + ref.ID
+	}
+	return raw
 }
 
 // planPatient returns the id of the Patient the plan is about, "" when its

@@ -247,6 +247,14 @@ func TestPlanLifecycle(t *testing.T) {
 		t.Errorf("cross-patient refusal: %s", diagnostics(m))
 	}
 
+	// A plan does not move to another patient, not even as it is revoked.
+	for _, moved := range []map[string]any{with(plan, "subject", ref("Patient/other")), with(revoked(plan), "subject", ref("Patient/other"))} {
+		m = s.must(422, "PUT", "CarePlan/plan", moved, "clinical")
+		if !strings.Contains(diagnostics(m), "cannot move to another patient") {
+			t.Errorf("moving a plan: %s", diagnostics(m))
+		}
+	}
+
 	// Activation without sections names each missing one.
 	bare := with(without(plan, "addresses", "supportingInfo", "activity"), "status", "active")
 	m = s.must(422, "PUT", "CarePlan/plan", bare, "clinical")

@@ -34,8 +34,12 @@
 // Composition/{id}/$document.
 //
 // Back to draft is refused once a plan has left draft. An active (or
-// on-hold) plan is never deleted (409): it is revoked or completed by a new version, which
-// keeps its history.
+// on-hold) plan is never deleted (409): it is revoked or completed by a new
+// version, which keeps its history. A plan never changes patient (422): one
+// filed against the wrong patient is marked entered-in-error and written
+// anew for the right one, so one patient's decisions and approvals never
+// travel into another's record (and a patient's history of their own plan
+// holds only their own versions).
 //
 // # Consent
 //
