@@ -232,7 +232,7 @@ func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any,
 	}
 	if b.Total != nil && s.mayHide(q.Types) {
 		onePage := q.Count > 0 && q.Cursor == "" && res.Next == ""
-		if b.Total, err = s.visibleTotal(ctx, res.Total, onePage, hidden, s.allMatches(ctx, q)); err != nil {
+		if b.Total, err = s.visibleTotal(ctx, res.Total, onePage, hidden, s.hideableMatches(ctx, q)); err != nil {
 			return 0, nil, err
 		}
 	}

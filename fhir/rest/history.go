@@ -97,17 +97,25 @@ func (s *Server) handleHistory(c *gin.Context) error {
 	if typ != "" {
 		types = []string{typ}
 	}
-	if s.mayHide(types) {
-		all := func(n int) ([]store.Version, error) {
-			hq := q
-			hq.Cursor, hq.Count = "", n
-			p, err := s.cfg.Store.History(ctx, hq)
-			if err != nil {
-				return nil, err
+	if hideable := s.hideable(types); len(hideable) > 0 {
+		// The versions of the types that may be hidden, one history query
+		// per type (a system history spans them all).
+		versions := func(limit int) ([]store.Version, error) {
+			var out []store.Version
+			for _, t := range hideable {
+				hq := q
+				hq.Type, hq.Cursor, hq.Count = t, "", limit-len(out)
+				p, err := s.cfg.Store.History(ctx, hq)
+				if err != nil {
+					return nil, err
+				}
+				if out = append(out, p.Versions...); len(out) >= limit {
+					break
+				}
 			}
-			return p.Versions, nil
+			return out, nil
 		}
-		if b.Total, err = s.visibleTotal(ctx, total, q.Cursor == "" && page.Next == "", hidden, all); err != nil {
+		if b.Total, err = s.visibleTotal(ctx, total, q.Cursor == "" && page.Next == "", hidden, versions); err != nil {
 			return err
 		}
 	}

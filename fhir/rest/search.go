@@ -139,7 +139,7 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	}
 	if b.Total != nil && s.mayHide(q.Types) {
 		onePage := q.Count > 0 && q.Cursor == "" && res.Next == ""
-		b.Total, err = s.visibleTotal(ctx, res.Total, onePage, len(res.Versions)-len(shown), s.allMatches(ctx, q))
+		b.Total, err = s.visibleTotal(ctx, res.Total, onePage, len(res.Versions)-len(shown), s.hideableMatches(ctx, q))
 		if err != nil {
 			return err
 		}
@@ -222,23 +222,28 @@ func outcomeWithExpr(sev, code, msg string, expr []string) []byte {
 // maxRecount is the most matches visibleTotal checks one by one.
 const maxRecount = search.MaxCount
 
-// mayHide reports whether the ReadInterceptor may hide a resource of any of
-// types (every served type when types is empty).
-func (s *Server) mayHide(types []string) bool {
-	h, ok := s.cfg.ReadInterceptor.(TypeHider)
-	if !ok {
-		return true
-	}
+// hideable returns those of types (every served type when empty) whose
+// resources the ReadInterceptor may hide.
+func (s *Server) hideable(types []string) []string {
 	if len(types) == 0 {
 		types = s.cfg.Types
 	}
+	h, ok := s.cfg.ReadInterceptor.(TypeHider)
+	if !ok {
+		return types
+	}
+	var out []string
 	for _, t := range types {
 		if h.MayHide(t) {
-			return true
+			out = append(out, t)
 		}
 	}
-	return false
+	return out
 }
+
+// mayHide reports whether the ReadInterceptor may hide a resource of any of
+// types (every served type when types is empty).
+func (s *Server) mayHide(types []string) bool { return len(s.hideable(types)) > 0 }
 
 // visibleTotal is a bundle's total as the caller may know it: the matches
 // (or versions) the ReadInterceptor lets them see. The store counted them
@@ -246,12 +251,13 @@ func (s *Server) mayHide(types []string) bool {
 // is hidden (a crew told "total": 1 with no plan in the bundle), so it is
 // corrected:
 //   - when everything is on this page, by the hidden ones on it;
-//   - otherwise by fetching and checking everything, when there are at most
-//     maxRecount (all fetches the first n, in one page);
+//   - otherwise by the hidden ones among every match of a type that may be
+//     hidden (hideable returns up to limit of them), when there are at most
+//     maxRecount of those;
 //   - otherwise it is left out (nil), as R4 allows: the count is not known.
 //
 // Deleted versions (in a history) are never hidden.
-func (s *Server) visibleTotal(ctx context.Context, total int, onePage bool, hiddenHere int, all func(n int) ([]store.Version, error)) (*int, error) {
+func (s *Server) visibleTotal(ctx context.Context, total int, onePage bool, hiddenHere int, hideable func(limit int) ([]store.Version, error)) (*int, error) {
 	if onePage {
 		total -= hiddenHere
 		return &total, nil
@@ -259,27 +265,28 @@ func (s *Server) visibleTotal(ctx context.Context, total int, onePage bool, hidd
 	if total == 0 {
 		return &total, nil
 	}
-	if total > maxRecount {
-		return nil, nil
-	}
-	vs, err := all(total)
+	vs, err := hideable(maxRecount + 1)
 	if err != nil {
 		return nil, err
 	}
+	if len(vs) > maxRecount {
+		return nil, nil
+	}
 	probe := ProbingContext(ctx)
-	n := 0
 	for i := range vs {
-		if vs[i].Deleted || s.cfg.ReadInterceptor.AllowRead(probe, &vs[i]) == nil {
-			n++
+		if !vs[i].Deleted && s.cfg.ReadInterceptor.AllowRead(probe, &vs[i]) != nil {
+			total--
 		}
 	}
-	return &n, nil
+	return &total, nil
 }
 
-// allMatches fetches the first n matches of q, for visibleTotal.
-func (s *Server) allMatches(ctx context.Context, q store.Query) func(int) ([]store.Version, error) {
-	return func(n int) ([]store.Version, error) {
-		q.Cursor, q.Count, q.Total = "", n, store.TotalNone
+// hideableMatches returns, for visibleTotal, up to limit matches of q of
+// the types that may be hidden.
+func (s *Server) hideableMatches(ctx context.Context, q store.Query) func(int) ([]store.Version, error) {
+	return func(limit int) ([]store.Version, error) {
+		q.Types = s.hideable(q.Types)
+		q.Cursor, q.Count, q.Total = "", limit, store.TotalNone
 		res, err := s.cfg.Store.Search(ctx, q)
 		if err != nil {
 			return nil, err

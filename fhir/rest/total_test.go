@@ -120,13 +120,22 @@ func TestTotalCountsWhatTheCallerSees(t *testing.T) {
 
 	// A type the interceptor never hides is counted by the store alone: no
 	// probes.
-	ts.create(t, `{"resourceType":"Practitioner","name":[{"family":"Hidden"}]}`)
+	ts.create(t, `{"resourceType":"Practitioner","name":[{"family":"Seen"}]}`)
 	before, _ := h.counts()
 	if n := ts.total(t, "/Practitioner?_summary=count"); n != 1 {
-		t.Errorf("Practitioner count = %d, want 1 (not hidden by its type)", n)
+		t.Errorf("Practitioner count = %d, want 1", n)
 	}
 	if after, _ := h.counts(); after != before {
 		t.Errorf("%d probes for a type the interceptor never hides", after-before)
+	}
+	// Across types, only those that may be hidden are checked: the five
+	// Patients, not the Practitioner.
+	before, _ = h.counts()
+	if n := ts.total(t, "/?_type=Patient,Practitioner&_count=2"); n != 4 {
+		t.Errorf("Patient and Practitioner total = %d, want 4", n)
+	}
+	if after, _ := h.counts(); after-before != 5 {
+		t.Errorf("%d probes across Patient and Practitioner, want 5 (the Patients)", after-before)
 	}
 }
 
