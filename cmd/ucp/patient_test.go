@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"ucp/auth"
 	"ucp/auth/devissuer"
@@ -125,6 +126,87 @@ func TestServePatientReadsOwnRecord(t *testing.T) {
 			}
 			if code == 403 && !strings.Contains(string(b), "OperationOutcome") {
 				t.Errorf("a 403 without an OperationOutcome: %s", b)
+			}
+		})
+	}
+}
+
+// TestServeEverythingShowsWhatTheCallerMayRead: Patient/$everything is
+// authorized as a read of the Patient, but the compartment holds types some
+// callers may not read: the AuditEvents of everyone who opened the record
+// (auditors only), Practitioners (not a patient's to read). Each is left out
+// for them.
+func TestServeEverythingShowsWhatTheCallerMayRead(t *testing.T) {
+	srv := startTestServer(t, filepath.Join(t.TempDir(), "ucp.db"), true)
+	defer srv.Close()
+	view := token(t, srv, auth.RoleView)
+	system := token(t, srv, auth.RoleSystem)
+	code, _, b := call(t, "GET", srv.base+"/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919", view, nil)
+	var found struct {
+		Entry []struct {
+			Resource struct {
+				ID string `json:"id"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(b, &found); code != 200 || err != nil || len(found.Entry) != 1 {
+		t.Fatalf("the demo patient: %d %v %s", code, err, b)
+	}
+	id := found.Entry[0].Resource.ID
+	// That read is audited; wait until its AuditEvent is stored.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, _, b := call(t, "GET", srv.base+"/AuditEvent?_summary=count&patient=Patient/"+id, system, nil)
+		var c struct{ Total int }
+		if json.Unmarshal(b, &c) == nil && c.Total > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no AuditEvent for Patient/%s after 10 s: %s", id, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tok, err := srv.dev.Mint(devissuer.TokenRequest{Role: auth.RolePatient, Patient: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		who, tok string
+		never    []string
+		want     []string
+	}{
+		{"view", view, []string{"AuditEvent"}, []string{"Patient", "CarePlan", "Practitioner"}},
+		{"patient", tok.AccessToken, []string{"AuditEvent", "Provenance", "Practitioner"}, []string{"Patient", "CarePlan"}},
+		{"system", system, nil, []string{"Patient", "CarePlan", "AuditEvent"}},
+	} {
+		t.Run(tc.who, func(t *testing.T) {
+			code, _, b := call(t, "GET", srv.base+"/Patient/"+id+"/$everything?_count=1000", tc.tok, nil)
+			if code != 200 {
+				t.Fatalf("$everything: %d %s", code, b)
+			}
+			var bundle struct {
+				Entry []struct {
+					Resource struct {
+						ResourceType string `json:"resourceType"`
+					} `json:"resource"`
+				} `json:"entry"`
+			}
+			if err := json.Unmarshal(b, &bundle); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int{}
+			for _, e := range bundle.Entry {
+				got[e.Resource.ResourceType]++
+			}
+			for _, typ := range tc.never {
+				if got[typ] > 0 {
+					t.Errorf("%d %s in the %s's $everything", got[typ], typ, tc.who)
+				}
+			}
+			for _, typ := range tc.want {
+				if got[typ] == 0 {
+					t.Errorf("no %s in the %s's $everything (%v)", typ, tc.who, got)
+				}
 			}
 		})
 	}

@@ -136,9 +136,11 @@ var everythingRefTypes = map[string]bool{
 // it; the Patient too), _type (comma-separated served types; the Patient is
 // in the result only when Patient is listed). start and end (care dates)
 // are not supported and refused rather than silently ignored. The
-// Authorizer sees Interaction "operation", Operation "everything"; the
-// ReadInterceptor filters the Patient (a refusal answers the request) and
-// every entry (left out).
+// Authorizer sees Interaction "operation", Operation "everything", then each
+// type as a search-type pinned to the patient (a refused type is left out,
+// see searchableIn) and each included resource as a read (left out when
+// refused); the ReadInterceptor filters the Patient (a refusal answers the
+// request) and every entry (left out).
 func (s *Server) everythingOperation() Operation {
 	return Operation{
 		Name:       "everything",
@@ -197,9 +199,14 @@ func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any,
 	if len(q.Types) == 0 {
 		q.Types = s.cfg.Types
 	}
-	res, err := s.cfg.Store.Search(ctx, q)
-	if err != nil {
+	if q.Types, err = s.searchableIn(ctx, r.ID, q.Types); err != nil {
 		return 0, nil, err
+	}
+	res := &store.Result{}
+	if len(q.Types) > 0 { // none: nothing the caller may see (no types would mean all)
+		if res, err = s.cfg.Store.Search(ctx, q); err != nil {
+			return 0, nil, err
+		}
 	}
 	b := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "searchset",
 		Meta: &bundleMeta{LastUpdated: resource.FormatInstant(s.now())}}
@@ -253,6 +260,11 @@ func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any,
 		default:
 			return 0, nil, err
 		}
+		// As for _include: a read of its own type, which the caller's
+		// role and scopes must allow.
+		if s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "read", Type: v.Type, ID: v.ID}) != nil {
+			continue
+		}
 		if s.cfg.ReadInterceptor.AllowRead(ctx, v) != nil {
 			continue
 		}
@@ -261,6 +273,31 @@ func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any,
 		})
 	}
 	return http.StatusOK, marshalBundle(b), nil
+}
+
+// searchableIn returns those of types the caller may search in patient's
+// compartment. $everything is authorized as a read of the Patient, but it
+// returns every type in the compartment: AuditEvents among them, which
+// only auditors may read, and types a narrow token's scopes leave out. Each
+// type is asked as a compartment search is (search-type, pinned to the
+// patient), and a refused type is left out: $everything is everything the
+// caller may see. An authorizer that fails otherwise fails the request.
+func (s *Server) searchableIn(ctx context.Context, patient string, types []string) ([]string, error) {
+	var out []string
+	for _, t := range types {
+		q := "patient=" + url.QueryEscape("Patient/"+patient)
+		if t == "Patient" {
+			q = "_id=" + url.QueryEscape(patient)
+		}
+		err := s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "search-type", Type: t, Query: q})
+		switch {
+		case err == nil:
+			out = append(out, t)
+		case store.KindOf(err) != store.Forbidden:
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // appendRefs appends the local references ("Type/id", or absolute below

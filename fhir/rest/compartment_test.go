@@ -2,6 +2,7 @@ package rest_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -182,10 +183,48 @@ func TestCompartmentSearchAuthorization(t *testing.T) {
 	ts.do(t, "GET", "/Patient/"+p+"/Consent").want(t, http.StatusForbidden)
 	// An unknown patient is only revealed after authorization.
 	ts.do(t, "GET", "/Patient/nobody/Consent").want(t, http.StatusForbidden)
-	az.seen = nil
-	ts.do(t, "GET", "/Patient/"+p+"/$everything").want(t, http.StatusOK)
-	if len(az.seen) != 1 || az.seen[0].Interaction != "operation" || az.seen[0].Operation != "everything" || az.seen[0].ID != p {
-		t.Errorf("$everything access %+v", az.seen)
+
+	// $everything is authorized as the operation, then each type as a
+	// search pinned to the patient: a type the caller may not search
+	// (AuditEvents for most roles, or a narrow token's) is left out.
+	az.mu.Lock()
+	az.refuse = ""
+	az.mu.Unlock()
+	ts.create(t, `{"resourceType":"Consent","status":"active","scope":{"text":"share"},"category":[{"text":"share"}],"patient":{"reference":"Patient/`+p+`"}}`)
+	ts.create(t, `{"resourceType":"CarePlan","status":"active","intent":"plan","subject":{"reference":"Patient/`+p+`"}}`)
+	az.mu.Lock()
+	az.refuse, az.seen = "Consent", nil
+	az.mu.Unlock()
+	b := ts.do(t, "GET", "/Patient/"+p+"/$everything").want(t, http.StatusOK).JSON(t)
+	got := map[string]int{}
+	for _, e := range b["entry"].([]any) {
+		got[str(path(e, "resource.resourceType"))]++
+	}
+	if got["Consent"] != 0 || got["CarePlan"] != 1 || got["Patient"] != 1 {
+		t.Errorf("$everything with Consent refused: %v, want a Patient and a CarePlan", got)
+	}
+	if n, _ := b["total"].(json.Number).Int64(); n != 2 {
+		t.Errorf("$everything total %d, want 2", n)
+	}
+	az.mu.Lock()
+	seen := az.seen
+	az.mu.Unlock()
+	if len(seen) == 0 || seen[0].Interaction != "operation" || seen[0].Operation != "everything" || seen[0].ID != p {
+		t.Fatalf("$everything access %+v", seen)
+	}
+	asked := map[string]string{}
+	for _, a := range seen[1:] {
+		if a.Interaction == "search-type" {
+			asked[a.Type] = a.Query
+		}
+	}
+	if asked["Consent"] != "patient="+url.QueryEscape("Patient/"+p) || asked["Patient"] != "_id="+p {
+		t.Errorf("$everything asked Consent %q and Patient %q", asked["Consent"], asked["Patient"])
+	}
+	// Only refused types: nothing, and not every type.
+	b = ts.do(t, "GET", "/Patient/"+p+"/$everything?_type=Consent").want(t, http.StatusOK).JSON(t)
+	if es, _ := b["entry"].([]any); len(es) != 0 {
+		t.Errorf("$everything?_type=Consent with Consent refused: %d entries", len(es))
 	}
 }
 
