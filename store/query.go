@@ -111,6 +111,12 @@ type Cond struct {
 type Chain struct {
 	Type  string
 	Where []Clause
+	// OwnIdentifier marks the chain a reference :identifier search adds to
+	// match the referenced resource's own identifier (subject:identifier=…
+	// on a plan whose subject is a bare Patient/123), not one the client
+	// wrote. Stores answer it as any chain; an authorizer may treat it as
+	// the :identifier match it stands for.
+	OwnIdentifier bool
 }
 
 // Has is a reverse chain (_has).

@@ -210,4 +210,14 @@ func TestServeEverythingShowsWhatTheCallerMayRead(t *testing.T) {
 			}
 		})
 	}
+
+	// Nor does a viewer learn whose records were opened through _has: that
+	// is a search of AuditEvents, which only auditors and systems may make.
+	has := "/Patient?_has:AuditEvent:patient:subtype=read&_summary=count"
+	if code, _, b := call(t, "GET", srv.base+has, view, nil); code != 403 || !strings.Contains(string(b), "AuditEvent") {
+		t.Errorf("view: GET %s = %d %s, want 403 naming AuditEvent", has, code, b)
+	}
+	if code, _, b := call(t, "GET", srv.base+has, system, nil); code != 200 {
+		t.Errorf("system: GET %s = %d %s, want 200", has, code, b)
+	}
 }

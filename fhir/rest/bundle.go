@@ -401,7 +401,7 @@ func (s *Server) prepareTransaction(c *gin.Context, entries []any) ([]*txEntry, 
 			case "POST":
 				w.interaction = "create"
 				if e.ifNoneExist != "" {
-					q, err := s.parseCondition(e.typ, e.ifNoneExist)
+					q, err := s.parseCondition(ctx, e.typ, e.ifNoneExist)
 					if err != nil {
 						return nil, entryErr(e.idx, err)
 					}
@@ -517,7 +517,7 @@ func (s *Server) assignID(ctx context.Context, e *txEntry) error {
 	switch e.method {
 	case "POST":
 		if e.ifNoneExist != "" {
-			q, err := s.parseCondition(e.typ, e.ifNoneExist)
+			q, err := s.parseCondition(ctx, e.typ, e.ifNoneExist)
 			if err != nil {
 				return err
 			}
@@ -535,7 +535,7 @@ func (s *Server) assignID(ctx context.Context, e *txEntry) error {
 		if e.query == "" {
 			return nil
 		}
-		q, err := s.parseCondition(e.typ, e.query)
+		q, err := s.parseCondition(ctx, e.typ, e.query)
 		if err != nil {
 			return err
 		}
@@ -595,7 +595,7 @@ func (s *Server) rewriteRefs(ctx context.Context, res map[string]any, ids map[st
 		}
 		if typ, query, ok := strings.Cut(r, "?"); ok && !strings.Contains(typ, "/") && !strings.Contains(typ, ":") {
 			var q *store.Query
-			if q, err = s.parseCondition(typ, query); err != nil {
+			if q, err = s.parseCondition(ctx, typ, query); err != nil {
 				return
 			}
 			var vs []store.Version

@@ -30,7 +30,7 @@ func (s *Server) handleCreate(c *gin.Context) error {
 		return err
 	}
 	if cond != "" {
-		if w.ifNoneExist, err = s.parseCondition(typ, cond); err != nil {
+		if w.ifNoneExist, err = s.parseCondition(c.Request.Context(), typ, cond); err != nil {
 			return err
 		}
 	}
@@ -158,7 +158,7 @@ func patchFunc(typ, id string, body []byte, mt string) (func(*store.Version) (ma
 func (s *Server) handleConditionalUpdate(c *gin.Context) error {
 	typ := c.Param("type")
 	raw := c.Request.URL.RawQuery
-	q, err := s.parseCondition(typ, stripControlParams(raw))
+	q, err := s.parseCondition(c.Request.Context(), typ, stripControlParams(raw))
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ func (s *Server) handleConditionalUpdate(c *gin.Context) error {
 // handleConditionalPatch is PATCH /{type}?condition: exactly one match.
 func (s *Server) handleConditionalPatch(c *gin.Context) error {
 	typ := c.Param("type")
-	q, err := s.parseCondition(typ, stripControlParams(c.Request.URL.RawQuery))
+	q, err := s.parseCondition(c.Request.Context(), typ, stripControlParams(c.Request.URL.RawQuery))
 	if err != nil {
 		return err
 	}
@@ -281,7 +281,7 @@ func (s *Server) handleDelete(c *gin.Context) error {
 func (s *Server) handleConditionalDelete(c *gin.Context) error {
 	typ := c.Param("type")
 	raw := c.Request.URL.RawQuery
-	q, err := s.parseCondition(typ, stripControlParams(raw))
+	q, err := s.parseCondition(c.Request.Context(), typ, stripControlParams(raw))
 	if err != nil {
 		return err
 	}

@@ -269,7 +269,7 @@ func (s *Server) matchCondition(ctx context.Context, q *store.Query, limit int) 
 }
 
 // parseCondition parses a conditional interaction's query.
-func (s *Server) parseCondition(typ, raw string) (*store.Query, error) {
+func (s *Server) parseCondition(ctx context.Context, typ, raw string) (*store.Query, error) {
 	// Some clients send If-None-Exist as a whole search URL ("Patient?identifier=…").
 	if before, after, ok := strings.Cut(raw, "?"); ok && (before == "" || resource.ValidType(before)) {
 		raw = after
@@ -283,6 +283,9 @@ func (s *Server) parseCondition(typ, raw string) (*store.Query, error) {
 	}
 	if len(q.Types) == 0 {
 		q.Types = []string{typ}
+	}
+	if err := s.authorizeReach(ctx, q); err != nil {
+		return nil, err
 	}
 	return q, nil
 }

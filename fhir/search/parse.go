@@ -755,7 +755,7 @@ func (r *Registry) parseReference(p *Param, key, mod, raw string) ([]store.Cond,
 			}
 			idc := store.Cond{Param: ip.Code, Type: store.Token, System: c.System, SystemSet: c.SystemSet, Code: c.Code}
 			conds = append(conds, store.Cond{Param: p.Code, Type: store.Reference, RefType: t,
-				Chain: &store.Chain{Type: t, Where: []store.Clause{{Any: []store.Cond{idc}}}}})
+				Chain: &store.Chain{Type: t, Where: []store.Clause{{Any: []store.Cond{idc}}}, OwnIdentifier: true}})
 		}
 		return conds, nil
 	}

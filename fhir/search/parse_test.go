@@ -36,9 +36,9 @@ func TestParseWhere(t *testing.T) {
 				{Param: "subject", Type: store.Reference, Identifier: true, System: "https://fhir.nhs.uk/Id/nhs-number", SystemSet: true, Code: "9000000009"},
 				// …or the referenced Group's or Patient's own identifier.
 				{Param: "subject", Type: store.Reference, RefType: "Group", Chain: &store.Chain{Type: "Group", Where: []store.Clause{{Any: []store.Cond{
-					{Param: "identifier", Type: store.Token, System: "https://fhir.nhs.uk/Id/nhs-number", SystemSet: true, Code: "9000000009"}}}}}},
+					{Param: "identifier", Type: store.Token, System: "https://fhir.nhs.uk/Id/nhs-number", SystemSet: true, Code: "9000000009"}}}}, OwnIdentifier: true}},
 				{Param: "subject", Type: store.Reference, RefType: "Patient", Chain: &store.Chain{Type: "Patient", Where: []store.Clause{{Any: []store.Cond{
-					{Param: "identifier", Type: store.Token, System: "https://fhir.nhs.uk/Id/nhs-number", SystemSet: true, Code: "9000000009"}}}}}},
+					{Param: "identifier", Type: store.Token, System: "https://fhir.nhs.uk/Id/nhs-number", SystemSet: true, Code: "9000000009"}}}}, OwnIdentifier: true}},
 			}}}},
 		{"token or", "CarePlan", "status=active,draft",
 			[]store.Clause{{Any: []store.Cond{{Param: "status", Type: store.Token, Code: "active"}, {Param: "status", Type: store.Token, Code: "draft"}}}}},
