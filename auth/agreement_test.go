@@ -19,10 +19,22 @@ func mustPutContract(tb testing.TB, st store.Store, id, status, start, end, ods 
 	if start != "" || end != "" {
 		c["applies"] = map[string]any{"start": start, "end": end}
 	}
+	mustWrite(tb, st, "Contract", id, c, prev)
+}
+
+// mustWrite stores res as version prev+1 of typ/id (a deletion when res is
+// nil), in the compartments of patients as the REST layer records them.
+func mustWrite(tb testing.TB, st store.Store, typ, id string, res map[string]any, prev int64, patients ...string) {
+	tb.Helper()
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	resource.SetMeta(c, id, prev+1, now)
-	if _, err := st.Write(context.Background(), []store.Change{{Type: "Contract", ID: id, VersionID: prev + 1, PrevVersion: prev,
-		LastUpdated: now, Method: "PUT", JSON: resource.Marshal(c)}}); err != nil {
+	ch := store.Change{Type: typ, ID: id, VersionID: prev + 1, PrevVersion: prev, LastUpdated: now, Method: "PUT", Patients: patients}
+	if res == nil {
+		ch.Deleted, ch.Method = true, "DELETE"
+	} else {
+		resource.SetMeta(res, id, prev+1, now)
+		ch.JSON = resource.Marshal(res)
+	}
+	if _, err := st.Write(context.Background(), []store.Change{ch}); err != nil {
 		tb.Fatal(err)
 	}
 }

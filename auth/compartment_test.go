@@ -4,30 +4,21 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"ucp/auth"
-	"ucp/fhir/resource"
 	"ucp/store"
 	"ucp/store/sqlite"
 )
 
-// put writes typ/id as version prev+1, in the compartments of patients (as
-// the REST layer records them); deleted writes a deletion.
+// put writes typ/id as version prev+1 (a deletion when deleted), in the
+// compartments of patients.
 func put(tb testing.TB, st store.Store, typ, id string, prev int64, deleted bool, patients ...string) {
 	tb.Helper()
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	ch := store.Change{Type: typ, ID: id, VersionID: prev + 1, PrevVersion: prev, LastUpdated: now, Method: "PUT", Patients: patients}
-	if deleted {
-		ch.Deleted, ch.Method = true, "DELETE"
-	} else {
-		r := map[string]any{"resourceType": typ, "id": id}
-		resource.SetMeta(r, id, prev+1, now)
-		ch.JSON = resource.Marshal(r)
+	var res map[string]any
+	if !deleted {
+		res = map[string]any{"resourceType": typ}
 	}
-	if _, err := st.Write(context.Background(), []store.Change{ch}); err != nil {
-		tb.Fatal(err)
-	}
+	mustWrite(tb, st, typ, id, res, prev, patients...)
 }
 
 func TestStoreCompartment(t *testing.T) {
