@@ -35,6 +35,11 @@ type Config struct {
 	// Sharing decides who sees plans that are no longer shared; nil means
 	// DefaultSharing.
 	Sharing SharingPolicy
+	// SharesAll reports whether Sharing shows every plan to p, so that
+	// nothing is hidden from them and a search's total needs no recheck
+	// (see MayHide). nil means: when Sharing is nil, DefaultSharesAll;
+	// otherwise never.
+	SharesAll func(ctx context.Context, p *auth.Principal) bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -58,6 +63,12 @@ func New(cfg Config) (*Plans, error) {
 	}
 	if cfg.Sharing == nil {
 		cfg.Sharing = DefaultSharing
+		if cfg.SharesAll == nil {
+			cfg.SharesAll = DefaultSharesAll
+		}
+	}
+	if cfg.SharesAll == nil {
+		cfg.SharesAll = func(context.Context, *auth.Principal) bool { return false }
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

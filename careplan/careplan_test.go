@@ -2,6 +2,7 @@ package careplan_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"ucp/fhir/rest"
 	"ucp/fhir/search"
 	"ucp/profiles"
+	"ucp/store"
 	"ucp/store/sqlite"
 )
 
@@ -526,5 +528,56 @@ func TestStoredProfile(t *testing.T) {
 	m = s.must(200, "POST", "Patient/$validate?profile="+url, map[string]any{"resourceType": "Patient"}, "")
 	if valid(m) {
 		t.Errorf("profile parameter not applied: %s", diagnostics(m))
+	}
+}
+
+// MayHide tells the REST layer from whom plans may be hidden, so that a
+// clinician's paged search keeps its exact total without a recheck.
+func TestMayHide(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "ucp.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg, err := search.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := careplan.NewValidator(st, reg)
+	def, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: val})
+	if err != nil {
+		t.Fatal(err)
+	}
+	strict, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: val,
+		Sharing: func(context.Context, *auth.Principal, *store.Version, careplan.Hidden) error {
+			return store.Errorf(store.NotFound, "not shared")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := func(role auth.Role) context.Context {
+		return auth.NewContext(context.Background(), &auth.Principal{Role: role})
+	}
+	for _, tc := range []struct {
+		name  string
+		plans *careplan.Plans
+		ctx   context.Context
+		typ   string
+		want  bool
+	}{
+		{"view, plans", def, as(auth.RoleView), "CarePlan", true},
+		{"view, plan documents", def, as(auth.RoleView), "Composition", true},
+		{"view, goals", def, as(auth.RoleView), "Goal", false},
+		{"system, plans", def, as(auth.RoleSystem), "CarePlan", true},
+		{"patient, plans", def, as(auth.RolePatient), "CarePlan", true},
+		{"nobody, plans", def, context.Background(), "CarePlan", true},
+		{"clinician, plans", def, as(auth.RoleClinical), "CarePlan", false},
+		{"admin, plan documents", def, as(auth.RoleAdmin), "Composition", false},
+		{"a custom policy without SharesAll, clinician", strict, as(auth.RoleClinical), "CarePlan", true},
+		{"a custom policy, goals", strict, as(auth.RoleClinical), "Goal", false},
+	} {
+		if got := tc.plans.MayHide(tc.ctx, tc.typ); got != tc.want {
+			t.Errorf("%s: MayHide = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

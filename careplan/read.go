@@ -37,7 +37,7 @@ type SharingPolicy func(ctx context.Context, p *auth.Principal, v *store.Version
 // emergency the clinician decides. A revoked or completed plan stays
 // hidden: it no longer says what the patient wants.
 func DefaultSharing(ctx context.Context, p *auth.Principal, v *store.Version, why Hidden) error {
-	if p != nil && (p.Role == auth.RoleClinical || p.Role == auth.RoleAdmin) {
+	if DefaultSharesAll(ctx, p) {
 		return nil
 	}
 	if _, ok := auth.BreakGlassFrom(ctx); ok && why == HiddenConsentWithdrawn && auth.BreakGlassAllowed(p) {
@@ -51,6 +51,12 @@ func DefaultSharing(ctx context.Context, p *auth.Principal, v *store.Version, wh
 		msg += ": the plan is no longer current"
 	}
 	return store.Errorf(store.NotFound, msg, v.Type, v.ID)
+}
+
+// DefaultSharesAll is DefaultSharing's rule for whom it shows every plan:
+// clinicians and admins.
+func DefaultSharesAll(_ context.Context, p *auth.Principal) bool {
+	return p != nil && (p.Role == auth.RoleClinical || p.Role == auth.RoleAdmin)
 }
 
 // planHead is what AllowRead reads of a CarePlan or Composition: decoding
@@ -128,8 +134,13 @@ func (p *Plans) AllowRead(ctx context.Context, v *store.Version) error {
 }
 
 // MayHide implements rest.TypeHider: AllowRead hides only plans and plan
-// documents.
-func (p *Plans) MayHide(typ string) bool { return typ == "CarePlan" || typ == "Composition" }
+// documents, and nothing from a caller the sharing policy shows every plan.
+func (p *Plans) MayHide(ctx context.Context, typ string) bool {
+	if typ != "CarePlan" && typ != "Composition" {
+		return false
+	}
+	return !p.cfg.SharesAll(ctx, auth.FromContext(ctx))
+}
 
 // urgent reports whether the head is an urgent care plan or its document.
 func (h *planHead) urgent() bool {

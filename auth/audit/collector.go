@@ -101,12 +101,12 @@ func (cr CollectingReader) AllowRead(ctx context.Context, v *store.Version) erro
 }
 
 // MayHide implements rest.TypeHider: CollectingReader hides what Next hides.
-func (cr CollectingReader) MayHide(typ string) bool {
+func (cr CollectingReader) MayHide(ctx context.Context, typ string) bool {
 	if cr.Next == nil {
 		return false
 	}
 	if h, ok := cr.Next.(rest.TypeHider); ok {
-		return h.MayHide(typ)
+		return h.MayHide(ctx, typ)
 	}
 	return true
 }

@@ -237,7 +237,7 @@ func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any,
 		})
 		refs = appendRefs(refs, v.JSON, r.Base)
 	}
-	if b.Total != nil && s.mayHide(q.Types) {
+	if b.Total != nil && s.mayHide(ctx, q.Types) {
 		onePage := q.Count > 0 && q.Cursor == "" && res.Next == ""
 		if b.Total, err = s.visibleTotal(ctx, res.Total, onePage, hidden, s.hideableMatches(ctx, q)); err != nil {
 			return 0, nil, err

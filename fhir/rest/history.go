@@ -97,7 +97,7 @@ func (s *Server) handleHistory(c *gin.Context) error {
 	if typ != "" {
 		types = []string{typ}
 	}
-	if hideable := s.hideable(types); len(hideable) > 0 {
+	if hideable := s.hideable(ctx, types); len(hideable) > 0 {
 		// The versions of the types that may be hidden, one history query
 		// per type (a system history spans them all).
 		versions := func(limit int) ([]store.Version, error) {

@@ -140,7 +140,7 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 			FullURL: base + "/" + v.Type + "/" + v.ID, Resource: body, Search: &entrySearch{Mode: "match"},
 		})
 	}
-	if b.Total != nil && s.mayHide(q.Types) {
+	if b.Total != nil && s.mayHide(ctx, q.Types) {
 		onePage := q.Count > 0 && q.Cursor == "" && res.Next == ""
 		b.Total, err = s.visibleTotal(ctx, res.Total, onePage, len(res.Versions)-len(shown), s.hideableMatches(ctx, q))
 		if err != nil {
@@ -226,8 +226,8 @@ func outcomeWithExpr(sev, code, msg string, expr []string) []byte {
 const maxRecount = search.MaxCount
 
 // hideable returns those of types (every served type when empty) whose
-// resources the ReadInterceptor may hide.
-func (s *Server) hideable(types []string) []string {
+// resources the ReadInterceptor may hide from the caller.
+func (s *Server) hideable(ctx context.Context, types []string) []string {
 	if len(types) == 0 {
 		types = s.cfg.Types
 	}
@@ -237,16 +237,18 @@ func (s *Server) hideable(types []string) []string {
 	}
 	var out []string
 	for _, t := range types {
-		if h.MayHide(t) {
+		if h.MayHide(ctx, t) {
 			out = append(out, t)
 		}
 	}
 	return out
 }
 
-// mayHide reports whether the ReadInterceptor may hide a resource of any of
-// types (every served type when types is empty).
-func (s *Server) mayHide(types []string) bool { return len(s.hideable(types)) > 0 }
+// mayHide reports whether the ReadInterceptor may hide from the caller a
+// resource of any of types (every served type when types is empty).
+func (s *Server) mayHide(ctx context.Context, types []string) bool {
+	return len(s.hideable(ctx, types)) > 0
+}
 
 // visibleTotal is a bundle's total as the caller may know it: the matches
 // (or versions) the ReadInterceptor lets them see. The store counted them
@@ -288,7 +290,7 @@ func (s *Server) visibleTotal(ctx context.Context, total int, onePage bool, hidd
 // the types that may be hidden.
 func (s *Server) hideableMatches(ctx context.Context, q store.Query) func(int) ([]store.Version, error) {
 	return func(limit int) ([]store.Version, error) {
-		q.Types = s.hideable(q.Types)
+		q.Types = s.hideable(ctx, q.Types)
 		q.Cursor, q.Count, q.Total = "", limit, store.TotalNone
 		res, err := s.cfg.Store.Search(ctx, q)
 		if err != nil {

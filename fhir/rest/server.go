@@ -75,12 +75,13 @@ type ReadInterceptor interface {
 }
 
 // TypeHider is implemented by a ReadInterceptor that knows which types it
-// may hide. A search's total is the number of matches the caller may see:
-// for types the interceptor never hides the store's count is that number,
-// and for the others the server checks the matches (see visibleTotal). An
-// interceptor without MayHide is taken to hide any type.
+// may hide from the request's caller. A search's total is the number of
+// matches the caller may see: for types the interceptor never hides from
+// them the store's count is that number, and for the others the server
+// checks the matches (see visibleTotal). An interceptor without MayHide is
+// taken to hide any type from anyone.
 type TypeHider interface {
-	MayHide(typ string) bool
+	MayHide(ctx context.Context, typ string) bool
 }
 
 // probingKey marks a context whose AllowRead calls only ask whether a
@@ -120,7 +121,7 @@ type allowAll struct{}
 func (allowAll) Authorize(context.Context, Access) error         { return nil }
 func (allowAll) BeforeWrite(context.Context, *WriteOp) error     { return nil }
 func (allowAll) AllowRead(context.Context, *store.Version) error { return nil }
-func (allowAll) MayHide(string) bool                             { return false }
+func (allowAll) MayHide(context.Context, string) bool            { return false }
 func (allowAll) Record(context.Context, AuditRecord)             {}
 
 // Config configures a Server. Store, Registry and Types are required.

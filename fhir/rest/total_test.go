@@ -38,7 +38,7 @@ func (h *hideByFamily) AllowRead(ctx context.Context, v *store.Version) error {
 	return nil
 }
 
-func (h *hideByFamily) MayHide(typ string) bool {
+func (h *hideByFamily) MayHide(_ context.Context, typ string) bool {
 	for _, t := range h.mayHide {
 		if t == typ {
 			return true
