@@ -211,6 +211,12 @@ func TestServeEverythingShowsWhatTheCallerMayRead(t *testing.T) {
 		})
 	}
 
+	// Patient/{id}/* likewise: every type the viewer may search there.
+	code, _, b = call(t, "GET", srv.base+"/Patient/"+id+"/*?_count=1000", view, nil)
+	if code != 200 || strings.Contains(string(b), `"resourceType":"AuditEvent"`) || !strings.Contains(string(b), `"resourceType":"CarePlan"`) {
+		t.Errorf("view: GET Patient/%s/* = %d, want 200 with the plan and no AuditEvent: %.300s", id, code, b)
+	}
+
 	// Nor does a viewer learn whose records were opened through _has: that
 	// is a search of AuditEvents, which only auditors and systems may make.
 	has := "/Patient?_has:AuditEvent:patient:subtype=read&_summary=count"

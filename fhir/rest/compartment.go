@@ -35,8 +35,10 @@ import (
 // because restricting to the compartment means what pinning the search to
 // the patient means to a policy; an authorizer that checks the patient
 // pinning of patient-scoped searches thus treats a compartment search as a
-// search of that patient's resources. For "*" every type searched (each
-// _type, else every served type) must be allowed. The authorization comes
+// search of that patient's resources. For "*" each _type named must be
+// allowed; without _type, * is every served type that is allowed, as for
+// $everything (so a viewer's * leaves out the AuditEvents rather than
+// failing). The authorization comes
 // before the Patient is looked up, so an unauthorised client cannot probe
 // which patients exist. The Patient must exist (404, 410 when deleted) and
 // pass the ReadInterceptor; each entry then passes it as in any search.
@@ -60,8 +62,11 @@ func (s *Server) handleCompartmentSearch(c *gin.Context) error {
 
 // authorizeCompartment authorises a compartment search of typ ("" for *)
 // in patient's compartment and then checks that the Patient exists and may
-// be seen.
-func (s *Server) authorizeCompartment(c *gin.Context, typ, patient string, params url.Values) error {
+// be seen. A named type (typ, or each _type of *) must be allowed: the
+// client asked for it. A bare * is every served type the caller may
+// search there, as $everything is (see searchableIn); those are returned,
+// nil otherwise.
+func (s *Server) authorizeCompartment(c *gin.Context, typ, patient string, params url.Values) ([]string, error) {
 	types := []string{typ}
 	if typ == "" {
 		types = nil
@@ -71,26 +76,35 @@ func (s *Server) authorizeCompartment(c *gin.Context, typ, patient string, param
 					continue
 				}
 				if err := s.checkType(t); err != nil {
-					return err
+					return nil, err
 				}
 				types = append(types, t)
 			}
-		}
-		if len(types) == 0 {
-			types = s.cfg.Types
 		}
 	}
 	q := "patient=" + url.QueryEscape("Patient/"+patient)
 	if enc := params.Encode(); enc != "" {
 		q += "&" + enc
 	}
+	var allowed []string
+	if len(types) == 0 {
+		// The Access the audit records is the search of the compartment.
+		c.Set(accessKey, Access{Interaction: "search-type", Query: q})
+		var err error
+		if allowed, err = s.searchableIn(c.Request.Context(), patient, s.cfg.Types); err != nil {
+			return nil, err
+		}
+		if len(allowed) == 0 {
+			return nil, store.Errorf(store.Forbidden, "you may search no type in the compartment of Patient/%s", patient)
+		}
+	}
 	for _, t := range types {
 		if err := s.authorize(c, Access{Interaction: "search-type", Type: t, Query: q}); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	_, err := s.readPatient(c.Request.Context(), patient)
-	return err
+	return allowed, err
 }
 
 // readPatient reads the Patient a compartment belongs to: 404 when unknown,

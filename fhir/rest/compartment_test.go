@@ -226,6 +226,19 @@ func TestCompartmentSearchAuthorization(t *testing.T) {
 	if es, _ := b["entry"].([]any); len(es) != 0 {
 		t.Errorf("$everything?_type=Consent with Consent refused: %d entries", len(es))
 	}
+
+	// Patient/{id}/* is likewise every type the caller may search there;
+	// a type the client names must be allowed.
+	b = ts.do(t, "GET", "/Patient/"+p+"/*").want(t, http.StatusOK).JSON(t)
+	got = map[string]int{}
+	for _, e := range b["entry"].([]any) {
+		got[str(path(e, "resource.resourceType"))]++
+	}
+	if got["Consent"] != 0 || got["CarePlan"] != 1 {
+		t.Errorf("Patient/{id}/* with Consent refused: %v, want a CarePlan and no Consent", got)
+	}
+	ts.do(t, "GET", "/Patient/"+p+"/*?_type=CarePlan,Consent").want(t, http.StatusForbidden)
+	ts.do(t, "GET", "/Patient/"+p+"/*?_type=CarePlan").want(t, http.StatusOK)
 }
 
 func TestEverything(t *testing.T) {

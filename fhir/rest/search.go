@@ -38,6 +38,7 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	if err != nil {
 		return err
 	}
+	var compTypes []string // for Patient/{id}/*: the types the caller may search
 	if patient == "" {
 		interaction := "search-type"
 		if typ == "" {
@@ -53,7 +54,7 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 		if err := s.authorize(c, Access{Interaction: interaction, Type: typ, Query: params.Encode()}); err != nil {
 			return err
 		}
-	} else if err := s.authorizeCompartment(c, typ, patient, params); err != nil {
+	} else if compTypes, err = s.authorizeCompartment(c, typ, patient, params); err != nil {
 		return err
 	}
 	cursor := params.Get("_cursor")
@@ -76,9 +77,9 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	if patient != "" {
 		q.Patient = patient
 		if len(q.Types) == 0 {
-			// Patient/{id}/*: every served type, not whatever else the
-			// store may hold.
-			q.Types = s.cfg.Types
+			// Patient/{id}/*: every served type the caller may search
+			// there, not whatever else the store may hold.
+			q.Types = compTypes
 		}
 	}
 	if req.Summary == "count" {
