@@ -23,7 +23,7 @@ import (
 
 // server is a real server wired as cmd/ucp wires it: SQLite in a temp file,
 // the rest.Server with careplan's interceptors and operations, on loopback.
-// A test-only wrapper turns X-Test-Role / X-Test-User headers into an
+// A test-only wrapper turns X-Test-Role / X-Test-User / X-Test-Patient headers into an
 // auth.Principal, standing in for the auth middleware.
 type server struct {
 	t    *testing.T
@@ -55,7 +55,8 @@ func mustServer(t *testing.T) *server {
 	}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if role := r.Header.Get("X-Test-Role"); role != "" {
-			p := &auth.Principal{Role: auth.Role(role), Subject: "test", FHIRUser: r.Header.Get("X-Test-User"), Name: "Dr Test"}
+			p := &auth.Principal{Role: auth.Role(role), Subject: "test", FHIRUser: r.Header.Get("X-Test-User"), Name: "Dr Test",
+				Patient: r.Header.Get("X-Test-Patient")}
 			r = r.WithContext(auth.NewContext(r.Context(), p))
 		}
 		auth.BreakGlassHandler(srv).ServeHTTP(w, r)
@@ -86,6 +87,11 @@ func (s *server) do(method, path string, body any, role string) (int, map[string
 		// Break-glass, with its stated reason.
 		role = r
 		req.Header.Set(auth.BreakGlassHeader, "Patient unconscious, family not reachable")
+	}
+	if r, patient, ok := strings.Cut(role, ":"); ok {
+		// "patient:{id}": the patient themself.
+		role = r
+		req.Header.Set("X-Test-Patient", patient)
 	}
 	if role != "" {
 		req.Header.Set("X-Test-Role", role)
@@ -376,6 +382,14 @@ func TestPlanLifecycle(t *testing.T) {
 	}
 	s.must(404, "GET", "CarePlan/plan", nil, "view")
 	s.must(404, "GET", "Composition/"+comp["id"].(string)+"/$document", nil, "view")
+	// The patient still sees their own plan: consent is to share it with
+	// others. Another patient does not.
+	s.must(200, "GET", "CarePlan/plan", nil, "patient:pat")
+	s.must(200, "GET", "Composition/"+comp["id"].(string)+"/$document", nil, "patient:pat")
+	if m := s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "patient:pat"); len(entries(m)) != 1 || m["total"] != 1.0 {
+		t.Errorf("the patient sees %d of their plans (total %v) after withdrawal, want 1 (1)", len(entries(m)), m["total"])
+	}
+	s.must(404, "GET", "CarePlan/plan", nil, "patient:other")
 	// Break-glass, with a reason, shows it to urgent care in an emergency.
 	if n := len(entries(s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "view+btg"))); n != 1 {
 		t.Errorf("view with break-glass sees %d plans after withdrawal, want 1", n)
@@ -410,6 +424,8 @@ func TestRevokedHidden(t *testing.T) {
 	if m := s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "view"); len(entries(m)) != 0 || m["total"] != 0.0 {
 		t.Errorf("view sees %d revoked plans (total %v), want 0 (0)", len(entries(m)), m["total"])
 	}
+	s.must(200, "GET", "CarePlan/plan", nil, "patient:pat") // their own record, revoked or not
+	s.must(404, "GET", "CarePlan/plan", nil, "patient:other")
 	if m := s.must(200, "GET", "CarePlan?patient=Patient/pat", nil, "clinical"); len(entries(m)) != 1 || m["total"] != 1.0 {
 		t.Errorf("clinician sees %d revoked plans (total %v), want 1 (1)", len(entries(m)), m["total"])
 	}

@@ -55,14 +55,15 @@
 // AllowRead hides, through a SharingPolicy (Config.Sharing), the CarePlans and
 // plan Compositions of a patient whose latest consent is a withdrawal, and
 // revoked, completed and entered-in-error plans. The default policy
-// (DefaultSharing) shows them only to clinicians (auth.RoleClinical) and
-// admins; urgent-care viewers, systems, patients and anonymous requests do
-// not see them in reads, searches, includes or history, nor count them in a
-// search's total (MayHide tells the REST layer which types to recount).
-// Reads fail closed: unlike writes, a request with no principal is not taken
-// as a clinician's.
-// The rest hook does not say whether a read is a history read; once it does,
-// a policy can narrow clinicians to history only.
+// (DefaultSharing) shows them only to clinicians (auth.RoleClinical),
+// admins and the patient the plan is about (consent is to share the plan
+// with others); urgent-care viewers, systems, other patients and anonymous
+// requests do not see them in reads, searches, includes or history, nor
+// count them in a search's total (MayHide tells the REST layer which types
+// to recount). Reads fail closed: unlike writes, a request with no
+// principal is not taken as a clinician's. The rest hook does not say
+// whether a read is a history read; once it does, a policy can narrow
+// clinicians to history only.
 //
 // # Limits
 //

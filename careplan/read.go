@@ -27,17 +27,18 @@ const (
 type SharingPolicy func(ctx context.Context, p *auth.Principal, v *store.Version, why Hidden) error
 
 // DefaultSharing shows plans that are no longer shared only to clinicians
-// and admins: they must be able to find a withdrawn or revoked plan to talk
-// to the patient or correct it. Urgent-care viewers, systems, patients and
-// anonymous requests get 404, so that a crew at 3 a.m. never acts on a plan
-// that has been withdrawn.
+// and admins, who must be able to find a withdrawn or revoked plan to talk
+// to the patient or correct it, and to the patient the plan is about.
+// Urgent-care viewers, systems, other patients and anonymous requests get
+// 404, so that a crew at 3 a.m. never acts on a plan that has been
+// withdrawn.
 //
 // Break-glass (a stated reason, flagged in the audit as BTG) lets urgent
 // care see a plan hidden only because consent was withdrawn: in an
 // emergency the clinician decides. A revoked or completed plan stays
 // hidden: it no longer says what the patient wants.
 func DefaultSharing(ctx context.Context, p *auth.Principal, v *store.Version, why Hidden) error {
-	if DefaultSharesAll(ctx, p) {
+	if DefaultSharesAll(ctx, p) || ownPlan(p, v) {
 		return nil
 	}
 	if _, ok := auth.BreakGlassFrom(ctx); ok && why == HiddenConsentWithdrawn && auth.BreakGlassAllowed(p) {
@@ -51,6 +52,21 @@ func DefaultSharing(ctx context.Context, p *auth.Principal, v *store.Version, wh
 		msg += ": the plan is no longer current"
 	}
 	return store.Errorf(store.NotFound, msg, v.Type, v.ID)
+}
+
+// ownPlan reports whether p is the patient v is about. Consent is to share
+// a plan with others, and a revoked plan is still part of the patient's
+// record: the patient sees their own plans whatever their state.
+func ownPlan(p *auth.Principal, v *store.Version) bool {
+	if p == nil || p.Role != auth.RolePatient || p.Patient == "" {
+		return false
+	}
+	h, err := headOf(v)
+	if err != nil {
+		return false
+	}
+	ref := resource.ParseReference(h.Subject.Reference)
+	return ref.Type == "Patient" && ref.ID == p.Patient
 }
 
 // DefaultSharesAll is DefaultSharing's rule for whom it shows every plan:
