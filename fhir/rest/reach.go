@@ -62,3 +62,85 @@ func reachedTypes(where []store.Clause, out []string) []string {
 	}
 	return out
 }
+
+// narrowReach restricts every chain and _has in where that reaches a type
+// the ReadInterceptor may hide from the caller to the resources of that
+// type the caller may see. The store answers such a condition from its
+// indexes, and a match through a hidden resource tells that it exists
+// (Patient?_has:CarePlan:subject:_id={a hidden plan}). A condition reaching
+// more than maxRecount resources of such a type is refused: each would
+// need checking.
+func (s *Server) narrowReach(ctx context.Context, where []store.Clause) error {
+	for i := range where {
+		for j := range where[i].Any {
+			if err := s.narrowCond(ctx, &where[i].Any[j]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// narrowCond is narrowReach for one condition.
+func (s *Server) narrowCond(ctx context.Context, c *store.Cond) error {
+	for i := range c.Components {
+		if err := s.narrowCond(ctx, &c.Components[i]); err != nil {
+			return err
+		}
+	}
+	var typ string
+	var inner *[]store.Clause
+	switch {
+	case c.Chain != nil:
+		typ, inner = c.Chain.Type, &c.Chain.Where
+	case c.Has != nil:
+		typ, inner = c.Has.Type, &c.Has.Where
+	default:
+		return nil
+	}
+	if err := s.narrowReach(ctx, *inner); err != nil {
+		return err
+	}
+	if !s.mayHide(ctx, []string{typ}) {
+		return nil
+	}
+	ids, err := s.visibleIDs(ctx, typ, *inner)
+	if err != nil {
+		return err
+	}
+	*inner = append(slices.Clip(*inner), idsClause(ids))
+	return nil
+}
+
+// visibleIDs returns the ids of the resources of typ matching where that
+// the caller may see.
+func (s *Server) visibleIDs(ctx context.Context, typ string, where []store.Clause) ([]string, error) {
+	res, err := s.cfg.Store.Search(ctx, store.Query{Types: []string{typ}, Where: where, Count: maxRecount + 1, Total: store.TotalNone})
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Versions) > maxRecount {
+		return nil, store.Errorf(store.Unsupported, "a chain or _has through %s may match at most %d resources that are checked one by one; narrow it", typ, maxRecount)
+	}
+	probe := ProbingContext(ctx) // checked, not disclosed
+	var ids []string
+	for i := range res.Versions {
+		if s.cfg.ReadInterceptor.AllowRead(probe, &res.Versions[i]) == nil {
+			ids = append(ids, res.Versions[i].ID)
+		}
+	}
+	return ids, nil
+}
+
+// idsClause matches the resources with one of ids; with none, nothing (no
+// resource has an empty id).
+func idsClause(ids []string) store.Clause {
+	if len(ids) == 0 {
+		ids = []string{""}
+	}
+	cl := store.Clause{Any: make([]store.Cond, len(ids))}
+	for i, id := range ids {
+		cl.Any[i] = store.Cond{Param: "_id", Type: store.Token, Code: id}
+	}
+	return cl
+}

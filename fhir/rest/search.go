@@ -72,6 +72,9 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	if err := s.authorizeReach(c.Request.Context(), &req.Query); err != nil {
 		return err
 	}
+	if err := s.narrowReach(c.Request.Context(), req.Query.Where); err != nil {
+		return err
+	}
 	q := req.Query
 	q.Cursor = cursor
 	if patient != "" {
