@@ -52,18 +52,22 @@
 //
 // # Who sees what
 //
-// AllowRead hides, through a SharingPolicy (Config.Sharing), the CarePlans and
-// plan Compositions of a patient whose latest consent is a withdrawal, and
-// revoked, completed and entered-in-error plans. The default policy
+// AllowRead hides, through a SharingPolicy (Config.Sharing), the plans
+// that are not shared: drafts and plans never approved (on hold straight
+// from draft), revoked, completed and entered-in-error plans, and the plans
+// of a patient whose latest consent is a withdrawal. Whether a plan is
+// shared is decided by its current version and its patient's current
+// consent, whichever version is read, so every version of a hidden plan is
+// hidden (vread, and history at every level), and so are its documents
+// (Compositions) and approval records (Provenance). The default policy
 // (DefaultSharing) shows them only to clinicians (auth.RoleClinical),
 // admins and the patient the plan is about (consent is to share the plan
 // with others); urgent-care viewers, systems, other patients and anonymous
 // requests do not see them in reads, searches, includes or history, nor
 // count them in a search's total (MayHide tells the REST layer which types
-// to recount). Reads fail closed: unlike writes, a request with no
-// principal is not taken as a clinician's. The rest hook does not say
-// whether a read is a history read; once it does, a policy can narrow
-// clinicians to history only.
+// to recount), nor find them through a chain or _has. Break-glass reveals
+// only plans hidden because consent was withdrawn. Reads fail closed:
+// unlike writes, a request with no principal is not taken as a clinician's.
 //
 // # Limits
 //

@@ -6,21 +6,24 @@ import (
 
 	"ucp/auth"
 	"ucp/fhir/resource"
+	"ucp/fhir/rest"
 	"ucp/profiles"
 	"ucp/store"
 )
 
-// Hidden says why a plan is no longer shared.
+// Hidden says why a plan is not shared.
 type Hidden string
 
-// The reasons a plan is no longer shared.
+// The reasons a plan is not shared.
 const (
 	HiddenConsentWithdrawn Hidden = "consent-withdrawn" // the patient's latest consent is a withdrawal
 	HiddenRevoked          Hidden = "revoked"           // the plan is revoked, completed or entered in error
+	HiddenUnapproved       Hidden = "unapproved"        // no clinician has approved the plan yet (a draft)
 )
 
 // SharingPolicy decides whether the caller may still see a plan (a CarePlan
-// or a plan Composition) that is no longer shared. p is nil for an anonymous
+// or a plan Composition) that is not shared: not yet approved, or no longer
+// shared. p is nil for an anonymous
 // request. It returns nil to show the version, or an error to hide it (the
 // REST layer answers a read with the error and leaves the version out of
 // searches and bundles).
@@ -35,8 +38,9 @@ type SharingPolicy func(ctx context.Context, p *auth.Principal, v *store.Version
 //
 // Break-glass (a stated reason, flagged in the audit as BTG) lets urgent
 // care see a plan hidden only because consent was withdrawn: in an
-// emergency the clinician decides. A revoked or completed plan stays
-// hidden: it no longer says what the patient wants.
+// emergency the clinician decides. A revoked, completed or
+// entered-in-error plan stays hidden: it no longer says what the patient
+// wants; so does a draft, which no clinician has approved.
 func DefaultSharing(ctx context.Context, p *auth.Principal, v *store.Version, why Hidden) error {
 	if DefaultSharesAll(ctx, p) || ownPlan(p, v) {
 		return nil
@@ -50,6 +54,8 @@ func DefaultSharing(ctx context.Context, p *auth.Principal, v *store.Version, wh
 		msg += ": the patient has withdrawn consent to share their care plan"
 	case HiddenRevoked:
 		msg += ": the plan is no longer current"
+	case HiddenUnapproved:
+		msg += ": the plan has not been approved by a clinician"
 	}
 	return store.Errorf(store.NotFound, msg, v.Type, v.ID)
 }
@@ -75,7 +81,7 @@ func DefaultSharesAll(_ context.Context, p *auth.Principal) bool {
 	return p != nil && (p.Role == auth.RoleClinical || p.Role == auth.RoleAdmin)
 }
 
-// planHead is what AllowRead reads of a CarePlan or Composition: decoding
+// planHead is what AllowRead reads of a CarePlan, Composition or Provenance: decoding
 // only these fields keeps searches fast.
 type planHead struct {
 	ResourceType string `json:"resourceType"`
@@ -88,6 +94,16 @@ type planHead struct {
 	} `json:"subject"`
 	Category []codeable `json:"category"`
 	Type     codeable   `json:"type"`
+	// Event is a plan Composition's: event.detail names the plan version.
+	Event []struct {
+		Detail []struct {
+			Reference string `json:"reference"`
+		} `json:"detail"`
+	} `json:"event"`
+	// Target is a Provenance's: what it records.
+	Target []struct {
+		Reference string `json:"reference"`
+	} `json:"target"`
 }
 
 type codeable struct {
@@ -111,30 +127,175 @@ func (c codeable) has(system string, codes ...string) bool {
 	return false
 }
 
-// AllowRead implements rest.ReadInterceptor: revoked, completed and
-// entered-in-error urgent care plans, and the plans and plan documents of a
-// patient whose latest consent is a withdrawal, are shown only as the
-// SharingPolicy allows. Other resources pass untouched.
+// AllowRead implements rest.ReadInterceptor: urgent care plans that are not
+// shared, and everything that shows them (any of their versions, their
+// documents, their approval records), are shown only as the SharingPolicy
+// allows. Other resources pass untouched.
+//
+// A plan is shared while it is approved and current (active, or on hold
+// after an approval) and its patient's latest consent permits sharing. That
+// is decided by the plan's current version, whichever version is asked
+// for: an old active version of a revoked plan is as hidden as the plan.
 func (p *Plans) AllowRead(ctx context.Context, v *store.Version) error {
-	if v.Deleted || (v.Type != "CarePlan" && v.Type != "Composition") {
+	if v.Deleted || (v.Type != "CarePlan" && v.Type != "Composition" && v.Type != "Provenance") {
+		return nil
+	}
+	pr := auth.FromContext(ctx)
+	if p.cfg.SharesAll(ctx, pr) {
 		return nil
 	}
 	h, err := headOf(v)
 	if err != nil {
 		return err
 	}
-	if !h.urgent() {
-		return nil
-	}
-	pr := auth.FromContext(ctx)
-	if v.Type == "CarePlan" {
-		switch h.Status {
-		case "revoked", "completed", "entered-in-error":
-			if err := p.cfg.Sharing(ctx, pr, v, HiddenRevoked); err != nil {
+	switch v.Type {
+	case "Provenance":
+		// An approval record discloses the plan it approves.
+		for _, t := range h.Target {
+			ref := resource.ParseReference(t.Reference)
+			if ref.Type != "CarePlan" || !ref.IsLocal() {
+				continue
+			}
+			cur, err := p.currentPlan(ctx, ref.ID)
+			if err != nil {
+				return err
+			}
+			if cur == nil {
+				continue
+			}
+			// The policy is asked about the plan: the patient it is
+			// about may see its approvals.
+			if err := p.planShared(ctx, pr, cur, cur); err != nil {
 				return err
 			}
 		}
+		return nil
+	case "Composition":
+		if !h.urgent() {
+			return nil
+		}
+		// A plan's document is shared as its plan is.
+		for _, e := range h.Event {
+			for _, d := range e.Detail {
+				ref := resource.ParseReference(d.Reference)
+				if ref.Type != "CarePlan" || !ref.IsLocal() {
+					continue
+				}
+				cur, err := p.currentPlan(ctx, ref.ID)
+				if err != nil {
+					return err
+				}
+				if cur != nil {
+					return p.planShared(ctx, pr, cur, v)
+				}
+			}
+		}
+		return p.consentShared(ctx, pr, h, v)
 	}
+	if !h.urgent() {
+		return nil
+	}
+	cur := v
+	if c, err := p.currentPlan(ctx, v.ID); err != nil {
+		return err
+	} else if c != nil {
+		cur = c
+	}
+	return p.planShared(ctx, pr, cur, v)
+}
+
+// currentPlan returns the current version of CarePlan id (a deletion when
+// deleted), nil when there is none.
+func (p *Plans) currentPlan(ctx context.Context, id string) (*store.Version, error) {
+	if v, ok := rest.TransactionVersion(ctx, "CarePlan", id); ok {
+		return v, nil
+	}
+	v, err := p.cfg.Store.Read(ctx, "CarePlan", id)
+	if e := store.AsError(err); e != nil && e.Kind == store.Gone && e.Version != nil {
+		return e.Version, nil
+	}
+	if store.KindOf(err) == store.NotFound {
+		return nil, nil
+	}
+	return v, err
+}
+
+// planShared decides, by cur (the plan's current version), whether the
+// caller may see v: a version of that plan, its document or its approval
+// record. The SharingPolicy is asked about v.
+func (p *Plans) planShared(ctx context.Context, pr *auth.Principal, cur, v *store.Version) error {
+	why := Hidden("")
+	var h *planHead
+	if cur.Deleted {
+		why = HiddenRevoked // only a plan that was not (or no longer) shared is deleted
+	} else {
+		var err error
+		if h, err = headOf(cur); err != nil {
+			return err
+		}
+		if !h.urgent() {
+			return nil
+		}
+		switch h.Status {
+		case "active":
+		case "draft":
+			why = HiddenUnapproved
+		case "revoked", "completed", "entered-in-error":
+			why = HiddenRevoked
+		default:
+			// On hold (or unknown) is shared only after an approval: a
+			// draft put on hold was never approved.
+			approved, err := p.everActive(ctx, cur)
+			if err != nil {
+				return err
+			}
+			if !approved {
+				why = HiddenUnapproved
+			}
+		}
+	}
+	if why != "" {
+		if err := p.cfg.Sharing(ctx, pr, v, why); err != nil {
+			return err
+		}
+	}
+	if h == nil {
+		return nil
+	}
+	return p.consentShared(ctx, pr, h, v)
+}
+
+// everActive reports whether some version of the plan up to cur was active,
+// that is approved by a clinician.
+func (p *Plans) everActive(ctx context.Context, cur *store.Version) (bool, error) {
+	for n := cur.VersionID; n >= 1; n-- {
+		v := cur
+		if n != cur.VersionID {
+			var err error
+			if v, err = p.cfg.Store.VRead(ctx, "CarePlan", cur.ID, n); err != nil {
+				if k := store.KindOf(err); k == store.NotFound || k == store.Gone {
+					continue
+				}
+				return false, err
+			}
+		}
+		if v.Deleted {
+			continue
+		}
+		h, err := headOf(v)
+		if err != nil {
+			return false, err
+		}
+		if h.Status == "active" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// consentShared hides v (a plan, or a plan's document, with head h) when
+// the patient's latest consent is a withdrawal, as the SharingPolicy allows.
+func (p *Plans) consentShared(ctx context.Context, pr *auth.Principal, h *planHead, v *store.Version) error {
 	ref := resource.ParseReference(h.Subject.Reference)
 	if ref.Type != "Patient" || !ref.IsLocal() {
 		return nil
@@ -149,10 +310,11 @@ func (p *Plans) AllowRead(ctx context.Context, v *store.Version) error {
 	return nil
 }
 
-// MayHide implements rest.TypeHider: AllowRead hides only plans and plan
-// documents, and nothing from a caller the sharing policy shows every plan.
+// MayHide implements rest.TypeHider: AllowRead hides only plans, plan
+// documents and approval records, and nothing from a caller the sharing
+// policy shows every plan.
 func (p *Plans) MayHide(ctx context.Context, typ string) bool {
-	if typ != "CarePlan" && typ != "Composition" {
+	if typ != "CarePlan" && typ != "Composition" && typ != "Provenance" {
 		return false
 	}
 	return !p.cfg.SharesAll(ctx, auth.FromContext(ctx))
