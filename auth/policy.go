@@ -41,7 +41,8 @@ type Policy struct {
 	// nobody through the API: the server writes the audit itself.
 	AuditTypes []string `json:"auditTypes"`
 	// PatientTypes are the types a patient may read (in their own
-	// compartment, or definitions such as Questionnaire).
+	// compartment, or definitions such as Questionnaire); Composition is
+	// their plan's approved document (Composition/{id}/$document).
 	PatientTypes []string `json:"patientTypes"`
 	// PatientCreateTypes are the types a patient may create.
 	PatientCreateTypes []string `json:"patientCreateTypes"`
@@ -62,7 +63,7 @@ func DefaultPolicy() *Policy {
 		},
 		AdminTypes:         []string{"Organization", "Contract", "Device", "Endpoint", "Location", "HealthcareService", "Subscription"},
 		AuditTypes:         []string{"AuditEvent"},
-		PatientTypes:       []string{"Patient", "CarePlan", "Goal", "Observation", "Condition", "Consent", "RelatedPerson", "CareTeam", "DocumentReference", "QuestionnaireResponse", "Task", "Questionnaire"},
+		PatientTypes:       []string{"Patient", "CarePlan", "Goal", "Observation", "Condition", "Consent", "RelatedPerson", "CareTeam", "DocumentReference", "QuestionnaireResponse", "Task", "Questionnaire", "Composition"},
 		PatientCreateTypes: []string{"QuestionnaireResponse"},
 	}
 }
