@@ -68,6 +68,8 @@
 // to recount), nor find them through a chain or _has. Break-glass reveals
 // only plans hidden because consent was withdrawn. Reads fail closed:
 // unlike writes, a request with no principal is not taken as a clinician's.
+// The rest hook does not say whether a read is a history read; once it
+// does, a policy can narrow clinicians to history only.
 //
 // # Limits
 //
