@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"ucp/fhir/rest"
@@ -107,5 +108,25 @@ func TestReadFilterReach(t *testing.T) {
 	// Only what goes through the hidden plan is left out.
 	if n := ts.total(t, "/Observation?_id="+obs); n != 1 {
 		t.Errorf("the Observation itself: total %d, want 1", n)
+	}
+}
+
+// A chain or _has through more resources that may be hidden than the
+// server checks one by one is refused with a clear 400, not answered
+// from hidden ones.
+func TestReadFilterReachTooBroad(t *testing.T) {
+	var hidden []string
+	ts := mustServer(t, func(c *rest.Config) { c.ReadInterceptor = hideIDs{&hidden} })
+	p := ts.create(t, patientWith("9000000714"))
+	obs := `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/` + p + `"}}`
+	one := ts.create(t, obs)
+	entries := slices.Repeat([]string{`{"resource":` + obs + `,"request":{"method":"POST","url":"Observation"}}`}, 1000)
+	ts.do(t, "POST", "/", `{"resourceType":"Bundle","type":"batch","entry":[`+strings.Join(entries, ",")+`]}`).want(t, http.StatusOK)
+	r := ts.do(t, "GET", "/Patient?_has:Observation:subject:status=final").want(t, http.StatusBadRequest)
+	if !strings.Contains(string(r.Body), "narrow it") {
+		t.Errorf("refusal does not say what to do: %s", r.Body)
+	}
+	if n := ts.total(t, "/Patient?_has:Observation:subject:_id="+one); n != 1 {
+		t.Errorf("a narrow _has: total %d, want 1", n)
 	}
 }
