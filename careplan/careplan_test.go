@@ -584,6 +584,8 @@ func TestMayHide(t *testing.T) {
 		{"view, plans", def, as(auth.RoleView), "CarePlan", true},
 		{"view, plan documents", def, as(auth.RoleView), "Composition", true},
 		{"view, goals", def, as(auth.RoleView), "Goal", false},
+		{"view, approval records", def, as(auth.RoleView), "Provenance", true},
+		{"clinician, approval records", def, as(auth.RoleClinical), "Provenance", false},
 		{"system, plans", def, as(auth.RoleSystem), "CarePlan", true},
 		{"patient, plans", def, as(auth.RolePatient), "CarePlan", true},
 		{"nobody, plans", def, context.Background(), "CarePlan", true},

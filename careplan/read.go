@@ -23,10 +23,9 @@ const (
 
 // SharingPolicy decides whether the caller may still see a plan (a CarePlan
 // or a plan Composition) that is not shared: not yet approved, or no longer
-// shared. p is nil for an anonymous
-// request. It returns nil to show the version, or an error to hide it (the
-// REST layer answers a read with the error and leaves the version out of
-// searches and bundles).
+// shared. p is nil for an anonymous request. It returns nil to show the
+// version, or an error to hide it (the REST layer answers a read with the
+// error and leaves the version out of searches and bundles).
 type SharingPolicy func(ctx context.Context, p *auth.Principal, v *store.Version, why Hidden) error
 
 // DefaultSharing shows plans that are no longer shared only to clinicians
@@ -81,8 +80,8 @@ func DefaultSharesAll(_ context.Context, p *auth.Principal) bool {
 	return p != nil && (p.Role == auth.RoleClinical || p.Role == auth.RoleAdmin)
 }
 
-// planHead is what AllowRead reads of a CarePlan, Composition or Provenance: decoding
-// only these fields keeps searches fast.
+// planHead is what AllowRead reads of a CarePlan, Composition or
+// Provenance: decoding only these fields keeps searches fast.
 type planHead struct {
 	ResourceType string `json:"resourceType"`
 	Status       string `json:"status"`
@@ -192,9 +191,8 @@ func (p *Plans) AllowRead(ctx context.Context, v *store.Version) error {
 		}
 		return p.consentShared(ctx, pr, h, v)
 	}
-	if !h.urgent() {
-		return nil
-	}
+	// Whether this is an urgent care plan is the current version's to say
+	// too (planShared).
 	cur := v
 	if c, err := p.currentPlan(ctx, v.ID); err != nil {
 		return err
