@@ -63,17 +63,35 @@ func reachedTypes(where []store.Clause, out []string) []string {
 	return out
 }
 
-// narrowReach restricts every chain and _has in where that reaches a type
-// the ReadInterceptor may hide from the caller to the resources of that
-// type the caller may see. The store answers such a condition from its
-// indexes, and a match through a hidden resource tells that it exists
+// Searcher is the part of a Store that NarrowReach reads.
+type Searcher interface {
+	Search(ctx context.Context, q store.Query) (*store.Result, error)
+}
+
+// NarrowReach restricts every chain and _has in where that reaches a type
+// rd may hide from the caller to the resources of that type the caller may
+// see. The store answers such a condition from its indexes, and a match
+// through a hidden resource tells that it exists
 // (Patient?_has:CarePlan:subject:_id={a hidden plan}). A condition reaching
 // more than maxRecount resources of such a type is refused: each would
-// need checking.
-func (s *Server) narrowReach(ctx context.Context, where []store.Clause) error {
+// need checking. Every door that searches for a caller narrows its query:
+// the REST search, and bulk export's _typeFilter. A nil rd hides nothing.
+func NarrowReach(ctx context.Context, st Searcher, rd ReadInterceptor, where []store.Clause) error {
+	if rd == nil {
+		return nil
+	}
+	return narrower{st, rd}.where(ctx, where)
+}
+
+type narrower struct {
+	st Searcher
+	rd ReadInterceptor
+}
+
+func (n narrower) where(ctx context.Context, where []store.Clause) error {
 	for i := range where {
 		for j := range where[i].Any {
-			if err := s.narrowCond(ctx, &where[i].Any[j]); err != nil {
+			if err := n.cond(ctx, &where[i].Any[j]); err != nil {
 				return err
 			}
 		}
@@ -81,10 +99,9 @@ func (s *Server) narrowReach(ctx context.Context, where []store.Clause) error {
 	return nil
 }
 
-// narrowCond is narrowReach for one condition.
-func (s *Server) narrowCond(ctx context.Context, c *store.Cond) error {
+func (n narrower) cond(ctx context.Context, c *store.Cond) error {
 	for i := range c.Components {
-		if err := s.narrowCond(ctx, &c.Components[i]); err != nil {
+		if err := n.cond(ctx, &c.Components[i]); err != nil {
 			return err
 		}
 	}
@@ -98,13 +115,13 @@ func (s *Server) narrowCond(ctx context.Context, c *store.Cond) error {
 	default:
 		return nil
 	}
-	if err := s.narrowReach(ctx, *inner); err != nil {
+	if err := n.where(ctx, *inner); err != nil {
 		return err
 	}
-	if !s.mayHide(ctx, []string{typ}) {
+	if h, ok := n.rd.(TypeHider); ok && !h.MayHide(ctx, typ) {
 		return nil
 	}
-	ids, err := s.visibleIDs(ctx, typ, *inner)
+	ids, err := n.visibleIDs(ctx, typ, *inner)
 	if err != nil {
 		return err
 	}
@@ -114,8 +131,8 @@ func (s *Server) narrowCond(ctx context.Context, c *store.Cond) error {
 
 // visibleIDs returns the ids of the resources of typ matching where that
 // the caller may see.
-func (s *Server) visibleIDs(ctx context.Context, typ string, where []store.Clause) ([]string, error) {
-	res, err := s.cfg.Store.Search(ctx, store.Query{Types: []string{typ}, Where: where, Count: maxRecount + 1, Total: store.TotalNone})
+func (n narrower) visibleIDs(ctx context.Context, typ string, where []store.Clause) ([]string, error) {
+	res, err := n.st.Search(ctx, store.Query{Types: []string{typ}, Where: where, Count: maxRecount + 1, Total: store.TotalNone})
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +142,7 @@ func (s *Server) visibleIDs(ctx context.Context, typ string, where []store.Claus
 	probe := ProbingContext(ctx) // checked, not disclosed
 	var ids []string
 	for i := range res.Versions {
-		if s.cfg.ReadInterceptor.AllowRead(probe, &res.Versions[i]) == nil {
+		if n.rd.AllowRead(probe, &res.Versions[i]) == nil {
 			ids = append(ids, res.Versions[i].ID)
 		}
 	}

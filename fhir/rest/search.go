@@ -72,7 +72,7 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	if err := s.authorizeReach(c.Request.Context(), &req.Query); err != nil {
 		return err
 	}
-	if err := s.narrowReach(c.Request.Context(), req.Query.Where); err != nil {
+	if err := NarrowReach(c.Request.Context(), s.cfg.Store, s.cfg.ReadInterceptor, req.Query.Where); err != nil {
 		return err
 	}
 	q := req.Query
