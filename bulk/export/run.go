@@ -15,6 +15,7 @@ import (
 
 	"ucp/auth"
 	"ucp/fhir/resource"
+	"ucp/fhir/rest"
 	"ucp/store"
 )
 
@@ -121,6 +122,11 @@ func (m *Manager) export(ctx context.Context, j *job) error {
 		for _, q := range qs {
 			parsed, err := m.cfg.Registry.ParseCondition(typ, q)
 			if err != nil {
+				return err
+			}
+			// Its chains and _has reach only what the job's principal may
+			// see, as a search's do.
+			if err := rest.NarrowReach(ctx, m.cfg.Store, m.cfg.ReadInterceptor, parsed.Where); err != nil {
 				return err
 			}
 			x.filters[typ] = append(x.filters[typ], parsed.Where)
