@@ -166,8 +166,17 @@ func (v *Verifier) verifier(ctx context.Context, is *issuer) (*oidc.IDTokenVerif
 		is.lastErr = fmt.Errorf("discovery of %s: %w", is.cfg.URL, err)
 		return nil, is.lastErr
 	}
+	// Our own key set, not the provider's, so that the token's kid decides
+	// its key (see jwksKeySet).
+	var meta struct {
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := p.Claims(&meta); err != nil || meta.JWKSURI == "" {
+		is.lastErr = fmt.Errorf("discovery of %s: no jwks_uri", is.cfg.URL)
+		return nil, is.lastErr
+	}
 	is.lastErr = nil
-	is.oidc = p.Verifier(v.oidcConfig(is.cfg.Audience))
+	is.oidc = oidc.NewVerifier(is.cfg.URL, remoteKeySet(meta.JWKSURI, v.cfg.HTTPClient), v.oidcConfig(is.cfg.Audience))
 	return is.oidc, nil
 }
 
