@@ -51,11 +51,7 @@ func remoteKeySet(url string, client *http.Client) *jwksKeySet {
 // VerifySignature implements oidc.KeySet; the IDTokenVerifier has already
 // checked the algorithm.
 func (s *jwksKeySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	algs := make([]jose.SignatureAlgorithm, len(SigningAlgorithms))
-	for i, a := range SigningAlgorithms {
-		algs[i] = jose.SignatureAlgorithm(a)
-	}
-	jws, err := jose.ParseSigned(raw, algs)
+	jws, err := jose.ParseSigned(raw, joseAlgorithms())
 	if err != nil {
 		return nil, fmt.Errorf("malformed jwt: %w", err)
 	}

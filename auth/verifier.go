@@ -21,6 +21,15 @@ import (
 // ever be parsed.
 var SigningAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
 
+// joseAlgorithms is SigningAlgorithms as go-jose takes them.
+func joseAlgorithms() []jose.SignatureAlgorithm {
+	algs := make([]jose.SignatureAlgorithm, len(SigningAlgorithms))
+	for i, a := range SigningAlgorithms {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	return algs
+}
+
 // IssuerConfig is one trusted token issuer.
 type IssuerConfig struct {
 	// URL is the issuer identifier; its discovery document is
@@ -308,11 +317,7 @@ func (v *Verifier) verifyUncached(ctx context.Context, raw string) (*Principal, 
 	// Peek at the unverified issuer only to choose which configuration
 	// verifies the token; nothing else is read before the signature is
 	// checked.
-	algs := make([]jose.SignatureAlgorithm, len(SigningAlgorithms))
-	for i, a := range SigningAlgorithms {
-		algs[i] = jose.SignatureAlgorithm(a)
-	}
-	jws, err := jose.ParseSigned(raw, algs)
+	jws, err := jose.ParseSigned(raw, joseAlgorithms())
 	if err != nil {
 		return nil, unauthenticated(CodeInvalidToken, "malformed token or unsupported algorithm", err)
 	}
