@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -66,7 +67,7 @@ func (s *jwksKeySet) VerifySignature(ctx context.Context, raw string) ([]byte, e
 		}
 	}
 	if kid == "" {
-		if hasKid(keys, "") {
+		if slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return k.KeyID != "" }) {
 			return nil, errors.New("token has no kid, but the issuer names its keys")
 		}
 	} else if !hasKid(keys, kid) {
@@ -85,15 +86,9 @@ func (s *jwksKeySet) VerifySignature(ctx context.Context, raw string) ([]byte, e
 	return nil, errors.New("signature does not verify")
 }
 
-// hasKid reports whether a key is named kid, or, for kid "", whether any
-// key has a name.
+// hasKid reports whether a key is named kid.
 func hasKid(keys []jose.JSONWebKey, kid string) bool {
-	for _, k := range keys {
-		if (kid == "" && k.KeyID != "") || (kid != "" && k.KeyID == kid) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid })
 }
 
 func (s *jwksKeySet) cached() []jose.JSONWebKey {
