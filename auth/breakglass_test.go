@@ -22,10 +22,20 @@ func TestBreakGlass(t *testing.T) {
 		{"clinical", auth.RoleClinical, []string{"cardiac arrest"}, 200, "cardiac arrest"},
 		{"admin", auth.RoleAdmin, []string{"cardiac arrest"}, 403, ""},
 		{"patient", auth.RolePatient, []string{"cardiac arrest"}, 403, ""},
+		// A system has no person who could be held to the reason.
+		{"system", auth.RoleSystem, []string{"cardiac arrest"}, 403, ""},
+		{"no role", auth.RoleNone, []string{"cardiac arrest"}, 403, ""},
 		{"empty", auth.RoleView, []string{"  "}, 403, ""},
 		{"short", auth.RoleView, []string{"x"}, 403, ""},
 		{"long", auth.RoleView, []string{strings.Repeat("a", auth.MaxBreakGlassReason+1)}, 403, ""},
 		{"control", auth.RoleView, []string{"reason\x1bwith escape"}, 403, ""},
+		// Line breaks and tabs inside the reason (the ends are trimmed)
+		// would forge lines or fields in logs and audit displays.
+		{"LF", auth.RoleView, []string{"cardiac arrest\nAUDIT ok"}, 403, ""},
+		{"CR", auth.RoleView, []string{"cardiac arrest\rAUDIT ok"}, 403, ""},
+		{"CRLF", auth.RoleView, []string{"cardiac arrest\r\nAUDIT ok"}, 403, ""},
+		{"TAB", auth.RoleView, []string{"cardiac\tarrest"}, 403, ""},
+		{"line separator", auth.RoleView, []string{"cardiac arrest\u2028AUDIT ok"}, 403, ""},
 		{"two", auth.RoleView, []string{"reason one", "reason two"}, 403, ""},
 	} {
 		t.Run(test.name, func(t *testing.T) {

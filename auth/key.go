@@ -147,9 +147,10 @@ func (k *SigningKey) JWKS() jose.JSONWebKeySet {
 }
 
 // KeySet returns the public key for an [IssuerConfig], so a Verifier checks
-// ucp's own tokens without fetching its own discovery document.
+// ucp's own tokens without fetching its own discovery document. Like a
+// fetched JWKS, it verifies only tokens whose kid names the key.
 func (k *SigningKey) KeySet() oidc.KeySet {
-	return &oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{k.priv.Public()}}
+	return staticKeySet(k.JWKS().Keys)
 }
 
 // Sign returns a compact JWS of the claims (any JSON-marshalable value).

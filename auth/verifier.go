@@ -21,6 +21,15 @@ import (
 // ever be parsed.
 var SigningAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
 
+// joseAlgorithms is SigningAlgorithms as go-jose takes them.
+func joseAlgorithms() []jose.SignatureAlgorithm {
+	algs := make([]jose.SignatureAlgorithm, len(SigningAlgorithms))
+	for i, a := range SigningAlgorithms {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	return algs
+}
+
 // IssuerConfig is one trusted token issuer.
 type IssuerConfig struct {
 	// URL is the issuer identifier; its discovery document is
@@ -166,8 +175,17 @@ func (v *Verifier) verifier(ctx context.Context, is *issuer) (*oidc.IDTokenVerif
 		is.lastErr = fmt.Errorf("discovery of %s: %w", is.cfg.URL, err)
 		return nil, is.lastErr
 	}
+	// Our own key set, not the provider's, so that the token's kid decides
+	// its key (see jwksKeySet).
+	var meta struct {
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := p.Claims(&meta); err != nil || meta.JWKSURI == "" {
+		is.lastErr = fmt.Errorf("discovery of %s: no jwks_uri", is.cfg.URL)
+		return nil, is.lastErr
+	}
 	is.lastErr = nil
-	is.oidc = p.Verifier(v.oidcConfig(is.cfg.Audience))
+	is.oidc = oidc.NewVerifier(is.cfg.URL, remoteKeySet(meta.JWKSURI, v.cfg.HTTPClient), v.oidcConfig(is.cfg.Audience))
 	return is.oidc, nil
 }
 
@@ -299,11 +317,7 @@ func (v *Verifier) verifyUncached(ctx context.Context, raw string) (*Principal, 
 	// Peek at the unverified issuer only to choose which configuration
 	// verifies the token; nothing else is read before the signature is
 	// checked.
-	algs := make([]jose.SignatureAlgorithm, len(SigningAlgorithms))
-	for i, a := range SigningAlgorithms {
-		algs[i] = jose.SignatureAlgorithm(a)
-	}
-	jws, err := jose.ParseSigned(raw, algs)
+	jws, err := jose.ParseSigned(raw, joseAlgorithms())
 	if err != nil {
 		return nil, unauthenticated(CodeInvalidToken, "malformed token or unsupported algorithm", err)
 	}

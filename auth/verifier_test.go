@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -432,5 +433,113 @@ func TestNewVerifierConfig(t *testing.T) {
 		if _, err := auth.NewVerifier(cfg); err == nil {
 			t.Errorf("NewVerifier(%+v): want error", cfg)
 		}
+	}
+}
+
+// TestVerifyKidNamesTheKey signs tokens with the issuer's own private key
+// but a wrong or missing kid: the signature verifies, yet the header does
+// not name the key, so both the discovered JWKS and the in-process key set
+// (the SMART token endpoint's) must refuse them.
+func TestVerifyKidNamesTheKey(t *testing.T) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := t.TempDir() + "/issuer.pem"
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	iss, err := devissuer.New(devissuer.Config{Issuer: srv.URL + "/dev-issuer", Audience: aud, KeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/dev-issuer/", iss)
+	e := &env{srv: srv, iss: iss}
+	kid := iss.Key().KeyID()
+
+	discovered, err := auth.NewVerifier(auth.VerifierConfig{Issuers: []auth.IssuerConfig{iss.IssuerConfig()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic := iss.IssuerConfig()
+	ic.KeySet = iss.Key().KeySet()
+	inProcess, err := auth.NewVerifier(auth.VerifierConfig{Issuers: []auth.IssuerConfig{ic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, v := range []struct {
+		name string
+		v    *auth.Verifier
+	}{{"discovered JWKS", discovered}, {"key set", inProcess}} {
+		t.Run(v.name, func(t *testing.T) {
+			for _, tc := range []struct {
+				name, kid string
+				ok        bool
+			}{
+				{"the key's kid", kid, true},
+				{"no kid", "", false},
+				{"unknown kid", "someone-else", false},
+				{"kid with a suffix", kid + "x", false},
+			} {
+				// A fresh token each time: a verified one is cached by its text.
+				c := e.claims()
+				c["jti"] = auth.NewJTI()
+				_, err := v.v.Verify(ctx, signWith(t, jose.RS256, priv, tc.kid, c))
+				if tc.ok && err != nil {
+					t.Errorf("%s: %v", tc.name, err)
+				}
+				if !tc.ok && !errors.Is(err, auth.ErrUnauthenticated) {
+					t.Errorf("%s: got %v, want ErrUnauthenticated", tc.name, err)
+				}
+			}
+			// The issuer's own tokens, as minted, still pass.
+			tok, err := iss.Mint(devissuer.TokenRequest{Role: auth.RoleClinical})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.v.Verify(ctx, tok.AccessToken); err != nil {
+				t.Errorf("minted token: %v", err)
+			}
+		})
+	}
+}
+
+// TestVerifyUnnamedKeys: an issuer whose JWKS names no key may send tokens
+// with no kid; a kid is then a name of no key.
+func TestVerifyUnnamedKeys(t *testing.T) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	mux.HandleFunc("/iss/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"issuer": srv.URL + "/iss", "jwks_uri": srv.URL + "/iss/jwks",
+			"id_token_signing_alg_values_supported": []string{"ES256"}})
+	})
+	mux.HandleFunc("/iss/jwks", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: priv.Public(), Use: "sig"}}})
+	})
+	v, err := auth.NewVerifier(auth.VerifierConfig{Issuers: []auth.IssuerConfig{{URL: srv.URL + "/iss", Audience: aud, Systems: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	c := map[string]any{"iss": srv.URL + "/iss", "aud": aud, "sub": "cad", "client_id": "cad", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	if _, err := v.Verify(context.Background(), signWith(t, jose.ES256, priv, "", c)); err != nil {
+		t.Errorf("no kid, unnamed keys: %v", err)
+	}
+	c["jti"] = "2"
+	if _, err := v.Verify(context.Background(), signWith(t, jose.ES256, priv, "k1", c)); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Errorf("kid naming no key: got %v, want ErrUnauthenticated", err)
 	}
 }

@@ -86,6 +86,13 @@ func mustPut(tb testing.TB, st store.Store, reg *search.Registry, res map[string
 	return &vs[0]
 }
 
+// hideAll is a read filter that hides every version.
+type hideAll struct{}
+
+func (hideAll) AllowRead(context.Context, *store.Version) error {
+	return store.Errorf(store.Forbidden, "not shared")
+}
+
 func TestSinkRecordsEveryRead(t *testing.T) {
 	st, reg := mustSetup(t)
 	plan := mustPut(t, st, reg, map[string]any{"resourceType": "CarePlan", "id": "cp1", "status": "active", "intent": "plan",
@@ -118,6 +125,17 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	ctx = reqCtx(clinician())
 	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p2"}, Status: 403,
 		Err: store.Errorf(store.Forbidden, "no"), Time: time.Now()})
+	// So does a refused read or vread of another type: the patient whose
+	// plan was hidden from the caller is the one whose record it concerns.
+	hidden := mustPut(t, st, reg, map[string]any{"resourceType": "CarePlan", "id": "cp4", "status": "revoked", "intent": "plan",
+		"subject": map[string]any{"reference": "Patient/p4"}})
+	hiding := audit.CollectingReader{Next: hideAll{}, Registry: reg}
+	for _, interaction := range []string{"read", "vread"} {
+		ctx = reqCtx(clinician())
+		err := hiding.AllowRead(ctx, hidden)
+		s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: interaction, Type: "CarePlan", ID: "cp4"}, Status: 403,
+			Err: err, Time: time.Now()})
+	}
 	// Capabilities are not audited.
 	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "capabilities"}, Status: 200})
 	if err := s.Close(); err != nil {
@@ -126,8 +144,13 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	if got := mustSearch(t, st, reg, "AuditEvent", "patient=Patient/p1"); len(got) != n {
 		t.Fatalf("AuditEvent?patient=Patient/p1: got %d, want %d", len(got), n)
 	}
-	if got := mustSearch(t, st, reg, "AuditEvent", ""); len(got) != n+2 {
-		t.Fatalf("all AuditEvents: got %d, want %d", len(got), n+2)
+	if got := mustSearch(t, st, reg, "AuditEvent", ""); len(got) != n+4 {
+		t.Fatalf("all AuditEvents: got %d, want %d", len(got), n+4)
+	}
+	for _, sub := range []string{"read", "vread"} {
+		if got := mustSearch(t, st, reg, "AuditEvent", "patient=Patient/p4&outcome=4&subtype="+sub); len(got) != 1 {
+			t.Errorf("refused %s of a plan of p4: %d AuditEvents name p4, want 1", sub, len(got))
+		}
 	}
 	if got := mustSearch(t, st, reg, "AuditEvent", "patient=Patient/p3"); len(got) != 0 {
 		t.Errorf("a probed plan's patient is named by %d AuditEvents, want 0", len(got))
@@ -141,8 +164,8 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 		t.Errorf("action/outcome = %v/%v", ev["action"], ev["outcome"])
 	}
 	today := time.Now().UTC().Format("2006-01-02")
-	if got := mustSearch(t, st, reg, "AuditEvent", "date="+today+"&agent:identifier="+url.QueryEscape(audit.SysSDSUser+"|555021935107")); len(got) != n+2 {
-		t.Errorf("AuditEvent?date&agent:identifier: got %d, want %d", len(got), n+2)
+	if got := mustSearch(t, st, reg, "AuditEvent", "date="+today+"&agent:identifier="+url.QueryEscape(audit.SysSDSUser+"|555021935107")); len(got) != n+4 {
+		t.Errorf("AuditEvent?date&agent:identifier: got %d, want %d", len(got), n+4)
 	}
 	if got := mustSearch(t, st, reg, "AuditEvent", "subtype=search-type"); len(got) != n+1 {
 		t.Errorf("subtype=search-type: got %d", len(got))

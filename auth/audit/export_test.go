@@ -17,7 +17,11 @@ func (s *Sink) Abandon() { s.abandon() }
 // NewRefusedLoginsAt is NewRefusedLogins on a given clock, without the
 // ticker: the test calls FlushEnded.
 func NewRefusedLoginsAt(s *Sink, window time.Duration, now func() time.Time) *RefusedLogins {
-	return newRefusedLogins(s, window, now, false)
+	rl, err := newRefusedLogins(s, window, now, false)
+	if err != nil {
+		panic(err)
+	}
+	return rl
 }
 
 // FlushEnded records the counts of the windows that have ended, as the

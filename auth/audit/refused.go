@@ -1,10 +1,15 @@
 package audit
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -24,23 +29,42 @@ import (
 // are recorded together as one event (how many, over which period, the last
 // reason) when the window ends. Nothing is dropped uncounted. Past
 // maxRefusedAddrs addresses at once, further addresses share one count.
+//
+// The counts survive a crash: each counted refusal appends the window's
+// running count to a small file beside the audit journal (written, not
+// fsynced each time: an attacker's flood must not become a flood of
+// fsyncs; the ticker fsyncs it). When a window's count is journaled as an
+// AuditEvent, a line says so. On start the counts that were never recorded
+// are recorded at once. The count's AuditEvent id is fixed when its window
+// opens, so recording it twice (a crash between the event and the line
+// saying so) stores it once.
 type RefusedLogins struct {
 	sink   *Sink
 	window time.Duration
 	now    func() time.Time
 
 	mu      sync.Mutex
-	windows map[string]*refusedWindow
+	windows map[string]*refusedWindow // by address
+	// ending are windows taken out of windows whose count is not yet
+	// journaled as an AuditEvent, by id: a compaction of the counts file
+	// must keep them.
+	ending map[string]*refusedWindow
+	f      *os.File // the counts file; under mu
+	size   int64
 
 	stop chan struct{}
 	done chan struct{}
 }
 
 type refusedWindow struct {
-	start time.Time
-	more  int       // refusals after the first, not yet recorded
-	last  time.Time // the latest of them
-	why   string    // and its reason
+	ID    string    `json:"id"` // of the AuditEvent that will record the count
+	Addr  string    `json:"addr"`
+	Start time.Time `json:"start"`
+	More  int       `json:"more"` // refusals after the first, not yet recorded
+	Last  time.Time `json:"last"` // the latest of them
+	Why   string    `json:"why"`  // and its reason
+	// Done marks, in the counts file, a window whose count is journaled.
+	Done bool `json:"done,omitempty"`
 }
 
 const (
@@ -51,23 +75,32 @@ const (
 	// flood from many addresses); beyond it they share manyAddrs.
 	maxRefusedAddrs = 10000
 	manyAddrs       = "many addresses"
+	// refusedName is the counts file, in the audit journal's directory.
+	refusedName = "refused.counts"
+	// refusedCompactAt is the size above which the counts file is
+	// rewritten with only the counts still open.
+	refusedCompactAt = 1 << 20
 )
 
 // NewRefusedLogins records into s, counting per window (RefusedWindow when
-// not positive). Close it before s.
-func NewRefusedLogins(s *Sink, window time.Duration) *RefusedLogins {
+// not positive). It first records the counts a crash left unrecorded.
+// Close it before s.
+func NewRefusedLogins(s *Sink, window time.Duration) (*RefusedLogins, error) {
 	return newRefusedLogins(s, window, time.Now, true)
 }
 
-func newRefusedLogins(s *Sink, window time.Duration, now func() time.Time, ticking bool) *RefusedLogins {
+func newRefusedLogins(s *Sink, window time.Duration, now func() time.Time, ticking bool) (*RefusedLogins, error) {
 	if window <= 0 {
 		window = RefusedWindow
 	}
 	rl := &RefusedLogins{sink: s, window: window, now: now, windows: map[string]*refusedWindow{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		ending: map[string]*refusedWindow{}, stop: make(chan struct{}), done: make(chan struct{})}
+	if err := rl.recover(); err != nil {
+		return nil, err
+	}
 	if !ticking {
 		close(rl.done)
-		return rl
+		return rl, nil
 	}
 	go func() {
 		defer close(rl.done)
@@ -79,10 +112,54 @@ func newRefusedLogins(s *Sink, window time.Duration, now func() time.Time, ticki
 				return
 			case <-t.C:
 				rl.flush(false)
+				rl.sync()
 			}
 		}
 	}()
-	return rl
+	return rl, nil
+}
+
+// recover records the counts in the counts file that no line marks done,
+// then empties it.
+func (rl *RefusedLogins) recover() error {
+	name := filepath.Join(rl.sink.dir, refusedName)
+	data, err := os.ReadFile(name)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("audit: refused logins: %w", err)
+	}
+	open := map[string]*refusedWindow{}
+	var order []string
+	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+		var w refusedWindow
+		if len(bytes.TrimSpace(line)) == 0 || json.Unmarshal(line, &w) != nil || w.ID == "" {
+			continue // a torn last line: never counted in a response
+		}
+		if w.Done {
+			delete(open, w.ID)
+			continue
+		}
+		if _, seen := open[w.ID]; !seen {
+			order = append(order, w.ID)
+		}
+		// Each line is the window's running count; the last one holds.
+		open[w.ID] = &w
+	}
+	for _, id := range order {
+		if w, ok := open[id]; ok {
+			if err := rl.recordMore(w); err != nil {
+				return fmt.Errorf("audit: refused logins counted before a restart: %w", err)
+			}
+		}
+	}
+	// Every count is in the journal now: start an empty file.
+	if err := writeFileAtomic(name, nil, true); err != nil {
+		return fmt.Errorf("audit: refused logins: %w", err)
+	}
+	rl.f, err = os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: refused logins: %w", err)
+	}
+	return nil
 }
 
 // Record audits one refused request (the verifier middleware's hook).
@@ -102,22 +179,26 @@ func (rl *RefusedLogins) Record(r *http.Request, err error) {
 	}
 	w := rl.windows[addr]
 	var ended *refusedWindow
-	if w != nil && now.Sub(w.start) >= rl.window {
+	if w != nil && now.Sub(w.Start) >= rl.window {
 		ended, w = w, nil
 		delete(rl.windows, addr)
 	}
 	first := w == nil
 	if first {
-		rl.windows[addr] = &refusedWindow{start: now}
+		rl.windows[addr] = &refusedWindow{ID: newEventID(), Addr: addr, Start: now}
 	} else {
-		w.more, w.last, w.why = w.more+1, now, why
+		w.More, w.Last, w.Why = w.More+1, now, why
+		rl.write(w)
+	}
+	if ended != nil {
+		rl.ending[ended.ID] = ended
 	}
 	rl.mu.Unlock()
 	if ended != nil {
-		rl.recordMore(addr, ended)
+		rl.finish(ended)
 	}
 	if first {
-		rl.append(refusedEvent(addr, now, r.Method+" "+r.URL.Path, "refused: "+why))
+		rl.append(refusedEvent(addr, now, r.Method+" "+r.URL.Path, "refused: "+why, newEventID()))
 	}
 }
 
@@ -125,34 +206,109 @@ func (rl *RefusedLogins) Record(r *http.Request, err error) {
 // them (closing).
 func (rl *RefusedLogins) flush(all bool) {
 	now := rl.now()
-	type ended struct {
-		addr string
-		w    *refusedWindow
-	}
-	var out []ended
+	var out []*refusedWindow
 	rl.mu.Lock()
 	for addr, w := range rl.windows {
-		if all || now.Sub(w.start) >= rl.window {
+		if all || now.Sub(w.Start) >= rl.window {
 			delete(rl.windows, addr)
-			out = append(out, ended{addr, w})
+			rl.ending[w.ID] = w
+			out = append(out, w)
 		}
 	}
 	rl.mu.Unlock()
-	for _, e := range out {
-		rl.recordMore(e.addr, e.w)
+	for _, w := range out {
+		rl.finish(w)
 	}
 }
 
-// recordMore records the refusals of w after its first, if any.
-func (rl *RefusedLogins) recordMore(addr string, w *refusedWindow) {
-	if w.more == 0 {
+// finish records the count of the ended window w and, once it is in the
+// journal, marks it done in the counts file. A count the sink refuses
+// stays in the file, for the next start.
+func (rl *RefusedLogins) finish(w *refusedWindow) {
+	if err := rl.recordMore(w); err != nil {
+		rl.sink.log.ErrorContext(context.Background(), "audit: count of refused logins NOT recorded; kept for the next start",
+			"err", err, "id", w.ID, "addr", w.Addr, "count", w.More)
 		return
 	}
-	ev := refusedEvent(addr, w.last, "", fmt.Sprintf("refused %d more times from %s since %s; the last: %s",
-		w.more, addr, resource.FormatInstant(w.start.UTC()), w.why))
-	ev["period"] = map[string]any{"start": resource.FormatInstant(w.start.UTC().Truncate(time.Microsecond)),
-		"end": resource.FormatInstant(w.last.UTC().Truncate(time.Microsecond))}
-	rl.append(ev)
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	delete(rl.ending, w.ID)
+	if w.More > 0 {
+		rl.write(&refusedWindow{ID: w.ID, Done: true})
+	}
+	if len(rl.windows) == 0 && len(rl.ending) == 0 && rl.size > 0 {
+		// Nothing is open: the whole file is done.
+		rl.compact()
+	}
+}
+
+// recordMore journals the refusals of w after its first, if any.
+func (rl *RefusedLogins) recordMore(w *refusedWindow) error {
+	if w.More == 0 {
+		return nil
+	}
+	ev := refusedEvent(w.Addr, w.Last, "", fmt.Sprintf("refused %d more times from %s since %s; the last: %s",
+		w.More, w.Addr, resource.FormatInstant(w.Start.UTC()), w.Why), w.ID)
+	ev["period"] = map[string]any{"start": resource.FormatInstant(w.Start.UTC().Truncate(time.Microsecond)),
+		"end": resource.FormatInstant(w.Last.UTC().Truncate(time.Microsecond))}
+	return rl.sink.Append(ev)
+}
+
+// write appends w's state to the counts file; under mu. It is not fsynced
+// here (see RefusedLogins): the write alone survives a crash of the
+// process.
+func (rl *RefusedLogins) write(w *refusedWindow) {
+	if rl.f == nil {
+		return // closed
+	}
+	line, _ := json.Marshal(w)
+	n, err := rl.f.Write(append(line, '\n'))
+	rl.size += int64(n)
+	if err != nil {
+		rl.sink.log.Error("audit: writing the count of refused logins", "err", err, "addr", w.Addr)
+		return
+	}
+	if rl.size >= refusedCompactAt {
+		rl.compact()
+	}
+}
+
+// compact rewrites the counts file with one line per count still open or
+// not yet journaled; under mu.
+func (rl *RefusedLogins) compact() {
+	var buf []byte
+	for _, ws := range []map[string]*refusedWindow{rl.windows, rl.ending} {
+		for _, w := range ws {
+			if w.More > 0 {
+				line, _ := json.Marshal(w)
+				buf = append(append(buf, line...), '\n')
+			}
+		}
+	}
+	name := rl.f.Name()
+	if err := writeFileAtomic(name, buf, true); err != nil {
+		// The old file is still there and complete; try again later.
+		rl.sink.log.Error("audit: compacting the counts of refused logins", "err", err)
+		return
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		rl.sink.log.Error("audit: reopening the counts of refused logins", "err", err)
+		return
+	}
+	rl.f.Close()
+	rl.f, rl.size = f, int64(len(buf))
+}
+
+// sync fsyncs the counts file, so a power cut loses at most a tick's counts.
+func (rl *RefusedLogins) sync() {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if rl.f != nil {
+		if err := rl.f.Sync(); err != nil {
+			rl.sink.log.Error("audit: fsync of the counts of refused logins", "err", err)
+		}
+	}
 }
 
 func (rl *RefusedLogins) append(ev map[string]any) {
@@ -162,7 +318,8 @@ func (rl *RefusedLogins) append(ev map[string]any) {
 	}
 }
 
-// Close stops the ticker and records every count still open.
+// Close stops the ticker, records every count still open and closes the
+// counts file.
 func (rl *RefusedLogins) Close() {
 	select {
 	case <-rl.stop:
@@ -171,11 +328,18 @@ func (rl *RefusedLogins) Close() {
 	}
 	<-rl.done
 	rl.flush(true)
+	rl.sync()
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if rl.f != nil {
+		rl.f.Close()
+		rl.f = nil
+	}
 }
 
 // refusedEvent is the AuditEvent of refused logins from addr; request, when
 // not empty, is the method and path of the one refused request it records.
-func refusedEvent(addr string, at time.Time, request, desc string) map[string]any {
+func refusedEvent(addr string, at time.Time, request, desc, id string) map[string]any {
 	t := at.UTC().Truncate(time.Microsecond)
 	if len(desc) > 1000 {
 		desc = desc[:1000]
@@ -207,6 +371,6 @@ func refusedEvent(addr string, at time.Time, request, desc string) map[string]an
 			"description": request,
 		}}
 	}
-	resource.SetMeta(ev, newEventID(), 1, t)
+	resource.SetMeta(ev, id, 1, t)
 	return ev
 }

@@ -52,6 +52,18 @@ func TestRefusedLoginsCountedPerAddress(t *testing.T) {
 	if len(events) != 5 {
 		t.Fatalf("%d AuditEvents of refused logins, want 5 (3 first of a window, 2 counts)", len(events))
 	}
+	if counted := countRefusals(t, events); counted != sent {
+		t.Errorf("the events account for %d refusals, %d were sent", counted, sent)
+	}
+	if got := mustSearch(t, st, reg, "AuditEvent", "address=10.0.0.1"); len(got) != 4 {
+		t.Errorf("AuditEvent?address=10.0.0.1: %d, want 4", len(got))
+	}
+}
+
+// countRefusals returns how many refused logins the AuditEvents account
+// for, checking each is well formed.
+func countRefusals(t *testing.T, events []map[string]any) int {
+	t.Helper()
 	counted := 0
 	for _, ev := range events {
 		desc, _ := ev["outcomeDesc"].(string)
@@ -71,10 +83,56 @@ func TestRefusedLoginsCountedPerAddress(t *testing.T) {
 		}
 		counted++
 	}
-	if counted != sent {
-		t.Errorf("the events account for %d refusals, %d were sent", counted, sent)
+	return counted
+}
+
+// A crash (kill -9: nothing closed, nothing flushed, the journal not
+// drained) loses no counted refusal: the next start records the counts, and
+// a second crash right after does not count them twice.
+func TestRefusedLoginsSurviveACrash(t *testing.T) {
+	st, reg := mustSetup(t)
+	dir := t.TempDir()
+	clock := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	sent := 0
+	refuse := func(rl *audit.RefusedLogins, addr string, n int) {
+		for range n {
+			r := httptest.NewRequest(http.MethodGet, "/fhir/CarePlan", nil)
+			r.RemoteAddr = addr + ":40000"
+			rl.Record(r, errors.New("token is expired"))
+			sent++
+			clock = clock.Add(time.Second)
+		}
 	}
-	if got := mustSearch(t, st, reg, "AuditEvent", "address=10.0.0.1"); len(got) != 4 {
-		t.Errorf("AuditEvent?address=10.0.0.1: %d, want 4", len(got))
+	open := func() (*audit.Sink, *audit.RefusedLogins) {
+		s, err := audit.Open(dir, st, reg, audit.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, audit.NewRefusedLoginsAt(s, time.Minute, now)
+	}
+
+	s, rl := open()
+	refuse(rl, "10.0.0.1", 30) // a flood: the first at once, 29 counted
+	refuse(rl, "10.0.0.2", 5)
+	s.Abandon() // crash: rl is never closed
+
+	s, rl = open()
+	refuse(rl, "10.0.0.1", 3) // still within the minute, but a new process
+	s.Abandon()
+
+	s, rl = open()
+	rl.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	events := mustSearch(t, st, reg, "AuditEvent", "type="+url.QueryEscape("http://dicom.nema.org/resources/ontology/DCM|110114"))
+	if counted := countRefusals(t, events); counted != sent {
+		t.Errorf("after two crashes the events account for %d refusals, %d were sent", counted, sent)
+	}
+	// Still a handful of events, not one per refusal: 3 firsts (one per
+	// address and process) and 3 counts.
+	if len(events) != 6 {
+		t.Errorf("%d AuditEvents of refused logins, want 6", len(events))
 	}
 }

@@ -264,6 +264,49 @@ func TestServeSecurity(t *testing.T) {
 		})
 	}
 
+	// A bundle is allowed to every role, so each of its entries must be
+	// authorized on its own: a view token writes nothing through one.
+	t.Run("view may not write through a bundle", func(t *testing.T) {
+		code, h, b := call(t, "POST", srv.base+"/Patient", clinical, []byte(patient), "Content-Type: application/fhir+json")
+		if code != 201 {
+			t.Fatalf("create: %d %s", code, b)
+		}
+		kept := strings.Split(strings.TrimPrefix(h.Get("Location"), srv.base+"/"), "/_history")[0]
+		entries := `[
+		 {"resource":{"resourceType":"Patient","name":[{"family":"Viewwrite"}],"gender":"male","birthDate":"1960-01-01"},"request":{"method":"POST","url":"Patient"}},
+		 {"resource":{"resourceType":"Patient","id":"viewwrite","name":[{"family":"Viewwrite"}],"gender":"male","birthDate":"1960-01-01"},"request":{"method":"PUT","url":"Patient/viewwrite"}},
+		 {"request":{"method":"DELETE","url":"` + kept + `"}}]`
+		code, _, b = call(t, "POST", srv.base, view, []byte(`{"resourceType":"Bundle","type":"transaction","entry":`+entries+`}`), "Content-Type: application/fhir+json")
+		if code != 403 || !strings.Contains(string(b), "OperationOutcome") {
+			t.Errorf("view's transaction: %d %s, want 403 with an OperationOutcome", code, b)
+		}
+		code, _, b = call(t, "POST", srv.base, view, []byte(`{"resourceType":"Bundle","type":"batch","entry":`+entries+`}`), "Content-Type: application/fhir+json")
+		var resp struct {
+			Entry []struct {
+				Response struct{ Status string }
+			}
+		}
+		json.Unmarshal(b, &resp)
+		if code != 200 || len(resp.Entry) != 3 {
+			t.Fatalf("view's batch: %d %s", code, b)
+		}
+		for i, e := range resp.Entry {
+			if !strings.HasPrefix(e.Response.Status, "403") {
+				t.Errorf("view's batch entry %d: %s, want 403", i, e.Response.Status)
+			}
+		}
+		// Nothing was written.
+		if code, _, b := call(t, "GET", srv.base+"/Patient?family=Viewwrite&_summary=count", clinical, nil); code != 200 || !strings.Contains(string(b), `"total":0`) {
+			t.Errorf("patients the view token wrote: %d %s, want total 0", code, b)
+		}
+		if code, _, _ := call(t, "GET", srv.base+"/Patient/viewwrite", clinical, nil); code != 404 {
+			t.Errorf("Patient/viewwrite: %d, want 404", code)
+		}
+		if code, _, _ := call(t, "GET", srv.base+"/"+kept, clinical, nil); code != 200 {
+			t.Errorf("%s after the view token's deletes: %d, want 200", kept, code)
+		}
+	})
+
 	t.Run("ucp token", func(t *testing.T) {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), []string{"token", "--server", srv.base, "--role", "view"}, &out, &errb); code != 0 {
@@ -298,8 +341,17 @@ func TestServeAuditsEveryInteraction(t *testing.T) {
 			t.Fatalf("search: %d", code)
 		}
 	}
-	if code := send("POST", "/Patient", clinical, `{"resourceType":"Patient","name":[{"family":"Jones"}],"gender":"female","birthDate":"1951-04-02"}`); code != 201 {
+	code, h, _ := call(t, "POST", srv.base+"/Patient", clinical, []byte(`{"resourceType":"Patient","name":[{"family":"Jones"}],"gender":"female","birthDate":"1951-04-02"}`),
+		"Content-Type: application/fhir+json")
+	if code != 201 {
 		t.Fatalf("create: %d", code)
+	}
+	id := strings.Split(strings.TrimPrefix(h.Get("Location"), srv.base+"/Patient/"), "/")[0]
+	// Reads by id are audited like searches: each one, naming the patient.
+	for _, path := range []string{"/Patient/" + id, "/Patient/" + id + "/_history/1"} {
+		if code := send("GET", path, view, ""); code != 200 {
+			t.Fatalf("GET %s: %d", path, code)
+		}
 	}
 	issuer := srv.dev.URL() // the restarted server listens on another port
 	if err := srv.Close(); err != nil {
@@ -314,9 +366,23 @@ func TestServeAuditsEveryInteraction(t *testing.T) {
 	// too; count what the test's user did.
 	mine := "agent:identifier=" + url.QueryEscape(issuer+"|dev-user") + "&_summary=count"
 	code, b := get(t, srv.base+"/AuditEvent?"+mine)
-	if total, _ := b["total"].(float64); code != 200 || total != 4 {
+	if total, _ := b["total"].(float64); code != 200 || total != 6 {
 		_, all := get(t, srv.base+"/AuditEvent?_count=3&_sort=-date")
-		t.Errorf("AuditEvents after 4 interactions and a restart: %d %v, want 4; latest: %s", code, b["total"], mustJSON(all["entry"]))
+		t.Errorf("AuditEvents after 6 interactions and a restart: %d %v, want 6; latest: %s", code, b["total"], mustJSON(all["entry"]))
+	}
+	for _, sub := range []string{"read", "vread"} {
+		mineHere := strings.TrimSuffix(mine, "&_summary=count")
+		code, b := get(t, srv.base+"/AuditEvent?subtype="+sub+"&patient=Patient/"+id+"&"+mineHere)
+		entries, _ := b["entry"].([]any)
+		if code != 200 || len(entries) != 1 {
+			t.Errorf("AuditEvents of the %s of Patient/%s: %d, %d entries, want 1", sub, id, code, len(entries))
+			continue
+		}
+		ev := entries[0].(map[string]any)["resource"].(map[string]any)
+		what := mustJSON(ev["entity"])
+		if ev["action"] != "R" || ev["outcome"] != "0" || !strings.Contains(what, `"Patient/`+id) {
+			t.Errorf("AuditEvent of the %s: action %v, outcome %v, entity %s; want R, 0, Patient/%s", sub, ev["action"], ev["outcome"], what, id)
+		}
 	}
 	code, b = get(t, srv.base+"/AuditEvent?subtype=create&"+mine)
 	if total, _ := b["total"].(float64); code != 200 || total != 1 {

@@ -313,7 +313,10 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	mountHealth(api.Handler(), st)
 	sec.mount(api.Handler())
 	// Requests with a bad token never reach the REST layer's audit.
-	refused := audit.NewRefusedLogins(sink, audit.RefusedWindow)
+	refused, err := audit.NewRefusedLogins(sink, audit.RefusedWindow)
+	if err != nil {
+		return fail(err)
+	}
 	s := &server{
 		base: base, addr: ln.Addr(), store: st, audit: sink, refused: refused, exports: exports, loader: loader, log: log, done: make(chan error, 1), dev: sec.dev,
 		http: &http.Server{

@@ -5,7 +5,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
 	"net/http"
@@ -125,6 +127,46 @@ func TestServeBackendServices(t *testing.T) {
 	if code, _ := get(t, srv.base+"/Patient/x/_history"); code != 403 {
 		t.Errorf("outside the client's scopes (history): %d, want 403", code)
 	}
+	// The same claims signed with the server's own key pass only with the
+	// kid of that key: a wrong or missing kid is refused.
+	t.Run("kid", func(t *testing.T) {
+		pemBytes, err := os.ReadFile(filepath.Join(dir, "server-key.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, _ := pem.Decode(pemBytes)
+		priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		issued, err := jose.ParseSigned(system, []jose.SignatureAlgorithm{jose.ES256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claims map[string]any
+		json.Unmarshal(issued.UnsafePayloadWithoutVerification(), &claims)
+		for _, tc := range []struct {
+			name, kid string
+			want      int
+		}{
+			{"the key's kid", issued.Signatures[0].Header.KeyID, 200},
+			{"no kid", "", 401},
+			{"another kid", "cad-1", 401},
+		} {
+			claims["jti"] = auth.NewJTI() // a new token each time
+			s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: priv, KeyID: tc.kid}}, (&jose.SignerOptions{}).WithType("JWT"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := jwt.Signed(s).Claims(claims).Serialize()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code, _, b := call(t, "GET", srv.base+"/CarePlan?status=active", tok, nil); code != tc.want {
+				t.Errorf("%s: %d %s, want %d", tc.name, code, b, tc.want)
+			}
+		}
+	})
 	if code, body := tokenReq(); code < 400 || code >= 500 || body["error"] != "invalid_client" {
 		t.Errorf("replayed assertion: %d %v, want invalid_client", code, body)
 	}
