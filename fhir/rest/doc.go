@@ -21,9 +21,10 @@
 //     Config.ConditionalDeleteMultiple is set; then every match (up to
 //     MaxConditionalDelete) is deleted in one atomic write.
 //   - Search paging uses the store's opaque cursor in a _cursor parameter.
-//   - Unknown search parameters are ignored (handling=lenient) unless the
-//     client sends Prefer: handling=strict; ignored ones are reported in an
-//     OperationOutcome entry of the searchset.
+//   - An unknown search parameter or modifier is a 400 naming it (and the
+//     nearest known name): ignoring "subject:identifer" would answer every
+//     plan. Only with Prefer: handling=lenient are they ignored, and
+//     reported in an OperationOutcome entry of the searchset.
 //   - Patient compartment search (GET /Patient/{id}/{type} and /Patient/{id}/*)
 //     is ordinary search restricted by store.Query.Patient; the Authorizer
 //     sees a search-type per type with "patient=Patient/{id}" leading the

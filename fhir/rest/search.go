@@ -64,8 +64,10 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 			parseParams[k] = v
 		}
 	}
-	strict := parsePrefer(c.Request.Header.Values("Prefer")).handling == "strict"
-	req, err := s.cfg.Registry.Parse(typ, parseParams, strict)
+	// Strict unless the client asks otherwise: a misspelt parameter that
+	// was silently dropped would widen the search to other patients' plans.
+	lenient := parsePrefer(c.Request.Header.Values("Prefer")).handling == "lenient"
+	req, err := s.cfg.Registry.Parse(typ, parseParams, !lenient)
 	if err != nil {
 		return err
 	}

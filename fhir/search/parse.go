@@ -73,9 +73,10 @@ func invalid(format string, args ...any) error {
 // resourceType ("" for a system search, where _type narrows the types).
 //
 // Comma-separated values are ORed (one store.Clause), repeated parameters
-// ANDed. strict is Prefer: handling=strict: unknown parameters and
-// unsupported modifiers are then Invalid errors naming them; otherwise they
-// are listed in Request.Ignored. Malformed values are Invalid errors either
+// ANDed. With strict (the REST layer's default; lenient only under Prefer:
+// handling=lenient) unknown parameters and unsupported modifiers are
+// Invalid errors naming them and the nearest known name; otherwise they are
+// listed in Request.Ignored. Malformed values are Invalid errors either
 // way. _format and _pretty are left to the REST layer; an empty value is
 // ignored, as the spec says.
 //
@@ -290,7 +291,7 @@ func (r *Registry) parseSort(req *Request, typ, key string, vals []string) error
 			code := strings.TrimPrefix(k, "-")
 			p, ok := r.lookup(typ, code)
 			if !ok {
-				return ignore("_sort: unknown parameter %q", code)
+				return ignore("_sort: unknown parameter %q%s", code, didYouMean(code, r.paramCodes(typ)))
 			}
 			if p.Type == store.Composite || p.Type == store.Special {
 				return ignore("_sort: %s parameter %q cannot be sorted by", p.Type, code)
@@ -310,7 +311,7 @@ func (r *Registry) parseIncludes(req *Request, typ, key, name, mod string, vals 
 	case "iterate", "recurse":
 		iterate = true
 	default:
-		return ignore("%s: unknown modifier %q", key, mod)
+		return ignore("%s: unknown modifier %q%s", key, mod, didYouMean(mod, []string{"iterate"}))
 	}
 	for _, v := range vals {
 		if v == "" {
@@ -391,9 +392,9 @@ func (r *Registry) parseClause(typ, key, value string, depth int) ([]store.Claus
 	p, ok := r.lookup(typ, name)
 	if !ok {
 		if typ == "" {
-			return nil, ignore("unknown parameter %q for a system search", name)
+			return nil, ignore("unknown parameter %q for a system search%s", name, didYouMean(name, r.paramCodes(typ)))
 		}
-		return nil, ignore("unknown parameter %q for %s", name, typ)
+		return nil, ignore("unknown parameter %q for %s%s", name, typ, didYouMean(name, r.paramCodes(typ)))
 	}
 	if chained {
 		return r.parseChain(p, key, mod, rest, value, depth)
@@ -487,7 +488,7 @@ func (r *Registry) checkModifier(p *Param, key, mod string) error {
 	case "exact", "contains", "text", "not", "above", "below", "in", "not-in", "of-type", "identifier", "type", "missing":
 		return ignore("%s: modifier :%s is not supported for %s parameter %s", key, mod, p.Type, p.Code)
 	}
-	return ignore("%s: unknown modifier :%s", key, mod)
+	return ignore("%s: unknown modifier :%s%s", key, mod, didYouMean(mod, append(known[p.Type], "missing")))
 }
 
 // parseChain parses "ref[:Type].rest=value": the referenced resource must
