@@ -209,7 +209,10 @@ func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any,
 	}
 	q := req.Query
 	q.Patient = r.ID
-	q.Cursor = r.String("_cursor")
+	scope := cursorScope("everything", r.ID, link)
+	if q.Cursor, err = s.openCursor(ctx, scope, r.String("_cursor")); err != nil {
+		return 0, nil, err
+	}
 	if len(q.Types) == 0 {
 		q.Types = s.cfg.Types
 	}
@@ -229,12 +232,12 @@ func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any,
 		b.Total = &t
 	}
 	self := r.Base + "/Patient/" + url.PathEscape(r.ID) + "/$everything?"
-	b.Link = append(b.Link, bundleLink{"self", self + encodeParams(link, q.Cursor)})
+	b.Link = append(b.Link, bundleLink{"self", self + encodeParams(link, r.String("_cursor"))})
 	if res.Next != "" {
-		b.Link = append(b.Link, bundleLink{"next", self + encodeParams(link, res.Next)})
+		b.Link = append(b.Link, bundleLink{"next", self + encodeParams(link, s.sealCursor(ctx, scope, res.Next))})
 	}
 	if res.Prev != "" {
-		b.Link = append(b.Link, bundleLink{"previous", self + encodeParams(link, res.Prev)})
+		b.Link = append(b.Link, bundleLink{"previous", self + encodeParams(link, s.sealCursor(ctx, scope, res.Prev))})
 	}
 	seen := map[string]bool{}
 	var refs []store.Ref

@@ -20,7 +20,9 @@
 //   - A conditional delete matching several resources answers 412 unless
 //     Config.ConditionalDeleteMultiple is set; then every match (up to
 //     MaxConditionalDelete) is deleted in one atomic write.
-//   - Search paging uses the store's opaque cursor in a _cursor parameter.
+//   - Search, history and $everything paging use the store's cursor in a
+//     _cursor parameter, sealed with an HMAC over the caller, the normalised
+//     query and the cursor (cursor.go): a cursor from elsewhere is a 400.
 //   - An unknown search parameter or modifier is a 400 naming it (and the
 //     nearest known name): ignoring "subject:identifer" would answer every
 //     plan. Only with Prefer: handling=lenient are they ignored, and

@@ -57,12 +57,18 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	} else if compTypes, err = s.authorizeCompartment(c, typ, patient, params); err != nil {
 		return err
 	}
-	cursor := params.Get("_cursor")
+	sealed := params.Get("_cursor")
 	parseParams := url.Values{}
 	for k, v := range params {
 		if k != "_cursor" && !controlParams[k] {
 			parseParams[k] = v
 		}
+	}
+	ctx := c.Request.Context()
+	scope := cursorScope("search", typ+"\x00"+patient, parseParams)
+	cursor, err := s.openCursor(ctx, scope, sealed)
+	if err != nil {
+		return err
 	}
 	// Strict unless the client asks otherwise: a misspelt parameter that
 	// was silently dropped would widen the search to other patients' plans.
@@ -71,7 +77,7 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.authorizeReach(c.Request.Context(), &req.Query); err != nil {
+	if err := s.authorizeReach(ctx, &req.Query); err != nil {
 		return err
 	}
 	q := req.Query
@@ -88,7 +94,6 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 		q.Count = 0
 		q.Total = store.TotalAccurate
 	}
-	ctx := c.Request.Context()
 	res, err := s.cfg.Store.Search(ctx, q)
 	if err != nil {
 		return err
@@ -119,12 +124,12 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	if used == nil {
 		used = parseParams
 	}
-	b.Link = append(b.Link, bundleLink{"self", selfPath + "?" + encodeParams(used, cursor)})
+	b.Link = append(b.Link, bundleLink{"self", selfPath + "?" + encodeParams(used, sealed)})
 	if res.Next != "" {
-		b.Link = append(b.Link, bundleLink{"next", selfPath + "?" + encodeParams(parseParams, res.Next)})
+		b.Link = append(b.Link, bundleLink{"next", selfPath + "?" + encodeParams(parseParams, s.sealCursor(ctx, scope, res.Next))})
 	}
 	if res.Prev != "" {
-		b.Link = append(b.Link, bundleLink{"previous", selfPath + "?" + encodeParams(parseParams, res.Prev)})
+		b.Link = append(b.Link, bundleLink{"previous", selfPath + "?" + encodeParams(parseParams, s.sealCursor(ctx, scope, res.Prev))})
 	}
 	// Only the matches the caller may see are followed by _include and
 	// _revinclude: a hidden plan's goals and provenance are hidden with it.
