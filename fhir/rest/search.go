@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -173,6 +174,15 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 		})
 	}
 	return s.writeJSON(c, http.StatusOK, marshalBundle(b))
+}
+
+// searchLimitsDoc states the limits of a search for the
+// CapabilityStatement (rest.documentation).
+func (s *Server) searchLimitsDoc() string {
+	return fmt.Sprintf("Search limits: at most %d comma-separated values per parameter (%d for _id), %d parameters per search "+
+		"(repeats counted) and %d values in all; a search beyond them is refused with 400. "+
+		"Unknown parameters and modifiers are refused with 400 unless the request says Prefer: handling=lenient.",
+		search.MaxValues, search.MaxIDValues, search.MaxParams, search.MaxTotalValues)
 }
 
 // searchParams merges the URL query with a POST _search form body.

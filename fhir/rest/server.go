@@ -334,6 +334,7 @@ func (s *Server) CapabilityStatement() ([]byte, error) {
 			Now:             s.cfg.Now(),
 			SecurityService: s.cfg.SecurityService,
 			Security:        s.cfg.Security,
+			Documentation:   s.searchLimitsDoc(),
 		}
 		for _, t := range s.cfg.Types {
 			rt := conformance.Resource{

@@ -54,6 +54,22 @@ type Include struct {
 // nobody needs more (R4 servers commonly stop at 2 or 3).
 const maxChain = 3
 
+// The size limits of a search (stated in the CapabilityStatement). They are
+// far above what a client asking about patients needs, and low enough that
+// every search within them runs as one query the store accepts.
+const (
+	// MaxValues bounds the comma-separated (ORed) values of one parameter.
+	MaxValues = 100
+	// MaxIDValues bounds them for _id: a batch of plans fetched by id may
+	// legitimately run to a few hundred.
+	MaxIDValues = 1000
+	// MaxParams bounds the parameters of one search, repeats counted.
+	MaxParams = 100
+	// MaxTotalValues bounds the values of every parameter of one search
+	// together.
+	MaxTotalValues = 2000
+)
+
 // ignorable is a parse failure that lenient handling ignores: an unknown
 // parameter or an unsupported modifier. Anything else (a malformed value) is
 // an error even under lenient handling.
@@ -86,6 +102,13 @@ func (r *Registry) Parse(resourceType string, params url.Values, strict bool) (*
 	defer r.mu.RUnlock()
 	if resourceType != "" && !r.knownType(resourceType) {
 		return nil, invalid("unknown resource type %q", resourceType)
+	}
+	n := 0
+	for _, vals := range params {
+		n += len(vals)
+	}
+	if n > MaxParams {
+		return nil, invalid("the search has %d parameters; at most %d are allowed", n, MaxParams)
 	}
 	req := &Request{Used: url.Values{}}
 	req.Query.Count = DefaultCount
@@ -122,6 +145,7 @@ func (r *Registry) Parse(resourceType string, params url.Values, strict bool) (*
 	}
 	sort.Strings(keys) // a deterministic query, whatever the map order
 	summaryCount := false
+	total := 0 // criteria values, for MaxTotalValues
 	for _, key := range keys {
 		vals := params[key]
 		name, mod, _ := strings.Cut(key, ":")
@@ -159,6 +183,9 @@ func (r *Registry) Parse(resourceType string, params url.Values, strict bool) (*
 			for _, v := range vals {
 				if v == "" {
 					continue
+				}
+				if total += len(splitEscaped(v, ',')); total > MaxTotalValues {
+					return nil, invalid("the search has more than %d values in all; at most %d are allowed", MaxTotalValues, MaxTotalValues)
 				}
 				var cs []store.Clause
 				cs, err = r.parseClause(typ, key, v, 0)
@@ -385,6 +412,15 @@ func (r *Registry) parseClause(typ, key, value string, depth int) ([]store.Claus
 	// "subject:Patient" and the rest "name:exact" on the target type.
 	head, rest, chained := strings.Cut(key, ".")
 	name, mod, _ := strings.Cut(head, ":")
+	if !chained { // a chain's values are counted where it ends
+		limit := MaxValues
+		if name == "_id" {
+			limit = MaxIDValues
+		}
+		if n := len(splitEscaped(value, ',')); n > limit {
+			return nil, invalid("%s: %d values; at most %d are allowed per parameter", key, n, limit)
+		}
+	}
 	if isTextParam(name) && !chained {
 		// Not in the registry: they have no expression (see text.go).
 		return parseText(name, key, mod, value)
