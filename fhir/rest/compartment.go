@@ -166,7 +166,16 @@ func (s *Server) everythingOperation() Operation {
 	}
 }
 
-func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any, error) {
+func (s *Server) everything(ctx context.Context, r *OperationRequest) (status int, body any, err error) {
+	err = s.bounded(ctx, func(ctx context.Context) error {
+		status, body, err = s.everythingWithin(ctx, r)
+		return err
+	})
+	return status, body, err
+}
+
+// everythingWithin is $everything within the search's deadline (ctx).
+func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int, any, error) {
 	for _, p := range []string{"start", "end"} {
 		if r.String(p) != "" {
 			return 0, nil, store.Errorf(store.Unsupported, "$everything: parameter %s is not supported", p)
@@ -262,7 +271,7 @@ func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any,
 	}
 	for _, ref := range refs {
 		k := ref.String()
-		if seen[k] || !everythingRefTypes[ref.Type] || !s.types[ref.Type] || len(seen) >= len(res.Versions)+maxIncluded {
+		if seen[k] || !everythingRefTypes[ref.Type] || !s.types[ref.Type] || len(seen) >= len(res.Versions)+s.cfg.MaxIncluded {
 			continue
 		}
 		seen[k] = true

@@ -2,11 +2,13 @@ package rest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -35,6 +37,13 @@ func (s *Server) search(c *gin.Context, typ string) error {
 // the Patient compartment of patient when that is set (see
 // handleCompartmentSearch, which has authorised the request already).
 func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
+	return s.bounded(c.Request.Context(), func(ctx context.Context) error {
+		return s.searchWithin(ctx, c, typ, patient)
+	})
+}
+
+// searchWithin is searchIn within the search's deadline (ctx).
+func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient string) error {
 	params, err := s.searchParams(c)
 	if err != nil {
 		return err
@@ -65,7 +74,6 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 			parseParams[k] = v
 		}
 	}
-	ctx := c.Request.Context()
 	scope := cursorScope("search", typ+"\x00"+patient, parseParams)
 	cursor, err := s.openCursor(ctx, scope, sealed)
 	if err != nil {
@@ -156,7 +164,7 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 			return err
 		}
 	}
-	included, err := s.includes(ctx, req, shown)
+	included, cut, err := s.includes(ctx, req, shown)
 	if err != nil {
 		return err
 	}
@@ -164,6 +172,14 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 		v := &included[i]
 		b.Entry = append(b.Entry, bundleEntry{
 			FullURL: base + "/" + v.Type + "/" + v.ID, Resource: v.JSON, Search: &entrySearch{Mode: "include"},
+		})
+	}
+	if cut {
+		msg := fmt.Sprintf("_include and _revinclude found more than %d resources for this page; only the first %d are included. "+
+			"Ask for fewer (a smaller _count, named parameters rather than *, no :iterate) to get them all.", s.cfg.MaxIncluded, s.cfg.MaxIncluded)
+		b.Entry = append(b.Entry, bundleEntry{
+			Resource: outcomeJSON("warning", "too-costly", msg, nil),
+			Search:   &entrySearch{Mode: "outcome"},
 		})
 	}
 	if len(req.Ignored) > 0 {
@@ -176,13 +192,35 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	return s.writeJSON(c, http.StatusOK, marshalBundle(b))
 }
 
+// defaultSearchTimeout is the default of Config.SearchTimeout: far beyond
+// what any search a client needs takes (milliseconds), short enough that a
+// few pathological ones cannot hold the store for everyone else.
+const defaultSearchTimeout = 10 * time.Second
+
+// bounded runs a search's work under Config.SearchTimeout. Past the
+// deadline the work's store calls fail; that failure is answered 503
+// too-costly, not as whatever the store made of it (a 500). A client that
+// went away is not told anything.
+func (s *Server) bounded(ctx context.Context, work func(ctx context.Context) error) error {
+	bctx, cancel := context.WithTimeout(ctx, s.cfg.SearchTimeout)
+	defer cancel()
+	err := work(bctx)
+	if err != nil && ctx.Err() == nil && errors.Is(bctx.Err(), context.DeadlineExceeded) {
+		return statusErr(http.StatusServiceUnavailable, "too-costly",
+			fmt.Sprintf("the search did not finish within %s and was stopped; narrow it (fewer values, _include/_revinclude or :iterate, a smaller _count)", s.cfg.SearchTimeout))
+	}
+	return err
+}
+
 // searchLimitsDoc states the limits of a search for the
 // CapabilityStatement (rest.documentation).
 func (s *Server) searchLimitsDoc() string {
 	return fmt.Sprintf("Search limits: at most %d comma-separated values per parameter (%d for _id), %d parameters per search "+
 		"(repeats counted) and %d values in all; a search beyond them is refused with 400. "+
+		"A page includes at most %d resources through _include and _revinclude (an OperationOutcome entry says when more were cut). "+
+		"A search that takes longer than %s is stopped and answered 503 with an OperationOutcome (too-costly). "+
 		"Unknown parameters and modifiers are refused with 400 unless the request says Prefer: handling=lenient.",
-		search.MaxValues, search.MaxIDValues, search.MaxParams, search.MaxTotalValues)
+		search.MaxValues, search.MaxIDValues, search.MaxParams, search.MaxTotalValues, s.cfg.MaxIncluded, s.cfg.SearchTimeout)
 }
 
 // searchParams merges the URL query with a POST _search form body.

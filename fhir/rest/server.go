@@ -170,6 +170,14 @@ type Config struct {
 	Endpoints []Endpoint
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxIncluded bounds the resources _include and _revinclude add to one
+	// page of a search; default 1000. When it cuts, the searchset says so
+	// in an OperationOutcome entry.
+	MaxIncluded int
+	// SearchTimeout bounds the time one search (with its includes and
+	// total) may take; default 10 s. A search still running then is
+	// stopped and answered 503 with an OperationOutcome "too-costly".
+	SearchTimeout time.Duration
 	// CursorKey is the HMAC key that binds paging cursors to the search
 	// and caller they were issued to (see cursor.go); nil means a random
 	// key made by New, so cursors do not outlive the process. Servers that
@@ -243,6 +251,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxIncluded <= 0 {
+		cfg.MaxIncluded = maxIncluded
+	}
+	if cfg.SearchTimeout <= 0 {
+		cfg.SearchTimeout = defaultSearchTimeout
 	}
 	if len(cfg.CursorKey) == 0 {
 		cfg.CursorKey = make([]byte, 32)
