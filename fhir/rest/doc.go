@@ -27,6 +27,10 @@
 //     nearest known name): ignoring "subject:identifer" would answer every
 //     plan. Only with Prefer: handling=lenient are they ignored, and
 //     reported in an OperationOutcome entry of the searchset.
+//   - A page includes at most Config.MaxIncluded resources through
+//     _include/_revinclude (an OperationOutcome entry says when more were
+//     cut); a search past Config.SearchTimeout is stopped and answered 503
+//     too-costly.
 //   - Patient compartment search (GET /Patient/{id}/{type} and /Patient/{id}/*)
 //     is ordinary search restricted by store.Query.Patient; the Authorizer
 //     sees a search-type per type with "patient=Patient/{id}" leading the
