@@ -25,7 +25,7 @@ const maxIterate = 3
 // index entries (the same extraction the write used, read back from the
 // store when it is a store.Includer), so include follows exactly what the
 // reference search parameter means. At most Config.MaxIncluded resources
-// are included; cut reports that more would have been.
+// are included; cut reports that the bound was reached with more to follow.
 func (s *Server) includes(ctx context.Context, req *search.Request, matches []store.Version) (out []store.Version, cut bool, err error) {
 	if len(req.Includes) == 0 && len(req.RevIncludes) == 0 {
 		return nil, false, nil
@@ -47,6 +47,9 @@ func (s *Server) includes(ctx context.Context, req *search.Request, matches []st
 			if seen[k] {
 				return
 			}
+			// Checked before the read rules, which would record a resource
+			// left out here as disclosed. So it may be one the caller cannot
+			// see: the warning says only that there may be more.
 			if full() {
 				cut = true
 				return

@@ -175,8 +175,8 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 		})
 	}
 	if cut {
-		msg := fmt.Sprintf("_include and _revinclude found more than %d resources for this page; only the first %d are included. "+
-			"Ask for fewer (a smaller _count, named parameters rather than *, no :iterate) to get them all.", s.cfg.MaxIncluded, s.cfg.MaxIncluded)
+		msg := fmt.Sprintf("_include and _revinclude reached the bound of %d resources for one page, so there may be more than are included here. "+
+			"Ask for fewer (a smaller _count, named parameters rather than *, no :iterate) to be sure of them all.", s.cfg.MaxIncluded)
 		b.Entry = append(b.Entry, bundleEntry{
 			Resource: outcomeJSON("warning", "too-costly", msg, nil),
 			Search:   &entrySearch{Mode: "outcome"},
