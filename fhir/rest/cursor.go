@@ -66,6 +66,6 @@ func (s *Server) openCursor(ctx context.Context, scope, sealed string) (string, 
 			return cursor, nil
 		}
 	}
-	return "", invalidAt("_cursor", "_cursor: this paging cursor was not issued for this search (or to you), or was altered; "+
-		"follow the next and previous links as given, or repeat the search without _cursor")
+	return "", invalidAt("_cursor", "_cursor: this paging cursor was not issued for this search (or to you), was altered, "+
+		"or is from before the server restarted; follow the next and previous links as given, or repeat the search without _cursor")
 }
