@@ -31,7 +31,9 @@ func TestSearchLimits(t *testing.T) {
 	for i := range 3 {
 		ids = append(ids, ts.create(t, strings.Replace(patientWith(fmt.Sprintf("90000005%02d", i)), "Smith", fmt.Sprintf("Limit%d", i), 1)))
 	}
+	ts.create(t, `{"resourceType":"CarePlan","status":"active","intent":"plan","subject":{"reference":"Patient/`+ids[1]+`"}}`)
 	name := func(i int) string { return fmt.Sprintf("n%d", i) }
+	nhs := func(i int) string { return fmt.Sprintf("https://fhir.nhs.uk/Id/nhs-number|91%08d", i) }
 	fakeID := func(i int) string { return fmt.Sprintf("no-such-id-%d", i) }
 	for _, tc := range []struct {
 		name, query string
@@ -43,6 +45,7 @@ func TestSearchLimits(t *testing.T) {
 		{"names over the limit", "/Patient?name=" + values(search.MaxValues+1, name), 400, 0, fmt.Sprint(search.MaxValues)},
 		{"600 names", "/Patient?name=" + values(600, name), 400, 0, fmt.Sprint(search.MaxValues)},
 		{"names in a chain over the limit", "/CarePlan?subject:Patient.name=" + values(search.MaxValues+1, name), 400, 0, fmt.Sprint(search.MaxValues)},
+		{"NHS numbers at the limit", "/CarePlan?status=active&subject:identifier=" + values(search.MaxValues-1, nhs, "https://fhir.nhs.uk/Id/nhs-number|9000000501"), 200, 1, ""},
 		{"ids at the limit", "/Patient?_id=" + values(search.MaxIDValues-2, fakeID, ids[0], ids[2]), 200, 2, ""},
 		{"ids at the limit, with another criterion", "/Patient?gender=female&_id=" + values(search.MaxIDValues-2, fakeID, ids[0], ids[2]), 200, 2, ""},
 		{"ids at the limit, negated by another", "/Patient?_id:missing=false&_id=" + values(search.MaxIDValues-1, fakeID, ids[1]), 200, 1, ""},
