@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -52,4 +53,17 @@ func NewContext(ctx context.Context, p *Principal) context.Context {
 func FromContext(ctx context.Context) *Principal {
 	p, _ := ctx.Value(principalKey).(*Principal)
 	return p
+}
+
+// CallerKey names the caller of ctx as they act: the same person or system
+// (issuer and subject) through the same client, for the same organisation,
+// role and patient context, gets the same key; "" for an anonymous request.
+// Things a request hands out to its caller alone (paging cursors) are bound
+// to it.
+func CallerKey(ctx context.Context) string {
+	p := FromContext(ctx)
+	if p == nil {
+		return ""
+	}
+	return strings.Join([]string{p.Issuer, p.Subject, p.ClientID, p.Org, string(p.Role), p.Patient}, "\x00")
 }

@@ -33,6 +33,9 @@ type Options struct {
 	// and Security describes it.
 	SecurityService string
 	Security        string
+	// Documentation is rest.documentation (markdown): rules of the server
+	// as a whole, such as the limits of a search.
+	Documentation string
 }
 
 // Resource is one served type.
@@ -82,7 +85,7 @@ func Build(opts Options) ([]byte, error) {
 	if opts.BaseURL != "" {
 		cs.Implementation = &implementation{Description: opts.SoftwareName + " FHIR R4 server", URL: opts.BaseURL}
 	}
-	r := rest{Mode: "server"}
+	r := rest{Mode: "server", Documentation: opts.Documentation}
 	if opts.SecurityService != "" || opts.Security != "" {
 		r.Security = &security{Description: opts.Security}
 		if opts.SecurityService != "" {
@@ -158,11 +161,12 @@ type implementation struct {
 }
 
 type rest struct {
-	Mode        string       `json:"mode"`
-	Security    *security    `json:"security,omitempty"`
-	Resource    []csResource `json:"resource,omitempty"`
-	Interaction []code       `json:"interaction,omitempty"`
-	Operation   []operation  `json:"operation,omitempty"`
+	Mode          string       `json:"mode"`
+	Documentation string       `json:"documentation,omitempty"`
+	Security      *security    `json:"security,omitempty"`
+	Resource      []csResource `json:"resource,omitempty"`
+	Interaction   []code       `json:"interaction,omitempty"`
+	Operation     []operation  `json:"operation,omitempty"`
 }
 
 type security struct {

@@ -17,6 +17,7 @@ func TestBuild(t *testing.T) {
 			{Type: "CarePlan", Interactions: []string{"read"}},
 		},
 		SystemInteractions: []string{"transaction"},
+		Documentation:      "At most 100 values per parameter.",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -29,6 +30,9 @@ func TestBuild(t *testing.T) {
 		t.Errorf("header: %s", b)
 	}
 	rest := cs["rest"].([]any)[0].(map[string]any)
+	if rest["documentation"] != "At most 100 values per parameter." {
+		t.Errorf("rest.documentation: %v", rest["documentation"])
+	}
 	res := rest["resource"].([]any)
 	if res[0].(map[string]any)["type"] != "CarePlan" || res[1].(map[string]any)["type"] != "Patient" {
 		t.Errorf("resources not sorted by type: %s", b)

@@ -267,6 +267,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		WriteInterceptor:  audit.WriteInterceptor{Next: agreementWatcher{next: plans, agreements: sec.agreements}, Registry: reg},
 		ReadInterceptor:   audit.CollectingReader{Next: plans, Registry: reg},
 		Audit:             sink,
+		Caller:            auth.CallerKey,
 		Operations:        append(plans.Operations(), exports.Operations()...),
 		Endpoints:         exports.Endpoints(),
 		SupportedProfiles: supportedProfiles(),

@@ -166,7 +166,16 @@ func (s *Server) everythingOperation() Operation {
 	}
 }
 
-func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any, error) {
+func (s *Server) everything(ctx context.Context, r *OperationRequest) (status int, body any, err error) {
+	err = s.bounded(ctx, func(ctx context.Context) error {
+		status, body, err = s.everythingWithin(ctx, r)
+		return err
+	})
+	return status, body, err
+}
+
+// everythingWithin is $everything within the search's deadline (ctx).
+func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int, any, error) {
 	for _, p := range []string{"start", "end"} {
 		if r.String(p) != "" {
 			return 0, nil, store.Errorf(store.Unsupported, "$everything: parameter %s is not supported", p)
@@ -209,7 +218,10 @@ func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any,
 	}
 	q := req.Query
 	q.Patient = r.ID
-	q.Cursor = r.String("_cursor")
+	scope := cursorScope("everything", r.ID, link)
+	if q.Cursor, err = s.openCursor(ctx, scope, r.String("_cursor")); err != nil {
+		return 0, nil, err
+	}
 	if len(q.Types) == 0 {
 		q.Types = s.cfg.Types
 	}
@@ -229,12 +241,12 @@ func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any,
 		b.Total = &t
 	}
 	self := r.Base + "/Patient/" + url.PathEscape(r.ID) + "/$everything?"
-	b.Link = append(b.Link, bundleLink{"self", self + encodeParams(link, q.Cursor)})
+	b.Link = append(b.Link, bundleLink{"self", self + encodeParams(link, r.String("_cursor"))})
 	if res.Next != "" {
-		b.Link = append(b.Link, bundleLink{"next", self + encodeParams(link, res.Next)})
+		b.Link = append(b.Link, bundleLink{"next", self + encodeParams(link, s.sealCursor(ctx, scope, res.Next))})
 	}
 	if res.Prev != "" {
-		b.Link = append(b.Link, bundleLink{"previous", self + encodeParams(link, res.Prev)})
+		b.Link = append(b.Link, bundleLink{"previous", self + encodeParams(link, s.sealCursor(ctx, scope, res.Prev))})
 	}
 	seen := map[string]bool{}
 	var refs []store.Ref
@@ -259,7 +271,7 @@ func (s *Server) everything(ctx context.Context, r *OperationRequest) (int, any,
 	}
 	for _, ref := range refs {
 		k := ref.String()
-		if seen[k] || !everythingRefTypes[ref.Type] || !s.types[ref.Type] || len(seen) >= len(res.Versions)+maxIncluded {
+		if seen[k] || !everythingRefTypes[ref.Type] || !s.types[ref.Type] || len(seen) >= len(res.Versions)+s.cfg.MaxIncluded {
 			continue
 		}
 		seen[k] = true

@@ -28,8 +28,9 @@ const ctypeKey = "ucp.rest.ctype"
 
 // negotiate chooses the response media type from _format, then Accept.
 // Clients that ask for application/json (fhir.js, fhirclient) get it back
-// under that name; a missing Accept or */* gets application/fhir+json; XML
-// is refused with 406 since this server speaks JSON only.
+// under that name; a missing Accept or */* gets application/fhir+json; an
+// Accept naming only other types (XML, PDF…) is refused with 406 since this
+// server speaks JSON only.
 func (s *Server) negotiate(c *gin.Context) error {
 	c.Set(ctypeKey, mimeFHIRJSON)
 	if f := c.Query("_format"); f != "" {
@@ -50,12 +51,13 @@ func (s *Server) negotiate(c *gin.Context) error {
 	if strings.TrimSpace(accept) == "" {
 		return nil
 	}
-	bestQ, best, sawXML := -1.0, "", false
+	bestQ, best, sawXML, parsed := -1.0, "", false, false
 	for _, part := range strings.Split(accept, ",") {
 		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
 		if err != nil {
 			continue
 		}
+		parsed = true
 		q := 1.0
 		if v, ok := params["q"]; ok {
 			if f, err := strconv.ParseFloat(v, 64); err == nil {
@@ -82,9 +84,13 @@ func (s *Server) negotiate(c *gin.Context) error {
 	switch {
 	case best != "":
 		c.Set(ctypeKey, best)
-	case sawXML:
+	case sawXML || parsed:
+		// Answering JSON to a client that asked only for, say, a PDF would
+		// hand it a body it cannot use under a 200 (RFC 9110 §12.5.1).
 		return statusErr(http.StatusNotAcceptable, "not-supported", "Accept "+accept+": this server supports application/fhir+json and application/json only")
 	}
+	// An Accept with no media type we could parse at all is treated as
+	// missing, as before: refusing it would help nobody.
 	return nil
 }
 

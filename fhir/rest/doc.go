@@ -20,10 +20,17 @@
 //   - A conditional delete matching several resources answers 412 unless
 //     Config.ConditionalDeleteMultiple is set; then every match (up to
 //     MaxConditionalDelete) is deleted in one atomic write.
-//   - Search paging uses the store's opaque cursor in a _cursor parameter.
-//   - Unknown search parameters are ignored (handling=lenient) unless the
-//     client sends Prefer: handling=strict; ignored ones are reported in an
-//     OperationOutcome entry of the searchset.
+//   - Search, history and $everything paging use the store's cursor in a
+//     _cursor parameter, sealed with an HMAC over the caller, the normalised
+//     query and the cursor (cursor.go): a cursor from elsewhere is a 400.
+//   - An unknown search parameter or modifier is a 400 naming it (and the
+//     nearest known name): ignoring "subject:identifer" would answer every
+//     plan. Only with Prefer: handling=lenient are they ignored, and
+//     reported in an OperationOutcome entry of the searchset.
+//   - A page includes at most Config.MaxIncluded resources through
+//     _include/_revinclude (an OperationOutcome entry says when more were
+//     cut); a search past Config.SearchTimeout is stopped and answered 503
+//     too-costly.
 //   - Patient compartment search (GET /Patient/{id}/{type} and /Patient/{id}/*)
 //     is ordinary search restricted by store.Query.Patient; the Authorizer
 //     sees a search-type per type with "patient=Patient/{id}" leading the

@@ -31,7 +31,7 @@ func (s *Server) handleHistory(c *gin.Context) error {
 	if err := s.authorize(c, Access{Interaction: interaction, Type: typ, ID: id}); err != nil {
 		return err
 	}
-	q := store.HistoryQuery{Type: typ, ID: id, Count: search.DefaultCount, Cursor: c.Query("_cursor")}
+	q := store.HistoryQuery{Type: typ, ID: id, Count: search.DefaultCount}
 	keep := url.Values{}
 	if v := c.Query("_count"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -58,6 +58,11 @@ func (s *Server) handleHistory(c *gin.Context) error {
 		keep.Set("_at", v)
 	}
 	ctx := c.Request.Context()
+	scope := cursorScope("history", typ+"/"+id, keep)
+	var err error
+	if q.Cursor, err = s.openCursor(ctx, scope, c.Query("_cursor")); err != nil {
+		return err
+	}
 	page, err := s.cfg.Store.History(ctx, q)
 	if err != nil {
 		return err
@@ -80,9 +85,9 @@ func (s *Server) handleHistory(c *gin.Context) error {
 	total := page.Total
 	b := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "history", Total: &total,
 		Meta: &bundleMeta{LastUpdated: resource.FormatInstant(s.now())}}
-	b.Link = append(b.Link, bundleLink{"self", self + "?" + encodeParams(keep, q.Cursor)})
+	b.Link = append(b.Link, bundleLink{"self", self + "?" + encodeParams(keep, c.Query("_cursor"))})
 	if page.Next != "" {
-		b.Link = append(b.Link, bundleLink{"next", self + "?" + encodeParams(keep, page.Next)})
+		b.Link = append(b.Link, bundleLink{"next", self + "?" + encodeParams(keep, s.sealCursor(ctx, scope, page.Next))})
 	}
 	hidden := 0
 	for i := range page.Versions {

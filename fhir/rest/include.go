@@ -8,9 +8,14 @@ import (
 	"ucp/store"
 )
 
-// maxIncluded bounds the resources _include and _revinclude add to one page,
-// so a broad _revinclude cannot make a page unbounded.
+// maxIncluded is the default of Config.MaxIncluded: the resources _include
+// and _revinclude add to one page, so a broad _revinclude cannot make a page
+// (and the memory that builds it) unbounded.
 const maxIncluded = 1000
+
+// includeChunk is how many sources one Includer call follows, so that the
+// included resources read before the bound is reached stay few.
+const includeChunk = 100
 
 // maxIterate bounds :iterate rounds.
 const maxIterate = 3
@@ -19,22 +24,34 @@ const maxIterate = 3
 // search.html#include). The references of a resource are found through its
 // index entries (the same extraction the write used, read back from the
 // store when it is a store.Includer), so include follows exactly what the
-// reference search parameter means.
-func (s *Server) includes(ctx context.Context, req *search.Request, matches []store.Version) ([]store.Version, error) {
+// reference search parameter means. At most Config.MaxIncluded resources
+// are included; cut reports that the bound was reached with more to follow.
+func (s *Server) includes(ctx context.Context, req *search.Request, matches []store.Version) (out []store.Version, cut bool, err error) {
 	if len(req.Includes) == 0 && len(req.RevIncludes) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
+	limit := s.cfg.MaxIncluded
 	seen := map[string]bool{}
 	for _, v := range matches {
 		seen[v.Type+"/"+v.ID] = true
 	}
-	var out []store.Version
 	frontier := matches
-	for round := 0; round <= maxIterate && len(frontier) > 0 && len(out) < maxIncluded; round++ {
+	for round := 0; round <= maxIterate && len(frontier) > 0 && !cut; round++ {
+		if err := ctx.Err(); err != nil {
+			return nil, false, err // past the search's deadline: stop here
+		}
 		var next []store.Version
+		full := func() bool { return len(out)+len(next) >= limit }
 		add := func(v store.Version) {
 			k := v.Type + "/" + v.ID
-			if seen[k] || len(out)+len(next) >= maxIncluded {
+			if seen[k] {
+				return
+			}
+			// Checked before the read rules, which would record a resource
+			// left out here as disclosed. So it may be one the caller cannot
+			// see: the warning says only that there may be more.
+			if full() {
+				cut = true
 				return
 			}
 			// An included resource is a read of its own type: the token's
@@ -51,8 +68,12 @@ func (s *Server) includes(ctx context.Context, req *search.Request, matches []st
 		}
 		in, indexed := s.cfg.Store.(store.Includer)
 		if indexed {
-			if err := s.includeIndexed(ctx, in, req.Includes, round, frontier, seen, add); err != nil {
-				return nil, err
+			for from := frontier; len(from) > 0 && !cut; {
+				chunk := from[:min(len(from), includeChunk)]
+				from = from[len(chunk):]
+				if err := s.includeIndexed(ctx, in, req.Includes, round, chunk, seen, add); err != nil {
+					return nil, false, err
+				}
 			}
 		}
 		for _, inc := range req.Includes {
@@ -65,7 +86,7 @@ func (s *Server) includes(ctx context.Context, req *search.Request, matches []st
 				}
 				refs, err := s.references(v, inc)
 				if err != nil {
-					return nil, err
+					return nil, false, err
 				}
 				for _, r := range refs {
 					if seen[r.String()] || !s.types[r.Type] {
@@ -77,7 +98,7 @@ func (s *Server) includes(ctx context.Context, req *search.Request, matches []st
 						continue // a dangling reference is not an error of the search
 					}
 					if err != nil {
-						return nil, err
+						return nil, false, err
 					}
 					add(*got)
 				}
@@ -97,19 +118,28 @@ func (s *Server) includes(ctx context.Context, req *search.Request, matches []st
 				continue
 			}
 			for _, q := range s.revIncludeQueries(inc, targets) {
-				res, err := s.cfg.Store.Search(ctx, q)
-				if err != nil {
-					return nil, err
-				}
-				for _, v := range res.Versions {
-					add(v)
+				// Pages of one more than there is room for: enough to know
+				// whether the bound cuts, without reading what it would cut.
+				for !cut {
+					q.Count = limit - len(out) - len(next) + 1
+					res, err := s.cfg.Store.Search(ctx, q)
+					if err != nil {
+						return nil, false, err
+					}
+					for _, v := range res.Versions {
+						add(v)
+					}
+					if res.Next == "" {
+						break
+					}
+					q.Cursor = res.Next
 				}
 			}
 		}
 		out = append(out, next...)
 		frontier = next
 	}
-	return out, nil
+	return out, cut, nil
 }
 
 // includeIndexed resolves the round's _includes for the frontier from the

@@ -2,10 +2,13 @@ package rest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -34,6 +37,13 @@ func (s *Server) search(c *gin.Context, typ string) error {
 // the Patient compartment of patient when that is set (see
 // handleCompartmentSearch, which has authorised the request already).
 func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
+	return s.bounded(c.Request.Context(), func(ctx context.Context) error {
+		return s.searchWithin(ctx, c, typ, patient)
+	})
+}
+
+// searchWithin is searchIn within the search's deadline (ctx).
+func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient string) error {
 	params, err := s.searchParams(c)
 	if err != nil {
 		return err
@@ -57,19 +67,26 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	} else if compTypes, err = s.authorizeCompartment(c, typ, patient, params); err != nil {
 		return err
 	}
-	cursor := params.Get("_cursor")
+	sealed := params.Get("_cursor")
 	parseParams := url.Values{}
 	for k, v := range params {
 		if k != "_cursor" && !controlParams[k] {
 			parseParams[k] = v
 		}
 	}
-	strict := parsePrefer(c.Request.Header.Values("Prefer")).handling == "strict"
-	req, err := s.cfg.Registry.Parse(typ, parseParams, strict)
+	scope := cursorScope("search", typ+"\x00"+patient, parseParams)
+	cursor, err := s.openCursor(ctx, scope, sealed)
 	if err != nil {
 		return err
 	}
-	if err := s.authorizeReach(c.Request.Context(), &req.Query); err != nil {
+	// Strict unless the client asks otherwise: a misspelt parameter that
+	// was silently dropped would widen the search to other patients' plans.
+	lenient := parsePrefer(c.Request.Header.Values("Prefer")).handling == "lenient"
+	req, err := s.cfg.Registry.Parse(typ, parseParams, !lenient)
+	if err != nil {
+		return err
+	}
+	if err := s.authorizeReach(ctx, &req.Query); err != nil {
 		return err
 	}
 	if err := NarrowReach(c.Request.Context(), s.cfg.Store, s.cfg.ReadInterceptor, req.Query.Where); err != nil {
@@ -89,7 +106,6 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 		q.Count = 0
 		q.Total = store.TotalAccurate
 	}
-	ctx := c.Request.Context()
 	res, err := s.cfg.Store.Search(ctx, q)
 	if err != nil {
 		return err
@@ -120,12 +136,12 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	if used == nil {
 		used = parseParams
 	}
-	b.Link = append(b.Link, bundleLink{"self", selfPath + "?" + encodeParams(used, cursor)})
+	b.Link = append(b.Link, bundleLink{"self", selfPath + "?" + encodeParams(used, sealed)})
 	if res.Next != "" {
-		b.Link = append(b.Link, bundleLink{"next", selfPath + "?" + encodeParams(parseParams, res.Next)})
+		b.Link = append(b.Link, bundleLink{"next", selfPath + "?" + encodeParams(parseParams, s.sealCursor(ctx, scope, res.Next))})
 	}
 	if res.Prev != "" {
-		b.Link = append(b.Link, bundleLink{"previous", selfPath + "?" + encodeParams(parseParams, res.Prev)})
+		b.Link = append(b.Link, bundleLink{"previous", selfPath + "?" + encodeParams(parseParams, s.sealCursor(ctx, scope, res.Prev))})
 	}
 	// Only the matches the caller may see are followed by _include and
 	// _revinclude: a hidden plan's goals and provenance are hidden with it.
@@ -151,7 +167,7 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 			return err
 		}
 	}
-	included, err := s.includes(ctx, req, shown)
+	included, cut, err := s.includes(ctx, req, shown)
 	if err != nil {
 		return err
 	}
@@ -159,6 +175,14 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 		v := &included[i]
 		b.Entry = append(b.Entry, bundleEntry{
 			FullURL: base + "/" + v.Type + "/" + v.ID, Resource: v.JSON, Search: &entrySearch{Mode: "include"},
+		})
+	}
+	if cut {
+		msg := fmt.Sprintf("_include and _revinclude reached the bound of %d resources for one page, so there may be more than are included here. "+
+			"Ask for fewer (a smaller _count, named parameters rather than *, no :iterate) to be sure of them all.", s.cfg.MaxIncluded)
+		b.Entry = append(b.Entry, bundleEntry{
+			Resource: outcomeJSON("warning", "too-costly", msg, nil),
+			Search:   &entrySearch{Mode: "outcome"},
 		})
 	}
 	if len(req.Ignored) > 0 {
@@ -169,6 +193,37 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 		})
 	}
 	return s.writeJSON(c, http.StatusOK, marshalBundle(b))
+}
+
+// defaultSearchTimeout is the default of Config.SearchTimeout: far beyond
+// what any search a client needs takes (milliseconds), short enough that a
+// few pathological ones cannot hold the store for everyone else.
+const defaultSearchTimeout = 10 * time.Second
+
+// bounded runs a search's work under Config.SearchTimeout. Past the
+// deadline the work's store calls fail; that failure is answered 503
+// too-costly, not as whatever the store made of it (a 500). A client that
+// went away is not told anything.
+func (s *Server) bounded(ctx context.Context, work func(ctx context.Context) error) error {
+	bctx, cancel := context.WithTimeout(ctx, s.cfg.SearchTimeout)
+	defer cancel()
+	err := work(bctx)
+	if err != nil && ctx.Err() == nil && errors.Is(bctx.Err(), context.DeadlineExceeded) {
+		return statusErr(http.StatusServiceUnavailable, "too-costly",
+			fmt.Sprintf("the search did not finish within %s and was stopped; narrow it (fewer values, _include/_revinclude or :iterate, a smaller _count)", s.cfg.SearchTimeout))
+	}
+	return err
+}
+
+// searchLimitsDoc states the limits of a search for the
+// CapabilityStatement (rest.documentation).
+func (s *Server) searchLimitsDoc() string {
+	return fmt.Sprintf("Search limits: at most %d comma-separated values per parameter (%d for _id), %d parameters per search "+
+		"(repeats counted) and %d values in all; a search beyond them is refused with 400. "+
+		"A page includes at most %d resources through _include and _revinclude (an OperationOutcome entry says when more were cut). "+
+		"A search that takes longer than %s is stopped and answered 503 with an OperationOutcome (too-costly). "+
+		"Unknown parameters and modifiers are refused with 400 unless the request says Prefer: handling=lenient.",
+		search.MaxValues, search.MaxIDValues, search.MaxParams, search.MaxTotalValues, s.cfg.MaxIncluded, s.cfg.SearchTimeout)
 }
 
 // searchParams merges the URL query with a POST _search form body.

@@ -85,8 +85,9 @@ func TestSearch(t *testing.T) {
 		t.Errorf("_total=none gave total %v", n)
 	}
 
-	// Lenient: unknown parameters are ignored and reported; strict: 400.
-	l := ts.do(t, "GET", "/Patient?family=smith&nonsense=1").want(t, http.StatusOK).JSON(t)
+	// Strict by default: 400 naming the parameter; lenient on request:
+	// ignored and reported.
+	l := ts.do(t, "GET", "/Patient?family=smith&nonsense=1", "", "Prefer: handling=lenient").want(t, http.StatusOK).JSON(t)
 	if l["total"] != jsonNum(5) {
 		t.Errorf("lenient total %v", l["total"])
 	}
@@ -95,9 +96,11 @@ func TestSearch(t *testing.T) {
 	if path(lastEntry, "search.mode") != "outcome" || !strings.Contains(fmt.Sprint(lastEntry), "nonsense") {
 		t.Errorf("no outcome entry naming the ignored parameter: %v", lastEntry)
 	}
-	r = ts.do(t, "GET", "/Patient?family=smith&nonsense=1", "", "Prefer: handling=strict").want(t, http.StatusBadRequest)
-	if !strings.Contains(string(r.Body), "nonsense") {
-		t.Errorf("strict error does not name the parameter: %s", r.Body)
+	for _, prefer := range []string{"Accept: application/fhir+json", "Prefer: handling=strict"} {
+		r = ts.do(t, "GET", "/Patient?family=smith&nonsense=1", "", prefer).want(t, http.StatusBadRequest)
+		if !strings.Contains(string(r.Body), "nonsense") {
+			t.Errorf("%q: error does not name the parameter: %s", prefer, r.Body)
+		}
 	}
 
 	sys := ts.do(t, "GET", "/?_type=Patient&family=jones").want(t, http.StatusOK).JSON(t)
@@ -206,4 +209,75 @@ func TestSystemSearch(t *testing.T) {
 		t.Errorf("system search: %d", n)
 	}
 	ts.do(t, "GET", "/?_type=Spaceship").want(t, http.StatusNotFound)
+}
+
+// TestMisspeltParameter: a misspelt parameter or modifier must not widen a
+// search to every patient's plans. It is refused with a 400 naming it and
+// the name meant; only a client that asks for lenient handling gets it
+// ignored, and is told so in the bundle.
+func TestMisspeltParameter(t *testing.T) {
+	ts := mustServer(t)
+	var pid string
+	for _, nhs := range []string{"9000000301", "9000000302"} {
+		pid = ts.create(t, patientWith(nhs))
+		ts.create(t, `{"resourceType":"CarePlan","status":"active","intent":"plan","subject":{"reference":"Patient/`+pid+`"}}`)
+	}
+	const byNHS = "subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9000000301&status=active"
+	if n := ts.total(t, "/CarePlan?"+byNHS); n != 1 {
+		t.Fatalf("correctly spelt search found %d plans, want 1", n)
+	}
+	for _, tc := range []struct {
+		name, query, prefer string
+		status              int
+		mention             []string
+	}{
+		{"misspelt modifier", "/CarePlan?subject:identifer=https://fhir.nhs.uk/Id/nhs-number|9000000301&status=active", "",
+			400, []string{"subject:identifer", `did you mean \"identifier\"`}},
+		{"misspelt parameter", "/CarePlan?subjet=Patient/x&status=active", "", 400, []string{"subjet", `did you mean \"subject\"`}},
+		{"unsupported modifier", "/CarePlan?status:exact=active", "", 400, []string{"status:exact"}},
+		{"unknown _include modifier", "/CarePlan?status=active&_include:iterat=CarePlan:subject", "", 400, []string{"_include:iterat", "iterate"}},
+		{"strict asked", "/CarePlan?subject:identifer=x&status=active", "Prefer: handling=strict", 400, []string{"subject:identifer"}},
+		{"system search", "/?_type=CarePlan&subjet=Patient/x", "", 400, []string{"subjet"}},
+		{"compartment search", "/Patient/" + pid + "/CarePlan?stauts=active", "", 400, []string{"stauts", `did you mean \"status\"`}},
+		{"POST _search", "/CarePlan/_search?subject:identifer=x", "", 400, []string{"subject:identifer"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			method, args := "GET", []string{""}
+			if strings.Contains(tc.query, "/_search") {
+				method, args = "POST", []string{"status=active", "Content-Type: application/x-www-form-urlencoded"}
+			}
+			if tc.prefer != "" {
+				args = append(args, tc.prefer)
+			}
+			r := ts.do(t, method, tc.query, args...).want(t, tc.status)
+			for _, m := range tc.mention {
+				if !strings.Contains(string(r.Body), m) {
+					t.Errorf("answer does not mention %s: %s", m, r.Body)
+				}
+			}
+		})
+	}
+
+	// Conditional writes never ignore a condition they do not understand,
+	// whatever Prefer says: that would update or delete the wrong plan.
+	const cond = "CarePlan?subject:identifer=https://fhir.nhs.uk/Id/nhs-number|9000000301"
+	plan := `{"resourceType":"CarePlan","status":"active","intent":"plan","subject":{"reference":"Patient/` + pid + `"}}`
+	ts.do(t, "POST", "/CarePlan", plan, "If-None-Exist: "+cond[len("CarePlan?"):], "Prefer: handling=lenient").want(t, http.StatusBadRequest)
+	ts.do(t, "PUT", "/"+cond, plan, "Prefer: handling=lenient").want(t, http.StatusBadRequest)
+	ts.do(t, "DELETE", "/"+cond, "", "Prefer: handling=lenient").want(t, http.StatusBadRequest)
+	if n := ts.total(t, "/CarePlan?status=active"); n != 2 {
+		t.Errorf("%d active plans after refused conditional writes, want 2", n)
+	}
+
+	// Lenient on request: today's behaviour, with the warning.
+	b := ts.do(t, "GET", "/CarePlan?subject:identifer=https://fhir.nhs.uk/Id/nhs-number|9000000301&status=active", "",
+		"Prefer: handling=lenient").want(t, http.StatusOK).JSON(t)
+	if b["total"] != jsonNum(2) {
+		t.Errorf("lenient total %v, want 2 (the parameter ignored)", b["total"])
+	}
+	entries, _ := b["entry"].([]any)
+	if len(entries) == 0 || path(entries[len(entries)-1], "search.mode") != "outcome" ||
+		!strings.Contains(fmt.Sprint(entries[len(entries)-1]), "subject:identifer") {
+		t.Errorf("lenient answer has no outcome naming the ignored parameter: %v", entries)
+	}
 }

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -169,6 +170,23 @@ type Config struct {
 	Endpoints []Endpoint
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxIncluded bounds the resources _include and _revinclude add to one
+	// page of a search; default 1000. When it cuts, the searchset says so
+	// in an OperationOutcome entry.
+	MaxIncluded int
+	// SearchTimeout bounds the time one search (with its includes and
+	// total) may take; default 10 s. A search still running then is
+	// stopped and answered 503 with an OperationOutcome "too-costly".
+	SearchTimeout time.Duration
+	// CursorKey is the HMAC key that binds paging cursors to the search
+	// and caller they were issued to (see cursor.go); nil means a random
+	// key made by New, so cursors do not outlive the process. Servers that
+	// share paging (several nodes behind one address) share a key.
+	CursorKey []byte
+	// Caller names the caller of a request (the same for the same person
+	// or system through the same client and context), to bind paging
+	// cursors to them; nil binds cursors to the search alone.
+	Caller func(ctx context.Context) string
 }
 
 // Server serves the FHIR REST API. It is an http.Handler.
@@ -233,6 +251,18 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxIncluded <= 0 {
+		cfg.MaxIncluded = maxIncluded
+	}
+	if cfg.SearchTimeout <= 0 {
+		cfg.SearchTimeout = defaultSearchTimeout
+	}
+	if len(cfg.CursorKey) == 0 {
+		cfg.CursorKey = make([]byte, 32)
+		if _, err := rand.Read(cfg.CursorKey); err != nil {
+			return nil, fmt.Errorf("rest: cursor key: %w", err)
+		}
 	}
 	if cfg.BaseURL != "" {
 		// Absolute references to ourselves are then indexed as local ones.
@@ -318,6 +348,7 @@ func (s *Server) CapabilityStatement() ([]byte, error) {
 			Now:             s.cfg.Now(),
 			SecurityService: s.cfg.SecurityService,
 			Security:        s.cfg.Security,
+			Documentation:   s.searchLimitsDoc(),
 		}
 		for _, t := range s.cfg.Types {
 			rt := conformance.Resource{

@@ -87,8 +87,10 @@
 // store.Has; _count (default 20, at most 1000), _total, _sort, _summary,
 // _elements, _include and _revinclude (:iterate) and _type for a system
 // search. Unknown parameters and unsupported modifiers are Invalid errors
-// under strict handling and listed in Request.Ignored otherwise; malformed
-// values are always Invalid errors. Registry.ParseCondition parses the
+// under strict handling (naming the nearest known name) and listed in
+// Request.Ignored otherwise; malformed values, and searches beyond
+// MaxValues, MaxIDValues, MaxParams or MaxTotalValues, are always Invalid
+// errors. Registry.ParseCondition parses the
 // query of a conditional create, update or delete.
 //
 // Every error this package returns to a caller is a *store.Error.

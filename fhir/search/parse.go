@@ -54,6 +54,22 @@ type Include struct {
 // nobody needs more (R4 servers commonly stop at 2 or 3).
 const maxChain = 3
 
+// The size limits of a search (stated in the CapabilityStatement). They are
+// far above what a client asking about patients needs, and low enough that
+// every search within them runs as one query the store accepts.
+const (
+	// MaxValues bounds the comma-separated (ORed) values of one parameter.
+	MaxValues = 100
+	// MaxIDValues bounds them for _id: a batch of plans fetched by id may
+	// legitimately run to a few hundred.
+	MaxIDValues = 1000
+	// MaxParams bounds the parameters of one search, repeats counted.
+	MaxParams = 100
+	// MaxTotalValues bounds the values of every parameter of one search
+	// together.
+	MaxTotalValues = 2000
+)
+
 // ignorable is a parse failure that lenient handling ignores: an unknown
 // parameter or an unsupported modifier. Anything else (a malformed value) is
 // an error even under lenient handling.
@@ -73,9 +89,10 @@ func invalid(format string, args ...any) error {
 // resourceType ("" for a system search, where _type narrows the types).
 //
 // Comma-separated values are ORed (one store.Clause), repeated parameters
-// ANDed. strict is Prefer: handling=strict: unknown parameters and
-// unsupported modifiers are then Invalid errors naming them; otherwise they
-// are listed in Request.Ignored. Malformed values are Invalid errors either
+// ANDed. With strict (the REST layer's default; lenient only under Prefer:
+// handling=lenient) unknown parameters and unsupported modifiers are
+// Invalid errors naming them and the nearest known name; otherwise they are
+// listed in Request.Ignored. Malformed values are Invalid errors either
 // way. _format and _pretty are left to the REST layer; an empty value is
 // ignored, as the spec says.
 //
@@ -85,6 +102,13 @@ func (r *Registry) Parse(resourceType string, params url.Values, strict bool) (*
 	defer r.mu.RUnlock()
 	if resourceType != "" && !r.knownType(resourceType) {
 		return nil, invalid("unknown resource type %q", resourceType)
+	}
+	n := 0
+	for _, vals := range params {
+		n += len(vals)
+	}
+	if n > MaxParams {
+		return nil, invalid("the search has %d parameters; at most %d are allowed", n, MaxParams)
 	}
 	req := &Request{Used: url.Values{}}
 	req.Query.Count = DefaultCount
@@ -121,6 +145,7 @@ func (r *Registry) Parse(resourceType string, params url.Values, strict bool) (*
 	}
 	sort.Strings(keys) // a deterministic query, whatever the map order
 	summaryCount := false
+	total := 0 // criteria values, for MaxTotalValues
 	for _, key := range keys {
 		vals := params[key]
 		name, mod, _ := strings.Cut(key, ":")
@@ -158,6 +183,9 @@ func (r *Registry) Parse(resourceType string, params url.Values, strict bool) (*
 			for _, v := range vals {
 				if v == "" {
 					continue
+				}
+				if total += len(splitEscaped(v, ',')); total > MaxTotalValues {
+					return nil, invalid("the search has more than %d values in all; at most %d are allowed", MaxTotalValues, MaxTotalValues)
 				}
 				var cs []store.Clause
 				cs, err = r.parseClause(typ, key, v, 0)
@@ -290,7 +318,7 @@ func (r *Registry) parseSort(req *Request, typ, key string, vals []string) error
 			code := strings.TrimPrefix(k, "-")
 			p, ok := r.lookup(typ, code)
 			if !ok {
-				return ignore("_sort: unknown parameter %q", code)
+				return ignore("_sort: unknown parameter %q%s", code, didYouMean(code, r.paramCodes(typ)))
 			}
 			if p.Type == store.Composite || p.Type == store.Special {
 				return ignore("_sort: %s parameter %q cannot be sorted by", p.Type, code)
@@ -310,7 +338,7 @@ func (r *Registry) parseIncludes(req *Request, typ, key, name, mod string, vals 
 	case "iterate", "recurse":
 		iterate = true
 	default:
-		return ignore("%s: unknown modifier %q", key, mod)
+		return ignore("%s: unknown modifier %q%s", key, mod, didYouMean(mod, []string{"iterate"}))
 	}
 	for _, v := range vals {
 		if v == "" {
@@ -384,6 +412,15 @@ func (r *Registry) parseClause(typ, key, value string, depth int) ([]store.Claus
 	// "subject:Patient" and the rest "name:exact" on the target type.
 	head, rest, chained := strings.Cut(key, ".")
 	name, mod, _ := strings.Cut(head, ":")
+	if !chained { // a chain's values are counted where it ends
+		limit := MaxValues
+		if name == "_id" {
+			limit = MaxIDValues
+		}
+		if n := len(splitEscaped(value, ',')); n > limit {
+			return nil, invalid("%s: %d values; at most %d are allowed per parameter", key, n, limit)
+		}
+	}
 	if isTextParam(name) && !chained {
 		// Not in the registry: they have no expression (see text.go).
 		return parseText(name, key, mod, value)
@@ -391,9 +428,9 @@ func (r *Registry) parseClause(typ, key, value string, depth int) ([]store.Claus
 	p, ok := r.lookup(typ, name)
 	if !ok {
 		if typ == "" {
-			return nil, ignore("unknown parameter %q for a system search", name)
+			return nil, ignore("unknown parameter %q for a system search%s", name, didYouMean(name, r.paramCodes(typ)))
 		}
-		return nil, ignore("unknown parameter %q for %s", name, typ)
+		return nil, ignore("unknown parameter %q for %s%s", name, typ, didYouMean(name, r.paramCodes(typ)))
 	}
 	if chained {
 		return r.parseChain(p, key, mod, rest, value, depth)
@@ -487,7 +524,7 @@ func (r *Registry) checkModifier(p *Param, key, mod string) error {
 	case "exact", "contains", "text", "not", "above", "below", "in", "not-in", "of-type", "identifier", "type", "missing":
 		return ignore("%s: modifier :%s is not supported for %s parameter %s", key, mod, p.Type, p.Code)
 	}
-	return ignore("%s: unknown modifier :%s", key, mod)
+	return ignore("%s: unknown modifier :%s%s", key, mod, didYouMean(mod, append(known[p.Type], "missing")))
 }
 
 // parseChain parses "ref[:Type].rest=value": the referenced resource must

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"ucp/store"
 )
 
@@ -348,6 +350,50 @@ func TestExpressionFor(t *testing.T) {
 	} {
 		if got := ExpressionFor(tc.expr, tc.base); got != tc.want {
 			t.Errorf("ExpressionFor(%q, %s) = %q, want %q", tc.expr, tc.base, got, tc.want)
+		}
+	}
+}
+
+// TestParseSuggests: a strict refusal names the unknown parameter or
+// modifier and, when one is near, the name the client probably meant.
+func TestParseSuggests(t *testing.T) {
+	r := MustRegistry(t)
+	for _, tc := range []struct {
+		name, typ, query, want string
+	}{
+		{"misspelt modifier", "CarePlan", "subject:identifer=https://fhir.nhs.uk/Id/nhs-number|9434765919&status=active",
+			`subject:identifer: unknown modifier :identifer; did you mean "identifier"?`},
+		{"misspelt parameter", "CarePlan", "subjet=Patient/1", `unknown parameter "subjet" for CarePlan; did you mean "subject"?`},
+		{"misspelt common parameter", "Patient", "_lastUpdate=2024", `unknown parameter "_lastUpdate" for Patient; did you mean "_lastUpdated"?`},
+		{"misspelt control parameter", "Patient", "_cont=5", `unknown parameter "_cont" for Patient; did you mean "_count"?`},
+		{"system search", "", "_idd=x", `unknown parameter "_idd" for a system search; did you mean "_id"?`},
+		{"misspelt _sort key", "CarePlan", "_sort=-dat", `_sort: unknown parameter "dat"; did you mean "date"?`},
+		{"misspelt :iterate", "CarePlan", "_include:iterat=CarePlan:subject", `_include:iterat: unknown modifier "iterat"; did you mean "iterate"?`},
+		{"nothing near", "CarePlan", "zzzzzz=1", `unknown parameter "zzzzzz" for CarePlan`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := r.Parse(tc.typ, mustValues(t, tc.query), true)
+			se := store.AsError(err)
+			if se == nil || se.Kind != store.Invalid {
+				t.Fatalf("error %v, want Invalid", err)
+			}
+			if diff := cmp.Diff(tc.want, se.Message); diff != "" {
+				t.Errorf("message mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"abc", "", 3}, {"", "abc", 3}, {"identifer", "identifier", 1},
+		{"kitten", "sitting", 3}, {"subject", "subject", 0}, {"subjet", "subject", 1},
+	} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
 	}
 }

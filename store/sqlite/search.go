@@ -277,18 +277,71 @@ func (q *sqlb) rest(a string, f filter, best int) error {
 		if i == best {
 			continue
 		}
+		ids, others := splitIDs(f.where[i].Any)
+		var terms []func() error
+		if len(ids) > 0 {
+			terms = append(terms, func() error {
+				q.w(a, ".id IN (")
+				q.list(ids)
+				q.w(")")
+				return nil
+			})
+		}
+		for _, c := range others {
+			terms = append(terms, func() error { return q.probe(a, c, f.types) })
+		}
 		q.w(" AND (")
-		for j := range f.where[i].Any {
-			if j > 0 {
-				q.w(" OR ")
-			}
-			if err := q.probe(a, &f.where[i].Any[j], f.types); err != nil {
-				return err
-			}
+		if err := q.or(terms); err != nil {
+			return err
 		}
 		q.w(")")
 	}
 	return nil
+}
+
+// or writes the terms ORed as a balanced tree: SQLite parses a flat
+// "a OR b OR …" into a tree as deep as the list is long, and refuses one
+// deeper than 1,000 ("Expression tree is too large").
+func (q *sqlb) or(terms []func() error) error {
+	if len(terms) == 1 {
+		return terms[0]()
+	}
+	half := len(terms) / 2
+	q.w("(")
+	if err := q.or(terms[:half]); err != nil {
+		return err
+	}
+	q.w(") OR (")
+	if err := q.or(terms[half:]); err != nil {
+		return err
+	}
+	q.w(")")
+	return nil
+}
+
+// list writes placeholders for vs, comma-separated.
+func (q *sqlb) list(vs []any) {
+	for i, v := range vs {
+		if i > 0 {
+			q.w(", ")
+		}
+		q.a(v)
+	}
+}
+
+// splitIDs separates the plain _id equalities of an OR list, written as one
+// IN list (a batch of a few hundred plans by id is one index lookup each,
+// not a UNION or OR per id), from the other conditions.
+func splitIDs(conds []store.Cond) (ids []any, others []*store.Cond) {
+	for i := range conds {
+		c := &conds[i]
+		if c.Param == "_id" && c.Missing == nil && !c.Not {
+			ids = append(ids, c.Code)
+			continue
+		}
+		others = append(others, c)
+	}
+	return ids, others
 }
 
 func (q *sqlb) typeIn(col string, types []string) {
@@ -307,15 +360,61 @@ func (q *sqlb) typeIn(col string, types []string) {
 	q.w(")")
 }
 
+// maxCompound is the most SELECTs driverSet UNIONs in one compound
+// SELECT: SQLite refuses more than 500 ("too many terms in compound
+// SELECT"); beyond it the UNIONs are nested in subqueries.
+const maxCompound = 400
+
 // driverSet writes a SELECT of the distinct rids matching any of the clause's
 // conditions.
 func (q *sqlb) driverSet(cl *store.Clause, types []string) error {
-	for j := range cl.Any {
+	ids, others := splitIDs(cl.Any)
+	var terms []func() error
+	if len(ids) > 0 {
+		terms = append(terms, func() error {
+			x := q.alias("x")
+			q.w("SELECT ", x, ".rid FROM resource ", x, " WHERE ")
+			if len(types) > 0 {
+				q.typeIn(x+".type", types)
+				q.w(" AND ")
+			}
+			q.w(x, ".id IN (")
+			q.list(ids)
+			q.w(")")
+			return nil
+		})
+	}
+	for _, c := range others {
+		terms = append(terms, func() error { return q.set(c, types, len(ids) == 0 && len(others) == 1) })
+	}
+	return q.union(terms)
+}
+
+// union writes the SELECTs of terms UNIONed, nested in chunks of at most
+// maxCompound.
+func (q *sqlb) union(terms []func() error) error {
+	if len(terms) > maxCompound {
+		var chunks []func() error
+		for len(terms) > 0 {
+			part := terms[:min(len(terms), maxCompound)]
+			terms = terms[len(part):]
+			chunks = append(chunks, func() error {
+				u := q.alias("u")
+				q.w("SELECT ", u, ".rid FROM (")
+				if err := q.union(part); err != nil {
+					return err
+				}
+				q.w(") ", u)
+				return nil
+			})
+		}
+		return q.union(chunks)
+	}
+	for j, term := range terms {
 		if j > 0 {
 			q.w(" UNION ")
 		}
-		c := &cl.Any[j]
-		if err := q.set(c, types, len(cl.Any) == 1); err != nil {
+		if err := term(); err != nil {
 			return err
 		}
 	}
@@ -983,6 +1082,9 @@ const estimateExact = 1000
 // costs a covering-index range count, no resource lookups (about 0.15 µs a
 // row: 1.7 ms for 12,000). At most estimateExact rows: the exact count,
 // which is then as cheap.
+// estimateTerms is the longest OR list estimate sums term by term.
+const estimateTerms = 100
+
 func (s *Store) estimate(ctx context.Context, f filter) (int, error) {
 	best, err := driver(f)
 	if err != nil {
@@ -990,6 +1092,10 @@ func (s *Store) estimate(ctx context.Context, f filter) (int, error) {
 	}
 	var b sqlb
 	switch {
+	case best >= 0 && len(f.where[best].Any) > estimateTerms:
+		// A long OR list (a batch of ids) would make a sum too deep for
+		// SQLite's expression limit; its exact count is cheap.
+		return s.count(ctx, f)
 	case best >= 0:
 		// The sum of each alternative's row count, without DISTINCT (no
 		// temporary B-tree).
