@@ -89,7 +89,7 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 	if err := s.authorizeReach(ctx, &req.Query); err != nil {
 		return err
 	}
-	if err := NarrowReach(c.Request.Context(), s.cfg.Store, s.cfg.ReadInterceptor, req.Query.Where); err != nil {
+	if err := NarrowReach(ctx, s.cfg.Store, s.cfg.ReadInterceptor, req.Query.Where); err != nil {
 		return err
 	}
 	q := req.Query
