@@ -113,6 +113,7 @@ func (p *Plans) check(ctx context.Context, op *rest.WriteOp) ([]validate.Issue, 
 	var issues []validate.Issue
 	if op.Resource != nil {
 		issues = p.cfg.Validator.Validate(ctx, op.Resource)
+		issues = append(issues, nhsNumberIssues(op.Resource)...)
 	}
 	if op.Type != "CarePlan" {
 		return issues, nil
