@@ -1,8 +1,10 @@
 // Package profiles holds ucp's urgent-care-plan conformance resources: the
 // StructureDefinitions that say what a valid urgent care plan and each of its
 // sections look like, the ValueSets they bind to and our own CodeSystems,
-// all as JSON embedded in the binary, plus Go constants for the codes and
-// systems the domain logic uses.
+// and the SearchParameters R4 lacks for them (supporting-info: the plan's
+// sections, for _include=CarePlan:supporting-info), all as JSON embedded in
+// the binary, plus Go constants for the codes and systems the domain logic
+// uses.
 //
 // The profiles are data, not code (DESIGN principle 4): the validator
 // (ucp/fhir/validate) reads them like any other StructureDefinition. Each

@@ -12,20 +12,20 @@ import (
 	"sync"
 )
 
-//go:embed structuredefinitions/*.json valuesets/*.json codesystems/*.json
+//go:embed structuredefinitions/*.json valuesets/*.json codesystems/*.json searchparameters/*.json
 var files embed.FS
 
 // A Resource is one conformance resource as a JSON tree (map[string]any
 // whose numbers are json.Number), together with its raw bytes.
 type Resource struct {
 	URL  string
-	Type string // StructureDefinition, ValueSet or CodeSystem
+	Type string // StructureDefinition, ValueSet, CodeSystem or SearchParameter
 	Raw  json.RawMessage
 }
 
 type catalogue struct {
-	sds, vss, css []Resource
-	byURL         map[string]Resource
+	sds, vss, css, sps []Resource
+	byURL              map[string]Resource
 }
 
 // load parses the embedded files once. A malformed file is a build defect
@@ -33,7 +33,7 @@ type catalogue struct {
 // every caller would have to handle.
 var load = sync.OnceValue(func() *catalogue {
 	c := &catalogue{byURL: map[string]Resource{}}
-	for _, dir := range []string{"structuredefinitions", "valuesets", "codesystems"} {
+	for _, dir := range []string{"structuredefinitions", "valuesets", "codesystems", "searchparameters"} {
 		entries, err := fs.ReadDir(files, dir)
 		if err != nil {
 			panic(err)
@@ -62,6 +62,8 @@ var load = sync.OnceValue(func() *catalogue {
 				c.vss = append(c.vss, r)
 			case "CodeSystem":
 				c.css = append(c.css, r)
+			case "SearchParameter":
+				c.sps = append(c.sps, r)
 			default:
 				panic("profiles: unexpected resourceType in " + e.Name())
 			}
@@ -100,11 +102,18 @@ func ValueSets() []map[string]any { return trees(load().vss) }
 // CodeSystems returns our own CodeSystems, as fresh trees.
 func CodeSystems() []map[string]any { return trees(load().css) }
 
+// SearchParameters returns our own search parameters, for parts of the
+// plans that R4 defines none for, as fresh trees. The server registers them
+// before it writes anything, so every write, import and $reindex indexes
+// them.
+func SearchParameters() []map[string]any { return trees(load().sps) }
+
 // All returns every embedded conformance resource with its raw JSON, in a
-// stable order: StructureDefinitions, then ValueSets, then CodeSystems.
+// stable order: StructureDefinitions, then ValueSets, then CodeSystems, then
+// SearchParameters.
 func All() []Resource {
 	c := load()
-	return slices.Concat(c.sds, c.vss, c.css)
+	return slices.Concat(c.sds, c.vss, c.css, c.sps)
 }
 
 // URLs returns the canonical URLs of every embedded resource, sorted.

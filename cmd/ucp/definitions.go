@@ -10,7 +10,10 @@ import (
 
 	"ucp/auth"
 	"ucp/fhir/resource"
+	"ucp/fhir/search"
+	"ucp/fhir/terminology"
 	"ucp/profiles"
+	"ucp/store"
 )
 
 // definitionsLoader is the principal the server's own definitions are
@@ -30,14 +33,34 @@ func supportedProfiles() map[string][]string {
 	return m
 }
 
-// installDefinitions makes the server hold our profiles and value sets as
-// resources (read, and search by url, like any other), through the API.
+// newRegistry returns the search parameter registry every door of the
+// server uses: the R4 base parameters, our own (profiles.SearchParameters),
+// registered before anything is written so that every write, import and
+// $reindex indexes them, and :in/:below reading the terminology stored in
+// st.
+func newRegistry(st store.Store) (*search.Registry, error) {
+	reg, err := search.NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	reg.SetTerminology(&terminology.Source{Store: st})
+	for _, sp := range profiles.SearchParameters() {
+		if err := reg.Register(sp); err != nil {
+			return nil, fmt.Errorf("registering %v: %w", sp["url"], err)
+		}
+	}
+	return reg, nil
+}
+
+// installDefinitions makes the server hold our profiles, value sets and
+// search parameters as resources (read, and search by url, like any other), through the API.
 // A definition is written only when it is missing or differs from the one
 // built into this release, so a restart adds no versions.
 func installDefinitions(ctx context.Context, api http.Handler, types map[string]bool) error {
 	ctx = auth.NewContext(ctx, definitionsLoader)
 	defs := append(profiles.StructureDefinitions(), profiles.ValueSets()...)
 	defs = append(defs, profiles.CodeSystems()...)
+	defs = append(defs, profiles.SearchParameters()...)
 	for _, def := range defs {
 		typ, id := resource.Type(def), resource.ID(def)
 		u, _ := def["url"].(string)

@@ -17,8 +17,6 @@ import (
 	"ucp/auth"
 	"ucp/bulk"
 	"ucp/careplan"
-	"ucp/fhir/search"
-	"ucp/fhir/terminology"
 	"ucp/store"
 )
 
@@ -223,11 +221,10 @@ func deferIndexes(ctx context.Context, st store.Store, mode string) (func(contex
 // newImporter returns an importer into st with the rules and index
 // extraction the API applies.
 func newImporter(st store.Store) (*bulk.Importer, error) {
-	reg, err := search.NewRegistry()
+	reg, err := newRegistry(st)
 	if err != nil {
 		return nil, err
 	}
-	reg.SetTerminology(&terminology.Source{Store: st})
 	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidator(st, reg)})
 	if err != nil {
 		return nil, err

@@ -26,8 +26,6 @@ import (
 	"ucp/careplan"
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
-	"ucp/fhir/search"
-	"ucp/fhir/terminology"
 	"ucp/store"
 	"ucp/store/sqlite"
 	"ucp/synth"
@@ -197,15 +195,12 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	if base == "" {
 		base = "http://" + ln.Addr().String() + "/fhir"
 	}
-	reg, err := search.NewRegistry()
+	reg, err := newRegistry(st)
 	if err != nil {
 		ln.Close()
 		st.Close()
 		return nil, err
 	}
-	// :in, :not-in, :above and :below read the ValueSets and CodeSystems
-	// stored on the server.
-	reg.SetTerminology(&terminology.Source{Store: st})
 	sec, err := newSecurity(cfg, "http://"+ln.Addr().String(), base, st)
 	if err != nil {
 		ln.Close()
