@@ -180,3 +180,65 @@ func NHSCheckDigit(nine string) int {
 	}
 	return check
 }
+
+// UKCoreBaseURL starts the canonical URL of every UK Core
+// StructureDefinition; our profiles derive from UK Core's where it has one.
+const UKCoreBaseURL = "https://fhir.hl7.org.uk/StructureDefinition/"
+
+// coreSD starts the canonical URL of the R4 base types.
+const coreSD = "http://hl7.org/fhir/StructureDefinition/"
+
+// standIns are the stand-ins for the UK Core profiles ours derive from, by
+// url (see StandIn).
+var standIns = sync.OnceValue(func() map[string]map[string]any {
+	m := map[string]map[string]any{}
+	for _, sd := range StructureDefinitions() {
+		base, _ := sd["baseDefinition"].(string)
+		typ, _ := sd["type"].(string)
+		if !strings.HasPrefix(base, UKCoreBaseURL) || m[base] != nil {
+			continue
+		}
+		name := strings.ReplaceAll(strings.TrimPrefix(base, UKCoreBaseURL), "-", "")
+		m[base] = map[string]any{
+			"resourceType": "StructureDefinition", "url": base, "name": name, "status": "active",
+			"kind": sd["kind"], "abstract": false, "type": typ, "derivation": "constraint",
+			"baseDefinition": coreSD + typ,
+			"description":    "Stand-in for " + base + " while UK Core is not loaded: no constraints of its own, so that profiles deriving from it are checked against their own constraints on the R4 base type.",
+			"differential":   map[string]any{"element": []any{map[string]any{"id": typ, "path": typ}}},
+		}
+	}
+	return m
+})
+
+// StandIn returns a stand-in for url when it is a UK Core profile one of
+// ours derives from: a StructureDefinition with that url and type, on the
+// R4 base type, constraining nothing. The server serves it only when UK
+// Core is not loaded, so that our profiles still validate against their own
+// constraints (and says so when it starts); with UK Core loaded, the real
+// definition takes its place. Each call returns a fresh tree.
+func StandIn(url string) (map[string]any, bool) {
+	url, _, _ = strings.Cut(url, "|")
+	sd, ok := standIns()[url]
+	if !ok {
+		return nil, false
+	}
+	return Tree(mustJSON(sd)), true
+}
+
+// UKCoreBases returns the UK Core profiles ours derive from, sorted.
+func UKCoreBases() []string {
+	var out []string
+	for u := range standIns() {
+		out = append(out, u)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

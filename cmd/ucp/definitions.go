@@ -9,6 +9,8 @@ import (
 	"reflect"
 
 	"ucp/auth"
+	"ucp/careplan"
+	"ucp/fhir/fhirpkg"
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
 	"ucp/fhir/terminology"
@@ -50,6 +52,32 @@ func newRegistry(st store.Store) (*search.Registry, error) {
 		}
 	}
 	return reg, nil
+}
+
+// ukcoreEnv names the UK Core package directory when --ukcore is not given
+// (make and .ci/run set it to ../shared/ukcore when that folder exists).
+const ukcoreEnv = "UKCORE_DIR"
+
+// loadUKCore loads the UK Core package our profiles derive from, from dir
+// as published (XML or JSON). With no dir it says loudly, through warn, that
+// resources are checked against our profiles alone; a dir that does not
+// hold UK Core is an error, since the server was asked to validate against
+// it. The definitions are read at run time and never copied into ucp.
+func loadUKCore(dir string, warn func(msg string)) (careplan.BasePackage, error) {
+	if dir == "" {
+		warn("UK Core is not loaded (--ukcore DIR or " + ukcoreEnv + "): resources are validated against ucp's profiles on the R4 base types, without UK Core's own constraints")
+		return nil, nil
+	}
+	pkg, err := fhirpkg.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--ukcore: %w", err)
+	}
+	for _, u := range profiles.UKCoreBases() {
+		if sd, _ := pkg.Profile(context.Background(), u); sd == nil {
+			return nil, fmt.Errorf("--ukcore %s: package %s %s has no %s, which ucp's profiles derive from", dir, pkg.Name, pkg.Version, u)
+		}
+	}
+	return pkg, nil
 }
 
 // installDefinitions makes the server hold our profiles, value sets and
