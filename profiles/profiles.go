@@ -185,6 +185,15 @@ func NHSCheckDigit(nine string) int {
 // StructureDefinition; our profiles derive from UK Core's where it has one.
 const UKCoreBaseURL = "https://fhir.hl7.org.uk/StructureDefinition/"
 
+// The UK Core profiles of the resources the server writes itself (a plan's
+// approval Provenance and document Composition, its AuditEvents), which
+// claim them in meta.profile.
+const (
+	ProfileUKCoreComposition = UKCoreBaseURL + "UKCore-Composition"
+	ProfileUKCoreProvenance  = UKCoreBaseURL + "UKCore-Provenance"
+	ProfileUKCoreAuditEvent  = UKCoreBaseURL + "UKCore-AuditEvent"
+)
+
 // coreSD starts the canonical URL of the R4 base types.
 const coreSD = "http://hl7.org/fhir/StructureDefinition/"
 
