@@ -5,6 +5,12 @@ BIN     := bin/ucp
 ADDR    ?= 127.0.0.1:8080
 DB      ?= ./data/ucp.db
 FUZZTIME ?= 30s
+# UK Core, which ucp's profiles derive from, is read at run time from the
+# package as published (never copied into ucp): ../shared/ukcore when it is
+# there. Without it the server warns and validates against ucp's profiles
+# alone; the UK Core tests skip.
+UKCORE_DIR ?= $(abspath $(wildcard ../shared/ukcore))
+export UKCORE_DIR
 
 .PHONY: build run test vet bench fuzz clean
 

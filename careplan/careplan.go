@@ -77,13 +77,25 @@ func New(cfg Config) (*Plans, error) {
 }
 
 // NewValidator returns a validator that knows the embedded profiles, value
-// sets and code systems, and StructureDefinitions stored on the server.
+// sets and code systems, and StructureDefinitions stored on the server,
+// without UK Core (see NewValidatorOn).
 func NewValidator(st Store, reg *search.Registry) *validate.Validator {
+	return NewValidatorOn(st, reg, nil)
+}
+
+// NewValidatorOn is NewValidator on a base package: our profiles are
+// checked against the UK Core profiles they derive from, and UK Core's
+// value sets and code systems join ours. base nil means UK Core is not
+// loaded: our profiles are checked against their own constraints only.
+func NewValidatorOn(st Store, reg *search.Registry, base BasePackage) *validate.Validator {
 	var term []map[string]any
 	term = append(term, profiles.ValueSets()...)
 	term = append(term, profiles.CodeSystems()...)
+	if base != nil {
+		term = append(term, base.Terminology()...)
+	}
 	return validate.New(validate.Options{
-		Profiles:    NewProfileSource(st, reg),
+		Profiles:    NewProfileSource(st, reg, base),
 		Terminology: validate.NewMemoryTerminology(term...),
 	})
 }
@@ -113,6 +125,7 @@ func (p *Plans) check(ctx context.Context, op *rest.WriteOp) ([]validate.Issue, 
 	var issues []validate.Issue
 	if op.Resource != nil {
 		issues = p.cfg.Validator.Validate(ctx, op.Resource)
+		issues = append(issues, nhsNumberIssues(op.Resource)...)
 	}
 	if op.Type != "CarePlan" {
 		return issues, nil

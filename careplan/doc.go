@@ -31,7 +31,10 @@
 // patient, on every draft or active write. Each approval writes, in the same
 // atomic write, a Provenance (target CarePlan/{id}/_history/{version}) and a
 // Composition: the plan as a FHIR document, served by
-// Composition/{id}/$document.
+// Composition/{id}/$document. Its sections follow the kind of each
+// referenced resource; preferred places of care and death are UCPPreferredPlace
+// Observations (supportingInfo), and a Goal is a wish of the patient's, in a
+// section of its own.
 //
 // Back to draft is refused once a plan has left draft. An active (or
 // on-hold) plan is never deleted (409): it is revoked or completed by a new

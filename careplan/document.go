@@ -49,6 +49,7 @@ func (p *Plans) approve(ctx context.Context, op *rest.WriteOp, plan map[string]a
 	}
 	prov := map[string]any{
 		"resourceType": "Provenance",
+		"meta":         map[string]any{"profile": []any{profiles.ProfileUKCoreProvenance}},
 		"target": []any{
 			map[string]any{"reference": planRef},
 			map[string]any{"reference": "Composition/" + compID + "/_history/1"},
@@ -189,6 +190,7 @@ func (p *Plans) composition(plan map[string]any, planRef, patient string, secs *
 	return map[string]any{
 		"resourceType": "Composition",
 		"id":           id,
+		"meta":         map[string]any{"profile": []any{profiles.ProfileUKCoreComposition}},
 		"identifier":   map[string]any{"system": "urn:ietf:rfc:3986", "value": "urn:uuid:" + id},
 		"status":       "final",
 		"type":         typ,

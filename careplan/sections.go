@@ -116,6 +116,7 @@ const (
 	kindCPR        = "CPR decision"
 	kindEscalation = "Treatment escalation"
 	kindPlace      = "Preferred place of care and death"
+	kindWishes     = "What matters to the patient"
 	kindContacts   = "Key contacts"
 	kindConsent    = "Consent to share"
 	kindMedicines  = "Medicines"
@@ -123,7 +124,7 @@ const (
 	kindOther      = "Other information"
 )
 
-var kindOrder = []string{kindBackground, kindPrognosis, kindCPR, kindEscalation, kindPlace, kindContacts, kindConsent, kindMedicines, kindDecisions, kindOther}
+var kindOrder = []string{kindBackground, kindPrognosis, kindCPR, kindEscalation, kindPlace, kindWishes, kindContacts, kindConsent, kindMedicines, kindDecisions, kindOther}
 
 // kindOf classifies a referenced resource into a document section.
 func kindOf(res map[string]any) string {
@@ -143,7 +144,9 @@ func kindOf(res map[string]any) string {
 			return kindPlace
 		}
 	case "Goal":
-		return kindPlace
+		// A preferred place is an Observation (UCPPreferredPlace); a Goal is
+		// a wish of the patient's, not a place.
+		return kindWishes
 	case "RelatedPerson", "CareTeam":
 		return kindContacts
 	case "Consent":

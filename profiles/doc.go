@@ -1,15 +1,20 @@
 // Package profiles holds ucp's urgent-care-plan conformance resources: the
 // StructureDefinitions that say what a valid urgent care plan and each of its
 // sections look like, the ValueSets they bind to and our own CodeSystems,
-// all as JSON embedded in the binary, plus Go constants for the codes and
-// systems the domain logic uses.
+// and the SearchParameters R4 lacks for them (supporting-info: the plan's
+// sections, for _include=CarePlan:supporting-info), all as JSON embedded in
+// the binary, plus Go constants for the codes and systems the domain logic
+// uses.
 //
 // The profiles are data, not code (DESIGN principle 4): the validator
 // (ucp/fhir/validate) reads them like any other StructureDefinition. Each
-// is a differential on the R4 base type rather than on its UK Core parent,
-// because the validator has only the R4 base definitions; the UK Core
-// alignment is recorded in each profile's description, and every profile
-// tightens UK Core without loosening it.
+// derives from its UK Core parent where UK Core has one (baseDefinition
+// UKCore-Patient, UKCore-Observation …; UCPPrognosis and UCPReviewDate from
+// the R4 types) and is a differential on it that tightens and never
+// loosens. UK Core is not embedded: the server loads the package at run
+// time (ucp/fhir/fhirpkg) and the validator follows each baseDefinition
+// into it; without it, StandIn answers for the UK Core parents, so that our
+// profiles are checked against their own constraints on the R4 base types.
 //
 // Modelling, in brief (the descriptions say more):
 //

@@ -12,20 +12,20 @@ import (
 	"sync"
 )
 
-//go:embed structuredefinitions/*.json valuesets/*.json codesystems/*.json
+//go:embed structuredefinitions/*.json valuesets/*.json codesystems/*.json searchparameters/*.json
 var files embed.FS
 
 // A Resource is one conformance resource as a JSON tree (map[string]any
 // whose numbers are json.Number), together with its raw bytes.
 type Resource struct {
 	URL  string
-	Type string // StructureDefinition, ValueSet or CodeSystem
+	Type string // StructureDefinition, ValueSet, CodeSystem or SearchParameter
 	Raw  json.RawMessage
 }
 
 type catalogue struct {
-	sds, vss, css []Resource
-	byURL         map[string]Resource
+	sds, vss, css, sps []Resource
+	byURL              map[string]Resource
 }
 
 // load parses the embedded files once. A malformed file is a build defect
@@ -33,7 +33,7 @@ type catalogue struct {
 // every caller would have to handle.
 var load = sync.OnceValue(func() *catalogue {
 	c := &catalogue{byURL: map[string]Resource{}}
-	for _, dir := range []string{"structuredefinitions", "valuesets", "codesystems"} {
+	for _, dir := range []string{"structuredefinitions", "valuesets", "codesystems", "searchparameters"} {
 		entries, err := fs.ReadDir(files, dir)
 		if err != nil {
 			panic(err)
@@ -62,6 +62,8 @@ var load = sync.OnceValue(func() *catalogue {
 				c.vss = append(c.vss, r)
 			case "CodeSystem":
 				c.css = append(c.css, r)
+			case "SearchParameter":
+				c.sps = append(c.sps, r)
 			default:
 				panic("profiles: unexpected resourceType in " + e.Name())
 			}
@@ -100,11 +102,18 @@ func ValueSets() []map[string]any { return trees(load().vss) }
 // CodeSystems returns our own CodeSystems, as fresh trees.
 func CodeSystems() []map[string]any { return trees(load().css) }
 
+// SearchParameters returns our own search parameters, for parts of the
+// plans that R4 defines none for, as fresh trees. The server registers them
+// before it writes anything, so every write, import and $reindex indexes
+// them.
+func SearchParameters() []map[string]any { return trees(load().sps) }
+
 // All returns every embedded conformance resource with its raw JSON, in a
-// stable order: StructureDefinitions, then ValueSets, then CodeSystems.
+// stable order: StructureDefinitions, then ValueSets, then CodeSystems, then
+// SearchParameters.
 func All() []Resource {
 	c := load()
-	return slices.Concat(c.sds, c.vss, c.css)
+	return slices.Concat(c.sds, c.vss, c.css, c.sps)
 }
 
 // URLs returns the canonical URLs of every embedded resource, sorted.
@@ -170,4 +179,75 @@ func NHSCheckDigit(nine string) int {
 		return -1
 	}
 	return check
+}
+
+// UKCoreBaseURL starts the canonical URL of every UK Core
+// StructureDefinition; our profiles derive from UK Core's where it has one.
+const UKCoreBaseURL = "https://fhir.hl7.org.uk/StructureDefinition/"
+
+// The UK Core profiles of the resources the server writes itself (a plan's
+// approval Provenance and document Composition, its AuditEvents), which
+// claim them in meta.profile.
+const (
+	ProfileUKCoreComposition = UKCoreBaseURL + "UKCore-Composition"
+	ProfileUKCoreProvenance  = UKCoreBaseURL + "UKCore-Provenance"
+	ProfileUKCoreAuditEvent  = UKCoreBaseURL + "UKCore-AuditEvent"
+)
+
+// coreSD starts the canonical URL of the R4 base types.
+const coreSD = "http://hl7.org/fhir/StructureDefinition/"
+
+// standIns are the stand-ins for the UK Core profiles ours derive from, by
+// url (see StandIn).
+var standIns = sync.OnceValue(func() map[string]map[string]any {
+	m := map[string]map[string]any{}
+	for _, sd := range StructureDefinitions() {
+		base, _ := sd["baseDefinition"].(string)
+		typ, _ := sd["type"].(string)
+		if !strings.HasPrefix(base, UKCoreBaseURL) || m[base] != nil {
+			continue
+		}
+		name := strings.ReplaceAll(strings.TrimPrefix(base, UKCoreBaseURL), "-", "")
+		m[base] = map[string]any{
+			"resourceType": "StructureDefinition", "url": base, "name": name, "status": "active",
+			"kind": sd["kind"], "abstract": false, "type": typ, "derivation": "constraint",
+			"baseDefinition": coreSD + typ,
+			"description":    "Stand-in for " + base + " while UK Core is not loaded: no constraints of its own, so that profiles deriving from it are checked against their own constraints on the R4 base type.",
+			"differential":   map[string]any{"element": []any{map[string]any{"id": typ, "path": typ}}},
+		}
+	}
+	return m
+})
+
+// StandIn returns a stand-in for url when it is a UK Core profile one of
+// ours derives from: a StructureDefinition with that url and type, on the
+// R4 base type, constraining nothing. The server serves it only when UK
+// Core is not loaded, so that our profiles still validate against their own
+// constraints (and says so when it starts); with UK Core loaded, the real
+// definition takes its place. Each call returns a fresh tree.
+func StandIn(url string) (map[string]any, bool) {
+	url, _, _ = strings.Cut(url, "|")
+	sd, ok := standIns()[url]
+	if !ok {
+		return nil, false
+	}
+	return Tree(mustJSON(sd)), true
+}
+
+// UKCoreBases returns the UK Core profiles ours derive from, sorted.
+func UKCoreBases() []string {
+	var out []string
+	for u := range standIns() {
+		out = append(out, u)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

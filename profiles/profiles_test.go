@@ -1,6 +1,7 @@
 package profiles_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"ucp/fhir/fhirpath"
+	"ucp/fhir/fhirpkg"
 	"ucp/fhir/model"
 	"ucp/fhir/resource"
 	"ucp/profiles"
@@ -61,6 +63,13 @@ func lookupPath(path string) (model.ElementInfo, error) {
 }
 
 func TestStructureDefinitionsWellFormed(t *testing.T) {
+	var uk *fhirpkg.Package
+	if dir := os.Getenv("UKCORE_DIR"); dir != "" {
+		var err error
+		if uk, err = fhirpkg.Load(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
 	sds := profiles.StructureDefinitions()
 	if len(sds) < 17 {
 		t.Fatalf("got %d StructureDefinitions, want at least 17", len(sds))
@@ -81,8 +90,19 @@ func TestStructureDefinitionsWellFormed(t *testing.T) {
 			if model.Type(typ) == nil {
 				t.Fatalf("type %q is not an R4 type", typ)
 			}
-			if got := str(sd, "baseDefinition"); got != r4Base+typ {
-				t.Errorf("baseDefinition %q, want %q", got, r4Base+typ)
+			// Derived from UK Core's profile of the type where UK Core has
+			// one (UK Core STU2 has none of ClinicalImpression).
+			want := profiles.UKCoreBaseURL + "UKCore-" + typ
+			if typ == "ClinicalImpression" || !model.IsResource(typ) {
+				want = r4Base + typ
+			}
+			if got := str(sd, "baseDefinition"); got != want {
+				t.Errorf("baseDefinition %q, want %q", got, want)
+			}
+			if uk != nil && strings.HasPrefix(want, profiles.UKCoreBaseURL) {
+				if base, _ := uk.Profile(context.Background(), want); base == nil || str(base, "type") != typ {
+					t.Errorf("UK Core (%s) has no %s profile %s", uk.Dir, typ, want)
+				}
 			}
 			if str(sd, "derivation") != "constraint" || str(sd, "fhirVersion") != "4.0.1" || str(sd, "status") == "" {
 				t.Errorf("derivation %q fhirVersion %q status %q", str(sd, "derivation"), str(sd, "fhirVersion"), str(sd, "status"))

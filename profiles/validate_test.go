@@ -8,19 +8,37 @@ import (
 	"strings"
 	"testing"
 
+	"ucp/careplan"
+	"ucp/fhir/fhirpkg"
 	"ucp/fhir/resource"
 	"ucp/fhir/validate"
 	"ucp/profiles"
 )
 
-// newValidator is the validator the server uses: our profiles, ValueSets
-// and CodeSystems.
-func newValidator() *validate.Validator {
+// validators are the validators the server uses: our profiles, ValueSets
+// and CodeSystems on stand-ins for UK Core ("standalone", as when it runs
+// without --ukcore), and, when UKCORE_DIR names the UK Core package, on UK
+// Core itself ("ukcore").
+func validators(t *testing.T) map[string]*validate.Validator {
+	t.Helper()
 	terms := append(profiles.ValueSets(), profiles.CodeSystems()...)
-	return validate.New(validate.Options{
-		Profiles:    validate.NewProfileMap(profiles.StructureDefinitions()...),
+	sds := profiles.StructureDefinitions()
+	for _, u := range profiles.UKCoreBases() {
+		sd, _ := profiles.StandIn(u)
+		sds = append(sds, sd)
+	}
+	vs := map[string]*validate.Validator{"standalone": validate.New(validate.Options{
+		Profiles:    validate.NewProfileMap(sds...),
 		Terminology: validate.NewMemoryTerminology(terms...),
-	})
+	})}
+	if dir := os.Getenv("UKCORE_DIR"); dir != "" {
+		uk, err := fhirpkg.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs["ukcore"] = careplan.NewValidatorOn(nil, nil, uk)
+	}
+	return vs
 }
 
 func readExample(t *testing.T, path string) map[string]any {
@@ -37,26 +55,26 @@ func readExample(t *testing.T, path string) map[string]any {
 }
 
 func TestValidExamplesValidate(t *testing.T) {
-	v := newValidator()
 	files, _ := filepath.Glob("../testdata/profiles/valid/*.json")
 	if len(files) == 0 {
 		t.Fatal("no valid examples")
 	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			for _, is := range v.Validate(context.Background(), readExample(t, f)) {
-				if is.Severity == "error" {
-					t.Errorf("%s at %s: %s", is.Code, is.Expression, is.Message)
+	for name, v := range validators(t) {
+		for _, f := range files {
+			t.Run(name+"/"+filepath.Base(f), func(t *testing.T) {
+				for _, is := range v.Validate(context.Background(), readExample(t, f)) {
+					if is.Severity == "error" {
+						t.Errorf("%s at %s: %s", is.Code, is.Expression, is.Message)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
 // TestInvalidExamplesFail checks that each invalid example fails with the
 // issue code and at the location its manifest entry names.
 func TestInvalidExamplesFail(t *testing.T) {
-	v := newValidator()
 	data, err := os.ReadFile("../testdata/profiles/invalid/manifest.json")
 	if err != nil {
 		t.Fatal(err)
@@ -72,20 +90,22 @@ func TestInvalidExamplesFail(t *testing.T) {
 	if len(manifest.Examples) < 30 {
 		t.Fatalf("%d invalid examples, want at least 30", len(manifest.Examples))
 	}
-	for _, ex := range manifest.Examples {
-		t.Run(ex.File, func(t *testing.T) {
-			issues := v.Validate(context.Background(), readExample(t, filepath.Join("../testdata/profiles/invalid", ex.File)))
-			var got []string
-			for _, is := range issues {
-				if is.Severity != "error" {
-					continue
+	for name, v := range validators(t) {
+		for _, ex := range manifest.Examples {
+			t.Run(name+"/"+ex.File, func(t *testing.T) {
+				issues := v.Validate(context.Background(), readExample(t, filepath.Join("../testdata/profiles/invalid", ex.File)))
+				var got []string
+				for _, is := range issues {
+					if is.Severity != "error" {
+						continue
+					}
+					got = append(got, is.Code+" at "+is.Expression+": "+is.Message)
+					if is.Code == ex.Code && is.Expression == ex.Location && (ex.Key == "" || strings.Contains(is.Message, ex.Key)) {
+						return
+					}
 				}
-				got = append(got, is.Code+" at "+is.Expression+": "+is.Message)
-				if is.Code == ex.Code && is.Expression == ex.Location && (ex.Key == "" || strings.Contains(is.Message, ex.Key)) {
-					return
-				}
-			}
-			t.Errorf("want %s at %s (key %q); got %d errors:\n%s", ex.Code, ex.Location, ex.Key, len(got), strings.Join(got, "\n"))
-		})
+				t.Errorf("want %s at %s (key %q); got %d errors:\n%s", ex.Code, ex.Location, ex.Key, len(got), strings.Join(got, "\n"))
+			})
+		}
 	}
 }

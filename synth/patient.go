@@ -541,7 +541,7 @@ func (g *generator) patient(i int) *Record {
 		if org != nil {
 			agent["onBehalfOf"] = ref("Organization", org.entry.ID, org.name)
 		}
-		p.add("Provenance", "prov"+strconv.Itoa(version), "", map[string]any{
+		p.add("Provenance", "prov"+strconv.Itoa(version), profiles.ProfileUKCoreProvenance, map[string]any{
 			"target":   []any{map[string]any{"reference": "CarePlan/" + planID + "/_history/" + strconv.Itoa(version)}},
 			"recorded": instant(at),
 			"activity": codeable("http://terminology.hl7.org/CodeSystem/v3-DocumentCompletion", "LA", "legally authenticated", "Plan approved"),

@@ -2,18 +2,19 @@ package synth_test
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
 
+	"ucp/careplan"
+	"ucp/fhir/fhirpkg"
 	"ucp/fhir/resource"
-	"ucp/fhir/validate"
-	"ucp/profiles"
 	"ucp/synth"
 )
 
 // TestGeneratedPatientsValidate runs the server's validator, with our
-// profiles and terminology, over every resource of 10,000 generated
+// profiles and terminology (and UK Core's when UKCORE_DIR is set), over every resource of 10,000 generated
 // patients: generated data that a server would refuse is useless for tests
 // and benchmarks.
 func TestGeneratedPatientsValidate(t *testing.T) {
@@ -21,11 +22,16 @@ func TestGeneratedPatientsValidate(t *testing.T) {
 	if testing.Short() {
 		n = 500
 	}
-	terms := append(profiles.ValueSets(), profiles.CodeSystems()...)
-	v := validate.New(validate.Options{
-		Profiles:    validate.NewProfileMap(profiles.StructureDefinitions()...),
-		Terminology: validate.NewMemoryTerminology(terms...),
-	})
+	// On UK Core when UKCORE_DIR names it, as the server runs with --ukcore.
+	var base careplan.BasePackage
+	if dir := os.Getenv("UKCORE_DIR"); dir != "" {
+		uk, err := fhirpkg.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base = uk
+	}
+	v := careplan.NewValidatorOn(nil, nil, base)
 	records := make(chan *synth.Record, 64)
 	var (
 		mu        sync.Mutex

@@ -23,6 +23,7 @@ import (
 
 	"ucp/auth"
 	"ucp/fhir/resource"
+	"ucp/profiles"
 )
 
 // Code systems of the AuditEvent.
@@ -115,6 +116,7 @@ func Build(e *Event) map[string]any {
 	t := e.Time.UTC().Truncate(time.Microsecond)
 	ev := map[string]any{
 		"resourceType": "AuditEvent",
+		"meta":         map[string]any{"profile": []any{profiles.ProfileUKCoreAuditEvent}},
 		"type":         coding(sysEventType, "rest", "RESTful Operation"),
 		"action":       action(e.Interaction),
 		"recorded":     resource.FormatInstant(t),

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"ucp/fhir/resource"
+	"ucp/profiles"
 )
 
 // RefusedLogins audits requests refused because their bearer token is not
@@ -356,6 +357,7 @@ func refusedEvent(addr string, at time.Time, request, desc, id string) map[strin
 	}
 	ev := map[string]any{
 		"resourceType": "AuditEvent",
+		"meta":         map[string]any{"profile": []any{profiles.ProfileUKCoreAuditEvent}},
 		"type":         coding(sysDICOM, "110114", "User Authentication"),
 		"subtype":      []any{coding(sysDICOM, "110122", "Login")},
 		"action":       "E",

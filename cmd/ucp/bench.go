@@ -263,7 +263,7 @@ func benchLoad(ctx context.Context, report *benchReport, work string, seed uint6
 		return err
 	}
 	defer st.Close()
-	im, err := newImporter(st)
+	im, err := newImporter(st, nil) // as the server bench starts: without UK Core
 	if err != nil {
 		return err
 	}

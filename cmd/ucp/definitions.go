@@ -9,8 +9,13 @@ import (
 	"reflect"
 
 	"ucp/auth"
+	"ucp/careplan"
+	"ucp/fhir/fhirpkg"
 	"ucp/fhir/resource"
+	"ucp/fhir/search"
+	"ucp/fhir/terminology"
 	"ucp/profiles"
+	"ucp/store"
 )
 
 // definitionsLoader is the principal the server's own definitions are
@@ -30,14 +35,60 @@ func supportedProfiles() map[string][]string {
 	return m
 }
 
-// installDefinitions makes the server hold our profiles and value sets as
-// resources (read, and search by url, like any other), through the API.
+// newRegistry returns the search parameter registry every door of the
+// server uses: the R4 base parameters, our own (profiles.SearchParameters),
+// registered before anything is written so that every write, import and
+// $reindex indexes them, and :in/:below reading the terminology stored in
+// st.
+func newRegistry(st store.Store) (*search.Registry, error) {
+	reg, err := search.NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	reg.SetTerminology(&terminology.Source{Store: st})
+	for _, sp := range profiles.SearchParameters() {
+		if err := reg.Register(sp); err != nil {
+			return nil, fmt.Errorf("registering %v: %w", sp["url"], err)
+		}
+	}
+	return reg, nil
+}
+
+// ukcoreEnv names the UK Core package directory when --ukcore is not given
+// (make and .ci/run set it to ../shared/ukcore when that folder exists).
+const ukcoreEnv = "UKCORE_DIR"
+
+// loadUKCore loads the UK Core package our profiles derive from, from dir
+// as published (XML or JSON). With no dir it says loudly, through warn, that
+// resources are checked against our profiles alone; a dir that does not
+// hold UK Core is an error, since the server was asked to validate against
+// it. The definitions are read at run time and never copied into ucp.
+func loadUKCore(dir string, warn func(msg string)) (careplan.BasePackage, error) {
+	if dir == "" {
+		warn("UK Core is not loaded (--ukcore DIR or " + ukcoreEnv + "): resources are validated against ucp's profiles on the R4 base types, without UK Core's own constraints")
+		return nil, nil
+	}
+	pkg, err := fhirpkg.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--ukcore: %w", err)
+	}
+	for _, u := range profiles.UKCoreBases() {
+		if sd, _ := pkg.Profile(context.Background(), u); sd == nil {
+			return nil, fmt.Errorf("--ukcore %s: package %s %s has no %s, which ucp's profiles derive from", dir, pkg.Name, pkg.Version, u)
+		}
+	}
+	return pkg, nil
+}
+
+// installDefinitions makes the server hold our profiles, value sets and
+// search parameters as resources (read, and search by url, like any other), through the API.
 // A definition is written only when it is missing or differs from the one
 // built into this release, so a restart adds no versions.
 func installDefinitions(ctx context.Context, api http.Handler, types map[string]bool) error {
 	ctx = auth.NewContext(ctx, definitionsLoader)
 	defs := append(profiles.StructureDefinitions(), profiles.ValueSets()...)
 	defs = append(defs, profiles.CodeSystems()...)
+	defs = append(defs, profiles.SearchParameters()...)
 	for _, def := range defs {
 		typ, id := resource.Type(def), resource.ID(def)
 		u, _ := def["url"].(string)

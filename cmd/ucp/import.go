@@ -17,8 +17,6 @@ import (
 	"ucp/auth"
 	"ucp/bulk"
 	"ucp/careplan"
-	"ucp/fhir/search"
-	"ucp/fhir/terminology"
 	"ucp/store"
 )
 
@@ -89,9 +87,10 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	storeSpec := fs.String("store", "sqlite:./data/ucp.db", "the store: sqlite:`PATH`")
 	batch := fs.Int("batch", bulk.DefaultBatch, "resources per store transaction")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the import to `FILE`, for go tool pprof")
+	ukcoreDir := fs.String("ukcore", os.Getenv(ukcoreEnv), "the UK Core package `DIR` to validate against, as for serve (default $"+ukcoreEnv+")")
 	deferMode := fs.String("defer-indexes", "auto", "set the search-only indexes aside during the load and rebuild them after: auto (when the store is empty), always or never")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: ucp import [--store sqlite:PATH] [--batch N] PATH...\n\nPATH is an NDJSON file (one resource per line), a transaction Bundle (.json) or a directory of them.")
+		fmt.Fprintln(stderr, "Usage: ucp import [--store sqlite:PATH] [--batch N] [--ukcore DIR] PATH...\n\nPATH is an NDJSON file (one resource per line), a transaction Bundle (.json) or a directory of them.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -121,7 +120,12 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	defer st.Close()
-	im, err := newImporter(st)
+	ukcore, err := loadUKCore(*ukcoreDir, func(msg string) { fmt.Fprintln(stderr, "ucp import:", msg) })
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp import:", err)
+		return 1
+	}
+	im, err := newImporter(st, ukcore)
 	if err != nil {
 		fmt.Fprintln(stderr, "ucp import:", err)
 		return 1
@@ -222,13 +226,12 @@ func deferIndexes(ctx context.Context, st store.Store, mode string) (func(contex
 
 // newImporter returns an importer into st with the rules and index
 // extraction the API applies.
-func newImporter(st store.Store) (*bulk.Importer, error) {
-	reg, err := search.NewRegistry()
+func newImporter(st store.Store, ukcore careplan.BasePackage) (*bulk.Importer, error) {
+	reg, err := newRegistry(st)
 	if err != nil {
 		return nil, err
 	}
-	reg.SetTerminology(&terminology.Source{Store: st})
-	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidator(st, reg)})
+	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidatorOn(st, reg, ukcore)})
 	if err != nil {
 		return nil, err
 	}

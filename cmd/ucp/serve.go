@@ -26,8 +26,6 @@ import (
 	"ucp/careplan"
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
-	"ucp/fhir/search"
-	"ucp/fhir/terminology"
 	"ucp/store"
 	"ucp/store/sqlite"
 	"ucp/synth"
@@ -47,6 +45,8 @@ type serveConfig struct {
 	DemoPatients int
 	MaxBody      int64
 	LogLevel     string
+	// UKCore is the UK Core package directory ("" = not loaded).
+	UKCore string
 	// Bulk Data $export: where jobs keep their files, and for how long.
 	ExportDir    string
 	ExportExpiry time.Duration
@@ -86,6 +86,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&cfg.DemoPatients, "demo-patients", 25, "how many synthetic patients --demo loads")
 	fs.Int64Var(&cfg.MaxBody, "max-body", 16<<20, "largest request body in `bytes` (413 above)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.UKCore, "ukcore", os.Getenv(ukcoreEnv), "the UK Core package as published (XML or JSON), `DIR`: ucp's profiles derive from it and are validated against it (default $"+ukcoreEnv+")")
 	fs.StringVar(&cfg.ExportDir, "export-dir", "", "where $export jobs keep their state and NDJSON files, `DIR` (default: exports/ beside the SQLite file)")
 	fs.DurationVar(&cfg.ExportExpiry, "export-expiry", export.DefaultExpiry, "how long a finished $export job and its files are kept (`duration`)")
 	fs.BoolVar(&cfg.Dev, "dev", false, "development mode: run a token issuer inside the server that mints any token asked for (loopback only)")
@@ -197,15 +198,12 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	if base == "" {
 		base = "http://" + ln.Addr().String() + "/fhir"
 	}
-	reg, err := search.NewRegistry()
+	reg, err := newRegistry(st)
 	if err != nil {
 		ln.Close()
 		st.Close()
 		return nil, err
 	}
-	// :in, :not-in, :above and :below read the ValueSets and CodeSystems
-	// stored on the server.
-	reg.SetTerminology(&terminology.Source{Store: st})
 	sec, err := newSecurity(cfg, "http://"+ln.Addr().String(), base, st)
 	if err != nil {
 		ln.Close()
@@ -214,7 +212,16 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	}
 	// The care-plan rules: validation of every write, the plan lifecycle
 	// and consent, and what urgent care may see.
-	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidator(st, reg)})
+	ukcore, err := loadUKCore(cfg.UKCore, func(msg string) { log.Warn(msg) })
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return nil, err
+	}
+	if ukcore != nil {
+		log.Info("UK Core loaded", "dir", cfg.UKCore)
+	}
+	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidatorOn(st, reg, ukcore)})
 	if err != nil {
 		ln.Close()
 		st.Close()

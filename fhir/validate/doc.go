@@ -74,7 +74,9 @@
 //   - slicing with value, pattern, exists and type discriminators
 //     (extensions by url, from the slice's fixed url or its type.profile;
 //     identifiers by system; codings and categories by pattern; component by
-//     code.coding.code), slice cardinality, and closed slicing;
+//     code.coding.code), slice cardinality, and closed slicing; extension
+//     slices are told apart by url even where the differential declares no
+//     slicing, as the R4 base slices every extension element;
 //   - the profile's own constraints (FHIRPath), on each value.
 //
 // mustSupport is ignored. Compiled profiles are cached by URL, version and

@@ -675,6 +675,11 @@ func (w *profileWalker) slicing(n *pnode, vals []val, loc string, owner *model.T
 	if n.def != nil {
 		discs, rules = n.def.discriminators, n.def.rules
 	}
+	if len(discs) == 0 && (n.name == "extension" || n.name == "modifierExtension") {
+		// Extensions are sliced by url in every R4 base snapshot, so a
+		// differential (UK Core's, for one) slices them without saying so.
+		discs = []discriminator{{typ: "value", path: "url"}}
+	}
 	matched := make([][]val, len(n.slices))
 	for _, v := range vals {
 		in := -1

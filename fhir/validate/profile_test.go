@@ -339,3 +339,42 @@ func TestConcurrentValidate(t *testing.T) {
 		_ = issues // the Patient fails the CarePlan profile; only races matter here
 	}
 }
+
+// TestExtensionSlicesNeedNoSlicing: a differential that slices extension
+// without a slicing element (as UK Core's do: the R4 base slices every
+// extension element by url) still has its slices told apart by url.
+func TestExtensionSlicesNeedNoSlicing(t *testing.T) {
+	const ext = "https://x.example/StructureDefinition/ext"
+	sd, err := resource.Parse([]byte(`{"resourceType":"StructureDefinition","url":"https://x.example/StructureDefinition/P","type":"Patient",
+		"kind":"resource","derivation":"constraint","baseDefinition":"http://hl7.org/fhir/StructureDefinition/Patient",
+		"differential":{"element":[{"id":"Patient.extension:one","path":"Patient.extension","sliceName":"one","max":"1",
+		"type":[{"code":"Extension","profile":["` + ext + `"]}]}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := validate.New(validate.Options{Profiles: validate.NewProfileMap(sd)})
+	e := `{"url":"` + ext + `","valueString":"x"}`
+	other := `{"url":"https://x.example/other","valueString":"y"}`
+	for _, tc := range []struct {
+		exts  string
+		wantN int
+	}{
+		{e, 0},
+		{e + "," + other + "," + other, 0},
+		{e + "," + e, 1},
+	} {
+		res, err := resource.Parse([]byte(`{"resourceType":"Patient","extension":[` + tc.exts + `]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, is := range v.Validate(context.Background(), res, "https://x.example/StructureDefinition/P") {
+			if is.Severity == validate.SeverityError {
+				got = append(got, is.String())
+			}
+		}
+		if len(got) != tc.wantN {
+			t.Errorf("extensions %s: %d errors %q, want %d", tc.exts, len(got), got, tc.wantN)
+		}
+	}
+}
