@@ -31,16 +31,19 @@ type AgreementSource interface {
 // "Security and governance"), after Next has allowed it.
 //
 // Exempt: capabilities (public), anonymous requests (Next answers 401),
-// patients (they see their own plan whoever their GP is), the roles in
-// ExemptRoles (admins by default, who must be able to record the first
-// agreement) and system clients with no organisation, which are vetted when
-// they are registered. A system client that does name an organisation is
-// checked like a person.
+// patients (they see their own plan whoever their GP is), the staff of the
+// Operator organisation, which runs the service and so has no agreement
+// with itself (its admins record everyone else's: see [Policy.Operator]),
+// and system clients with no organisation, which are vetted when they are
+// registered. Everyone else is checked, admins included: an admin of an
+// organisation without an agreement must not be able to act for it. A
+// system client that does name an organisation is checked like a person.
 type AgreementPolicy struct {
 	Next       Authorizer
 	Agreements AgreementSource
-	// ExemptRoles skip the check; nil means {RoleAdmin}.
-	ExemptRoles []Role
+	// Operator is the ODS code of the organisation that runs the service;
+	// "" means none is exempt.
+	Operator string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -58,11 +61,7 @@ func (ap *AgreementPolicy) Authorize(ctx context.Context, a Access) error {
 	if p == nil || p.Role == RolePatient {
 		return nil
 	}
-	exempt := ap.ExemptRoles
-	if exempt == nil {
-		exempt = []Role{RoleAdmin}
-	}
-	if slices.Contains(exempt, p.Role) {
+	if p.Org != "" && p.Org == ap.Operator {
 		return nil
 	}
 	if p.Org == "" {

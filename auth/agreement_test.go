@@ -50,7 +50,9 @@ func TestAgreementPolicy(t *testing.T) {
 	mustPutContract(t, st, "isa-old", "executed", "2020-01-01", "2021-12-31", "OLD", 0)
 	mustPutContract(t, st, "isa-draft", "offered", "", "", "DRAFT", 0)
 	src := &auth.StoreAgreements{Store: st}
-	pol := &auth.AgreementPolicy{Next: auth.DefaultPolicy(), Agreements: src}
+	next := auth.DefaultPolicy()
+	next.Operator = "OPR"
+	pol := &auth.AgreementPolicy{Next: next, Agreements: src, Operator: "OPR"}
 	read := auth.Access{Interaction: "read", Type: "CarePlan", ID: "cp1"}
 	scopes, err := auth.ParseScopes("user/*.read user/*.write")
 	if err != nil {
@@ -70,7 +72,11 @@ func TestAgreementPolicy(t *testing.T) {
 		{"not executed", staff(auth.RoleView, "DRAFT"), read, false},
 		{"none", staff(auth.RoleClinical, "ZZZ"), read, false},
 		{"no org", staff(auth.RoleView, ""), read, false},
-		{"admin exempt", staff(auth.RoleAdmin, "ZZZ"), auth.Access{Interaction: "create", Type: "Contract"}, true},
+		{"admin without agreement", staff(auth.RoleAdmin, "ZZZ"), auth.Access{Interaction: "read", Type: "Organization", ID: "o"}, false},
+		{"admin with agreement", staff(auth.RoleAdmin, "RX1"), auth.Access{Interaction: "read", Type: "Organization", ID: "o"}, true},
+		{"admin with agreement records none", staff(auth.RoleAdmin, "RX1"), auth.Access{Interaction: "create", Type: "Contract"}, false},
+		{"operator admin records agreements", staff(auth.RoleAdmin, "OPR"), auth.Access{Interaction: "create", Type: "Contract"}, true},
+		{"operator needs no agreement", staff(auth.RoleClinical, "OPR"), read, true},
 		{"capabilities", staff(auth.RoleView, "ZZZ"), auth.Access{Interaction: "capabilities"}, true},
 	} {
 		t.Run(test.name, func(t *testing.T) {

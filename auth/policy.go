@@ -17,6 +17,7 @@ type Access struct {
 	Type        string // resource type, "" for system-level interactions
 	ID          string // resource id when known
 	Query       string // search or condition query, when any
+	Operation   string // operation name without "$", for Interaction "operation"
 }
 
 // CompartmentFunc reports whether the resource typ/id lies in the patient's
@@ -47,6 +48,11 @@ type Policy struct {
 	PatientCreateTypes []string `json:"patientCreateTypes"`
 	// Compartment checks patient-scoped reads by id; see CompartmentFunc.
 	Compartment CompartmentFunc `json:"-"`
+	// Operator is the ODS code of the organisation that runs the service.
+	// Only its admins record information-sharing agreements, read the
+	// audit and run $reindex (see operator.go); "" means nobody's admins
+	// may.
+	Operator string `json:"operator,omitempty"`
 	// Realm for the 401 challenge; default "ucp".
 	Realm string `json:"realm,omitempty"`
 }
@@ -145,11 +151,17 @@ func (pol *Policy) Authorize(ctx context.Context, a Access) error {
 	if p.Role == RoleNone {
 		return forbidden("your role gives no access to care plans")
 	}
+	if a.Interaction == "operation" && a.Operation == "reindex" {
+		return pol.authorizeReindex(p, a)
+	}
 	if !pol.RoleAllows(p.Role, a.Interaction, a.Type) {
 		return forbidden("role %s may not %s %s", p.Role, a.Interaction, typeOrSystem(a.Type))
 	}
 	if a.Interaction == "batch" || a.Interaction == "transaction" {
 		return nil
+	}
+	if err := pol.serviceLevel(p, a); err != nil {
+		return err
 	}
 	ok, err := pol.scopesAllow(ctx, p, a)
 	if err != nil {

@@ -140,7 +140,8 @@ func TestServeEverythingShowsWhatTheCallerMayRead(t *testing.T) {
 	srv := startTestServer(t, filepath.Join(t.TempDir(), "ucp.db"), true)
 	defer srv.Close()
 	view := token(t, srv, auth.RoleView)
-	system := token(t, srv, auth.RoleSystem)
+	system := token(t, srv, auth.RoleSystem) // system/*.rs: the clinical record, not the audit
+	auditor := mint(t, srv, devissuer.TokenRequest{Role: auth.RoleSystem, Scope: "system/*.rs system/AuditEvent.rs"})
 	code, _, b := call(t, "GET", srv.base+"/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919", view, nil)
 	var found struct {
 		Entry []struct {
@@ -156,7 +157,7 @@ func TestServeEverythingShowsWhatTheCallerMayRead(t *testing.T) {
 	// That read is audited; wait until its AuditEvent is stored.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, _, b := call(t, "GET", srv.base+"/AuditEvent?_summary=count&patient=Patient/"+id, system, nil)
+		_, _, b := call(t, "GET", srv.base+"/AuditEvent?_summary=count&patient=Patient/"+id, auditor, nil)
 		var c struct{ Total int }
 		if json.Unmarshal(b, &c) == nil && c.Total > 0 {
 			break
@@ -177,7 +178,8 @@ func TestServeEverythingShowsWhatTheCallerMayRead(t *testing.T) {
 	}{
 		{"view", view, []string{"AuditEvent"}, []string{"Patient", "CarePlan", "Practitioner"}},
 		{"patient", tok.AccessToken, []string{"AuditEvent", "Provenance", "Practitioner"}, []string{"Patient", "CarePlan"}},
-		{"system", system, nil, []string{"Patient", "CarePlan", "AuditEvent"}},
+		{"system", system, []string{"AuditEvent"}, []string{"Patient", "CarePlan"}},
+		{"auditing system", auditor, nil, []string{"Patient", "CarePlan", "AuditEvent"}},
 	} {
 		t.Run(tc.who, func(t *testing.T) {
 			code, _, b := call(t, "GET", srv.base+"/Patient/"+id+"/$everything?_count=1000", tc.tok, nil)
@@ -217,13 +219,16 @@ func TestServeEverythingShowsWhatTheCallerMayRead(t *testing.T) {
 		t.Errorf("view: GET Patient/%s/* = %d, want 200 with the plan and no AuditEvent: %.300s", id, code, b)
 	}
 
-	// Nor does a viewer learn whose records were opened through _has: that
-	// is a search of AuditEvents, which only auditors and systems may make.
+	// Nor does a viewer, or a system without a scope naming AuditEvent,
+	// learn whose records were opened through _has: that is a search of
+	// AuditEvents, which only auditors make.
 	has := "/Patient?_has:AuditEvent:patient:subtype=read&_summary=count"
-	if code, _, b := call(t, "GET", srv.base+has, view, nil); code != 403 || !strings.Contains(string(b), "AuditEvent") {
-		t.Errorf("view: GET %s = %d %s, want 403 naming AuditEvent", has, code, b)
+	for _, who := range []struct{ name, tok string }{{"view", view}, {"system", system}} {
+		if code, _, b := call(t, "GET", srv.base+has, who.tok, nil); code != 403 || !strings.Contains(string(b), "AuditEvent") {
+			t.Errorf("%s: GET %s = %d %s, want 403 naming AuditEvent", who.name, has, code, b)
+		}
 	}
-	if code, _, b := call(t, "GET", srv.base+has, system, nil); code != 200 {
-		t.Errorf("system: GET %s = %d %s, want 200", has, code, b)
+	if code, _, b := call(t, "GET", srv.base+has, auditor, nil); code != 200 {
+		t.Errorf("auditing system: GET %s = %d %s, want 200", has, code, b)
 	}
 }

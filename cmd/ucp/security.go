@@ -40,7 +40,8 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store) (*security,
 	// A patient (or an app launched on one) reads by id only what is in
 	// their compartment; without this only their Patient resource.
 	sec.policy.Compartment = auth.StoreCompartment(st)
-	sec.authz = &auth.AgreementPolicy{Next: sec.policy, Agreements: sec.agreements}
+	sec.policy.Operator = cfg.operator()
+	sec.authz = &auth.AgreementPolicy{Next: sec.policy, Agreements: sec.agreements, Operator: cfg.operator()}
 	vc := auth.VerifierConfig{MinIDAssurance: cfg.MinIDAssurance}
 	if cfg.RolesFile != "" {
 		roles, err := auth.LoadRoleMap(cfg.RolesFile)
@@ -95,8 +96,8 @@ func (sec *security) authorizer() rest.Authorizer { return policyAuthorizer{sec.
 type policyAuthorizer struct{ p auth.Authorizer }
 
 func (a policyAuthorizer) Authorize(ctx context.Context, x rest.Access) error {
-	acc := auth.Access{Interaction: x.Interaction, Type: x.Type, ID: x.ID, Query: x.Query}
-	if x.Interaction == "operation" {
+	acc := auth.Access{Interaction: x.Interaction, Type: x.Type, ID: x.ID, Query: x.Query, Operation: x.Operation}
+	if x.Interaction == "operation" && x.Operation != "reindex" { // $reindex is the policy's own (an operator's act)
 		// The policy knows interactions, not operations: an operation that
 		// only reads is authorized as a read of its type, any other as an
 		// update.
