@@ -46,8 +46,12 @@ type Policy struct {
 	PatientTypes []string `json:"patientTypes"`
 	// PatientCreateTypes are the types a patient may create.
 	PatientCreateTypes []string `json:"patientCreateTypes"`
-	// Compartment checks patient-scoped reads by id; see CompartmentFunc.
+	// Compartment checks patient-scoped reads and writes by id; see
+	// CompartmentFunc.
 	Compartment CompartmentFunc `json:"-"`
+	// Patients finds the compartments new content would land in, for
+	// [Policy.AuthorizeContent]; see PatientsFunc.
+	Patients PatientsFunc `json:"-"`
 	// Operator is the ODS code of the organisation that runs the service.
 	// Only its admins record information-sharing agreements, read the
 	// audit and run $reindex (see operator.go); "" means nobody's admins
@@ -211,7 +215,11 @@ func (pol *Policy) inCompartment(ctx context.Context, patient string, a Access) 
 		return a.Interaction != "create" && a.Interaction != "update" && a.Interaction != "patch" && a.Interaction != "delete", nil
 	}
 	switch a.Interaction {
-	case "read", "vread", "history-instance":
+	case "read", "vread", "history-instance", "update", "patch", "delete":
+		// A write must also find the resource in the compartment already,
+		// so nobody takes over another's; the new content is checked by
+		// AuthorizeContent. An update that would create is refused: the
+		// resource is in nobody's compartment yet.
 		if a.Type == "Patient" {
 			return a.ID == patient, nil
 		}
@@ -242,7 +250,7 @@ func (pol *Policy) inCompartment(ctx context.Context, patient string, a Access) 
 		return pinned(q, "patient", patient, ref) || pinned(q, "subject", ref, ref) ||
 			pinned(q, "subject:Patient", patient, ref) || pinned(q, "patient:Patient", patient, ref), nil
 	case "create":
-		// The new resource's subject is checked by the write interceptor,
+		// Where the new resource lands is checked by AuthorizeContent,
 		// which sees the content; here we only know the type is allowed.
 		return a.Query == "", nil
 	}

@@ -238,6 +238,29 @@ func TestPolicyCompartment(t *testing.T) {
 	if err := pol.Authorize(ctx, Access{Interaction: "read", Type: "CarePlan", ID: "broken"}); err == nil || store.KindOf(err) == store.Forbidden {
 		t.Errorf("store failure must be an internal error, got %v", err)
 	}
+	// An app acting through patient/ scopes writes only what is in the
+	// compartment already (where the content lands is AuthorizeContent's).
+	app := principal(RoleClinical, "launch/patient patient/*.cruds")
+	app.Patient = "p1"
+	ctx = NewContext(context.Background(), app)
+	for _, test := range []struct {
+		a    Access
+		want bool
+	}{
+		{Access{Interaction: "update", Type: "CarePlan", ID: "mine"}, true},
+		{Access{Interaction: "patch", Type: "CarePlan", ID: "mine"}, true},
+		{Access{Interaction: "update", Type: "CarePlan", ID: "theirs"}, false},
+		{Access{Interaction: "patch", Type: "CarePlan", ID: "theirs"}, false},
+		{Access{Interaction: "delete", Type: "CarePlan", ID: "theirs"}, false},
+		{Access{Interaction: "update", Type: "CarePlan", ID: "new"}, false},
+		{Access{Interaction: "update", Type: "CarePlan", Query: "identifier=x"}, false},
+		{Access{Interaction: "update", Type: "Patient", ID: "p1"}, true},
+		{Access{Interaction: "update", Type: "Patient", ID: "p2"}, false},
+	} {
+		if err := pol.Authorize(ctx, test.a); (err == nil) != test.want {
+			t.Errorf("app on p1: %s %s/%s?%s = %v, want allowed=%v", test.a.Interaction, test.a.Type, test.a.ID, test.a.Query, err, test.want)
+		}
+	}
 }
 
 func TestPolicyAnonymous(t *testing.T) {

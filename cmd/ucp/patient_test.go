@@ -131,6 +131,78 @@ func TestServePatientReadsOwnRecord(t *testing.T) {
 	}
 }
 
+// TestServePatientWritesOwnRecord: whatever a patient writes lands in their
+// own compartment, and only there, as does what a staff app acting only
+// through patient/ scopes writes, in single interactions and bundles alike;
+// an update or patch also finds the resource theirs already.
+func TestServePatientWritesOwnRecord(t *testing.T) {
+	srv := startTestServer(t, filepath.Join(t.TempDir(), "ucp.db"), false)
+	defer srv.Close()
+	clinical := token(t, srv, auth.RoleClinical)
+	create := func(typ, body string) string {
+		t.Helper()
+		code, h, b := call(t, "POST", srv.base+"/"+typ, clinical, []byte(body), "Content-Type: application/fhir+json")
+		if code != 201 {
+			t.Fatalf("create: %d %s", code, b)
+		}
+		loc := h.Get("Location")
+		return strings.Split(strings.TrimPrefix(loc, srv.base+"/"), "/")[1]
+	}
+	patient := `{"resourceType":"Patient","name":[{"family":"Jones"}],"gender":"female","birthDate":"1951-04-02"}`
+	me, other := create("Patient", patient), create("Patient", patient)
+	qr := func(subject string) string {
+		s := `{"resourceType":"QuestionnaireResponse","status":"completed"`
+		if subject != "" {
+			s += `,"subject":{"reference":"Patient/` + subject + `"}`
+		}
+		return s + `}`
+	}
+	theirs := create("QuestionnaireResponse", qr(other))
+	mine := create("QuestionnaireResponse", qr(me))
+	pat := mint(t, srv, devissuer.TokenRequest{Role: auth.RolePatient, Patient: me})
+	app := mint(t, srv, devissuer.TokenRequest{Role: auth.RoleClinical, Patient: me, Scope: "openid launch/patient patient/*.cruds"})
+	txn := func(body string) string {
+		return `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":` + body + `,"request":{"method":"POST","url":"QuestionnaireResponse"}}]}`
+	}
+	for _, test := range []struct {
+		name, tok, method, path, body string
+		want                          int
+	}{
+		{"patient, into their own record", pat, "POST", "/QuestionnaireResponse", qr(me), 201},
+		{"patient, into another's record", pat, "POST", "/QuestionnaireResponse", qr(other), 403},
+		{"patient, into nobody's record", pat, "POST", "/QuestionnaireResponse", qr(""), 403},
+		{"patient, into another's record in a transaction", pat, "POST", "", txn(qr(other)), 403},
+		{"app, into their own record", app, "POST", "/QuestionnaireResponse", qr(me), 201},
+		{"app, into another's record", app, "POST", "/QuestionnaireResponse", qr(other), 403},
+		{"app, into another's record in a transaction", app, "POST", "", txn(qr(other)), 403},
+		{"app, update of their own", app, "PUT", "/QuestionnaireResponse/" + mine, `{"resourceType":"QuestionnaireResponse","id":"` + mine + `","status":"amended","subject":{"reference":"Patient/` + me + `"}}`, 200},
+		{"app, moving their own to another", app, "PUT", "/QuestionnaireResponse/" + mine, `{"resourceType":"QuestionnaireResponse","id":"` + mine + `","status":"amended","subject":{"reference":"Patient/` + other + `"}}`, 403},
+		{"app, patching their own to another", app, "PATCH", "/QuestionnaireResponse/" + mine, `[{"op":"replace","path":"/subject/reference","value":"Patient/` + other + `"}]`, 403},
+		{"app, taking another's", app, "PUT", "/QuestionnaireResponse/" + theirs, `{"resourceType":"QuestionnaireResponse","id":"` + theirs + `","status":"amended","subject":{"reference":"Patient/` + me + `"}}`, 403},
+		{"clinician, anyone's", clinical, "POST", "/QuestionnaireResponse", qr(other), 201},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			ct := "application/fhir+json"
+			if test.method == "PATCH" {
+				ct = "application/json-patch+json"
+			}
+			code, _, b := call(t, test.method, srv.base+test.path, test.tok, []byte(test.body), "Content-Type: "+ct)
+			if code != test.want {
+				t.Fatalf("%s %s = %d %.400s, want %d", test.method, test.path, code, b, test.want)
+			}
+			if code == 403 && !strings.Contains(string(b), "OperationOutcome") {
+				t.Errorf("a 403 without an OperationOutcome: %s", b)
+			}
+		})
+	}
+	// Nothing refused was written: another's record holds only the
+	// clinician's two.
+	code, _, b := call(t, "GET", srv.base+"/QuestionnaireResponse?subject=Patient/"+other+"&_summary=count", clinical, nil)
+	if code != 200 || !strings.Contains(string(b), `"total":2`) {
+		t.Errorf("QuestionnaireResponses of the other patient: %d %s, want 2", code, b)
+	}
+}
+
 // TestServeEverythingShowsWhatTheCallerMayRead: Patient/$everything is
 // authorized as a read of the Patient, but the compartment holds types some
 // callers may not read: the AuditEvents of everyone who opened the record

@@ -220,7 +220,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	// :in, :not-in, :above and :below read the ValueSets and CodeSystems
 	// stored on the server.
 	reg.SetTerminology(&terminology.Source{Store: st})
-	sec, err := newSecurity(cfg, "http://"+ln.Addr().String(), base, st)
+	sec, err := newSecurity(cfg, "http://"+ln.Addr().String(), base, st, reg)
 	if err != nil {
 		ln.Close()
 		st.Close()
@@ -278,7 +278,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		MaxBodyBytes:      cfg.MaxBody,
 		SoftwareVersion:   version,
 		Logger:            log,
-		WriteInterceptor:  audit.WriteInterceptor{Next: agreementWatcher{next: plans, agreements: sec.agreements}, Registry: reg},
+		WriteInterceptor:  audit.WriteInterceptor{Next: contentGuard{next: agreementWatcher{next: plans, agreements: sec.agreements}, policy: sec.policy}, Registry: reg},
 		ReadInterceptor:   audit.CollectingReader{Next: plans, Registry: reg},
 		Audit:             sink,
 		Operations:        append(plans.Operations(), exports.Operations()...),
