@@ -101,17 +101,26 @@ func TestServeAuditNeedsItsOwnScope(t *testing.T) {
 	defer srv.Close()
 	wildcard := token(t, srv, auth.RoleSystem) // system/*.rs
 	auditor := mint(t, srv, devissuer.TokenRequest{Role: auth.RoleSystem, Scope: "system/*.rs system/AuditEvent.rs"})
+	// A write is audited in its own transaction: this patient has an
+	// AuditEvent at once.
+	code, _, b := call(t, "POST", srv.base+"/Patient", token(t, srv, auth.RoleClinical),
+		[]byte(`{"resourceType":"Patient","name":[{"family":"Jones"}],"gender":"female","birthDate":"1951-04-02"}`), "Content-Type: application/fhir+json")
+	if code != 201 {
+		t.Fatalf("create a patient: %d %s", code, b)
+	}
 	for _, test := range []struct {
-		path             string
-		wildcard, audit  int
-		wildcardNoEvents bool
+		path            string
+		wildcard, audit int
+		// mixed: both get 200, and only the auditor sees AuditEvents.
+		mixed bool
 	}{
 		{"/AuditEvent", 403, 200, false},
 		{"/AuditEvent/_history", 403, 200, false},
 		{"/_history", 403, 200, false},
 		{"?_type=AuditEvent", 403, 200, false},
 		{"?_count=1000", 200, 200, true},
-		{"/Patient?_has:AuditEvent:patient:subtype=read", 403, 200, false},
+		{"/Patient?_revinclude=AuditEvent:patient", 200, 200, true},
+		{"/Patient?_has:AuditEvent:patient:subtype=create", 403, 200, false},
 	} {
 		for _, who := range []struct {
 			name, tok string
@@ -121,8 +130,8 @@ func TestServeAuditNeedsItsOwnScope(t *testing.T) {
 			if code != who.want {
 				t.Errorf("%s: GET %s = %d %.300s, want %d", who.name, test.path, code, b, who.want)
 			}
-			if who.tok == wildcard && test.wildcardNoEvents && strings.Contains(string(b), `"resourceType":"AuditEvent"`) {
-				t.Errorf("%s: GET %s returned AuditEvents", who.name, test.path)
+			if events := strings.Contains(string(b), `"resourceType":"AuditEvent"`); test.mixed && events != (who.tok == auditor) {
+				t.Errorf("%s: GET %s returned AuditEvents: %v", who.name, test.path, events)
 			}
 		}
 	}
