@@ -16,15 +16,16 @@ func (pol *Policy) isOperator(p *Principal) bool {
 }
 
 // serviceLevel refuses the service-level acts the role table allows more
-// widely: an admin's agreement writes and audit reads unless they are the
-// operator's, and a system's audit reads unless its scopes name the audit
-// type. A wildcard scope (system/*.rs) is written for the clinical record;
+// widely: agreement writes and audit reads by an admin unless they are the
+// operator's, agreement writes by a system client (a person signs for
+// them), and a system's audit reads unless its scopes name the audit type.
+// A wildcard scope (system/*.rs) is written for the clinical record;
 // reading who opened whose record is asked for by name.
 func (pol *Policy) serviceLevel(p *Principal, a Access) error {
+	agreement := a.Type == "Contract" && !isReadish(a.Interaction)
 	switch p.Role {
 	case RoleAdmin:
-		audit := slices.Contains(pol.AuditTypes, a.Type)
-		if !audit && (a.Type != "Contract" || isReadish(a.Interaction)) || pol.isOperator(p) {
+		if !agreement && !slices.Contains(pol.AuditTypes, a.Type) || pol.isOperator(p) {
 			return nil
 		}
 		if pol.Operator == "" {
@@ -32,6 +33,9 @@ func (pol *Policy) serviceLevel(p *Principal, a Access) error {
 		}
 		return forbidden("only admins of the organisation that runs this service (ODS %s) may %s %s", pol.Operator, a.Interaction, a.Type)
 	case RoleSystem:
+		if agreement {
+			return forbidden("information-sharing agreements (Contract) are recorded by admins of the organisation that runs this service, not by system clients")
+		}
 		for _, t := range pol.auditReached(a) {
 			interaction, query := a.Interaction, a.Query
 			if interaction == "history-system" {

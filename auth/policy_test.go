@@ -71,7 +71,7 @@ func TestPolicyTable(t *testing.T) {
 		{Access{Interaction: "read", Type: "Questionnaire", ID: "q"}, []bool{Y, Y, Y, N, Y, N}},
 		{Access{Interaction: "create", Type: "Organization"}, []bool{N, N, N, Y, Y, N}},
 		{Access{Interaction: "read", Type: "Organization", ID: "o"}, []bool{Y, Y, N, Y, Y, N}},
-		{Access{Interaction: "delete", Type: "Contract", ID: "c"}, []bool{N, N, N, Y, Y, N}},
+		{Access{Interaction: "delete", Type: "Contract", ID: "c"}, []bool{N, N, N, Y, N, N}}, // agreements: the operator's admins only
 		{Access{Interaction: "update", Type: "Device", ID: "client1"}, []bool{N, N, N, Y, Y, N}},
 		{Access{Interaction: "read", Type: "AuditEvent", ID: "a"}, []bool{N, N, N, Y, N, N}},
 		{Access{Interaction: "search-type", Type: "AuditEvent", Query: "patient=p1"}, []bool{N, N, N, Y, N, N}},
@@ -124,10 +124,10 @@ func TestPolicyServiceLevel(t *testing.T) {
 		a       Access
 		allowed []string // the callers allowed; everyone else is refused
 	}{
-		{Access{Interaction: "create", Type: "Contract"}, []string{"operator admin", "system *.cruds"}},
-		{Access{Interaction: "update", Type: "Contract", ID: "c"}, []string{"operator admin", "system *.cruds"}},
-		{Access{Interaction: "patch", Type: "Contract", ID: "c"}, []string{"operator admin", "system *.cruds"}},
-		{Access{Interaction: "delete", Type: "Contract", ID: "c"}, []string{"operator admin", "system *.cruds"}},
+		{Access{Interaction: "create", Type: "Contract"}, []string{"operator admin"}},
+		{Access{Interaction: "update", Type: "Contract", ID: "c"}, []string{"operator admin"}},
+		{Access{Interaction: "patch", Type: "Contract", ID: "c"}, []string{"operator admin"}},
+		{Access{Interaction: "delete", Type: "Contract", ID: "c"}, []string{"operator admin"}},
 		{Access{Interaction: "read", Type: "Contract", ID: "c"}, []string{"operator admin", "operator clinician", "other admin", "system *.rs", "system *.cruds", "system *.rs+audit"}},
 		{Access{Interaction: "create", Type: "Organization"}, []string{"operator admin", "other admin", "system *.cruds"}},
 		{Access{Interaction: "read", Type: "AuditEvent", ID: "a"}, []string{"operator admin", "system *.rs+audit", "system audit v1"}},

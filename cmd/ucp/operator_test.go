@@ -54,7 +54,9 @@ func TestServeAgreementsAreTheOperators(t *testing.T) {
 			}
 		}
 	}
+	writer := mint(t, srv, devissuer.TokenRequest{Role: auth.RoleSystem, Scope: "system/*.cruds"})
 	run([]step{
+		{"a system client records an agreement", "PUT", "/Contract/isa-y11111", writer, agreement("executed"), 403},
 		{"an organisation's admin records its own agreement", "PUT", "/Contract/isa-y11111", otherAdmin, agreement("executed"), 403},
 		{"nor by POST", "POST", "/Contract", otherAdmin, agreement("executed"), 403},
 		{"nor reads the audit", "GET", "/AuditEvent?_summary=count", otherAdmin, nil, 403},
@@ -76,7 +78,6 @@ func TestServeAgreementsAreTheOperators(t *testing.T) {
 	// may write every type it touches.
 	clinical, view := token(t, srv, auth.RoleClinical), token(t, srv, auth.RoleView)
 	system := token(t, srv, auth.RoleSystem) // system/*.rs
-	writer := mint(t, srv, devissuer.TokenRequest{Role: auth.RoleSystem, Scope: "system/*.cruds"})
 	carePlanWriter := mint(t, srv, devissuer.TokenRequest{Role: auth.RoleSystem, Scope: "system/*.rs system/CarePlan.u"})
 	empty := []byte(`{"resourceType":"Parameters"}`)
 	run([]step{
@@ -90,6 +91,27 @@ func TestServeAgreementsAreTheOperators(t *testing.T) {
 		{"operator admin", "POST", "/$reindex", operator, empty, 200},
 		{"operator admin, a type", "POST", "/Patient/$reindex", operator, nil, 200},
 	})
+}
+
+// TestServeOperatorNeedsNoAgreement: the organisation that runs the service
+// has no agreement with itself.
+func TestServeOperatorNeedsNoAgreement(t *testing.T) {
+	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(t.TempDir(), "ucp.db"), MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3,
+		OperatorODS: "X26"}
+	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, test := range []struct {
+		org  string
+		want int
+	}{{"X26", 200}, {"Y11111", 403}} {
+		tok := mint(t, srv, devissuer.TokenRequest{Role: auth.RoleClinical, Org: test.org})
+		if code, _, b := call(t, "GET", srv.base+"/Patient", tok, nil); code != test.want {
+			t.Errorf("a clinician of %s: GET /Patient = %d %.300s, want %d", test.org, code, b, test.want)
+		}
+	}
 }
 
 // TestServeAuditNeedsItsOwnScope: a system client reads AuditEvents only
