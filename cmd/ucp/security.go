@@ -99,7 +99,7 @@ func (sec *security) authorizer() rest.Authorizer { return policyAuthorizer{sec.
 type policyAuthorizer struct{ p auth.Authorizer }
 
 func (a policyAuthorizer) Authorize(ctx context.Context, x rest.Access) error {
-	acc := auth.Access{Interaction: x.Interaction, Type: x.Type, ID: x.ID, Query: x.Query, Operation: x.Operation}
+	acc := auth.Access(x)
 	if x.Interaction == "operation" && x.Operation != "reindex" { // $reindex is the policy's own (an operator's act)
 		// The policy knows interactions, not operations: an operation that
 		// only reads is authorized as a read of its type, any other as an
