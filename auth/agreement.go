@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,16 +31,19 @@ type AgreementSource interface {
 // "Security and governance"), after Next has allowed it.
 //
 // Exempt: capabilities (public), anonymous requests (Next answers 401),
-// patients (they see their own plan whoever their GP is), the roles in
-// ExemptRoles (admins by default, who must be able to record the first
-// agreement) and system clients with no organisation, which are vetted when
-// they are registered. A system client that does name an organisation is
-// checked like a person.
+// patients (they see their own plan whoever their GP is), the staff of the
+// Operator organisation, which runs the service and so has no agreement
+// with itself (its admins record everyone else's: see [Policy.Operator]),
+// and system clients with no organisation, which are vetted when they are
+// registered. Everyone else is checked, admins included: an admin of an
+// organisation without an agreement must not be able to act for it. A
+// system client that does name an organisation is checked like a person.
 type AgreementPolicy struct {
 	Next       Authorizer
 	Agreements AgreementSource
-	// ExemptRoles skip the check; nil means {RoleAdmin}.
-	ExemptRoles []Role
+	// Operator is the ODS code of the organisation that runs the service;
+	// "" means none is exempt.
+	Operator string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -57,11 +61,7 @@ func (ap *AgreementPolicy) Authorize(ctx context.Context, a Access) error {
 	if p == nil || p.Role == RolePatient {
 		return nil
 	}
-	exempt := ap.ExemptRoles
-	if exempt == nil {
-		exempt = []Role{RoleAdmin}
-	}
-	if slices.Contains(exempt, p.Role) {
+	if p.Org != "" && p.Org == ap.Operator {
 		return nil
 	}
 	if p.Org == "" {
@@ -93,7 +93,12 @@ func (ap *AgreementPolicy) Authorize(ctx context.Context, a Access) error {
 //
 //   - status is "executed";
 //   - applies (a Period) covers the time asked about: a missing start or end
-//     is open on that side, and a missing applies is in force indefinitely;
+//     is open on that side, and a missing applies is in force indefinitely.
+//     Both bounds are inclusive at their precision, as FHIR defines Period
+//     ("the end value includes any matching date/time"): an agreement
+//     ending "2027-12-31" is in force all that day, one ending at
+//     "2027-12-31T17:00:00Z" until that second is over, and neither from
+//     the first instant after;
 //   - authority[] or signer[].party holds a Reference whose identifier is
 //     {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value":
 //     ODS code}.
@@ -258,10 +263,11 @@ func addAgreement(table map[string][]period, data []byte) {
 }
 
 // parseBound parses a FHIR dateTime bound at its precision. An end is
-// exclusive after widening to the end of its precision ("2027-12-31" runs
-// to the end of that day), because a person reading an agreement takes the
-// last day as included. An unparseable bound makes the whole agreement
-// count as absent: fail closed.
+// stored exclusive, widened to the end of its precision ("2027-12-31" runs
+// to the end of that day, "…T17:00:00Z" to the end of that second,
+// "…T17:00:00.5Z" to the end of that tenth), because FHIR's Period includes
+// every time that matches the end as written. An unparseable bound makes the
+// whole agreement count as absent: fail closed.
 func parseBound(s string, end bool) (time.Time, bool) {
 	if s == "" {
 		return time.Time{}, true
@@ -270,7 +276,7 @@ func parseBound(s string, end bool) (time.Time, bool) {
 		layout string
 		step   func(time.Time) time.Time
 	}{
-		{time.RFC3339Nano, func(t time.Time) time.Time { return t.Add(time.Nanosecond) }},
+		{time.RFC3339Nano, func(t time.Time) time.Time { return t.Add(instantPrecision(s)) }},
 		{"2006-01-02", func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }},
 		{"2006-01", func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }},
 		{"2006", func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }},
@@ -288,4 +294,17 @@ func parseBound(s string, end bool) (time.Time, bool) {
 		return t, true
 	}
 	return time.Time{}, false
+}
+
+// instantPrecision is the unit of the last digit of a dateTime with a time
+// (RFC 3339, seconds always present): a second, or a power of ten of one
+// when there is a fraction.
+func instantPrecision(s string) time.Duration {
+	p := time.Second
+	if _, frac, ok := strings.Cut(s, "."); ok {
+		for i := 0; i < len(frac) && frac[i] >= '0' && frac[i] <= '9' && p > time.Nanosecond; i++ {
+			p /= 10
+		}
+	}
+	return p
 }

@@ -2,8 +2,13 @@ package auth_test
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"ucp/auth"
 	"ucp/store"
@@ -94,4 +99,72 @@ func TestStoreCompartment(t *testing.T) {
 			t.Errorf("%s %s/%s: refusal %v is not Forbidden", test.a.Interaction, test.a.Type, test.a.ID, err)
 		}
 	}
+}
+
+// TestAuthorizeContent: a caller bound to a patient writes only content in
+// that patient's compartment, and in nobody else's.
+func TestAuthorizeContent(t *testing.T) {
+	pol := auth.DefaultPolicy()
+	// The compartment as the registry would find it: the subject, and the
+	// author when it is a Patient.
+	pol.Patients = func(res map[string]any) ([]string, error) {
+		var out []string
+		for _, k := range []string{"subject", "author"} {
+			if r, ok := res[k].(string); ok {
+				out = append(out, strings.TrimPrefix(r, "Patient/"))
+			}
+		}
+		return out, nil
+	}
+	withPatient := func(p *auth.Principal, patient string) *auth.Principal { p.Patient = patient; return p }
+	callers := map[string]*auth.Principal{
+		"patient":          withPatient(&auth.Principal{Role: auth.RolePatient, Scopes: mustScopes(t, "patient/*.rs patient/QuestionnaireResponse.c")}, "p1"),
+		"app on a patient": withPatient(&auth.Principal{Role: auth.RoleClinical, Scopes: mustScopes(t, "launch/patient patient/*.cruds")}, "p1"),
+		"clinician on a patient with user scopes": withPatient(&auth.Principal{Role: auth.RoleClinical, Scopes: mustScopes(t, "user/*.cruds patient/*.cruds")}, "p1"),
+		"clinician": {Role: auth.RoleClinical, Scopes: mustScopes(t, "user/*.cruds")},
+		"system":    {Role: auth.RoleSystem, Scopes: mustScopes(t, "system/*.cruds")},
+	}
+	contents := map[string]map[string]any{
+		"own":               {"subject": "Patient/p1"},
+		"another's":         {"subject": "Patient/p2"},
+		"own and another's": {"subject": "Patient/p1", "author": "Patient/p2"},
+		"nobody's":          {},
+	}
+	got := map[string][]string{} // caller → the contents they may write
+	for who, p := range callers {
+		ctx := auth.NewContext(context.Background(), p)
+		for _, what := range slices.Sorted(maps.Keys(contents)) {
+			err := pol.AuthorizeContent(ctx, "create", "QuestionnaireResponse", contents[what])
+			if err == nil {
+				got[who] = append(got[who], what)
+			} else if store.KindOf(err) != store.Forbidden {
+				t.Errorf("%s, %s: %v is not store.Forbidden", who, what, err)
+			}
+		}
+	}
+	every := slices.Sorted(maps.Keys(contents))
+	want := map[string][]string{
+		"patient":          {"own"},
+		"app on a patient": {"own"},
+		"clinician on a patient with user scopes": every,
+		"clinician": every,
+		"system":    every,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("writable contents mismatch (-want +got):\n%s", diff)
+	}
+	// Without a way to find the compartment, a bound caller writes nothing.
+	pol.Patients = nil
+	if err := pol.AuthorizeContent(auth.NewContext(context.Background(), callers["patient"]), "create", "QuestionnaireResponse", contents["own"]); store.KindOf(err) != store.Forbidden {
+		t.Errorf("no Patients func: %v, want forbidden", err)
+	}
+}
+
+func mustScopes(t *testing.T, s string) auth.Scopes {
+	t.Helper()
+	ss, err := auth.ParseScopes(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ss
 }

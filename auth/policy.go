@@ -17,6 +17,7 @@ type Access struct {
 	Type        string // resource type, "" for system-level interactions
 	ID          string // resource id when known
 	Query       string // search or condition query, when any
+	Operation   string // operation name without "$", for Interaction "operation"
 }
 
 // CompartmentFunc reports whether the resource typ/id lies in the patient's
@@ -46,8 +47,17 @@ type Policy struct {
 	PatientTypes []string `json:"patientTypes"`
 	// PatientCreateTypes are the types a patient may create.
 	PatientCreateTypes []string `json:"patientCreateTypes"`
-	// Compartment checks patient-scoped reads by id; see CompartmentFunc.
+	// Compartment checks patient-scoped reads and writes by id; see
+	// CompartmentFunc.
 	Compartment CompartmentFunc `json:"-"`
+	// Patients finds the compartments new content would land in, for
+	// [Policy.AuthorizeContent]; see PatientsFunc.
+	Patients PatientsFunc `json:"-"`
+	// Operator is the ODS code of the organisation that runs the service.
+	// Only its admins record information-sharing agreements, read the
+	// audit and run $reindex (see operator.go); "" means nobody's admins
+	// may.
+	Operator string `json:"operator,omitempty"`
 	// Realm for the 401 challenge; default "ucp".
 	Realm string `json:"realm,omitempty"`
 }
@@ -146,11 +156,17 @@ func (pol *Policy) Authorize(ctx context.Context, a Access) error {
 	if p.Role == RoleNone {
 		return forbidden("your role gives no access to care plans")
 	}
+	if a.Interaction == "operation" && a.Operation == "reindex" {
+		return pol.authorizeReindex(p, a)
+	}
 	if !pol.RoleAllows(p.Role, a.Interaction, a.Type) {
 		return forbidden("role %s may not %s %s", p.Role, a.Interaction, typeOrSystem(a.Type))
 	}
 	if a.Interaction == "batch" || a.Interaction == "transaction" {
 		return nil
+	}
+	if err := pol.serviceLevel(p, a); err != nil {
+		return err
 	}
 	ok, err := pol.scopesAllow(ctx, p, a)
 	if err != nil {
@@ -200,7 +216,11 @@ func (pol *Policy) inCompartment(ctx context.Context, patient string, a Access) 
 		return a.Interaction != "create" && a.Interaction != "update" && a.Interaction != "patch" && a.Interaction != "delete", nil
 	}
 	switch a.Interaction {
-	case "read", "vread", "history-instance":
+	case "read", "vread", "history-instance", "update", "patch", "delete":
+		// A write must also find the resource in the compartment already,
+		// so nobody takes over another's; the new content is checked by
+		// AuthorizeContent. An update that would create is refused: the
+		// resource is in nobody's compartment yet.
 		if a.Type == "Patient" {
 			return a.ID == patient, nil
 		}
@@ -231,7 +251,7 @@ func (pol *Policy) inCompartment(ctx context.Context, patient string, a Access) 
 		return pinned(q, "patient", patient, ref) || pinned(q, "subject", ref, ref) ||
 			pinned(q, "subject:Patient", patient, ref) || pinned(q, "patient:Patient", patient, ref), nil
 	case "create":
-		// The new resource's subject is checked by the write interceptor,
+		// Where the new resource lands is checked by AuthorizeContent,
 		// which sees the content; here we only know the type is allowed.
 		return a.Query == "", nil
 	}

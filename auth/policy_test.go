@@ -3,8 +3,12 @@ package auth
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"ucp/store"
 )
@@ -21,6 +25,7 @@ func principal(role Role, scopes string) *Principal {
 // scopes wide enough that only the role decides.
 func TestPolicyTable(t *testing.T) {
 	pol := DefaultPolicy()
+	pol.Operator = "F84012" // the admins are the operator's (see TestPolicyServiceLevel)
 	wide := map[Role]*Principal{
 		RoleClinical: principal(RoleClinical, "user/*.cruds"),
 		RoleView:     principal(RoleView, "user/*.cruds"),
@@ -50,9 +55,12 @@ func TestPolicyTable(t *testing.T) {
 		{Access{Interaction: "read", Type: "Patient", ID: "p1"}, []bool{Y, Y, Y, N, Y, N}},
 		{Access{Interaction: "read", Type: "Patient", ID: "p2"}, []bool{Y, Y, N, N, Y, N}},
 		{Access{Interaction: "search-type", Type: "Patient", Query: "_id=p1"}, []bool{Y, Y, Y, N, Y, N}},
+		{Access{Interaction: "search-type", Type: "Patient", Query: "_id=p2"}, []bool{Y, Y, N, N, Y, N}},
+		{Access{Interaction: "search-type", Type: "Patient", Query: "_id=p1,p2"}, []bool{Y, Y, N, N, Y, N}},
+		{Access{Interaction: "search-type", Type: "Patient", Query: "name=smith"}, []bool{Y, Y, N, N, Y, N}},
 		{Access{Interaction: "history-instance", Type: "CarePlan", ID: "1"}, []bool{Y, Y, N, N, Y, N}},
 		{Access{Interaction: "history-type", Type: "CarePlan"}, []bool{Y, Y, N, N, Y, N}},
-		{Access{Interaction: "history-system"}, []bool{N, N, N, N, Y, N}},
+		{Access{Interaction: "history-system"}, []bool{N, N, N, N, N, N}}, // reaches the audit: see TestPolicyServiceLevel
 		{Access{Interaction: "search-system", Query: "_lastUpdated=gt2025"}, []bool{N, N, N, N, Y, N}},
 		{Access{Interaction: "create", Type: "CarePlan"}, []bool{Y, N, N, N, Y, N}},
 		{Access{Interaction: "update", Type: "CarePlan", ID: "1"}, []bool{Y, N, N, N, Y, N}},
@@ -63,10 +71,10 @@ func TestPolicyTable(t *testing.T) {
 		{Access{Interaction: "read", Type: "Questionnaire", ID: "q"}, []bool{Y, Y, Y, N, Y, N}},
 		{Access{Interaction: "create", Type: "Organization"}, []bool{N, N, N, Y, Y, N}},
 		{Access{Interaction: "read", Type: "Organization", ID: "o"}, []bool{Y, Y, N, Y, Y, N}},
-		{Access{Interaction: "delete", Type: "Contract", ID: "c"}, []bool{N, N, N, Y, Y, N}},
+		{Access{Interaction: "delete", Type: "Contract", ID: "c"}, []bool{N, N, N, Y, N, N}}, // agreements: the operator's admins only
 		{Access{Interaction: "update", Type: "Device", ID: "client1"}, []bool{N, N, N, Y, Y, N}},
-		{Access{Interaction: "read", Type: "AuditEvent", ID: "a"}, []bool{N, N, N, Y, Y, N}},
-		{Access{Interaction: "search-type", Type: "AuditEvent", Query: "patient=p1"}, []bool{N, N, N, Y, Y, N}},
+		{Access{Interaction: "read", Type: "AuditEvent", ID: "a"}, []bool{N, N, N, Y, N, N}},
+		{Access{Interaction: "search-type", Type: "AuditEvent", Query: "patient=p1"}, []bool{N, N, N, Y, N, N}},
 		{Access{Interaction: "create", Type: "AuditEvent"}, []bool{N, N, N, N, N, N}},
 		{Access{Interaction: "delete", Type: "AuditEvent", ID: "a"}, []bool{N, N, N, N, N, N}},
 		{Access{Interaction: "batch"}, []bool{Y, Y, Y, Y, Y, N}},
@@ -87,6 +95,76 @@ func TestPolicyTable(t *testing.T) {
 					t.Fatalf("refusal %v is not store.Forbidden", err)
 				}
 			})
+		}
+	}
+}
+
+// TestPolicyServiceLevel: agreements, the audit and $reindex belong to the
+// organisation that runs the service, and the audit is read by systems only
+// through a scope that names it.
+func TestPolicyServiceLevel(t *testing.T) {
+	const operator = "X26"
+	admin := func(org string) *Principal { p := principal(RoleAdmin, "user/*.cruds"); p.Org = org; return p }
+	system := func(scopes string) *Principal { p := principal(RoleSystem, scopes); p.Org = ""; return p }
+	pat := principal(RolePatient, "patient/*.cruds")
+	pat.Patient = "p1"
+	who := map[string]*Principal{
+		"operator admin":     admin(operator),
+		"other admin":        admin("Y11111"),
+		"operator clinician": func() *Principal { p := principal(RoleClinical, "user/*.cruds"); p.Org = operator; return p }(),
+		"patient":            pat,
+		"system *.rs":        system("system/*.rs"),
+		"system *.cruds":     system("system/*.cruds"),
+		"system *.rs+audit":  system("system/*.rs system/AuditEvent.rs"),
+		"system audit v1":    system("system/AuditEvent.read"),
+		"system CarePlan.u":  system("system/CarePlan.u"),
+	}
+	reindex := func(typ string) Access { return Access{Interaction: "operation", Operation: "reindex", Type: typ} }
+	for _, test := range []struct {
+		a       Access
+		allowed []string // the callers allowed; everyone else is refused
+	}{
+		{Access{Interaction: "create", Type: "Contract"}, []string{"operator admin"}},
+		{Access{Interaction: "update", Type: "Contract", ID: "c"}, []string{"operator admin"}},
+		{Access{Interaction: "patch", Type: "Contract", ID: "c"}, []string{"operator admin"}},
+		{Access{Interaction: "delete", Type: "Contract", ID: "c"}, []string{"operator admin"}},
+		{Access{Interaction: "read", Type: "Contract", ID: "c"}, []string{"operator admin", "operator clinician", "other admin", "system *.rs", "system *.cruds", "system *.rs+audit"}},
+		{Access{Interaction: "create", Type: "Organization"}, []string{"operator admin", "other admin", "system *.cruds"}},
+		{Access{Interaction: "read", Type: "AuditEvent", ID: "a"}, []string{"operator admin", "system *.rs+audit", "system audit v1"}},
+		{Access{Interaction: "search-type", Type: "AuditEvent", Query: "patient=p1"}, []string{"operator admin", "system *.rs+audit", "system audit v1"}},
+		{Access{Interaction: "history-type", Type: "AuditEvent"}, []string{"operator admin", "system *.rs+audit", "system audit v1"}},
+		{Access{Interaction: "history-system"}, []string{"system *.rs+audit"}},
+		{Access{Interaction: "search-system"}, []string{"system *.rs", "system *.cruds", "system *.rs+audit"}},
+		{Access{Interaction: "search-type", Type: "CarePlan"}, []string{"operator clinician", "system *.rs", "system *.cruds", "system *.rs+audit"}},
+		{reindex(""), []string{"operator admin", "system *.cruds", "system CarePlan.u"}},
+		{reindex("CarePlan"), []string{"operator admin", "system *.cruds", "system CarePlan.u"}},
+		{reindex("Patient"), []string{"operator admin", "system *.cruds"}},
+	} {
+		name := test.a.Interaction + " " + test.a.Operation + " " + test.a.Type
+		t.Run(name, func(t *testing.T) {
+			pol := DefaultPolicy()
+			pol.Operator = operator
+			var got []string
+			for _, w := range slices.Sorted(maps.Keys(who)) {
+				err := pol.Authorize(NewContext(context.Background(), who[w]), test.a)
+				if err == nil {
+					got = append(got, w)
+				} else if store.KindOf(err) != store.Forbidden {
+					t.Errorf("%s: refusal %v is not store.Forbidden", w, err)
+				}
+			}
+			want := slices.Sorted(slices.Values(test.allowed))
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("allowed callers mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// With no operator configured, no admin records an agreement or reads
+	// the audit.
+	pol := DefaultPolicy()
+	for _, a := range []Access{{Interaction: "create", Type: "Contract"}, {Interaction: "read", Type: "AuditEvent", ID: "a"}, reindex("")} {
+		if err := pol.Authorize(NewContext(context.Background(), admin("")), a); store.KindOf(err) != store.Forbidden {
+			t.Errorf("no operator: admin %s %s = %v, want forbidden", a.Interaction, a.Type, err)
 		}
 	}
 }
@@ -159,6 +237,29 @@ func TestPolicyCompartment(t *testing.T) {
 	}
 	if err := pol.Authorize(ctx, Access{Interaction: "read", Type: "CarePlan", ID: "broken"}); err == nil || store.KindOf(err) == store.Forbidden {
 		t.Errorf("store failure must be an internal error, got %v", err)
+	}
+	// An app acting through patient/ scopes writes only what is in the
+	// compartment already (where the content lands is AuthorizeContent's).
+	app := principal(RoleClinical, "launch/patient patient/*.cruds")
+	app.Patient = "p1"
+	ctx = NewContext(context.Background(), app)
+	for _, test := range []struct {
+		a    Access
+		want bool
+	}{
+		{Access{Interaction: "update", Type: "CarePlan", ID: "mine"}, true},
+		{Access{Interaction: "patch", Type: "CarePlan", ID: "mine"}, true},
+		{Access{Interaction: "update", Type: "CarePlan", ID: "theirs"}, false},
+		{Access{Interaction: "patch", Type: "CarePlan", ID: "theirs"}, false},
+		{Access{Interaction: "delete", Type: "CarePlan", ID: "theirs"}, false},
+		{Access{Interaction: "update", Type: "CarePlan", ID: "new"}, false},
+		{Access{Interaction: "update", Type: "CarePlan", Query: "identifier=x"}, false},
+		{Access{Interaction: "update", Type: "Patient", ID: "p1"}, true},
+		{Access{Interaction: "update", Type: "Patient", ID: "p2"}, false},
+	} {
+		if err := pol.Authorize(ctx, test.a); (err == nil) != test.want {
+			t.Errorf("app on p1: %s %s/%s?%s = %v, want allowed=%v", test.a.Interaction, test.a.Type, test.a.ID, test.a.Query, err, test.want)
+		}
 	}
 }
 

@@ -3,6 +3,8 @@ package auth
 import (
 	"errors"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestParseScope(t *testing.T) {
@@ -142,6 +144,42 @@ func TestScopesAllowsQuery(t *testing.T) {
 	} {
 		if got := ss.AllowsQuery(test.level, test.interaction, test.typ, test.query); got != test.want {
 			t.Errorf("AllowsQuery(%q, %s, %s, %q) = %v, want %v", test.level, test.interaction, test.typ, test.query, got, test.want)
+		}
+	}
+}
+
+// TestConditionalWritesNeedSearch: a conditional create, update, patch or
+// delete tells whether resources match its query, so it needs search as
+// well as the write; a search needs nothing more for having a query.
+func TestConditionalWritesNeedSearch(t *testing.T) {
+	type perms struct {
+		Plain, Conditional string
+	}
+	got := map[string]perms{}
+	for _, interaction := range []string{"create", "update", "patch", "delete", "search-type"} {
+		plain, _, _ := InteractionPerm(interaction, false)
+		cond, _, _ := InteractionPerm(interaction, true)
+		got[interaction] = perms{plain.String(), cond.String()}
+	}
+	want := map[string]perms{
+		"create":      {"c", "cs"},
+		"update":      {"u", "cus"},
+		"patch":       {"u", "cus"},
+		"delete":      {"d", "ds"},
+		"search-type": {"s", "s"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("InteractionPerm mismatch (-want +got):\n%s", diff)
+	}
+	// Without s, the same scopes allow the plain writes and refuse the
+	// conditional ones.
+	ss, _ := ParseScopes("user/Goal.cud")
+	for _, interaction := range []string{"create", "update", "patch", "delete"} {
+		if !ss.AllowsQuery(LevelUser, interaction, "Goal", "") {
+			t.Errorf("user/Goal.cud refuses a plain %s", interaction)
+		}
+		if ss.AllowsQuery(LevelUser, interaction, "Goal", "identifier=x") {
+			t.Errorf("user/Goal.cud allows a conditional %s, which needs search", interaction)
 		}
 	}
 }

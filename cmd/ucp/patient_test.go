@@ -131,6 +131,78 @@ func TestServePatientReadsOwnRecord(t *testing.T) {
 	}
 }
 
+// TestServePatientWritesOwnRecord: whatever a patient writes lands in their
+// own compartment, and only there, as does what a staff app acting only
+// through patient/ scopes writes, in single interactions and bundles alike;
+// an update or patch also finds the resource theirs already.
+func TestServePatientWritesOwnRecord(t *testing.T) {
+	srv := startTestServer(t, filepath.Join(t.TempDir(), "ucp.db"), false)
+	defer srv.Close()
+	clinical := token(t, srv, auth.RoleClinical)
+	create := func(typ, body string) string {
+		t.Helper()
+		code, h, b := call(t, "POST", srv.base+"/"+typ, clinical, []byte(body), "Content-Type: application/fhir+json")
+		if code != 201 {
+			t.Fatalf("create: %d %s", code, b)
+		}
+		loc := h.Get("Location")
+		return strings.Split(strings.TrimPrefix(loc, srv.base+"/"), "/")[1]
+	}
+	patient := `{"resourceType":"Patient","name":[{"family":"Jones"}],"gender":"female","birthDate":"1951-04-02"}`
+	me, other := create("Patient", patient), create("Patient", patient)
+	qr := func(subject string) string {
+		s := `{"resourceType":"QuestionnaireResponse","status":"completed"`
+		if subject != "" {
+			s += `,"subject":{"reference":"Patient/` + subject + `"}`
+		}
+		return s + `}`
+	}
+	theirs := create("QuestionnaireResponse", qr(other))
+	mine := create("QuestionnaireResponse", qr(me))
+	pat := mint(t, srv, devissuer.TokenRequest{Role: auth.RolePatient, Patient: me})
+	app := mint(t, srv, devissuer.TokenRequest{Role: auth.RoleClinical, Patient: me, Scope: "openid launch/patient patient/*.cruds"})
+	txn := func(body string) string {
+		return `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":` + body + `,"request":{"method":"POST","url":"QuestionnaireResponse"}}]}`
+	}
+	for _, test := range []struct {
+		name, tok, method, path, body string
+		want                          int
+	}{
+		{"patient, into their own record", pat, "POST", "/QuestionnaireResponse", qr(me), 201},
+		{"patient, into another's record", pat, "POST", "/QuestionnaireResponse", qr(other), 403},
+		{"patient, into nobody's record", pat, "POST", "/QuestionnaireResponse", qr(""), 403},
+		{"patient, into another's record in a transaction", pat, "POST", "", txn(qr(other)), 403},
+		{"app, into their own record", app, "POST", "/QuestionnaireResponse", qr(me), 201},
+		{"app, into another's record", app, "POST", "/QuestionnaireResponse", qr(other), 403},
+		{"app, into another's record in a transaction", app, "POST", "", txn(qr(other)), 403},
+		{"app, update of their own", app, "PUT", "/QuestionnaireResponse/" + mine, `{"resourceType":"QuestionnaireResponse","id":"` + mine + `","status":"amended","subject":{"reference":"Patient/` + me + `"}}`, 200},
+		{"app, moving their own to another", app, "PUT", "/QuestionnaireResponse/" + mine, `{"resourceType":"QuestionnaireResponse","id":"` + mine + `","status":"amended","subject":{"reference":"Patient/` + other + `"}}`, 403},
+		{"app, patching their own to another", app, "PATCH", "/QuestionnaireResponse/" + mine, `[{"op":"replace","path":"/subject/reference","value":"Patient/` + other + `"}]`, 403},
+		{"app, taking another's", app, "PUT", "/QuestionnaireResponse/" + theirs, `{"resourceType":"QuestionnaireResponse","id":"` + theirs + `","status":"amended","subject":{"reference":"Patient/` + me + `"}}`, 403},
+		{"clinician, anyone's", clinical, "POST", "/QuestionnaireResponse", qr(other), 201},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			ct := "application/fhir+json"
+			if test.method == "PATCH" {
+				ct = "application/json-patch+json"
+			}
+			code, _, b := call(t, test.method, srv.base+test.path, test.tok, []byte(test.body), "Content-Type: "+ct)
+			if code != test.want {
+				t.Fatalf("%s %s = %d %.400s, want %d", test.method, test.path, code, b, test.want)
+			}
+			if code == 403 && !strings.Contains(string(b), "OperationOutcome") {
+				t.Errorf("a 403 without an OperationOutcome: %s", b)
+			}
+		})
+	}
+	// Nothing refused was written: another's record holds only the
+	// clinician's two.
+	code, _, b := call(t, "GET", srv.base+"/QuestionnaireResponse?subject=Patient/"+other+"&_summary=count", clinical, nil)
+	if code != 200 || !strings.Contains(string(b), `"total":2`) {
+		t.Errorf("QuestionnaireResponses of the other patient: %d %s, want 2", code, b)
+	}
+}
+
 // TestServeEverythingShowsWhatTheCallerMayRead: Patient/$everything is
 // authorized as a read of the Patient, but the compartment holds types some
 // callers may not read: the AuditEvents of everyone who opened the record
@@ -140,7 +212,8 @@ func TestServeEverythingShowsWhatTheCallerMayRead(t *testing.T) {
 	srv := startTestServer(t, filepath.Join(t.TempDir(), "ucp.db"), true)
 	defer srv.Close()
 	view := token(t, srv, auth.RoleView)
-	system := token(t, srv, auth.RoleSystem)
+	system := token(t, srv, auth.RoleSystem) // system/*.rs: the clinical record, not the audit
+	auditor := mint(t, srv, devissuer.TokenRequest{Role: auth.RoleSystem, Scope: "system/*.rs system/AuditEvent.rs"})
 	code, _, b := call(t, "GET", srv.base+"/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919", view, nil)
 	var found struct {
 		Entry []struct {
@@ -156,7 +229,7 @@ func TestServeEverythingShowsWhatTheCallerMayRead(t *testing.T) {
 	// That read is audited; wait until its AuditEvent is stored.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, _, b := call(t, "GET", srv.base+"/AuditEvent?_summary=count&patient=Patient/"+id, system, nil)
+		_, _, b := call(t, "GET", srv.base+"/AuditEvent?_summary=count&patient=Patient/"+id, auditor, nil)
 		var c struct{ Total int }
 		if json.Unmarshal(b, &c) == nil && c.Total > 0 {
 			break
@@ -177,7 +250,8 @@ func TestServeEverythingShowsWhatTheCallerMayRead(t *testing.T) {
 	}{
 		{"view", view, []string{"AuditEvent"}, []string{"Patient", "CarePlan", "Practitioner"}},
 		{"patient", tok.AccessToken, []string{"AuditEvent", "Provenance", "Practitioner"}, []string{"Patient", "CarePlan"}},
-		{"system", system, nil, []string{"Patient", "CarePlan", "AuditEvent"}},
+		{"system", system, []string{"AuditEvent"}, []string{"Patient", "CarePlan"}},
+		{"auditing system", auditor, nil, []string{"Patient", "CarePlan", "AuditEvent"}},
 	} {
 		t.Run(tc.who, func(t *testing.T) {
 			code, _, b := call(t, "GET", srv.base+"/Patient/"+id+"/$everything?_count=1000", tc.tok, nil)
@@ -217,13 +291,16 @@ func TestServeEverythingShowsWhatTheCallerMayRead(t *testing.T) {
 		t.Errorf("view: GET Patient/%s/* = %d, want 200 with the plan and no AuditEvent: %.300s", id, code, b)
 	}
 
-	// Nor does a viewer learn whose records were opened through _has: that
-	// is a search of AuditEvents, which only auditors and systems may make.
+	// Nor does a viewer, or a system without a scope naming AuditEvent,
+	// learn whose records were opened through _has: that is a search of
+	// AuditEvents, which only auditors make.
 	has := "/Patient?_has:AuditEvent:patient:subtype=read&_summary=count"
-	if code, _, b := call(t, "GET", srv.base+has, view, nil); code != 403 || !strings.Contains(string(b), "AuditEvent") {
-		t.Errorf("view: GET %s = %d %s, want 403 naming AuditEvent", has, code, b)
+	for _, who := range []struct{ name, tok string }{{"view", view}, {"system", system}} {
+		if code, _, b := call(t, "GET", srv.base+has, who.tok, nil); code != 403 || !strings.Contains(string(b), "AuditEvent") {
+			t.Errorf("%s: GET %s = %d %s, want 403 naming AuditEvent", who.name, has, code, b)
+		}
 	}
-	if code, _, b := call(t, "GET", srv.base+has, system, nil); code != 200 {
-		t.Errorf("system: GET %s = %d %s, want 200", has, code, b)
+	if code, _, b := call(t, "GET", srv.base+has, auditor, nil); code != 200 {
+		t.Errorf("auditing system: GET %s = %d %s, want 200", has, code, b)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"ucp/auth/smart"
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
+	"ucp/fhir/search"
 	"ucp/store"
 )
 
@@ -35,12 +36,15 @@ type security struct {
 
 // newSecurity builds the verifier from the issuer flags. root is the
 // server's own origin (http://host:port), base its FHIR base URL.
-func newSecurity(cfg serveConfig, root, base string, st store.Store) (*security, error) {
+func newSecurity(cfg serveConfig, root, base string, st store.Store, reg *search.Registry) (*security, error) {
 	sec := &security{policy: auth.DefaultPolicy(), agreements: &auth.StoreAgreements{Store: st}}
 	// A patient (or an app launched on one) reads by id only what is in
-	// their compartment; without this only their Patient resource.
+	// their compartment; without this only their Patient resource. What
+	// they write must land there too.
 	sec.policy.Compartment = auth.StoreCompartment(st)
-	sec.authz = &auth.AgreementPolicy{Next: sec.policy, Agreements: sec.agreements}
+	sec.policy.Patients = reg.Patients
+	sec.policy.Operator = cfg.operator()
+	sec.authz = &auth.AgreementPolicy{Next: sec.policy, Agreements: sec.agreements, Operator: cfg.operator()}
 	vc := auth.VerifierConfig{MinIDAssurance: cfg.MinIDAssurance}
 	if cfg.RolesFile != "" {
 		roles, err := auth.LoadRoleMap(cfg.RolesFile)
@@ -95,8 +99,8 @@ func (sec *security) authorizer() rest.Authorizer { return policyAuthorizer{sec.
 type policyAuthorizer struct{ p auth.Authorizer }
 
 func (a policyAuthorizer) Authorize(ctx context.Context, x rest.Access) error {
-	acc := auth.Access{Interaction: x.Interaction, Type: x.Type, ID: x.ID, Query: x.Query}
-	if x.Interaction == "operation" {
+	acc := auth.Access(x)
+	if x.Interaction == "operation" && x.Operation != "reindex" { // $reindex is the policy's own (an operator's act)
 		// The policy knows interactions, not operations: an operation that
 		// only reads is authorized as a read of its type, any other as an
 		// update.
@@ -202,6 +206,21 @@ func (sec *security) wrap(h http.Handler, refused func(*http.Request, error)) ht
 		w.Header().Set("X-UCP-Mode", "development")
 		h.ServeHTTP(w, r)
 	})
+}
+
+// contentGuard refuses a write whose content lands outside the
+// compartment of the patient the caller is bound to (see
+// auth.Policy.AuthorizeContent), before the domain rules see it.
+type contentGuard struct {
+	next   rest.WriteInterceptor
+	policy *auth.Policy
+}
+
+func (g contentGuard) BeforeWrite(ctx context.Context, op *rest.WriteOp) error {
+	if err := g.policy.AuthorizeContent(ctx, op.Interaction, op.Type, op.Resource); err != nil {
+		return err
+	}
+	return g.next.BeforeWrite(ctx, op)
 }
 
 // agreementWatcher tells the agreement cache when a Contract is written, so

@@ -59,12 +59,25 @@ type serveConfig struct {
 	MinIDAssurance int
 	DefaultScopes  string
 	ClientsFile    string
+	// OperatorODS is the organisation that runs the service: its admins
+	// record the information-sharing agreements and read the audit.
+	OperatorODS string
 }
 
 // dataDir is the folder beside the SQLite file, for the server's key and
 // the audit journal.
 func (c serveConfig) dataDir() string {
 	return filepath.Dir(strings.TrimPrefix(c.Store, "sqlite:"))
+}
+
+// operator is the ODS code of the organisation that runs the service: the
+// flag's, or in --dev the development organisation's, so that development
+// admins can record agreements.
+func (c serveConfig) operator() string {
+	if c.OperatorODS == "" && c.Dev {
+		return devOrg
+	}
+	return c.OperatorODS
 }
 
 // repeated is a flag that may be given several times.
@@ -95,6 +108,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.RolesFile, "roles", "", "JSON `FILE` mapping national RBAC role codes to roles (clinical, view, admin)")
 	fs.IntVar(&cfg.MinIDAssurance, "min-id-assurance", 3, "least CIS2 identity assurance level of staff tokens (0 turns the check off)")
 	fs.StringVar(&cfg.ClientsFile, "clients", "", "JSON `FILE` of registered SMART Backend Services clients (client_id, jwks, scope, org)")
+	fs.StringVar(&cfg.OperatorODS, "operator-ods", "", "ODS `CODE` of the organisation that runs this service: only its admins record information-sharing agreements, read the audit and run $reindex (default with --dev: "+devOrg+")")
 	fs.StringVar(&cfg.DefaultScopes, "oidc-default-scopes", "user/*.cruds", "SMART scopes granted to staff tokens that carry none (CIS2 sends none: the role decides)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -204,7 +218,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		st.Close()
 		return nil, err
 	}
-	sec, err := newSecurity(cfg, "http://"+ln.Addr().String(), base, st)
+	sec, err := newSecurity(cfg, "http://"+ln.Addr().String(), base, st, reg)
 	if err != nil {
 		ln.Close()
 		st.Close()
@@ -271,7 +285,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		MaxBodyBytes:      cfg.MaxBody,
 		SoftwareVersion:   version,
 		Logger:            log,
-		WriteInterceptor:  audit.WriteInterceptor{Next: agreementWatcher{next: plans, agreements: sec.agreements}, Registry: reg},
+		WriteInterceptor:  audit.WriteInterceptor{Next: contentGuard{next: agreementWatcher{next: plans, agreements: sec.agreements}, policy: sec.policy}, Registry: reg},
 		ReadInterceptor:   audit.CollectingReader{Next: plans, Registry: reg},
 		Audit:             sink,
 		Caller:            auth.CallerKey,
@@ -335,7 +349,15 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		},
 	}
 	go func() { s.done <- s.http.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "base", base, "store", cfg.Store)
+	if cfg.operator() == "" {
+		// Not fatal: the agreements already recorded keep working, and a
+		// server that urgent care depends on should not stay down over a
+		// governance setting that the next restart can add. But nobody can
+		// record, change or end an agreement, or read the audit as an admin,
+		// until it is set, and the operator must hear that at once.
+		log.Warn("no --operator-ods: no admin may record or change information-sharing agreements (Contract), read the audit or run $reindex; give the ODS code of the organisation that runs this service")
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "base", base, "store", cfg.Store, "operator", cfg.operator())
 	return s, nil
 }
 

@@ -68,7 +68,10 @@ func (s *Server) reindex(ctx context.Context, r *OperationRequest) (int, any, er
 	for k := range r.Query {
 		extra = extra || k != "_format" && k != "_pretty"
 	}
-	if len(r.Parameters) > 0 || r.Resource != nil || extra {
+	// A Parameters body without parameters (what HAPI-style clients send
+	// for an operation without any) asks for nothing.
+	params, isList := r.Parameters["parameter"].([]any)
+	if _, has := r.Parameters["parameter"]; has && (!isList || len(params) > 0) || r.Resource != nil || extra {
 		return 0, nil, store.Errorf(store.Invalid, "$reindex takes no parameters")
 	}
 	types := []string{r.Type}

@@ -86,6 +86,32 @@ func TestReindex(t *testing.T) {
 	ts.do(t, "POST", "/$reindex").want(t, http.StatusForbidden)
 }
 
+// TestReindexBody: $reindex takes no parameters, and a Parameters resource
+// with none is none.
+func TestReindexBody(t *testing.T) {
+	ts := mustServer(t)
+	ts.create(t, ethnicPatient("9000000009", "A"))
+	for _, test := range []struct {
+		name, body string
+		want       int
+	}{
+		{"no body", "", http.StatusOK},
+		{"empty Parameters", `{"resourceType":"Parameters"}`, http.StatusOK},
+		{"Parameters with an id", `{"resourceType":"Parameters","id":"x"}`, http.StatusOK},
+		{"a parameter", `{"resourceType":"Parameters","parameter":[{"name":"type","valueString":"Patient"}]}`, http.StatusBadRequest},
+		{"parameter not a list", `{"resourceType":"Parameters","parameter":{"name":"type"}}`, http.StatusBadRequest},
+		{"not Parameters", `{"resourceType":"Patient"}`, http.StatusBadRequest},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			r := ts.do(t, "POST", "/Patient/$reindex", test.body, "Content-Type: application/fhir+json")
+			r.want(t, test.want)
+			if test.want == http.StatusBadRequest && !strings.Contains(string(r.Body), "takes no parameters") {
+				t.Errorf("400 without saying why: %s", r.Body)
+			}
+		})
+	}
+}
+
 func TestTextSearch(t *testing.T) {
 	ts := mustServer(t)
 	heart := ts.create(t, `{"resourceType":"CarePlan","status":"active","intent":"plan","subject":{"reference":"Patient/p"},

@@ -33,6 +33,43 @@ func (s *Server) search(c *gin.Context, typ string) error {
 	return s.searchIn(c, typ, "")
 }
 
+// searchableTypes authorizes a search of every type (GET /fhir?…) as a
+// search of each type it reaches, as chains and compartments are: a type
+// named in _type must be allowed (the client asked for it); without _type
+// it is every served type the caller may search, so a scope that covers
+// "*" still reaches only what the policy lets it search (not the audit,
+// say). It returns those types, or nil when _type names them.
+func (s *Server) searchableTypes(ctx context.Context, params url.Values) ([]string, error) {
+	q := params.Encode()
+	if len(params["_type"]) > 0 {
+		for _, v := range params["_type"] {
+			for _, t := range strings.Split(v, ",") {
+				if t = strings.TrimSpace(t); t == "" {
+					continue
+				}
+				if err := s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "search-type", Type: t, Query: q}); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return nil, nil
+	}
+	var out []string
+	for _, t := range s.cfg.Types {
+		err := s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "search-type", Type: t, Query: q})
+		switch {
+		case err == nil:
+			out = append(out, t)
+		case store.KindOf(err) != store.Forbidden:
+			return nil, err
+		}
+	}
+	if len(out) == 0 {
+		return nil, store.Errorf(store.Forbidden, "you may search no type")
+	}
+	return out, nil
+}
+
 // searchIn is search-type (typ set) or search-system (typ ""), restricted to
 // the Patient compartment of patient when that is set (see
 // handleCompartmentSearch, which has authorised the request already).
@@ -48,7 +85,7 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 	if err != nil {
 		return err
 	}
-	var compTypes []string // for Patient/{id}/*: the types the caller may search
+	var compTypes []string // for Patient/{id}/* and a search of every type: the types the caller may search
 	if patient == "" {
 		interaction := "search-type"
 		if typ == "" {
@@ -63,6 +100,11 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 		}
 		if err := s.authorize(c, Access{Interaction: interaction, Type: typ, Query: params.Encode()}); err != nil {
 			return err
+		}
+		if typ == "" {
+			if compTypes, err = s.searchableTypes(c.Request.Context(), params); err != nil {
+				return err
+			}
 		}
 	} else if compTypes, err = s.authorizeCompartment(c, typ, patient, params); err != nil {
 		return err
@@ -96,11 +138,11 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 	q.Cursor = cursor
 	if patient != "" {
 		q.Patient = patient
-		if len(q.Types) == 0 {
-			// Patient/{id}/*: every served type the caller may search
-			// there, not whatever else the store may hold.
-			q.Types = compTypes
-		}
+	}
+	if len(q.Types) == 0 && compTypes != nil {
+		// Patient/{id}/* or a search of every type: every served type
+		// the caller may search, not whatever else the store may hold.
+		q.Types = compTypes
 	}
 	if req.Summary == "count" {
 		q.Count = 0

@@ -1,12 +1,16 @@
 package rest_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"ucp/fhir/rest"
+	"ucp/store"
 )
 
 func jsonNum(n int) json.Number { return json.Number(fmt.Sprint(n)) }
@@ -280,4 +284,42 @@ func TestMisspeltParameter(t *testing.T) {
 		!strings.Contains(fmt.Sprint(entries[len(entries)-1]), "subject:identifer") {
 		t.Errorf("lenient answer has no outcome naming the ignored parameter: %v", entries)
 	}
+}
+
+// refuseSearch refuses a search of the types it holds (all when nil).
+type refuseSearch map[string]bool
+
+func (r refuseSearch) Authorize(_ context.Context, a rest.Access) error {
+	if a.Interaction == "search-type" && (r == nil || r[a.Type]) {
+		return store.Errorf(store.Forbidden, "no search of %s", a.Type)
+	}
+	return nil
+}
+
+// TestSystemSearchReachesWhatTheCallerMaySearch: a search of every type is
+// a search of each type it reaches, like a chain: a type the caller may not
+// search is refused when named in _type and left out otherwise.
+func TestSystemSearchReachesWhatTheCallerMaySearch(t *testing.T) {
+	ts := mustServer(t, func(c *rest.Config) { c.Authorizer = refuseSearch{"AuditEvent": true} })
+	ts.create(t, patientJSON)
+	ts.create(t, `{"resourceType":"AuditEvent","type":{"code":"rest"},"recorded":"2026-01-01T00:00:00Z","agent":[{"requestor":true}],"source":{"observer":{"display":"x"}}}`)
+	types := func(q string) []string {
+		var out []string
+		es, _ := ts.do(t, "GET", q).want(t, http.StatusOK).JSON(t)["entry"].([]any)
+		for _, e := range es {
+			out = append(out, str(path(e.(map[string]any), "resource.resourceType")))
+		}
+		return out
+	}
+	if got := types("/"); len(got) != 1 || got[0] != "Patient" {
+		t.Errorf("GET /fhir found %v, want only the Patient", got)
+	}
+	if got := types("/?_type=Patient"); len(got) != 1 || got[0] != "Patient" {
+		t.Errorf("GET /fhir?_type=Patient found %v, want the Patient", got)
+	}
+	ts.do(t, "GET", "/?_type=AuditEvent").want(t, http.StatusForbidden)
+	ts.do(t, "GET", "/?_type=Patient,AuditEvent").want(t, http.StatusForbidden)
+
+	none := mustServer(t, func(c *rest.Config) { c.Authorizer = refuseSearch(nil) })
+	none.do(t, "GET", "/").want(t, http.StatusForbidden)
 }
