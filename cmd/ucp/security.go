@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -151,23 +149,14 @@ func (sec *security) mount(e *gin.Engine) {
 // smartConfigPath is SMART discovery, beside the FHIR base.
 const smartConfigPath = "/fhir/.well-known/smart-configuration"
 
-// loadClients reads the registered system clients: a JSON array of
-// {client_id, client_name, jwks, scope, org}. An admin edits the file.
+// loadClients reads the --clients file, if any.
 func loadClients(path string) (*smart.MemoryRegistry, error) {
 	if path == "" {
 		return smart.NewMemoryRegistry()
 	}
-	data, err := os.ReadFile(path)
+	reg, err := smart.LoadClients(path)
 	if err != nil {
 		return nil, fmt.Errorf("--clients: %w", err)
-	}
-	var clients []*smart.Client
-	if err := json.Unmarshal(data, &clients); err != nil {
-		return nil, fmt.Errorf("--clients %s: %w", path, err)
-	}
-	reg, err := smart.NewMemoryRegistry(clients...)
-	if err != nil {
-		return nil, fmt.Errorf("--clients %s: %w", path, err)
 	}
 	return reg, nil
 }
