@@ -2,11 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"ucp/auth"
 )
 
 // TestServeRefusesWrongConfigFiles checks that serve will not start on a
@@ -57,5 +71,120 @@ func runUntilServing(t *testing.T, args []string) (int, string, string) {
 				return <-done, stdout.String(), stderr.String()
 			}
 		}
+	}
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key as
+// PEM files in dir, and returns their paths and a pool trusting it.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "ucp test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, pool
+}
+
+func TestServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(dir, "ucp.db"), MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3,
+		TLSCert: certFile, TLSKey: keyFile}
+	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if !strings.HasPrefix(srv.base, "https://127.0.0.1:") {
+		t.Errorf("base %q, want https://127.0.0.1:…", srv.base)
+	}
+	client := func(maxVersion uint16) *http.Client {
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MaxVersion: maxVersion}}}
+	}
+
+	// A token from the development issuer, itself served over TLS, reads
+	// through the TLS listener.
+	req, _ := http.NewRequest(http.MethodGet, srv.base+"/Patient?_summary=count", nil)
+	req.Header.Set("Authorization", "Bearer "+token(t, srv, auth.RoleView))
+	resp, err := client(0).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET Patient over TLS: %d", resp.StatusCode)
+	}
+	if resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 {
+		t.Errorf("connection state %+v, want TLS 1.2 or later", resp.TLS)
+	}
+	if got := resp.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(got, "max-age=") {
+		t.Errorf("Strict-Transport-Security = %q, want max-age=…", got)
+	}
+
+	// TLS 1.1 is refused in the handshake.
+	if resp, err := client(tls.VersionTLS11).Get(srv.base + "/metadata"); err == nil {
+		resp.Body.Close()
+		t.Error("a TLS 1.1 client was served")
+	}
+	// Plain HTTP is not served on the TLS port.
+	plain := "http://" + strings.TrimPrefix(srv.base, "https://")
+	if resp, err := http.Get(plain + "/metadata"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("plain HTTP was served on the TLS port")
+		}
+	}
+}
+
+func TestServeTLSFlags(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, dir)
+	db := "sqlite:" + filepath.Join(dir, "ucp.db")
+	for _, test := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"cert without key", []string{"--tls-cert", certFile}, "--tls-cert and --tls-key go together"},
+		{"key without cert", []string{"--tls-key", keyFile}, "--tls-cert and --tls-key go together"},
+		{"key is not the cert's", []string{"--tls-cert", certFile, "--tls-key", certFile}, "--tls-cert/--tls-key:"},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			args := append([]string{"serve", "--dev", "--addr", "127.0.0.1:0", "--store", db}, test.args...)
+			code, _, stderr := runUntilServing(t, args)
+			if code != 1 || !strings.Contains(stderr, test.want) {
+				t.Errorf("exit %d, stderr %s; want exit 1 saying %s", code, stderr, test.want)
+			}
+		})
 	}
 }

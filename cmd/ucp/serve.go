@@ -59,6 +59,10 @@ type serveConfig struct {
 	MinIDAssurance int
 	DefaultScopes  string
 	ClientsFile    string
+
+	// TLS: serve HTTPS with this certificate (chain) and key, PEM files.
+	TLSCert string
+	TLSKey  string
 }
 
 // dataDir is the folder beside the SQLite file, for the server's key and
@@ -95,6 +99,9 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&cfg.MinIDAssurance, "min-id-assurance", 3, "least CIS2 identity assurance level of staff tokens (0 turns the check off)")
 	fs.StringVar(&cfg.ClientsFile, "clients", "", "JSON `FILE` of registered SMART Backend Services clients (client_id, jwks, scope, org)")
 	fs.StringVar(&cfg.DefaultScopes, "oidc-default-scopes", "user/*.cruds", "SMART scopes granted to staff tokens that carry none (CIS2 sends none: the role decides)")
+	// TLS.
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS (TLS 1.2 or later) with this certificate chain, a PEM `FILE` (with --tls-key)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert, a PEM `FILE`")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -188,14 +195,15 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, scheme, err := listen(cfg)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	root := scheme + "://" + ln.Addr().String()
 	base := cfg.BaseURL
 	if base == "" {
-		base = "http://" + ln.Addr().String() + "/fhir"
+		base = root + "/fhir"
 	}
 	reg, err := search.NewRegistry()
 	if err != nil {
@@ -206,7 +214,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	// :in, :not-in, :above and :below read the ValueSets and CodeSystems
 	// stored on the server.
 	reg.SetTerminology(&terminology.Source{Store: st})
-	sec, err := newSecurity(cfg, "http://"+ln.Addr().String(), base, st)
+	sec, err := newSecurity(cfg, root, base, st)
 	if err != nil {
 		ln.Close()
 		st.Close()
@@ -314,10 +322,16 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	sec.mount(api.Handler())
 	// Requests with a bad token never reach the REST layer's audit.
 	refused := audit.NewRefusedLogins(sink, audit.RefusedWindow)
+	handler := sec.wrap(auth.BreakGlassHandler(audit.Middleware(api)), refused.Record)
+	if scheme == "https" {
+		handler = hsts(handler)
+	}
 	s := &server{
 		base: base, addr: ln.Addr(), store: st, audit: sink, refused: refused, exports: exports, loader: loader, log: log, done: make(chan error, 1), dev: sec.dev,
 		http: &http.Server{
-			Handler:           sec.wrap(auth.BreakGlassHandler(audit.Middleware(api)), refused.Record),
+			Handler: handler,
+			// Handshake failures and the like go to the structured log.
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
