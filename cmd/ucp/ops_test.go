@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,5 +188,90 @@ func TestServeTLSFlags(t *testing.T) {
 				t.Errorf("exit %d, stderr %s; want exit 1 saying %s", code, stderr, test.want)
 			}
 		})
+	}
+}
+
+// TestBackupAndRestore backs up a running server, restores the backup as
+// the README says into a new folder, and starts a server on it: the data,
+// the audit of what was done before the backup, and the signing key are all
+// there. A second backup to the same name is refused.
+func TestBackupAndRestore(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "live", "ucp.db")
+	srv := startTestServer(t, db, false)
+	issuer := srv.dev.URL()
+	clinical := token(t, srv, auth.RoleClinical)
+	code, hdr, _ := call(t, http.MethodPost, srv.base+"/Patient", clinical,
+		[]byte(`{"resourceType":"Patient","name":[{"family":"Backup"}],"gender":"female","birthDate":"1951-04-02"}`), "Content-Type: application/fhir+json")
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	loc := hdr.Get("Location")
+	patient := loc[strings.Index(loc, "Patient/"):strings.Index(loc, "/_history")]
+	for range 3 {
+		if code, _, _ := call(t, http.MethodGet, srv.base+"/"+patient, clinical, nil); code != http.StatusOK {
+			t.Fatalf("read: %d", code)
+		}
+	}
+	_, _, jwks := call(t, http.MethodGet, strings.TrimSuffix(srv.base, "/fhir")+"/auth/jwks", "", nil)
+
+	backup := filepath.Join(dir, "backup.db")
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"backup", "--store", "sqlite:" + db, "--to", backup}, &out, &errb); code != 0 {
+		t.Fatalf("backup: exit %d: %s", code, errb.String())
+	}
+	if code := run(context.Background(), []string{"backup", "--store", "sqlite:" + db, "--to", backup}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "already exists") {
+		t.Errorf("a second backup to the same file: exit %d: %s", code, errb.String())
+	}
+	// Written after the backup: not in the restored store.
+	if code, _, _ := call(t, http.MethodPost, srv.base+"/Patient", clinical,
+		[]byte(`{"resourceType":"Patient","name":[{"family":"Later"}]}`), "Content-Type: application/fhir+json"); code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restore, as in the README.
+	restored := filepath.Join(dir, "restored")
+	for from, to := range map[string]string{
+		backup:                     filepath.Join(restored, "ucp.db"),
+		backup + ".server-key.pem": filepath.Join(restored, "server-key.pem"),
+		backup + ".audit.journal":  filepath.Join(restored, "audit", "audit.journal"),
+	} {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv = startTestServer(t, filepath.Join(restored, "ucp.db"), false)
+	defer srv.Close()
+	admin, clinical := token(t, srv, auth.RoleAdmin), token(t, srv, auth.RoleClinical)
+	if code, _, _ := call(t, http.MethodGet, srv.base+"/"+patient, clinical, nil); code != http.StatusOK {
+		t.Errorf("restored: read %s: %d", patient, code)
+	}
+	_, _, b := call(t, http.MethodGet, srv.base+"/Patient?family=later&_summary=count", clinical, nil)
+	if !strings.Contains(string(b), `"total":0`) {
+		t.Errorf("restored: a patient created after the backup is there: %s", b)
+	}
+	// Each of the four interactions before the backup is audited once: the
+	// reads still in the journal when it was copied are replayed at start.
+	if _, err := srv.audit.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mine := "agent:identifier=" + url.QueryEscape(issuer+"|dev-user") + "&entity=" + url.QueryEscape(patient) + "&_summary=count"
+	_, _, b = call(t, http.MethodGet, srv.base+"/AuditEvent?"+mine, admin, nil)
+	if !strings.Contains(string(b), `"total":4`) {
+		t.Errorf("restored: AuditEvents of the create and three reads: %s, want 4", b)
+	}
+	if _, _, got := call(t, http.MethodGet, strings.TrimSuffix(srv.base, "/fhir")+"/auth/jwks", "", nil); string(got) != string(jwks) {
+		t.Errorf("restored: signing keys %s, want the backed-up %s", got, jwks)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -60,7 +59,7 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store) (*security,
 	if err != nil {
 		return nil, err
 	}
-	key, err := auth.LoadOrCreateSigningKey(filepath.Join(cfg.dataDir(), "server-key.pem"), "ES256")
+	key, err := auth.LoadOrCreateSigningKey(cfg.keyFile(), "ES256")
 	if err != nil {
 		return nil, err
 	}

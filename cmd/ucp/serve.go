@@ -71,6 +71,19 @@ func (c serveConfig) dataDir() string {
 	return filepath.Dir(strings.TrimPrefix(c.Store, "sqlite:"))
 }
 
+// auditDir is the audit journal's folder: --audit-dir, or audit/ beside
+// the SQLite file.
+func (c serveConfig) auditDir() string {
+	if c.AuditDir != "" {
+		return c.AuditDir
+	}
+	return filepath.Join(c.dataDir(), "audit")
+}
+
+// keyFile is the server's signing key (SMART Backend Services tokens),
+// beside the SQLite file.
+func (c serveConfig) keyFile() string { return filepath.Join(c.dataDir(), "server-key.pem") }
+
 // repeated is a flag that may be given several times.
 type repeated []string
 
@@ -230,11 +243,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	}
 	// Every interaction is audited: writes in their own transaction, the
 	// rest through a durable journal drained into the store.
-	auditDir := cfg.AuditDir
-	if auditDir == "" {
-		auditDir = filepath.Join(cfg.dataDir(), "audit")
-	}
-	sink, err := audit.Open(auditDir, st, reg, audit.Options{Logger: log, SyncInterval: cfg.AuditSync})
+	sink, err := audit.Open(cfg.auditDir(), st, reg, audit.Options{Logger: log, SyncInterval: cfg.AuditSync})
 	if err != nil {
 		ln.Close()
 		st.Close()
