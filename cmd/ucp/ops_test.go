@@ -22,6 +22,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"ucp/auth"
 )
 
@@ -273,5 +278,120 @@ func TestBackupAndRestore(t *testing.T) {
 	}
 	if _, _, got := call(t, http.MethodGet, strings.TrimSuffix(srv.base, "/fhir")+"/auth/jwks", "", nil); string(got) != string(jwks) {
 		t.Errorf("restored: signing keys %s, want the backed-up %s", got, jwks)
+	}
+}
+
+// scrape GETs a /metrics URL without a token and parses it.
+func scrape(t *testing.T, u string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %s %s", u, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
+}
+
+// requestCounts are the request histogram's counts by
+// "interaction type status".
+func requestCounts(fams map[string]*dto.MetricFamily) map[string]uint64 {
+	got := map[string]uint64{}
+	f := fams["ucp_http_request_duration_seconds"]
+	if f == nil {
+		return got
+	}
+	for _, m := range f.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		got[labels["interaction"]+" "+labels["type"]+" "+labels["status"]] = m.GetHistogram().GetSampleCount()
+	}
+	return got
+}
+
+func TestServeMetrics(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "ucp.db")
+	srv := startTestServer(t, db, false)
+	defer srv.Close()
+	clinical := token(t, srv, auth.RoleClinical)
+	code, hdr, _ := call(t, http.MethodPost, srv.base+"/Patient", clinical,
+		[]byte(`{"resourceType":"Patient","name":[{"family":"Metrics"}],"gender":"female","birthDate":"1951-04-02"}`), "Content-Type: application/fhir+json")
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	loc := hdr.Get("Location")
+	id := loc[strings.Index(loc, "Patient/")+len("Patient/") : strings.Index(loc, "/_history")]
+	for range 2 {
+		call(t, http.MethodGet, srv.base+"/Patient/"+id, clinical, nil)
+	}
+	call(t, http.MethodGet, srv.base+"/Patient/no-such-patient", clinical, nil)
+	call(t, http.MethodGet, srv.base+"/Patient?family=metrics", clinical, nil)
+	call(t, http.MethodGet, srv.base+"/Patient/"+id+"/$everything", clinical, nil)
+
+	root := strings.TrimSuffix(srv.base, "/fhir")
+	fams := scrape(t, root+"/metrics")
+	got := requestCounts(fams)
+	want := map[string]uint64{
+		"create Patient 201":      1,
+		"read Patient 200":        2,
+		"read Patient 404":        1,
+		"search-type Patient 200": 1,
+		"$everything Patient 200": 1,
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			delete(got, k) // the server's own start-up requests, /healthz and the like
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("request counts mismatch (-want +got):\n%s", diff)
+	}
+	// Labels are types, never ids: nothing in the metrics names the
+	// patient.
+	_, _, body := call(t, http.MethodGet, root+"/metrics", "", nil)
+	if strings.Contains(string(body), id) || strings.Contains(string(body), "no-such-patient") || strings.Contains(string(body), "Metrics") {
+		t.Errorf("the metrics name a resource:\n%s", body)
+	}
+	for _, name := range []string{"ucp_audit_journal_pending_events", "ucp_store_size_bytes"} {
+		f := fams[name]
+		if f == nil || len(f.GetMetric()) != 1 {
+			t.Errorf("no %s", name)
+			continue
+		}
+		if v := f.GetMetric()[0].GetGauge().GetValue(); v < 0 || name == "ucp_store_size_bytes" && v == 0 {
+			t.Errorf("%s = %v", name, v)
+		}
+	}
+}
+
+func TestServeMetricsOnItsOwnListener(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(dir, "ucp.db"), MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3, MetricsAddr: addr}
+	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if fams := scrape(t, "http://"+addr+"/metrics"); fams["ucp_store_size_bytes"] == nil {
+		t.Error("no store size on --metrics-addr")
+	}
+	if code, _, _ := call(t, http.MethodGet, strings.TrimSuffix(srv.base, "/fhir")+"/metrics", "", nil); code != http.StatusNotFound {
+		t.Errorf("/metrics beside the API with --metrics-addr: %d, want 404", code)
 	}
 }

@@ -63,6 +63,10 @@ type serveConfig struct {
 	// TLS: serve HTTPS with this certificate (chain) and key, PEM files.
 	TLSCert string
 	TLSKey  string
+
+	// MetricsAddr serves /metrics on a listener of its own instead of the
+	// API's.
+	MetricsAddr string
 }
 
 // dataDir is the folder beside the SQLite file, for the server's key and
@@ -115,6 +119,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	// TLS.
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS (TLS 1.2 or later) with this certificate chain, a PEM `FILE` (with --tls-key)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert, a PEM `FILE`")
+	// Metrics.
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus) on this `HOST:PORT` only, plain HTTP, instead of beside the API")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -198,6 +204,8 @@ type server struct {
 	loader http.Handler
 	done   chan error
 	log    *slog.Logger
+	// metricsHTTP serves /metrics with --metrics-addr, else nil.
+	metricsHTTP *http.Server
 }
 
 // startServer opens the store, builds the API, listens (synchronously, so
@@ -318,6 +326,9 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		}
 	}
 	restCfg.Authorizer = sec.authorizer()
+	// Metrics: every request the API answers is counted.
+	mx := newMetrics(st, sink)
+	restCfg.Observer = mx
 	api, err := rest.New(restCfg)
 	if err != nil {
 		return fail(err)
@@ -329,6 +340,10 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	}
 	mountHealth(api.Handler(), st)
 	sec.mount(api.Handler())
+	metricsHTTP, err := serveMetrics(cfg, mx, api.Handler(), log)
+	if err != nil {
+		return fail(fmt.Errorf("--metrics-addr: %w", err))
+	}
 	// Requests with a bad token never reach the REST layer's audit.
 	refused := audit.NewRefusedLogins(sink, audit.RefusedWindow)
 	handler := sec.wrap(auth.BreakGlassHandler(audit.Middleware(api)), refused.Record)
@@ -346,6 +361,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		},
 	}
+	s.metricsHTTP = metricsHTTP
 	go func() { s.done <- s.http.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "base", base, "store", cfg.Store)
 	return s, nil
@@ -359,6 +375,9 @@ func (s *server) Close() error {
 	err := s.http.Shutdown(ctx)
 	if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
+	}
+	if s.metricsHTTP != nil {
+		err = errors.Join(err, s.metricsHTTP.Shutdown(ctx))
 	}
 	// Export jobs read the store and the audit journal drains into it, so
 	// the store closes last; the refused logins still counted go into the
