@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -393,5 +394,63 @@ func TestServeMetricsOnItsOwnListener(t *testing.T) {
 	}
 	if code, _, _ := call(t, http.MethodGet, strings.TrimSuffix(srv.base, "/fhir")+"/metrics", "", nil); code != http.StatusNotFound {
 		t.Errorf("/metrics beside the API with --metrics-addr: %d, want 404", code)
+	}
+}
+
+// TestServeBannerNamesThisBinary checks that the token command the banner
+// suggests runs this binary as it was invoked (./bin/ucp under make run),
+// not a "ucp" that may not be on the PATH.
+func TestServeBannerNamesThisBinary(t *testing.T) {
+	args := []string{"serve", "--dev", "--addr", "127.0.0.1:0", "--store", "sqlite:" + filepath.Join(t.TempDir(), "ucp.db")}
+	code, stdout, stderr := runUntilServing(t, args)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if want := os.Args[0] + " token --server "; !strings.Contains(stdout, want) {
+		t.Errorf("banner does not say %q:\n%s", want, stdout)
+	}
+}
+
+// TestMakeTestFindsTheSharedSuites checks that make test points the
+// official suites' variables at ../shared when it is beside the clone, as
+// .ci/run did, so that a plain make test runs them.
+func TestMakeTestFindsTheSharedSuites(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := filepath.Join(filepath.Dir(root), "shared")
+	want := map[string]string{
+		"FHIRPATH_TESTS": filepath.Join(shared, "fhirpath-tests"),
+		"PATCH_TESTS":    filepath.Join(shared, "patch-tests"),
+		"FHIR_EXAMPLES":  filepath.Join(shared, "fhir-r4-examples"),
+	}
+	for _, dir := range want {
+		if _, err := os.Stat(dir); err != nil {
+			t.Skipf("no %s beside the clone", dir)
+		}
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	// GO stands in for the go command: it prints what make test exports.
+	cmd := exec.Command("make", "-s", "--no-print-directory", "-C", root, "vet", "GO=sh -c 'for v; do echo \"$$v=$$(printenv $$v)\"; done' - FHIRPATH_TESTS PATCH_TESTS FHIR_EXAMPLES")
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); want[name] == "" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make vet: %v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for line := range strings.Lines(string(out)) {
+		if name, value, ok := strings.Cut(strings.TrimSpace(line), "="); ok && want[name] != "" {
+			got[name] = value
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("make test's suite variables mismatch (-want +got):\n%s", diff)
 	}
 }

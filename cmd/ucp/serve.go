@@ -176,7 +176,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	printBanner(stdout, srv)
+	printBanner(stdout, srv, os.Args[0])
 	<-ctx.Done()
 	log.Info("shutting down")
 	if err := srv.Close(); err != nil {
@@ -465,7 +465,10 @@ func demoLoaded(ctx context.Context, api http.Handler, bundle []byte) (bool, err
 	}
 	return false, errors.New("no Patient in the first synthetic transaction")
 }
-func printBanner(w io.Writer, srv *server) {
+
+// printBanner says how to use the server; self is how this binary was
+// invoked (./bin/ucp under make run), for the token command.
+func printBanner(w io.Writer, srv *server, self string) {
 	base := srv.base
 	token := "$TOKEN"
 	intro := "Requests need a Bearer token from a trusted issuer (--oidc-issuer)."
@@ -473,7 +476,7 @@ func printBanner(w io.Writer, srv *server) {
 		tok, err := srv.dev.Mint(devissuer.TokenRequest{Role: auth.RoleClinical, TTL: 12 * time.Hour})
 		if err == nil {
 			intro = fmt.Sprintf("DEVELOPMENT MODE: tokens are issued to anyone. A clinician's token (12 h):\n\n  export TOKEN=%s\n\n"+
-				"Other roles: ucp token --server %s --role view|patient|admin|system [--patient ID] [--org ODS]", tok.AccessToken, base)
+				"Other roles: %s token --server %s --role view|patient|admin|system [--patient ID] [--org ODS]", tok.AccessToken, self, base)
 		}
 	}
 	fmt.Fprintf(w, `
