@@ -454,3 +454,53 @@ func TestMakeTestFindsTheSharedSuites(t *testing.T) {
 		t.Errorf("make test's suite variables mismatch (-want +got):\n%s", diff)
 	}
 }
+
+// TestReadmeApproveExample runs the README's worked example of approving a
+// plan, as written, against a real server, so the README cannot drift from
+// what the server does.
+func TestReadmeApproveExample(t *testing.T) {
+	for _, tool := range []string{"bash", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s", tool)
+		}
+	}
+	root := filepath.Join("..", "..")
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "<!-- approve-example:")
+	if !ok {
+		t.Fatal("README has no approve-example block")
+	}
+	_, rest, _ = strings.Cut(rest, "```sh\n")
+	script, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("README's approve-example block is not closed")
+	}
+
+	srv := startTestServer(t, filepath.Join(t.TempDir(), "ucp.db"), false)
+	defer srv.Close()
+	clinical := token(t, srv, auth.RoleClinical)
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "BASE="+srv.base, "TOKEN="+clinical)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the README's example failed: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	if !strings.Contains(string(out), "\n422 refused\n") || !strings.Contains(string(out), "CPR decision") {
+		t.Errorf("the README's approval without sections was not refused (422) naming them:\n%s", out)
+	}
+
+	// The plan is active, and its approval recorded.
+	code, _, body := call(t, http.MethodGet, srv.base+"/CarePlan/ex-careplan-draft", clinical, nil)
+	if code != http.StatusOK || !strings.Contains(string(body), `"status":"active"`) {
+		t.Errorf("after the example: CarePlan %d %s, want it active", code, body)
+	}
+	_, _, body = call(t, http.MethodGet, srv.base+"/Provenance?target=CarePlan/ex-careplan-draft&_summary=count", clinical, nil)
+	if !strings.Contains(string(body), `"total":1`) {
+		t.Errorf("after the example: Provenance of the approval: %s, want one", body)
+	}
+}
