@@ -51,51 +51,58 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return 1
 		}
 	}
-	// A failed backup leaves nothing behind to be mistaken for one.
+	// A failed backup leaves nothing it wrote behind to be mistaken for
+	// one (sqlite.Backup removes its own partial copy).
+	var copies []string
 	fail := func(err error) int {
-		for _, f := range files {
-			os.Remove(f.to)
+		for _, c := range copies {
+			os.Remove(c)
 		}
 		fmt.Fprintln(stderr, "ucp backup:", err)
 		return 1
 	}
 	for _, f := range files {
-		if err := copyNew(f.from, f.to); err != nil {
+		copied, err := copyNew(f.from, f.to)
+		if err != nil {
 			return fail(err)
+		}
+		if copied {
+			copies = append(copies, f.to)
 		}
 	}
 	if err := sqlite.Backup(ctx, path, to); err != nil {
 		return fail(err)
 	}
-	fmt.Fprintf(stdout, "backed up %s to %s (with %s and %s)\n", path, to, files[0].to, files[1].to)
+	fmt.Fprintf(stdout, "backed up %s to %s\n", path, strings.Join(append([]string{to}, copies...), ", "))
 	return 0
 }
 
 // copyNew copies the file from to the new file to (mode 0600: the key is
 // secret, the journal names patients) and syncs it. A from that does not
 // exist is skipped: a server that never started has no key or journal.
-func copyNew(from, to string) error {
+func copyNew(from, to string) (copied bool, err error) {
 	in, err := os.Open(from)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer in.Close()
 	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		os.Remove(to)
-		return err
+		return false, err
 	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		os.Remove(to)
-		return err
-	}
-	return out.Close()
+	return true, nil
 }

@@ -70,7 +70,7 @@ func vacuumInto(ctx context.Context, path, to string) error {
 // the WAL not counted), for monitoring.
 func (s *Store) Size(ctx context.Context) (int64, error) {
 	var pages, pageSize int64
-	if err := s.r.QueryRowContext(ctx, "SELECT page_count * 1, (SELECT page_size FROM pragma_page_size) FROM pragma_page_count").Scan(&pages, &pageSize); err != nil {
+	if err := s.r.QueryRowContext(ctx, "SELECT c.page_count, s.page_size FROM pragma_page_count() c, pragma_page_size() s").Scan(&pages, &pageSize); err != nil {
 		return 0, storeErr(err, "sqlite: size")
 	}
 	return pages * pageSize, nil
