@@ -114,12 +114,10 @@ func (i *Issuer) Prefix() string { return i.prefix }
 // Key is the signing key.
 func (i *Issuer) Key() *auth.SigningKey { return i.key }
 
-// IssuerConfig is what a Verifier needs to trust this issuer: its key (the
-// issuer runs in the same process, so the verifier need not fetch its own
-// discovery over the network, which a self-signed TLS certificate would
-// refuse), the development role codes, patients and systems.
+// IssuerConfig is what a Verifier needs to trust this issuer: discovery at
+// URL, the development role codes, patients and systems.
 func (i *Issuer) IssuerConfig() auth.IssuerConfig {
-	return auth.IssuerConfig{URL: i.cfg.Issuer, Audience: i.cfg.Audience, Roles: auth.DevRoleMap(), Patients: true, Systems: true, KeySet: i.key.KeySet()}
+	return auth.IssuerConfig{URL: i.cfg.Issuer, Audience: i.cfg.Audience, Roles: auth.DevRoleMap(), Patients: true, Systems: true}
 }
 
 // Mount registers the handler on a gin router under Prefix.

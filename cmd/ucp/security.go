@@ -76,7 +76,12 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store) (*security,
 			return nil, fmt.Errorf("--dev: %w", err)
 		}
 		sec.dev = dev
-		vc.Issuers = append(vc.Issuers, dev.IssuerConfig())
+		// The issuer runs in this process: its key is at hand, and the
+		// verifier need not fetch our own discovery over the network
+		// (which a self-signed --tls-cert would refuse).
+		ic := dev.IssuerConfig()
+		ic.KeySet = dev.Key().KeySet()
+		vc.Issuers = append(vc.Issuers, ic)
 	}
 	v, err := auth.NewVerifier(vc)
 	if err != nil {
