@@ -5,12 +5,25 @@ BIN     := bin/ucp
 ADDR    ?= 127.0.0.1:8080
 DB      ?= ./data/ucp.db
 FUZZTIME ?= 30s
+# The official HL7 suites, when ../shared sits beside the clone: make test
+# runs them (see README "Tests"). A variable already set wins.
+SHARED := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))../shared)
+ifneq ($(wildcard $(SHARED)/fhirpath-tests/tests-fhir-r4.xml),)
+export FHIRPATH_TESTS ?= $(SHARED)/fhirpath-tests
+endif
+ifneq ($(wildcard $(SHARED)/patch-tests),)
+export PATCH_TESTS ?= $(SHARED)/patch-tests
+endif
+ifneq ($(wildcard $(SHARED)/fhir-r4-examples),)
+export FHIR_EXAMPLES ?= $(SHARED)/fhir-r4-examples
+endif
 # UK Core, which ucp's profiles derive from, is read at run time from the
 # package as published (never copied into ucp): ../shared/ukcore when it is
 # there. Without it the server warns and validates against ucp's profiles
 # alone; the UK Core tests skip.
-UKCORE_DIR ?= $(abspath $(wildcard ../shared/ukcore))
-export UKCORE_DIR
+ifneq ($(wildcard $(SHARED)/ukcore/package.json),)
+export UKCORE_DIR ?= $(SHARED)/ukcore
+endif
 
 .PHONY: build run test vet bench fuzz clean
 
@@ -22,7 +35,7 @@ run: build
 	@mkdir -p $(dir $(DB))
 	./$(BIN) serve --addr $(ADDR) --store sqlite:$(DB) --demo --dev
 
-## test: vet, then every test (the official suites run when their variables are set; see .ci/run)
+## test: vet, then every test (with the official suites when ../shared has them)
 test: vet
 	$(GO) test -count=1 ./...
 

@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -44,26 +43,71 @@ type RoleMap struct {
 	Codes map[string]Role `json:"codes"`
 }
 
-// ParseRoleMap reads a RoleMap from JSON and checks every role name.
-func ParseRoleMap(data []byte) (*RoleMap, error) {
-	var m RoleMap
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("role map: %w", err)
+// ParseRoleMap reads a RoleMap from JSON and checks every role name; name is
+// the file's name, for errors. A mistake is refused with its line and column
+// rather than ignored: a code mapped to a misspelt role, an unknown member
+// (a typo for "codes") or an empty map would each leave staff without the
+// access the deployment meant to give, or give one it did not mean.
+func ParseRoleMap(name string, data []byte) (*RoleMap, error) {
+	d := NewConfigDecoder(name, data)
+	m := &RoleMap{Codes: map[string]Role{}}
+	if err := d.Delim('{', `an object {"codes": {...}}`); err != nil {
+		return nil, err
 	}
-	for code, r := range m.Codes {
-		if _, err := ParseRole(string(r)); err != nil {
-			return nil, fmt.Errorf("role map: code %q: %w", code, err)
+	seen := false
+	for d.More() {
+		key, off, err := d.Key()
+		if err != nil {
+			return nil, err
 		}
-		if r == RolePatient || r == RoleSystem {
-			// These come from the shape of the token (a Patient fhirUser, a
-			// client-credentials grant), never from a staff role code.
-			return nil, fmt.Errorf("role map: code %q: role %q cannot be given by a role code", code, r)
+		if key != "codes" {
+			return nil, d.Errorf(off, "unknown field %q (the only field is \"codes\")", key)
 		}
-		if strings.TrimSpace(code) == "" {
-			return nil, fmt.Errorf("role map: empty code")
+		if seen {
+			return nil, d.Errorf(off, `"codes" given twice`)
+		}
+		seen = true
+		if err := d.Delim('{', `an object mapping role codes to roles ("R8000": "clinical")`); err != nil {
+			return nil, err
+		}
+		for d.More() {
+			code, off, err := d.Key()
+			if err != nil {
+				return nil, err
+			}
+			if strings.TrimSpace(code) == "" {
+				return nil, d.Errorf(off, "empty role code")
+			}
+			if _, dup := m.Codes[code]; dup {
+				return nil, d.Errorf(off, "role code %q given twice", code)
+			}
+			var name string
+			voff, err := d.Decode(&name)
+			if err != nil {
+				return nil, err
+			}
+			r, err := ParseRole(name)
+			if err != nil {
+				return nil, d.Errorf(voff, "code %q: %v", code, err)
+			}
+			if r == RolePatient || r == RoleSystem {
+				// These come from the shape of the token (a Patient fhirUser, a
+				// client-credentials grant), never from a staff role code.
+				return nil, d.Errorf(voff, "code %q: role %q cannot be given by a role code (want clinical, view or admin)", code, r)
+			}
+			m.Codes[code] = r
+		}
+		if err := d.Delim('}', "the end of \"codes\""); err != nil {
+			return nil, err
 		}
 	}
-	return &m, nil
+	if err := d.Delim('}', "the end of the object"); err != nil {
+		return nil, err
+	}
+	if len(m.Codes) == 0 {
+		return nil, d.Errorf(0, `no role codes: "codes" must map at least one national role code to clinical, view or admin`)
+	}
+	return m, nil
 }
 
 // LoadRoleMap reads a RoleMap from a JSON file.
@@ -72,7 +116,7 @@ func LoadRoleMap(path string) (*RoleMap, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseRoleMap(data)
+	return ParseRoleMap(path, data)
 }
 
 // Role returns the role for a national role code, or RoleNone. Only staff

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestRoleMap(t *testing.T) {
@@ -35,16 +37,41 @@ func TestRoleMap(t *testing.T) {
 }
 
 func TestParseRoleMapRejects(t *testing.T) {
-	for _, in := range []string{
-		`{"codes": {"R8000": "superuser"}}`,
-		`{"codes": {"R8000": "patient"}}`,
-		`{"codes": {"R8000": "system"}}`,
-		`{"codes": {" ": "view"}}`,
-		`{"codes": [}`,
+	// Each mistake is refused with the line and column where it is.
+	for _, test := range []struct {
+		name, in, want string
+	}{
+		{"unknown role", `{"codes": {"R8000": "superuser"}}`,
+			`roles.json:1:21: code "R8000": unknown role "superuser" (want clinical, view, patient, admin or system)`},
+		{"patient from a code", "{\"codes\": {\n  \"R8000\": \"patient\"}}",
+			`roles.json:2:12: code "R8000": role "patient" cannot be given by a role code (want clinical, view or admin)`},
+		{"system from a code", `{"codes": {"R8000": "system"}}`,
+			`roles.json:1:21: code "R8000": role "system" cannot be given by a role code (want clinical, view or admin)`},
+		{"blank code", `{"codes": {" ": "view"}}`, `roles.json:1:12: empty role code`},
+		{"malformed", `{"codes": [}`, `roles.json:1:12: malformed JSON: invalid character '}' looking for beginning of value`},
+		{"unknown field", "{\n  \"codes\": {\"R8000\": \"view\"},\n  \"code\": {}\n}",
+			`roles.json:3:3: unknown field "code" (the only field is "codes")`},
+		{"misspelt top level", `{"roles": {"R8000": "view"}}`, `roles.json:1:2: unknown field "roles" (the only field is "codes")`},
+		{"empty map", `{"codes": {}}`, `roles.json:1:1: no role codes: "codes" must map at least one national role code to clinical, view or admin`},
+		{"empty object", `{}`, `roles.json:1:1: no role codes: "codes" must map at least one national role code to clinical, view or admin`},
+		{"role not a string", "{\"codes\": {\n\t\"R8000\": 5}}", `roles.json:2:11: want string, found a JSON number`},
+		{"codes a list", `{"codes": ["R8000"]}`, `roles.json:1:11: want an object mapping role codes to roles ("R8000": "clinical"), found "["`},
+		{"not an object", `["R8000"]`, `roles.json:1:1: want an object {"codes": {...}}, found "["`},
+		{"duplicate code", `{"codes": {"R8000": "view", "R8000": "clinical"}}`, `roles.json:1:29: role code "R8000" given twice`},
+		{"trailing data", `{"codes": {"R8000": "view"}} {}`, `roles.json:1:30: malformed JSON: invalid character '{' after top-level value`},
+		{"truncated", `{"codes": {"R8000": "view"`, `roles.json:1:27: the file ends before its JSON value does`},
+		{"empty file", ``, `roles.json:1:1: the file ends before its JSON value does`},
 	} {
-		if _, err := ParseRoleMap([]byte(in)); err == nil {
-			t.Errorf("ParseRoleMap(%s): want error", in)
-		}
+		t.Run(test.name, func(t *testing.T) {
+			_, err := ParseRoleMap("roles.json", []byte(test.in))
+			got := "<nil>"
+			if err != nil {
+				got = err.Error()
+			}
+			if diff := cmp.Diff(test.want, got); diff != "" {
+				t.Errorf("ParseRoleMap(%s) error mismatch (-want +got):\n%s", test.in, diff)
+			}
+		})
 	}
 	// Built in code, bypassing ParseRoleMap: patient/system still never
 	// come from a code.

@@ -136,7 +136,7 @@ func TestVerifyDevTokensOverHTTP(t *testing.T) {
 }
 
 func TestVerifyCIS2Claims(t *testing.T) {
-	roles, err := auth.ParseRoleMap([]byte(`{"codes": {"S8000:G8000:R8000": "clinical", "R8001": "view"}}`))
+	roles, err := auth.ParseRoleMap("roles.json", []byte(`{"codes": {"S8000:G8000:R8000": "clinical", "R8001": "view"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}

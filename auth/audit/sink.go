@@ -127,6 +127,11 @@ const (
 
 var _ rest.AuditSink = (*Sink)(nil)
 
+// JournalPath is the journal's file in dir, for backups. A copy of it put
+// back in an audit dir without the offset file is replayed whole on Open:
+// the events already in the store are skipped, the others stored.
+func JournalPath(dir string) string { return filepath.Join(dir, journalName) }
+
 // Open opens (creating) the journal in dir, queues every line after the
 // drained offset for the store, and starts the committer and the drainer.
 // reg is the search Registry, which indexes the AuditEvents.

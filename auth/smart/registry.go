@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/go-jose/go-jose/v4"
@@ -102,4 +103,51 @@ func Validate(c *Client) error {
 		}
 	}
 	return nil
+}
+
+// LoadClients reads the registered system clients from a JSON file (see
+// ParseClients). An admin edits the file.
+func LoadClients(path string) (*MemoryRegistry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseClients(path, data)
+}
+
+// ParseClients reads registered system clients: a JSON array of
+// {client_id, client_name, jwks, scope, org, disabled}; name is the file's
+// name, for errors. A mistake (an unknown or misspelt member, a wrong type,
+// a client that fails Validate, a client_id given twice) is refused with
+// its line and column: a half-read registration would leave an ambulance
+// service unable to get a token, or grant scopes nobody meant.
+func ParseClients(name string, data []byte) (*MemoryRegistry, error) {
+	d := auth.NewConfigDecoder(name, data)
+	if err := d.Delim('[', "an array of clients [{\"client_id\": ...}]"); err != nil {
+		return nil, err
+	}
+	var clients []*Client
+	seen := map[string]bool{}
+	for d.More() {
+		var c Client
+		off, err := d.Decode(&c)
+		if err != nil {
+			return nil, err
+		}
+		if err := Validate(&c); err != nil {
+			return nil, d.Errorf(off, "%v", err)
+		}
+		if seen[c.ID] {
+			return nil, d.Errorf(off, "client %q registered twice", c.ID)
+		}
+		seen[c.ID] = true
+		clients = append(clients, &c)
+	}
+	if err := d.Delim(']', "the end of the array"); err != nil {
+		return nil, err
+	}
+	if len(clients) == 0 {
+		return nil, d.Errorf(0, "no clients: register at least one, or leave out --clients")
+	}
+	return NewMemoryRegistry(clients...)
 }

@@ -18,6 +18,7 @@ Usage:
   ucp serve [--addr HOST:PORT] [--store sqlite:PATH] [--base-url URL] [--demo]
             (--oidc-issuer URL --oidc-audience AUD ... | --dev)
   ucp token --server BASE [--role clinical|view|patient|admin|system] [--org ODS] [--user ID] [--patient ID] [--scope S]
+  ucp backup --store sqlite:PATH --to FILE [--audit-dir DIR]   (while the server runs)
   ucp import [--store sqlite:PATH] [--batch N] PATH...   (NDJSON files, transaction Bundles, directories)
   ucp bench [--patients N] [--duration D] [--clients 1,8,32] [--out DIR]
   ucp generate [--patients N] [--seed S] [--format ndjson|bundle] [--out DIR]
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], stdout, stderr)
 	case "import":
 		return runImport(ctx, args[1:], stdout, stderr)
 	case "generate":

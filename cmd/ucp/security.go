@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -66,7 +63,7 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store, reg *search
 	if err != nil {
 		return nil, err
 	}
-	key, err := auth.LoadOrCreateSigningKey(filepath.Join(cfg.dataDir(), "server-key.pem"), "ES256")
+	key, err := auth.LoadOrCreateSigningKey(cfg.keyFile(), "ES256")
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +80,12 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store, reg *search
 			return nil, fmt.Errorf("--dev: %w", err)
 		}
 		sec.dev = dev
-		vc.Issuers = append(vc.Issuers, dev.IssuerConfig())
+		// The issuer runs in this process: its key is at hand, and the
+		// verifier need not fetch our own discovery over the network
+		// (which a self-signed --tls-cert would refuse).
+		ic := dev.IssuerConfig()
+		ic.KeySet = dev.Key().KeySet()
+		vc.Issuers = append(vc.Issuers, ic)
 	}
 	v, err := auth.NewVerifier(vc)
 	if err != nil {
@@ -155,23 +157,14 @@ func (sec *security) mount(e *gin.Engine) {
 // smartConfigPath is SMART discovery, beside the FHIR base.
 const smartConfigPath = "/fhir/.well-known/smart-configuration"
 
-// loadClients reads the registered system clients: a JSON array of
-// {client_id, client_name, jwks, scope, org}. An admin edits the file.
+// loadClients reads the --clients file, if any.
 func loadClients(path string) (*smart.MemoryRegistry, error) {
 	if path == "" {
 		return smart.NewMemoryRegistry()
 	}
-	data, err := os.ReadFile(path)
+	reg, err := smart.LoadClients(path)
 	if err != nil {
 		return nil, fmt.Errorf("--clients: %w", err)
-	}
-	var clients []*smart.Client
-	if err := json.Unmarshal(data, &clients); err != nil {
-		return nil, fmt.Errorf("--clients %s: %w", path, err)
-	}
-	reg, err := smart.NewMemoryRegistry(clients...)
-	if err != nil {
-		return nil, fmt.Errorf("--clients %s: %w", path, err)
 	}
 	return reg, nil
 }

@@ -62,6 +62,14 @@ type serveConfig struct {
 	// OperatorODS is the organisation that runs the service: its admins
 	// record the information-sharing agreements and read the audit.
 	OperatorODS string
+
+	// TLS: serve HTTPS with this certificate (chain) and key, PEM files.
+	TLSCert string
+	TLSKey  string
+
+	// MetricsAddr serves /metrics on a listener of its own instead of the
+	// API's.
+	MetricsAddr string
 }
 
 // dataDir is the folder beside the SQLite file, for the server's key and
@@ -79,6 +87,19 @@ func (c serveConfig) operator() string {
 	}
 	return c.OperatorODS
 }
+
+// auditDir is the audit journal's folder: --audit-dir, or audit/ beside
+// the SQLite file.
+func (c serveConfig) auditDir() string {
+	if c.AuditDir != "" {
+		return c.AuditDir
+	}
+	return filepath.Join(c.dataDir(), "audit")
+}
+
+// keyFile is the server's signing key (SMART Backend Services tokens),
+// beside the SQLite file.
+func (c serveConfig) keyFile() string { return filepath.Join(c.dataDir(), "server-key.pem") }
 
 // repeated is a flag that may be given several times.
 type repeated []string
@@ -110,6 +131,11 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.ClientsFile, "clients", "", "JSON `FILE` of registered SMART Backend Services clients (client_id, jwks, scope, org)")
 	fs.StringVar(&cfg.OperatorODS, "operator-ods", "", "ODS `CODE` of the organisation that runs this service: only its admins record information-sharing agreements, read the audit and run $reindex (default with --dev: "+devOrg+")")
 	fs.StringVar(&cfg.DefaultScopes, "oidc-default-scopes", "user/*.cruds", "SMART scopes granted to staff tokens that carry none (CIS2 sends none: the role decides)")
+	// TLS.
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS (TLS 1.2 or later) with this certificate chain, a PEM `FILE` (with --tls-key)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert, a PEM `FILE`")
+	// Metrics.
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus) on this `HOST:PORT` only, plain HTTP, instead of beside the API")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -165,7 +191,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	printBanner(stdout, srv)
+	printBanner(stdout, srv, os.Args[0])
 	<-ctx.Done()
 	log.Info("shutting down")
 	if err := srv.Close(); err != nil {
@@ -193,6 +219,8 @@ type server struct {
 	loader http.Handler
 	done   chan error
 	log    *slog.Logger
+	// metricsHTTP serves /metrics with --metrics-addr, else nil.
+	metricsHTTP *http.Server
 }
 
 // startServer opens the store, builds the API, listens (synchronously, so
@@ -203,14 +231,15 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, scheme, err := listen(cfg)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	root := scheme + "://" + ln.Addr().String()
 	base := cfg.BaseURL
 	if base == "" {
-		base = "http://" + ln.Addr().String() + "/fhir"
+		base = root + "/fhir"
 	}
 	reg, err := newRegistry(st)
 	if err != nil {
@@ -218,7 +247,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		st.Close()
 		return nil, err
 	}
-	sec, err := newSecurity(cfg, "http://"+ln.Addr().String(), base, st, reg)
+	sec, err := newSecurity(cfg, root, base, st, reg)
 	if err != nil {
 		ln.Close()
 		st.Close()
@@ -243,11 +272,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	}
 	// Every interaction is audited: writes in their own transaction, the
 	// rest through a durable journal drained into the store.
-	auditDir := cfg.AuditDir
-	if auditDir == "" {
-		auditDir = filepath.Join(cfg.dataDir(), "audit")
-	}
-	sink, err := audit.Open(auditDir, st, reg, audit.Options{Logger: log, SyncInterval: cfg.AuditSync})
+	sink, err := audit.Open(cfg.auditDir(), st, reg, audit.Options{Logger: log, SyncInterval: cfg.AuditSync})
 	if err != nil {
 		ln.Close()
 		st.Close()
@@ -323,6 +348,9 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		}
 	}
 	restCfg.Authorizer = sec.authorizer()
+	// Metrics: every request the API answers is counted.
+	mx := newMetrics(st, sink)
+	restCfg.Observer = mx
 	api, err := rest.New(restCfg)
 	if err != nil {
 		return fail(err)
@@ -334,20 +362,31 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	}
 	mountHealth(api.Handler(), st)
 	sec.mount(api.Handler())
+	metricsHTTP, err := serveMetrics(cfg, mx, api.Handler(), log)
+	if err != nil {
+		return fail(fmt.Errorf("--metrics-addr: %w", err))
+	}
 	// Requests with a bad token never reach the REST layer's audit.
 	refused, err := audit.NewRefusedLogins(sink, audit.RefusedWindow)
 	if err != nil {
 		return fail(err)
 	}
+	handler := sec.wrap(auth.BreakGlassHandler(audit.Middleware(api)), refused.Record)
+	if scheme == "https" {
+		handler = hsts(handler)
+	}
 	s := &server{
 		base: base, addr: ln.Addr(), store: st, audit: sink, refused: refused, exports: exports, loader: loader, log: log, done: make(chan error, 1), dev: sec.dev,
 		http: &http.Server{
-			Handler:           sec.wrap(auth.BreakGlassHandler(audit.Middleware(api)), refused.Record),
+			Handler: handler,
+			// Handshake failures and the like go to the structured log.
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		},
 	}
+	s.metricsHTTP = metricsHTTP
 	go func() { s.done <- s.http.Serve(ln) }()
 	if cfg.operator() == "" {
 		// Not fatal: the agreements already recorded keep working, and a
@@ -369,6 +408,9 @@ func (s *server) Close() error {
 	err := s.http.Shutdown(ctx)
 	if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
+	}
+	if s.metricsHTTP != nil {
+		err = errors.Join(err, s.metricsHTTP.Shutdown(ctx))
 	}
 	// Export jobs read the store and the audit journal drains into it, so
 	// the store closes last; the refused logins still counted go into the
@@ -456,7 +498,10 @@ func demoLoaded(ctx context.Context, api http.Handler, bundle []byte) (bool, err
 	}
 	return false, errors.New("no Patient in the first synthetic transaction")
 }
-func printBanner(w io.Writer, srv *server) {
+
+// printBanner says how to use the server; self is how this binary was
+// invoked (./bin/ucp under make run), for the token command.
+func printBanner(w io.Writer, srv *server, self string) {
 	base := srv.base
 	token := "$TOKEN"
 	intro := "Requests need a Bearer token from a trusted issuer (--oidc-issuer)."
@@ -464,7 +509,7 @@ func printBanner(w io.Writer, srv *server) {
 		tok, err := srv.dev.Mint(devissuer.TokenRequest{Role: auth.RoleClinical, TTL: 12 * time.Hour})
 		if err == nil {
 			intro = fmt.Sprintf("DEVELOPMENT MODE: tokens are issued to anyone. A clinician's token (12 h):\n\n  export TOKEN=%s\n\n"+
-				"Other roles: ucp token --server %s --role view|patient|admin|system [--patient ID] [--org ODS]", tok.AccessToken, base)
+				"Other roles: %s token --server %s --role view|patient|admin|system [--patient ID] [--org ODS]", tok.AccessToken, self, base)
 		}
 	}
 	fmt.Fprintf(w, `

@@ -227,12 +227,25 @@ func (s *Server) recoverMiddleware(c *gin.Context) {
 func (s *Server) logMiddleware(c *gin.Context) {
 	start := time.Now()
 	c.Next()
+	d := time.Since(start)
+	entry := c.GetHeader(subRequestHeader) != ""
 	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "fhir request",
 		slog.String("method", c.Request.Method),
 		slog.String("path", c.Request.URL.Path),
 		slog.Int("status", c.Writer.Status()),
-		slog.Duration("duration", time.Since(start)),
-		slog.Bool("bundle_entry", c.GetHeader(subRequestHeader) != ""))
+		slog.Duration("duration", d),
+		slog.Bool("bundle_entry", entry))
+	if s.cfg.Observer != nil && !entry {
+		var interaction, typ string
+		if a, ok := c.Get(accessKey); ok {
+			acc := a.(Access)
+			interaction, typ = acc.Interaction, acc.Type
+			if interaction == "operation" {
+				interaction = "$" + acc.Operation
+			}
+		}
+		s.cfg.Observer.ObserveRequest(interaction, typ, c.Writer.Status(), d)
+	}
 }
 
 // httpDate formats t for Last-Modified.

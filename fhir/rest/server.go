@@ -112,6 +112,15 @@ type AuditRecord struct {
 	Err    error
 }
 
+// RequestObserver is told of every request the Server answers (bundle
+// entries not counted again), for metrics. interaction is the FHIR
+// interaction code ("$name" for an operation, "" when the request never
+// reached one, as for a path that is no endpoint) and typ the resource type
+// when any: never an id, so that labels made of them stay few.
+type RequestObserver interface {
+	ObserveRequest(interaction, typ string, status int, d time.Duration)
+}
+
 // AuditSink receives one record per interaction after it completes.
 type AuditSink interface {
 	Record(ctx context.Context, r AuditRecord)
@@ -164,6 +173,8 @@ type Config struct {
 	WriteInterceptor WriteInterceptor
 	ReadInterceptor  ReadInterceptor
 	Audit            AuditSink
+	// Observer, when set, is told of each request (see RequestObserver).
+	Observer RequestObserver
 	// Operations are registered at New (see RegisterOperation).
 	Operations []Operation
 	// Endpoints are registered at New (see RegisterEndpoint).
