@@ -38,7 +38,7 @@ func (s *Server) handleBundle(c *gin.Context) error {
 	if len(entries) > s.cfg.MaxBundleEntries {
 		return &issueError{status: http.StatusRequestEntityTooLarge, code: "too-costly", msg: fmt.Sprintf("the bundle has %d entries; at most %d are accepted", len(entries), s.cfg.MaxBundleEntries), expr: []string{"Bundle.entry"}}
 	}
-	if c.GetHeader(subRequestHeader) != "" {
+	if isBundleEntry(c.Request) {
 		return invalid("a batch or transaction may not contain another batch or transaction")
 	}
 	switch typ {
@@ -56,8 +56,15 @@ func (s *Server) handleBundle(c *gin.Context) error {
 	return invalidAt("Bundle.type", "POST to the base needs a Bundle of type batch or transaction, not %q (store other bundles with POST /Bundle)", typ)
 }
 
-// subRequestHeader marks the internal requests a batch runs per entry.
-const subRequestHeader = "X-Ucp-Bundle-Entry"
+// bundleEntryKey marks, in its context, an internal request that a batch
+// runs for one entry (the value is the entry's index). A context value and
+// not a header, so that no client can pass its own request off as one.
+type bundleEntryKey struct{}
+
+func isBundleEntry(r *http.Request) bool {
+	_, ok := r.Context().Value(bundleEntryKey{}).(int)
+	return ok
+}
 
 // bundleReq is one entry's request.
 type bundleReq struct {
@@ -150,7 +157,7 @@ func (s *Server) subRequest(c *gin.Context, r *bundleReq) bundleEntry {
 			body = resource.Marshal(r.res)
 		}
 	}
-	req, err := http.NewRequestWithContext(c.Request.Context(), r.method, target, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(context.WithValue(c.Request.Context(), bundleEntryKey{}, r.idx), r.method, target, bytes.NewReader(body))
 	if err != nil {
 		return bundleEntry{Response: &entryResponse{Status: "400 Bad Request", Outcome: outcomeJSON("error", "invalid", "bad request.url: "+err.Error(), []string{fmt.Sprintf("Bundle.entry[%d].request.url", r.idx)})}}
 	}
@@ -162,7 +169,6 @@ func (s *Server) subRequest(c *gin.Context, r *bundleReq) bundleEntry {
 	req.Host = c.Request.Host
 	req.TLS = c.Request.TLS
 	req.RemoteAddr = c.Request.RemoteAddr
-	req.Header.Set(subRequestHeader, strconv.Itoa(r.idx))
 	req.Header.Set("Accept", mimeFHIRJSON)
 	if body != nil {
 		req.Header.Set("Content-Type", ctype)

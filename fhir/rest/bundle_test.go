@@ -142,3 +142,22 @@ func TestBatch(t *testing.T) {
 	doc := `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"x"}}]}`
 	ts.do(t, "POST", "/Bundle", doc).want(t, http.StatusCreated)
 }
+
+// TestBundleEntryMarkIsTheServers: a batch may not hold another batch, and
+// what marks a request as a batch's entry is the server's own, so a client
+// cannot pass a request of its own off as one (to be refused a batch, or
+// left out of the metrics and logged as an entry).
+func TestBundleEntryMarkIsTheServers(t *testing.T) {
+	ts := mustServer(t)
+	inner := `{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient"}}]}`
+	outer := `{"resourceType":"Bundle","type":"batch","entry":[{"resource":` + inner + `,"request":{"method":"POST","url":"/"}}]}`
+	m := ts.do(t, "POST", ts.base, outer).want(t, http.StatusOK).JSON(t)
+	if got := str(path(m, "entry.0.response.status")); !strings.HasPrefix(got, "400") {
+		t.Errorf("nested batch: entry status %q, want 400: %v", got, m)
+	}
+	// A client's own header is nothing to the server.
+	m = ts.do(t, "POST", ts.base, inner, "X-Ucp-Bundle-Entry: 0").want(t, http.StatusOK).JSON(t)
+	if got := str(path(m, "entry.0.response.status")); !strings.HasPrefix(got, "200") {
+		t.Errorf("client batch with the old marker header: entry status %q, want 200: %v", got, m)
+	}
+}

@@ -228,7 +228,7 @@ func (s *Server) logMiddleware(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	d := time.Since(start)
-	entry := c.GetHeader(subRequestHeader) != ""
+	entry := isBundleEntry(c.Request)
 	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "fhir request",
 		slog.String("method", c.Request.Method),
 		slog.String("path", c.Request.URL.Path),
