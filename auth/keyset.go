@@ -52,7 +52,7 @@ func remoteKeySet(url string, client *http.Client) *jwksKeySet {
 // VerifySignature implements oidc.KeySet; the IDTokenVerifier has already
 // checked the algorithm.
 func (s *jwksKeySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, joseAlgorithms())
+	jws, err := jose.ParseSignedCompact(raw, joseAlgorithms())
 	if err != nil {
 		return nil, fmt.Errorf("malformed jwt: %w", err)
 	}

@@ -317,7 +317,7 @@ func (v *Verifier) verifyUncached(ctx context.Context, raw string) (*Principal, 
 	// Peek at the unverified issuer only to choose which configuration
 	// verifies the token; nothing else is read before the signature is
 	// checked.
-	jws, err := jose.ParseSigned(raw, joseAlgorithms())
+	jws, err := jose.ParseSignedCompact(raw, joseAlgorithms())
 	if err != nil {
 		return nil, unauthenticated(CodeInvalidToken, "malformed token or unsupported algorithm", err)
 	}

@@ -312,20 +312,22 @@ func value(m map[string]any) string {
 }
 
 func name(res map[string]any) string {
-	for _, n := range list(res["name"]) {
-		nm, _ := n.(map[string]any)
-		if t := str(nm, "text"); t != "" {
-			return t
-		}
-		var given []string
-		for _, g := range list(nm["given"]) {
-			if s, ok := g.(string); ok {
-				given = append(given, s)
-			}
-		}
-		return strings.TrimSpace(strings.Join(given, " ") + " " + str(nm, "family"))
+	names := list(res["name"])
+	if len(names) == 0 {
+		return ""
 	}
-	return ""
+	// The first name is the one to show, as the patient banner does.
+	nm, _ := names[0].(map[string]any)
+	if t := str(nm, "text"); t != "" {
+		return t
+	}
+	var given []string
+	for _, g := range list(nm["given"]) {
+		if s, ok := g.(string); ok {
+			given = append(given, s)
+		}
+	}
+	return strings.TrimSpace(strings.Join(given, " ") + " " + str(nm, "family"))
 }
 
 func dateOnly(s string) string {

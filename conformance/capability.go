@@ -116,7 +116,7 @@ func Build(opts Options) ([]byte, error) {
 			cr.SearchParam = append(cr.SearchParam, searchParam{Name: sp.Name, Definition: sp.Definition, Type: sp.Type, Documentation: sp.Documentation})
 		}
 		for _, op := range rt.Operations {
-			cr.Operation = append(cr.Operation, operation{Name: op.Name, Definition: op.Definition, Documentation: op.Documentation})
+			cr.Operation = append(cr.Operation, operation(op))
 		}
 		r.Resource = append(r.Resource, cr)
 	}
@@ -124,7 +124,7 @@ func Build(opts Options) ([]byte, error) {
 		r.Interaction = append(r.Interaction, code{Code: in})
 	}
 	for _, op := range opts.Operations {
-		r.Operation = append(r.Operation, operation{Name: op.Name, Definition: op.Definition, Documentation: op.Documentation})
+		r.Operation = append(r.Operation, operation(op))
 	}
 	cs.Rest = []rest{r}
 	var buf bytes.Buffer

@@ -247,11 +247,14 @@ var hospices = []string{"St Christopher's Hospice, Sydenham", "St Joseph's Hospi
 	"Royal Trinity Hospice, Clapham Common", "Marie Curie Hospice, Hampstead", "St John's Hospice, St John's Wood", "Greenwich and Bexley Community Hospice",
 	"Princess Alice Hospice, Esher", "Harlington Hospice, Hayes", "Saint Francis Hospice, Havering-atte-Bower", "Royal Marsden Hospital, Chelsea"}
 
-var relationships = []struct {
+// relationship is a key contact's relationship to the patient.
+type relationship struct {
 	weight              int
 	system, code, label string
 	female              int // 1 female, 0 male, -1 either
-}{
+}
+
+var relationships = []relationship{
 	{18, profiles.SystemV3RoleCode, "DAU", "natural daughter", 1},
 	{14, profiles.SystemV3RoleCode, "SON", "natural son", 0},
 	{16, profiles.SystemV3RoleCode, "SPS", "spouse", -1},

@@ -236,14 +236,9 @@ func (g *generator) patient(i int) *Record {
 		}
 		return fam, pick(r, grp.male)
 	}
-	type relType = struct {
-		weight              int
-		system, code, label string
-		female              int
-	}
 	var firstContact map[string]any
 	for j, n := 0, 1+r.IntN(3); j < n; j++ {
-		rel := pickWeighted(r, relationships, func(x relType) int { return x.weight })
+		rel := pickWeighted(r, relationships, func(x relationship) int { return x.weight })
 		fem := rel.female == 1 || rel.female == -1 && chance(r, 50)
 		if (rel.code == "SPS" || rel.code == "DOMPART") && !chance(r, 5) {
 			fem = !female

@@ -139,7 +139,7 @@ func TestServeBackendServices(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		issued, err := jose.ParseSigned(system, []jose.SignatureAlgorithm{jose.ES256})
+		issued, err := jose.ParseSignedCompact(system, []jose.SignatureAlgorithm{jose.ES256})
 		if err != nil {
 			t.Fatal(err)
 		}

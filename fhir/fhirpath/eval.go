@@ -2,7 +2,6 @@ package fhirpath
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -1378,8 +1377,6 @@ func arith(op string, a, b Item) (Collection, error) {
 	}
 	return nil, errf("cannot apply '%s' to %s and %s", op, typeLabel(a), typeLabel(b))
 }
-
-var errStop = errors.New("stop")
 
 // sameMemberPath reports whether a and b are the same chain of member
 // accesses (A.b.c), the only shape whose evaluation may be shared: it has no

@@ -21,7 +21,6 @@ type funcNode struct {
 	args []node
 	def  *funcDef
 	ts   typeSpec // for is/as/ofType
-	re   *regexp.Regexp
 }
 
 type funcDef struct {

@@ -66,10 +66,8 @@ func TestLoadRefuses(t *testing.T) {
 		"a definition, no url": {"a.json": `{"resourceType":"StructureDefinition","type":"Patient"}`},
 	} {
 		dir := filepath.Join(t.TempDir(), "pkg")
-		if files != nil {
-			for f, body := range files {
-				write(t, dir, f, body)
-			}
+		for f, body := range files {
+			write(t, dir, f, body)
 		}
 		if _, err := fhirpkg.Load(dir); err == nil {
 			t.Errorf("%s: Load succeeded", name)

@@ -240,14 +240,14 @@ func statusText(code int) string {
 // txEntry is a transaction entry being processed.
 type txEntry struct {
 	*bundleReq
-	typ, id, vid string // from request.url
-	query        string // the condition or search query of request.url
-	matched      *store.Version
-	noop         bool // a conditional delete with no match, or a delete of nothing
-	p            *pending
-	written      *store.Version
-	status       int
-	sub          *bundleEntry // GET results
+	typ, id string // from request.url
+	query   string // the condition or search query of request.url
+	matched *store.Version
+	noop    bool // a conditional delete with no match, or a delete of nothing
+	p       *pending
+	written *store.Version
+	status  int
+	sub     *bundleEntry // GET results
 }
 
 // transaction processes a transaction Bundle all or nothing: every write is
