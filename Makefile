@@ -25,7 +25,7 @@ ifneq ($(wildcard $(SHARED)/ukcore/package.json),)
 export UKCORE_DIR ?= $(SHARED)/ukcore
 endif
 
-.PHONY: build run test vet bench fuzz clean
+.PHONY: build run test vet mutants bench fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ucp
@@ -39,10 +39,22 @@ run: build
 test: vet
 	$(GO) test -count=1 ./...
 
-vet:
+## vet: gofmt, go vet, a tidy go.mod and staticcheck (pinned in tools/go.mod,
+## built from the module proxy into bin/)
+vet: bin/staticcheck
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
+	./bin/staticcheck ./...
+
+bin/staticcheck: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o ../bin/staticcheck honnef.co/go/tools/cmd/staticcheck
+
+## mutants: one-line mutations of the access-control and clinical-safety code
+## (.ci/mutants.tsv); each must make a test fail
+mutants:
+	GO=$(GO) bash .ci/mutants
 
 BENCH_PATIENTS ?= 10000
 export BENCH_PATIENTS
@@ -59,6 +71,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./fhir/resource/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./fhir/fhirpath/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./fhir/search/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseXML$$' -fuzztime $(FUZZTIME) ./fhir/resource/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseScope$$' -fuzztime $(FUZZTIME) ./auth/
 
 clean:
 	rm -rf bin data

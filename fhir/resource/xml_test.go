@@ -84,3 +84,31 @@ func TestParseXMLUKCore(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseXML: whatever the bytes, ParseXML answers a resource or an
+// error, never a panic, and a resource it answers is one the JSON parser
+// reads back the same.
+func FuzzParseXML(f *testing.F) {
+	for _, s := range []string{
+		`<Patient xmlns="http://hl7.org/fhir"><id value="p1"/><active value="true"/><name><family value="Smith"/></name></Patient>`,
+		`<Observation xmlns="http://hl7.org/fhir"><valueQuantity><value value="1.50"/></valueQuantity></Observation>`,
+		`<Bundle xmlns="http://hl7.org/fhir"><entry><resource><Patient><id value="x"/></Patient></resource></entry></Bundle>`,
+		`<Patient xmlns="http://hl7.org/fhir"><text><div xmlns="http://www.w3.org/1999/xhtml">hi</div></text></Patient>`,
+		`<x/>`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, err := resource.ParseXML(data)
+		if err != nil {
+			return
+		}
+		back, err := resource.Parse(resource.Marshal(res))
+		if err != nil {
+			t.Fatalf("ParseXML gave %v, which does not parse as JSON: %v", res, err)
+		}
+		if a, b := string(resource.Marshal(res)), string(resource.Marshal(back)); a != b {
+			t.Fatalf("not the same through JSON:\n%s\n%s", a, b)
+		}
+	})
+}
