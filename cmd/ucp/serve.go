@@ -520,7 +520,8 @@ ucp is serving FHIR R4 at %[1]s
 Try:
   curl -s %[1]s/metadata | head -c 400
   curl -s -H "Authorization: Bearer %[4]s" '%[1]s/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919'
-  curl -s -H "Authorization: Bearer %[4]s" '%[1]s/CarePlan?subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919&status=active&_include=CarePlan:subject'
+  # the urgent-care query: plan, patient, CPR decision, ceiling of treatment, preferred places, contacts
+  curl -s -H "Authorization: Bearer %[4]s" '%[1]s/CarePlan?subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919&status=active&_include=CarePlan:subject&_include=CarePlan:supporting-info&_include=CarePlan:condition&_include=CarePlan:care-team&_include:iterate=CareTeam:participant'
   curl -s -H "Authorization: Bearer %[4]s" -X POST %[1]s/Patient -H 'Content-Type: application/fhir+json' \
        -d '{"resourceType":"Patient","name":[{"family":"Jones","given":["Ann"]}],"gender":"female","birthDate":"1951-04-02"}'
   curl -s %[2]s/healthz
