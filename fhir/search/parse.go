@@ -340,6 +340,10 @@ func (r *Registry) parseIncludes(req *Request, typ, key, name, mod string, vals 
 	default:
 		return ignore("%s: unknown modifier %q%s", key, mod, didYouMean(mod, []string{"iterate"}))
 	}
+	// A value lenient handling may ignore is skipped, not the values after
+	// it: _include=CarePlan:nonsense&_include=CarePlan:condition still
+	// brings the conditions.
+	var skipped error
 	for _, v := range vals {
 		if v == "" {
 			continue
@@ -359,16 +363,25 @@ func (r *Registry) parseIncludes(req *Request, typ, key, name, mod string, vals 
 			if len(parts) == 3 {
 				inc.TargetType = parts[2]
 				if !r.knownType(inc.TargetType) {
-					return ignore("%s: unknown target type %q", key, inc.TargetType)
+					if skipped == nil {
+						skipped = ignore("%s: unknown target type %q", key, inc.TargetType)
+					}
+					continue
 				}
 			}
 			if !r.knownType(inc.SourceType) {
-				return ignore("%s: unknown resource type %q", key, inc.SourceType)
+				if skipped == nil {
+					skipped = ignore("%s: unknown resource type %q", key, inc.SourceType)
+				}
+				continue
 			}
 			if inc.Param != "*" {
 				p, ok := r.lookup(inc.SourceType, inc.Param)
 				if !ok || p.Type != store.Reference {
-					return ignore("%s: %s has no reference parameter %q", key, inc.SourceType, inc.Param)
+					if skipped == nil {
+						skipped = ignore("%s: %s has no reference parameter %q", key, inc.SourceType, inc.Param)
+					}
+					continue
 				}
 				if inc.TargetType != "" && len(p.Target) > 0 && !contains(p.Target, inc.TargetType) {
 					return invalid("%s: %s.%s cannot refer to %s", key, inc.SourceType, inc.Param, inc.TargetType)
@@ -386,7 +399,7 @@ func (r *Registry) parseIncludes(req *Request, typ, key, name, mod string, vals 
 			req.RevIncludes = append(req.RevIncludes, inc)
 		}
 	}
-	return nil
+	return skipped
 }
 
 func contains(list []string, s string) bool {

@@ -206,6 +206,30 @@ func TestParseControls(t *testing.T) {
 	}
 }
 
+// TestParseLenientIncludeKeepsTheRest: under lenient handling an
+// _include value the server does not know is ignored, and only that value:
+// the ones beside it and after it still bring their resources.
+func TestParseLenientIncludeKeepsTheRest(t *testing.T) {
+	r := MustRegistry(t)
+	req, err := r.Parse("CarePlan", mustValues(t, "_include=CarePlan:nonsense&_include=CarePlan:subject&_include=Spaceship:x&_include=CarePlan:condition"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, inc := range req.Includes {
+		got = append(got, inc.SourceType+":"+inc.Param)
+	}
+	if diff := cmp.Diff([]string{"CarePlan:subject", "CarePlan:condition"}, got); diff != "" {
+		t.Errorf("includes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"_include"}, req.Ignored); diff != "" {
+		t.Errorf("ignored (-want +got):\n%s", diff)
+	}
+	if _, err := r.Parse("CarePlan", mustValues(t, "_include=CarePlan:nonsense&_include=CarePlan:subject"), true); err == nil {
+		t.Error("strict parse accepted an unknown _include")
+	}
+}
+
 func TestParseLenient(t *testing.T) {
 	r := MustRegistry(t)
 	req, err := r.Parse("CarePlan", mustValues(t, "status=active&foo=bar&category:in=http://vs&_contained=true&_sort=nope"), false)
