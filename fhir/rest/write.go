@@ -277,7 +277,7 @@ func (s *Server) parseCondition(ctx context.Context, typ, raw string) (*store.Qu
 	if strings.TrimSpace(raw) == "" {
 		return nil, invalid("the condition is empty")
 	}
-	q, err := s.cfg.Registry.ParseCondition(typ, raw)
+	q, err := s.cfg.Registry.ParseCondition(ctx, typ, raw)
 	if err != nil {
 		return nil, err
 	}
