@@ -43,8 +43,8 @@ const maxReindexWarnings = 20
 // "reindex" and the type at type level. At system level, where the
 // dispatcher's Access has no type, the handler also asks for that same
 // Access with each served type in turn before doing anything, so a policy
-// that maps an unknown operation to "update" on its type (the lead's
-// adapter) requires write access to every type a system $reindex touches;
+// that maps an unknown operation to "update" on its type (as cmd/ucp's
+// does) requires write access to every type a system $reindex touches;
 // one refusal refuses the whole operation.
 func (s *Server) reindexOperation() Operation {
 	return Operation{

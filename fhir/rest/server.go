@@ -43,7 +43,8 @@ type Access struct {
 
 // Authorizer decides whether the request may perform an interaction. It
 // returns nil to allow, or an error (a store.Error of kind Forbidden, say) to
-// refuse. Later issues plug the OIDC/SMART policy in here.
+// refuse. cmd/ucp plugs in auth's policy (roles, SMART scopes,
+// information-sharing agreements); nil allows everything.
 type Authorizer interface {
 	Authorize(ctx context.Context, a Access) error
 }
