@@ -49,7 +49,7 @@ const maxReindexWarnings = 20
 func (s *Server) reindexOperation() Operation {
 	return Operation{
 		Name:       "reindex",
-		Definition: "http://ucp.example.org/fhir/OperationDefinition/reindex",
+		Definition: "https://ucp.example.org/fhir/OperationDefinition/reindex",
 		Documentation: "Re-extracts the search index entries of every current resource (of the type, or of every type at system level) " +
 			"with the current search parameters, so custom SearchParameters find resources written before them. Synchronous; writes no version.",
 		System:       true,
