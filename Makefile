@@ -59,8 +59,8 @@ test: vet
 	$(GO) test -race -count=1 $(race_list)
 	$(GO) test -count=1 $(plain_list)
 
-## vet: gofmt, go vet, tidy go.mod files (a diff fails) and staticcheck (pinned in tools/go.mod,
-## built from the module proxy into bin/)
+## vet: gofmt, go vet, tidy go.mod files (a diff fails) and staticcheck
+## (pinned in tools/go.mod, built from the module proxy into bin/)
 vet: bin/staticcheck
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
