@@ -35,17 +35,38 @@ run: build
 	@mkdir -p $(dir $(DB))
 	./$(BIN) serve --addr $(ADDR) --store sqlite:$(DB) --demo --dev
 
-## test: vet, then every test (with the official suites when ../shared has them)
-test: vet
-	$(GO) test -count=1 ./...
+# The packages whose code runs goroutines or shares state between them
+# (the audit drainer, import workers, export jobs, caches and memos, the
+# registry, the store's pools, the load generator): make test runs their
+# tests under the race detector instead of plainly. On a 2-core machine the
+# whole tree under -race takes several minutes more, so the rest run once,
+# plainly. Left out of the race run:
+#   fhir/rest: under -race on a loaded 2-core machine TestSearchLimits fails
+#     (its largest search runs past the 10 s search deadline: the pure-Go
+#     SQLite is many times slower under the detector), and
+#     TestConcurrentConditionalUpdate has failed (its write retries ran out:
+#     a 409). Add it when both pass.
+#   cmd/ucp, synth: end-to-end and generator tests, minutes under -race,
+#     exercising the same concurrent code as the packages above.
+RACE_PKGS := ./auth/... ./bulk/... ./careplan/... ./fhir/fhirpath/... ./fhir/search/... ./fhir/validate/... ./loadgen/... ./store/...
+# Recursive (=), so go list runs only for make test.
+race_list = $(shell $(GO) list $(RACE_PKGS))
+plain_list = $(filter-out $(race_list),$(shell $(GO) list ./...))
 
-## vet: gofmt, go vet, a tidy go.mod and staticcheck (pinned in tools/go.mod,
-## built from the module proxy into bin/)
+## test: vet, then every test (with the official suites when ../shared has
+## them): RACE_PKGS under the race detector, the others plainly
+test: vet
+	$(GO) test -race -count=1 $(race_list)
+	$(GO) test -count=1 $(plain_list)
+
+## vet: gofmt, go vet, tidy go.mod files (a diff fails) and staticcheck
+## (pinned in tools/go.mod, built from the module proxy into bin/)
 vet: bin/staticcheck
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
+	cd tools && $(GO) mod tidy -diff
 	./bin/staticcheck ./...
 
 bin/staticcheck: tools/go.mod tools/go.sum

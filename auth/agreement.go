@@ -14,8 +14,8 @@ import (
 // ODSSystem is the identifier system of ODS organisation codes.
 const ODSSystem = "https://fhir.nhs.uk/Id/ods-organization-code"
 
-// Authorizer is what AgreementPolicy wraps: [*Policy], or the lead's REST
-// adapter around it.
+// Authorizer is what AgreementPolicy wraps: [*Policy], or another
+// Authorizer around it.
 type Authorizer interface {
 	Authorize(ctx context.Context, a Access) error
 }
@@ -48,8 +48,8 @@ type AgreementPolicy struct {
 	Now func() time.Time
 }
 
-// Authorize implements the REST layer's Authorizer (through the lead's
-// adapter, like [*Policy]).
+// Authorize implements Authorizer; cmd/ucp adapts it to the REST layer's
+// Authorizer, as it does [*Policy].
 func (ap *AgreementPolicy) Authorize(ctx context.Context, a Access) error {
 	if err := ap.Next.Authorize(ctx, a); err != nil {
 		return err

@@ -9,9 +9,12 @@ import (
 	"ucp/store"
 )
 
-// Access describes one interaction. Its fields are those of the REST
-// layer's rest.Access, in the same order, so the adapter is a conversion:
-// auth.Access(a).
+// Access describes one interaction for the policy. It has the fields of
+// the REST layer's rest.Access, in the same order, so one converts to the
+// other (auth.Access(a)). The policy judges interactions, not operations:
+// apart from $reindex, which it judges itself, an operation reaches it as
+// the interaction it amounts to (a read or search for one that only reads,
+// an update otherwise), which the adapter in cmd/ucp works out.
 type Access struct {
 	Interaction string // read, vread, update, patch, delete, history-instance, history-type, history-system, create, search-type, search-system, batch, transaction, capabilities
 	Type        string // resource type, "" for system-level interactions
@@ -22,9 +25,9 @@ type Access struct {
 
 // CompartmentFunc reports whether the resource typ/id lies in the patient's
 // compartment (https://hl7.org/fhir/R4/compartmentdefinition-patient.html).
-// The lead backs it with a store read; without it, a patient-scoped read of
-// anything but the Patient resource itself is refused, because the policy
-// cannot see whose it is.
+// [StoreCompartment] answers it from the store; without it, a
+// patient-scoped read of anything but the Patient resource itself is
+// refused, because the policy cannot see whose it is.
 type CompartmentFunc func(ctx context.Context, patientID, typ, id string) (bool, error)
 
 // Policy is the Authorizer: an interaction is allowed only if the role table

@@ -48,6 +48,12 @@ type Config struct {
 // rest.ReadInterceptor.
 type Plans struct {
 	cfg Config
+
+	// heads remembers the decoded head of each CarePlan and Composition
+	// version: AllowRead runs for every plan a search returns, and decoding
+	// scanned the whole plan's JSON. Only the decoding is remembered; the
+	// consent and sharing decisions are made afresh on every read.
+	heads store.VersionMemo[*planHead]
 }
 
 var (

@@ -43,7 +43,7 @@ const maxConsents = 50
 // provision.type deny) withdraws; a permitting decision with provision.type
 // permit permits; anything else does not count as consent.
 func (p *Plans) consentState(ctx context.Context, patient string) (consent, error) {
-	q, err := p.cfg.Registry.ParseCondition("Consent", "patient="+url.QueryEscape("Patient/"+patient)+"&status=active")
+	q, err := p.cfg.Registry.ParseCondition(ctx, "Consent", "patient="+url.QueryEscape("Patient/"+patient)+"&status=active")
 	if err != nil {
 		return consent{}, err
 	}

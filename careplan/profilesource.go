@@ -68,7 +68,7 @@ func (s *ProfileSource) Profile(ctx context.Context, canonical string) (map[stri
 		return nil, nil
 	}
 	u, ver, _ := strings.Cut(canonical, "|")
-	q, err := s.reg.ParseCondition("StructureDefinition", "url="+url.QueryEscape(u))
+	q, err := s.reg.ParseCondition(ctx, "StructureDefinition", "url="+url.QueryEscape(u))
 	if err != nil {
 		return nil, err
 	}

@@ -66,7 +66,9 @@ func ownPlan(p *auth.Principal, v *store.Version) bool {
 	if p == nil || p.Role != auth.RolePatient || p.Patient == "" {
 		return false
 	}
-	h, err := headOf(v)
+	// Decoded afresh: this runs only for a patient's own hidden plans, and
+	// DefaultSharing has no Plans whose memo it could use.
+	h, err := decodeHead(v)
 	if err != nil {
 		return false
 	}
@@ -143,7 +145,7 @@ func (p *Plans) AllowRead(ctx context.Context, v *store.Version) error {
 	if p.cfg.SharesAll(ctx, pr) {
 		return nil
 	}
-	h, err := headOf(v)
+	h, err := p.headOf(v)
 	if err != nil {
 		return err
 	}
@@ -228,7 +230,7 @@ func (p *Plans) planShared(ctx context.Context, pr *auth.Principal, cur, v *stor
 		why = HiddenRevoked // only a plan that was not (or no longer) shared is deleted
 	} else {
 		var err error
-		if h, err = headOf(cur); err != nil {
+		if h, err = p.headOf(cur); err != nil {
 			return err
 		}
 		if !h.urgent() {
@@ -280,7 +282,7 @@ func (p *Plans) everActive(ctx context.Context, cur *store.Version) (bool, error
 		if v.Deleted {
 			continue
 		}
-		h, err := headOf(v)
+		h, err := p.headOf(v)
 		if err != nil {
 			return false, err
 		}
@@ -336,17 +338,13 @@ func (h *planHead) urgent() bool {
 	return false
 }
 
-// heads remembers the decoded head of each CarePlan and Composition version:
-// AllowRead runs for every plan a search returns, and decoding scanned the
-// whole plan's JSON. Only the decoding is remembered; the consent and
-// sharing decisions are made afresh on every read.
-var heads store.VersionMemo[*planHead]
+// headOf returns the decoded head of v (a CarePlan or Composition),
+// remembered in p.heads. The result is shared: callers must not change it.
+func (p *Plans) headOf(v *store.Version) (*planHead, error) {
+	return p.heads.Get(nil, v, func() (*planHead, error) { return decodeHead(v) })
+}
 
-// headOf returns the decoded head of v (a CarePlan or Composition). The
-// result is shared: callers must not change it.
-func headOf(v *store.Version) (*planHead, error) {
-	return heads.Get(nil, v, func() (*planHead, error) {
-		h := &planHead{}
-		return h, json.Unmarshal(v.JSON, h)
-	})
+func decodeHead(v *store.Version) (*planHead, error) {
+	h := &planHead{}
+	return h, json.Unmarshal(v.JSON, h)
 }

@@ -49,7 +49,7 @@ func mustSearch(tb testing.TB, st store.Store, reg *search.Registry, typ, query 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	req, err := reg.Parse(typ, vals, true)
+	req, err := reg.Parse(context.Background(), typ, vals, true)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -41,13 +41,21 @@ const (
 	SysSDSUser = "https://fhir.nhs.uk/Id/sds-user-id"
 	// SysSDSRole is the system of national RBAC role codes.
 	SysSDSRole = "https://fhir.nhs.uk/Id/sds-role-profile-id"
-	// SysUCPRole is the system of ucp's coarse roles (clinical, view…).
-	SysUCPRole = "https://ucp.nhs.uk/CodeSystem/role"
+	// SysUCPRole is the system of ucp's coarse roles (clinical, view…),
+	// under the project's own canonical base.
+	SysUCPRole = profiles.CodeSystemBaseURL + "role"
 	// SysClientID identifies an OAuth client.
 	SysClientID = "urn:ietf:params:oauth:client-id"
 	// SysOperation is the system of the operation name in subtype.
-	SysOperation = "https://ucp.nhs.uk/CodeSystem/operation"
+	SysOperation = profiles.CodeSystemBaseURL + "operation"
 )
+
+// AuditEvents written by earlier releases carry https://ucp.nhs.uk/CodeSystem/role
+// and https://ucp.nhs.uk/CodeSystem/operation, a domain the project does not
+// own, in place of SysUCPRole and SysOperation. They stay as written (audit
+// history is never rewritten) and are still found by code alone
+// (subtype=export) or by the old system; nothing in ucp reads these systems
+// back.
 
 // Source is the audit source: this server.
 const Source = "ucp"

@@ -259,7 +259,7 @@ func (m *Manager) parse(ctx context.Context, r *rest.OperationRequest, j *job, s
 	if len(r.Strings("_type")) > 0 && len(asked) == 0 {
 		return invalid("_type names no resource type this server serves")
 	}
-	if err := m.parseFilters(r, j, asked, strict); err != nil {
+	if err := m.parseFilters(ctx, r, j, asked, strict); err != nil {
 		return err
 	}
 	az := m.cfg.Authorizer
@@ -293,7 +293,7 @@ func (m *Manager) parse(ctx context.Context, r *rest.OperationRequest, j *job, s
 // repeated. Each query is parsed as strictly as a conditional
 // interaction's: an export that silently dropped part of a filter would
 // hold more than was asked for.
-func (m *Manager) parseFilters(r *rest.OperationRequest, j *job, asked []string, strict bool) error {
+func (m *Manager) parseFilters(ctx context.Context, r *rest.OperationRequest, j *job, asked []string, strict bool) error {
 	for _, v := range r.Strings("_typeFilter") {
 		for _, f := range strings.Split(v, ",") {
 			if f = strings.TrimSpace(f); f == "" {
@@ -310,7 +310,7 @@ func (m *Manager) parseFilters(r *rest.OperationRequest, j *job, asked []string,
 				j.Warnings = append(j.Warnings, fmt.Sprintf("_typeFilter %q was ignored: %s is not exported by this request", f, typ))
 				continue
 			}
-			if _, err := m.cfg.Registry.ParseCondition(typ, q); err != nil {
+			if _, err := m.cfg.Registry.ParseCondition(ctx, typ, q); err != nil {
 				return invalid("_typeFilter %q: %s", f, store.AsError(err).Message)
 			}
 			if j.Filters == nil {

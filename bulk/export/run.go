@@ -120,7 +120,7 @@ func (m *Manager) export(ctx context.Context, j *job) error {
 	x.filters = map[string][][]store.Clause{}
 	for typ, qs := range j.Filters {
 		for _, q := range qs {
-			parsed, err := m.cfg.Registry.ParseCondition(typ, q)
+			parsed, err := m.cfg.Registry.ParseCondition(ctx, typ, q)
 			if err != nil {
 				return err
 			}

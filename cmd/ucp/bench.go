@@ -74,6 +74,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	patients := fs.Int("patients", defaultBenchPatients(), "synthetic `N` patients to load (default $BENCH_PATIENTS, else 10,000)")
 	seed := fs.Uint64("seed", 1, "the generator's seed")
 	duration := fs.Duration("duration", 5*time.Second, "how long each scenario runs at each concurrency")
+	warmup := fs.Duration("warmup", time.Second, "how long each run sends requests before it starts counting them")
+	maxRequests := fs.Int("requests", 0, "end each run after `N` requests, even before --duration (0: no bound); a smoke run that checks the bench works, not how fast")
 	clientsFlag := fs.String("clients", "1,8,32", "the concurrencies, comma-separated")
 	pacedFlag := fs.String("paced", "0.25,0.5", "after each run with more than one client, run again with the same clients paced at these `FRACTIONS` of its req/s (comma-separated; empty for none), for the latency at that load")
 	out := fs.String("out", "bench/results", "`DIR` for the JSON report")
@@ -182,7 +184,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			continue
 		}
 		for _, c := range clients {
-			cfg := loadgen.Config{Clients: c, Duration: *duration, Warmup: time.Second}
+			cfg := loadgen.Config{Clients: c, Duration: *duration, Warmup: *warmup, MaxRequests: *maxRequests}
 			r, err := loadgen.Run(ctx, sc, cfg)
 			if err != nil {
 				fmt.Fprintln(stderr, "ucp bench:", err)

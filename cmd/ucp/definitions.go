@@ -39,12 +39,14 @@ func supportedProfiles() map[string][]string {
 // server uses: the R4 base parameters, our own (profiles.SearchParameters),
 // registered before anything is written so that every write, import and
 // $reindex indexes them, and :in/:below reading the terminology stored in
-// st.
-func newRegistry(st store.Store) (*search.Registry, error) {
+// st. base is the server's FHIR base URL ("" when there is no server), whose
+// absolute references are indexed as local ones.
+func newRegistry(st store.Store, base string) (*search.Registry, error) {
 	reg, err := search.NewRegistry()
 	if err != nil {
 		return nil, err
 	}
+	reg.SetBaseURL(base)
 	reg.SetTerminology(&terminology.Source{Store: st})
 	for _, sp := range profiles.SearchParameters() {
 		if err := reg.Register(sp); err != nil {

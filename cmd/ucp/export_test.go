@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"ucp/auth"
+	"ucp/auth/audit"
 	"ucp/auth/devissuer"
 )
 
@@ -88,7 +89,7 @@ func TestServeBulkExport(t *testing.T) {
 	srv = startTestServer(t, db, false)
 	defer srv.Close()
 	bearer = token(t, srv, auth.RoleAdmin)
-	_, bundle := get(t, srv.base+"/AuditEvent?subtype="+url.QueryEscape("https://ucp.nhs.uk/CodeSystem/operation|export")+"&_summary=count")
+	_, bundle := get(t, srv.base+"/AuditEvent?subtype="+url.QueryEscape(audit.SysOperation+"|export")+"&_summary=count")
 	if total, _ := bundle["total"].(float64); int(total) != 5+len(man.Output) {
 		t.Errorf("export AuditEvents: %v, want %d (5 kick-offs, %d downloads)", bundle["total"], 5+len(man.Output), len(man.Output))
 	}

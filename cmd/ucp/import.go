@@ -227,7 +227,7 @@ func deferIndexes(ctx context.Context, st store.Store, mode string) (func(contex
 // newImporter returns an importer into st with the rules and index
 // extraction the API applies.
 func newImporter(st store.Store, ukcore careplan.BasePackage) (*bulk.Importer, error) {
-	reg, err := newRegistry(st)
+	reg, err := newRegistry(st, "")
 	if err != nil {
 		return nil, err
 	}

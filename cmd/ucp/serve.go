@@ -241,7 +241,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	if base == "" {
 		base = root + "/fhir"
 	}
-	reg, err := newRegistry(st)
+	reg, err := newRegistry(st, base)
 	if err != nil {
 		ln.Close()
 		st.Close()

@@ -295,7 +295,9 @@ func (s *Server) transaction(c *gin.Context, entries []any) error {
 			break
 		}
 		if store.KindOf(werr) == store.Conflict && attempt < maxWriteAttempts {
-			backoff(attempt)
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
 			continue // a concurrent write: re-evaluate conditions and versions
 		}
 		return werr

@@ -212,7 +212,7 @@ func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int
 		pv.Set("_lastUpdated", "ge"+resource.FormatInstant(t))
 		link.Set("_since", since)
 	}
-	req, err := s.cfg.Registry.Parse("", pv, true)
+	req, err := s.cfg.Registry.Parse(ctx, "", pv, true)
 	if err != nil {
 		return 0, nil, err
 	}

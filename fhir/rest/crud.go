@@ -329,7 +329,9 @@ func (s *Server) handleConditionalDelete(c *gin.Context) error {
 		}
 		_, err = s.cfg.Store.Write(ctx, changes)
 		if store.KindOf(err) == store.Conflict && attempt < maxWriteAttempts {
-			backoff(attempt)
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
 			continue
 		}
 		if err != nil {

@@ -43,13 +43,13 @@ const maxReindexWarnings = 20
 // "reindex" and the type at type level. At system level, where the
 // dispatcher's Access has no type, the handler also asks for that same
 // Access with each served type in turn before doing anything, so a policy
-// that maps an unknown operation to "update" on its type (the lead's
-// adapter) requires write access to every type a system $reindex touches;
+// that maps an unknown operation to "update" on its type (as cmd/ucp's
+// does) requires write access to every type a system $reindex touches;
 // one refusal refuses the whole operation.
 func (s *Server) reindexOperation() Operation {
 	return Operation{
 		Name:       "reindex",
-		Definition: "http://ucp.example.org/fhir/OperationDefinition/reindex",
+		Definition: "https://ucp.example.org/fhir/OperationDefinition/reindex",
 		Documentation: "Re-extracts the search index entries of every current resource (of the type, or of every type at system level) " +
 			"with the current search parameters, so custom SearchParameters find resources written before them. Synchronous; writes no version.",
 		System:       true,

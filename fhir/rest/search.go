@@ -124,7 +124,7 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 	// Strict unless the client asks otherwise: a misspelt parameter that
 	// was silently dropped would widen the search to other patients' plans.
 	lenient := parsePrefer(c.Request.Header.Values("Prefer")).handling == "lenient"
-	req, err := s.cfg.Registry.Parse(typ, parseParams, !lenient)
+	req, err := s.cfg.Registry.Parse(ctx, typ, parseParams, !lenient)
 	if err != nil {
 		return err
 	}

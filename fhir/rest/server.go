@@ -43,7 +43,8 @@ type Access struct {
 
 // Authorizer decides whether the request may perform an interaction. It
 // returns nil to allow, or an error (a store.Error of kind Forbidden, say) to
-// refuse. Later issues plug the OIDC/SMART policy in here.
+// refuse. cmd/ucp plugs in auth's policy (roles, SMART scopes,
+// information-sharing agreements); nil allows everything.
 type Authorizer interface {
 	Authorize(ctx context.Context, a Access) error
 }
@@ -142,7 +143,8 @@ type Config struct {
 	Types []string
 	// BaseURL is the absolute URL of the FHIR base as clients see it, e.g.
 	// "https://ucp.example.org/fhir"; used in Location headers, fullUrls and
-	// links. When empty it is derived from each request's Host.
+	// links. When empty it is derived from each request's Host. When set,
+	// the Registry must have been given the same (Registry.SetBaseURL).
 	BaseURL string
 	// Prefix is the path the FHIR API is mounted at; default "/fhir".
 	Prefix string
@@ -275,9 +277,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("rest: cursor key: %w", err)
 		}
 	}
-	if cfg.BaseURL != "" {
-		// Absolute references to ourselves are then indexed as local ones.
-		cfg.Registry.SetBaseURL(cfg.BaseURL)
+	if cfg.BaseURL != "" && cfg.Registry.BaseURL() != cfg.BaseURL {
+		// Else absolute references to ourselves would be indexed as remote
+		// ones, and searches for them would quietly miss. The registry is
+		// shared with other doors, so the server reads it, never sets it.
+		return nil, fmt.Errorf("rest: the registry's base URL is %q, not the server's %q: set it with Registry.SetBaseURL where the registry is built", cfg.Registry.BaseURL(), cfg.BaseURL)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, types: map[string]bool{}}
 	for _, t := range cfg.Types {

@@ -50,9 +50,21 @@ type pending struct {
 const maxWriteAttempts = 16
 
 // backoff sleeps a little, randomly, before retry attempt+1, so writers
-// racing for one resource spread out instead of colliding again.
-func backoff(attempt int) {
-	time.Sleep(time.Duration(rand.Int64N(int64(attempt)*int64(time.Millisecond) + 1)))
+// racing for one resource spread out instead of colliding again. It returns
+// ctx's error, at once, if the request ends first: no retry for a client
+// that has gone.
+func backoff(ctx context.Context, attempt int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(attempt)*int64(time.Millisecond) + 1)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // prepare turns a writeReq into a pending write: it reads the current
@@ -225,7 +237,9 @@ func (s *Server) write(ctx context.Context, w *writeReq) (*result, error) {
 		if attempt >= maxWriteAttempts {
 			return nil, err
 		}
-		backoff(attempt)
+		if err := backoff(ctx, attempt); err != nil {
+			return nil, err
+		}
 	}
 }
 
@@ -277,7 +291,7 @@ func (s *Server) parseCondition(ctx context.Context, typ, raw string) (*store.Qu
 	if strings.TrimSpace(raw) == "" {
 		return nil, invalid("the condition is empty")
 	}
-	q, err := s.cfg.Registry.ParseCondition(typ, raw)
+	q, err := s.cfg.Registry.ParseCondition(ctx, typ, raw)
 	if err != nil {
 		return nil, err
 	}

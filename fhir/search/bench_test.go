@@ -1,6 +1,7 @@
 package search
 
 import (
+	"context"
 	"net/url"
 	"testing"
 
@@ -28,7 +29,7 @@ func BenchmarkParseHotPath(b *testing.B) {
 	q, _ := url.ParseQuery("subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009&status=active&_include=CarePlan:subject&_include=CarePlan:care-team")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := r.Parse("CarePlan", q, true); err != nil {
+		if _, err := r.Parse(context.Background(), "CarePlan", q, true); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"strings"
@@ -16,7 +17,7 @@ type fakeTerm struct{}
 
 const sct = "http://snomed.info/sct"
 
-func (fakeTerm) Expand(url string) ([]Coding, error) {
+func (fakeTerm) Expand(_ context.Context, url string) ([]Coding, error) {
 	switch url {
 	case "http://ucp/vs/small":
 		return []Coding{{sct, "a"}, {sct, "b"}}, nil
@@ -30,14 +31,14 @@ func (fakeTerm) Expand(url string) ([]Coding, error) {
 	return nil, store.Errorf(store.NotFound, "unknown value set %s", url)
 }
 
-func (fakeTerm) Descendants(system, code string) ([]string, error) {
+func (fakeTerm) Descendants(_ context.Context, system, code string) ([]string, error) {
 	if system == sct && code == "1" {
 		return []string{"2", "3"}, nil
 	}
 	return nil, nil
 }
 
-func (fakeTerm) Ancestors(system, code string) ([]string, error) {
+func (fakeTerm) Ancestors(_ context.Context, system, code string) ([]string, error) {
 	if system == sct && code == "3" {
 		return []string{"2", "1"}, nil
 	}
@@ -109,7 +110,7 @@ func TestParseComplete(t *testing.T) {
 					Where: []store.Clause{{Any: []store.Cond{{Param: "agent", Type: store.Reference, RefType: "Practitioner", RefID: "p1"}}}}}}}}}}}}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := r.Parse(tc.typ, mustValues(t, tc.query), true)
+			req, err := r.Parse(context.Background(), tc.typ, mustValues(t, tc.query), true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,14 +143,14 @@ func TestParseCompleteErrors(t *testing.T) {
 		{"_sort by composite", plain, "Observation", "_sort=code-value-quantity", "cannot be sorted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.r.Parse(tc.typ, mustValues(t, tc.query), true)
+			_, err := tc.r.Parse(context.Background(), tc.typ, mustValues(t, tc.query), true)
 			if err == nil || store.KindOf(err) != store.Invalid || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want Invalid containing %q", err, tc.want)
 			}
 		})
 	}
 	// Lenient handling drops an unsupported modifier and says so.
-	req, err := plain.Parse("Condition", mustValues(t, "code:in=http://ucp/vs/small"), false)
+	req, err := plain.Parse(context.Background(), "Condition", mustValues(t, "code:in=http://ucp/vs/small"), false)
 	if err != nil || len(req.Ignored) != 1 || len(req.Query.Where) != 0 {
 		t.Fatalf("lenient: %+v, %v", req, err)
 	}
@@ -157,7 +158,7 @@ func TestParseCompleteErrors(t *testing.T) {
 
 func TestParseSortEveryType(t *testing.T) {
 	r := MustRegistry(t)
-	req, err := r.Parse("Observation", mustValues(t, "_sort=code,-date,value-quantity,subject,-_lastUpdated,_id"), true)
+	req, err := r.Parse(context.Background(), "Observation", mustValues(t, "_sort=code,-date,value-quantity,subject,-_lastUpdated,_id"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,11 +169,11 @@ func TestParseSortEveryType(t *testing.T) {
 		t.Errorf("Sort\n got %+v\nwant %+v", req.Query.Sort, want)
 	}
 	for _, q := range []string{"_sort=name", "_sort=-birthdate", "_sort=general-practitioner", "_sort=telecom"} {
-		if _, err := r.Parse("Patient", mustValues(t, q), true); err != nil {
+		if _, err := r.Parse(context.Background(), "Patient", mustValues(t, q), true); err != nil {
 			t.Errorf("%s: %v", q, err)
 		}
 	}
-	if _, err := r.Parse("ValueSet", mustValues(t, "_sort=url"), true); err != nil {
+	if _, err := r.Parse(context.Background(), "ValueSet", mustValues(t, "_sort=url"), true); err != nil {
 		t.Errorf("uri sort: %v", err)
 	}
 }
@@ -245,7 +246,7 @@ func TestExtractParseCanonicalAgree(t *testing.T) {
 	if e == nil {
 		t.Fatal("no canonical entry")
 	}
-	req, err := r.Parse("Observation", mustValues(t, "value-quantity=5.4|http://unitsofmeasure.org|mg"), true)
+	req, err := r.Parse(context.Background(), "Observation", mustValues(t, "value-quantity=5.4|http://unitsofmeasure.org|mg"), true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"context"
 	"net/url"
 	"testing"
 )
@@ -26,11 +27,11 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, strict := range []bool{false, true} {
 			for _, tp := range []string{"CarePlan", "Patient", "Observation", "", typ} {
-				if _, err := r.Parse(tp, vals, strict); err != nil && storeErr(err) == nil {
+				if _, err := r.Parse(context.Background(), tp, vals, strict); err != nil && storeErr(err) == nil {
 					t.Fatalf("Parse(%q, %q): error %v is not a *store.Error", tp, q, err)
 				}
 			}
 		}
-		r.ParseCondition("Patient", q)
+		r.ParseCondition(context.Background(), "Patient", q)
 	})
 }

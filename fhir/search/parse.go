@@ -1,6 +1,7 @@
 package search
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -96,8 +97,12 @@ func invalid(format string, args ...any) error {
 // way. _format and _pretty are left to the REST layer; an empty value is
 // ignored, as the spec says.
 //
-// Every error is a *store.Error of kind Invalid naming the parameter.
-func (r *Registry) Parse(resourceType string, params url.Values, strict bool) (*Request, error) {
+// ctx is the request's: the terminology lookups of :in, :not-in, :above
+// and :below run under it, and end with it (their error is then the
+// context's, not Invalid).
+//
+// Every other error is a *store.Error of kind Invalid naming the parameter.
+func (r *Registry) Parse(ctx context.Context, resourceType string, params url.Values, strict bool) (*Request, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if resourceType != "" && !r.knownType(resourceType) {
@@ -188,7 +193,7 @@ func (r *Registry) Parse(resourceType string, params url.Values, strict bool) (*
 					return nil, invalid("the search has more than %d values in all; at most %d are allowed", MaxTotalValues, MaxTotalValues)
 				}
 				var cs []store.Clause
-				cs, err = r.parseClause(typ, key, v, 0)
+				cs, err = r.parseClause(ctx, typ, key, v, 0)
 				if err != nil {
 					break
 				}
@@ -226,7 +231,7 @@ func (r *Registry) Parse(resourceType string, params url.Values, strict bool) (*
 // _sort, _include…) and an empty condition are Invalid errors, since acting
 // on a condition the server only partly understood could change the wrong
 // resource. Query.Count is 2: enough to tell none, one and many apart.
-func (r *Registry) ParseCondition(resourceType, rawQuery string) (*store.Query, error) {
+func (r *Registry) ParseCondition(ctx context.Context, resourceType, rawQuery string) (*store.Query, error) {
 	raw := strings.TrimPrefix(rawQuery, "?")
 	if i := strings.IndexByte(raw, '?'); i >= 0 { // "Patient?identifier=…"
 		raw = raw[i+1:]
@@ -250,7 +255,7 @@ func (r *Registry) ParseCondition(resourceType, rawQuery string) (*store.Query, 
 	if empty {
 		return nil, invalid("the condition is empty")
 	}
-	req, err := r.Parse(resourceType, vals, true)
+	req, err := r.Parse(ctx, resourceType, vals, true)
 	if err != nil {
 		return nil, err
 	}
@@ -414,12 +419,12 @@ func contains(list []string, s string) bool {
 // parseClause parses one key=value (a comma-separated value ORed) of
 // resource type typ ("" for Resource-level parameters only). depth counts
 // chain and _has nesting.
-func (r *Registry) parseClause(typ, key, value string, depth int) ([]store.Clause, error) {
+func (r *Registry) parseClause(ctx context.Context, typ, key, value string, depth int) ([]store.Clause, error) {
 	if depth > maxChain {
 		return nil, invalid("%s: chains nest at most %d deep", key, maxChain)
 	}
 	if strings.HasPrefix(key, "_has:") {
-		return r.parseHas(typ, key, value, depth)
+		return r.parseHas(ctx, typ, key, value, depth)
 	}
 	// A chain: "subject:Patient.name:exact" → the reference parameter
 	// "subject:Patient" and the rest "name:exact" on the target type.
@@ -446,7 +451,7 @@ func (r *Registry) parseClause(typ, key, value string, depth int) ([]store.Claus
 		return nil, ignore("unknown parameter %q for %s%s", name, typ, didYouMean(name, r.paramCodes(typ)))
 	}
 	if chained {
-		return r.parseChain(p, key, mod, rest, value, depth)
+		return r.parseChain(ctx, p, key, mod, rest, value, depth)
 	}
 	if mod == "missing" {
 		b, err := strconv.ParseBool(value)
@@ -474,7 +479,7 @@ func (r *Registry) parseClause(typ, key, value string, depth int) ([]store.Claus
 		if len(splitEscaped(value, ',')) != 1 {
 			return nil, invalid("%s: give one value set per parameter", key)
 		}
-		conds, err := r.expandToken(p, key, mod, value)
+		conds, err := r.expandToken(ctx, p, key, mod, value)
 		if err != nil {
 			return nil, err
 		}
@@ -490,7 +495,7 @@ func (r *Registry) parseClause(typ, key, value string, depth int) ([]store.Claus
 		if part == "" {
 			continue
 		}
-		conds, err := r.parseValue(p, key, mod, part)
+		conds, err := r.parseValue(ctx, p, key, mod, part)
 		if err != nil {
 			return nil, err
 		}
@@ -543,7 +548,7 @@ func (r *Registry) checkModifier(p *Param, key, mod string) error {
 // parseChain parses "ref[:Type].rest=value": the referenced resource must
 // match rest=value. With no :Type and several targets, the chain is tried on
 // every target type that has the chained parameter (ORed).
-func (r *Registry) parseChain(p *Param, key, mod, rest, value string, depth int) ([]store.Clause, error) {
+func (r *Registry) parseChain(ctx context.Context, p *Param, key, mod, rest, value string, depth int) ([]store.Clause, error) {
 	if p.Type != store.Reference {
 		return nil, invalid("%s: %s is not a reference parameter and cannot be chained", key, p.Code)
 	}
@@ -569,7 +574,7 @@ func (r *Registry) parseChain(p *Param, key, mod, rest, value string, depth int)
 		if _, ok := r.lookup(t, chainName); !ok && !strings.HasPrefix(rest, "_has:") {
 			continue
 		}
-		inner, err := r.parseClause(t, rest, value, depth+1)
+		inner, err := r.parseClause(ctx, t, rest, value, depth+1)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
@@ -590,7 +595,7 @@ func (r *Registry) parseChain(p *Param, key, mod, rest, value string, depth int)
 
 // parseHas parses "_has:Type:param:rest=value": some resource of Type whose
 // reference parameter param points here matches rest=value.
-func (r *Registry) parseHas(typ, key, value string, depth int) ([]store.Clause, error) {
+func (r *Registry) parseHas(ctx context.Context, typ, key, value string, depth int) ([]store.Clause, error) {
 	parts := strings.SplitN(key, ":", 4)
 	if len(parts) != 4 || parts[1] == "" || parts[2] == "" || parts[3] == "" {
 		return nil, invalid("%s: _has must be _has:Type:parameter:parameter", key)
@@ -606,7 +611,7 @@ func (r *Registry) parseHas(typ, key, value string, depth int) ([]store.Clause, 
 	if typ != "" && len(p.Target) > 0 && !contains(p.Target, typ) {
 		return nil, invalid("%s: %s.%s cannot refer to %s", key, src, param, typ)
 	}
-	inner, err := r.parseClause(src, rest, value, depth+1)
+	inner, err := r.parseClause(ctx, src, rest, value, depth+1)
 	if err != nil {
 		return nil, err
 	}
@@ -616,13 +621,13 @@ func (r *Registry) parseHas(typ, key, value string, depth int) ([]store.Clause, 
 
 // parseValue parses one (comma-free) value of parameter p into conditions
 // (ORed; usually one).
-func (r *Registry) parseValue(p *Param, key, mod, raw string) ([]store.Cond, error) {
+func (r *Registry) parseValue(ctx context.Context, p *Param, key, mod, raw string) ([]store.Cond, error) {
 	base := store.Cond{Param: p.Code, Type: p.Type}
 	switch p.Type {
 	case store.Token:
 		switch mod {
 		case "in", "above", "below":
-			return r.expandToken(p, key, mod, raw)
+			return r.expandToken(ctx, p, key, mod, raw)
 		}
 		c := base
 		c.Not = mod == "not"
@@ -736,7 +741,7 @@ func (r *Registry) parseValue(p *Param, key, mod, raw string) ([]store.Cond, err
 		return r.parseReference(p, key, mod, raw)
 
 	case store.Composite:
-		return r.parseComposite(p, key, raw)
+		return r.parseComposite(ctx, p, key, raw)
 	}
 	return nil, ignore("%s: %s parameters are not supported", key, p.Type)
 }
@@ -746,7 +751,7 @@ func (r *Registry) parseValue(p *Param, key, mod, raw string) ([]store.Cond, err
 // (prefixes and system|code included), all to hold within one composite
 // value. A part that parses to several alternatives (a reference that may
 // be local or absolute) is refused rather than silently widened.
-func (r *Registry) parseComposite(p *Param, key, raw string) ([]store.Cond, error) {
+func (r *Registry) parseComposite(ctx context.Context, p *Param, key, raw string) ([]store.Cond, error) {
 	if len(p.Components) == 0 {
 		return nil, ignore("%s: composite %s has no components", key, p.Code)
 	}
@@ -764,7 +769,7 @@ func (r *Registry) parseComposite(p *Param, key, raw string) ([]store.Cond, erro
 		if part == "" {
 			return nil, invalid("%s: %q has an empty part", key, raw)
 		}
-		conds, err := r.parseValue(cp, key, "", part)
+		conds, err := r.parseValue(ctx, cp, key, "", part)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"context"
 	"net/url"
 	"reflect"
 	"strings"
@@ -130,7 +131,7 @@ func TestParseWhere(t *testing.T) {
 			[]store.Clause{{Any: []store.Cond{{Param: "_tag", Type: store.Token, System: "http://ucp/tags", SystemSet: true, Code: "vip"}}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := r.Parse(tc.typ, mustValues(t, tc.query), true)
+			req, err := r.Parse(context.Background(), tc.typ, mustValues(t, tc.query), true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +154,7 @@ func TestParsePrefixes(t *testing.T) {
 			if strings.HasPrefix(q, "value") {
 				typ = "Observation"
 			}
-			req, err := r.Parse(typ, mustValues(t, q), true)
+			req, err := r.Parse(context.Background(), typ, mustValues(t, q), true)
 			if err != nil {
 				t.Fatalf("%s: %v", q, err)
 			}
@@ -166,7 +167,7 @@ func TestParsePrefixes(t *testing.T) {
 
 func TestParseControls(t *testing.T) {
 	r := MustRegistry(t)
-	req, err := r.Parse("CarePlan", mustValues(t, "status=active&_count=50&_total=none&_sort=-date,_id&_summary=true&_elements=id,status&"+
+	req, err := r.Parse(context.Background(), "CarePlan", mustValues(t, "status=active&_count=50&_total=none&_sort=-date,_id&_summary=true&_elements=id,status&"+
 		"_include=CarePlan:subject&_include=CarePlan:care-team:CareTeam&_include:iterate=CareTeam:participant&_revinclude=Provenance:target&_format=json&_pretty=true"), true)
 	if err != nil {
 		t.Fatal(err)
@@ -192,15 +193,15 @@ func TestParseControls(t *testing.T) {
 		t.Errorf("Ignored %v Used %v", req.Ignored, req.Used)
 	}
 
-	req, err = r.Parse("CarePlan", mustValues(t, "_summary=count"), false)
+	req, err = r.Parse(context.Background(), "CarePlan", mustValues(t, "_summary=count"), false)
 	if err != nil || req.Query.Count != 0 {
 		t.Errorf("_summary=count: %v, Count %d", err, req.Query.Count)
 	}
-	req, err = r.Parse("CarePlan", nil, false)
+	req, err = r.Parse(context.Background(), "CarePlan", nil, false)
 	if err != nil || req.Query.Count != DefaultCount {
 		t.Errorf("default count: %v", err)
 	}
-	req, err = r.Parse("", mustValues(t, "_type=Patient,CarePlan&_lastUpdated=2024"), true)
+	req, err = r.Parse(context.Background(), "", mustValues(t, "_type=Patient,CarePlan&_lastUpdated=2024"), true)
 	if err != nil || !reflect.DeepEqual(req.Query.Types, []string{"Patient", "CarePlan"}) || len(req.Query.Where) != 1 {
 		t.Errorf("system search: %v %+v", err, req)
 	}
@@ -232,7 +233,7 @@ func TestParseLenientIncludeKeepsTheRest(t *testing.T) {
 
 func TestParseLenient(t *testing.T) {
 	r := MustRegistry(t)
-	req, err := r.Parse("CarePlan", mustValues(t, "status=active&foo=bar&category:in=http://vs&_contained=true&_sort=nope"), false)
+	req, err := r.Parse(context.Background(), "CarePlan", mustValues(t, "status=active&foo=bar&category:in=http://vs&_contained=true&_sort=nope"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +276,7 @@ func TestParseErrors(t *testing.T) {
 		{"Nope", "status=x", "Nope", false},
 		{"CarePlan", "patient.link.link.link.link.name=x", "chains", false},
 	} {
-		_, err := r.Parse(tc.typ, mustValues(t, tc.query), true)
+		_, err := r.Parse(context.Background(), tc.typ, mustValues(t, tc.query), true)
 		if err == nil {
 			t.Errorf("%s?%s: no error", tc.typ, tc.query)
 			continue
@@ -284,7 +285,7 @@ func TestParseErrors(t *testing.T) {
 		if se == nil || se.Kind != store.Invalid || !strings.Contains(se.Message, tc.mention) {
 			t.Errorf("%s?%s: error %v, want Invalid mentioning %q", tc.typ, tc.query, err, tc.mention)
 		}
-		_, err = r.Parse(tc.typ, mustValues(t, tc.query), false)
+		_, err = r.Parse(context.Background(), tc.typ, mustValues(t, tc.query), false)
 		if (err == nil) != tc.lenientOK {
 			t.Errorf("%s?%s lenient: error %v, want ok=%v", tc.typ, tc.query, err, tc.lenientOK)
 		}
@@ -293,18 +294,18 @@ func TestParseErrors(t *testing.T) {
 
 func TestParseCondition(t *testing.T) {
 	r := MustRegistry(t)
-	q, err := r.ParseCondition("Patient", "identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009&active=true")
+	q, err := r.ParseCondition(context.Background(), "Patient", "identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009&active=true")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(q.Where) != 2 || q.Count != 2 || !reflect.DeepEqual(q.Types, []string{"Patient"}) {
 		t.Errorf("query %+v", q)
 	}
-	if q, err := r.ParseCondition("Patient", "Patient?identifier=a|b"); err != nil || len(q.Where) != 1 {
+	if q, err := r.ParseCondition(context.Background(), "Patient", "Patient?identifier=a|b"); err != nil || len(q.Where) != 1 {
 		t.Errorf("ParseCondition with a type prefix: %v %+v", err, q)
 	}
 	for _, bad := range []string{"", "identifier=", "foo=bar", "identifier=a&_count=1", "%zz"} {
-		if _, err := r.ParseCondition("Patient", bad); store.KindOf(err) != store.Invalid {
+		if _, err := r.ParseCondition(context.Background(), "Patient", bad); store.KindOf(err) != store.Invalid {
 			t.Errorf("ParseCondition(%q) = %v, want Invalid", bad, err)
 		}
 	}
@@ -324,7 +325,7 @@ func TestRegister(t *testing.T) {
 	if !ok || p.Expression != "Observation.code" || !p.Custom() {
 		t.Fatalf("Lookup = %+v, %v", p, ok)
 	}
-	if _, err := r.Parse("CarePlan", mustValues(t, "cpr-status=x"), true); err != nil {
+	if _, err := r.Parse(context.Background(), "CarePlan", mustValues(t, "cpr-status=x"), true); err != nil {
 		t.Error(err)
 	}
 	// Re-registering the same url replaces it.
@@ -396,7 +397,7 @@ func TestParseSuggests(t *testing.T) {
 		{"nothing near", "CarePlan", "zzzzzz=1", `unknown parameter "zzzzzz" for CarePlan`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := r.Parse(tc.typ, mustValues(t, tc.query), true)
+			_, err := r.Parse(context.Background(), tc.typ, mustValues(t, tc.query), true)
 			se := store.AsError(err)
 			if se == nil || se.Kind != store.Invalid {
 				t.Fatalf("error %v, want Invalid", err)

@@ -161,11 +161,21 @@ func NewRegistry() (*Registry, error) {
 
 // SetBaseURL tells the registry the server's own base URL
 // ("https://ucp.example.org/fhir"), so that absolute references to it are
-// indexed and searched as local ones. Call it before use.
+// indexed and searched as local ones. Whoever builds the registry calls it,
+// before the registry is used: the servers that use a registry only read it
+// (BaseURL).
 func (r *Registry) SetBaseURL(base string) {
 	r.mu.Lock()
 	r.baseURL = strings.TrimRight(base, "/")
 	r.mu.Unlock()
+}
+
+// BaseURL returns the base URL given to SetBaseURL, without a trailing
+// slash; "" when none was.
+func (r *Registry) BaseURL() string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.baseURL
 }
 
 func (r *Registry) add(p *Param) {

@@ -1,6 +1,8 @@
 package search
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"ucp/store"
@@ -14,22 +16,25 @@ type Coding struct {
 
 // Terminology answers the token modifiers that need terminology knowledge:
 // :in and :not-in (the codes of a ValueSet stored on the server) and
-// :above and :below (a code's place in a CodeSystem's hierarchy). The
-// REST layer supplies one backed by its stored ValueSets and CodeSystems
-// (SetTerminology); without one those modifiers are unsupported.
+// :above and :below (a code's place in a CodeSystem's hierarchy). Whoever
+// builds the registry supplies one (SetTerminology), such as
+// terminology.Source over the stored ValueSets and CodeSystems; without one
+// those modifiers are unsupported.
 //
-// Errors should be *store.Error: NotFound for an unknown value set or code
-// system (Parse reports it as Invalid, naming the parameter).
+// Each method runs under the context of the search being parsed. Errors
+// should be *store.Error: NotFound for an unknown value set or code system
+// (Parse reports it as Invalid, naming the parameter); a context's error is
+// passed on as it is.
 type Terminology interface {
 	// Expand returns the codes of the value set with this canonical url
 	// (|version allowed).
-	Expand(valueSetURL string) ([]Coding, error)
+	Expand(ctx context.Context, valueSetURL string) ([]Coding, error)
 	// Descendants returns the codes below code in system's hierarchy
 	// (is-a, transitively), not including code itself.
-	Descendants(system, code string) ([]string, error)
+	Descendants(ctx context.Context, system, code string) ([]string, error)
 	// Ancestors returns the codes above code in system's hierarchy
 	// (transitively), not including code itself.
-	Ancestors(system, code string) ([]string, error)
+	Ancestors(ctx context.Context, system, code string) ([]string, error)
 }
 
 // MaxExpansion bounds the codes one :in, :not-in, :above or :below value
@@ -47,7 +52,7 @@ func (r *Registry) SetTerminology(t Terminology) {
 
 // expandToken returns the token conditions an :in, :not-in, :above or
 // :below value stands for (ORed; the caller negates them for :not-in).
-func (r *Registry) expandToken(p *Param, key, mod, raw string) ([]store.Cond, error) {
+func (r *Registry) expandToken(ctx context.Context, p *Param, key, mod, raw string) ([]store.Cond, error) {
 	if r.term == nil {
 		return nil, ignore("%s: modifier :%s needs a terminology source, and this server has none", key, mod)
 	}
@@ -58,7 +63,7 @@ func (r *Registry) expandToken(p *Param, key, mod, raw string) ([]store.Cond, er
 		if url == "" {
 			return nil, invalid("%s: no value set", key)
 		}
-		cs, err := r.term.Expand(url)
+		cs, err := r.term.Expand(ctx, url)
 		if err != nil {
 			return nil, termErr(key, err)
 		}
@@ -72,9 +77,9 @@ func (r *Registry) expandToken(p *Param, key, mod, raw string) ([]store.Cond, er
 		var more []string
 		var err error
 		if mod == "below" {
-			more, err = r.term.Descendants(system, code)
+			more, err = r.term.Descendants(ctx, system, code)
 		} else {
-			more, err = r.term.Ancestors(system, code)
+			more, err = r.term.Ancestors(ctx, system, code)
 		}
 		if err != nil {
 			return nil, termErr(key, err)
@@ -103,6 +108,9 @@ func (r *Registry) expandToken(p *Param, key, mod, raw string) ([]store.Cond, er
 }
 
 func termErr(key string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err // the request ended or ran out of time: not the client's mistake
+	}
 	msg := err.Error()
 	if se := store.AsError(err); se != nil {
 		msg = se.Message

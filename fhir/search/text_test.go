@@ -1,6 +1,7 @@
 package search
 
 import (
+	"context"
 	"reflect"
 	"testing"
 
@@ -20,7 +21,7 @@ func TestParseText(t *testing.T) {
 		{"CarePlan", `_text=x\,y`, []store.Clause{{Any: []store.Cond{txt("_text", "x,y")}}}},
 		{"", "_content=heart", []store.Clause{{Any: []store.Cond{txt("_content", "heart")}}}},
 	} {
-		req, err := r.Parse(tc.typ, mustValues(t, tc.query), true)
+		req, err := r.Parse(context.Background(), tc.typ, mustValues(t, tc.query), true)
 		if err != nil {
 			t.Errorf("%s: %v", tc.query, err)
 			continue
@@ -29,10 +30,10 @@ func TestParseText(t *testing.T) {
 			t.Errorf("%s:\n got %+v\nwant %+v", tc.query, req.Query.Where, tc.want)
 		}
 	}
-	if _, err := r.Parse("CarePlan", mustValues(t, "_text=%20%3B-"), false); store.KindOf(err) != store.Invalid {
+	if _, err := r.Parse(context.Background(), "CarePlan", mustValues(t, "_text=%20%3B-"), false); store.KindOf(err) != store.Invalid {
 		t.Errorf("no word: %v, want Invalid", err)
 	}
-	if _, err := r.Parse("CarePlan", mustValues(t, "_text:exact=a"), true); store.KindOf(err) != store.Invalid {
+	if _, err := r.Parse(context.Background(), "CarePlan", mustValues(t, "_text:exact=a"), true); store.KindOf(err) != store.Invalid {
 		t.Errorf("modifier under strict: %v, want Invalid", err)
 	}
 }
@@ -90,7 +91,7 @@ func containsWord(s, w string) bool {
 
 func TestParseIncludeWildcards(t *testing.T) {
 	r := MustRegistry(t)
-	req, err := r.Parse("CarePlan", mustValues(t, "_include=*&_include=CarePlan:*&_revinclude=*&_revinclude=Goal:*"), true)
+	req, err := r.Parse(context.Background(), "CarePlan", mustValues(t, "_include=*&_include=CarePlan:*&_revinclude=*&_revinclude=Goal:*"), true)
 	if err != nil {
 		t.Fatal(err)
 	}

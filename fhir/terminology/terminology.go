@@ -80,8 +80,8 @@ func (s *Source) byURL(ctx context.Context, typ, u string, into any) (bool, erro
 // Expand implements search.Terminology: the value set's stored expansion
 // if it has one, else its compose (whole code systems, listed concepts,
 // is-a / descendent-of filters, included value sets, excludes).
-func (s *Source) Expand(url string) ([]search.Coding, error) {
-	return s.expand(context.Background(), url, 0)
+func (s *Source) Expand(ctx context.Context, url string) ([]search.Coding, error) {
+	return s.expand(ctx, url, 0)
 }
 
 func (s *Source) expand(ctx context.Context, url string, depth int) ([]search.Coding, error) {
@@ -213,8 +213,8 @@ func (s *Source) codeSystem(ctx context.Context, system string) (*codeSystem, er
 
 // Descendants implements search.Terminology from a stored CodeSystem's
 // concept hierarchy.
-func (s *Source) Descendants(system, code string) ([]string, error) {
-	cs, err := s.codeSystem(context.Background(), system)
+func (s *Source) Descendants(ctx context.Context, system, code string) ([]string, error) {
+	cs, err := s.codeSystem(ctx, system)
 	if err != nil {
 		return nil, err
 	}
@@ -226,8 +226,8 @@ func (s *Source) Descendants(system, code string) ([]string, error) {
 }
 
 // Ancestors implements search.Terminology.
-func (s *Source) Ancestors(system, code string) ([]string, error) {
-	cs, err := s.codeSystem(context.Background(), system)
+func (s *Source) Ancestors(ctx context.Context, system, code string) ([]string, error) {
+	cs, err := s.codeSystem(ctx, system)
 	if err != nil {
 		return nil, err
 	}

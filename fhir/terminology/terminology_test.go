@@ -2,6 +2,7 @@ package terminology_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -54,6 +55,7 @@ const (
 )
 
 func TestSource(t *testing.T) {
+	ctx := context.Background()
 	reg, err := search.NewRegistry()
 	if err != nil {
 		t.Fatal(err)
@@ -72,20 +74,25 @@ func TestSource(t *testing.T) {
 		got  func() ([]string, error)
 		want []string
 	}{
-		{"is-a filter and a listed concept", func() ([]string, error) { c, err := src.Expand("https://x.org/vs/community"); return codes(c), err },
+		{"is-a filter and a listed concept", func() ([]string, error) {
+			c, err := src.Expand(ctx, "https://x.org/vs/community")
+			return codes(c), err
+		},
 			[]string{"home", "hospice", "other-home", "own-home"}},
 		{"whole system minus an exclude", func() ([]string, error) {
-			c, err := src.Expand("https://x.org/vs/not-hospital|1.0")
+			c, err := src.Expand(ctx, "https://x.org/vs/not-hospital|1.0")
 			return codes(c), err
 		},
 			[]string{"home", "hospice", "other-home", "own-home"}},
 		{"descendants", func() ([]string, error) {
-			d, err := src.Descendants("https://x.org/cs/places", "home")
+			d, err := src.Descendants(ctx, "https://x.org/cs/places", "home")
 			slices.Sort(d)
 			return d, err
 		},
 			[]string{"other-home", "own-home"}},
-		{"ancestors", func() ([]string, error) { return src.Ancestors("https://x.org/cs/places", "own-home") },
+		{"ancestors", func() ([]string, error) {
+			return src.Ancestors(ctx, "https://x.org/cs/places", "own-home")
+		},
 			[]string{"home"}},
 	}
 	for _, tt := range tests {
@@ -97,9 +104,15 @@ func TestSource(t *testing.T) {
 		})
 	}
 	for _, bad := range []func() error{
-		func() error { _, err := src.Expand("https://x.org/vs/missing"); return err },
-		func() error { _, err := src.Descendants("https://x.org/cs/places", "nowhere"); return err },
-		func() error { _, err := src.Ancestors("https://x.org/cs/missing", "home"); return err },
+		func() error { _, err := src.Expand(ctx, "https://x.org/vs/missing"); return err },
+		func() error {
+			_, err := src.Descendants(ctx, "https://x.org/cs/places", "nowhere")
+			return err
+		},
+		func() error {
+			_, err := src.Ancestors(ctx, "https://x.org/cs/missing", "home")
+			return err
+		},
 	} {
 		if err := bad(); store.KindOf(err) != store.Invalid {
 			t.Errorf("want an Invalid error, got %v", err)
@@ -108,14 +121,34 @@ func TestSource(t *testing.T) {
 
 	// Through search: code:in and code:below become token conditions.
 	reg.SetTerminology(src)
-	req, err := reg.Parse("Observation", map[string][]string{"value-concept:in": {"https://x.org/vs/community"}}, true)
+	req, err := reg.Parse(ctx, "Observation", map[string][]string{"value-concept:in": {"https://x.org/vs/community"}}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := len(req.Query.Where[0].Any); n != 4 {
 		t.Errorf("value-concept:in expanded to %d conditions, want 4", n)
 	}
-	if _, err := reg.Parse("Observation", map[string][]string{"value-concept:below": {"https://x.org/cs/places|home"}}, true); err != nil {
+	if _, err := reg.Parse(ctx, "Observation", map[string][]string{"value-concept:below": {"https://x.org/cs/places|home"}}, true); err != nil {
 		t.Errorf("value-concept:below: %v", err)
+	}
+}
+
+// A search's terminology reads run under the request's context, so a
+// request that has gone away stops reading, and its error is the context's,
+// not a client's Invalid.
+func TestSourceUsesTheRequestContext(t *testing.T) {
+	reg, err := search.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.SetTerminology(&terminology.Source{Store: newStore(t, reg, places, community)})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = reg.Parse(ctx, "Observation", map[string][]string{"value-concept:in": {"https://x.org/vs/community"}}, true)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Parse under a cancelled context: got %v, want context.Canceled", err)
+	}
+	if k := store.KindOf(err); k == store.Invalid {
+		t.Errorf("Parse under a cancelled context: kind %v, want not Invalid", k)
 	}
 }

@@ -193,45 +193,53 @@ func (r *localRefs) walk(v any, src int) {
 	}
 }
 
-var (
-	coreOnce    sync.Once
-	coreByPath  map[string][]*invariant
-	coreSkipped []SkippedInvariant
-)
-
-// compileCore compiles the generated core invariants once, recording those
-// checked natively or that the engine cannot compile.
-func compileCore() {
-	coreOnce.Do(func() {
-		coreByPath = make(map[string][]*invariant)
-		for _, d := range coreInvariants {
-			if why, ok := natively[d.Key]; ok {
-				coreSkipped = append(coreSkipped, SkippedInvariant{d.Key, d.Path, d.Expression, why})
-				continue
-			}
-			expr := d.Expression
-			if c, ok := corrections[d.Key]; ok {
-				expr = c
-			}
-			inv, err := compileInvariant(d.Key, d.Severity, d.Human, expr)
-			if err != nil {
-				coreSkipped = append(coreSkipped, SkippedInvariant{d.Key, d.Path, d.Expression, "does not compile: " + err.Error()})
-				continue
-			}
-			if expr == d.Expression {
-				inv.mayFail = guards[d.Key]
-			}
-			coreByPath[d.Path] = append(coreByPath[d.Path], inv)
-		}
-	})
+// coreTable is the generated core rules, compiled: the invariants by element
+// path and the codes of each required binding's value set. It is built once
+// from generated data and never changed, so every Validator shares it.
+type coreTable struct {
+	byPath  map[string][]*invariant
+	skipped []SkippedInvariant
+	codes   map[string]map[string]bool // value set URL → its codes
 }
+
+// core compiles the generated core invariants, recording those checked
+// natively or that the engine cannot compile.
+var core = sync.OnceValue(func() *coreTable {
+	c := &coreTable{byPath: map[string][]*invariant{}, codes: map[string]map[string]bool{}}
+	for _, d := range coreInvariants {
+		if why, ok := natively[d.Key]; ok {
+			c.skipped = append(c.skipped, SkippedInvariant{d.Key, d.Path, d.Expression, why})
+			continue
+		}
+		expr := d.Expression
+		if fix, ok := corrections[d.Key]; ok {
+			expr = fix
+		}
+		inv, err := compileInvariant(d.Key, d.Severity, d.Human, expr)
+		if err != nil {
+			c.skipped = append(c.skipped, SkippedInvariant{d.Key, d.Path, d.Expression, "does not compile: " + err.Error()})
+			continue
+		}
+		if expr == d.Expression {
+			inv.mayFail = guards[d.Key]
+		}
+		c.byPath[d.Path] = append(c.byPath[d.Path], inv)
+	}
+	for _, vs := range requiredBindings {
+		set := make(map[string]bool, len(coreValueSets[vs]))
+		for _, code := range coreValueSets[vs] {
+			set[code.Code] = true
+		}
+		c.codes[vs] = set
+	}
+	return c
+})
 
 // SkippedCoreInvariants lists the core constraints that the validator does
 // not evaluate with FHIRPath, and why (checked natively, or the engine cannot
 // compile them).
 func SkippedCoreInvariants() []SkippedInvariant {
-	compileCore()
-	return append([]SkippedInvariant(nil), coreSkipped...)
+	return append([]SkippedInvariant(nil), core().skipped...)
 }
 
 // invariants evaluates constraints on one node. A constraint passes when it

@@ -95,6 +95,7 @@ type Validator struct {
 	modExt   map[string]bool
 	memberOf func(fhirpath.Item, string) (bool, error)
 	profiles sync.Map // cache key → *profile
+	rules    sync.Map // *model.TypeInfo → *typeRules
 }
 
 // New returns a Validator with the given options.
@@ -109,11 +110,11 @@ func New(opts Options) *Validator {
 	return v
 }
 
-var defaultValidator = New(Options{})
-
-// Resource validates res against the base R4 structure with default options.
+// Resource validates res against the base R4 structure with default options,
+// with a Validator of its own: a caller that validates many resources keeps
+// one Validator (New), whose per-type rules are worked out once.
 func Resource(res map[string]any) []Issue {
-	return defaultValidator.Validate(context.Background(), res)
+	return New(Options{}).Validate(context.Background(), res)
 }
 
 // Validate checks res against the base R4 structure, then against each
@@ -270,7 +271,7 @@ func (w *walker) resource(res map[string]any, loc *path, root map[string]any) {
 // value: then {"id": "x"} is a complete element (ele-1 is satisfied by the
 // value).
 func (w *walker) object(obj map[string]any, t *model.TypeInfo, loc *path, env *fhirpath.Env, isResource, needChildren bool) {
-	rules := rulesFor(t)
+	rules := w.v.rulesFor(t)
 	known := 0
 	if isResource {
 		known = 1 // resourceType
@@ -540,19 +541,17 @@ type typeRules struct {
 	elems []elemRules  // parallel to TypeInfo.Elements
 }
 
-var rulesCache sync.Map // *model.TypeInfo → *typeRules
-
 // rulesFor assembles (once per type) the invariants and bindings that apply
 // to t's nodes and elements, following the base-type chain so that Age gets
 // Quantity's rules and every element gets Element's.
-func rulesFor(t *model.TypeInfo) *typeRules {
-	if r, ok := rulesCache.Load(t); ok {
+func (v *Validator) rulesFor(t *model.TypeInfo) *typeRules {
+	if r, ok := v.rules.Load(t); ok {
 		return r.(*typeRules)
 	}
-	compileCore()
+	core := core()
 	r := &typeRules{elems: make([]elemRules, len(t.Elements))}
 	for n, depth := t.Name, 0; n != "" && depth < 8; n, depth = model.BaseType(n), depth+1 {
-		r.invs = append(r.invs, coreByPath[n]...)
+		r.invs = append(r.invs, core.byPath[n]...)
 	}
 	for i := range t.Elements {
 		e := &t.Elements[i]
@@ -562,7 +561,7 @@ func rulesFor(t *model.TypeInfo) *typeRules {
 		for n, depth := t.Name, 0; n != "" && depth < 8; n, depth = model.BaseType(n), depth+1 {
 			p := n + "." + e.Name
 			if !slices.Contains(e.Types, p) { // backbone rules apply through the type
-				er.invs = append(er.invs, coreByPath[p]...)
+				er.invs = append(er.invs, core.byPath[p]...)
 			}
 			if er.targets == nil && slices.Contains(e.Types, "Reference") {
 				if ts, ok := referenceTargets[p]; ok && !slices.Contains(ts, "Resource") {
@@ -572,30 +571,11 @@ func rulesFor(t *model.TypeInfo) *typeRules {
 			if er.vs == "" {
 				if vs, ok := requiredBindings[p]; ok {
 					er.vs = vs
-					er.codes = coreCodeSet(vs)
+					er.codes = core.codes[vs]
 				}
 			}
 		}
 	}
-	actual, _ := rulesCache.LoadOrStore(t, r)
+	actual, _ := v.rules.LoadOrStore(t, r)
 	return actual.(*typeRules)
-}
-
-var (
-	codeSetMu sync.Mutex
-	codeSets  = map[string]map[string]bool{}
-)
-
-func coreCodeSet(vs string) map[string]bool {
-	codeSetMu.Lock()
-	defer codeSetMu.Unlock()
-	if s, ok := codeSets[vs]; ok {
-		return s
-	}
-	s := make(map[string]bool, len(coreValueSets[vs]))
-	for _, c := range coreValueSets[vs] {
-		s[c.Code] = true
-	}
-	codeSets[vs] = s
-	return s
 }

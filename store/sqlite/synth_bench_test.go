@@ -206,7 +206,7 @@ func refOf(v any) string {
 // search by _id of the referenced ids) and _revinclude=Provenance:target (a
 // search of Provenance?target=CarePlan/id,…). It returns the resources read.
 func urgentRound(ctx context.Context, s store.Store, reg *search.Registry, nhs string) (int, error) {
-	req, err := reg.Parse("CarePlan", url.Values{
+	req, err := reg.Parse(context.Background(), "CarePlan", url.Values{
 		"subject:identifier": {nhsSystem + "|" + nhs},
 		"status":             {"active"},
 	}, true)
@@ -244,13 +244,13 @@ func urgentRound(ctx context.Context, s store.Store, reg *search.Registry, nhs s
 		if len(ids[t]) == 0 {
 			continue
 		}
-		r, err := reg.Parse(t, url.Values{"_id": {strings.Join(ids[t], ",")}}, true)
+		r, err := reg.Parse(context.Background(), t, url.Values{"_id": {strings.Join(ids[t], ",")}}, true)
 		if err != nil {
 			return 0, err
 		}
 		subs = append(subs, r)
 	}
-	r, err := reg.Parse("Provenance", url.Values{"target": {strings.Join(plans, ",")}}, true)
+	r, err := reg.Parse(context.Background(), "Provenance", url.Values{"target": {strings.Join(plans, ",")}}, true)
 	if err != nil {
 		return 0, err
 	}
@@ -311,7 +311,7 @@ func BenchmarkSynth(b *testing.B) {
 		total string
 	}{{"status=draft page1 total=none", "none"}, {"status=draft page1 total=estimate", "estimate"}, {"status=draft page1 total=accurate", "accurate"}} {
 		b.Run(tc.name, func(b *testing.B) {
-			req, err := reg.Parse("CarePlan", url.Values{"status": {"draft"}, "_total": {tc.total}}, true)
+			req, err := reg.Parse(context.Background(), "CarePlan", url.Values{"status": {"draft"}, "_total": {tc.total}}, true)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -343,7 +343,7 @@ func explainSynth(b *testing.B, s *sqlite.Store, reg *search.Registry, nhs strin
 		{"CarePlan", url.Values{"status": {"draft"}, "_sort": {"-date"}}},
 		{"CarePlan", url.Values{"_sort": {"-_lastUpdated"}}},
 	} {
-		req, err := reg.Parse(tc.typ, tc.v, true)
+		req, err := reg.Parse(context.Background(), tc.typ, tc.v, true)
 		if err != nil {
 			b.Fatal(err)
 		}

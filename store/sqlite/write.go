@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"math"
 	"strings"
-	"sync"
 	"time"
 
 	"ucp/store"
@@ -175,9 +174,7 @@ func writeQueries() []string {
 		qs = append(qs, unindexSQL(t))
 	}
 	for t := range queuedTables {
-		for _, n := range insertSizes {
-			qs = append(qs, insertSQL(t, n))
-		}
+		qs = append(qs, insertSQLs[t]...)
 	}
 	return qs
 }
@@ -201,9 +198,9 @@ func (w *writer) flush() error {
 	for t := range queuedTables {
 		args := w.queues[t]
 		cols := queuedTables[t].cols
-		for _, n := range insertSizes {
+		for i, n := range insertSizes {
 			for len(args) >= n*cols {
-				if _, err := w.exec(insertSQL(t, n), args[:n*cols]...); err != nil {
+				if _, err := w.exec(insertSQLs[t][i], args[:n*cols]...); err != nil {
 					return err
 				}
 				args = args[n*cols:]
@@ -215,27 +212,27 @@ func (w *writer) flush() error {
 	return nil
 }
 
-// insertSQLs caches the multi-row INSERT of each table and row count.
-var insertSQLs sync.Map // [2]int{table, rows} -> string
-
-func insertSQL(t, rows int) string {
-	key := [2]int{t, rows}
-	if q, ok := insertSQLs.Load(key); ok {
-		return q.(string)
-	}
-	var b strings.Builder
-	b.WriteString(queuedTables[t].insert)
-	b.WriteString(" VALUES ")
-	row := "(" + strings.Repeat("?, ", queuedTables[t].cols-1) + "?)"
-	for i := range rows {
-		if i > 0 {
-			b.WriteString(", ")
+// insertSQLs holds the multi-row INSERT of each table (index into
+// queuedTables) and row count (index into insertSizes), built once: the set
+// is fixed, so the write path never assembles SQL.
+var insertSQLs = func() (out [len(queuedTables)][]string) {
+	for t, qt := range queuedTables {
+		row := "(" + strings.Repeat("?, ", qt.cols-1) + "?)"
+		for _, rows := range insertSizes {
+			var b strings.Builder
+			b.WriteString(qt.insert)
+			b.WriteString(" VALUES ")
+			for i := range rows {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(row)
+			}
+			out[t] = append(out[t], b.String())
 		}
-		b.WriteString(row)
 	}
-	q, _ := insertSQLs.LoadOrStore(key, b.String())
-	return q.(string)
-}
+	return out
+}()
 
 // number reads the next free rid and seq, once per transaction.
 func (w *writer) number() error {
