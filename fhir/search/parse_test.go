@@ -212,7 +212,7 @@ func TestParseControls(t *testing.T) {
 // the ones beside it and after it still bring their resources.
 func TestParseLenientIncludeKeepsTheRest(t *testing.T) {
 	r := MustRegistry(t)
-	req, err := r.Parse("CarePlan", mustValues(t, "_include=CarePlan:nonsense&_include=CarePlan:subject&_include=Spaceship:x&_include=CarePlan:condition"), false)
+	req, err := r.Parse(context.Background(), "CarePlan", mustValues(t, "_include=CarePlan:nonsense&_include=CarePlan:subject&_include=Spaceship:x&_include=CarePlan:condition"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestParseLenientIncludeKeepsTheRest(t *testing.T) {
 	if diff := cmp.Diff([]string{"_include"}, req.Ignored); diff != "" {
 		t.Errorf("ignored (-want +got):\n%s", diff)
 	}
-	if _, err := r.Parse("CarePlan", mustValues(t, "_include=CarePlan:nonsense&_include=CarePlan:subject"), true); err == nil {
+	if _, err := r.Parse(context.Background(), "CarePlan", mustValues(t, "_include=CarePlan:nonsense&_include=CarePlan:subject"), true); err == nil {
 		t.Error("strict parse accepted an unknown _include")
 	}
 }
