@@ -10,10 +10,11 @@ import (
 	"testing"
 
 	"ucp/fhir/rest"
+	"ucp/internal/resttest"
 	"ucp/store"
 )
 
-func jsonNum(n int) json.Number { return json.Number(fmt.Sprint(n)) }
+func jsonNum(n int) json.Number { return resttest.Num(n) }
 
 func TestSearch(t *testing.T) {
 	ts := mustServer(t)

@@ -1,0 +1,61 @@
+package resttest_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"ucp/internal/resttest"
+)
+
+func TestPath(t *testing.T) {
+	tree := resttest.Decode(t, []byte(`{"entry":[{"resource":{"id":"a","n":1.50}},{"resource":{"id":"b"}}]}`))
+	for _, tc := range []struct {
+		path string
+		want any
+	}{
+		{"entry.0.resource.id", "a"},
+		{"entry.1.resource.id", "b"},
+		{"entry.0.resource.n", json.Number("1.50")},
+		{"entry.2.resource.id", nil},
+		{"entry.x", nil},
+		{"entry.0.resource.id.more", nil},
+		{"missing", nil},
+	} {
+		if diff := cmp.Diff(tc.want, resttest.Path(tree, tc.path)); diff != "" {
+			t.Errorf("Path(%q) mismatch (-want +got):\n%s", tc.path, diff)
+		}
+	}
+}
+
+// TestDo checks what a request carries and what comes back.
+func TestDo(t *testing.T) {
+	type seen struct {
+		Method, Path, ContentType, Prefer, Body string
+	}
+	// The handler runs on the server's goroutine: what it saw comes back
+	// through a channel.
+	saw := make(chan seen, 1)
+	s := resttest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [64]byte
+		n, _ := r.Body.Read(b[:])
+		saw <- seen{r.Method, r.URL.Path, r.Header.Get("Content-Type"), r.Header.Get("Prefer"), string(b[:n])}
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(`{"resourceType":"OperationOutcome","count":2}`))
+	}))
+	r := s.Do(t, "POST", "/Patient", `{"resourceType":"Patient"}`, "Prefer: return=minimal").Want(t, http.StatusNotFound)
+	want := seen{"POST", "/fhir/Patient", "application/fhir+json", "return=minimal", `{"resourceType":"Patient"}`}
+	if diff := cmp.Diff(want, <-saw); diff != "" {
+		t.Errorf("request mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(resttest.Num(2), r.JSON(t)["count"]); diff != "" {
+		t.Errorf("number mismatch (-want +got):\n%s", diff)
+	}
+	resttest.Do(t, "GET", s.URL+"/other", "")
+	if diff := cmp.Diff(seen{Method: "GET", Path: "/other"}, <-saw); diff != "" {
+		t.Errorf("request mismatch (-want +got):\n%s", diff)
+	}
+}
