@@ -60,9 +60,9 @@ func Serve(tb testing.TB, h http.Handler) *Server {
 }
 
 // Do sends a request to the server: a path starting with "/" is below
-// Base, any other is a whole URL. A non-empty body is sent as
-// application/fhir+json unless a header says otherwise; headers are
-// "Name: value" strings.
+// Base, any other is a whole URL. Headers are "Name: value" strings, each
+// added (two Prefer headers are both sent); a non-empty body is sent as
+// application/fhir+json unless a header names its type.
 func (s *Server) Do(tb testing.TB, method, path, body string, header ...string) *Response {
 	tb.Helper()
 	u := path
@@ -88,12 +88,12 @@ func send(tb testing.TB, client *http.Client, method, u, body string, header []s
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/fhir+json")
-	}
 	for _, h := range header {
 		k, v, _ := strings.Cut(h, ":")
-		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	if body != "" && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/fhir+json")
 	}
 	res, err := client.Do(req)
 	if err != nil {

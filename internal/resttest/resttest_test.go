@@ -3,6 +3,7 @@ package resttest_test
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -41,21 +42,21 @@ func TestDo(t *testing.T) {
 	s := resttest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var b [64]byte
 		n, _ := r.Body.Read(b[:])
-		saw <- seen{r.Method, r.URL.Path, r.Header.Get("Content-Type"), r.Header.Get("Prefer"), string(b[:n])}
+		saw <- seen{r.Method, r.URL.Path, r.Header.Get("Content-Type"), strings.Join(r.Header.Values("Prefer"), ", "), string(b[:n])}
 		w.Header().Set("Content-Type", "application/fhir+json")
 		w.WriteHeader(http.StatusNotFound)
 		w.Write([]byte(`{"resourceType":"OperationOutcome","count":2}`))
 	}))
-	r := s.Do(t, "POST", "/Patient", `{"resourceType":"Patient"}`, "Prefer: return=minimal").Want(t, http.StatusNotFound)
-	want := seen{"POST", "/fhir/Patient", "application/fhir+json", "return=minimal", `{"resourceType":"Patient"}`}
+	r := s.Do(t, "POST", "/Patient", `{"resourceType":"Patient"}`, "Prefer: return=minimal", "Prefer: respond-async").Want(t, http.StatusNotFound)
+	want := seen{"POST", "/fhir/Patient", "application/fhir+json", "return=minimal, respond-async", `{"resourceType":"Patient"}`}
 	if diff := cmp.Diff(want, <-saw); diff != "" {
 		t.Errorf("request mismatch (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(resttest.Num(2), r.JSON(t)["count"]); diff != "" {
 		t.Errorf("number mismatch (-want +got):\n%s", diff)
 	}
-	resttest.Do(t, "GET", s.URL+"/other", "")
-	if diff := cmp.Diff(seen{Method: "GET", Path: "/other"}, <-saw); diff != "" {
+	resttest.Do(t, "PATCH", s.URL+"/other", "[]", "Content-Type: application/json-patch+json")
+	if diff := cmp.Diff(seen{Method: "PATCH", Path: "/other", ContentType: "application/json-patch+json", Body: "[]"}, <-saw); diff != "" {
 		t.Errorf("request mismatch (-want +got):\n%s", diff)
 	}
 }
