@@ -17,6 +17,7 @@ import (
 
 	"ucp/auth"
 	"ucp/auth/devissuer"
+	"ucp/internal/resttest"
 )
 
 // bearer is the token get sends; tests that set it run sequentially.
@@ -46,20 +47,16 @@ func token(t *testing.T, srv *server, role auth.Role) string {
 // get GETs u with the bearer token of the current test (see useToken).
 func get(t *testing.T, u string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	var header []string
 	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
+		header = append(header, resttest.Bearer(bearer))
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	r := resttest.Do(t, http.MethodGet, u, "", header...)
 	var body map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+	if err := json.Unmarshal(r.Body, &body); err != nil {
 		t.Fatalf("GET %s: %v", u, err)
 	}
-	return resp.StatusCode, body
+	return r.Status, body
 }
 
 func TestServeDemoEndToEnd(t *testing.T) {
