@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"ucp/fhir/rest"
+	"ucp/internal/resttest"
 	"ucp/store"
 )
 
@@ -146,6 +147,61 @@ func TestRouting(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, az.first()); diff != "" {
 				t.Errorf("interaction mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRoutingAtRoot serves the API at the root of its host (Prefix "/").
+func TestRoutingAtRoot(t *testing.T) {
+	az := &refuseAll{}
+	ts := mustServer(t, func(c *rest.Config) { c.Authorizer = az; c.Prefix = "/" })
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		want         *rest.Access
+	}{
+		{"GET", "/metadata", 200, nil},
+		{"GET", "/", 403, &rest.Access{Interaction: "search-system"}},
+		{"GET", "", 403, &rest.Access{Interaction: "search-system"}},
+		{"GET", "/Patient/p1", 403, &rest.Access{Interaction: "read", Type: "Patient", ID: "p1"}},
+		{"DELETE", "/metadata", 405, nil},
+		{"GET", "/fhir/metadata", 404, nil},
+		{"GET", "/Spaceship", 404, nil},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			ts.do(t, tc.method, ts.URL+tc.path).want(t, tc.status)
+			if diff := cmp.Diff(tc.want, az.first()); diff != "" {
+				t.Errorf("interaction mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestEndpointPaths: an endpoint path the router cannot hold is refused
+// by New, not by a panic.
+func TestEndpointPaths(t *testing.T) {
+	h := func(http.ResponseWriter, *rest.EndpointRequest) error { return nil }
+	for _, tc := range []struct {
+		name  string
+		paths []string
+		ok    bool
+	}{
+		{"one placeholder name per position", []string{"_x/{a}", "_x/{a}/y"}, true},
+		{"two names at one position", []string{"_x/{a}", "_x/{b}/y"}, false},
+		{"the same route twice", []string{"_x/{a}", "_x/{a}"}, false},
+		{"a colon in a literal", []string{"_x/a:b"}, false},
+		{"no leading underscore", []string{"x/{a}"}, false},
+		{"an empty segment", []string{"_x//y"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := rest.Config{Store: resttest.OpenStore(t), Registry: resttest.NewRegistry(t), Types: []string{"Patient"}}
+			for _, p := range tc.paths {
+				cfg.Endpoints = append(cfg.Endpoints, rest.Endpoint{Method: "GET", Path: p, Handler: h})
+			}
+			_, err := rest.New(cfg)
+			if (err == nil) != tc.ok {
+				t.Errorf("New: %v, want ok %v", err, tc.ok)
 			}
 		})
 	}
