@@ -331,7 +331,8 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Handler returns the gin engine, for mounting more routes (a health check,
-// web pages) next to the FHIR API.
+// web pages) next to the FHIR API. Paths below the prefix are the API's:
+// a route there clashes with its own (gin panics); use RegisterEndpoint.
 func (s *Server) Handler() *gin.Engine { return s.engine }
 
 // ServeHTTP implements http.Handler.
