@@ -76,14 +76,15 @@ func (s *Server) RegisterEndpoint(e Endpoint) (err error) {
 		}
 	}()
 	s.addRoute(s.engine, e.Method, strings.Join(ginPath, "/"), s.handle(s.serveEndpoint(e.Handler)))
-	s.endpoints = append(s.endpoints, endpoint{method: e.Method, pattern: segs})
+	s.endpoints = append(s.endpoints, endpoint{method: e.Method, pattern: segs, h: e.Handler})
 	return nil
 }
 
-// endpoint is a registered Endpoint's method and path, for unrouted.
+// endpoint is a registered Endpoint, for unrouted.
 type endpoint struct {
 	method  string
 	pattern []string
+	h       EndpointHandler
 }
 
 // serveEndpoint wraps an EndpointHandler as a route's handler.
@@ -107,22 +108,24 @@ func (s *Server) serveEndpoint(h EndpointHandler) func(*gin.Context) error {
 	}
 }
 
-// matchSegments reports whether path segments match a pattern of literals
-// and {name} placeholders.
-func matchSegments(pattern, segs []string) bool {
+// matchSegments matches path segments against a pattern of literals and
+// {name} placeholders, and returns the placeholders' values.
+func matchSegments(pattern, segs []string) (gin.Params, bool) {
 	if len(pattern) != len(segs) {
-		return false
+		return nil, false
 	}
+	var params gin.Params
 	for i, p := range pattern {
 		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
 			if segs[i] == "" {
-				return false
+				return nil, false
 			}
+			params = append(params, gin.Param{Key: p[1 : len(p)-1], Value: segs[i]})
 			continue
 		}
 		if p != segs[i] {
-			return false
+			return nil, false
 		}
 	}
-	return true
+	return params, true
 }

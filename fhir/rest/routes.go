@@ -90,50 +90,57 @@ func (s *Server) addRoute(e *gin.Engine, method, path string, h gin.HandlerFunc)
 // interaction wraps the handler of a FHIR route. gin's router matches any
 // text at a parameter, but FHIR reserves segments starting with "_"
 // (_history, _search) and "$" (operations) and wants a type name at :type:
-// a request whose parameters break those rules is one no route takes
-// ("DELETE /metadata" is 405 because GET /metadata exists, not a
-// conditional delete of a type "metadata"). Then the type must be served
-// and the id well formed.
+// a request whose parameters break those rules is one the route does not
+// take ("DELETE /metadata" is 405 because GET /metadata exists, not a
+// conditional delete of a type "metadata"), and so is one with an empty
+// parameter, from a doubled slash ("/fhir/Patient//").
 func (s *Server) interaction(h func(*gin.Context) error) func(*gin.Context) error {
 	return func(c *gin.Context) error {
 		for _, p := range c.Params {
-			if p.Key != "op" && !placeholderValue(p.Key, p.Value) {
+			if p.Value == "" || p.Key != "op" && !placeholderValue(p.Key, p.Value) {
 				return s.unrouted(c)
 			}
 		}
-		if err := s.negotiate(c); err != nil {
+		return s.serveInteraction(c, h)
+	}
+}
+
+// serveInteraction serves a request its route took: the response's media
+// type is negotiated, the type must be served and the id well formed.
+func (s *Server) serveInteraction(c *gin.Context, h func(*gin.Context) error) error {
+	if err := s.negotiate(c); err != nil {
+		return err
+	}
+	if t := c.Param("type"); t != "" {
+		if err := s.checkType(t); err != nil {
 			return err
 		}
-		if t := c.Param("type"); t != "" {
-			if err := s.checkType(t); err != nil {
-				return err
-			}
-		}
-		if id := c.Param("id"); id != "" && !validID(id) {
-			return &issueError{status: http.StatusBadRequest, code: "invalid", msg: fmt.Sprintf("invalid resource id %q: ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", id)}
-		}
-		return h(c)
 	}
+	if id := c.Param("id"); id != "" && !validID(id) {
+		return &issueError{status: http.StatusBadRequest, code: "invalid", msg: fmt.Sprintf("invalid resource id %q: ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", id)}
+	}
+	return h(c)
 }
 
 // placeholderValue reports whether seg may stand at the placeholder named
 // key of a FHIR route.
 func placeholderValue(key, seg string) bool {
-	if seg == "" || seg[0] == '_' || seg[0] == '$' {
+	if strings.HasPrefix(seg, "_") || strings.HasPrefix(seg, "$") {
 		return false
 	}
 	return key != "type" || resource.ValidType(seg)
 }
 
-// unrouted answers a request that no route takes: 405 when a route of
-// another method takes its path, 404 otherwise (naming an unsupported type
-// when the path starts with one).
-//
-// It is the one hand-written matcher left, for what gin's router cannot
-// say: gin answers 405 only by its own matching, which takes any segment
-// at a parameter, so "POST /Patient/_x" would be 405 (GET /:type/:id)
-// where FHIR has no such path at all; and the endpoints' 405 must win over
-// content negotiation, as their requests are not FHIR JSON.
+// unrouted serves a request that gin's tree did not take, or took to a
+// route whose parameters FHIR's path rules refuse. It matches the path's
+// segments against the same routes by those rules: gin cannot say them
+// (a parameter there matches any text), routes on the path as sent (so
+// "/fhir//Patient", which a base URL ending in "/" gives, and an escaped
+// "%24everything" would miss), and answers 405 by its own matching, which
+// would make "POST /Patient/_x" a 405 where FHIR has no such path at all.
+// A path no route takes by any method is 404, naming an unsupported type
+// when it starts with one; one another method takes is 405. An endpoint's
+// 405 comes before content negotiation, as its requests are not FHIR JSON.
 func (s *Server) unrouted(c *gin.Context) error {
 	p := c.Request.URL.EscapedPath()
 	if s.cfg.Prefix != "" && p != s.cfg.Prefix && !strings.HasPrefix(p, s.cfg.Prefix+"/") {
@@ -154,18 +161,37 @@ func (s *Server) unrouted(c *gin.Context) error {
 	c.Set(ctypeKey, mimeFHIRJSON)
 	method := c.Request.Method
 	notAllowed := statusErr(http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf("method %s is not supported at %s", method, c.Request.URL.Path))
+	pathMatched := false
 	for _, ep := range s.endpoints {
-		if ep.method != method && matchSegments(ep.pattern, segs) {
-			return notAllowed
+		params, ok := matchSegments(ep.pattern, segs)
+		if !ok {
+			continue
 		}
+		if ep.method == method {
+			c.Params = params
+			return s.serveEndpoint(ep.h)(c)
+		}
+		pathMatched = true
+	}
+	if pathMatched {
+		return notAllowed
 	}
 	if err := s.negotiate(c); err != nil {
 		return err
 	}
 	for _, rt := range s.routes {
-		if rt.method != method && matchRoute(rt.path, segs) {
-			return notAllowed
+		params, ok := matchRoute(rt.path, segs)
+		if !ok {
+			continue
 		}
+		if rt.method == method {
+			c.Params = params
+			return s.serveInteraction(c, rt.h)
+		}
+		pathMatched = true
+	}
+	if pathMatched {
+		return notAllowed
 	}
 	if len(segs) > 0 && !strings.HasPrefix(segs[0], "_") && segs[0] != "metadata" {
 		if err := s.checkType(segs[0]); err != nil {
@@ -175,29 +201,33 @@ func (s *Server) unrouted(c *gin.Context) error {
 	return statusErr(http.StatusNotFound, "not-found", "no FHIR endpoint at "+c.Request.URL.Path)
 }
 
-// matchRoute reports whether segs match a route's path by the rules that
-// interaction applies on top of gin's matching.
-func matchRoute(path string, segs []string) bool {
+// matchRoute matches segs against a route's path by the rules interaction
+// applies on top of gin's matching, and returns the parameters as gin
+// would (":op" without its "$").
+func matchRoute(path string, segs []string) (gin.Params, bool) {
 	var pattern []string
 	if path != "" {
 		pattern = strings.Split(path, "/")
 	}
 	if len(pattern) != len(segs) {
-		return false
+		return nil, false
 	}
+	var params gin.Params
 	for i, ps := range pattern {
 		switch {
 		case strings.HasPrefix(ps, "$:"):
-			if len(segs[i]) < 2 || segs[i][0] != '$' {
-				return false
+			if !strings.HasPrefix(segs[i], "$") {
+				return nil, false
 			}
+			params = append(params, gin.Param{Key: ps[2:], Value: segs[i][1:]})
 		case strings.HasPrefix(ps, ":"):
 			if !placeholderValue(ps[1:], segs[i]) {
-				return false
+				return nil, false
 			}
+			params = append(params, gin.Param{Key: ps[1:], Value: segs[i]})
 		case ps != segs[i]:
-			return false
+			return nil, false
 		}
 	}
-	return true
+	return params, true
 }

@@ -96,6 +96,13 @@ func TestRouting(t *testing.T) {
 		{"GET", "/Patient/$echo", "", 403, op("Patient", "")},
 		{"POST", "/Patient/p1/$echo", "", 403, op("Patient", "p1")},
 		{"GET", "/_thing/x", "", 403, &rest.Access{Interaction: "operation", Operation: "thing", ID: "x"}},
+		// What gin's tree misses but FHIR's path rules take: extra slashes
+		// at the ends, an escaped "$".
+		{"GET", "//Patient", "", 403, acc("search-type", "Patient", "")},
+		{"GET", "/Patient//", "", 403, acc("search-type", "Patient", "")},
+		{"DELETE", "//Patient/p1", "", 403, acc("delete", "Patient", "p1")},
+		{"GET", "/Patient/%24echo", "", 403, op("Patient", "")},
+		{"GET", "//_thing/x", "", 403, &rest.Access{Interaction: "operation", Operation: "thing", ID: "x"}},
 		// Another method serves the path.
 		{"DELETE", "/metadata", "", 405, nil},
 		{"HEAD", "/metadata", "", 405, nil},
@@ -113,6 +120,7 @@ func TestRouting(t *testing.T) {
 		{"POST", "/Patient/p1/Observation", "", 405, nil},
 		{"GET", "/Patient/p1/Observation/_search", "", 405, nil},
 		{"POST", "/_thing/x", "", 405, nil},
+		{"PUT", "/$", "", 405, nil},
 		// No route at all.
 		{"GET", "/Spaceship", "", 404, nil},
 		{"PATCH", "/Spaceship/1", `[]`, 404, nil},
