@@ -21,7 +21,9 @@ type route struct {
 // fhirRoutes lists every FHIR interaction in one place (R4 http.html). gin's
 // router prefers a literal segment (metadata, _history, _search, a "$"
 // operation) to a parameter at the same level, so the order here does not
-// matter.
+// matter. By FHIR's path rules (see placeholderValue) no path matches two
+// routes of one method, so unrouted, which matches by those rules, finds
+// the route gin would.
 func (s *Server) fhirRoutes() []route {
 	rs := []route{
 		// System level.
