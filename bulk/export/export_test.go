@@ -168,9 +168,11 @@ func (e *env) do(tb testing.TB, method, path, token, body string, headers ...str
 	if token != "" {
 		headers = append([]string{resttest.Bearer(token)}, headers...)
 	}
-	// The server is restarted at the same address (see start), so it is
-	// wrapped here, at each request.
-	r := (&resttest.Server{Server: e.Server, Base: e.base}).Do(tb, method, path, body, headers...)
+	u := path
+	if strings.HasPrefix(u, "/") {
+		u = e.base + path
+	}
+	r := resttest.Do(tb, method, u, body, headers...)
 	return resp{r.Status, r.Header, r.Body}
 }
 

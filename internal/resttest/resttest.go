@@ -8,14 +8,16 @@ package resttest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"ucp/fhir/search"
 	"ucp/store/sqlite"
@@ -44,20 +46,40 @@ func NewRegistry(tb testing.TB) *search.Registry {
 	return reg
 }
 
-// Server is h served over HTTP on loopback, closed when the test ends.
+// Server is a handler served over HTTP on loopback until the test ends.
+// It is net/http's own server rather than httptest's, so that this package,
+// which is not a test file, is not one of the program's httptest users.
 type Server struct {
-	*httptest.Server
-	// Base is the FHIR base URL: the server's URL and "/fhir".
-	Base string
+	// URL is the server's root, "http://127.0.0.1:port".
+	URL string
+	// Base is the FHIR base URL: URL and "/fhir".
+	Base   string
+	client *http.Client
 }
 
-// Serve starts h on loopback.
+// Serve starts h on loopback. When the test ends the server stops, after
+// the requests it is serving have been answered.
 func Serve(tb testing.TB, h http.Handler) *Server {
 	tb.Helper()
-	hs := httptest.NewServer(h)
-	tb.Cleanup(hs.Close)
-	return &Server{Server: hs, Base: hs.URL + "/fhir"}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	tr := &http.Transport{}
+	tb.Cleanup(func() {
+		tr.CloseIdleConnections()
+		if err := srv.Shutdown(context.Background()); err != nil {
+			tb.Errorf("stopping the test server: %v", err)
+		}
+	})
+	u := "http://" + ln.Addr().String()
+	return &Server{URL: u, Base: u + "/fhir", client: &http.Client{Transport: tr}}
 }
+
+// Client returns a client for the server.
+func (s *Server) Client() *http.Client { return s.client }
 
 // Do sends a request to the server: a path starting with "/" is below
 // Base, any other is a whole URL. Headers are "Name: value" strings, each
@@ -69,7 +91,7 @@ func (s *Server) Do(tb testing.TB, method, path, body string, header ...string) 
 	if strings.HasPrefix(path, "/") {
 		u = s.Base + path
 	}
-	return send(tb, s.Client(), method, u, body, header)
+	return send(tb, s.client, method, u, body, header)
 }
 
 // Do sends a request to u with http.DefaultClient, as Server.Do does.
