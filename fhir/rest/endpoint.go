@@ -95,6 +95,10 @@ func (s *Server) serveEndpoint(h EndpointHandler) func(*gin.Context) error {
 		c.Set(ctypeKey, mimeFHIRJSON)
 		params := make(map[string]string, len(c.Params))
 		for _, p := range c.Params {
+			if p.Value == "" {
+				// A doubled slash: the path is unrouted's to judge.
+				return s.unrouted(c)
+			}
 			params[p.Key] = p.Value
 		}
 		req := &EndpointRequest{Request: c.Request, Params: params, Base: s.base(c),

@@ -134,6 +134,7 @@ func TestRouting(t *testing.T) {
 		{"GET", "/Patient/p1/Observation/x", "", 404, nil},
 		{"GET", "/_thing", "", 404, nil},
 		{"GET", "/_thing/x/y", "", 404, nil},
+		{"GET", "/_thing//", "", 404, nil},
 		{"GET", ts.URL + "/fhirx", "", 404, nil},
 		{"GET", ts.URL + "/", "", 404, nil},
 		// A route whose id is refused before anything else.
