@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"ucp/fhir/search"
+	"ucp/profiles"
 	"ucp/store/sqlite"
 )
 
@@ -220,11 +221,8 @@ func Concept(system, code, display string) map[string]any {
 	return map[string]any{"coding": []any{c}}
 }
 
-// NHSNumber is the identifier system of NHS numbers.
-const NHSNumber = "https://fhir.nhs.uk/Id/nhs-number"
-
-// Patient is a Patient's JSON with the NHS number nhs (and a name, gender
-// and birth date that no test relies on).
+// Patient is a Patient's JSON with the NHS number nhs: Ann Smith, female,
+// born 1940-02-03.
 func Patient(nhs string) string {
-	return `{"resourceType":"Patient","identifier":[{"system":"` + NHSNumber + `","value":"` + nhs + `"}],"name":[{"family":"Smith","given":["Ann"]}],"gender":"female","birthDate":"1940-02-03"}`
+	return `{"resourceType":"Patient","identifier":[{"system":"` + profiles.SystemNHSNumber + `","value":"` + nhs + `"}],"name":[{"family":"Smith","given":["Ann"]}],"gender":"female","birthDate":"1940-02-03"}`
 }

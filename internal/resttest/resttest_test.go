@@ -60,3 +60,12 @@ func TestDo(t *testing.T) {
 		t.Errorf("request mismatch (-want +got):\n%s", diff)
 	}
 }
+
+func TestPatient(t *testing.T) {
+	p := resttest.Decode(t, []byte(resttest.Patient("9434765919")))
+	got := []any{resttest.Path(p, "resourceType"), resttest.Path(p, "identifier.0.system"), resttest.Path(p, "identifier.0.value")}
+	want := []any{"Patient", "https://fhir.nhs.uk/Id/nhs-number", "9434765919"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Patient mismatch (-want +got):\n%s", diff)
+	}
+}
