@@ -5,16 +5,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"ucp/bulk"
 	"ucp/careplan"
-	"ucp/fhir/search"
+	"ucp/internal/resttest"
 	"ucp/store"
-	"ucp/store/sqlite"
 	"ucp/synth"
 )
 
@@ -22,15 +20,7 @@ import (
 // cmd/ucp wires them.
 func newImporter(t testing.TB) (*bulk.Importer, *[]bulk.Rejection) {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "ucp.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	reg, err := search.NewRegistry()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, reg := resttest.OpenStore(t), resttest.NewRegistry(t)
 	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidator(st, reg)})
 	if err != nil {
 		t.Fatal(err)

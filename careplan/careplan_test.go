@@ -1,24 +1,20 @@
 package careplan_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"ucp/auth"
 	"ucp/careplan"
 	"ucp/fhir/rest"
-	"ucp/fhir/search"
+	"ucp/internal/resttest"
 	"ucp/profiles"
 	"ucp/store"
-	"ucp/store/sqlite"
 )
 
 // server is a real server wired as cmd/ucp wires it: SQLite in a temp file,
@@ -27,20 +23,13 @@ import (
 // auth.Principal, standing in for the auth middleware.
 type server struct {
 	t    *testing.T
+	hs   *resttest.Server
 	base string
 }
 
 func mustServer(t *testing.T) *server {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "ucp.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	reg, err := search.NewRegistry()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, reg := resttest.OpenStore(t), resttest.NewRegistry(t)
 	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidator(st, reg)})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +42,7 @@ func mustServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	hs := resttest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if role := r.Header.Get("X-Test-Role"); role != "" {
 			p := &auth.Principal{Role: auth.Role(role), Subject: "test", FHIRUser: r.Header.Get("X-Test-User"), Name: "Dr Test",
 				Patient: r.Header.Get("X-Test-Patient")}
@@ -61,55 +50,41 @@ func mustServer(t *testing.T) *server {
 		}
 		auth.BreakGlassHandler(srv).ServeHTTP(w, r)
 	}))
-	t.Cleanup(hs.Close)
-	return &server{t: t, base: hs.URL + "/fhir"}
+	return &server{t: t, hs: hs, base: hs.Base}
 }
 
 // do sends a request; role "" sends no principal.
 func (s *server) do(method, path string, body any, role string) (int, map[string]any) {
 	s.t.Helper()
-	var rd io.Reader
+	var b []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
 			s.t.Fatal(err)
 		}
-		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, s.base+"/"+path, rd)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/fhir+json")
-	}
+	var header []string
 	if r, ok := strings.CutSuffix(role, "+btg"); ok {
 		// Break-glass, with its stated reason.
 		role = r
-		req.Header.Set(auth.BreakGlassHeader, "Patient unconscious, family not reachable")
+		header = append(header, auth.BreakGlassHeader+": Patient unconscious, family not reachable")
 	}
 	if r, patient, ok := strings.Cut(role, ":"); ok {
 		// "patient:{id}": the patient themself.
 		role = r
-		req.Header.Set("X-Test-Patient", patient)
+		header = append(header, "X-Test-Patient: "+patient)
 	}
 	if role != "" {
-		req.Header.Set("X-Test-Role", role)
-		req.Header.Set("X-Test-User", "Practitioner/dr")
+		header = append(header, "X-Test-Role: "+role, "X-Test-User: Practitioner/dr")
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp := s.hs.Do(s.t, method, "/"+path, string(b), header...)
 	var m map[string]any
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &m); err != nil {
-			s.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	if len(resp.Body) > 0 {
+		if err := json.Unmarshal(resp.Body, &m); err != nil {
+			s.t.Fatalf("%s %s: %d %s", method, path, resp.Status, resp.Body)
 		}
 	}
-	return resp.StatusCode, m
+	return resp.Status, m
 }
 
 // must sends a request and fails unless the status is want.
@@ -123,25 +98,15 @@ func (s *server) must(want int, method, path string, body any, role string) map[
 	return m
 }
 
-func ref(r string) map[string]any { return map[string]any{"reference": r} }
-
-func cc(system, code, display string) map[string]any {
-	c := map[string]any{"system": system, "code": code}
-	if display != "" {
-		c["display"] = display
-	}
-	return map[string]any{"coding": []any{c}}
-}
-
 func consentRes(code, status, provision, when string) map[string]any {
 	return map[string]any{
 		"resourceType": "Consent", "status": status,
-		"scope":      cc(profiles.SystemConsentScope, "patient-privacy", "Privacy Consent"),
-		"category":   []any{cc(profiles.SystemSNOMED, code, "")},
-		"patient":    ref("Patient/pat"),
+		"scope":      resttest.Concept(profiles.SystemConsentScope, "patient-privacy", "Privacy Consent"),
+		"category":   []any{resttest.Concept(profiles.SystemSNOMED, code, "")},
+		"patient":    resttest.Ref("Patient/pat"),
 		"dateTime":   when,
-		"performer":  []any{ref("Patient/pat")},
-		"policyRule": cc("http://terminology.hl7.org/CodeSystem/v3-ActCode", "OPTIN", "opt-in"),
+		"performer":  []any{resttest.Ref("Patient/pat")},
+		"policyRule": resttest.Concept("http://terminology.hl7.org/CodeSystem/v3-ActCode", "OPTIN", "opt-in"),
 		"provision":  map[string]any{"type": provision},
 	}
 }
@@ -155,28 +120,28 @@ func seed(s *server) map[string]any {
 	s.must(201, "PUT", "Practitioner/dr", map[string]any{"resourceType": "Practitioner", "id": "dr",
 		"name": []any{map[string]any{"family": "Jones", "prefix": []any{"Dr"}}}}, "")
 	s.must(201, "PUT", "Condition/cond", map[string]any{"resourceType": "Condition", "id": "cond",
-		"code": map[string]any{"text": "Metastatic lung cancer <script>alert(1)</script>"}, "subject": ref("Patient/pat")}, "")
+		"code": map[string]any{"text": "Metastatic lung cancer <script>alert(1)</script>"}, "subject": resttest.Ref("Patient/pat")}, "")
 	s.must(201, "PUT", "ClinicalImpression/prog", map[string]any{"resourceType": "ClinicalImpression", "id": "prog",
-		"status": "completed", "subject": ref("Patient/pat"), "date": "2026-11-01T10:00:00Z", "assessor": ref("Practitioner/dr"),
-		"prognosisCodeableConcept": []any{cc(profiles.SystemSNOMED, profiles.CodePrognosisWeeks, "Weeks")}}, "")
+		"status": "completed", "subject": resttest.Ref("Patient/pat"), "date": "2026-11-01T10:00:00Z", "assessor": resttest.Ref("Practitioner/dr"),
+		"prognosisCodeableConcept": []any{resttest.Concept(profiles.SystemSNOMED, profiles.CodePrognosisWeeks, "Weeks")}}, "")
 	s.must(201, "PUT", "Observation/cpr", map[string]any{"resourceType": "Observation", "id": "cpr", "status": "final",
-		"code": cc(profiles.SystemSNOMED, profiles.CodeResuscitationStatus, "Resuscitation status"), "subject": ref("Patient/pat"),
-		"effectiveDateTime": "2026-11-01T10:00:00Z", "performer": []any{ref("Practitioner/dr")},
-		"valueCodeableConcept": cc(profiles.SystemSNOMED, profiles.CodeNotForCPR, "Not for CPR")}, "")
+		"code": resttest.Concept(profiles.SystemSNOMED, profiles.CodeResuscitationStatus, "Resuscitation status"), "subject": resttest.Ref("Patient/pat"),
+		"effectiveDateTime": "2026-11-01T10:00:00Z", "performer": []any{resttest.Ref("Practitioner/dr")},
+		"valueCodeableConcept": resttest.Concept(profiles.SystemSNOMED, profiles.CodeNotForCPR, "Not for CPR")}, "")
 	s.must(201, "PUT", "Observation/othercpr", map[string]any{"resourceType": "Observation", "id": "othercpr", "status": "final",
-		"code": cc(profiles.SystemSNOMED, profiles.CodeResuscitationStatus, "Resuscitation status"), "subject": ref("Patient/other"),
-		"valueCodeableConcept": cc(profiles.SystemSNOMED, profiles.CodeForCPR, "For CPR")}, "")
+		"code": resttest.Concept(profiles.SystemSNOMED, profiles.CodeResuscitationStatus, "Resuscitation status"), "subject": resttest.Ref("Patient/other"),
+		"valueCodeableConcept": resttest.Concept(profiles.SystemSNOMED, profiles.CodeForCPR, "For CPR")}, "")
 	return map[string]any{
 		"resourceType": "CarePlan", "id": "plan",
 		"meta":   map[string]any{"profile": []any{profiles.ProfileCarePlan}},
 		"status": "draft", "intent": "plan",
-		"category":       []any{cc(profiles.SystemSNOMED, profiles.CodeEndOfLifeCarePlan, "End of life care plan")},
+		"category":       []any{resttest.Concept(profiles.SystemSNOMED, profiles.CodeEndOfLifeCarePlan, "End of life care plan")},
 		"title":          "Urgent care plan",
-		"subject":        ref("Patient/pat"),
+		"subject":        resttest.Ref("Patient/pat"),
 		"period":         map[string]any{"start": "2026-11-01T10:00:00Z"},
-		"author":         ref("Practitioner/dr"),
-		"addresses":      []any{ref("Condition/cond")},
-		"supportingInfo": []any{ref("ClinicalImpression/prog"), ref("Observation/cpr")},
+		"author":         resttest.Ref("Practitioner/dr"),
+		"addresses":      []any{resttest.Ref("Condition/cond")},
+		"supportingInfo": []any{resttest.Ref("ClinicalImpression/prog"), resttest.Ref("Observation/cpr")},
 		"activity": []any{map[string]any{"detail": map[string]any{"status": "not-started",
 			"description": "Call the palliative care team; keep at home & comfortable"}}},
 	}
@@ -250,13 +215,13 @@ func TestPlanLifecycle(t *testing.T) {
 	s.must(201, "PUT", "CarePlan/plan", plan, "clinical")
 
 	// A section of another patient is refused.
-	m = s.must(422, "PUT", "CarePlan/plan", with(plan, "supportingInfo", []any{ref("Observation/othercpr")}), "clinical")
+	m = s.must(422, "PUT", "CarePlan/plan", with(plan, "supportingInfo", []any{resttest.Ref("Observation/othercpr")}), "clinical")
 	if !strings.Contains(diagnostics(m), "belongs to Patient/other") {
 		t.Errorf("cross-patient refusal: %s", diagnostics(m))
 	}
 
 	// A plan does not move to another patient, not even as it is revoked.
-	for _, moved := range []map[string]any{with(plan, "subject", ref("Patient/other")), with(revoked(plan), "subject", ref("Patient/other"))} {
+	for _, moved := range []map[string]any{with(plan, "subject", resttest.Ref("Patient/other")), with(revoked(plan), "subject", resttest.Ref("Patient/other"))} {
 		m = s.must(422, "PUT", "CarePlan/plan", moved, "clinical")
 		if !strings.Contains(diagnostics(m), "cannot move to another patient") {
 			t.Errorf("moving a plan: %s", diagnostics(m))
@@ -453,7 +418,7 @@ func TestInvalidResource(t *testing.T) {
 	}
 	// A profile claimed in meta.profile is enforced.
 	m = s.must(422, "POST", "CarePlan", map[string]any{"resourceType": "CarePlan", "status": "draft", "intent": "plan",
-		"meta": map[string]any{"profile": []any{profiles.ProfileCarePlan}}, "subject": ref("Patient/x")}, "")
+		"meta": map[string]any{"profile": []any{profiles.ProfileCarePlan}}, "subject": resttest.Ref("Patient/x")}, "")
 	if !strings.Contains(diagnostics(m), "CarePlan.category") {
 		t.Errorf("profile violations not located: %s", diagnostics(m))
 	}
@@ -550,15 +515,7 @@ func TestStoredProfile(t *testing.T) {
 // MayHide tells the REST layer from whom plans may be hidden, so that a
 // clinician's paged search keeps its exact total without a recheck.
 func TestMayHide(t *testing.T) {
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "ucp.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	reg, err := search.NewRegistry()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, reg := resttest.OpenStore(t), resttest.NewRegistry(t)
 	val := careplan.NewValidator(st, reg)
 	def, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: val})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"ucp/internal/resttest"
 	"ucp/profiles"
 )
 
@@ -76,8 +77,8 @@ func TestHiddenPlanVersionsAndHistory(t *testing.T) {
 func TestHiddenPlanNotFoundThroughOthers(t *testing.T) {
 	s, _ := sharedPlan(t, "plan")
 	s.must(201, "PUT", "Observation/seen", map[string]any{"resourceType": "Observation", "id": "seen", "status": "final",
-		"code": map[string]any{"text": "Seen by the palliative care team"}, "subject": ref("Patient/pat"),
-		"basedOn": []any{ref("CarePlan/plan")}}, "clinical")
+		"code": map[string]any{"text": "Seen by the palliative care team"}, "subject": resttest.Ref("Patient/pat"),
+		"basedOn": []any{resttest.Ref("CarePlan/plan")}}, "clinical")
 	comps := entries(s.must(200, "GET", "Composition?subject=Patient/pat", nil, "clinical"))
 	if len(comps) != 1 {
 		t.Fatalf("Compositions: %d, want 1", len(comps))

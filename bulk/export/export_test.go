@@ -24,6 +24,7 @@ import (
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
 	"ucp/fhir/search"
+	"ucp/internal/resttest"
 	"ucp/store"
 	"ucp/store/sqlite"
 	"ucp/synth"
@@ -83,15 +84,7 @@ type env struct {
 // the export Config.
 func newEnv(tb testing.TB, patients int, opts ...func(*export.Config)) *env {
 	tb.Helper()
-	st, err := sqlite.Open(filepath.Join(tb.TempDir(), "ucp.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	reg, err := search.NewRegistry()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	st, reg := resttest.OpenStore(tb), resttest.NewRegistry(tb)
 	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidator(st, reg)})
 	if err != nil {
 		tb.Fatal(err)
@@ -172,38 +165,15 @@ type resp struct {
 // starting with "/" is below the base.
 func (e *env) do(tb testing.TB, method, path, token, body string, headers ...string) resp {
 	tb.Helper()
+	if token != "" {
+		headers = append([]string{resttest.Bearer(token)}, headers...)
+	}
 	u := path
 	if strings.HasPrefix(u, "/") {
 		u = e.base + path
 	}
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, u, rd)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/fhir+json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for _, h := range headers {
-		k, v, _ := strings.Cut(h, ":")
-		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
-	}
-	res, err := e.Client().Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return resp{res.StatusCode, res.Header, b}
+	r := resttest.Do(tb, method, u, body, headers...)
+	return resp{r.Status, r.Header, r.Body}
 }
 
 const async = "Prefer: respond-async"

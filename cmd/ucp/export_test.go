@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"ucp/auth"
 	"ucp/auth/audit"
 	"ucp/auth/devissuer"
+	"ucp/internal/resttest"
 )
 
 // TestServeBulkExport runs $export through the real wiring: dev tokens
@@ -154,21 +154,11 @@ func TestServeGroupExport(t *testing.T) {
 // call sends a request with a bearer token, a body and "Key: value" headers.
 func call(t *testing.T, method, u, tok string, body []byte, headers ...string) (int, http.Header, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(method, u, bytes.NewReader(body))
 	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
+		headers = append([]string{resttest.Bearer(tok)}, headers...)
 	}
-	for _, h := range headers {
-		k, v, _ := strings.Cut(h, ":")
-		req.Header.Set(k, strings.TrimSpace(v))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, b
+	r := resttest.Do(t, method, u, string(body), headers...)
+	return r.Status, r.Header, r.Body
 }
 
 // exportManifest is the part of a Bulk Data manifest the tests read.

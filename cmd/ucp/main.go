@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gin-gonic/gin"
 )
 
 const usage = `ucp: a FHIR R4 server for urgent and advance care plans
@@ -38,6 +40,10 @@ func main() {
 
 // run executes one command and returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// gin's mode is process-wide, so the program sets it, not the REST
+	// server: release mode drops gin's debug output (the route dump), which
+	// would go to stdout outside slog.
+	gin.SetMode(gin.ReleaseMode)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2

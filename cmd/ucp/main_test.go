@@ -17,6 +17,7 @@ import (
 
 	"ucp/auth"
 	"ucp/auth/devissuer"
+	"ucp/internal/resttest"
 )
 
 // bearer is the token get sends; tests that set it run sequentially.
@@ -46,20 +47,16 @@ func token(t *testing.T, srv *server, role auth.Role) string {
 // get GETs u with the bearer token of the current test (see useToken).
 func get(t *testing.T, u string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	var header []string
 	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
+		header = append(header, resttest.Bearer(bearer))
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	r := resttest.Do(t, http.MethodGet, u, "", header...)
 	var body map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+	if err := json.Unmarshal(r.Body, &body); err != nil {
 		t.Fatalf("GET %s: %v", u, err)
 	}
-	return resp.StatusCode, body
+	return r.Status, body
 }
 
 func TestServeDemoEndToEnd(t *testing.T) {
@@ -218,20 +215,13 @@ func TestServeSecurity(t *testing.T) {
 	srv := startTestServer(t, filepath.Join(t.TempDir(), "ucp.db"), false)
 	defer srv.Close()
 
-	do := func(method, u, tok string, body string) *http.Response {
+	do := func(method, u, tok string, body string) *resttest.Response {
 		t.Helper()
-		req, _ := http.NewRequest(method, u, strings.NewReader(body))
+		header := []string{"Content-Type: application/fhir+json"}
 		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
+			header = append(header, resttest.Bearer(tok))
 		}
-		req.Header.Set("Content-Type", "application/fhir+json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
+		return resttest.Do(t, method, u, body, header...)
 	}
 	clinical := token(t, srv, auth.RoleClinical)
 	view := token(t, srv, auth.RoleView)
@@ -252,10 +242,10 @@ func TestServeSecurity(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp := do(tt.method, srv.base+tt.path, tt.tok, tt.body)
-			if resp.StatusCode != tt.want {
-				t.Errorf("%s %s = %d, want %d", tt.method, tt.path, resp.StatusCode, tt.want)
+			if resp.Status != tt.want {
+				t.Errorf("%s %s = %d, want %d", tt.method, tt.path, resp.Status, tt.want)
 			}
-			if resp.StatusCode == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			if resp.Status == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 				t.Errorf("401 without a Bearer challenge: %q", resp.Header.Get("WWW-Authenticate"))
 			}
 			if !strings.Contains(resp.Header.Get("Warning"), "development mode") {
@@ -312,8 +302,8 @@ func TestServeSecurity(t *testing.T) {
 		if code := run(context.Background(), []string{"token", "--server", srv.base, "--role", "view"}, &out, &errb); code != 0 {
 			t.Fatalf("exit %d: %s", code, errb.String())
 		}
-		if resp := do("GET", srv.base+"/Patient", strings.TrimSpace(out.String()), ""); resp.StatusCode != 200 {
-			t.Errorf("token from ucp token: GET /Patient = %d", resp.StatusCode)
+		if resp := do("GET", srv.base+"/Patient", strings.TrimSpace(out.String()), ""); resp.Status != 200 {
+			t.Errorf("token from ucp token: GET /Patient = %d", resp.Status)
 		}
 	})
 }
@@ -325,16 +315,8 @@ func TestServeAuditsEveryInteraction(t *testing.T) {
 	srv := startTestServer(t, db, false)
 	view, clinical := token(t, srv, auth.RoleView), token(t, srv, auth.RoleClinical)
 	send := func(method, path, tok, body string) int {
-		req, _ := http.NewRequest(method, srv.base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/fhir+json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		t.Helper()
+		return resttest.Do(t, method, srv.base+path, body, resttest.Bearer(tok), "Content-Type: application/fhir+json").Status
 	}
 	for i := 0; i < 3; i++ {
 		if code := send("GET", "/Patient?family=jones", view, ""); code != 200 {

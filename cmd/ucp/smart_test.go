@@ -106,16 +106,8 @@ func TestServeBackendServices(t *testing.T) {
 	// An admin records one; it takes effect at once.
 	contract := `{"resourceType":"Contract","status":"executed","applies":{"start":"2026-01-01"},
 		"authority":[{"identifier":{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"RRU"}}]}`
-	req, _ := http.NewRequest(http.MethodPost, srv.base+"/Contract", strings.NewReader(contract))
-	req.Header.Set("Authorization", "Bearer "+token(t, srv, auth.RoleAdmin))
-	req.Header.Set("Content-Type", "application/fhir+json")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("recording the agreement: %d", resp.StatusCode)
+	if code, _, _ := call(t, http.MethodPost, srv.base+"/Contract", token(t, srv, auth.RoleAdmin), []byte(contract), "Content-Type: application/fhir+json"); code != 201 {
+		t.Fatalf("recording the agreement: %d", code)
 	}
 	if code, b := get(t, srv.base+"/CarePlan?status=active"); code != 200 {
 		r, _ := srv.store.Search(context.Background(), store.Query{Types: []string{"Contract"}, Count: 10})

@@ -48,63 +48,83 @@ type EndpointRequest struct {
 func (r *EndpointRequest) Authorize(a Access) error { return r.authorize(a) }
 
 // RegisterEndpoint adds e. Like RegisterOperation, call it before the
-// server serves requests.
-func (s *Server) RegisterEndpoint(e Endpoint) error {
+// server serves requests. Placeholders at the same position of endpoints
+// sharing the segments before it must have the same name (gin's router
+// keeps one parameter per position).
+func (s *Server) RegisterEndpoint(e Endpoint) (err error) {
 	segs := strings.Split(strings.Trim(e.Path, "/"), "/")
 	if e.Handler == nil || e.Method == "" || !strings.HasPrefix(segs[0], "_") || strings.HasPrefix(segs[0], "{") {
 		return fmt.Errorf("rest: endpoint %s %q needs a handler and a first path segment starting with \"_\"", e.Method, e.Path)
 	}
-	for _, seg := range segs {
-		if seg == "" {
+	ginPath := make([]string, len(segs))
+	for i, seg := range segs {
+		switch {
+		case seg == "":
 			return fmt.Errorf("rest: endpoint path %q has an empty segment", e.Path)
+		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}"):
+			ginPath[i] = ":" + seg[1:len(seg)-1]
+		case strings.ContainsAny(seg, ":*{}"):
+			return fmt.Errorf("rest: endpoint path %q: a segment is a literal or a whole {placeholder}", e.Path)
+		default:
+			ginPath[i] = seg
 		}
 	}
+	// gin panics on a route that clashes with one it has.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("rest: endpoint %s %q: %v", e.Method, e.Path, r)
+		}
+	}()
+	s.addRoute(s.engine, e.Method, strings.Join(ginPath, "/"), s.handle(s.serveEndpoint(e.Handler)))
 	s.endpoints = append(s.endpoints, endpoint{method: e.Method, pattern: segs, h: e.Handler})
 	return nil
 }
 
+// endpoint is a registered Endpoint, for unrouted.
 type endpoint struct {
 	method  string
 	pattern []string
 	h       EndpointHandler
 }
 
-// serveEndpoint serves segs if an Endpoint matches them. It reports
-// whether one did (by path: a path match with another method is a 405).
-func (s *Server) serveEndpoint(c *gin.Context, segs []string) (bool, error) {
-	pathMatched := false
-	for _, ep := range s.endpoints {
-		params, ok := matchSegments(ep.pattern, segs)
-		if !ok {
-			continue
-		}
-		pathMatched = true
-		if ep.method != c.Request.Method {
-			continue
+// serveEndpoint wraps an EndpointHandler as a route's handler.
+func (s *Server) serveEndpoint(h EndpointHandler) func(*gin.Context) error {
+	return func(c *gin.Context) error {
+		// Endpoints negotiate their own content (see Endpoint); their
+		// errors are FHIR JSON like every other.
+		c.Set(ctypeKey, mimeFHIRJSON)
+		params := make(map[string]string, len(c.Params))
+		for _, p := range c.Params {
+			if p.Value == "" {
+				// A doubled slash: the path is unrouted's to judge.
+				return s.unrouted(c)
+			}
+			params[p.Key] = p.Value
 		}
 		req := &EndpointRequest{Request: c.Request, Params: params, Base: s.base(c),
 			authorize: func(a Access) error { return s.authorize(c, a) }}
-		return true, ep.h(c.Writer, req)
+		err := h(c.Writer, req)
+		if err != nil && c.Writer.Written() {
+			s.log.ErrorContext(c.Request.Context(), "fhir endpoint failed after answering", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+			return nil
+		}
+		return err
 	}
-	if pathMatched {
-		return true, statusErr(http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf("method %s is not supported at %s", c.Request.Method, c.Request.URL.Path))
-	}
-	return false, nil
 }
 
 // matchSegments matches path segments against a pattern of literals and
-// {name} placeholders.
-func matchSegments(pattern, segs []string) (map[string]string, bool) {
+// {name} placeholders, and returns the placeholders' values.
+func matchSegments(pattern, segs []string) (gin.Params, bool) {
 	if len(pattern) != len(segs) {
 		return nil, false
 	}
-	params := map[string]string{}
+	var params gin.Params
 	for i, p := range pattern {
 		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
 			if segs[i] == "" {
 				return nil, false
 			}
-			params[p[1:len(p)-1]] = segs[i]
+			params = append(params, gin.Param{Key: p[1 : len(p)-1], Value: segs[i]})
 			continue
 		}
 		if p != segs[i] {

@@ -24,6 +24,13 @@ func FuzzCreate(f *testing.F) {
 		{"Patient/p1", "", "application/json-patch+json", "", `[{"op":"move","from":"/name/0","path":"/name/-"}]`},
 		{"Patient", "", "text/xml", "", "<Patient/>"},
 		{"Patient", "", "application/fhir+json", "", "{\"resourceType\":\"Patient\",\"a\":[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]}"},
+		// Paths the router and FHIR's path rules must agree on.
+		{"/Patient//", "", "", "", ""},
+		{"$", "", "", "", ""},
+		{"Patient/p1/$", "", "", "", ""},
+		{"Patient//_history/", "", "", "", ""},
+		{"_history/x/$everything", "", "", "", ""},
+		{"metadata/Patient/p1/_history/1/x", "", "", "", ""},
 	} {
 		f.Add(seed.path, seed.query, seed.ctype, seed.cond, seed.body)
 	}

@@ -1,19 +1,14 @@
 package rest_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"ucp/fhir/rest"
-	"ucp/fhir/search"
-	"ucp/store/sqlite"
+	"ucp/internal/resttest"
 )
 
 // testTypes are the types every test server serves, beyond those the
@@ -29,7 +24,7 @@ var testTypes = []string{
 // testServer is a real server: real SQLite in a temp file, real HTTP on
 // loopback.
 type testServer struct {
-	*httptest.Server
+	*resttest.Server
 	srv  *rest.Server
 	base string // …/fhir
 }
@@ -37,21 +32,13 @@ type testServer struct {
 // mustServer boots a server; opts adjust its Config.
 func mustServer(tb testing.TB, opts ...func(*rest.Config)) *testServer {
 	tb.Helper()
-	st, err := sqlite.Open(filepath.Join(tb.TempDir(), "ucp.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	reg, err := search.NewRegistry()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	reg := resttest.NewRegistry(tb)
 	types := map[string]bool{}
 	for _, t := range append(reg.Types(), testTypes...) {
 		types[t] = true
 	}
 	cfg := rest.Config{
-		Store:    st,
+		Store:    resttest.OpenStore(tb),
 		Registry: reg,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -65,33 +52,16 @@ func mustServer(tb testing.TB, opts ...func(*rest.Config)) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	tb.Cleanup(hs.Close)
-	return &testServer{Server: hs, srv: srv, base: hs.URL + "/fhir"}
+	hs := resttest.Serve(tb, srv)
+	return &testServer{Server: hs, srv: srv, base: hs.Base}
 }
 
 // resp is a response with its body read.
-type resp struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-// JSON decodes the body with numbers kept as written.
-func (r *resp) JSON(tb testing.TB) map[string]any {
-	tb.Helper()
-	return mustDecode(tb, r.Body)
-}
+type resp struct{ *resttest.Response }
 
 func mustDecode(tb testing.TB, b []byte) map[string]any {
 	tb.Helper()
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		tb.Fatalf("decoding %q: %v", b, err)
-	}
-	return m
+	return resttest.Decode(tb, b)
 }
 
 // do sends a request: args are the body then headers as "Name: value"
@@ -103,53 +73,14 @@ func (ts *testServer) do(tb testing.TB, method, path string, args ...string) *re
 	if len(args) > 0 {
 		body, headers = args[0], args[1:]
 	}
-	u := path
-	if strings.HasPrefix(path, "/") {
-		u = ts.base + path
-	}
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, u, rd)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/fhir+json")
-	}
-	for _, h := range headers {
-		k, v, _ := strings.Cut(h, ":")
-		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
-	}
-	res, err := ts.Client().Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &resp{Status: res.StatusCode, Header: res.Header, Body: b}
+	return &resp{ts.Do(tb, method, path, body, headers...)}
 }
 
 // want checks the status and, for errors, that the body is an
 // OperationOutcome.
 func (r *resp) want(tb testing.TB, status int) *resp {
 	tb.Helper()
-	if r.Status != status {
-		tb.Fatalf("status %d, want %d; body %s", r.Status, status, r.Body)
-	}
-	if status >= 400 {
-		m := r.JSON(tb)
-		if m["resourceType"] != "OperationOutcome" {
-			tb.Fatalf("error body is not an OperationOutcome: %s", r.Body)
-		}
-		if ct := r.Header.Get("Content-Type"); !strings.Contains(ct, "json") {
-			tb.Fatalf("error Content-Type %q", ct)
-		}
-	}
+	r.Want(tb, status)
 	return r
 }
 
@@ -173,36 +104,12 @@ func (ts *testServer) total(tb testing.TB, query string) int {
 }
 
 // path walks a decoded tree: "entry.0.resource.id".
-func path(v any, p string) any {
-	for _, k := range strings.Split(p, ".") {
-		switch x := v.(type) {
-		case map[string]any:
-			v = x[k]
-		case []any:
-			i := 0
-			for _, c := range k {
-				i = i*10 + int(c-'0')
-			}
-			if i >= len(x) {
-				return nil
-			}
-			v = x[i]
-		default:
-			return nil
-		}
-	}
-	return v
-}
+func path(v any, p string) any { return resttest.Path(v, p) }
 
-func str(v any) string {
-	s, _ := v.(string)
-	return s
-}
+func str(v any) string { return resttest.Str(v) }
 
 const patientJSON = `{"resourceType":"Patient","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9000000009"}],"name":[{"family":"Smith","given":["Ann"]}],"gender":"female","birthDate":"1940-02-03"}`
 
-func patientWith(nhs string) string {
-	return strings.Replace(patientJSON, "9000000009", nhs, 1)
-}
+func patientWith(nhs string) string { return resttest.Patient(nhs) }
 
 type restConfig = rest.Config

@@ -3,12 +3,12 @@ package rest_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
 	"ucp/fhir/rest"
+	"ucp/internal/resttest"
 	"ucp/store"
 )
 
@@ -30,9 +30,8 @@ func TestIncludeFromIndexMatchesExtraction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := httptest.NewServer(fallback)
-	defer fs.Close()
-	other := &testServer{Server: fs, srv: fallback, base: fs.URL + "/fhir"}
+	fs := resttest.Serve(t, fallback)
+	other := &testServer{Server: fs, srv: fallback, base: fs.Base}
 
 	p := ts.create(t, patientWith("9000000700"))
 	p2 := ts.create(t, patientWith("9000000701"))

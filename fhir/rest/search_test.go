@@ -10,10 +10,11 @@ import (
 	"testing"
 
 	"ucp/fhir/rest"
+	"ucp/internal/resttest"
 	"ucp/store"
 )
 
-func jsonNum(n int) json.Number { return json.Number(fmt.Sprint(n)) }
+func jsonNum(n int) json.Number { return resttest.Num(n) }
 
 func TestSearch(t *testing.T) {
 	ts := mustServer(t)
@@ -67,15 +68,9 @@ func TestSearch(t *testing.T) {
 	}
 
 	// POST _search with a form body, merged with the URL query.
-	req, _ := http.NewRequest("POST", ts.base+"/Patient/_search?gender=female", strings.NewReader(url.Values{"family": {"jones"}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	res, err := ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Errorf("POST _search: %d", res.StatusCode)
+	res := ts.do(t, "POST", "/Patient/_search?gender=female", url.Values{"family": {"jones"}}.Encode(), "Content-Type: application/x-www-form-urlencoded")
+	if res.Status != 200 {
+		t.Errorf("POST _search: %d", res.Status)
 	}
 	if n := ts.total(t, "/Patient?family=jones&gender=female"); n != 1 {
 		t.Errorf("family=jones: %d", n)

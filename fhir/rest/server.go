@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"ucp/conformance"
-	"ucp/fhir/resource"
 	"ucp/fhir/search"
 	"ucp/store"
 )
@@ -208,6 +206,7 @@ type Server struct {
 	log    *slog.Logger
 	engine *gin.Engine
 	types  map[string]bool
+	// routes are the FHIR interactions' routes (see fhirRoutes).
 	routes []route
 	ops    map[string]*Operation
 	// endpoints are the routes others registered (RegisterEndpoint).
@@ -294,17 +293,21 @@ func New(cfg Config) (*Server, error) {
 			}
 		}
 	})
-	// Release mode silences gin's debug route dump; gin.New (not Default)
-	// installs neither gin's stdout logger nor its recovery, which print
-	// outside slog: ours log through slog and answer with OperationOutcome.
-	gin.SetMode(gin.ReleaseMode)
+	// gin.New (not Default) installs neither gin's stdout logger nor its
+	// recovery, which print outside slog: ours log through slog and answer
+	// with OperationOutcome. gin's debug output (the route dump) follows
+	// its process-wide mode, which the program sets, not this constructor.
 	e := gin.New()
 	e.ContextWithFallback = true
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
+	// unrouted decides between 404 and 405 by FHIR's path rules.
 	e.HandleMethodNotAllowed = false
+	// Routing on the escaped path keeps an id's "%2F" inside its segment
+	// (then refused as an id) instead of splitting the path there.
 	e.UseRawPath = true
 	e.Use(s.logMiddleware, s.recoverMiddleware)
+	s.engine = e
 	if s.types["Patient"] {
 		// Built in, before Config.Operations so that those may replace it.
 		if err := s.RegisterOperation(s.everythingOperation()); err != nil {
@@ -327,20 +330,13 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.registerRoutes()
-	e.Any(cfg.Prefix+"/*path", s.dispatch)
-	if cfg.Prefix != "" {
-		e.Any(cfg.Prefix, s.dispatch)
-	}
-	e.NoRoute(s.handle(func(c *gin.Context) error {
-		return statusErr(http.StatusNotFound, "not-found", "no FHIR endpoint at "+c.Request.URL.Path)
-	}))
-	s.engine = e
+	s.mountRoutes(e)
 	return s, nil
 }
 
 // Handler returns the gin engine, for mounting more routes (a health check,
-// web pages) next to the FHIR API.
+// web pages) next to the FHIR API. Paths below the prefix are the API's:
+// a route there clashes with its own (gin panics); use RegisterEndpoint.
 func (s *Server) Handler() *gin.Engine { return s.engine }
 
 // ServeHTTP implements http.Handler.
@@ -413,139 +409,6 @@ func (s *Server) invalidateCapabilities() {
 }
 
 var typeInteractions = []string{"read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"}
-
-// route is one FHIR endpoint: a method and a path pattern below the prefix
-// whose segments are literals or {type}, {id}, {vid}.
-type route struct {
-	method  string
-	pattern []string
-	h       func(*gin.Context) error
-}
-
-// registerRoutes lists every endpoint in one place.
-func (s *Server) registerRoutes() {
-	add := func(method, pattern string, h func(*gin.Context) error) {
-		var segs []string
-		if pattern != "" {
-			segs = strings.Split(pattern, "/")
-		}
-		s.routes = append(s.routes, route{method, segs, h})
-	}
-	add("GET", "metadata", s.handleMetadata)
-	// Operations: {op} matches only "$name" segments, and no other
-	// placeholder matches those (see dispatch).
-	for _, m := range []string{"GET", "POST"} {
-		add(m, "{op}", s.handleOperation)
-		add(m, "{type}/{op}", s.handleOperation)
-		add(m, "{type}/{id}/{op}", s.handleOperation)
-	}
-	add("GET", "", s.handleSearchSystem)
-	add("POST", "", s.handleBundle)
-	add("POST", "_search", s.handleSearchSystem)
-	add("GET", "_history", s.handleHistory)
-	add("GET", "{type}", s.handleSearch)
-	add("POST", "{type}/_search", s.handleSearch)
-	add("POST", "{type}", s.handleCreate)
-	add("PUT", "{type}", s.handleConditionalUpdate)
-	add("PATCH", "{type}", s.handleConditionalPatch)
-	add("DELETE", "{type}", s.handleConditionalDelete)
-	add("GET", "{type}/_history", s.handleHistory)
-	add("GET", "{type}/{id}", s.handleRead)
-	add("HEAD", "{type}/{id}", s.handleRead)
-	add("PUT", "{type}/{id}", s.handleUpdate)
-	add("PATCH", "{type}/{id}", s.handleUpdate)
-	add("DELETE", "{type}/{id}", s.handleDelete)
-	add("GET", "{type}/{id}/_history", s.handleHistory)
-	add("GET", "{type}/{id}/_history/{vid}", s.handleVRead)
-	// Compartment search: {comp} is a type or "*", never "_…" or "$…".
-	add("GET", "{type}/{id}/{comp}", s.handleCompartmentSearch)
-	add("POST", "{type}/{id}/{comp}/_search", s.handleCompartmentSearch)
-}
-
-// dispatch matches the path below the prefix against the routes. It is
-// done here rather than by gin's tree so that /fhir and /fhir/, type-level
-// literals (_history, _search) next to {id}, and ids are all handled by one
-// rule set that also validates the type and id.
-func (s *Server) dispatch(c *gin.Context) {
-	s.handle(func(c *gin.Context) error {
-		p := c.Request.URL.EscapedPath()
-		p = strings.TrimPrefix(p, s.cfg.Prefix)
-		p = strings.Trim(p, "/")
-		var segs []string
-		if p != "" {
-			for _, seg := range strings.Split(p, "/") {
-				u, err := url.PathUnescape(seg)
-				if err != nil {
-					return invalid("bad path segment %q", seg)
-				}
-				segs = append(segs, u)
-			}
-		}
-		// Endpoints negotiate their own content (see Endpoint); their
-		// errors are FHIR JSON like every other.
-		c.Set(ctypeKey, mimeFHIRJSON)
-		if ok, err := s.serveEndpoint(c, segs); ok {
-			if err != nil && c.Writer.Written() {
-				s.log.ErrorContext(c.Request.Context(), "fhir endpoint failed after answering", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
-				return nil
-			}
-			return err
-		}
-		if err := s.negotiate(c); err != nil {
-			return err
-		}
-		method := c.Request.Method
-		pathMatched := false
-		for _, rt := range s.routes {
-			if len(rt.pattern) != len(segs) {
-				continue
-			}
-			ok := true
-			for i, ps := range rt.pattern {
-				if ps[0] != '{' && ps != segs[i] {
-					ok = false
-					break
-				}
-				// _history, _search are never ids, and metadata is no type.
-				if ps[0] == '{' && (strings.HasPrefix(segs[i], "_") || ps == "{type}" && !resource.ValidType(segs[i]) ||
-					(ps == "{op}") != strings.HasPrefix(segs[i], "$")) {
-					ok = false
-					break
-				}
-			}
-			if !ok {
-				continue
-			}
-			pathMatched = true
-			if rt.method != method {
-				continue
-			}
-			for i, ps := range rt.pattern {
-				if ps[0] == '{' {
-					c.Params = append(c.Params, gin.Param{Key: ps[1 : len(ps)-1], Value: segs[i]})
-				}
-			}
-			if t := c.Param("type"); t != "" {
-				if err := s.checkType(t); err != nil {
-					return err
-				}
-			}
-			if id := c.Param("id"); id != "" && !validID(id) {
-				return &issueError{status: http.StatusBadRequest, code: "invalid", msg: fmt.Sprintf("invalid resource id %q: ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", id)}
-			}
-			return rt.h(c)
-		}
-		if pathMatched {
-			return statusErr(http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf("method %s is not supported at %s", method, c.Request.URL.Path))
-		}
-		if len(segs) > 0 && !strings.HasPrefix(segs[0], "_") && segs[0] != "metadata" {
-			if err := s.checkType(segs[0]); err != nil {
-				return err
-			}
-		}
-		return statusErr(http.StatusNotFound, "not-found", "no FHIR endpoint at "+c.Request.URL.Path)
-	})(c)
-}
 
 // checkType answers 404 for a type this server does not serve (R4 http.html
 // allows 404 for an unsupported type).
