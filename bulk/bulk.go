@@ -74,6 +74,7 @@ import (
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -93,7 +94,7 @@ type Importer struct {
 	Registry *search.Registry
 	// Rules is the write interceptor the REST API applies (validation and
 	// domain rules); nil applies none.
-	Rules rest.WriteInterceptor
+	Rules service.WriteInterceptor
 	// Batch is the number of resources per store write; 0 means DefaultBatch.
 	Batch int
 	// Reject is told about every refused line; nil ignores them (they are
@@ -108,6 +109,7 @@ type Importer struct {
 	total Stats
 	seen  map[string]int64 // "Type/id" -> lines with that id imported so far
 	types map[string]bool  // the registry's types
+	svc   *service.Service // the write pipeline, made from the fields above
 	api   *rest.Server
 }
 
@@ -176,9 +178,10 @@ type line struct {
 	deps    []string   // keys this line must follow (see ImportNDJSON)
 	gives   []string   // keys later lines may depend on
 	prep    []store.Change
-	first   bool // the change creates the resource
-	counted bool // the line is counted in Importer.seen
-	same    bool // equal to the stored version: nothing to write
+	p       *service.Prepared // what prep came from
+	first   bool              // the change creates the resource
+	counted bool              // the line is counted in Importer.seen
+	same    bool              // equal to the stored version: nothing to write
 }
 
 func (l *line) self() string { return l.typ + "/" + l.id }
@@ -189,7 +192,7 @@ func (l *line) self() string { return l.typ + "/" + l.id }
 // parallel; the others one at a time in input order, each seeing exactly the
 // lines before it. Rules that do not implement it are run one at a time.
 type Independent interface {
-	Independent(op *rest.WriteOp) bool
+	Independent(op *service.WriteOp) bool
 }
 
 // ImportNDJSON imports the resources of r, one per line; name is used in
@@ -205,15 +208,9 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 	if batchSize <= 0 {
 		batchSize = DefaultBatch
 	}
-	im.mu.Lock()
-	if im.seen == nil {
-		im.seen = map[string]int64{}
-		im.types = map[string]bool{}
-		for _, t := range im.Registry.Types() {
-			im.types[t] = true
-		}
+	if err := im.init(); err != nil {
+		return Stats{}, err
 	}
-	im.mu.Unlock()
 	st := Stats{Files: 1}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the reader when the import stops early
@@ -225,7 +222,7 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 		deferred []*line
 		defGives = map[string]bool{} // keys given by deferred lines
 		defDeps  = map[string]bool{} // keys deferred lines depend on
-		pipe     = &pipeline{im: im, st: &st, name: name, pending: rest.NewPending()}
+		pipe     = &pipeline{im: im, st: &st, name: name, pending: service.NewPending()}
 	)
 	// stop ends the import: the batch being written is waited for and
 	// counted, whatever stopped it.
@@ -445,7 +442,7 @@ type pipeline struct {
 	im      *Importer
 	st      *Stats
 	name    string
-	pending *rest.Pending
+	pending *service.Pending
 	// flying is the batch being written and done its result; nil when
 	// nothing is being written.
 	flying []*line
@@ -514,13 +511,13 @@ func (p *pipeline) prepare(ctx context.Context, batch []*line) {
 	}
 	isIndep := make([]bool, len(batch))
 	for i, l := range batch {
-		isIndep[i] = indep != nil && indep.Independent(&rest.WriteOp{Interaction: "update", Type: l.typ, ID: l.id, Resource: l.res})
+		isIndep[i] = indep != nil && indep.Independent(&service.WriteOp{Interaction: "update", Type: l.typ, ID: l.id, Resource: l.res})
 	}
 	// The independent lines only look up their own previous version in the
 	// view (a version of it in the batch being written).
 	parallel(len(batch), func(i int) {
 		if isIndep[i] {
-			batch[i].rej = p.im.prepare(p.pending.Context(ctx, i), batch[i])
+			batch[i].rej = p.im.prepare(ctx, batch[i], p.pending.View(i))
 		}
 	})
 	for i, l := range batch {
@@ -539,7 +536,7 @@ func (p *pipeline) prepare(ctx context.Context, batch []*line) {
 	runWave := func() {
 		parallel(len(wave), func(k int) {
 			i := wave[k]
-			batch[i].rej = p.im.prepare(p.pending.Context(ctx, i), batch[i])
+			batch[i].rej = p.im.prepare(ctx, batch[i], p.pending.View(i))
 		})
 		for _, i := range wave {
 			if l := batch[i]; l.rej == nil {
@@ -586,6 +583,7 @@ func (p *pipeline) waitFlying(ctx context.Context) error {
 	defer release(batch)
 	if err == nil {
 		for _, l := range batch {
+			p.im.svc.Committed(l.p)
 			p.im.count(p.st, l)
 		}
 		return nil
@@ -597,7 +595,7 @@ func (p *pipeline) waitFlying(ctx context.Context) error {
 		if err := p.im.reset(l); err != nil {
 			return fmt.Errorf("%s:%d: %w", p.name, l.no, err)
 		}
-		if rej := p.im.prepare(ctx, l); rej != nil {
+		if rej := p.im.prepare(ctx, l, service.View{}); rej != nil {
 			switch {
 			case l.same:
 				p.st.Unchanged++
@@ -616,6 +614,7 @@ func (p *pipeline) waitFlying(ctx context.Context) error {
 			p.im.reject(p.st, p.name, l, rejection(err))
 			continue
 		}
+		p.im.svc.Committed(l.p)
 		p.im.count(p.st, l)
 	}
 	return errRedo
@@ -632,7 +631,7 @@ func (p *pipeline) wait() error {
 // release drops what a stored batch no longer needs.
 func release(batch []*line) {
 	for _, l := range batch {
-		l.res, l.raw, l.prep = nil, nil, nil
+		l.res, l.raw, l.prep, l.p = nil, nil, nil, nil
 	}
 }
 
@@ -640,7 +639,7 @@ func release(batch []*line) {
 // rules and SetMeta changed its tree, so it is parsed again from the line.
 func (im *Importer) reset(l *line) error {
 	im.forget(l)
-	l.prep, l.same, l.rej = nil, false, nil
+	l.prep, l.p, l.same, l.rej = nil, nil, false, nil
 	var err error
 	l.res, err = resource.Parse(l.raw)
 	return err
@@ -649,7 +648,7 @@ func (im *Importer) reset(l *line) error {
 // allIndependent is the Independent of no rules at all.
 type allIndependent struct{}
 
-func (allIndependent) Independent(*rest.WriteOp) bool { return true }
+func (allIndependent) Independent(*service.WriteOp) bool { return true }
 
 // done adds st to the Importer's totals and returns it.
 func (im *Importer) done(st Stats) Stats {
@@ -740,70 +739,35 @@ func (im *Importer) parse(l *line) *Rejection {
 	return nil
 }
 
-// prepare does what the REST layer's prepare does for a PUT: reads the
-// current version, applies the rules, sets meta and extracts the index
-// entries. A nil result means l.prep is ready; a rejection with Status 0
-// means the line equals what is stored (nothing to write).
-func (im *Importer) prepare(ctx context.Context, l *line) *Rejection {
-	var cur *store.Version
-	var prev int64
-	v, ok := rest.TransactionVersion(ctx, l.typ, l.id) // in the batch being written
-	var err error
-	if !ok {
-		v, err = im.Store.Read(ctx, l.typ, l.id)
+// prepare prepares a line as a PUT (update as create) through the
+// service's write pipeline, seeing view's pending writes. A nil result
+// means l.prep is ready; a rejection with Status 0 means the line equals
+// what is stored (nothing to write).
+func (im *Importer) prepare(ctx context.Context, l *line, view service.View) *Rejection {
+	w := &service.Write{
+		Interaction: "update", Method: http.MethodPut, Type: l.typ, ID: l.id, Resource: l.res, CreateOnMissing: true,
+		// Asked once the current version is known: the line takes the next
+		// of its id's numbers, and a re-import of what is stored is skipped.
+		Unchanged: func(ctx context.Context, cur *store.Version) bool {
+			key := l.typ + "/" + l.id
+			im.mu.Lock()
+			im.seen[key]++
+			nth := im.seen[key]
+			im.mu.Unlock()
+			l.counted = true
+			return cur != nil && nth <= cur.VersionID && im.unchanged(ctx, l, nth)
+		},
 	}
-	switch store.KindOf(err) {
-	case store.Internal:
-		if err != nil {
-			return &Rejection{Status: http.StatusInternalServerError, Reason: err.Error()}
-		}
-		cur, prev = v, v.VersionID
-	case store.Gone:
-		if e := store.AsError(err); e.Version != nil {
-			prev = e.Version.VersionID
-		}
-	case store.NotFound:
-	default:
-		return rejection(err)
-	}
-	key := l.typ + "/" + l.id
-	im.mu.Lock()
-	im.seen[key]++
-	nth := im.seen[key]
-	im.mu.Unlock()
-	l.counted = true
-	if cur != nil && nth <= prev && im.unchanged(ctx, l, nth) {
-		l.same = true
-		return &Rejection{}
-	}
-	interaction := "update"
-	op := &rest.WriteOp{Interaction: interaction, Type: l.typ, ID: l.id, Resource: l.res, Previous: cur}
-	if im.Rules != nil {
-		if err := im.Rules.BeforeWrite(ctx, op); err != nil {
-			return rejection(err)
-		}
-	}
-	res := op.Resource
-	if res == nil || resource.Type(res) != l.typ {
-		return &Rejection{Status: http.StatusInternalServerError, Reason: "the write rules replaced the resource with one of another type"}
-	}
-	now := time.Now
-	if im.Now != nil {
-		now = im.Now
-	}
-	ch := store.Change{
-		Type: l.typ, ID: l.id, VersionID: prev + 1, PrevVersion: prev,
-		LastUpdated: now().UTC().Truncate(time.Microsecond), Method: http.MethodPut,
-	}
-	resource.SetMeta(res, l.id, ch.VersionID, ch.LastUpdated)
-	entries, patients, err := im.Registry.Extract(res)
+	p, err := im.svc.Prepare(ctx, w, view)
 	if err != nil {
 		return rejection(err)
 	}
-	ch.JSON = resource.Marshal(res)
-	ch.Entries, ch.Patients = entries, patients
-	l.prep = append([]store.Change{ch}, op.Extra...)
-	l.first = cur == nil
+	if p.Outcome == service.Unchanged {
+		l.same = true
+		return &Rejection{}
+	}
+	l.p, l.prep = p, p.Changes()
+	l.first = p.Outcome == service.Created
 	return nil
 }
 
@@ -871,6 +835,27 @@ func (im *Importer) forget(l *line) {
 	im.mu.Lock()
 	im.seen[l.typ+"/"+l.id]--
 	im.mu.Unlock()
+}
+
+// init makes what every import of im shares, once: the write pipeline
+// and the counts of the ids imported.
+func (im *Importer) init() error {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.svc != nil {
+		return nil
+	}
+	svc, err := service.New(service.Config{Store: im.Store, Registry: im.Registry, WriteInterceptor: im.Rules, Now: im.Now})
+	if err != nil {
+		return err
+	}
+	im.svc = svc
+	im.seen = map[string]int64{}
+	im.types = map[string]bool{}
+	for _, t := range im.Registry.Types() {
+		im.types[t] = true
+	}
+	return nil
 }
 
 func (im *Importer) serves(typ string) bool {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"ucp/bulk"
 	"ucp/careplan"
 	"ucp/fhir/search"
@@ -290,5 +292,43 @@ func TestImportLineRefusedByTheStore(t *testing.T) {
 		if strings.HasPrefix(k, "CarePlan/") && k != "CarePlan/s1-3-plan" && got[k] != v {
 			t.Errorf("%s at version %d, want %d as in a clean import", k, got[k], v)
 		}
+	}
+}
+
+// TestImportRegistersSearchParameter: a SearchParameter imported in bulk
+// goes through the one write pipeline, so it is registered once stored and
+// resources imported after it are searchable by it, without a restart.
+func TestImportRegistersSearchParameter(t *testing.T) {
+	im, rejected := newImporter(t)
+	ctx := context.Background()
+	sp := `{"resourceType":"SearchParameter","id":"patient-sex","url":"https://ucp.example.org/fhir/SearchParameter/patient-sex","name":"sex","status":"active","code":"sex","base":["Patient"],"type":"token","description":"administrative gender, by another name","expression":"Patient.gender"}` + "\n"
+	if _, err := im.ImportNDJSON(ctx, strings.NewReader(sp), "sp.ndjson"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := im.Registry.Lookup("Patient", "sex"); !ok {
+		t.Fatalf("Patient?sex is not registered after the import (rejected: %v)", *rejected)
+	}
+	patients := `{"resourceType":"Patient","id":"imp-f","gender":"female"}` + "\n" + `{"resourceType":"Patient","id":"imp-m","gender":"male"}` + "\n"
+	if _, err := im.ImportNDJSON(ctx, strings.NewReader(patients), "patients.ndjson"); err != nil {
+		t.Fatal(err)
+	}
+	if len(*rejected) != 0 {
+		t.Fatalf("rejected: %v", *rejected)
+	}
+	q, err := im.Registry.ParseCondition("Patient", "sex=female")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Types = []string{"Patient"}
+	res, err := im.Store.Search(ctx, *q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range res.Versions {
+		got = append(got, v.Type+"/"+v.ID)
+	}
+	if diff := cmp.Diff([]string{"Patient/imp-f"}, got); diff != "" {
+		t.Errorf("Patient?sex=female (-want +got):\n%s", diff)
 	}
 }

@@ -2,7 +2,6 @@ package careplan
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"html/template"
 	"strconv"
@@ -12,7 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/profiles"
 	"ucp/store"
 )
@@ -33,11 +32,8 @@ func versionRef(v *store.Version) string {
 
 // approve builds the Provenance and the Composition written with an
 // approval of op's plan.
-func (p *Plans) approve(ctx context.Context, op *rest.WriteOp, plan map[string]any, patient string, secs *sections, cs consent, who approver) ([]store.Change, error) {
-	version, err := p.nextVersion(ctx, op)
-	if err != nil {
-		return nil, err
-	}
+func (p *Plans) approve(op *service.WriteOp, plan map[string]any, patient string, secs *sections, cs consent, who approver) ([]store.Change, error) {
+	version := op.Version
 	now := p.cfg.Now().UTC().Truncate(time.Microsecond)
 	planRef := "CarePlan/" + op.ID + "/_history/" + strconv.FormatInt(version, 10)
 	comp := p.composition(plan, planRef, patient, secs, cs, who, now)
@@ -78,22 +74,6 @@ func (p *Plans) approve(ctx context.Context, op *rest.WriteOp, plan map[string]a
 		})
 	}
 	return out, nil
-}
-
-// nextVersion is the version number the plan write will get: the REST layer
-// numbers it current+1, or deleted+1 when the id was deleted, or 1.
-func (p *Plans) nextVersion(ctx context.Context, op *rest.WriteOp) (int64, error) {
-	if op.Previous != nil {
-		return op.Previous.VersionID + 1, nil
-	}
-	if op.Interaction == "create" {
-		return 1, nil
-	}
-	_, err := p.cfg.Store.Read(ctx, "CarePlan", op.ID)
-	if e := store.AsError(err); e != nil && e.Kind == store.Gone && e.Version != nil {
-		return e.Version.VersionID + 1, nil
-	}
-	return 1, nil
 }
 
 // narrativeTmpl renders a section's XHTML narrative. html/template escapes

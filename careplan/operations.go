@@ -9,6 +9,7 @@ import (
 
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/fhir/validate"
 	"ucp/store"
 )
@@ -66,7 +67,7 @@ func (p *Plans) validateOp(ctx context.Context, req *rest.OperationRequest) (int
 				Message: req.Type + "/" + req.ID + " does not exist, so there is nothing to delete"})
 			return http.StatusOK, outcome(issues), nil
 		}
-		issues = append(issues, p.dryRun(ctx, &rest.WriteOp{Interaction: "delete", Type: req.Type, ID: req.ID, Previous: cur})...)
+		issues = append(issues, p.dryRun(ctx, &service.WriteOp{Interaction: "delete", Type: req.Type, ID: req.ID, Previous: cur})...)
 		return http.StatusOK, outcome(issues), nil
 	}
 	if res == nil && cur != nil {
@@ -83,7 +84,7 @@ func (p *Plans) validateOp(ctx context.Context, req *rest.OperationRequest) (int
 	}
 	issues = p.cfg.Validator.Validate(ctx, res, req.Strings("profile")...)
 	if mode != "" && req.Type == "CarePlan" {
-		op := &rest.WriteOp{Interaction: mode, Type: req.Type, ID: req.ID, Resource: res}
+		op := &service.WriteOp{Interaction: mode, Type: req.Type, ID: req.ID, Resource: res}
 		if mode == "update" {
 			if req.ID == "" {
 				return 0, nil, store.Errorf(store.Invalid, "mode update validates an update of an instance: use %s/{id}/$validate", req.Type)
@@ -92,7 +93,7 @@ func (p *Plans) validateOp(ctx context.Context, req *rest.OperationRequest) (int
 		} else {
 			op.ID = uuid.NewString() // a create's id is the server's; any will do for a dry run
 		}
-		more, err := p.lifecycle(ctx, op, true) // a dry run: never prepare an approval
+		more, err := p.lifecycle(ctx, op, service.View{}, true) // a dry run: never prepare an approval
 		if err != nil {
 			more = append(more, errIssue(err))
 		}
@@ -102,11 +103,11 @@ func (p *Plans) validateOp(ctx context.Context, req *rest.OperationRequest) (int
 }
 
 // dryRun applies the lifecycle rules to op without writing anything.
-func (p *Plans) dryRun(ctx context.Context, op *rest.WriteOp) []validate.Issue {
+func (p *Plans) dryRun(ctx context.Context, op *service.WriteOp) []validate.Issue {
 	if op.Type != "CarePlan" {
 		return nil
 	}
-	issues, err := p.lifecycle(ctx, op, true)
+	issues, err := p.lifecycle(ctx, op, service.View{}, true)
 	if err != nil {
 		issues = append(issues, errIssue(err))
 	}

@@ -6,7 +6,7 @@ import (
 
 	"ucp/auth"
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/profiles"
 	"ucp/store"
 )
@@ -126,7 +126,7 @@ func (c codeable) has(system string, codes ...string) bool {
 	return false
 }
 
-// AllowRead implements rest.ReadInterceptor: urgent care plans that are not
+// AllowRead implements service.ReadInterceptor: urgent care plans that are not
 // shared, and everything that shows them (any of their versions, their
 // documents, their approval records), are shown only as the SharingPolicy
 // allows. Other resources pass untouched.
@@ -205,9 +205,6 @@ func (p *Plans) AllowRead(ctx context.Context, v *store.Version) error {
 // currentPlan returns the current version of CarePlan id (a deletion when
 // deleted), nil when there is none.
 func (p *Plans) currentPlan(ctx context.Context, id string) (*store.Version, error) {
-	if v, ok := rest.TransactionVersion(ctx, "CarePlan", id); ok {
-		return v, nil
-	}
 	v, err := p.cfg.Store.Read(ctx, "CarePlan", id)
 	if e := store.AsError(err); e != nil && e.Kind == store.Gone && e.Version != nil {
 		return e.Version, nil
@@ -298,7 +295,7 @@ func (p *Plans) consentShared(ctx context.Context, pr *auth.Principal, h *planHe
 	if ref.Type != "Patient" || !ref.IsLocal() {
 		return nil
 	}
-	cs, err := p.consentState(ctx, ref.ID)
+	cs, err := p.consentState(ctx, service.View{}, ref.ID)
 	if err != nil {
 		return err
 	}
@@ -308,7 +305,7 @@ func (p *Plans) consentShared(ctx context.Context, pr *auth.Principal, h *planHe
 	return nil
 }
 
-// MayHide implements rest.TypeHider: AllowRead hides only plans, plan
+// MayHide implements service.TypeHider: AllowRead hides only plans, plan
 // documents and approval records, and nothing from a caller the sharing
 // policy shows every plan.
 func (p *Plans) MayHide(ctx context.Context, typ string) bool {

@@ -14,6 +14,7 @@ import (
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/store"
 	"ucp/store/sqlite"
 )
@@ -185,8 +186,8 @@ func TestWriteInterceptorAuditsInTheWrite(t *testing.T) {
 		id := "cp" + string(rune('a'+i))
 		res := map[string]any{"resourceType": "CarePlan", "id": id, "status": "active", "intent": "plan",
 			"subject": map[string]any{"reference": "Patient/p1"}}
-		op := &rest.WriteOp{Interaction: "create", Type: "CarePlan", ID: id, Resource: res}
-		if err := wi.BeforeWrite(ctx, op); err != nil {
+		op := &rest.WriteOp{Interaction: "create", Type: "CarePlan", ID: id, Resource: res, Version: 1}
+		if err := wi.BeforeWrite(ctx, op, service.View{}); err != nil {
 			t.Fatal(err)
 		}
 		if len(op.Extra) != 1 || op.Extra[0].Type != "AuditEvent" {
@@ -205,8 +206,8 @@ func TestWriteInterceptorAuditsInTheWrite(t *testing.T) {
 	}
 	// A write the store rejected: the sink records the failure.
 	ctx := reqCtx(clinician())
-	op := &rest.WriteOp{Interaction: "update", Type: "CarePlan", ID: "cpa", Resource: map[string]any{"resourceType": "CarePlan"}}
-	if err := wi.BeforeWrite(ctx, op); err != nil {
+	op := &rest.WriteOp{Interaction: "update", Type: "CarePlan", ID: "cpa", Resource: map[string]any{"resourceType": "CarePlan"}, Version: 2}
+	if err := wi.BeforeWrite(ctx, op, service.View{}); err != nil {
 		t.Fatal(err)
 	}
 	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "update", Type: "CarePlan", ID: "cpa"}, Status: 409,

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -18,16 +18,16 @@ func parseJSON(b []byte) (map[string]any, error) { return resource.Parse(b) }
 // Next refuses or the store rejects leaves no AuditEvent here; the Sink
 // records the failure from the rest layer's AuditRecord.
 type WriteInterceptor struct {
-	Next     rest.WriteInterceptor // nil accepts everything
-	Registry Extractor             // indexes the AuditEvent and finds the patients
+	Next     service.WriteInterceptor // nil accepts everything
+	Registry Extractor                // indexes the AuditEvent and finds the patients
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
-// BeforeWrite implements rest.WriteInterceptor.
-func (wi WriteInterceptor) BeforeWrite(ctx context.Context, op *rest.WriteOp) error {
+// BeforeWrite implements service.WriteInterceptor.
+func (wi WriteInterceptor) BeforeWrite(ctx context.Context, op *service.WriteOp, view service.View) error {
 	if wi.Next != nil {
-		if err := wi.Next.BeforeWrite(ctx, op); err != nil {
+		if err := wi.Next.BeforeWrite(ctx, op, view); err != nil {
 			return err
 		}
 	}
@@ -35,12 +35,7 @@ func (wi WriteInterceptor) BeforeWrite(ctx context.Context, op *rest.WriteOp) er
 		// Only the server writes the audit; auditing the audit would recurse.
 		return nil
 	}
-	e := &Event{Interaction: op.Interaction, Type: op.Type, ID: op.ID, Time: wi.now()}
-	if op.Previous != nil {
-		e.Version = op.Previous.VersionID + 1
-	} else if op.Interaction == "create" {
-		e.Version = 1
-	}
+	e := &Event{Interaction: op.Interaction, Type: op.Type, ID: op.ID, Version: op.Version, Time: wi.now()}
 	e.Patients = writePatients(wi.Registry, op)
 	fromContext(ctx, e)
 	ev := Build(e)
@@ -67,7 +62,7 @@ func (wi WriteInterceptor) now() time.Time {
 // writePatients returns the patients of the new content and of the version
 // it replaces: moving a resource out of a patient's compartment is an
 // event in that patient's record too.
-func writePatients(reg Extractor, op *rest.WriteOp) []string {
+func writePatients(reg Extractor, op *service.WriteOp) []string {
 	var ids []string
 	if op.Type == "Patient" {
 		ids = addPatient(ids, op.ID)

@@ -14,6 +14,7 @@ import (
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -205,26 +206,26 @@ func (sec *security) wrap(h http.Handler, refused func(*http.Request, error)) ht
 // compartment of the patient the caller is bound to (see
 // auth.Policy.AuthorizeContent), before the domain rules see it.
 type contentGuard struct {
-	next   rest.WriteInterceptor
+	next   service.WriteInterceptor
 	policy *auth.Policy
 }
 
-func (g contentGuard) BeforeWrite(ctx context.Context, op *rest.WriteOp) error {
+func (g contentGuard) BeforeWrite(ctx context.Context, op *service.WriteOp, view service.View) error {
 	if err := g.policy.AuthorizeContent(ctx, op.Interaction, op.Type, op.Resource); err != nil {
 		return err
 	}
-	return g.next.BeforeWrite(ctx, op)
+	return g.next.BeforeWrite(ctx, op, view)
 }
 
 // agreementWatcher tells the agreement cache when a Contract is written, so
 // a new or ended agreement takes effect at once.
 type agreementWatcher struct {
-	next       rest.WriteInterceptor
+	next       service.WriteInterceptor
 	agreements *auth.StoreAgreements
 }
 
-func (w agreementWatcher) BeforeWrite(ctx context.Context, op *rest.WriteOp) error {
-	if err := w.next.BeforeWrite(ctx, op); err != nil {
+func (w agreementWatcher) BeforeWrite(ctx context.Context, op *service.WriteOp, view service.View) error {
+	if err := w.next.BeforeWrite(ctx, op, view); err != nil {
 		return err
 	}
 	if op.Type == "Contract" {

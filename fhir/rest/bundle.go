@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"ucp/fhir/resource"
-	"ucp/store"
+	"ucp/fhir/service"
 )
 
 // handleBundle is POST [base] with a batch or transaction Bundle (R4
@@ -237,89 +237,54 @@ func statusText(code int) string {
 	return strconv.Itoa(code) + " " + http.StatusText(code)
 }
 
-// txEntry is a transaction entry being processed.
+// txEntry is a transaction entry being decoded.
 type txEntry struct {
 	*bundleReq
 	typ, id string // from request.url
 	query   string // the condition or search query of request.url
-	matched *store.Version
-	noop    bool // a conditional delete with no match, or a delete of nothing
-	p       *pending
-	written *store.Version
-	status  int
-	sub     *bundleEntry // GET results
 }
 
-// transaction processes a transaction Bundle all or nothing: every write is
-// prepared first (ids assigned, urn: and conditional references resolved and
-// rewritten, preconditions checked), then stored in ONE store.Write, so a
-// bad entry leaves nothing stored. Entries are processed in the R4 order
-// DELETE, POST, PUT/PATCH, then GET/HEAD (reads see the transaction's
-// result). A write that loses a race with a concurrent writer is retried
-// from the start.
+// transaction processes a transaction Bundle all or nothing through the
+// service (see service.Service.Transaction): this decodes the entries and
+// encodes the response. GET and HEAD entries are answered after the writes,
+// so that reads see the transaction's result.
 func (s *Server) transaction(c *gin.Context, entries []any) error {
 	ctx := c.Request.Context()
-	var tx []*txEntry
-	var err error
-	for attempt := 1; ; attempt++ {
-		tx, err = s.prepareTransaction(c, entries)
+	tx := make([]*txEntry, len(entries))
+	in := make([]*service.Entry, len(entries))
+	for i, raw := range entries {
+		r, err := entryReq(i, raw)
 		if err != nil {
 			return err
 		}
-		var changes []store.Change
-		var owners []*txEntry
-		for _, e := range tx {
-			if e.p != nil && e.p.change != nil {
-				changes = append(changes, *e.p.change)
-				owners = append(owners, e)
-				changes = append(changes, e.p.extra...)
-				for range e.p.extra {
-					owners = append(owners, nil)
-				}
-			}
+		e := &txEntry{bundleReq: r}
+		if err := s.parseEntryURL(c, e); err != nil {
+			return entryErr(i, err)
 		}
-		if len(changes) == 0 {
-			break
+		se, err := serviceEntry(e)
+		if err != nil {
+			return entryErr(i, err)
 		}
-		vs, werr := s.cfg.Store.Write(ctx, changes)
-		if werr == nil {
-			for _, e := range tx {
-				s.committed(e.p)
-			}
-			for i, o := range owners {
-				if o != nil {
-					v := vs[i]
-					o.written = &v
-				}
-			}
-			break
-		}
-		if store.KindOf(werr) == store.Conflict && attempt < maxWriteAttempts {
-			backoff(attempt)
-			continue // a concurrent write: re-evaluate conditions and versions
-		}
-		return werr
+		tx[i], in[i] = e, se
 	}
-	for _, e := range tx {
-		if e.method == "GET" || e.method == "HEAD" {
-			sub := s.subRequest(c, e.bundleReq)
-			e.sub = &sub
+	results, err := s.svc.Transaction(ctx, in)
+	if err != nil {
+		var ee *service.EntryError
+		if errors.As(err, &ee) {
+			return entryErr(ee.Index, ee.Err)
 		}
+		return err
 	}
 	ret := parsePrefer(c.Request.Header.Values("Prefer")).ret
 	out := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "transaction-response"}
 	base := s.base(c)
-	for _, e := range tx {
-		if e.sub != nil {
-			out.Entry = append(out.Entry, *e.sub)
+	for i, e := range tx {
+		if e.method == "GET" || e.method == "HEAD" {
+			out.Entry = append(out.Entry, s.subRequest(c, e.bundleReq))
 			continue
 		}
-		be := bundleEntry{Response: &entryResponse{Status: statusText(e.status)}}
-		v := e.written
-		if v == nil {
-			v = e.matched
-		}
-		if v != nil {
+		be := bundleEntry{Response: &entryResponse{Status: statusText(writeStatus(results[i].Outcome))}}
+		if v := results[i].Version; v != nil {
 			be.FullURL = base + "/" + v.Type + "/" + v.ID
 			be.Response.Location = fmt.Sprintf("%s/%s/_history/%d", v.Type, v.ID, v.VersionID)
 			be.Response.Etag = etag(v.VersionID)
@@ -336,131 +301,38 @@ func (s *Server) transaction(c *gin.Context, entries []any) error {
 	return s.writeJSON(c, http.StatusOK, marshalBundle(out))
 }
 
-// txOrder is the R4 processing order of a transaction's methods.
-var txOrder = map[string]int{"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
-
-// prepareTransaction does everything but the write. Errors name the entry.
-func (s *Server) prepareTransaction(c *gin.Context, entries []any) ([]*txEntry, error) {
-	ctx := c.Request.Context()
-	tx := make([]*txEntry, len(entries))
-	for i, raw := range entries {
-		r, err := entryReq(i, raw)
+// serviceEntry turns a decoded write entry into the service's Entry: its
+// patch, its If-Match version, and the body id check of an update by id.
+func serviceEntry(e *txEntry) (*service.Entry, error) {
+	se := &service.Entry{Index: e.idx, Method: e.method, Type: e.typ, ID: e.id, Query: e.query,
+		FullURL: e.fullURL, Resource: e.res, IfNoneExist: e.ifNoneExist}
+	switch e.method {
+	case "GET", "HEAD":
+		return se, nil
+	case "PUT":
+		if e.query == "" {
+			if err := checkBodyID(e.res, e.id); err != nil {
+				return nil, err
+			}
+		}
+	case "PATCH":
+		pb, mt, err := entryPatch(e.res)
 		if err != nil {
 			return nil, err
 		}
-		e := &txEntry{bundleReq: r}
-		if err := s.parseEntryURL(c, e); err != nil {
-			return nil, entryErr(i, err)
+		if se.Patch, err = patchFunc(e.typ, e.id, pb, mt); err != nil {
+			return nil, err
 		}
-		if r.res != nil && r.method != "PATCH" {
-			// Work on a copy: a retry must start from the client's content.
-			r.res = deepCopy(r.res).(map[string]any)
-		}
-		tx[i] = e
+		se.Resource = nil
 	}
-	// Pass 1: decide every written resource's id, so that references to
-	// fullUrls (urn:uuid:, urn:oid:, absolute) can be rewritten.
-	ids := map[string]string{} // fullUrl -> Type/id
-	seen := map[string]int{}
-	for _, e := range tx {
-		if err := s.assignID(ctx, e); err != nil {
-			return nil, entryErr(e.idx, err)
+	if e.ifMatch != "" {
+		v, err := parseETag(e.ifMatch)
+		if err != nil {
+			return nil, err
 		}
-		if e.method == "GET" || e.method == "HEAD" || e.id == "" {
-			continue
-		}
-		key := e.typ + "/" + e.id
-		if j, dup := seen[key]; dup && !e.noop {
-			return nil, entryErr(e.idx, invalid("%s is also written by Bundle.entry[%d]; a transaction may change a resource only once", key, j))
-		}
-		seen[key] = e.idx
-		if e.fullURL != "" {
-			ids[e.fullURL] = key
-		}
+		se.IfMatch = v
 	}
-	// Pass 2: rewrite references in every resource.
-	for _, e := range tx {
-		if e.res == nil || e.method == "PATCH" {
-			continue
-		}
-		if err := s.rewriteRefs(ctx, e.res, ids); err != nil {
-			return nil, entryErr(e.idx, err)
-		}
-	}
-	// Pass 3: prepare the writes, in processing order and, within each
-	// method, each entry after the entries it refers to, so domain rules
-	// see what the transaction writes (TransactionVersion).
-	view := NewPending()
-	ctx = view.Context(ctx, math.MaxInt)
-	for pass := 0; pass <= 2; pass++ {
-		var batch []*txEntry
-		for _, e := range tx {
-			if txOrder[e.method] == pass && !e.noop && e.matched == nil {
-				batch = append(batch, e)
-			}
-		}
-		for _, e := range dependencyOrder(batch) {
-			w := &writeReq{method: e.method, typ: e.typ, id: e.id, res: e.res}
-			switch e.method {
-			case "DELETE":
-				w.interaction = "delete"
-			case "POST":
-				w.interaction = "create"
-				if e.ifNoneExist != "" {
-					q, err := s.parseCondition(ctx, e.typ, e.ifNoneExist)
-					if err != nil {
-						return nil, entryErr(e.idx, err)
-					}
-					w.ifNoneExist = q
-				}
-			case "PUT":
-				w.interaction, w.createOnMissing = "update", true
-				if e.query == "" {
-					if err := checkBodyID(e.res, e.id); err != nil {
-						return nil, entryErr(e.idx, err)
-					}
-				}
-			case "PATCH":
-				w.interaction = "patch"
-				pb, mt, err := entryPatch(e.res)
-				if err != nil {
-					return nil, entryErr(e.idx, err)
-				}
-				if w.patch, err = patchFunc(e.typ, e.id, pb, mt); err != nil {
-					return nil, entryErr(e.idx, err)
-				}
-				w.res = nil
-			}
-			if e.ifMatch != "" {
-				v, err := parseETag(e.ifMatch)
-				if err != nil {
-					return nil, entryErr(e.idx, err)
-				}
-				w.ifMatch = v
-			}
-			if err := s.cfg.Authorizer.Authorize(ctx, Access{Interaction: w.interaction, Type: e.typ, ID: e.id, Query: e.query}); err != nil {
-				return nil, entryErr(e.idx, err)
-			}
-			p, err := s.prepare(ctx, w)
-			if err != nil {
-				return nil, entryErr(e.idx, err)
-			}
-			e.p, e.status = p, p.status
-			view.Add(view.Len(), p.change)
-			if e.method == "DELETE" && p.change == nil {
-				e.status = http.StatusNoContent
-			}
-		}
-	}
-	for _, e := range tx {
-		switch {
-		case e.matched != nil:
-			e.status = http.StatusOK
-		case e.noop:
-			e.status = http.StatusNoContent
-		}
-	}
-	return tx, nil
+	return se, nil
 }
 
 // parseEntryURL splits request.url into type, id, version and query.
@@ -516,108 +388,6 @@ func (s *Server) parseEntryURL(c *gin.Context, e *txEntry) error {
 	return nil
 }
 
-// assignID fixes the id a write entry will have: a new uuid for a create
-// (or the existing resource for a matched If-None-Exist), and the match of
-// a conditional update, patch or delete.
-func (s *Server) assignID(ctx context.Context, e *txEntry) error {
-	switch e.method {
-	case "POST":
-		if e.ifNoneExist != "" {
-			q, err := s.parseCondition(ctx, e.typ, e.ifNoneExist)
-			if err != nil {
-				return err
-			}
-			v, err := s.conditionalCreateMatch(ctx, q)
-			if err != nil {
-				return err
-			}
-			if v != nil {
-				e.matched, e.id = v, v.ID
-				return nil
-			}
-		}
-		e.id = uuid.NewString()
-	case "PUT", "PATCH", "DELETE":
-		if e.query == "" {
-			return nil
-		}
-		q, err := s.parseCondition(ctx, e.typ, e.query)
-		if err != nil {
-			return err
-		}
-		vs, err := s.matchCondition(ctx, q, 2)
-		if err != nil {
-			return err
-		}
-		switch {
-		case len(vs) > 1:
-			return precondition("the condition %s?%s matches more than one resource", e.typ, e.query)
-		case len(vs) == 1:
-			e.id = vs[0].ID
-			if bid, _ := e.res["id"].(string); e.method == "PUT" && bid != "" && bid != e.id {
-				return invalidAt("id", "the resource id %q does not match the resource %s/%s the condition matched", bid, e.typ, e.id)
-			}
-			if e.method == "PUT" {
-				e.res["id"] = e.id
-			}
-		case e.method == "DELETE":
-			e.noop = true
-		case e.method == "PATCH":
-			return store.Errorf(store.NotFound, "no %s matches %s", e.typ, e.query)
-		default: // PUT with no match creates
-			bid, _ := e.res["id"].(string)
-			if bid == "" {
-				bid = uuid.NewString()
-			} else if !validID(bid) {
-				return invalidAt("id", "invalid resource id %q", bid)
-			}
-			e.id = bid
-			e.res["id"] = bid
-		}
-	}
-	return nil
-}
-
-// rewriteRefs rewrites references to bundle fullUrls into the assigned
-// Type/id, and resolves conditional references (Patient?identifier=…) to
-// their one match.
-func (s *Server) rewriteRefs(ctx context.Context, res map[string]any, ids map[string]string) error {
-	var err error
-	resource.WalkReferences(res, func(ref map[string]any) {
-		if err != nil {
-			return
-		}
-		r, ok := ref["reference"].(string)
-		if !ok || r == "" || strings.HasPrefix(r, "#") {
-			return
-		}
-		if to, ok := ids[r]; ok {
-			ref["reference"] = to
-			return
-		}
-		if strings.HasPrefix(r, "urn:uuid:") || strings.HasPrefix(r, "urn:oid:") {
-			err = invalid("reference %q names no entry of this bundle", r)
-			return
-		}
-		if typ, query, ok := strings.Cut(r, "?"); ok && !strings.Contains(typ, "/") && !strings.Contains(typ, ":") {
-			var q *store.Query
-			if q, err = s.parseCondition(ctx, typ, query); err != nil {
-				return
-			}
-			var vs []store.Version
-			if vs, err = s.matchCondition(ctx, q, 2); err != nil {
-				return
-			}
-			if len(vs) != 1 {
-				err = precondition("the conditional reference %q matches %d resources; it must match exactly one", r, len(vs))
-				return
-			}
-			ref["reference"] = typ + "/" + vs[0].ID
-		}
-	})
-	return err
-}
-
 // entryErr prefixes an error with the entry it is about, keeping its status.
 // Internal errors pass through untouched: their detail is never shown.
 func entryErr(i int, err error) error {
@@ -641,80 +411,4 @@ func entryErr(i int, err error) error {
 		msg = at + ": " + msg
 	}
 	return &issueError{status: status, code: code, msg: msg, expr: ex}
-}
-
-// deepCopy copies a parsed JSON tree.
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = deepCopy(e)
-		}
-		return m
-	case []any:
-		a := make([]any, len(x))
-		for i, e := range x {
-			a[i] = deepCopy(e)
-		}
-		return a
-	}
-	return v
-}
-
-// dependencyOrder orders entries so that one referring to another entry of
-// the list comes after it; references in a cycle keep the Bundle's order.
-func dependencyOrder(entries []*txEntry) []*txEntry {
-	if len(entries) < 2 {
-		return entries
-	}
-	index := map[string]int{}
-	for i, e := range entries {
-		if e.id != "" {
-			index[e.typ+"/"+e.id] = i
-		}
-	}
-	deps := make([][]int, len(entries))
-	for i, e := range entries {
-		if e.res == nil {
-			continue
-		}
-		resource.WalkReferences(e.res, func(ref map[string]any) {
-			r := resource.ParseReference(ref["reference"].(string))
-			if j, ok := index[r.Type+"/"+r.ID]; ok && r.IsLocal() && j != i {
-				deps[i] = append(deps[i], j)
-			}
-		})
-	}
-	done := make([]bool, len(entries))
-	out := make([]*txEntry, 0, len(entries))
-	for len(out) < len(entries) {
-		progress := false
-		for i, e := range entries {
-			if done[i] {
-				continue
-			}
-			ready := true
-			for _, j := range deps[i] {
-				if !done[j] {
-					ready = false
-					break
-				}
-			}
-			if ready {
-				done[i], progress = true, true
-				out = append(out, e)
-			}
-		}
-		if !progress { // a cycle: take the first waiting entry as it stands
-			for i, e := range entries {
-				if !done[i] {
-					done[i] = true
-					out = append(out, e)
-					break
-				}
-			}
-		}
-	}
-	return out
 }
