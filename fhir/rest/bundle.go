@@ -3,7 +3,6 @@ package rest
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -66,60 +65,15 @@ func isBundleEntry(r *http.Request) bool {
 	return ok
 }
 
-// bundleReq is one entry's request.
-type bundleReq struct {
-	idx                                                int
-	method, rawURL, fullURL                            string
-	ifMatch, ifNoneExist, ifNoneMatch, ifModifiedSince string
-	res                                                map[string]any
-}
-
-// entryReq reads entry i's request element.
-func entryReq(i int, raw any) (*bundleReq, error) {
-	at := fmt.Sprintf("Bundle.entry[%d]", i)
-	e, ok := raw.(map[string]any)
-	if !ok {
-		return nil, invalidAt(at, "%s is not an object", at)
+// decodeEntry reads entry i, with request.url relative to this server's
+// base.
+func (s *Server) decodeEntry(c *gin.Context, i int, raw any) (*service.Entry, error) {
+	e, err := service.DecodeEntry(i, raw, s.base(c), s.cfg.BaseURL)
+	var ee *service.EntryError
+	if errors.As(err, &ee) {
+		return nil, entryErr(ee.Index, ee.Err)
 	}
-	r := &bundleReq{idx: i}
-	r.fullURL, _ = e["fullUrl"].(string)
-	if rv, ok := e["resource"]; ok {
-		if r.res, ok = rv.(map[string]any); !ok {
-			return nil, invalidAt(at+".resource", "%s.resource is not a resource", at)
-		}
-	}
-	req, ok := e["request"].(map[string]any)
-	if !ok {
-		return nil, invalidAt(at+".request", "%s has no request", at)
-	}
-	r.method, _ = req["method"].(string)
-	r.rawURL, _ = req["url"].(string)
-	r.ifMatch, _ = req["ifMatch"].(string)
-	r.ifNoneExist, _ = req["ifNoneExist"].(string)
-	r.ifNoneMatch, _ = req["ifNoneMatch"].(string)
-	r.ifModifiedSince, _ = req["ifModifiedSince"].(string)
-	switch r.method {
-	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE":
-	default:
-		return nil, invalidAt(at+".request.method", "%s.request.method %q is not GET, HEAD, POST, PUT, PATCH or DELETE", at, r.method)
-	}
-	if r.rawURL == "" {
-		return nil, invalidAt(at+".request.url", "%s.request.url is missing", at)
-	}
-	if (r.method == "POST" || r.method == "PUT") && r.res == nil {
-		return nil, invalidAt(at+".resource", "%s: a %s needs a resource", at, r.method)
-	}
-	return r, nil
-}
-
-// relURL makes an entry URL relative to the base.
-func (s *Server) relURL(c *gin.Context, raw string) string {
-	for _, b := range []string{s.base(c), s.cfg.BaseURL} {
-		if b != "" && strings.HasPrefix(raw, b+"/") {
-			return strings.TrimPrefix(raw, b+"/")
-		}
-	}
-	return strings.TrimPrefix(raw, "/")
+	return e, err
 }
 
 // batch runs each entry on its own through the router, as if it were its
@@ -127,7 +81,7 @@ func (s *Server) relURL(c *gin.Context, raw string) string {
 func (s *Server) batch(c *gin.Context, entries []any) error {
 	out := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "batch-response"}
 	for i, raw := range entries {
-		r, err := entryReq(i, raw)
+		r, err := s.decodeEntry(c, i, raw)
 		var e bundleEntry
 		if err != nil {
 			status, code, msg, expr := errorStatus(err)
@@ -142,24 +96,28 @@ func (s *Server) batch(c *gin.Context, entries []any) error {
 
 // subRequest runs one bundle entry through the router and turns the
 // recorded response into a response entry.
-func (s *Server) subRequest(c *gin.Context, r *bundleReq) bundleEntry {
-	target := s.cfg.Prefix + "/" + s.relURL(c, r.rawURL)
+func (s *Server) subRequest(c *gin.Context, r *service.Entry) bundleEntry {
+	target := s.cfg.Prefix + "/" + r.Path
 	var body []byte
 	ctype := mimeFHIRJSON
-	if r.res != nil {
-		if r.method == "PATCH" {
-			var err error
-			if body, ctype, err = entryPatch(r.res); err != nil {
+	if r.Resource != nil {
+		if r.Method == "PATCH" {
+			b, jsonPatch, err := service.EntryPatch(r.Resource)
+			if err != nil {
 				status, code, msg, expr := errorStatus(err)
 				return bundleEntry{Response: &entryResponse{Status: statusText(status), Outcome: outcomeJSON("error", code, msg, expr)}}
 			}
+			body = b
+			if jsonPatch {
+				ctype = mimeJSONPatch
+			}
 		} else {
-			body = resource.Marshal(r.res)
+			body = resource.Marshal(r.Resource)
 		}
 	}
-	req, err := http.NewRequestWithContext(context.WithValue(c.Request.Context(), bundleEntryKey{}, r.idx), r.method, target, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(context.WithValue(c.Request.Context(), bundleEntryKey{}, r.Index), r.Method, target, bytes.NewReader(body))
 	if err != nil {
-		return bundleEntry{Response: &entryResponse{Status: "400 Bad Request", Outcome: outcomeJSON("error", "invalid", "bad request.url: "+err.Error(), []string{fmt.Sprintf("Bundle.entry[%d].request.url", r.idx)})}}
+		return bundleEntry{Response: &entryResponse{Status: "400 Bad Request", Outcome: outcomeJSON("error", "invalid", "bad request.url: "+err.Error(), []string{fmt.Sprintf("Bundle.entry[%d].request.url", r.Index)})}}
 	}
 	for _, h := range []string{"Authorization", "Prefer", "X-Forwarded-Proto"} {
 		if v := c.Request.Header.Values(h); len(v) > 0 {
@@ -173,7 +131,11 @@ func (s *Server) subRequest(c *gin.Context, r *bundleReq) bundleEntry {
 	if body != nil {
 		req.Header.Set("Content-Type", ctype)
 	}
-	for h, v := range map[string]string{"If-Match": r.ifMatch, "If-None-Exist": r.ifNoneExist, "If-None-Match": r.ifNoneMatch, "If-Modified-Since": r.ifModifiedSince} {
+	ifMatch := ""
+	if r.IfMatch != 0 {
+		ifMatch = etag(r.IfMatch)
+	}
+	for h, v := range map[string]string{"If-Match": ifMatch, "If-None-Exist": r.IfNoneExist, "If-None-Match": r.IfNoneMatch, "If-Modified-Since": r.IfModifiedSince} {
 		if v != "" {
 			req.Header.Set(h, v)
 		}
@@ -198,7 +160,7 @@ func (s *Server) subRequest(c *gin.Context, r *bundleReq) bundleEntry {
 			e.Resource = rb
 		}
 	}
-	if e.Resource != nil && r.method != "GET" && r.method != "HEAD" {
+	if e.Resource != nil && r.Method != "GET" && r.Method != "HEAD" {
 		if res, err := resource.Parse(e.Resource); err == nil {
 			e.FullURL = s.base(c) + "/" + resource.Type(res) + "/" + resource.ID(res)
 		}
@@ -206,42 +168,8 @@ func (s *Server) subRequest(c *gin.Context, r *bundleReq) bundleEntry {
 	return e
 }
 
-// entryPatch returns a PATCH entry's patch body and media type: a
-// Parameters resource is a FHIRPath Patch, a Binary a JSON Patch.
-func entryPatch(res map[string]any) ([]byte, string, error) {
-	if resource.Type(res) == "Parameters" {
-		return resource.Marshal(res), mimeFHIRJSON, nil
-	}
-	b, err := binaryPatch(res)
-	return b, mimeJSONPatch, err
-}
-
-// binaryPatch reads a PATCH entry's resource: a Binary whose data is a
-// base64 JSON Patch document (R4 http.html#patch in bundles).
-func binaryPatch(res map[string]any) ([]byte, error) {
-	if resource.Type(res) != "Binary" {
-		return nil, statusErr(http.StatusUnsupportedMediaType, "not-supported", "a PATCH entry needs a Binary resource holding a JSON Patch, or a Parameters resource holding a FHIRPath Patch")
-	}
-	if ct, _ := res["contentType"].(string); ct != mimeJSONPatch {
-		return nil, statusErr(http.StatusUnsupportedMediaType, "not-supported", "the PATCH entry's Binary.contentType must be application/json-patch+json")
-	}
-	data, _ := res["data"].(string)
-	b, err := base64.StdEncoding.DecodeString(data)
-	if err != nil {
-		return nil, invalidAt("Binary.data", "Binary.data is not base64: %v", err)
-	}
-	return b, nil
-}
-
 func statusText(code int) string {
 	return strconv.Itoa(code) + " " + http.StatusText(code)
-}
-
-// txEntry is a transaction entry being decoded.
-type txEntry struct {
-	*bundleReq
-	typ, id string // from request.url
-	query   string // the condition or search query of request.url
 }
 
 // transaction processes a transaction Bundle all or nothing through the
@@ -249,25 +177,20 @@ type txEntry struct {
 // encodes the response. GET and HEAD entries are answered after the writes,
 // so that reads see the transaction's result.
 func (s *Server) transaction(c *gin.Context, entries []any) error {
-	ctx := c.Request.Context()
-	tx := make([]*txEntry, len(entries))
 	in := make([]*service.Entry, len(entries))
 	for i, raw := range entries {
-		r, err := entryReq(i, raw)
+		e, err := s.decodeEntry(c, i, raw)
 		if err != nil {
 			return err
 		}
-		e := &txEntry{bundleReq: r}
-		if err := s.parseEntryURL(c, e); err != nil {
-			return entryErr(i, err)
+		if e.Type != "" {
+			if err := s.checkType(e.Type); err != nil {
+				return entryErr(i, err)
+			}
 		}
-		se, err := serviceEntry(e)
-		if err != nil {
-			return entryErr(i, err)
-		}
-		tx[i], in[i] = e, se
+		in[i] = e
 	}
-	results, err := s.svc.Transaction(ctx, in)
+	results, err := s.svc.Transaction(c.Request.Context(), in)
 	if err != nil {
 		var ee *service.EntryError
 		if errors.As(err, &ee) {
@@ -278,9 +201,9 @@ func (s *Server) transaction(c *gin.Context, entries []any) error {
 	ret := parsePrefer(c.Request.Header.Values("Prefer")).ret
 	out := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "transaction-response"}
 	base := s.base(c)
-	for i, e := range tx {
-		if e.method == "GET" || e.method == "HEAD" {
-			out.Entry = append(out.Entry, s.subRequest(c, e.bundleReq))
+	for i, e := range in {
+		if e.Method == "GET" || e.Method == "HEAD" {
+			out.Entry = append(out.Entry, s.subRequest(c, e))
 			continue
 		}
 		be := bundleEntry{Response: &entryResponse{Status: statusText(writeStatus(results[i].Outcome))}}
@@ -299,93 +222,6 @@ func (s *Server) transaction(c *gin.Context, entries []any) error {
 		out.Entry = append(out.Entry, be)
 	}
 	return s.writeJSON(c, http.StatusOK, marshalBundle(out))
-}
-
-// serviceEntry turns a decoded write entry into the service's Entry: its
-// patch, its If-Match version, and the body id check of an update by id.
-func serviceEntry(e *txEntry) (*service.Entry, error) {
-	se := &service.Entry{Index: e.idx, Method: e.method, Type: e.typ, ID: e.id, Query: e.query,
-		FullURL: e.fullURL, Resource: e.res, IfNoneExist: e.ifNoneExist}
-	switch e.method {
-	case "GET", "HEAD":
-		return se, nil
-	case "PUT":
-		if e.query == "" {
-			if err := checkBodyID(e.res, e.id); err != nil {
-				return nil, err
-			}
-		}
-	case "PATCH":
-		pb, mt, err := entryPatch(e.res)
-		if err != nil {
-			return nil, err
-		}
-		if se.Patch, err = patchFunc(e.typ, e.id, pb, mt); err != nil {
-			return nil, err
-		}
-		se.Resource = nil
-	}
-	if e.ifMatch != "" {
-		v, err := parseETag(e.ifMatch)
-		if err != nil {
-			return nil, err
-		}
-		se.IfMatch = v
-	}
-	return se, nil
-}
-
-// parseEntryURL splits request.url into type, id, version and query.
-func (s *Server) parseEntryURL(c *gin.Context, e *txEntry) error {
-	rel := s.relURL(c, e.rawURL)
-	path, query, _ := strings.Cut(rel, "?")
-	e.query = query
-	segs := strings.Split(strings.Trim(path, "/"), "/")
-	if segs[0] == "" {
-		segs = nil
-	}
-	at := fmt.Sprintf("Bundle.entry[%d].request.url", e.idx)
-	if len(segs) == 0 {
-		if e.method == "GET" || e.method == "HEAD" {
-			return nil
-		}
-		return invalidAt(at, "request.url %q names no resource type", e.rawURL)
-	}
-	e.typ = segs[0]
-	if e.typ == "metadata" || strings.HasPrefix(e.typ, "_") {
-		if e.method == "GET" || e.method == "HEAD" {
-			return nil
-		}
-		return invalidAt(at, "request.url %q is not writable", e.rawURL)
-	}
-	if err := s.checkType(e.typ); err != nil {
-		return err
-	}
-	if len(segs) > 1 {
-		e.id = segs[1]
-		if !validID(e.id) && !(e.id == "_history" || e.id == "_search") {
-			return invalidAt(at, "invalid resource id %q", e.id)
-		}
-	}
-	switch e.method {
-	case "GET", "HEAD":
-		return nil
-	case "POST":
-		if len(segs) != 1 {
-			return invalidAt(at, "a POST entry's request.url must be the resource type, not %q", e.rawURL)
-		}
-		e.id = ""
-	case "PUT", "PATCH", "DELETE":
-		if (len(segs) == 2) == (query != "") || len(segs) > 2 {
-			return invalidAt(at, "a %s entry's request.url must be Type/id or Type?condition, not %q", e.method, e.rawURL)
-		}
-	}
-	if e.res != nil && e.method != "PATCH" {
-		if err := checkType(e.res, e.typ); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // entryErr prefixes an error with the entry it is about, keeping its status.

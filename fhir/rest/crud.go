@@ -6,10 +6,8 @@ import (
 	"strings"
 	"time"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/gin-gonic/gin"
 
-	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/store"
 )
@@ -69,7 +67,7 @@ func (s *Server) updateRequest(c *gin.Context, typ, id string) (*service.Write, 
 		return nil, err
 	}
 	if h := c.GetHeader("If-Match"); h != "" {
-		v, err := parseETag(h)
+		v, err := service.ParseETag(h)
 		if err != nil {
 			return nil, err
 		}
@@ -90,67 +88,12 @@ func (s *Server) updateRequest(c *gin.Context, typ, id string) (*service.Write, 
 	if w.Resource, err = parseResource(body, typ); err != nil {
 		return nil, err
 	}
-	return w, checkBodyID(w.Resource, id)
+	return w, service.CheckBodyID(w.Resource, id)
 }
 
-// checkBodyID enforces R4 http.html#update: the body's id must equal the URL's.
-func checkBodyID(res map[string]any, id string) error {
-	bid, ok := res["id"].(string)
-	switch {
-	case !ok || bid == "":
-		return invalidAt("id", "the resource has no id; an update must carry the id %q of the URL", id)
-	case bid != id:
-		return invalidAt("id", "the resource id %q does not match the id %q in the URL", bid, id)
-	}
-	return nil
-}
-
-// patchFunc returns the function applying a patch body to the current
-// version. JSON Patch (RFC 6902) is applied to the stored bytes by a library
-// that keeps untouched values, numbers included, exactly as written;
-// FHIRPath Patch (a Parameters body) edits the parsed tree.
+// patchFunc returns the function applying a PATCH body of media type mt.
 func patchFunc(typ, id string, body []byte, mt string) (func(*store.Version) (map[string]any, error), error) {
-	check := func(res map[string]any) (map[string]any, error) {
-		if rt, _ := res["resourceType"].(string); rt != typ {
-			return nil, &issueError{status: http.StatusUnprocessableEntity, code: "processing", msg: "a patch may not change resourceType", expr: []string{"resourceType"}}
-		}
-		if rid, _ := res["id"].(string); rid != id {
-			return nil, &issueError{status: http.StatusUnprocessableEntity, code: "processing", msg: "a patch may not change id", expr: []string{"id"}}
-		}
-		return res, nil
-	}
-	if mt != mimeJSONPatch {
-		// FHIRPath Patch: a Parameters resource (application/fhir+json).
-		params, err := parseResource(body, "Parameters")
-		if err != nil {
-			return nil, err
-		}
-		return func(cur *store.Version) (map[string]any, error) {
-			res, err := resource.Parse(cur.JSON)
-			if err != nil {
-				return nil, err
-			}
-			if err := fhirpathPatch(res, params); err != nil {
-				return nil, err
-			}
-			return check(res)
-		}, nil
-	}
-	patch, err := jsonpatch.DecodePatch(body)
-	if err != nil {
-		return nil, invalid("malformed JSON Patch document: %v", err)
-	}
-	return func(cur *store.Version) (map[string]any, error) {
-		out, err := patch.Apply(cur.JSON)
-		if err != nil {
-			return nil, store.Errorf(store.Unprocessable, "applying the JSON Patch to %s/%s: %v", typ, id, err)
-		}
-		res, err := resource.Parse(out)
-		if err != nil {
-			return nil, store.Errorf(store.Unprocessable, "the patched resource is not valid JSON: %v", err)
-		}
-		return check(res)
-	}, nil
+	return service.PatchFunc(typ, id, body, mt == mimeJSONPatch)
 }
 
 // handleConditionalUpdate is PUT /{type}?condition (R4 http.html#cond-update):
@@ -176,7 +119,7 @@ func (s *Server) handleConditionalUpdate(c *gin.Context) error {
 	}
 	var ifMatch int64
 	if h := c.GetHeader("If-Match"); h != "" {
-		if ifMatch, err = parseETag(h); err != nil {
+		if ifMatch, err = service.ParseETag(h); err != nil {
 			return err
 		}
 	}
@@ -225,7 +168,7 @@ func (s *Server) handleDelete(c *gin.Context) error {
 	}
 	w := &service.Write{Interaction: "delete", Method: http.MethodDelete, Type: typ, ID: id}
 	if h := c.GetHeader("If-Match"); h != "" {
-		v, err := parseETag(h)
+		v, err := service.ParseETag(h)
 		if err != nil {
 			return err
 		}
@@ -315,7 +258,7 @@ func (s *Server) handleRead(c *gin.Context) error {
 		return err
 	}
 	if h := c.GetHeader("If-None-Match"); h != "" {
-		if n, err := parseETag(h); err == nil && n == v.VersionID {
+		if n, err := service.ParseETag(h); err == nil && n == v.VersionID {
 			setVersionHeaders(c, v)
 			c.Status(http.StatusNotModified)
 			c.Writer.WriteHeaderNow()
@@ -367,7 +310,7 @@ func (s *Server) handleVRead(c *gin.Context) error {
 	if err := s.authorize(c, Access{Interaction: "vread", Type: typ, ID: id}); err != nil {
 		return err
 	}
-	vid, err := parseETag(c.Param("vid"))
+	vid, err := service.ParseETag(c.Param("vid"))
 	if err != nil {
 		return invalid("invalid version id %q", c.Param("vid"))
 	}

@@ -49,18 +49,6 @@ func (s *Server) parseCondition(ctx context.Context, typ, raw string) (*store.Qu
 	return q, nil
 }
 
-// parseETag reads a version from an ETag value: W/"3", "3" or 3.
-func parseETag(v string) (int64, error) {
-	v = strings.TrimSpace(v)
-	v = strings.TrimPrefix(v, "W/")
-	v = strings.Trim(v, `"`)
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 1 {
-		return 0, invalid("malformed ETag %q: expected W/\"<version>\"", v)
-	}
-	return n, nil
-}
-
 func etag(v int64) string { return `W/"` + strconv.FormatInt(v, 10) + `"` }
 
 // prefer is the parsed Prefer header (R4 http.html#ops).

@@ -43,6 +43,10 @@ type Config struct {
 	// to concurrent writers when the caller's context has no deadline;
 	// default 30 s.
 	RetryTimeout time.Duration
+	// ConditionalDeleteMultiple allows a conditional delete to delete every
+	// match (up to MaxConditionalDelete, default 100) instead of failing 412.
+	ConditionalDeleteMultiple bool
+	MaxConditionalDelete      int
 	// OnSearchParameters, when set, is called after a stored write changed
 	// the registry's search parameters (to drop a cached
 	// CapabilityStatement).
@@ -73,6 +77,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxConditionalDelete <= 0 {
+		cfg.MaxConditionalDelete = 100
 	}
 	if cfg.RetryTimeout <= 0 {
 		cfg.RetryTimeout = 30 * time.Second

@@ -17,16 +17,20 @@ import (
 type Entry struct {
 	Index    int    // the position in the Bundle, for errors
 	Method   string // GET, HEAD, POST, PUT, PATCH or DELETE
+	URL      string // request.url as written
+	Path     string // request.url relative to the base, with its query
 	Type, ID string // from request.url
 	Query    string // the condition (or search) query of request.url
 	FullURL  string
-	// Resource is the content of a POST or PUT; the transaction writes a
-	// copy, with its references rewritten.
+	// Resource is the content of a POST or PUT (the transaction writes a
+	// copy, with its references rewritten), or the patch of a PATCH.
 	Resource map[string]any
 	// Patch computes the new content of a PATCH from the current version.
 	Patch       func(cur *store.Version) (map[string]any, error)
 	IfMatch     int64 // 0 when absent
 	IfNoneExist string
+	// IfNoneMatch and IfModifiedSince are a GET entry's, for the door.
+	IfNoneMatch, IfModifiedSince string
 }
 
 // EntryResult is what a transaction did for one entry. GET and HEAD
