@@ -17,7 +17,7 @@
 // Store.Write. The rules read the store (the previous version, the plan's
 // patient and sections, the patient's Consents), and they also see the
 // batch's earlier lines, and the previous batch while it is being written,
-// through a rest.Pending view: a patient's whole story (patient, consent,
+// through a service.Pending view: a patient's whole story (patient, consent,
 // sections, the plan that needs them) can share one batch, and a batch is
 // prepared while the one before it is written. Lines whose rules read
 // nothing but the line (see Independent) are prepared in parallel.
@@ -49,23 +49,20 @@
 //
 // # Bundles
 //
-// ImportBundle posts a transaction or batch Bundle to an in-process
-// rest.Server, so bundles get exactly the REST layer's transaction
-// processing.
+// ImportBundle writes a transaction or batch Bundle through the service's
+// bundle processing, so bundles get exactly the API's transaction
+// semantics.
 package bulk
 
 import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -110,7 +107,6 @@ type Importer struct {
 	seen  map[string]int64 // "Type/id" -> lines with that id imported so far
 	types map[string]bool  // the registry's types
 	svc   *service.Service // the write pipeline, made from the fields above
-	api   *rest.Server
 }
 
 // Rejection is one line (or bundle) that was not loaded.
@@ -188,7 +184,7 @@ func (l *line) self() string { return l.typ + "/" + l.id }
 
 // Independent is implemented by write rules that can tell when BeforeWrite
 // reads nothing but the write itself: not the store, not the pending writes
-// of an import batch (rest.TransactionVersion). Such writes are prepared in
+// of an import batch (the View it is given). Such writes are prepared in
 // parallel; the others one at a time in input order, each seeing exactly the
 // lines before it. Rules that do not implement it are run one at a time.
 type Independent interface {
@@ -864,109 +860,87 @@ func (im *Importer) serves(typ string) bool {
 	return im.types[typ]
 }
 
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
-// outcomeText is the diagnostics of an OperationOutcome, or the body.
-func outcomeText(body []byte) string {
-	var oo struct {
-		Issue []struct{ Diagnostics string }
-	}
-	if json.Unmarshal(body, &oo) == nil && len(oo.Issue) > 0 {
-		var msgs []string
-		for _, i := range oo.Issue {
-			msgs = append(msgs, i.Diagnostics)
-		}
-		return strings.Join(msgs, "; ")
-	}
-	return string(body)
-}
-
-func atoi(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
-}
-
 // rejection turns a rules, extraction or store error into the status and
 // message the API would answer.
 func rejection(err error) *Rejection {
 	return &Rejection{Status: rest.Status(err), Reason: err.Error()}
 }
 
-// ImportBundle posts one transaction or batch Bundle to the REST layer in
-// process, so it gets the API's transaction processing (reference
-// rewriting, conditional creates, one atomic write). A refused bundle is
-// reported as one rejection with the API's message.
+// ImportBundle writes one transaction or batch Bundle through the
+// service's bundle processing (reference rewriting, conditional creates, a
+// transaction's one atomic write), as the API would. A refused transaction
+// is reported as one rejection with the API's message, a refused batch
+// entry as a rejection of its own. An imported bundle only writes: a GET
+// entry is refused.
 func (im *Importer) ImportBundle(ctx context.Context, body []byte, name string) (Stats, error) {
 	st := Stats{Files: 1, Bytes: int64(len(body)), Batches: 1}
-	api, err := im.server()
-	if err != nil {
+	if err := im.init(); err != nil {
 		return st, err
 	}
-	var probe struct {
-		Entry []struct {
-			Request struct{ Method string }
-		}
-	}
-	_ = jsonUnmarshal(body, &probe)
-	st.Lines = len(probe.Entry)
-	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/fhir", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/fhir+json")
-	req.Header.Set("Prefer", "return=minimal")
-	rec := httptest.NewRecorder()
-	api.ServeHTTP(rec, req)
-	if rec.Code >= 500 {
-		return im.done(st), fmt.Errorf("%s: the bundle answered %d: %s", name, rec.Code, rec.Body.String())
-	}
-	if rec.Code != http.StatusOK {
+	refuse := func(err error) (Stats, error) {
 		st.Rejected = st.Lines
 		if im.Reject != nil {
-			im.Reject(Rejection{File: name, Status: rec.Code, Reason: outcomeText(rec.Body.Bytes())})
+			r := rejection(err)
+			r.File = name
+			im.Reject(*r)
 		}
 		return im.done(st), nil
 	}
-	var resp struct {
-		Entry []struct {
-			Response struct{ Status string }
+	b, err := resource.Parse(body)
+	if err != nil {
+		return refuse(store.Errorf(store.Invalid, "not a JSON resource: %v", err))
+	}
+	raw, _ := b["entry"].([]any)
+	st.Lines = len(raw)
+	typ, _ := b["type"].(string)
+	if resource.Type(b) != "Bundle" || (typ != "transaction" && typ != "batch") {
+		return refuse(store.Errorf(store.Invalid, "an imported bundle must be a Bundle of type batch or transaction, not %q", typ))
+	}
+	entries := make([]*service.Entry, len(raw))
+	errs := make([]error, len(raw))
+	for i, r := range raw {
+		entries[i], errs[i] = service.DecodeEntry(i, r)
+		if errs[i] == nil && (entries[i].Method == "GET" || entries[i].Method == "HEAD") {
+			errs[i] = &service.EntryError{Index: i, Err: store.Errorf(store.Unsupported, "an imported bundle only writes: a %s entry is not imported", entries[i].Method)}
+		}
+		if errs[i] != nil && typ == "transaction" {
+			return refuse(errs[i])
 		}
 	}
-	if err := jsonUnmarshal(rec.Body.Bytes(), &resp); err != nil {
-		return im.done(st), fmt.Errorf("%s: reading the bundle's response: %w", name, err)
-	}
-	for i, e := range resp.Entry {
-		code := strings.Fields(e.Response.Status + " 0")[0]
-		switch {
-		case code == "201":
-			st.Written++
+	count := func(o service.Outcome) {
+		st.Written++
+		if o == service.Created {
 			st.Created++
-		case code == "200" || code == "204":
-			st.Written++
-		default: // a batch entry that failed
-			st.Rejected++
-			if im.Reject != nil {
-				im.Reject(Rejection{File: name, Status: atoi(code), Reason: fmt.Sprintf("Bundle.entry[%d]: %s", i, e.Response.Status)})
+		}
+	}
+	if typ == "transaction" {
+		results, err := im.svc.Transaction(ctx, entries)
+		if err != nil {
+			if store.KindOf(err) == store.Internal {
+				return im.done(st), fmt.Errorf("%s: %w", name, err)
 			}
+			return refuse(err)
+		}
+		for _, r := range results {
+			count(r.Outcome)
+		}
+		return im.done(st), nil
+	}
+	for i, e := range entries {
+		err := errs[i]
+		if err == nil {
+			var r *service.Result
+			if r, err = im.svc.BatchEntry(ctx, e); err == nil {
+				count(r.Outcome)
+				continue
+			}
+		}
+		st.Rejected++
+		if im.Reject != nil {
+			r := rejection(err)
+			r.File, r.Reason = name, fmt.Sprintf("Bundle.entry[%d]: %s", i, strings.TrimPrefix(r.Reason, fmt.Sprintf("Bundle.entry[%d]: ", i)))
+			im.Reject(*r)
 		}
 	}
 	return im.done(st), nil
-}
-
-// server builds the in-process REST layer bundles are posted to: no
-// authorizer (the importer is trusted, like serve's demo loader), the same
-// write rules.
-func (im *Importer) server() (*rest.Server, error) {
-	im.mu.Lock()
-	defer im.mu.Unlock()
-	if im.api != nil {
-		return im.api, nil
-	}
-	api, err := rest.New(rest.Config{
-		Store: im.Store, Registry: im.Registry, Types: im.Registry.Types(),
-		WriteInterceptor: im.Rules, MaxBodyBytes: 1 << 30, MaxBundleEntries: 100000,
-		Now: im.Now,
-	})
-	if err != nil {
-		return nil, err
-	}
-	im.api = api
-	return api, nil
 }
