@@ -63,7 +63,6 @@ import (
 	"io"
 	"net/http"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -892,54 +891,26 @@ func (im *Importer) ImportBundle(ctx context.Context, body []byte, name string) 
 	}
 	raw, _ := b["entry"].([]any)
 	st.Lines = len(raw)
-	typ, _ := b["type"].(string)
-	if resource.Type(b) != "Bundle" || (typ != "transaction" && typ != "batch") {
-		return refuse(store.Errorf(store.Invalid, "an imported bundle must be a Bundle of type batch or transaction, not %q", typ))
+	results, err := im.svc.Bundle(ctx, b)
+	if store.KindOf(err) == store.Internal && err != nil {
+		return im.done(st), fmt.Errorf("%s: %w", name, err)
 	}
-	entries := make([]*service.Entry, len(raw))
-	errs := make([]error, len(raw))
-	for i, r := range raw {
-		entries[i], errs[i] = service.DecodeEntry(i, r)
-		if errs[i] == nil && (entries[i].Method == "GET" || entries[i].Method == "HEAD") {
-			errs[i] = &service.EntryError{Index: i, Err: store.Errorf(store.Unsupported, "an imported bundle only writes: a %s entry is not imported", entries[i].Method)}
-		}
-		if errs[i] != nil && typ == "transaction" {
-			return refuse(errs[i])
-		}
+	if err != nil {
+		return refuse(err)
 	}
-	count := func(o service.Outcome) {
-		st.Written++
-		if o == service.Created {
-			st.Created++
-		}
-	}
-	if typ == "transaction" {
-		results, err := im.svc.Transaction(ctx, entries)
-		if err != nil {
-			if store.KindOf(err) == store.Internal {
-				return im.done(st), fmt.Errorf("%s: %w", name, err)
+	for _, r := range results {
+		if r.Err == nil {
+			st.Written++
+			if r.Outcome == service.Created {
+				st.Created++
 			}
-			return refuse(err)
-		}
-		for _, r := range results {
-			count(r.Outcome)
-		}
-		return im.done(st), nil
-	}
-	for i, e := range entries {
-		err := errs[i]
-		if err == nil {
-			var r *service.Result
-			if r, err = im.svc.BatchEntry(ctx, e); err == nil {
-				count(r.Outcome)
-				continue
-			}
+			continue
 		}
 		st.Rejected++
 		if im.Reject != nil {
-			r := rejection(err)
-			r.File, r.Reason = name, fmt.Sprintf("Bundle.entry[%d]: %s", i, strings.TrimPrefix(r.Reason, fmt.Sprintf("Bundle.entry[%d]: ", i)))
-			im.Reject(*r)
+			rj := rejection(r.Err)
+			rj.File = name
+			im.Reject(*rj)
 		}
 	}
 	return im.done(st), nil

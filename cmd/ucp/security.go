@@ -11,7 +11,6 @@ import (
 	"ucp/auth"
 	"ucp/auth/devissuer"
 	"ucp/auth/smart"
-	"ucp/fhir/resource"
 	"ucp/fhir/rest"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
@@ -239,7 +238,7 @@ const devOrg = "F84012"
 
 // installDevAgreement records an information-sharing agreement for the
 // development organisation, in --dev only, so development tokens work.
-func installDevAgreement(ctx context.Context, api http.Handler) error {
+func installDevAgreement(ctx context.Context, svc *service.Service) error {
 	ctx = auth.NewContext(ctx, definitionsLoader)
 	contract := map[string]any{
 		"resourceType": "Contract", "id": "ucp-dev-agreement-" + devOrg, "status": "executed",
@@ -247,10 +246,10 @@ func installDevAgreement(ctx context.Context, api http.Handler) error {
 		"applies":   map[string]any{"start": "2020-01-01"},
 		"authority": []any{map[string]any{"identifier": map[string]any{"system": auth.ODSSystem, "value": devOrg}}},
 	}
-	if stored, err := searchOne(ctx, api, "Contract", "_id="+contract["id"].(string)); err != nil || stored != nil {
+	if stored, err := findOne(ctx, svc, "Contract", "_id="+contract["id"].(string)); err != nil || stored != nil {
 		return err
 	}
-	if _, err := callAPI(ctx, api, http.MethodPut, "/fhir/Contract/"+contract["id"].(string), resource.Marshal(contract), http.StatusCreated, http.StatusOK); err != nil {
+	if err := putResource(ctx, svc, contract); err != nil {
 		return fmt.Errorf("recording the development agreement: %w", err)
 	}
 	return nil

@@ -237,7 +237,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, types: map[string]bool{}}
 	svc, err := service.New(service.Config{
 		Store: cfg.Store, Registry: cfg.Registry, Types: cfg.Types,
-		Authorizer: cfg.Authorizer, WriteInterceptor: cfg.WriteInterceptor,
+		Authorizer: cfg.Authorizer, WriteInterceptor: cfg.WriteInterceptor, ReadInterceptor: cfg.ReadInterceptor,
+		ConditionalDeleteMultiple: cfg.ConditionalDeleteMultiple, MaxConditionalDelete: cfg.MaxConditionalDelete,
 		Now: cfg.Now, Logger: cfg.Logger, OnSearchParameters: s.invalidateCapabilities,
 		Condition: s.parseCondition,
 	})

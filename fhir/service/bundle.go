@@ -270,3 +270,42 @@ func (s *Service) BatchEntry(ctx context.Context, e *Entry) (*Result, error) {
 	w.ID = vs[0].ID
 	return s.Write(ctx, w)
 }
+
+// Bundle runs the writes of a transaction or batch Bundle for an
+// in-process caller (start-up loading, an import): a transaction all or
+// nothing, a batch entry by entry, an entry's error in its EntryResult. GET
+// and HEAD entries are refused: they are the REST adapter's.
+func (s *Service) Bundle(ctx context.Context, b map[string]any) ([]EntryResult, error) {
+	typ, _ := b["type"].(string)
+	if resource.Type(b) != "Bundle" || (typ != "transaction" && typ != "batch") {
+		return nil, invalidAt("Bundle.type", "a Bundle of type batch or transaction is needed, not %q", typ)
+	}
+	raw, _ := b["entry"].([]any)
+	entries := make([]*Entry, len(raw))
+	out := make([]EntryResult, len(raw))
+	for i, r := range raw {
+		e, err := DecodeEntry(i, r)
+		if err == nil && (e.Method == "GET" || e.Method == "HEAD") {
+			err = &EntryError{Index: i, Err: store.Errorf(store.Unsupported, "only writes are run in process: a %s entry is not", e.Method)}
+		}
+		if err != nil && typ == "transaction" {
+			return nil, err
+		}
+		entries[i], out[i].Err = e, err
+	}
+	if typ == "transaction" {
+		return s.Transaction(ctx, entries)
+	}
+	for i, e := range entries {
+		if out[i].Err != nil {
+			continue
+		}
+		r, err := s.BatchEntry(ctx, e)
+		if err != nil {
+			out[i].Err = &EntryError{Index: i, Err: err}
+			continue
+		}
+		out[i].Outcome, out[i].Version = r.Outcome, r.Version
+	}
+	return out, nil
+}

@@ -33,6 +33,9 @@ type Config struct {
 	// WriteInterceptor applies the domain rules to every write; nil
 	// accepts everything.
 	WriteInterceptor WriteInterceptor
+	// ReadInterceptor filters what a caller may see of what Read and Find
+	// return; nil shows everything.
+	ReadInterceptor ReadInterceptor
 	// Condition parses the condition of a conditional interaction inside a
 	// transaction (If-None-Exist, a conditional URL or reference) for typ,
 	// authorising what it reaches; nil parses with the Registry alone.
@@ -74,6 +77,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.WriteInterceptor == nil {
 		cfg.WriteInterceptor = allowAll{}
+	}
+	if cfg.ReadInterceptor == nil {
+		cfg.ReadInterceptor = allowAll{}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -40,6 +40,8 @@ type EntryResult struct {
 	Outcome Outcome
 	// Version is the written or matched version; nil when nothing was.
 	Version *store.Version
+	// Err is why a batch entry failed (Service.Bundle); nil otherwise.
+	Err error
 }
 
 // EntryError is an error about one entry of a Bundle.
