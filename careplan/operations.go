@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
 	"ucp/fhir/service"
 	"ucp/fhir/validate"
 	"ucp/store"
@@ -17,8 +16,8 @@ import (
 // Operations returns the operations this package serves, for
 // rest.Config.Operations: $validate on every type and instance, and
 // Composition/{id}/$document.
-func (p *Plans) Operations() []rest.Operation {
-	return []rest.Operation{
+func (p *Plans) Operations() []service.Operation {
+	return []service.Operation{
 		{
 			Name: "validate", Definition: "http://hl7.org/fhir/OperationDefinition/Resource-validate",
 			Documentation: "Validates a resource against the base structure, its meta.profile and the profile parameter; mode create, update and delete also apply the care-plan rules (lifecycle, consent, sections) without writing.",
@@ -35,7 +34,7 @@ func (p *Plans) Operations() []rest.Operation {
 // validateOp is $validate (R4 resource-operations.html#validate). It always
 // answers 200 with an OperationOutcome when the request could be understood;
 // the issues say whether the resource is valid.
-func (p *Plans) validateOp(ctx context.Context, req *rest.OperationRequest) (int, any, error) {
+func (p *Plans) validateOp(ctx context.Context, req *service.OperationRequest) (int, any, error) {
 	mode := req.String("mode")
 	switch mode {
 	case "", "create", "update", "delete":
@@ -157,7 +156,7 @@ const maxDocumentEntries = 500
 // then the resources it references, and the resources those reference,
 // each once, with absolute fullUrls. Versioned references resolve to that
 // version, so the document shows what was approved.
-func (p *Plans) documentOp(ctx context.Context, req *rest.OperationRequest) (int, any, error) {
+func (p *Plans) documentOp(ctx context.Context, req *service.OperationRequest) (int, any, error) {
 	v, err := p.cfg.Store.Read(ctx, "Composition", req.ID)
 	if err != nil {
 		return 0, nil, err
