@@ -161,7 +161,7 @@ func (p *Plans) documentOp(ctx context.Context, req *service.OperationRequest) (
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := p.AllowRead(ctx, v); err != nil {
+	if err := p.AllowRead(ctx, v, service.Disclose); err != nil {
 		return 0, nil, err
 	}
 	comp, err := parseVersion(v)
@@ -201,7 +201,7 @@ func (p *Plans) documentOp(ctx context.Context, req *service.OperationRequest) (
 			} else if err != nil {
 				return 0, nil, err
 			}
-			if p.AllowRead(ctx, rv) != nil {
+			if p.AllowRead(ctx, rv, service.Disclose) != nil {
 				continue
 			}
 			res, err := parseVersion(rv)

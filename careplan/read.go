@@ -135,7 +135,7 @@ func (c codeable) has(system string, codes ...string) bool {
 // after an approval) and its patient's latest consent permits sharing. That
 // is decided by the plan's current version, whichever version is asked
 // for: an old active version of a revoked plan is as hidden as the plan.
-func (p *Plans) AllowRead(ctx context.Context, v *store.Version) error {
+func (p *Plans) AllowRead(ctx context.Context, v *store.Version, _ service.Purpose) error {
 	if v.Deleted || (v.Type != "CarePlan" && v.Type != "Composition" && v.Type != "Provenance") {
 		return nil
 	}

@@ -90,7 +90,7 @@ func mustPut(tb testing.TB, st store.Store, reg *search.Registry, res map[string
 // hideAll is a read filter that hides every version.
 type hideAll struct{}
 
-func (hideAll) AllowRead(context.Context, *store.Version) error {
+func (hideAll) AllowRead(context.Context, *store.Version, service.Purpose) error {
 	return store.Errorf(store.Forbidden, "not shared")
 }
 
@@ -106,7 +106,7 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	const n = 25
 	for i := range n {
 		ctx := reqCtx(clinician())
-		if err := reader.AllowRead(ctx, plan); err != nil {
+		if err := reader.AllowRead(ctx, plan, service.Disclose); err != nil {
 			t.Fatal(err)
 		}
 		s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "search-type", Type: "CarePlan", Query: "subject=Patient/p1&i=" + string(rune('a'+i))},
@@ -117,7 +117,7 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	other := mustPut(t, st, reg, map[string]any{"resourceType": "CarePlan", "id": "cp3", "status": "active", "intent": "plan",
 		"subject": map[string]any{"reference": "Patient/p3"}})
 	ctx := reqCtx(clinician())
-	if err := reader.AllowRead(rest.ProbingContext(ctx), other); err != nil {
+	if err := reader.AllowRead(ctx, other, service.Count); err != nil {
 		t.Fatal(err)
 	}
 	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "search-type", Type: "CarePlan", Query: "status=active&_summary=count"},
@@ -133,7 +133,7 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	hiding := audit.CollectingReader{Next: hideAll{}, Registry: reg}
 	for _, interaction := range []string{"read", "vread"} {
 		ctx = reqCtx(clinician())
-		err := hiding.AllowRead(ctx, hidden)
+		err := hiding.AllowRead(ctx, hidden, service.Disclose)
 		s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: interaction, Type: "CarePlan", ID: "cp4"}, Status: 403,
 			Err: err, Time: time.Now()})
 	}

@@ -15,6 +15,7 @@ import (
 	"ucp/auth"
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -376,7 +377,7 @@ func (m *Manager) groupMembers(ctx context.Context, id string) ([]string, error)
 		return nil, err
 	}
 	if rd := m.cfg.ReadInterceptor; rd != nil {
-		if err := rd.AllowRead(ctx, v); err != nil {
+		if err := rd.AllowRead(ctx, v, service.Disclose); err != nil {
 			return nil, err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"ucp/auth"
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -390,7 +391,7 @@ func namesOtherPatient(v *store.Version, patient string) bool {
 // visible reports whether the caller may see v.
 func (x *exporter) visible(ctx context.Context, v *store.Version) bool {
 	rd := x.m.cfg.ReadInterceptor
-	return rd == nil || rd.AllowRead(ctx, v) == nil
+	return rd == nil || rd.AllowRead(ctx, v, service.Disclose) == nil
 }
 
 // scan pages through q by the store's cursor, calling each on every

@@ -254,7 +254,7 @@ func (s *Server) handleRead(c *gin.Context) error {
 	if err != nil {
 		return describeReadErr(err, typ, id)
 	}
-	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v); err != nil {
+	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose); err != nil {
 		return err
 	}
 	if h := c.GetHeader("If-None-Match"); h != "" {
@@ -326,7 +326,7 @@ func (s *Server) handleVRead(c *gin.Context) error {
 		c.Header("ETag", etag(v.VersionID))
 		return store.Errorf(store.Gone, "version %d of %s/%s is a deletion", vid, typ, id)
 	}
-	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v); err != nil {
+	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose); err != nil {
 		return err
 	}
 	return s.respondResource(c, v)

@@ -36,7 +36,7 @@ func (noDraftPlans) BeforeWrite(_ context.Context, op *rest.WriteOp, _ service.V
 
 type hideSecret struct{}
 
-func (hideSecret) AllowRead(_ context.Context, v *store.Version) error {
+func (hideSecret) AllowRead(_ context.Context, v *store.Version, _ service.Purpose) error {
 	if v.Type == "Patient" && v.ID == "secret" {
 		return store.Errorf(store.Forbidden, "no access")
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -139,10 +140,9 @@ func (n narrower) visibleIDs(ctx context.Context, typ string, where []store.Clau
 	if len(res.Versions) > maxRecount {
 		return nil, store.Errorf(store.Unsupported, "a chain or _has through %s may match at most %d resources that are checked one by one; narrow it", typ, maxRecount)
 	}
-	probe := ProbingContext(ctx) // checked, not disclosed
 	var ids []string
 	for i := range res.Versions {
-		if n.rd.AllowRead(probe, &res.Versions[i]) == nil {
+		if n.rd.AllowRead(ctx, &res.Versions[i], service.Count) == nil {
 			ids = append(ids, res.Versions[i].ID)
 		}
 	}

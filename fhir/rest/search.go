@@ -15,6 +15,7 @@ import (
 
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -190,7 +191,7 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 	shown := res.Versions[:0:0]
 	for i := range res.Versions {
 		v := &res.Versions[i]
-		if s.cfg.ReadInterceptor.AllowRead(ctx, v) != nil {
+		if s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose) != nil {
 			continue
 		}
 		shown = append(shown, *v)
@@ -378,9 +379,8 @@ func (s *Server) visibleTotal(ctx context.Context, total int, onePage bool, hidd
 	if len(vs) > maxRecount {
 		return nil, nil
 	}
-	probe := ProbingContext(ctx)
 	for i := range vs {
-		if !vs[i].Deleted && s.cfg.ReadInterceptor.AllowRead(probe, &vs[i]) != nil {
+		if !vs[i].Deleted && s.cfg.ReadInterceptor.AllowRead(ctx, &vs[i], service.Count) != nil {
 			total--
 		}
 	}

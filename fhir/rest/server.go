@@ -43,23 +43,6 @@ type (
 	TypeHider = service.TypeHider
 )
 
-// probingKey marks a context whose AllowRead calls only ask whether a
-// version could be seen; see Probing.
-type probingKey struct{}
-
-// Probing reports whether ctx is one in which the server asks AllowRead
-// only whether a version could be seen, to count a search's visible
-// matches, and will not return it. An interceptor that records what a
-// request disclosed (the audit) must not record these versions.
-func Probing(ctx context.Context) bool {
-	return ctx.Value(probingKey{}) != nil
-}
-
-// ProbingContext returns ctx marked as Probing.
-func ProbingContext(ctx context.Context) context.Context {
-	return context.WithValue(ctx, probingKey{}, true)
-}
-
 // AuditRecord is one interaction's outcome, for the audit sink.
 type AuditRecord struct {
 	Access
@@ -86,10 +69,10 @@ type AuditSink interface {
 
 type allowAll struct{}
 
-func (allowAll) Authorize(context.Context, Access) error         { return nil }
-func (allowAll) AllowRead(context.Context, *store.Version) error { return nil }
-func (allowAll) MayHide(context.Context, string) bool            { return false }
-func (allowAll) Record(context.Context, AuditRecord)             {}
+func (allowAll) Authorize(context.Context, Access) error                          { return nil }
+func (allowAll) AllowRead(context.Context, *store.Version, service.Purpose) error { return nil }
+func (allowAll) MayHide(context.Context, string) bool                             { return false }
+func (allowAll) Record(context.Context, AuditRecord)                              {}
 
 // Config configures a Server. Store, Registry and Types are required.
 type Config struct {

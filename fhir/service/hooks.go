@@ -48,11 +48,24 @@ type WriteInterceptor interface {
 	BeforeWrite(ctx context.Context, op *WriteOp, view View) error
 }
 
+// Purpose says why the server asks a ReadInterceptor about a version.
+type Purpose int
+
+const (
+	// Disclose: the version is returned to the caller if allowed.
+	Disclose Purpose = iota
+	// Count: the server only counts the version (a search's total) or
+	// checks that the caller could see it (a chain's reach); it is never
+	// returned, so an interceptor recording disclosures (the audit) must
+	// not record it.
+	Count
+)
+
 // ReadInterceptor filters what a request may see. It returns an error to
 // hide a version: on read that error is answered; in search results and
 // bundles the entry is silently left out.
 type ReadInterceptor interface {
-	AllowRead(ctx context.Context, v *store.Version) error
+	AllowRead(ctx context.Context, v *store.Version, purpose Purpose) error
 }
 
 // TypeHider is implemented by a ReadInterceptor that knows which types it
@@ -65,6 +78,6 @@ type TypeHider interface {
 // allowAll is the hook of a Service configured without one.
 type allowAll struct{}
 
-func (allowAll) Authorize(context.Context, Access) error           { return nil }
-func (allowAll) BeforeWrite(context.Context, *WriteOp, View) error { return nil }
-func (allowAll) AllowRead(context.Context, *store.Version) error   { return nil }
+func (allowAll) Authorize(context.Context, Access) error                  { return nil }
+func (allowAll) BeforeWrite(context.Context, *WriteOp, View) error        { return nil }
+func (allowAll) AllowRead(context.Context, *store.Version, Purpose) error { return nil }

@@ -121,4 +121,3 @@ func (r *OperationRequest) ResourceParam(name string) map[string]any {
 	}
 	return nil
 }
-

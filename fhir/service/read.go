@@ -17,7 +17,7 @@ func (s *Service) Read(ctx context.Context, typ, id string) (*store.Version, err
 	if err != nil {
 		return nil, err
 	}
-	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v); err != nil {
+	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, Disclose); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -43,7 +43,7 @@ func (s *Service) Find(ctx context.Context, typ, query string, limit int) ([]sto
 	}
 	out := vs[:0]
 	for i := range vs {
-		if s.cfg.ReadInterceptor.AllowRead(ctx, &vs[i]) == nil {
+		if s.cfg.ReadInterceptor.AllowRead(ctx, &vs[i], Disclose) == nil {
 			out = append(out, vs[i])
 		}
 	}
