@@ -9,8 +9,8 @@ import (
 	"ucp/store"
 )
 
-// Access describes one interaction. Its fields are those of the REST
-// layer's rest.Access, in the same order, so the adapter is a conversion:
+// Access describes one interaction. Its fields are those of
+// service.Access, in the same order, so the adapter is a conversion:
 // auth.Access(a).
 type Access struct {
 	Interaction string // read, vread, update, patch, delete, history-instance, history-type, history-system, create, search-type, search-system, batch, transaction, capabilities

@@ -12,7 +12,6 @@ import (
 	"ucp/auth"
 	"ucp/auth/audit"
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
 	"ucp/store"
@@ -109,7 +108,7 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 		if err := reader.AllowRead(ctx, plan, service.Disclose); err != nil {
 			t.Fatal(err)
 		}
-		s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "search-type", Type: "CarePlan", Query: "subject=Patient/p1&i=" + string(rune('a'+i))},
+		s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "search-type", Type: "CarePlan", Query: "subject=Patient/p1&i=" + string(rune('a'+i))},
 			Method: "GET", Path: "/fhir/CarePlan", Status: 200, Time: time.Now()})
 	}
 	// A version only probed (counted for a search's total, not returned)
@@ -120,11 +119,11 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	if err := reader.AllowRead(ctx, other, service.Count); err != nil {
 		t.Fatal(err)
 	}
-	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "search-type", Type: "CarePlan", Query: "status=active&_summary=count"},
+	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "search-type", Type: "CarePlan", Query: "status=active&_summary=count"},
 		Method: "GET", Path: "/fhir/CarePlan", Status: 200, Time: time.Now()})
 	// A refused read names the patient too.
 	ctx = reqCtx(clinician())
-	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p2"}, Status: 403,
+	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p2"}, Status: 403,
 		Err: store.Errorf(store.Forbidden, "no"), Time: time.Now()})
 	// So does a refused read or vread of another type: the patient whose
 	// plan was hidden from the caller is the one whose record it concerns.
@@ -134,11 +133,11 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	for _, interaction := range []string{"read", "vread"} {
 		ctx = reqCtx(clinician())
 		err := hiding.AllowRead(ctx, hidden, service.Disclose)
-		s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: interaction, Type: "CarePlan", ID: "cp4"}, Status: 403,
+		s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: interaction, Type: "CarePlan", ID: "cp4"}, Status: 403,
 			Err: err, Time: time.Now()})
 	}
 	// Capabilities are not audited.
-	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "capabilities"}, Status: 200})
+	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "capabilities"}, Status: 200})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +185,7 @@ func TestWriteInterceptorAuditsInTheWrite(t *testing.T) {
 		id := "cp" + string(rune('a'+i))
 		res := map[string]any{"resourceType": "CarePlan", "id": id, "status": "active", "intent": "plan",
 			"subject": map[string]any{"reference": "Patient/p1"}}
-		op := &rest.WriteOp{Interaction: "create", Type: "CarePlan", ID: id, Resource: res, Version: 1}
+		op := &service.WriteOp{Interaction: "create", Type: "CarePlan", ID: id, Resource: res, Version: 1}
 		if err := wi.BeforeWrite(ctx, op, service.View{}); err != nil {
 			t.Fatal(err)
 		}
@@ -202,15 +201,15 @@ func TestWriteInterceptorAuditsInTheWrite(t *testing.T) {
 		}
 		// The rest layer then records the interaction: the sink must not
 		// audit it a second time.
-		s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "create", Type: "CarePlan"}, Status: 201, Time: now})
+		s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "create", Type: "CarePlan"}, Status: 201, Time: now})
 	}
 	// A write the store rejected: the sink records the failure.
 	ctx := reqCtx(clinician())
-	op := &rest.WriteOp{Interaction: "update", Type: "CarePlan", ID: "cpa", Resource: map[string]any{"resourceType": "CarePlan"}, Version: 2}
+	op := &service.WriteOp{Interaction: "update", Type: "CarePlan", ID: "cpa", Resource: map[string]any{"resourceType": "CarePlan"}, Version: 2}
 	if err := wi.BeforeWrite(ctx, op, service.View{}); err != nil {
 		t.Fatal(err)
 	}
-	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "update", Type: "CarePlan", ID: "cpa"}, Status: 409,
+	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "update", Type: "CarePlan", ID: "cpa"}, Status: 409,
 		Err: store.Errorf(store.Conflict, "version conflict"), Time: time.Now()})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -235,7 +234,7 @@ func TestSinkSurvivesCrash(t *testing.T) {
 	}
 	record := func(s *audit.Sink, n int) {
 		for range n {
-			s.Record(reqCtx(clinician()), rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p1"}, Status: 200, Time: time.Now()})
+			s.Record(reqCtx(clinician()), service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p1"}, Status: 200, Time: time.Now()})
 		}
 	}
 	record(s, 10)
@@ -297,7 +296,7 @@ func TestBreakGlassIsFlagged(t *testing.T) {
 	p := clinician()
 	p.Role = auth.RoleView
 	ctx := audit.WithCollector(auth.WithBreakGlass(auth.NewContext(context.Background(), p), "unconscious in ED"))
-	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p9"}, Status: 200, Time: time.Now()})
+	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p9"}, Status: 200, Time: time.Now()})
 	s.Close()
 	got := mustSearch(t, st, reg, "AuditEvent", "patient=Patient/p9")
 	if len(got) != 1 {
@@ -317,7 +316,7 @@ func BenchmarkRecord(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	rec := rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p1"}, Status: 200, Time: time.Now()}
+	rec := service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p1"}, Status: 200, Time: time.Now()}
 	b.Run("serial", func(b *testing.B) {
 		for b.Loop() {
 			s.Record(reqCtx(clinician()), rec)
@@ -344,7 +343,7 @@ func TestSyncIntervalSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 7 {
-		s.Record(reqCtx(clinician()), rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p2"}, Status: 200, Time: time.Now()})
+		s.Record(reqCtx(clinician()), service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p2"}, Status: 200, Time: time.Now()})
 	}
 	s.Abandon() // a crash: no drain, no fsync
 	s, err = audit.Open(dir, st, reg, audit.Options{SyncInterval: 10 * time.Millisecond})

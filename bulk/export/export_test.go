@@ -24,6 +24,7 @@ import (
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/store"
 	"ucp/store/sqlite"
 	"ucp/synth"
@@ -51,7 +52,7 @@ func mustScopes(s string) auth.Scopes {
 // level a read of the Group (and a download a search of its type).
 type policy struct{ p *auth.Policy }
 
-func (a policy) Authorize(ctx context.Context, x rest.Access) error {
+func (a policy) Authorize(ctx context.Context, x service.Access) error {
 	acc := auth.Access{Interaction: x.Interaction, Type: x.Type, ID: x.ID, Query: x.Query}
 	if x.Interaction == "operation" && x.Operation == "export" {
 		switch {

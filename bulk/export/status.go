@@ -12,6 +12,7 @@ import (
 	"ucp/auth"
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -160,7 +161,7 @@ func (m *Manager) handleFile(w http.ResponseWriter, r *rest.EndpointRequest) err
 	}
 	// The warnings file is the job's own words, not stored data.
 	if f.Type != "OperationOutcome" {
-		if err := r.Authorize(rest.Access{Interaction: "operation", Operation: "export", Type: f.Type}); err != nil {
+		if err := r.Authorize(service.Access{Interaction: "operation", Operation: "export", Type: f.Type}); err != nil {
 			return err
 		}
 	}

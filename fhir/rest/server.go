@@ -41,17 +41,11 @@ type (
 	// TypeHider is implemented by a ReadInterceptor that knows which types
 	// it may hide from the request's caller (see visibleTotal).
 	TypeHider = service.TypeHider
+	// AuditRecord is one interaction's outcome, for the audit sink.
+	AuditRecord = service.AuditRecord
+	// AuditSink receives one record per interaction after it completes.
+	AuditSink = service.AuditSink
 )
-
-// AuditRecord is one interaction's outcome, for the audit sink.
-type AuditRecord struct {
-	Access
-	Method string
-	Path   string
-	Status int
-	Time   time.Time
-	Err    error
-}
 
 // RequestObserver is told of every request the Server answers (bundle
 // entries not counted again), for metrics. interaction is the FHIR
@@ -60,11 +54,6 @@ type AuditRecord struct {
 // when any: never an id, so that labels made of them stay few.
 type RequestObserver interface {
 	ObserveRequest(interaction, typ string, status int, d time.Duration)
-}
-
-// AuditSink receives one record per interaction after it completes.
-type AuditSink interface {
-	Record(ctx context.Context, r AuditRecord)
 }
 
 type allowAll struct{}

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"time"
 
 	"ucp/store"
 )
@@ -73,6 +74,22 @@ type ReadInterceptor interface {
 // taken to hide any type from anyone.
 type TypeHider interface {
 	MayHide(ctx context.Context, typ string) bool
+}
+
+// AuditRecord is one interaction's outcome, for the audit sink. Method,
+// Path and Status are the door's (HTTP's for the REST adapter).
+type AuditRecord struct {
+	Access
+	Method string
+	Path   string
+	Status int
+	Time   time.Time
+	Err    error
+}
+
+// AuditSink receives one record per interaction after it completes.
+type AuditSink interface {
+	Record(ctx context.Context, r AuditRecord)
 }
 
 // allowAll is the hook of a Service configured without one.
