@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -76,22 +77,76 @@ func (s *Server) decodeEntry(c *gin.Context, i int, raw any) (*service.Entry, er
 	return e, err
 }
 
-// batch runs each entry on its own through the router, as if it were its
-// own request (same principal and headers), and reports each outcome.
+// batch runs each entry on its own, as if it were its own request (same
+// principal and Prefer), and reports each outcome: a write through the
+// service, a read through the router.
 func (s *Server) batch(c *gin.Context, entries []any) error {
 	out := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "batch-response"}
 	for i, raw := range entries {
 		r, err := s.decodeEntry(c, i, raw)
 		var e bundleEntry
-		if err != nil {
+		switch {
+		case err != nil:
 			status, code, msg, expr := errorStatus(err)
 			e.Response = &entryResponse{Status: statusText(status), Outcome: outcomeJSON("error", code, msg, expr)}
-		} else {
+		case r.Method == "GET" || r.Method == "HEAD" || r.Type == "":
 			e = s.subRequest(c, r)
+		default:
+			e = s.batchWrite(c, r)
 		}
 		out.Entry = append(out.Entry, e)
 	}
 	return s.writeJSON(c, http.StatusOK, marshalBundle(out))
+}
+
+// batchWrite runs a write entry of a batch through the service and encodes
+// its response entry as the entry's own request would have been answered;
+// it is audited as an interaction of its own.
+func (s *Server) batchWrite(c *gin.Context, e *service.Entry) bundleEntry {
+	ctx := c.Request.Context()
+	if err := s.checkType(e.Type); err != nil {
+		status, body := s.outcome(ctx, e.Method, e.URL, err)
+		return bundleEntry{Response: &entryResponse{Status: statusText(status), Outcome: body}}
+	}
+	start := s.cfg.Now()
+	r, err := s.svc.BatchEntry(ctx, e)
+	path, _, _ := strings.Cut(s.cfg.Prefix+"/"+e.Path, "?")
+	if err != nil {
+		status, body := s.outcome(ctx, e.Method, path, err)
+		s.cfg.Audit.Record(ctx, AuditRecord{Access: e.Access(), Method: e.Method, Path: path, Status: status, Time: start, Err: err})
+		return bundleEntry{Response: &entryResponse{Status: statusText(status), Outcome: body}}
+	}
+	ret := parsePrefer(c.Request.Header.Values("Prefer")).ret
+	status := writeStatus(r.Outcome)
+	resp := &entryResponse{}
+	out := bundleEntry{Response: resp}
+	switch v := r.Version; {
+	case v == nil || v.Deleted:
+		if v != nil {
+			resp.Etag = etag(v.VersionID)
+		}
+		if ret == "OperationOutcome" {
+			status, resp.Outcome = http.StatusOK, outcomeJSON("information", "informational", "deleted", nil)
+		}
+	default:
+		resp.Etag = etag(v.VersionID)
+		// As the Last-Modified header of a request of its own: to the second.
+		resp.LastModified = resource.FormatInstant(v.LastUpdated.UTC().Truncate(time.Second))
+		if status == http.StatusCreated {
+			resp.Location = fmt.Sprintf("%s/%s/%s/_history/%d", s.base(c), v.Type, v.ID, v.VersionID)
+		}
+		switch ret {
+		case "minimal":
+		case "OperationOutcome":
+			resp.Outcome = outcomeJSON("information", "informational", fmt.Sprintf("%s/%s version %d", v.Type, v.ID, v.VersionID), nil)
+		default:
+			out.Resource = v.JSON
+			out.FullURL = s.base(c) + "/" + v.Type + "/" + v.ID
+		}
+	}
+	resp.Status = statusText(status)
+	s.cfg.Audit.Record(ctx, AuditRecord{Access: e.Access(), Method: e.Method, Path: path, Status: status, Time: start})
+	return out
 }
 
 // subRequest runs one bundle entry through the router and turns the

@@ -202,22 +202,15 @@ func (s *Service) BatchEntry(ctx context.Context, e *Entry) (*Result, error) {
 		return nil, store.Errorf(store.NotFound, "resource type %q is not supported by this server", e.Type)
 	}
 	w := &Write{Method: e.Method, Type: e.Type, ID: e.ID, Resource: e.Resource, IfMatch: e.IfMatch}
-	a := Access{Type: e.Type, ID: e.ID}
+	a := e.Access()
+	w.Interaction = a.Interaction
 	switch e.Method {
-	case "POST":
-		w.Interaction, a.Interaction, a.Query = "create", "create", e.IfNoneExist
 	case "PUT":
-		w.Interaction, w.CreateOnMissing, a.Interaction = "update", true, "update"
+		w.CreateOnMissing = true
 	case "PATCH":
-		w.Interaction, w.Resource, a.Interaction = "patch", nil, "patch"
-		w.Patch = e.Patch
-	case "DELETE":
-		w.Interaction, a.Interaction = "delete", "delete"
-	default:
+		w.Resource, w.Patch = nil, e.Patch
+	case "GET", "HEAD":
 		return nil, store.Errorf(store.Unsupported, "a %s entry is not a write", e.Method)
-	}
-	if e.Query != "" {
-		a.ID, a.Query = "", e.Query
 	}
 	if err := s.cfg.Authorizer.Authorize(ctx, a); err != nil {
 		return nil, err
@@ -269,6 +262,26 @@ func (s *Service) BatchEntry(ctx context.Context, e *Entry) (*Result, error) {
 	}
 	w.ID = vs[0].ID
 	return s.Write(ctx, w)
+}
+
+// Access is the interaction a write entry of a batch is, as its own
+// request would be authorised and audited.
+func (e *Entry) Access() Access {
+	a := Access{Type: e.Type, ID: e.ID}
+	switch e.Method {
+	case "POST":
+		a.Interaction, a.Query = "create", e.IfNoneExist
+	case "PUT":
+		a.Interaction = "update"
+	case "PATCH":
+		a.Interaction = "patch"
+	case "DELETE":
+		a.Interaction = "delete"
+	}
+	if e.Query != "" {
+		a.ID, a.Query = "", e.Query
+	}
+	return a
 }
 
 // Bundle runs the writes of a transaction or batch Bundle for an
