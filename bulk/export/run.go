@@ -15,7 +15,6 @@ import (
 
 	"ucp/auth"
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
 	"ucp/fhir/service"
 	"ucp/store"
 )
@@ -127,7 +126,7 @@ func (m *Manager) export(ctx context.Context, j *job) error {
 			}
 			// Its chains and _has reach only what the job's principal may
 			// see, as a search's do.
-			if err := rest.NarrowReach(ctx, m.cfg.Store, m.cfg.ReadInterceptor, parsed.Where); err != nil {
+			if err := service.NarrowReach(ctx, m.cfg.Store, m.cfg.ReadInterceptor, parsed.Where); err != nil {
 				return err
 			}
 			x.filters[typ] = append(x.filters[typ], parsed.Where)

@@ -41,7 +41,7 @@
 //     query (see handleCompartmentSearch). Other compartments answer 404.
 //   - A chain or _has reaching a type the ReadInterceptor may hide from the
 //     caller matches only through the resources of that type they may see
-//     (see NarrowReach); one reaching more than 1,000 of them is refused
+//     (see service.NarrowReach); one reaching more than 1,000 of them is refused
 //     (400), since each must be checked.
 //   - Patient/{id}/$everything is built in (see everythingOperation): the
 //     compartment paged by one multi-type store cursor, plus the

@@ -129,10 +129,10 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 	if err != nil {
 		return err
 	}
-	if err := s.authorizeReach(ctx, &req.Query); err != nil {
+	if err := s.svc.AuthorizeReach(ctx, &req.Query); err != nil {
 		return err
 	}
-	if err := NarrowReach(ctx, s.cfg.Store, s.cfg.ReadInterceptor, req.Query.Where); err != nil {
+	if err := service.NarrowReach(ctx, s.cfg.Store, s.cfg.ReadInterceptor, req.Query.Where); err != nil {
 		return err
 	}
 	q := req.Query

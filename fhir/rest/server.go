@@ -212,7 +212,6 @@ func New(cfg Config) (*Server, error) {
 		Authorizer: cfg.Authorizer, WriteInterceptor: cfg.WriteInterceptor, ReadInterceptor: cfg.ReadInterceptor,
 		ConditionalDeleteMultiple: cfg.ConditionalDeleteMultiple, MaxConditionalDelete: cfg.MaxConditionalDelete,
 		Now: cfg.Now, Logger: cfg.Logger, OnSearchParameters: s.invalidateCapabilities,
-		Condition: s.parseCondition,
 	})
 	if err != nil {
 		return nil, err

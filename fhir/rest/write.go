@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/store"
 )
@@ -27,26 +26,10 @@ func writeStatus(o service.Outcome) int {
 	return http.StatusOK
 }
 
-// parseCondition parses a conditional interaction's query.
+// parseCondition parses a conditional interaction's query (see
+// service.Service.Condition).
 func (s *Server) parseCondition(ctx context.Context, typ, raw string) (*store.Query, error) {
-	// Some clients send If-None-Exist as a whole search URL ("Patient?identifier=…").
-	if before, after, ok := strings.Cut(raw, "?"); ok && (before == "" || resource.ValidType(before)) {
-		raw = after
-	}
-	if strings.TrimSpace(raw) == "" {
-		return nil, invalid("the condition is empty")
-	}
-	q, err := s.cfg.Registry.ParseCondition(typ, raw)
-	if err != nil {
-		return nil, err
-	}
-	if len(q.Types) == 0 {
-		q.Types = []string{typ}
-	}
-	if err := s.authorizeReach(ctx, q); err != nil {
-		return nil, err
-	}
-	return q, nil
+	return s.svc.Condition(ctx, typ, raw)
 }
 
 func etag(v int64) string { return `W/"` + strconv.FormatInt(v, 10) + `"` }

@@ -218,7 +218,7 @@ func (s *Service) BatchEntry(ctx context.Context, e *Entry) (*Result, error) {
 	if w.Interaction == "create" {
 		w.Resource = deepCopy(e.Resource).(map[string]any)
 		if e.IfNoneExist != "" {
-			q, err := s.condition(ctx, e.Type, e.IfNoneExist)
+			q, err := s.Condition(ctx, e.Type, e.IfNoneExist)
 			if err != nil {
 				return nil, err
 			}
@@ -232,7 +232,7 @@ func (s *Service) BatchEntry(ctx context.Context, e *Entry) (*Result, error) {
 		}
 		return s.Write(ctx, w)
 	}
-	q, err := s.condition(ctx, e.Type, e.Query)
+	q, err := s.Condition(ctx, e.Type, e.Query)
 	if err != nil {
 		return nil, err
 	}

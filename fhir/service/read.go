@@ -33,7 +33,7 @@ func (s *Service) Find(ctx context.Context, typ, query string, limit int) ([]sto
 	if err := s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "search-type", Type: typ, Query: query}); err != nil {
 		return nil, err
 	}
-	q, err := s.condition(ctx, typ, query)
+	q, err := s.Condition(ctx, typ, query)
 	if err != nil {
 		return nil, err
 	}

@@ -36,10 +36,6 @@ type Config struct {
 	// ReadInterceptor filters what a caller may see of what Read and Find
 	// return; nil shows everything.
 	ReadInterceptor ReadInterceptor
-	// Condition parses the condition of a conditional interaction inside a
-	// transaction (If-None-Exist, a conditional URL or reference) for typ,
-	// authorising what it reaches; nil parses with the Registry alone.
-	Condition func(ctx context.Context, typ, raw string) (*store.Query, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// RetryTimeout bounds the retries of a write that keeps losing races

@@ -201,7 +201,7 @@ func (s *Service) prepareTransaction(ctx context.Context, entries []*Entry) ([]*
 			case "POST":
 				w.Interaction = "create"
 				if e.IfNoneExist != "" {
-					q, err := s.condition(ctx, e.Type, e.IfNoneExist)
+					q, err := s.Condition(ctx, e.Type, e.IfNoneExist)
 					if err != nil {
 						return nil, entryErr(e.Entry, err)
 					}
@@ -226,11 +226,10 @@ func (s *Service) prepareTransaction(ctx context.Context, entries []*Entry) ([]*
 	return tx, nil
 }
 
-// condition parses a conditional interaction's query for typ.
-func (s *Service) condition(ctx context.Context, typ, raw string) (*store.Query, error) {
-	if s.cfg.Condition != nil {
-		return s.cfg.Condition(ctx, typ, raw)
-	}
+// Condition parses the query of a conditional interaction (If-None-Exist,
+// a conditional URL or reference) on typ, and authorises the types it
+// reaches through chains (AuthorizeReach).
+func (s *Service) Condition(ctx context.Context, typ, raw string) (*store.Query, error) {
 	// Some clients send a condition as a whole search URL ("Patient?identifier=…").
 	if before, after, ok := strings.Cut(raw, "?"); ok && (before == "" || resource.ValidType(before)) {
 		raw = after
@@ -245,6 +244,9 @@ func (s *Service) condition(ctx context.Context, typ, raw string) (*store.Query,
 	if len(q.Types) == 0 {
 		q.Types = []string{typ}
 	}
+	if err := s.AuthorizeReach(ctx, q); err != nil {
+		return nil, err
+	}
 	return q, nil
 }
 
@@ -255,7 +257,7 @@ func (s *Service) assignID(ctx context.Context, e *txEntry) error {
 	switch e.Method {
 	case "POST":
 		if e.IfNoneExist != "" {
-			q, err := s.condition(ctx, e.Type, e.IfNoneExist)
+			q, err := s.Condition(ctx, e.Type, e.IfNoneExist)
 			if err != nil {
 				return err
 			}
@@ -273,7 +275,7 @@ func (s *Service) assignID(ctx context.Context, e *txEntry) error {
 		if e.Query == "" {
 			return nil
 		}
-		q, err := s.condition(ctx, e.Type, e.Query)
+		q, err := s.Condition(ctx, e.Type, e.Query)
 		if err != nil {
 			return err
 		}
@@ -333,7 +335,7 @@ func (s *Service) rewriteRefs(ctx context.Context, res map[string]any, ids map[s
 		}
 		if typ, query, ok := strings.Cut(r, "?"); ok && !strings.Contains(typ, "/") && !strings.Contains(typ, ":") {
 			var q *store.Query
-			if q, err = s.condition(ctx, typ, query); err != nil {
+			if q, err = s.Condition(ctx, typ, query); err != nil {
 				return
 			}
 			var vs []store.Version
