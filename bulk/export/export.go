@@ -38,7 +38,7 @@ const (
 type Config struct {
 	Store    Store
 	Registry *search.Registry
-	// Types are the served types, as rest.Config.Types.
+	// Types are the served types.
 	Types []string
 	// Authorizer checks each exported type (as a search-type) at kick-off
 	// and nothing else: the operation itself and downloads go through the

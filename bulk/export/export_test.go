@@ -132,7 +132,7 @@ func (e *env) start(tb testing.TB, opts ...func(*export.Config)) {
 	tb.Cleanup(func() { mgr.Close() })
 	srv, err := rest.New(rest.Config{
 		Store: e.st, Registry: e.reg, Types: types, Authorizer: az, ReadInterceptor: e.plans,
-		Operations: mgr.Operations(), Endpoints: mgr.Endpoints(),
+		Operations: mgr.Operations(), Endpoints: endpoints(mgr.Routes()),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -811,4 +811,17 @@ func TestCancelRunning(t *testing.T) {
 	if entries, _ := filepath.Glob(filepath.Join(e.dir, "*")); len(entries) != 0 {
 		t.Errorf("files left after DELETE: %v", entries)
 	}
+}
+
+// endpoints serves the export routes through the REST adapter, as cmd/ucp
+// wires them.
+func endpoints(routes []export.Route) []rest.Endpoint {
+	var out []rest.Endpoint
+	for _, rt := range routes {
+		out = append(out, rest.Endpoint{Method: rt.Method, Path: rt.Path,
+			Handler: func(w http.ResponseWriter, r *rest.EndpointRequest) error {
+				return rt.Handler(w, &export.Request{Request: r.Request, Params: r.Params, Base: r.Base, Authorize: r.Authorize})
+			}})
+	}
+	return out
 }

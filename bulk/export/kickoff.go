@@ -14,7 +14,7 @@ import (
 
 	"ucp/auth"
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
+
 	"ucp/fhir/service"
 	"ucp/store"
 )
@@ -102,9 +102,27 @@ func (m *Manager) Operations() []service.Operation {
 	}}
 }
 
-// Endpoints returns the status and file routes for the REST server.
-func (m *Manager) Endpoints() []rest.Endpoint {
-	return []rest.Endpoint{
+// Request is one request to a status or file route: the HTTP request, the
+// route's path parameters, the FHIR base URL, and the authorizer of the
+// server it came through (which audits what it authorises).
+type Request struct {
+	*http.Request
+	Params    map[string]string
+	Base      string
+	Authorize func(service.Access) error
+}
+
+// Route is a status or file URL of the Bulk Data protocol, served below the
+// FHIR base (the REST adapter's Endpoint): Path segments are literals or
+// "{name}" placeholders.
+type Route struct {
+	Method, Path string
+	Handler      func(w http.ResponseWriter, r *Request) error
+}
+
+// Routes returns the status and file routes for the REST server.
+func (m *Manager) Routes() []Route {
+	return []Route{
 		{Method: http.MethodGet, Path: "_bulk/{job}", Handler: m.handleStatus},
 		{Method: http.MethodDelete, Path: "_bulk/{job}", Handler: m.handleDelete},
 		{Method: http.MethodGet, Path: "_bulk/{job}/{file}", Handler: m.handleFile},

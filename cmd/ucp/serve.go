@@ -315,7 +315,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		Audit:             sink,
 		Caller:            auth.CallerKey,
 		Operations:        append(plans.Operations(), exports.Operations()...),
-		Endpoints:         exports.Endpoints(),
+		Endpoints:         exportEndpoints(exports.Routes()),
 		SupportedProfiles: supportedProfiles(),
 		SecurityService:   "SMART-on-FHIR",
 		Security:          "Bearer tokens (JWT) from NHS CIS2 or another configured OpenID Connect issuer; SMART Backend Services (client_credentials with private_key_jwt) for system clients. Discovery: .well-known/smart-configuration.",
@@ -533,4 +533,17 @@ func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h quietHandler) WithGroup(name string) slog.Handler {
 	return quietHandler{h.Handler.WithGroup(name)}
+}
+
+// exportEndpoints serves the Bulk Data status and file routes through the
+// REST adapter's endpoints.
+func exportEndpoints(routes []export.Route) []rest.Endpoint {
+	var out []rest.Endpoint
+	for _, rt := range routes {
+		out = append(out, rest.Endpoint{Method: rt.Method, Path: rt.Path,
+			Handler: func(w http.ResponseWriter, r *rest.EndpointRequest) error {
+				return rt.Handler(w, &export.Request{Request: r.Request, Params: r.Params, Base: r.Base, Authorize: r.Authorize})
+			}})
+	}
+	return out
 }
