@@ -15,10 +15,9 @@ import (
 // resource and never answer 409. ifMatch is the If-Match version, 0 when
 // absent; it applies when a match exists.
 func (s *Service) ConditionalUpdate(ctx context.Context, typ string, q *store.Query, res map[string]any, ifMatch int64) (*Result, error) {
-	ctx, cancel := s.retryContext(ctx)
-	defer cancel()
+	retry := s.retrier(ctx)
 	bid, _ := res["id"].(string)
-	for attempt := 1; ; attempt++ {
+	for {
 		vs, err := s.MatchCondition(ctx, q, 2)
 		if err != nil {
 			return nil, err
@@ -49,7 +48,7 @@ func (s *Service) ConditionalUpdate(ctx context.Context, typ string, q *store.Qu
 		r, err := s.Write(ctx, w)
 		if err == nil && r.Outcome == Matched {
 			// A concurrent request created the match first: update it.
-			if !backoff(ctx, attempt) {
+			if !retry.wait() {
 				return nil, store.Errorf(store.Conflict, "%s was changed concurrently until the request's deadline", typ)
 			}
 			continue
@@ -63,13 +62,12 @@ func (s *Service) ConditionalUpdate(ctx context.Context, typ string, q *store.Qu
 // in one atomic write (at most max, else 412). It returns how many were
 // deleted.
 func (s *Service) ConditionalDelete(ctx context.Context, typ string, q *store.Query, multiple bool, max int) (int, error) {
-	ctx, cancel := s.retryContext(ctx)
-	defer cancel()
+	retry := s.retrier(ctx)
 	limit := 2
 	if multiple {
 		limit = max + 1
 	}
-	for attempt := 1; ; attempt++ {
+	for {
 		vs, err := s.MatchCondition(ctx, q, limit)
 		if err != nil {
 			return 0, err
@@ -108,7 +106,7 @@ func (s *Service) ConditionalDelete(ctx context.Context, typ string, q *store.Qu
 				return 0, err
 			}
 		}
-		if !backoff(ctx, attempt) {
+		if !retry.wait() {
 			if err == nil {
 				err = store.Errorf(store.Conflict, "the %s matching the condition kept changing until the request's deadline", typ)
 			}

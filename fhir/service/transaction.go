@@ -74,10 +74,9 @@ type txEntry struct {
 // writer is retried from the start until it wins or ctx ends. Errors about
 // an entry are *EntryError.
 func (s *Service) Transaction(ctx context.Context, entries []*Entry) ([]EntryResult, error) {
-	ctx, cancel := s.retryContext(ctx)
-	defer cancel()
+	retry := s.retrier(ctx)
 	var tx []*txEntry
-	for attempt := 1; ; attempt++ {
+	for {
 		var err error
 		if tx, err = s.prepareTransaction(ctx, entries); err != nil {
 			return nil, err
@@ -112,7 +111,7 @@ func (s *Service) Transaction(ctx context.Context, entries []*Entry) ([]EntryRes
 			}
 			break
 		}
-		if store.KindOf(werr) != store.Conflict || !backoff(ctx, attempt) {
+		if store.KindOf(werr) != store.Conflict || !retry.wait() {
 			return nil, werr
 		}
 		// A concurrent write: re-evaluate conditions and versions.

@@ -260,9 +260,8 @@ func (s *Service) Committed(ps ...*Prepared) {
 // Matched with the winner, which the store reports as the Conflict's
 // Matches.
 func (s *Service) Write(ctx context.Context, w *Write) (*Result, error) {
-	ctx, cancel := s.retryContext(ctx)
-	defer cancel()
-	for attempt := 1; ; attempt++ {
+	retry := s.retrier(ctx)
+	for {
 		if w.Interaction == "create" && w.IfNoneExist != nil {
 			v, err := s.ConditionalCreateMatch(ctx, w.IfNoneExist)
 			if err != nil {
@@ -299,31 +298,48 @@ func (s *Service) Write(ctx context.Context, w *Write) (*Result, error) {
 		if w.IfMatch != 0 {
 			return nil, store.Errorf(store.PreconditionFailed, "%s/%s was changed concurrently; If-Match version %d is no longer current", w.Type, w.ID, w.IfMatch)
 		}
-		if !backoff(ctx, attempt) {
+		if !retry.wait() {
 			return nil, err
 		}
 	}
 }
 
-// retryContext bounds a retrying write by Config.RetryTimeout when ctx has
-// no deadline of its own.
-func (s *Service) retryContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, s.cfg.RetryTimeout)
+// retrier paces the retries of a write that lost a race to a concurrent
+// writer: it retries until the write wins, ctx ends, or (when ctx has no
+// deadline) Config.RetryTimeout has passed since the first lost race. It
+// costs nothing until a race is lost.
+type retrier struct {
+	ctx     context.Context
+	timeout time.Duration
+	giveUp  time.Time
+	attempt int
 }
 
-// backoff waits a little, randomly and more with each attempt, before a
+func (s *Service) retrier(ctx context.Context) retrier {
+	return retrier{ctx: ctx, timeout: s.cfg.RetryTimeout}
+}
+
+// wait waits a little, randomly and more with each attempt, before a
 // retry, so writers racing for one resource spread out instead of
-// colliding again. It reports false when ctx ended first: the write gives
-// up with the conflict it last had.
-func backoff(ctx context.Context, attempt int) bool {
-	d := time.Duration(rand.Int64N(int64(min(attempt, 50))*int64(time.Millisecond) + 1))
+// colliding again. It reports false when the write should give up with the
+// conflict it last had.
+func (r *retrier) wait() bool {
+	r.attempt++
+	if r.giveUp.IsZero() {
+		if d, ok := r.ctx.Deadline(); ok {
+			r.giveUp = d
+		} else {
+			r.giveUp = time.Now().Add(r.timeout)
+		}
+	}
+	if !time.Now().Before(r.giveUp) {
+		return false
+	}
+	d := time.Duration(rand.Int64N(int64(min(r.attempt, 50))*int64(time.Millisecond) + 1))
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-ctx.Done():
+	case <-r.ctx.Done():
 		return false
 	case <-t.C:
 		return true
