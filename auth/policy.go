@@ -6,19 +6,13 @@ import (
 	"slices"
 	"strings"
 
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
-// Access describes one interaction. Its fields are those of
-// service.Access, in the same order, so the adapter is a conversion:
-// auth.Access(a).
-type Access struct {
-	Interaction string // read, vread, update, patch, delete, history-instance, history-type, history-system, create, search-type, search-system, batch, transaction, capabilities
-	Type        string // resource type, "" for system-level interactions
-	ID          string // resource id when known
-	Query       string // search or condition query, when any
-	Operation   string // operation name without "$", for Interaction "operation"
-}
+// Access describes one interaction: the service's, so that the policy is
+// the service's Authorizer as it stands.
+type Access = service.Access
 
 // CompartmentFunc reports whether the resource typ/id lies in the patient's
 // compartment (https://hl7.org/fhir/R4/compartmentdefinition-patient.html).

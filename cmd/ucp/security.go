@@ -11,7 +11,6 @@ import (
 	"ucp/auth"
 	"ucp/auth/devissuer"
 	"ucp/auth/smart"
-	"ucp/fhir/rest"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
 	"ucp/store"
@@ -95,54 +94,9 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store, reg *search
 	return sec, nil
 }
 
-// authorizer adapts the policy to the REST layer's hook.
-func (sec *security) authorizer() rest.Authorizer { return policyAuthorizer{sec.authz} }
-
-type policyAuthorizer struct{ p auth.Authorizer }
-
-func (a policyAuthorizer) Authorize(ctx context.Context, x rest.Access) error {
-	acc := auth.Access(x)
-	if x.Interaction == "operation" && x.Operation != "reindex" { // $reindex is the policy's own (an operator's act)
-		// The policy knows interactions, not operations: an operation that
-		// only reads is authorized as a read of its type, any other as an
-		// update.
-		acc.Interaction = "update"
-		switch {
-		case x.Operation == "export":
-			// Bulk export reads: everything at system level (a system-wide
-			// search: system/*.rs), every patient at Patient level (a search
-			// of Patient), a Group's members at Group level (a read of the
-			// Group); a file download, a search of the file's type. The
-			// export then authorizes each type it exports as a search.
-			switch {
-			case x.Type == "":
-				acc.Interaction = "search-system"
-			case x.ID != "":
-				acc.Interaction = "read"
-			default:
-				acc.Interaction = "search-type"
-			}
-			// Patient level is every patient's record at once, for a
-			// backend service. A clinician or viewer searches Patient one
-			// patient at a time, and a Group's members (a caseload) stay
-			// theirs to export.
-			if x.Type == "Patient" && x.ID == "" {
-				if p := auth.FromContext(ctx); p != nil && p.Role != auth.RoleSystem {
-					return store.Errorf(store.Forbidden, "Patient-level $export covers every patient's record: it is for system clients (SMART Backend Services); export a Group of your patients instead")
-				}
-			}
-		case readOnlyOperations[x.Operation]:
-			acc.Interaction = "read"
-			if x.ID == "" {
-				acc.Interaction = "search-type"
-			}
-		}
-	}
-	return a.p.Authorize(ctx, acc)
-}
-
-// readOnlyOperations change nothing stored.
-var readOnlyOperations = map[string]bool{"validate": true, "document": true, "everything": true}
+// authorizer is the one authorizer: operations mapped to interactions,
+// then the policy with the agreement check.
+func (sec *security) authorizer() auth.Authorizer { return auth.OperationPolicy{Next: sec.authz} }
 
 // mount adds the token endpoints: SMART Backend Services, and the
 // development issuer in --dev.
