@@ -31,8 +31,8 @@ func versionRef(v *store.Version) string {
 }
 
 // approve builds the Provenance and the Composition written with an
-// approval of op's plan.
-func (p *Plans) approve(op *service.WriteOp, plan map[string]any, patient string, secs *sections, cs consent, who approver) ([]store.Change, error) {
+// approval of op's plan, for the write pipeline to create with it.
+func (p *Plans) approve(op *service.WriteOp, plan map[string]any, patient string, secs *sections, cs consent, who approver) ([]map[string]any, error) {
 	version := op.Version
 	now := p.cfg.Now().UTC().Truncate(time.Microsecond)
 	planRef := "CarePlan/" + op.ID + "/_history/" + strconv.FormatInt(version, 10)
@@ -57,23 +57,7 @@ func (p *Plans) approve(op *service.WriteOp, plan map[string]any, patient string
 		"agent":  []any{agent},
 		"reason": []any{map[string]any{"text": "Clinical approval of the urgent care plan"}},
 	}
-	var out []store.Change
-	for _, res := range []map[string]any{comp, prov} {
-		id := resource.ID(res)
-		if id == "" {
-			id = uuid.NewString()
-		}
-		resource.SetMeta(res, id, 1, now)
-		entries, patients, err := p.cfg.Registry.Extract(res)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, store.Change{
-			Type: resource.Type(res), ID: id, VersionID: 1, PrevVersion: 0, LastUpdated: now,
-			Method: "POST", JSON: resource.Marshal(res), Entries: entries, Patients: patients,
-		})
-	}
-	return out, nil
+	return []map[string]any{comp, prov}, nil
 }
 
 // narrativeTmpl renders a section's XHTML narrative. html/template escapes

@@ -179,24 +179,25 @@ func TestWriteInterceptorAuditsInTheWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	wi := audit.WriteInterceptor{Registry: reg}
+	svc, err := service.New(service.Config{Store: st, Registry: reg, WriteInterceptor: wi})
+	if err != nil {
+		t.Fatal(err)
+	}
 	const n = 10
 	for i := range n {
 		ctx := reqCtx(clinician())
 		id := "cp" + string(rune('a'+i))
 		res := map[string]any{"resourceType": "CarePlan", "id": id, "status": "active", "intent": "plan",
 			"subject": map[string]any{"reference": "Patient/p1"}}
-		op := &service.WriteOp{Interaction: "create", Type: "CarePlan", ID: id, Resource: res, Version: 1}
-		if err := wi.BeforeWrite(ctx, op, service.View{}); err != nil {
+		p, err := svc.Prepare(ctx, &service.Write{Interaction: "create", Method: "POST", Type: "CarePlan", ID: id, Resource: res}, service.View{})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if len(op.Extra) != 1 || op.Extra[0].Type != "AuditEvent" {
-			t.Fatalf("Extra = %+v", op.Extra)
+		if len(p.Extra) != 1 || p.Extra[0].Type != "AuditEvent" {
+			t.Fatalf("Extra = %+v", p.Extra)
 		}
-		now := time.Now().UTC().Truncate(time.Microsecond)
-		resource.SetMeta(res, id, 1, now)
-		entries, patients, _ := reg.Extract(res)
-		ch := store.Change{Type: "CarePlan", ID: id, VersionID: 1, LastUpdated: now, Method: "POST", JSON: resource.Marshal(res), Entries: entries, Patients: patients}
-		if _, err := st.Write(ctx, append([]store.Change{ch}, op.Extra...)); err != nil {
+		now := p.Change.LastUpdated
+		if _, err := st.Write(ctx, p.Changes()); err != nil {
 			t.Fatal(err)
 		}
 		// The rest layer then records the interaction: the sink must not
@@ -205,8 +206,7 @@ func TestWriteInterceptorAuditsInTheWrite(t *testing.T) {
 	}
 	// A write the store rejected: the sink records the failure.
 	ctx := reqCtx(clinician())
-	op := &service.WriteOp{Interaction: "update", Type: "CarePlan", ID: "cpa", Resource: map[string]any{"resourceType": "CarePlan"}, Version: 2}
-	if err := wi.BeforeWrite(ctx, op, service.View{}); err != nil {
+	if _, err := svc.Prepare(ctx, &service.Write{Interaction: "update", Method: "PUT", Type: "CarePlan", ID: "cpa", Resource: map[string]any{"resourceType": "CarePlan"}}, service.View{}); err != nil {
 		t.Fatal(err)
 	}
 	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "update", Type: "CarePlan", ID: "cpa"}, Status: 409,

@@ -14,12 +14,13 @@ func parseJSON(b []byte) (map[string]any, error) { return resource.Parse(b) }
 
 // WriteInterceptor audits every write in the write's own transaction: after
 // Next has accepted (and perhaps changed) the write, it appends the
-// AuditEvent to op.Extra, so the store keeps both or neither. A write that
-// Next refuses or the store rejects leaves no AuditEvent here; the Sink
-// records the failure from the rest layer's AuditRecord.
+// AuditEvent to op.Extra, which the write pipeline creates in the same
+// write, so the store keeps both or neither. A write that Next refuses or
+// the store rejects leaves no AuditEvent here; the Sink records the failure
+// from the door's AuditRecord.
 type WriteInterceptor struct {
 	Next     service.WriteInterceptor // nil accepts everything
-	Registry Extractor                // indexes the AuditEvent and finds the patients
+	Registry Extractor                // finds the patients of the write
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -38,12 +39,7 @@ func (wi WriteInterceptor) BeforeWrite(ctx context.Context, op *service.WriteOp,
 	e := &Event{Interaction: op.Interaction, Type: op.Type, ID: op.ID, Version: op.Version, Time: wi.now()}
 	e.Patients = writePatients(wi.Registry, op)
 	fromContext(ctx, e)
-	ev := Build(e)
-	ch, err := change(wi.Registry, ev)
-	if err != nil {
-		return err
-	}
-	op.Extra = append(op.Extra, ch)
+	op.Extra = append(op.Extra, Build(e))
 	if c := collectorFrom(ctx); c != nil {
 		c.mu.Lock()
 		c.written = true
@@ -76,11 +72,6 @@ func writePatients(reg Extractor, op *service.WriteOp) []string {
 		ids = addPatient(ids, versionPatients(reg, op.Previous)...)
 	}
 	return ids
-}
-
-// change makes the store change that creates the AuditEvent ev.
-func change(reg Extractor, ev map[string]any) (store.Change, error) {
-	return changeWithJSON(reg, ev, nil)
 }
 
 // changeWithJSON is change with the stored JSON given (nil: marshal ev).

@@ -33,10 +33,11 @@ type WriteOp struct {
 	// interceptor that records it (a Provenance, an AuditEvent) never
 	// derives it again.
 	Version int64
-	// Extra changes the interceptor wants written in the same atomic write
-	// (e.g. a Provenance or an outbox resource). Their versions are the
-	// interceptor's business.
-	Extra []store.Change
+	// Extra are new resources the interceptor wants created in the same
+	// atomic write (a Provenance, a Composition, an AuditEvent, an outbox
+	// job). The write pipeline prepares them like the resource itself: an
+	// id when they have none, version 1, meta and index entries.
+	Extra []map[string]any
 }
 
 // WriteInterceptor applies domain rules (care-plan lifecycle, consent,

@@ -172,3 +172,41 @@ type ruleFunc func(ctx context.Context, op *service.WriteOp, view service.View) 
 func (f ruleFunc) BeforeWrite(ctx context.Context, op *service.WriteOp, view service.View) error {
 	return f(ctx, op, view)
 }
+
+// TestExtraResourcesGoThroughThePipeline: a resource a write rule adds is
+// numbered, stamped and indexed by the pipeline, in the same write.
+func TestExtraResourcesGoThroughThePipeline(t *testing.T) {
+	rules := ruleFunc(func(_ context.Context, op *service.WriteOp, _ service.View) error {
+		if op.Type == "Patient" {
+			op.Extra = append(op.Extra, map[string]any{"resourceType": "Provenance", "id": "prov-" + op.ID,
+				"target":   []any{map[string]any{"reference": "Patient/" + op.ID}},
+				"recorded": "2026-01-01T00:00:00Z", "agent": []any{map[string]any{"who": map[string]any{"display": "x"}}}})
+		}
+		return nil
+	})
+	svc := mustService(t, rules)
+	ctx := context.Background()
+	r, err := svc.Write(ctx, &service.Write{Interaction: "update", Method: "PUT", Type: "Patient", ID: "p1", CreateOnMissing: true,
+		Resource: map[string]any{"resourceType": "Patient", "id": "p1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := svc.Store().Read(ctx, "Provenance", "prov-p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type stamp struct {
+		Version int64
+		At      string
+	}
+	if diff := cmp.Diff(stamp{1, r.Version.LastUpdated.String()}, stamp{v.VersionID, v.LastUpdated.String()}); diff != "" {
+		t.Errorf("the Provenance's version and time (-want +got):\n%s", diff)
+	}
+	found, err := svc.Find(ctx, "Provenance", "target=Patient/p1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 || found[0].ID != "prov-p1" {
+		t.Errorf("Provenance?target=Patient/p1 found %d, want the one the rule added (its index entries)", len(found))
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"time"
 
 	"github.com/google/uuid"
@@ -180,7 +181,13 @@ func (s *Service) Prepare(ctx context.Context, w *Write, view View) (*Prepared, 
 		return nil, err
 	}
 	res = op.Resource
-	p.Extra = op.Extra
+	for _, x := range op.Extra {
+		xc, err := s.prepareExtra(x, ch.LastUpdated)
+		if err != nil {
+			return nil, err
+		}
+		p.Extra = append(p.Extra, xc)
+	}
 	if w.Type == "SearchParameter" {
 		// Checked against the registry before anything is stored, so a
 		// definition it refuses is never written.
@@ -218,6 +225,25 @@ func (s *Service) Prepare(ctx context.Context, w *Write, view View) (*Prepared, 
 	}
 	p.Change = ch
 	return p, nil
+}
+
+// prepareExtra prepares a resource a write interceptor added: created in
+// the same write, at the same time, as version 1.
+func (s *Service) prepareExtra(res map[string]any, at time.Time) (store.Change, error) {
+	typ, id := resource.Type(res), resource.ID(res)
+	if typ == "" {
+		return store.Change{}, fmt.Errorf("service: a write rule added a resource without a resourceType")
+	}
+	if id == "" {
+		id = uuid.NewString()
+	}
+	resource.SetMeta(res, id, 1, at)
+	entries, patients, err := s.cfg.Registry.Extract(res)
+	if err != nil {
+		return store.Change{}, err
+	}
+	return store.Change{Type: typ, ID: id, VersionID: 1, PrevVersion: 0, LastUpdated: at, Method: http.MethodPost,
+		JSON: resource.Marshal(res), Entries: entries, Patients: patients}, nil
 }
 
 func checkType(res map[string]any, want string) error {
