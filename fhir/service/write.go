@@ -57,9 +57,10 @@ type Prepared struct {
 	Change *store.Change
 	// Extra are the versions the rules added (Provenance, AuditEvent …).
 	Extra []store.Change
-	// sp is the registry change of a SearchParameter write, applied once
-	// the write is stored (see Committed).
-	sp *spChange
+	// sps are the registry changes of the SearchParameters written (the
+	// resource, or one a rule added), applied once the write is stored
+	// (see Committed).
+	sps []*spChange
 }
 
 // Changes returns the changes to store: the resource's, then the extra ones.
@@ -186,6 +187,13 @@ func (s *Service) Prepare(ctx context.Context, w *Write, view View) (*Prepared, 
 		if err != nil {
 			return nil, err
 		}
+		if xc.Type == "SearchParameter" {
+			sp, err := s.stageSearchParameter(x, nil)
+			if err != nil {
+				return nil, err
+			}
+			p.sps = append(p.sps, sp)
+		}
 		p.Extra = append(p.Extra, xc)
 	}
 	if w.Type == "SearchParameter" {
@@ -199,7 +207,7 @@ func (s *Service) Prepare(ctx context.Context, w *Write, view View) (*Prepared, 
 		if err != nil {
 			return nil, err
 		}
-		p.sp = sp
+		p.sps = append(p.sps, sp)
 	}
 	if w.Interaction == "delete" {
 		ch.Deleted = true
@@ -268,8 +276,11 @@ func checkType(res map[string]any, want string) error {
 func (s *Service) Committed(ps ...*Prepared) {
 	changed := false
 	for _, p := range ps {
-		if p != nil && p.Change != nil && p.sp != nil {
-			s.commitSearchParameter(p.sp)
+		if p == nil || p.Change == nil {
+			continue
+		}
+		for _, sp := range p.sps {
+			s.commitSearchParameter(sp)
 			changed = true
 		}
 	}
