@@ -28,7 +28,9 @@
 // on (a reference, or a Consent of a patient it refers to): each resource's
 // versions and every dependency keep the file's order. A
 // StructureDefinition is stored in a batch of its own, before the resources
-// that claim it are validated.
+// that claim it are validated; so is a SearchParameter, which is registered
+// once stored (lines prepared before that are not indexed by it until
+// reindexed, as through the API).
 //
 // A bad line (malformed JSON, no or wrong id, refused by the rules, failed
 // extraction) is reported through Importer.Reject with its file and line
@@ -264,10 +266,14 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 			}
 			continue
 		}
-		if l.typ == "StructureDefinition" && len(batch) > 0 {
+		alone := l.typ == "StructureDefinition" || l.typ == "SearchParameter"
+		if alone && len(batch) > 0 {
 			// A profile must be stored before the resources that claim it
 			// are validated, and validation runs before a batch is
 			// written: a StructureDefinition ends the batch before it …
+			// A SearchParameter is checked by registering it for a moment,
+			// which must not overlap the extraction of lines prepared in
+			// parallel with it: it too has a batch of its own.
 			if err := flush(); err != nil {
 				return stop(err)
 			}
@@ -295,7 +301,7 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 		}
 		batch = append(batch, l)
 		inBatch[l.self()] = true
-		if len(batch) >= batchSize || l.typ == "StructureDefinition" { // … and its own
+		if len(batch) >= batchSize || alone { // … and its own
 			if err := flush(); err != nil {
 				return stop(err)
 			}
