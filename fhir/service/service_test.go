@@ -2,12 +2,15 @@ package service_test
 
 import (
 	"context"
+	"encoding/base64"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"ucp/fhir/resource"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
 	"ucp/store"
@@ -208,5 +211,53 @@ func TestExtraResourcesGoThroughThePipeline(t *testing.T) {
 	}
 	if len(found) != 1 || found[0].ID != "prov-p1" {
 		t.Errorf("Provenance?target=Patient/p1 found %d, want the one the rule added (its index entries)", len(found))
+	}
+}
+
+// TestBundleBatch: a batch's write entries run one by one, conditional
+// forms included, and a bad entry fails alone.
+func TestBundleBatch(t *testing.T) {
+	svc := mustService(t, nil)
+	ctx := context.Background()
+	patch := base64.StdEncoding.EncodeToString([]byte(`[{"op":"add","path":"/gender","value":"female"}]`))
+	batch := func(entries ...string) []service.EntryResult {
+		t.Helper()
+		b, err := resource.Parse([]byte(`{"resourceType":"Bundle","type":"batch","entry":[` + strings.Join(entries, ",") + `]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := svc.Bundle(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	type got struct {
+		Outcome service.Outcome
+		Failed  bool
+	}
+	summary := func(rs []service.EntryResult) []got {
+		var out []got
+		for _, r := range rs {
+			out = append(out, got{r.Outcome, r.Err != nil})
+		}
+		return out
+	}
+	cond := `"request":{"method":"PUT","url":"Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009"}`
+	pat := `{"resourceType":"Patient","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9000000009"}]}`
+	first := batch(`{"resource":`+pat+`,`+cond+`}`, `{"resource":{"resourceType":"Observation"},"request":{"method":"POST","url":"Patient"}}`)
+	if diff := cmp.Diff([]got{{service.Created, false}, {0, true}}, summary(first)); diff != "" {
+		t.Errorf("first batch (-want +got):\n%s", diff)
+	}
+	id := first[0].Version.ID
+	second := batch(`{"resource":`+pat+`,`+cond+`}`,
+		`{"resource":{"resourceType":"Binary","contentType":"application/json-patch+json","data":"`+patch+`"},"request":{"method":"PATCH","url":"Patient/`+id+`"}}`,
+		`{"request":{"method":"DELETE","url":"Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009"}}`,
+		`{"request":{"method":"DELETE","url":"Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009"}}`)
+	if diff := cmp.Diff([]got{{service.Updated, false}, {service.Updated, false}, {service.Deleted, false}, {service.NoOp, false}}, summary(second)); diff != "" {
+		t.Errorf("second batch (-want +got):\n%s", diff)
+	}
+	if second[1].Version == nil || !strings.Contains(string(second[1].Version.JSON), `"gender":"female"`) {
+		t.Errorf("the patched version does not have the patch applied")
 	}
 }
