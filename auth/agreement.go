@@ -8,17 +8,17 @@ import (
 	"sync"
 	"time"
 
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
 // ODSSystem is the identifier system of ODS organisation codes.
 const ODSSystem = "https://fhir.nhs.uk/Id/ods-organization-code"
 
-// Authorizer is what AgreementPolicy wraps: [*Policy], or another
-// Authorizer around it.
-type Authorizer interface {
-	Authorize(ctx context.Context, a Access) error
-}
+// Authorizer decides whether the caller in ctx may perform an interaction:
+// the service's hook. [*Policy], [AgreementPolicy] and [OperationPolicy]
+// are Authorizers, and wrap one another.
+type Authorizer = service.Authorizer
 
 // AgreementSource answers whether an organisation has an information-sharing
 // agreement with this service that is in force at a given time.
@@ -48,8 +48,8 @@ type AgreementPolicy struct {
 	Now func() time.Time
 }
 
-// Authorize implements Authorizer; cmd/ucp adapts it to the REST layer's
-// Authorizer, as it does [*Policy].
+// Authorize implements the service's Authorizer: Next first, then the
+// agreement of the caller's organisation.
 func (ap *AgreementPolicy) Authorize(ctx context.Context, a Access) error {
 	if err := ap.Next.Authorize(ctx, a); err != nil {
 		return err

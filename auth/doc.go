@@ -16,11 +16,13 @@
 //   - [RoleMap] maps national RBAC role codes to ucp's coarse [Role]s through
 //     configuration, never code, because the code lists change without a
 //     release of ucp.
-//   - [Policy] implements the REST layer's Authorizer hook, and
+//   - [Policy] implements the FHIR service's Authorizer hook,
 //     [AgreementPolicy] wraps it with the information-sharing agreement
-//     check. [Policy.Operator] names the organisation that runs the
-//     service: only its admins record agreements, read the audit and run
-//     $reindex, and it needs no agreement itself.
+//     check, and [OperationPolicy] around both authorises each operation
+//     as the interaction it amounts to: together, the one authorizer.
+//     [Policy.Operator] names the organisation that runs the service: only
+//     its admins record agreements, read the audit and run $reindex, and
+//     it needs no agreement itself.
 //
 // Refusals are *store.Error of kind store.Forbidden (403). A missing or bad
 // credential is an [*AuthError], which matches [ErrUnauthenticated] with

@@ -6,22 +6,13 @@ import (
 	"slices"
 	"strings"
 
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
-// Access describes one interaction for the policy. It has the fields of
-// the REST layer's rest.Access, in the same order, so one converts to the
-// other (auth.Access(a)). The policy judges interactions, not operations:
-// apart from $reindex, which it judges itself, an operation reaches it as
-// the interaction it amounts to (a read or search for one that only reads,
-// an update otherwise), which the adapter in cmd/ucp works out.
-type Access struct {
-	Interaction string // read, vread, update, patch, delete, history-instance, history-type, history-system, create, search-type, search-system, batch, transaction, capabilities
-	Type        string // resource type, "" for system-level interactions
-	ID          string // resource id when known
-	Query       string // search or condition query, when any
-	Operation   string // operation name without "$", for Interaction "operation"
-}
+// Access describes one interaction: the service's, so that the policy is
+// the service's Authorizer as it stands.
+type Access = service.Access
 
 // CompartmentFunc reports whether the resource typ/id lies in the patient's
 // compartment (https://hl7.org/fhir/R4/compartmentdefinition-patient.html).

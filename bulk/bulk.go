@@ -17,7 +17,7 @@
 // Store.Write. The rules read the store (the previous version, the plan's
 // patient and sections, the patient's Consents), and they also see the
 // batch's earlier lines, and the previous batch while it is being written,
-// through a rest.Pending view: a patient's whole story (patient, consent,
+// through a service.Pending view: a patient's whole story (patient, consent,
 // sections, the plan that needs them) can share one batch, and a batch is
 // prepared while the one before it is written. Lines whose rules read
 // nothing but the line (see Independent) are prepared in parallel.
@@ -28,7 +28,9 @@
 // on (a reference, or a Consent of a patient it refers to): each resource's
 // versions and every dependency keep the file's order. A
 // StructureDefinition is stored in a batch of its own, before the resources
-// that claim it are validated.
+// that claim it are validated; so is a SearchParameter, which is registered
+// once stored (lines prepared before that are not indexed by it until
+// reindexed, as through the API).
 //
 // A bad line (malformed JSON, no or wrong id, refused by the rules, failed
 // extraction) is reported through Importer.Reject with its file and line
@@ -49,24 +51,20 @@
 //
 // # Bundles
 //
-// ImportBundle posts a transaction or batch Bundle to an in-process
-// rest.Server, so bundles get exactly the REST layer's transaction
-// processing.
+// ImportBundle writes a transaction or batch Bundle through the service's
+// bundle processing, so bundles get exactly the API's transaction
+// semantics.
 package bulk
 
 import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,6 +72,7 @@ import (
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -93,7 +92,7 @@ type Importer struct {
 	Registry *search.Registry
 	// Rules is the write interceptor the REST API applies (validation and
 	// domain rules); nil applies none.
-	Rules rest.WriteInterceptor
+	Rules service.WriteInterceptor
 	// Batch is the number of resources per store write; 0 means DefaultBatch.
 	Batch int
 	// Reject is told about every refused line; nil ignores them (they are
@@ -108,7 +107,7 @@ type Importer struct {
 	total Stats
 	seen  map[string]int64 // "Type/id" -> lines with that id imported so far
 	types map[string]bool  // the registry's types
-	api   *rest.Server
+	svc   *service.Service // the write pipeline, made from the fields above
 }
 
 // Rejection is one line (or bundle) that was not loaded.
@@ -176,20 +175,21 @@ type line struct {
 	deps    []string   // keys this line must follow (see ImportNDJSON)
 	gives   []string   // keys later lines may depend on
 	prep    []store.Change
-	first   bool // the change creates the resource
-	counted bool // the line is counted in Importer.seen
-	same    bool // equal to the stored version: nothing to write
+	p       *service.Prepared // what prep came from
+	first   bool              // the change creates the resource
+	counted bool              // the line is counted in Importer.seen
+	same    bool              // equal to the stored version: nothing to write
 }
 
 func (l *line) self() string { return l.typ + "/" + l.id }
 
 // Independent is implemented by write rules that can tell when BeforeWrite
 // reads nothing but the write itself: not the store, not the pending writes
-// of an import batch (rest.TransactionVersion). Such writes are prepared in
+// of an import batch (the View it is given). Such writes are prepared in
 // parallel; the others one at a time in input order, each seeing exactly the
 // lines before it. Rules that do not implement it are run one at a time.
 type Independent interface {
-	Independent(op *rest.WriteOp) bool
+	Independent(op *service.WriteOp) bool
 }
 
 // ImportNDJSON imports the resources of r, one per line; name is used in
@@ -205,15 +205,9 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 	if batchSize <= 0 {
 		batchSize = DefaultBatch
 	}
-	im.mu.Lock()
-	if im.seen == nil {
-		im.seen = map[string]int64{}
-		im.types = map[string]bool{}
-		for _, t := range im.Registry.Types() {
-			im.types[t] = true
-		}
+	if err := im.init(); err != nil {
+		return Stats{}, err
 	}
-	im.mu.Unlock()
 	st := Stats{Files: 1}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the reader when the import stops early
@@ -225,7 +219,7 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 		deferred []*line
 		defGives = map[string]bool{} // keys given by deferred lines
 		defDeps  = map[string]bool{} // keys deferred lines depend on
-		pipe     = &pipeline{im: im, st: &st, name: name, pending: rest.NewPending()}
+		pipe     = &pipeline{im: im, st: &st, name: name, pending: service.NewPending()}
 	)
 	// stop ends the import: the batch being written is waited for and
 	// counted, whatever stopped it.
@@ -272,10 +266,14 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 			}
 			continue
 		}
-		if l.typ == "StructureDefinition" && len(batch) > 0 {
+		alone := l.typ == "StructureDefinition" || l.typ == "SearchParameter"
+		if alone && len(batch) > 0 {
 			// A profile must be stored before the resources that claim it
 			// are validated, and validation runs before a batch is
 			// written: a StructureDefinition ends the batch before it …
+			// A SearchParameter is checked by registering it for a moment,
+			// which must not overlap the extraction of lines prepared in
+			// parallel with it: it too has a batch of its own.
 			if err := flush(); err != nil {
 				return stop(err)
 			}
@@ -303,7 +301,7 @@ func (im *Importer) ImportNDJSON(ctx context.Context, r io.Reader, name string) 
 		}
 		batch = append(batch, l)
 		inBatch[l.self()] = true
-		if len(batch) >= batchSize || l.typ == "StructureDefinition" { // … and its own
+		if len(batch) >= batchSize || alone { // … and its own
 			if err := flush(); err != nil {
 				return stop(err)
 			}
@@ -445,7 +443,7 @@ type pipeline struct {
 	im      *Importer
 	st      *Stats
 	name    string
-	pending *rest.Pending
+	pending *service.Pending
 	// flying is the batch being written and done its result; nil when
 	// nothing is being written.
 	flying []*line
@@ -514,13 +512,13 @@ func (p *pipeline) prepare(ctx context.Context, batch []*line) {
 	}
 	isIndep := make([]bool, len(batch))
 	for i, l := range batch {
-		isIndep[i] = indep != nil && indep.Independent(&rest.WriteOp{Interaction: "update", Type: l.typ, ID: l.id, Resource: l.res})
+		isIndep[i] = indep != nil && indep.Independent(&service.WriteOp{Interaction: "update", Type: l.typ, ID: l.id, Resource: l.res})
 	}
 	// The independent lines only look up their own previous version in the
 	// view (a version of it in the batch being written).
 	parallel(len(batch), func(i int) {
 		if isIndep[i] {
-			batch[i].rej = p.im.prepare(p.pending.Context(ctx, i), batch[i])
+			batch[i].rej = p.im.prepare(ctx, batch[i], p.pending.View(i))
 		}
 	})
 	for i, l := range batch {
@@ -539,7 +537,7 @@ func (p *pipeline) prepare(ctx context.Context, batch []*line) {
 	runWave := func() {
 		parallel(len(wave), func(k int) {
 			i := wave[k]
-			batch[i].rej = p.im.prepare(p.pending.Context(ctx, i), batch[i])
+			batch[i].rej = p.im.prepare(ctx, batch[i], p.pending.View(i))
 		})
 		for _, i := range wave {
 			if l := batch[i]; l.rej == nil {
@@ -586,6 +584,7 @@ func (p *pipeline) waitFlying(ctx context.Context) error {
 	defer release(batch)
 	if err == nil {
 		for _, l := range batch {
+			p.im.svc.Committed(l.p)
 			p.im.count(p.st, l)
 		}
 		return nil
@@ -597,7 +596,7 @@ func (p *pipeline) waitFlying(ctx context.Context) error {
 		if err := p.im.reset(l); err != nil {
 			return fmt.Errorf("%s:%d: %w", p.name, l.no, err)
 		}
-		if rej := p.im.prepare(ctx, l); rej != nil {
+		if rej := p.im.prepare(ctx, l, service.View{}); rej != nil {
 			switch {
 			case l.same:
 				p.st.Unchanged++
@@ -616,6 +615,7 @@ func (p *pipeline) waitFlying(ctx context.Context) error {
 			p.im.reject(p.st, p.name, l, rejection(err))
 			continue
 		}
+		p.im.svc.Committed(l.p)
 		p.im.count(p.st, l)
 	}
 	return errRedo
@@ -632,7 +632,7 @@ func (p *pipeline) wait() error {
 // release drops what a stored batch no longer needs.
 func release(batch []*line) {
 	for _, l := range batch {
-		l.res, l.raw, l.prep = nil, nil, nil
+		l.res, l.raw, l.prep, l.p = nil, nil, nil, nil
 	}
 }
 
@@ -640,7 +640,7 @@ func release(batch []*line) {
 // rules and SetMeta changed its tree, so it is parsed again from the line.
 func (im *Importer) reset(l *line) error {
 	im.forget(l)
-	l.prep, l.same, l.rej = nil, false, nil
+	l.prep, l.p, l.same, l.rej = nil, nil, false, nil
 	var err error
 	l.res, err = resource.Parse(l.raw)
 	return err
@@ -649,7 +649,7 @@ func (im *Importer) reset(l *line) error {
 // allIndependent is the Independent of no rules at all.
 type allIndependent struct{}
 
-func (allIndependent) Independent(*rest.WriteOp) bool { return true }
+func (allIndependent) Independent(*service.WriteOp) bool { return true }
 
 // done adds st to the Importer's totals and returns it.
 func (im *Importer) done(st Stats) Stats {
@@ -740,70 +740,35 @@ func (im *Importer) parse(l *line) *Rejection {
 	return nil
 }
 
-// prepare does what the REST layer's prepare does for a PUT: reads the
-// current version, applies the rules, sets meta and extracts the index
-// entries. A nil result means l.prep is ready; a rejection with Status 0
-// means the line equals what is stored (nothing to write).
-func (im *Importer) prepare(ctx context.Context, l *line) *Rejection {
-	var cur *store.Version
-	var prev int64
-	v, ok := rest.TransactionVersion(ctx, l.typ, l.id) // in the batch being written
-	var err error
-	if !ok {
-		v, err = im.Store.Read(ctx, l.typ, l.id)
+// prepare prepares a line as a PUT (update as create) through the
+// service's write pipeline, seeing view's pending writes. A nil result
+// means l.prep is ready; a rejection with Status 0 means the line equals
+// what is stored (nothing to write).
+func (im *Importer) prepare(ctx context.Context, l *line, view service.View) *Rejection {
+	w := &service.Write{
+		Interaction: "update", Method: http.MethodPut, Type: l.typ, ID: l.id, Resource: l.res, CreateOnMissing: true,
+		// Asked once the current version is known: the line takes the next
+		// of its id's numbers, and a re-import of what is stored is skipped.
+		Unchanged: func(ctx context.Context, cur *store.Version) bool {
+			key := l.typ + "/" + l.id
+			im.mu.Lock()
+			im.seen[key]++
+			nth := im.seen[key]
+			im.mu.Unlock()
+			l.counted = true
+			return cur != nil && nth <= cur.VersionID && im.unchanged(ctx, l, nth)
+		},
 	}
-	switch store.KindOf(err) {
-	case store.Internal:
-		if err != nil {
-			return &Rejection{Status: http.StatusInternalServerError, Reason: err.Error()}
-		}
-		cur, prev = v, v.VersionID
-	case store.Gone:
-		if e := store.AsError(err); e.Version != nil {
-			prev = e.Version.VersionID
-		}
-	case store.NotFound:
-	default:
-		return rejection(err)
-	}
-	key := l.typ + "/" + l.id
-	im.mu.Lock()
-	im.seen[key]++
-	nth := im.seen[key]
-	im.mu.Unlock()
-	l.counted = true
-	if cur != nil && nth <= prev && im.unchanged(ctx, l, nth) {
-		l.same = true
-		return &Rejection{}
-	}
-	interaction := "update"
-	op := &rest.WriteOp{Interaction: interaction, Type: l.typ, ID: l.id, Resource: l.res, Previous: cur}
-	if im.Rules != nil {
-		if err := im.Rules.BeforeWrite(ctx, op); err != nil {
-			return rejection(err)
-		}
-	}
-	res := op.Resource
-	if res == nil || resource.Type(res) != l.typ {
-		return &Rejection{Status: http.StatusInternalServerError, Reason: "the write rules replaced the resource with one of another type"}
-	}
-	now := time.Now
-	if im.Now != nil {
-		now = im.Now
-	}
-	ch := store.Change{
-		Type: l.typ, ID: l.id, VersionID: prev + 1, PrevVersion: prev,
-		LastUpdated: now().UTC().Truncate(time.Microsecond), Method: http.MethodPut,
-	}
-	resource.SetMeta(res, l.id, ch.VersionID, ch.LastUpdated)
-	entries, patients, err := im.Registry.Extract(res)
+	p, err := im.svc.Prepare(ctx, w, view)
 	if err != nil {
 		return rejection(err)
 	}
-	ch.JSON = resource.Marshal(res)
-	ch.Entries, ch.Patients = entries, patients
-	l.prep = append([]store.Change{ch}, op.Extra...)
-	l.first = cur == nil
+	if p.Outcome == service.Unchanged {
+		l.same = true
+		return &Rejection{}
+	}
+	l.p, l.prep = p, p.Changes()
+	l.first = p.Outcome == service.Created
 	return nil
 }
 
@@ -873,32 +838,31 @@ func (im *Importer) forget(l *line) {
 	im.mu.Unlock()
 }
 
+// init makes what every import of im shares, once: the write pipeline
+// and the counts of the ids imported.
+func (im *Importer) init() error {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.svc != nil {
+		return nil
+	}
+	svc, err := service.New(service.Config{Store: im.Store, Registry: im.Registry, WriteInterceptor: im.Rules, Now: im.Now})
+	if err != nil {
+		return err
+	}
+	im.svc = svc
+	im.seen = map[string]int64{}
+	im.types = map[string]bool{}
+	for _, t := range im.Registry.Types() {
+		im.types[t] = true
+	}
+	return nil
+}
+
 func (im *Importer) serves(typ string) bool {
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	return im.types[typ]
-}
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
-// outcomeText is the diagnostics of an OperationOutcome, or the body.
-func outcomeText(body []byte) string {
-	var oo struct {
-		Issue []struct{ Diagnostics string }
-	}
-	if json.Unmarshal(body, &oo) == nil && len(oo.Issue) > 0 {
-		var msgs []string
-		for _, i := range oo.Issue {
-			msgs = append(msgs, i.Diagnostics)
-		}
-		return strings.Join(msgs, "; ")
-	}
-	return string(body)
-}
-
-func atoi(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
 }
 
 // rejection turns a rules, extraction or store error into the status and
@@ -907,81 +871,53 @@ func rejection(err error) *Rejection {
 	return &Rejection{Status: rest.Status(err), Reason: err.Error()}
 }
 
-// ImportBundle posts one transaction or batch Bundle to the REST layer in
-// process, so it gets the API's transaction processing (reference
-// rewriting, conditional creates, one atomic write). A refused bundle is
-// reported as one rejection with the API's message.
+// ImportBundle writes one transaction or batch Bundle through the
+// service's bundle processing (reference rewriting, conditional creates, a
+// transaction's one atomic write), as the API would. A refused transaction
+// is reported as one rejection with the API's message, a refused batch
+// entry as a rejection of its own. An imported bundle only writes: a GET
+// entry is refused.
 func (im *Importer) ImportBundle(ctx context.Context, body []byte, name string) (Stats, error) {
 	st := Stats{Files: 1, Bytes: int64(len(body)), Batches: 1}
-	api, err := im.server()
-	if err != nil {
+	if err := im.init(); err != nil {
 		return st, err
 	}
-	var probe struct {
-		Entry []struct {
-			Request struct{ Method string }
-		}
-	}
-	_ = jsonUnmarshal(body, &probe)
-	st.Lines = len(probe.Entry)
-	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/fhir", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/fhir+json")
-	req.Header.Set("Prefer", "return=minimal")
-	rec := httptest.NewRecorder()
-	api.ServeHTTP(rec, req)
-	if rec.Code >= 500 {
-		return im.done(st), fmt.Errorf("%s: the bundle answered %d: %s", name, rec.Code, rec.Body.String())
-	}
-	if rec.Code != http.StatusOK {
+	refuse := func(err error) (Stats, error) {
 		st.Rejected = st.Lines
 		if im.Reject != nil {
-			im.Reject(Rejection{File: name, Status: rec.Code, Reason: outcomeText(rec.Body.Bytes())})
+			r := rejection(err)
+			r.File = name
+			im.Reject(*r)
 		}
 		return im.done(st), nil
 	}
-	var resp struct {
-		Entry []struct {
-			Response struct{ Status string }
-		}
+	b, err := resource.Parse(body)
+	if err != nil {
+		return refuse(store.Errorf(store.Invalid, "not a JSON resource: %v", err))
 	}
-	if err := jsonUnmarshal(rec.Body.Bytes(), &resp); err != nil {
-		return im.done(st), fmt.Errorf("%s: reading the bundle's response: %w", name, err)
+	raw, _ := b["entry"].([]any)
+	st.Lines = len(raw)
+	results, err := im.svc.Bundle(ctx, b)
+	if store.KindOf(err) == store.Internal && err != nil {
+		return im.done(st), fmt.Errorf("%s: %w", name, err)
 	}
-	for i, e := range resp.Entry {
-		code := strings.Fields(e.Response.Status + " 0")[0]
-		switch {
-		case code == "201":
+	if err != nil {
+		return refuse(err)
+	}
+	for _, r := range results {
+		if r.Err == nil {
 			st.Written++
-			st.Created++
-		case code == "200" || code == "204":
-			st.Written++
-		default: // a batch entry that failed
-			st.Rejected++
-			if im.Reject != nil {
-				im.Reject(Rejection{File: name, Status: atoi(code), Reason: fmt.Sprintf("Bundle.entry[%d]: %s", i, e.Response.Status)})
+			if r.Outcome == service.Created {
+				st.Created++
 			}
+			continue
+		}
+		st.Rejected++
+		if im.Reject != nil {
+			rj := rejection(r.Err)
+			rj.File = name
+			im.Reject(*rj)
 		}
 	}
 	return im.done(st), nil
-}
-
-// server builds the in-process REST layer bundles are posted to: no
-// authorizer (the importer is trusted, like serve's demo loader), the same
-// write rules.
-func (im *Importer) server() (*rest.Server, error) {
-	im.mu.Lock()
-	defer im.mu.Unlock()
-	if im.api != nil {
-		return im.api, nil
-	}
-	api, err := rest.New(rest.Config{
-		Store: im.Store, Registry: im.Registry, Types: im.Registry.Types(),
-		WriteInterceptor: im.Rules, MaxBodyBytes: 1 << 30, MaxBundleEntries: 100000,
-		Now: im.Now,
-	})
-	if err != nil {
-		return nil, err
-	}
-	im.api = api
-	return api, nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"ucp/bulk"
 	"ucp/careplan"
 	"ucp/internal/resttest"
@@ -280,5 +282,86 @@ func TestImportLineRefusedByTheStore(t *testing.T) {
 		if strings.HasPrefix(k, "CarePlan/") && k != "CarePlan/s1-3-plan" && got[k] != v {
 			t.Errorf("%s at version %d, want %d as in a clean import", k, got[k], v)
 		}
+	}
+}
+
+// TestImportRegistersSearchParameter: a SearchParameter imported in bulk
+// goes through the one write pipeline, so it is registered once stored and
+// resources imported after it are searchable by it, without a restart.
+func TestImportRegistersSearchParameter(t *testing.T) {
+	im, rejected := newImporter(t)
+	ctx := context.Background()
+	sp := `{"resourceType":"SearchParameter","id":"patient-sex","url":"https://ucp.example.org/fhir/SearchParameter/patient-sex","name":"sex","status":"active","code":"sex","base":["Patient"],"type":"token","description":"administrative gender, by another name","expression":"Patient.gender"}` + "\n"
+	if _, err := im.ImportNDJSON(ctx, strings.NewReader(sp), "sp.ndjson"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := im.Registry.Lookup("Patient", "sex"); !ok {
+		t.Fatalf("Patient?sex is not registered after the import (rejected: %v)", *rejected)
+	}
+	patients := `{"resourceType":"Patient","id":"imp-f","gender":"female"}` + "\n" + `{"resourceType":"Patient","id":"imp-m","gender":"male"}` + "\n"
+	if _, err := im.ImportNDJSON(ctx, strings.NewReader(patients), "patients.ndjson"); err != nil {
+		t.Fatal(err)
+	}
+	if len(*rejected) != 0 {
+		t.Fatalf("rejected: %v", *rejected)
+	}
+	q, err := im.Registry.ParseCondition(ctx, "Patient", "sex=female")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Types = []string{"Patient"}
+	res, err := im.Store.Search(ctx, *q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range res.Versions {
+		got = append(got, v.Type+"/"+v.ID)
+	}
+	if diff := cmp.Diff([]string{"Patient/imp-f"}, got); diff != "" {
+		t.Errorf("Patient?sex=female (-want +got):\n%s", diff)
+	}
+}
+
+// TestImportBundle: a transaction Bundle is written all or nothing with its
+// references rewritten; a batch Bundle entry by entry, a bad entry refused
+// on its own.
+func TestImportBundle(t *testing.T) {
+	im, rejected := newImporter(t)
+	ctx := context.Background()
+	tx := `{"resourceType":"Bundle","type":"transaction","entry":[
+	 {"fullUrl":"urn:uuid:7a1c2d3e-0000-4000-8000-000000000001","resource":{"resourceType":"Patient","gender":"female"},"request":{"method":"POST","url":"Patient"}},
+	 {"resource":{"resourceType":"Patient","id":"bundle-p2","gender":"male","link":[{"other":{"reference":"urn:uuid:7a1c2d3e-0000-4000-8000-000000000001"},"type":"seealso"}]},"request":{"method":"PUT","url":"Patient/bundle-p2"}}]}`
+	st, err := im.ImportBundle(ctx, []byte(tx), "tx.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(bulk.Stats{Files: 1, Lines: 2, Bytes: int64(len(tx)), Written: 2, Created: 2, Batches: 1}, st); diff != "" {
+		t.Errorf("transaction stats (-want +got):\n%s\nrejected: %v", diff, *rejected)
+	}
+	v, err := im.Store.Read(ctx, "Patient", "bundle-p2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(v.JSON, []byte("urn:uuid:")) {
+		t.Errorf("the reference to the bundle's other entry was not rewritten: %s", v.JSON)
+	}
+
+	batch := `{"resourceType":"Bundle","type":"batch","entry":[
+	 {"resource":{"resourceType":"Patient","id":"bundle-p3"},"request":{"method":"PUT","url":"Patient/bundle-p3"}},
+	 {"resource":{"resourceType":"Observation"},"request":{"method":"POST","url":"Patient"}},
+	 {"request":{"method":"DELETE","url":"Patient/bundle-p2"}}]}`
+	st, err = im.ImportBundle(ctx, []byte(batch), "batch.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(bulk.Stats{Files: 1, Lines: 3, Bytes: int64(len(batch)), Written: 2, Created: 1, Rejected: 1, Batches: 1}, st); diff != "" {
+		t.Errorf("batch stats (-want +got):\n%s", diff)
+	}
+	if len(*rejected) != 1 || (*rejected)[0].Status != 400 || !strings.HasPrefix((*rejected)[0].Reason, "Bundle.entry[1]") {
+		t.Errorf("rejected %v, want entry 1 refused with 400", *rejected)
+	}
+	if _, err := im.Store.Read(ctx, "Patient", "bundle-p2"); store.KindOf(err) != store.Gone {
+		t.Errorf("Patient/bundle-p2 after the batch's delete: %v, want Gone", err)
 	}
 }

@@ -9,8 +9,8 @@ import (
 
 	"ucp/auth"
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/fhir/validate"
 	"ucp/profiles"
 	"ucp/store"
@@ -44,8 +44,8 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Plans applies the care-plan rules. It implements rest.WriteInterceptor and
-// rest.ReadInterceptor.
+// Plans applies the care-plan rules. It implements service.WriteInterceptor and
+// service.ReadInterceptor.
 type Plans struct {
 	cfg Config
 
@@ -57,9 +57,9 @@ type Plans struct {
 }
 
 var (
-	_ rest.WriteInterceptor = (*Plans)(nil)
-	_ rest.ReadInterceptor  = (*Plans)(nil)
-	_ rest.TypeHider        = (*Plans)(nil)
+	_ service.WriteInterceptor = (*Plans)(nil)
+	_ service.ReadInterceptor  = (*Plans)(nil)
+	_ service.TypeHider        = (*Plans)(nil)
 )
 
 // New returns Plans for cfg.
@@ -106,11 +106,11 @@ func NewValidatorOn(st Store, reg *search.Registry, base BasePackage) *validate.
 	})
 }
 
-// BeforeWrite implements rest.WriteInterceptor: it validates the resource,
+// BeforeWrite implements service.WriteInterceptor: it validates the resource,
 // then applies the plan lifecycle and consent rules, and on approval adds the
 // Provenance and Composition to op.Extra.
-func (p *Plans) BeforeWrite(ctx context.Context, op *rest.WriteOp) error {
-	issues, err := p.check(ctx, op)
+func (p *Plans) BeforeWrite(ctx context.Context, op *service.WriteOp, view service.View) error {
+	issues, err := p.check(ctx, op, view)
 	if err != nil {
 		return err
 	}
@@ -123,11 +123,11 @@ func (p *Plans) BeforeWrite(ctx context.Context, op *rest.WriteOp) error {
 // consents and the sections. Validation reads stored StructureDefinitions
 // only for profiles that are not embedded, which an import does not write
 // alongside the resources claiming them.
-func (p *Plans) Independent(op *rest.WriteOp) bool { return op.Type != "CarePlan" }
+func (p *Plans) Independent(op *service.WriteOp) bool { return op.Type != "CarePlan" }
 
 // check runs every rule for op and returns the problems found (errors and
 // warnings), or an error for refusals that are not 422 (403, 409, 500).
-func (p *Plans) check(ctx context.Context, op *rest.WriteOp) ([]validate.Issue, error) {
+func (p *Plans) check(ctx context.Context, op *service.WriteOp, view service.View) ([]validate.Issue, error) {
 	var issues []validate.Issue
 	if op.Resource != nil {
 		issues = p.cfg.Validator.Validate(ctx, op.Resource)
@@ -139,7 +139,7 @@ func (p *Plans) check(ctx context.Context, op *rest.WriteOp) ([]validate.Issue, 
 	// The plan rules run even on an invalid plan, so that one answer names
 	// every problem (a profile invariant and each missing section alike);
 	// nothing is approved unless the whole is valid.
-	more, err := p.lifecycle(ctx, op, validate.HasErrors(issues))
+	more, err := p.lifecycle(ctx, op, view, validate.HasErrors(issues))
 	return append(issues, more...), err
 }
 
@@ -202,7 +202,7 @@ func IsUrgentCarePlan(res map[string]any) bool {
 // rules to a write of an urgent care plan.
 // invalid says the resource already failed validation: then problems are
 // reported but no approval is prepared.
-func (p *Plans) lifecycle(ctx context.Context, op *rest.WriteOp, invalid bool) ([]validate.Issue, error) {
+func (p *Plans) lifecycle(ctx context.Context, op *service.WriteOp, view service.View, invalid bool) ([]validate.Issue, error) {
 	var prev map[string]any
 	if op.Previous != nil && op.Previous.JSON != nil {
 		var err error
@@ -244,14 +244,14 @@ func (p *Plans) lifecycle(ctx context.Context, op *rest.WriteOp, invalid bool) (
 		return nil, nil
 	}
 	var issues []validate.Issue
-	patient, err := p.planPatient(ctx, res)
+	patient, err := p.planPatient(ctx, view, res)
 	if err != nil {
 		return nil, err
 	}
 	if patient == "" {
 		return []validate.Issue{problem("CarePlan.subject", "an urgent care plan's subject must reference a Patient stored on this server (Patient/{id})")}, nil
 	}
-	cs, err := p.consentState(ctx, patient)
+	cs, err := p.consentState(ctx, view, patient)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +261,7 @@ func (p *Plans) lifecycle(ctx context.Context, op *rest.WriteOp, invalid bool) (
 	case consentWithdrawn:
 		issues = append(issues, problem("CarePlan.subject", "Patient/%s has withdrawn consent to share the urgent care plan (Consent/%s); the plan cannot be written as %s", patient, cs.id, status))
 	}
-	secs, more, err := p.resolveSections(ctx, res, patient)
+	secs, more, err := p.resolveSections(ctx, view, res, patient)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +278,7 @@ func (p *Plans) lifecycle(ctx context.Context, op *rest.WriteOp, invalid bool) (
 	if invalid || validate.HasErrors(issues) {
 		return issues, nil
 	}
-	extra, err := p.approve(ctx, op, res, patient, secs, cs, who)
+	extra, err := p.approve(op, res, patient, secs, cs, who)
 	if err != nil {
 		return nil, err
 	}
@@ -298,12 +298,12 @@ func subjectOf(res map[string]any) string {
 
 // planPatient returns the id of the Patient the plan is about, "" when its
 // subject is not a local Patient reference to an existing Patient.
-func (p *Plans) planPatient(ctx context.Context, res map[string]any) (string, error) {
+func (p *Plans) planPatient(ctx context.Context, view service.View, res map[string]any) (string, error) {
 	ref := resource.ParseReference(str(obj(res, "subject"), "reference"))
 	if !ref.IsLocal() || ref.Type != "Patient" {
 		return "", nil
 	}
-	if _, ok := rest.TransactionVersion(ctx, "Patient", ref.ID); ok {
+	if _, ok := view.Version("Patient", ref.ID); ok {
 		return ref.ID, nil // created by an earlier entry of the same transaction
 	}
 	if _, err := p.cfg.Store.Read(ctx, "Patient", ref.ID); err != nil {

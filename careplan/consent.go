@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"time"
 
-	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/profiles"
 	"ucp/store"
 )
@@ -42,7 +42,7 @@ const maxConsents = 50
 // dateTime, then by lastUpdated: a withdrawal (code 882941000000102 or
 // provision.type deny) withdraws; a permitting decision with provision.type
 // permit permits; anything else does not count as consent.
-func (p *Plans) consentState(ctx context.Context, patient string) (consent, error) {
+func (p *Plans) consentState(ctx context.Context, view service.View, patient string) (consent, error) {
 	q, err := p.cfg.Registry.ParseCondition(ctx, "Consent", "patient="+url.QueryEscape("Patient/"+patient)+"&status=active")
 	if err != nil {
 		return consent{}, err
@@ -58,11 +58,11 @@ func (p *Plans) consentState(ctx context.Context, patient string) (consent, erro
 	// too, and replace their stored versions.
 	candidates := make([]*store.Version, 0, len(r.Versions))
 	for i := range r.Versions {
-		if _, replaced := rest.TransactionVersion(ctx, "Consent", r.Versions[i].ID); !replaced {
+		if _, replaced := view.Version("Consent", r.Versions[i].ID); !replaced {
 			candidates = append(candidates, &r.Versions[i])
 		}
 	}
-	candidates = append(candidates, rest.PendingVersions(ctx, "Consent", patient)...)
+	candidates = append(candidates, view.PatientVersions("Consent", patient)...)
 	var best map[string]any
 	var bestV *store.Version
 	for _, v := range candidates {

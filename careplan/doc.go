@@ -1,11 +1,13 @@
 // Package careplan holds the urgent-care-plan domain rules that sit between
-// the REST layer and the store: validation of every write, the plan
+// the FHIR service and the store: validation of every write, the plan
 // lifecycle, consent to share, approval records (Provenance) and the FHIR
 // document published on each approval.
 //
-// It plugs into package ucp/fhir/rest through its hooks: (*Plans).BeforeWrite
-// is the WriteInterceptor, (*Plans).AllowRead the ReadInterceptor, and
-// (*Plans).Operations returns $validate and $document for Config.Operations.
+// It plugs into package ucp/fhir/service through its hooks:
+// (*Plans).BeforeWrite is the WriteInterceptor (it sees the writes pending
+// in the same transaction or import batch through the View it is given),
+// (*Plans).AllowRead the ReadInterceptor, and (*Plans).Operations returns
+// $validate and $document for the REST adapter's Config.Operations.
 //
 // # Which plans
 //

@@ -2,7 +2,6 @@ package careplan
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"html/template"
 	"strconv"
@@ -12,7 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/profiles"
 	"ucp/store"
 )
@@ -32,12 +31,9 @@ func versionRef(v *store.Version) string {
 }
 
 // approve builds the Provenance and the Composition written with an
-// approval of op's plan.
-func (p *Plans) approve(ctx context.Context, op *rest.WriteOp, plan map[string]any, patient string, secs *sections, cs consent, who approver) ([]store.Change, error) {
-	version, err := p.nextVersion(ctx, op)
-	if err != nil {
-		return nil, err
-	}
+// approval of op's plan, for the write pipeline to create with it.
+func (p *Plans) approve(op *service.WriteOp, plan map[string]any, patient string, secs *sections, cs consent, who approver) ([]map[string]any, error) {
+	version := op.Version
 	now := p.cfg.Now().UTC().Truncate(time.Microsecond)
 	planRef := "CarePlan/" + op.ID + "/_history/" + strconv.FormatInt(version, 10)
 	comp := p.composition(plan, planRef, patient, secs, cs, who, now)
@@ -61,39 +57,7 @@ func (p *Plans) approve(ctx context.Context, op *rest.WriteOp, plan map[string]a
 		"agent":  []any{agent},
 		"reason": []any{map[string]any{"text": "Clinical approval of the urgent care plan"}},
 	}
-	var out []store.Change
-	for _, res := range []map[string]any{comp, prov} {
-		id := resource.ID(res)
-		if id == "" {
-			id = uuid.NewString()
-		}
-		resource.SetMeta(res, id, 1, now)
-		entries, patients, err := p.cfg.Registry.Extract(res)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, store.Change{
-			Type: resource.Type(res), ID: id, VersionID: 1, PrevVersion: 0, LastUpdated: now,
-			Method: "POST", JSON: resource.Marshal(res), Entries: entries, Patients: patients,
-		})
-	}
-	return out, nil
-}
-
-// nextVersion is the version number the plan write will get: the REST layer
-// numbers it current+1, or deleted+1 when the id was deleted, or 1.
-func (p *Plans) nextVersion(ctx context.Context, op *rest.WriteOp) (int64, error) {
-	if op.Previous != nil {
-		return op.Previous.VersionID + 1, nil
-	}
-	if op.Interaction == "create" {
-		return 1, nil
-	}
-	_, err := p.cfg.Store.Read(ctx, "CarePlan", op.ID)
-	if e := store.AsError(err); e != nil && e.Kind == store.Gone && e.Version != nil {
-		return e.Version.VersionID + 1, nil
-	}
-	return 1, nil
+	return []map[string]any{comp, prov}, nil
 }
 
 // narrativeTmpl renders a section's XHTML narrative. html/template escapes

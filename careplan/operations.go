@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/fhir/validate"
 	"ucp/store"
 )
@@ -16,8 +16,8 @@ import (
 // Operations returns the operations this package serves, for
 // rest.Config.Operations: $validate on every type and instance, and
 // Composition/{id}/$document.
-func (p *Plans) Operations() []rest.Operation {
-	return []rest.Operation{
+func (p *Plans) Operations() []service.Operation {
+	return []service.Operation{
 		{
 			Name: "validate", Definition: "http://hl7.org/fhir/OperationDefinition/Resource-validate",
 			Documentation: "Validates a resource against the base structure, its meta.profile and the profile parameter; mode create, update and delete also apply the care-plan rules (lifecycle, consent, sections) without writing.",
@@ -34,7 +34,7 @@ func (p *Plans) Operations() []rest.Operation {
 // validateOp is $validate (R4 resource-operations.html#validate). It always
 // answers 200 with an OperationOutcome when the request could be understood;
 // the issues say whether the resource is valid.
-func (p *Plans) validateOp(ctx context.Context, req *rest.OperationRequest) (int, any, error) {
+func (p *Plans) validateOp(ctx context.Context, req *service.OperationRequest) (int, any, error) {
 	mode := req.String("mode")
 	switch mode {
 	case "", "create", "update", "delete":
@@ -66,7 +66,7 @@ func (p *Plans) validateOp(ctx context.Context, req *rest.OperationRequest) (int
 				Message: req.Type + "/" + req.ID + " does not exist, so there is nothing to delete"})
 			return http.StatusOK, outcome(issues), nil
 		}
-		issues = append(issues, p.dryRun(ctx, &rest.WriteOp{Interaction: "delete", Type: req.Type, ID: req.ID, Previous: cur})...)
+		issues = append(issues, p.dryRun(ctx, &service.WriteOp{Interaction: "delete", Type: req.Type, ID: req.ID, Previous: cur})...)
 		return http.StatusOK, outcome(issues), nil
 	}
 	if res == nil && cur != nil {
@@ -83,7 +83,7 @@ func (p *Plans) validateOp(ctx context.Context, req *rest.OperationRequest) (int
 	}
 	issues = p.cfg.Validator.Validate(ctx, res, req.Strings("profile")...)
 	if mode != "" && req.Type == "CarePlan" {
-		op := &rest.WriteOp{Interaction: mode, Type: req.Type, ID: req.ID, Resource: res}
+		op := &service.WriteOp{Interaction: mode, Type: req.Type, ID: req.ID, Resource: res}
 		if mode == "update" {
 			if req.ID == "" {
 				return 0, nil, store.Errorf(store.Invalid, "mode update validates an update of an instance: use %s/{id}/$validate", req.Type)
@@ -92,7 +92,7 @@ func (p *Plans) validateOp(ctx context.Context, req *rest.OperationRequest) (int
 		} else {
 			op.ID = uuid.NewString() // a create's id is the server's; any will do for a dry run
 		}
-		more, err := p.lifecycle(ctx, op, true) // a dry run: never prepare an approval
+		more, err := p.lifecycle(ctx, op, service.View{}, true) // a dry run: never prepare an approval
 		if err != nil {
 			more = append(more, errIssue(err))
 		}
@@ -102,11 +102,11 @@ func (p *Plans) validateOp(ctx context.Context, req *rest.OperationRequest) (int
 }
 
 // dryRun applies the lifecycle rules to op without writing anything.
-func (p *Plans) dryRun(ctx context.Context, op *rest.WriteOp) []validate.Issue {
+func (p *Plans) dryRun(ctx context.Context, op *service.WriteOp) []validate.Issue {
 	if op.Type != "CarePlan" {
 		return nil
 	}
-	issues, err := p.lifecycle(ctx, op, true)
+	issues, err := p.lifecycle(ctx, op, service.View{}, true)
 	if err != nil {
 		issues = append(issues, errIssue(err))
 	}
@@ -156,12 +156,12 @@ const maxDocumentEntries = 500
 // then the resources it references, and the resources those reference,
 // each once, with absolute fullUrls. Versioned references resolve to that
 // version, so the document shows what was approved.
-func (p *Plans) documentOp(ctx context.Context, req *rest.OperationRequest) (int, any, error) {
+func (p *Plans) documentOp(ctx context.Context, req *service.OperationRequest) (int, any, error) {
 	v, err := p.cfg.Store.Read(ctx, "Composition", req.ID)
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := p.AllowRead(ctx, v); err != nil {
+	if err := p.AllowRead(ctx, v, service.Disclose); err != nil {
 		return 0, nil, err
 	}
 	comp, err := parseVersion(v)
@@ -201,7 +201,7 @@ func (p *Plans) documentOp(ctx context.Context, req *rest.OperationRequest) (int
 			} else if err != nil {
 				return 0, nil, err
 			}
-			if p.AllowRead(ctx, rv) != nil {
+			if p.AllowRead(ctx, rv, service.Disclose) != nil {
 				continue
 			}
 			res, err := parseVersion(rv)

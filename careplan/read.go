@@ -6,7 +6,7 @@ import (
 
 	"ucp/auth"
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/profiles"
 	"ucp/store"
 )
@@ -128,7 +128,7 @@ func (c codeable) has(system string, codes ...string) bool {
 	return false
 }
 
-// AllowRead implements rest.ReadInterceptor: urgent care plans that are not
+// AllowRead implements service.ReadInterceptor: urgent care plans that are not
 // shared, and everything that shows them (any of their versions, their
 // documents, their approval records), are shown only as the SharingPolicy
 // allows. Other resources pass untouched.
@@ -137,7 +137,7 @@ func (c codeable) has(system string, codes ...string) bool {
 // after an approval) and its patient's latest consent permits sharing. That
 // is decided by the plan's current version, whichever version is asked
 // for: an old active version of a revoked plan is as hidden as the plan.
-func (p *Plans) AllowRead(ctx context.Context, v *store.Version) error {
+func (p *Plans) AllowRead(ctx context.Context, v *store.Version, _ service.Purpose) error {
 	if v.Deleted || (v.Type != "CarePlan" && v.Type != "Composition" && v.Type != "Provenance") {
 		return nil
 	}
@@ -207,9 +207,6 @@ func (p *Plans) AllowRead(ctx context.Context, v *store.Version) error {
 // currentPlan returns the current version of CarePlan id (a deletion when
 // deleted), nil when there is none.
 func (p *Plans) currentPlan(ctx context.Context, id string) (*store.Version, error) {
-	if v, ok := rest.TransactionVersion(ctx, "CarePlan", id); ok {
-		return v, nil
-	}
 	v, err := p.cfg.Store.Read(ctx, "CarePlan", id)
 	if e := store.AsError(err); e != nil && e.Kind == store.Gone && e.Version != nil {
 		return e.Version, nil
@@ -300,7 +297,7 @@ func (p *Plans) consentShared(ctx context.Context, pr *auth.Principal, h *planHe
 	if ref.Type != "Patient" || !ref.IsLocal() {
 		return nil
 	}
-	cs, err := p.consentState(ctx, ref.ID)
+	cs, err := p.consentState(ctx, service.View{}, ref.ID)
 	if err != nil {
 		return err
 	}
@@ -310,7 +307,7 @@ func (p *Plans) consentShared(ctx context.Context, pr *auth.Principal, h *planHe
 	return nil
 }
 
-// MayHide implements rest.TypeHider: AllowRead hides only plans, plan
+// MayHide implements service.TypeHider: AllowRead hides only plans, plan
 // documents and approval records, and nothing from a caller the sharing
 // policy shows every plan.
 func (p *Plans) MayHide(ctx context.Context, typ string) bool {

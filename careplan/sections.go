@@ -6,7 +6,7 @@ import (
 	"strconv"
 
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/fhir/validate"
 	"ucp/profiles"
 	"ucp/store"
@@ -36,7 +36,7 @@ var referencing = []string{"addresses", "supportingInfo", "goal", "careTeam"}
 // supportingInfo, goal and careTeam. A reference that is not local, does not
 // exist, or points at another patient's resource is a problem: the plan an
 // ambulance crew reads must not mix patients or point nowhere.
-func (p *Plans) resolveSections(ctx context.Context, res map[string]any, patient string) (*sections, []validate.Issue, error) {
+func (p *Plans) resolveSections(ctx context.Context, view service.View, res map[string]any, patient string) (*sections, []validate.Issue, error) {
 	s := &sections{}
 	var issues []validate.Issue
 	for _, elem := range referencing {
@@ -54,7 +54,7 @@ func (p *Plans) resolveSections(ctx context.Context, res map[string]any, patient
 			}
 			var v *store.Version
 			var err error
-			if tv, ok := rest.TransactionVersion(ctx, ref.Type, ref.ID); ok && (ref.Version == "" || ref.Version == strconv.FormatInt(tv.VersionID, 10)) {
+			if tv, ok := view.Version(ref.Type, ref.ID); ok && (ref.Version == "" || ref.Version == strconv.FormatInt(tv.VersionID, 10)) {
 				// Written by an earlier entry of the same transaction.
 				v = tv
 			} else if ref.Version != "" {

@@ -12,8 +12,8 @@ import (
 	"ucp/auth"
 	"ucp/auth/audit"
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/store"
 	"ucp/store/sqlite"
 )
@@ -89,7 +89,7 @@ func mustPut(tb testing.TB, st store.Store, reg *search.Registry, res map[string
 // hideAll is a read filter that hides every version.
 type hideAll struct{}
 
-func (hideAll) AllowRead(context.Context, *store.Version) error {
+func (hideAll) AllowRead(context.Context, *store.Version, service.Purpose) error {
 	return store.Errorf(store.Forbidden, "not shared")
 }
 
@@ -105,10 +105,10 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	const n = 25
 	for i := range n {
 		ctx := reqCtx(clinician())
-		if err := reader.AllowRead(ctx, plan); err != nil {
+		if err := reader.AllowRead(ctx, plan, service.Disclose); err != nil {
 			t.Fatal(err)
 		}
-		s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "search-type", Type: "CarePlan", Query: "subject=Patient/p1&i=" + string(rune('a'+i))},
+		s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "search-type", Type: "CarePlan", Query: "subject=Patient/p1&i=" + string(rune('a'+i))},
 			Method: "GET", Path: "/fhir/CarePlan", Status: 200, Time: time.Now()})
 	}
 	// A version only probed (counted for a search's total, not returned)
@@ -116,14 +116,14 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	other := mustPut(t, st, reg, map[string]any{"resourceType": "CarePlan", "id": "cp3", "status": "active", "intent": "plan",
 		"subject": map[string]any{"reference": "Patient/p3"}})
 	ctx := reqCtx(clinician())
-	if err := reader.AllowRead(rest.ProbingContext(ctx), other); err != nil {
+	if err := reader.AllowRead(ctx, other, service.Count); err != nil {
 		t.Fatal(err)
 	}
-	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "search-type", Type: "CarePlan", Query: "status=active&_summary=count"},
+	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "search-type", Type: "CarePlan", Query: "status=active&_summary=count"},
 		Method: "GET", Path: "/fhir/CarePlan", Status: 200, Time: time.Now()})
 	// A refused read names the patient too.
 	ctx = reqCtx(clinician())
-	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p2"}, Status: 403,
+	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p2"}, Status: 403,
 		Err: store.Errorf(store.Forbidden, "no"), Time: time.Now()})
 	// So does a refused read or vread of another type: the patient whose
 	// plan was hidden from the caller is the one whose record it concerns.
@@ -132,12 +132,12 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	hiding := audit.CollectingReader{Next: hideAll{}, Registry: reg}
 	for _, interaction := range []string{"read", "vread"} {
 		ctx = reqCtx(clinician())
-		err := hiding.AllowRead(ctx, hidden)
-		s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: interaction, Type: "CarePlan", ID: "cp4"}, Status: 403,
+		err := hiding.AllowRead(ctx, hidden, service.Disclose)
+		s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: interaction, Type: "CarePlan", ID: "cp4"}, Status: 403,
 			Err: err, Time: time.Now()})
 	}
 	// Capabilities are not audited.
-	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "capabilities"}, Status: 200})
+	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "capabilities"}, Status: 200})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -179,37 +179,37 @@ func TestWriteInterceptorAuditsInTheWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	wi := audit.WriteInterceptor{Registry: reg}
+	svc, err := service.New(service.Config{Store: st, Registry: reg, WriteInterceptor: wi})
+	if err != nil {
+		t.Fatal(err)
+	}
 	const n = 10
 	for i := range n {
 		ctx := reqCtx(clinician())
 		id := "cp" + string(rune('a'+i))
 		res := map[string]any{"resourceType": "CarePlan", "id": id, "status": "active", "intent": "plan",
 			"subject": map[string]any{"reference": "Patient/p1"}}
-		op := &rest.WriteOp{Interaction: "create", Type: "CarePlan", ID: id, Resource: res}
-		if err := wi.BeforeWrite(ctx, op); err != nil {
+		p, err := svc.Prepare(ctx, &service.Write{Interaction: "create", Method: "POST", Type: "CarePlan", ID: id, Resource: res}, service.View{})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if len(op.Extra) != 1 || op.Extra[0].Type != "AuditEvent" {
-			t.Fatalf("Extra = %+v", op.Extra)
+		if len(p.Extra) != 1 || p.Extra[0].Type != "AuditEvent" {
+			t.Fatalf("Extra = %+v", p.Extra)
 		}
-		now := time.Now().UTC().Truncate(time.Microsecond)
-		resource.SetMeta(res, id, 1, now)
-		entries, patients, _ := reg.Extract(res)
-		ch := store.Change{Type: "CarePlan", ID: id, VersionID: 1, LastUpdated: now, Method: "POST", JSON: resource.Marshal(res), Entries: entries, Patients: patients}
-		if _, err := st.Write(ctx, append([]store.Change{ch}, op.Extra...)); err != nil {
+		now := p.Change.LastUpdated
+		if _, err := st.Write(ctx, p.Changes()); err != nil {
 			t.Fatal(err)
 		}
 		// The rest layer then records the interaction: the sink must not
 		// audit it a second time.
-		s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "create", Type: "CarePlan"}, Status: 201, Time: now})
+		s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "create", Type: "CarePlan"}, Status: 201, Time: now})
 	}
 	// A write the store rejected: the sink records the failure.
 	ctx := reqCtx(clinician())
-	op := &rest.WriteOp{Interaction: "update", Type: "CarePlan", ID: "cpa", Resource: map[string]any{"resourceType": "CarePlan"}}
-	if err := wi.BeforeWrite(ctx, op); err != nil {
+	if _, err := svc.Prepare(ctx, &service.Write{Interaction: "update", Method: "PUT", Type: "CarePlan", ID: "cpa", Resource: map[string]any{"resourceType": "CarePlan"}}, service.View{}); err != nil {
 		t.Fatal(err)
 	}
-	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "update", Type: "CarePlan", ID: "cpa"}, Status: 409,
+	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "update", Type: "CarePlan", ID: "cpa"}, Status: 409,
 		Err: store.Errorf(store.Conflict, "version conflict"), Time: time.Now()})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -234,7 +234,7 @@ func TestSinkSurvivesCrash(t *testing.T) {
 	}
 	record := func(s *audit.Sink, n int) {
 		for range n {
-			s.Record(reqCtx(clinician()), rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p1"}, Status: 200, Time: time.Now()})
+			s.Record(reqCtx(clinician()), service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p1"}, Status: 200, Time: time.Now()})
 		}
 	}
 	record(s, 10)
@@ -296,7 +296,7 @@ func TestBreakGlassIsFlagged(t *testing.T) {
 	p := clinician()
 	p.Role = auth.RoleView
 	ctx := audit.WithCollector(auth.WithBreakGlass(auth.NewContext(context.Background(), p), "unconscious in ED"))
-	s.Record(ctx, rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p9"}, Status: 200, Time: time.Now()})
+	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p9"}, Status: 200, Time: time.Now()})
 	s.Close()
 	got := mustSearch(t, st, reg, "AuditEvent", "patient=Patient/p9")
 	if len(got) != 1 {
@@ -316,7 +316,7 @@ func BenchmarkRecord(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	rec := rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p1"}, Status: 200, Time: time.Now()}
+	rec := service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p1"}, Status: 200, Time: time.Now()}
 	b.Run("serial", func(b *testing.B) {
 		for b.Loop() {
 			s.Record(reqCtx(clinician()), rec)
@@ -343,7 +343,7 @@ func TestSyncIntervalSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 7 {
-		s.Record(reqCtx(clinician()), rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p2"}, Status: 200, Time: time.Now()})
+		s.Record(reqCtx(clinician()), service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p2"}, Status: 200, Time: time.Now()})
 	}
 	s.Abandon() // a crash: no drain, no fsync
 	s, err = audit.Open(dir, st, reg, audit.Options{SyncInterval: 10 * time.Millisecond})

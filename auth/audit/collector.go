@@ -6,7 +6,7 @@ import (
 	"slices"
 	"sync"
 
-	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -67,27 +67,27 @@ func collectorFrom(ctx context.Context) *collector {
 	return c
 }
 
-// CollectingReader is a rest.ReadInterceptor that notes the patient(s) of
+// CollectingReader is a service.ReadInterceptor that notes the patient(s) of
 // every version the request returns, for the Sink's AuditEvent. It asks
 // Next first: a version Next hides was not seen, so it is noted apart, and
 // only a refused single read lists it (someone tried to see that patient).
 type CollectingReader struct {
-	Next rest.ReadInterceptor // nil allows everything
+	Next service.ReadInterceptor // nil allows everything
 	// Registry finds the compartment patients of non-Patient resources.
 	Registry Extractor
 }
 
-var _ rest.TypeHider = CollectingReader{}
+var _ service.TypeHider = CollectingReader{}
 
-// AllowRead implements rest.ReadInterceptor.
-func (cr CollectingReader) AllowRead(ctx context.Context, v *store.Version) error {
+// AllowRead implements service.ReadInterceptor.
+func (cr CollectingReader) AllowRead(ctx context.Context, v *store.Version, purpose service.Purpose) error {
 	var err error
 	if cr.Next != nil {
-		err = cr.Next.AllowRead(ctx, v)
+		err = cr.Next.AllowRead(ctx, v, purpose)
 	}
 	c := collectorFrom(ctx)
-	if c == nil || v == nil || v.Deleted || rest.Probing(ctx) {
-		return err // a probed version is counted, not returned
+	if c == nil || v == nil || v.Deleted || purpose == service.Count {
+		return err // a counted version is not returned: nothing was disclosed
 	}
 	ids := versionPatients(cr.Registry, v)
 	c.mu.Lock()
@@ -100,12 +100,12 @@ func (cr CollectingReader) AllowRead(ctx context.Context, v *store.Version) erro
 	return err
 }
 
-// MayHide implements rest.TypeHider: CollectingReader hides what Next hides.
+// MayHide implements service.TypeHider: CollectingReader hides what Next hides.
 func (cr CollectingReader) MayHide(ctx context.Context, typ string) bool {
 	if cr.Next == nil {
 		return false
 	}
-	if h, ok := cr.Next.(rest.TypeHider); ok {
+	if h, ok := cr.Next.(service.TypeHider); ok {
 		return h.MayHide(ctx, typ)
 	}
 	return true

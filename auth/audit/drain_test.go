@@ -11,7 +11,7 @@ import (
 
 	"ucp/auth/audit"
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -43,7 +43,7 @@ func TestDrainerBatchesConcurrentEvents(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range each {
-				s.Record(reqCtx(clinician()), rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p1"},
+				s.Record(reqCtx(clinician()), service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p1"},
 					Status: 200, Time: time.Now()})
 			}
 		}()
@@ -97,7 +97,7 @@ func TestUnreadableOffsetReplaysEverything(t *testing.T) {
 				t.Fatal(err)
 			}
 			for range 7 {
-				s.Record(reqCtx(clinician()), rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p1"}, Status: 200, Time: time.Now()})
+				s.Record(reqCtx(clinician()), service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p1"}, Status: 200, Time: time.Now()})
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
@@ -109,7 +109,7 @@ func TestUnreadableOffsetReplaysEverything(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Open with an unreadable offset: %v", err)
 			}
-			s.Record(reqCtx(clinician()), rest.AuditRecord{Access: rest.Access{Interaction: "read", Type: "Patient", ID: "p1"}, Status: 200, Time: time.Now()})
+			s.Record(reqCtx(clinician()), service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p1"}, Status: 200, Time: time.Now()})
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}

@@ -68,7 +68,7 @@ func TestChangeFromBuiltEventMatchesJournalLine(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fromLine, err := change(reg, parsed)
+		fromLine, err := changeWithJSON(reg, parsed, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

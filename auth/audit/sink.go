@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
-// Sink is the rest.AuditSink. It turns each AuditRecord into an AuditEvent
+// Sink is the service.AuditSink. It turns each AuditRecord into an AuditEvent
 // and makes it durable in an append-only journal before Record returns; a
 // background drainer then writes the journal into the store.
 //
@@ -125,7 +125,7 @@ const (
 	drainDelay = 200 * time.Millisecond
 )
 
-var _ rest.AuditSink = (*Sink)(nil)
+var _ service.AuditSink = (*Sink)(nil)
 
 // JournalPath is the journal's file in dir, for backups. A copy of it put
 // back in an audit dir without the offset file is replayed whole on Open:
@@ -231,9 +231,9 @@ func (s *Sink) recover() error {
 	return nil
 }
 
-// Record implements rest.AuditSink: it audits one interaction and returns
+// Record implements service.AuditSink: it audits one interaction and returns
 // once the AuditEvent is durable in the journal.
-func (s *Sink) Record(ctx context.Context, r rest.AuditRecord) {
+func (s *Sink) Record(ctx context.Context, r service.AuditRecord) {
 	if r.Interaction == "capabilities" {
 		return // public metadata, no one's data: auditing it is noise
 	}

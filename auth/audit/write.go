@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -14,20 +14,21 @@ func parseJSON(b []byte) (map[string]any, error) { return resource.Parse(b) }
 
 // WriteInterceptor audits every write in the write's own transaction: after
 // Next has accepted (and perhaps changed) the write, it appends the
-// AuditEvent to op.Extra, so the store keeps both or neither. A write that
-// Next refuses or the store rejects leaves no AuditEvent here; the Sink
-// records the failure from the rest layer's AuditRecord.
+// AuditEvent to op.Extra, which the write pipeline creates in the same
+// write, so the store keeps both or neither. A write that Next refuses or
+// the store rejects leaves no AuditEvent here; the Sink records the failure
+// from the door's AuditRecord.
 type WriteInterceptor struct {
-	Next     rest.WriteInterceptor // nil accepts everything
-	Registry Extractor             // indexes the AuditEvent and finds the patients
+	Next     service.WriteInterceptor // nil accepts everything
+	Registry Extractor                // finds the patients of the write
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
-// BeforeWrite implements rest.WriteInterceptor.
-func (wi WriteInterceptor) BeforeWrite(ctx context.Context, op *rest.WriteOp) error {
+// BeforeWrite implements service.WriteInterceptor.
+func (wi WriteInterceptor) BeforeWrite(ctx context.Context, op *service.WriteOp, view service.View) error {
 	if wi.Next != nil {
-		if err := wi.Next.BeforeWrite(ctx, op); err != nil {
+		if err := wi.Next.BeforeWrite(ctx, op, view); err != nil {
 			return err
 		}
 	}
@@ -35,20 +36,10 @@ func (wi WriteInterceptor) BeforeWrite(ctx context.Context, op *rest.WriteOp) er
 		// Only the server writes the audit; auditing the audit would recurse.
 		return nil
 	}
-	e := &Event{Interaction: op.Interaction, Type: op.Type, ID: op.ID, Time: wi.now()}
-	if op.Previous != nil {
-		e.Version = op.Previous.VersionID + 1
-	} else if op.Interaction == "create" {
-		e.Version = 1
-	}
+	e := &Event{Interaction: op.Interaction, Type: op.Type, ID: op.ID, Version: op.Version, Time: wi.now()}
 	e.Patients = writePatients(wi.Registry, op)
 	fromContext(ctx, e)
-	ev := Build(e)
-	ch, err := change(wi.Registry, ev)
-	if err != nil {
-		return err
-	}
-	op.Extra = append(op.Extra, ch)
+	op.Extra = append(op.Extra, Build(e))
 	if c := collectorFrom(ctx); c != nil {
 		c.mu.Lock()
 		c.written = true
@@ -67,7 +58,7 @@ func (wi WriteInterceptor) now() time.Time {
 // writePatients returns the patients of the new content and of the version
 // it replaces: moving a resource out of a patient's compartment is an
 // event in that patient's record too.
-func writePatients(reg Extractor, op *rest.WriteOp) []string {
+func writePatients(reg Extractor, op *service.WriteOp) []string {
 	var ids []string
 	if op.Type == "Patient" {
 		ids = addPatient(ids, op.ID)
@@ -81,11 +72,6 @@ func writePatients(reg Extractor, op *rest.WriteOp) []string {
 		ids = addPatient(ids, versionPatients(reg, op.Previous)...)
 	}
 	return ids
-}
-
-// change makes the store change that creates the AuditEvent ev.
-func change(reg Extractor, ev map[string]any) (store.Change, error) {
-	return changeWithJSON(reg, ev, nil)
 }
 
 // changeWithJSON is change with the stored JSON given (nil: marshal ev).

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"ucp/fhir/rest"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -38,14 +38,14 @@ const (
 type Config struct {
 	Store    Store
 	Registry *search.Registry
-	// Types are the served types, as rest.Config.Types.
+	// Types are the served types.
 	Types []string
 	// Authorizer checks each exported type (as a search-type) at kick-off
 	// and nothing else: the operation itself and downloads go through the
 	// REST layer's. Nil allows everything.
-	Authorizer rest.Authorizer
+	Authorizer service.Authorizer
 	// ReadInterceptor filters every exported resource; nil shows all.
-	ReadInterceptor rest.ReadInterceptor
+	ReadInterceptor service.ReadInterceptor
 	// Dir holds the jobs' state and files; created if missing.
 	Dir string
 	// Workers is how many jobs run at once; default 1. MaxQueued bounds

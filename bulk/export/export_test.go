@@ -25,6 +25,7 @@ import (
 	"ucp/fhir/rest"
 	"ucp/fhir/search"
 	"ucp/internal/resttest"
+	"ucp/fhir/service"
 	"ucp/store"
 	"ucp/store/sqlite"
 	"ucp/synth"
@@ -52,7 +53,7 @@ func mustScopes(s string) auth.Scopes {
 // level a read of the Group (and a download a search of its type).
 type policy struct{ p *auth.Policy }
 
-func (a policy) Authorize(ctx context.Context, x rest.Access) error {
+func (a policy) Authorize(ctx context.Context, x service.Access) error {
 	acc := auth.Access{Interaction: x.Interaction, Type: x.Type, ID: x.ID, Query: x.Query}
 	if x.Interaction == "operation" && x.Operation == "export" {
 		switch {
@@ -124,7 +125,7 @@ func (e *env) start(tb testing.TB, opts ...func(*export.Config)) {
 	tb.Cleanup(func() { mgr.Close() })
 	srv, err := rest.New(rest.Config{
 		Store: e.st, Registry: e.reg, Types: types, Authorizer: az, ReadInterceptor: e.plans,
-		Operations: mgr.Operations(), Endpoints: mgr.Endpoints(),
+		Operations: mgr.Operations(), Endpoints: endpoints(mgr.Routes()),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -780,4 +781,17 @@ func TestCancelRunning(t *testing.T) {
 	if entries, _ := filepath.Glob(filepath.Join(e.dir, "*")); len(entries) != 0 {
 		t.Errorf("files left after DELETE: %v", entries)
 	}
+}
+
+// endpoints serves the export routes through the REST adapter, as cmd/ucp
+// wires them.
+func endpoints(routes []export.Route) []rest.Endpoint {
+	var out []rest.Endpoint
+	for _, rt := range routes {
+		out = append(out, rest.Endpoint{Method: rt.Method, Path: rt.Path,
+			Handler: func(w http.ResponseWriter, r *rest.EndpointRequest) error {
+				return rt.Handler(w, &export.Request{Request: r.Request, Params: r.Params, Base: r.Base, Authorize: r.Authorize})
+			}})
+	}
+	return out
 }

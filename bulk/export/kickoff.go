@@ -14,7 +14,8 @@ import (
 
 	"ucp/auth"
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
+
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -88,8 +89,8 @@ func ownerOf(p *auth.Principal) string {
 }
 
 // Operations returns the $export operation for the REST server.
-func (m *Manager) Operations() []rest.Operation {
-	return []rest.Operation{{
+func (m *Manager) Operations() []service.Operation {
+	return []service.Operation{{
 		Name:       "export",
 		Definition: "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
 		Documentation: "FHIR Bulk Data export (async, Prefer: respond-async): system, Patient and Group level; " +
@@ -101,9 +102,27 @@ func (m *Manager) Operations() []rest.Operation {
 	}}
 }
 
-// Endpoints returns the status and file routes for the REST server.
-func (m *Manager) Endpoints() []rest.Endpoint {
-	return []rest.Endpoint{
+// Request is one request to a status or file route: the HTTP request, the
+// route's path parameters, the FHIR base URL, and the authorizer of the
+// server it came through (which audits what it authorises).
+type Request struct {
+	*http.Request
+	Params    map[string]string
+	Base      string
+	Authorize func(service.Access) error
+}
+
+// Route is a status or file URL of the Bulk Data protocol, served below the
+// FHIR base (the REST adapter's Endpoint): Path segments are literals or
+// "{name}" placeholders.
+type Route struct {
+	Method, Path string
+	Handler      func(w http.ResponseWriter, r *Request) error
+}
+
+// Routes returns the status and file routes for the REST server.
+func (m *Manager) Routes() []Route {
+	return []Route{
 		{Method: http.MethodGet, Path: "_bulk/{job}", Handler: m.handleStatus},
 		{Method: http.MethodDelete, Path: "_bulk/{job}", Handler: m.handleDelete},
 		{Method: http.MethodGet, Path: "_bulk/{job}/{file}", Handler: m.handleFile},
@@ -120,7 +139,7 @@ func invalid(format string, args ...any) error { return store.Errorf(store.Inval
 
 // kickoff validates the request, authorizes every type and queues the
 // job: 202 with Content-Location.
-func (m *Manager) kickoff(ctx context.Context, r *rest.OperationRequest) (int, any, error) {
+func (m *Manager) kickoff(ctx context.Context, r *service.OperationRequest) (int, any, error) {
 	p := auth.FromContext(ctx)
 	owner := ownerOf(p)
 	if owner == "" {
@@ -156,7 +175,7 @@ func (m *Manager) kickoff(ctx context.Context, r *rest.OperationRequest) (int, a
 }
 
 // parse fills j from the request's parameters.
-func (m *Manager) parse(ctx context.Context, r *rest.OperationRequest, j *job, strict bool) error {
+func (m *Manager) parse(ctx context.Context, r *service.OperationRequest, j *job, strict bool) error {
 	// Parameters: the query string, and a POST's Parameters body.
 	names := map[string]bool{}
 	for k := range r.Query {
@@ -293,7 +312,7 @@ func (m *Manager) parse(ctx context.Context, r *rest.OperationRequest, j *job, s
 // repeated. Each query is parsed as strictly as a conditional
 // interaction's: an export that silently dropped part of a filter would
 // hold more than was asked for.
-func (m *Manager) parseFilters(ctx context.Context, r *rest.OperationRequest, j *job, asked []string, strict bool) error {
+func (m *Manager) parseFilters(ctx context.Context, r *service.OperationRequest, j *job, asked []string, strict bool) error {
 	for _, v := range r.Strings("_typeFilter") {
 		for _, f := range strings.Split(v, ",") {
 			if f = strings.TrimSpace(f); f == "" {
@@ -326,7 +345,7 @@ func (m *Manager) parseFilters(ctx context.Context, r *rest.OperationRequest, j 
 
 // authorizeType asks whether the caller may search typ (with each of its
 // filters as the query, so granular scopes apply).
-func authorizeType(ctx context.Context, az rest.Authorizer, typ string, filters []string) error {
+func authorizeType(ctx context.Context, az service.Authorizer, typ string, filters []string) error {
 	if az == nil {
 		return nil
 	}
@@ -334,7 +353,7 @@ func authorizeType(ctx context.Context, az rest.Authorizer, typ string, filters 
 		filters = []string{""}
 	}
 	for _, q := range filters {
-		if err := az.Authorize(ctx, rest.Access{Interaction: "search-type", Type: typ, Query: q}); err != nil {
+		if err := az.Authorize(ctx, service.Access{Interaction: "search-type", Type: typ, Query: q}); err != nil {
 			return err
 		}
 	}
@@ -344,7 +363,7 @@ func authorizeType(ctx context.Context, az rest.Authorizer, typ string, filters 
 // patientParams reads the patient parameters (valueReference) of a POST
 // body. In a URL they are refused: patient ids do not belong in URLs,
 // which end up in logs.
-func patientParams(r *rest.OperationRequest) ([]string, error) {
+func patientParams(r *service.OperationRequest) ([]string, error) {
 	if len(r.Query["patient"]) > 0 {
 		return nil, invalid("patient is accepted only in a POST Parameters body")
 	}
@@ -376,7 +395,7 @@ func (m *Manager) groupMembers(ctx context.Context, id string) ([]string, error)
 		return nil, err
 	}
 	if rd := m.cfg.ReadInterceptor; rd != nil {
-		if err := rd.AllowRead(ctx, v); err != nil {
+		if err := rd.AllowRead(ctx, v, service.Disclose); err != nil {
 			return nil, err
 		}
 	}
@@ -431,7 +450,7 @@ func preferences(h http.Header) map[string]bool {
 }
 
 // requestURL rebuilds the kick-off URL for the manifest's request.
-func requestURL(r *rest.OperationRequest) string {
+func requestURL(r *service.OperationRequest) string {
 	u := r.Base
 	if r.Type != "" {
 		u += "/" + r.Type

@@ -15,7 +15,7 @@ import (
 
 	"ucp/auth"
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -126,7 +126,7 @@ func (m *Manager) export(ctx context.Context, j *job) error {
 			}
 			// Its chains and _has reach only what the job's principal may
 			// see, as a search's do.
-			if err := rest.NarrowReach(ctx, m.cfg.Store, m.cfg.ReadInterceptor, parsed.Where); err != nil {
+			if err := service.NarrowReach(ctx, m.cfg.Store, m.cfg.ReadInterceptor, parsed.Where); err != nil {
 				return err
 			}
 			x.filters[typ] = append(x.filters[typ], parsed.Where)
@@ -390,7 +390,7 @@ func namesOtherPatient(v *store.Version, patient string) bool {
 // visible reports whether the caller may see v.
 func (x *exporter) visible(ctx context.Context, v *store.Version) bool {
 	rd := x.m.cfg.ReadInterceptor
-	return rd == nil || rd.AllowRead(ctx, v) == nil
+	return rd == nil || rd.AllowRead(ctx, v, service.Disclose) == nil
 }
 
 // scan pages through q by the store's cursor, calling each on every

@@ -11,7 +11,8 @@ import (
 
 	"ucp/auth"
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
+
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -32,7 +33,7 @@ type manifestEntry struct {
 }
 
 // caller returns the owner key of the request's principal: 401 without one.
-func caller(r *rest.EndpointRequest) (string, error) {
+func caller(r *Request) (string, error) {
 	owner := ownerOf(auth.FromContext(r.Context()))
 	if owner == "" {
 		return "", &store.Error{Kind: store.Unauthenticated, Message: "authentication required: send a Bearer token",
@@ -43,7 +44,7 @@ func caller(r *rest.EndpointRequest) (string, error) {
 
 // callersJob returns the job the request names, when the request's principal
 // started it (see lookup).
-func (m *Manager) callersJob(r *rest.EndpointRequest) (*job, error) {
+func (m *Manager) callersJob(r *Request) (*job, error) {
 	owner, err := caller(r)
 	if err != nil {
 		return nil, err
@@ -53,7 +54,7 @@ func (m *Manager) callersJob(r *rest.EndpointRequest) (*job, error) {
 
 // handleStatus answers GET _bulk/{job}: 202 while queued or running, the
 // manifest when complete, the spec's 500 OperationOutcome when failed.
-func (m *Manager) handleStatus(w http.ResponseWriter, r *rest.EndpointRequest) error {
+func (m *Manager) handleStatus(w http.ResponseWriter, r *Request) error {
 	j, err := m.callersJob(r)
 	if err != nil {
 		return err
@@ -109,7 +110,7 @@ func (m *Manager) handleStatus(w http.ResponseWriter, r *rest.EndpointRequest) e
 
 // handleDelete answers DELETE _bulk/{job}: the job is cancelled if it
 // runs, and it and its files are removed.
-func (m *Manager) handleDelete(w http.ResponseWriter, r *rest.EndpointRequest) error {
+func (m *Manager) handleDelete(w http.ResponseWriter, r *Request) error {
 	j, err := m.callersJob(r)
 	if err != nil {
 		return err
@@ -134,7 +135,7 @@ func (m *Manager) handleDelete(w http.ResponseWriter, r *rest.EndpointRequest) e
 // handleFile serves one file of a complete job as NDJSON. The download is
 // authorized as a search of the file's type (and so audited), in case the
 // caller's access changed since the kick-off.
-func (m *Manager) handleFile(w http.ResponseWriter, r *rest.EndpointRequest) error {
+func (m *Manager) handleFile(w http.ResponseWriter, r *Request) error {
 	j, err := m.callersJob(r)
 	if err != nil {
 		return err
@@ -160,7 +161,7 @@ func (m *Manager) handleFile(w http.ResponseWriter, r *rest.EndpointRequest) err
 	}
 	// The warnings file is the job's own words, not stored data.
 	if f.Type != "OperationOutcome" {
-		if err := r.Authorize(rest.Access{Interaction: "operation", Operation: "export", Type: f.Type}); err != nil {
+		if err := r.Authorize(service.Access{Interaction: "operation", Operation: "export", Type: f.Type}); err != nil {
 			return err
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"ucp/auth/devissuer"
 	"ucp/bulk"
 	"ucp/fhir/resource"
+	"ucp/fhir/service"
 	"ucp/loadgen"
 	"ucp/profiles"
 	"ucp/synth"
@@ -315,33 +316,40 @@ type world struct {
 	nhs      []string
 }
 
-func sampleWorld(ctx context.Context, api http.Handler) (*world, error) {
+func sampleWorld(ctx context.Context, svc *service.Service) (*world, error) {
 	ctx = auth.NewContext(ctx, demoLoader)
-	get := func(path string) (map[string]any, error) {
-		body, err := callAPI(ctx, api, http.MethodGet, path, nil)
-		if err != nil {
-			return nil, err
-		}
-		return resource.Parse(body)
-	}
 	w := &world{}
-	b, err := get("/fhir/CarePlan?status=active&_count=1000&_include=CarePlan:subject")
+	plans, err := svc.Find(ctx, "CarePlan", "status=active", 1000)
 	if err != nil {
 		return nil, err
 	}
-	entries, _ := b["entry"].([]any)
-	for _, e := range entries {
-		res, _ := e.(map[string]any)["resource"].(map[string]any)
-		switch resource.Type(res) {
-		case "CarePlan":
-			w.plans = append(w.plans, resource.ID(res))
-		case "Patient":
-			w.patients = append(w.patients, resource.ID(res))
-			for _, id := range asAnyList(res["identifier"]) {
-				im, _ := id.(map[string]any)
-				if im["system"] == profiles.SystemNHSNumber {
-					w.nhs = append(w.nhs, im["value"].(string))
-				}
+	seen := map[string]bool{}
+	for _, v := range plans {
+		w.plans = append(w.plans, v.ID)
+		plan, err := resource.Parse(v.JSON)
+		if err != nil {
+			return nil, err
+		}
+		subject, _ := plan["subject"].(map[string]any)
+		ref, _ := subject["reference"].(string)
+		r := resource.ParseReference(ref)
+		if r.Type != "Patient" || seen[r.ID] {
+			continue
+		}
+		seen[r.ID] = true
+		pv, err := svc.Read(ctx, "Patient", r.ID)
+		if err != nil {
+			continue // not one the loader may see
+		}
+		res, err := resource.Parse(pv.JSON)
+		if err != nil {
+			return nil, err
+		}
+		w.patients = append(w.patients, r.ID)
+		for _, id := range asAnyList(res["identifier"]) {
+			im, _ := id.(map[string]any)
+			if im["system"] == profiles.SystemNHSNumber {
+				w.nhs = append(w.nhs, im["value"].(string))
 			}
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"reflect"
 
@@ -13,6 +12,7 @@ import (
 	"ucp/fhir/fhirpkg"
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/fhir/terminology"
 	"ucp/profiles"
 	"ucp/store"
@@ -83,10 +83,10 @@ func loadUKCore(dir string, warn func(msg string)) (careplan.BasePackage, error)
 }
 
 // installDefinitions makes the server hold our profiles, value sets and
-// search parameters as resources (read, and search by url, like any other), through the API.
+// search parameters as resources (read, and search by url, like any other), through the service.
 // A definition is written only when it is missing or differs from the one
 // built into this release, so a restart adds no versions.
-func installDefinitions(ctx context.Context, api http.Handler, types map[string]bool) error {
+func installDefinitions(ctx context.Context, svc *service.Service, types map[string]bool) error {
 	ctx = auth.NewContext(ctx, definitionsLoader)
 	defs := append(profiles.StructureDefinitions(), profiles.ValueSets()...)
 	defs = append(defs, profiles.CodeSystems()...)
@@ -97,7 +97,7 @@ func installDefinitions(ctx context.Context, api http.Handler, types map[string]
 		if !types[typ] || u == "" {
 			continue // not a served type (CodeSystem, for now): the validator still has it built in
 		}
-		stored, err := searchOne(ctx, api, typ, "url="+url.QueryEscape(u))
+		stored, err := findOne(ctx, svc, typ, "url="+url.QueryEscape(u))
 		if err != nil {
 			return err
 		}
@@ -113,31 +113,11 @@ func installDefinitions(ctx context.Context, api http.Handler, types map[string]
 		}
 		body := clone(def)
 		body["id"] = id
-		if _, err := callAPI(ctx, api, http.MethodPut, "/fhir/"+typ+"/"+id, resource.Marshal(body), http.StatusOK, http.StatusCreated); err != nil {
+		if err := putResource(ctx, svc, body); err != nil {
 			return fmt.Errorf("installing %s: %w", u, err)
 		}
 	}
 	return nil
-}
-
-// searchOne returns the first current resource matching query, or nil.
-func searchOne(ctx context.Context, api http.Handler, typ, query string) (map[string]any, error) {
-	body, err := callAPI(ctx, api, http.MethodGet, "/fhir/"+typ+"?"+query, nil)
-	if err != nil {
-		return nil, err
-	}
-	b, err := resource.Parse(body)
-	if err != nil {
-		return nil, err
-	}
-	entries, _ := b["entry"].([]any)
-	for _, e := range entries {
-		em, _ := e.(map[string]any)
-		if res, ok := em["resource"].(map[string]any); ok {
-			return res, nil
-		}
-	}
-	return nil, nil
 }
 
 // clone deep-copies a tree through its JSON.

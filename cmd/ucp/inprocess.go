@@ -1,33 +1,49 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"fmt"
+	"errors"
 	"net/http"
-	"net/http/httptest"
-	"slices"
+
+	"ucp/fhir/resource"
+	"ucp/fhir/service"
 )
 
-// callAPI sends one request to the API in process (start-up loading, the
-// demo, ucp bench: trusted code going through the same rules as clients)
-// and returns the body when the status is one of want (200 when none is
-// given).
-func callAPI(ctx context.Context, api http.Handler, method, path string, body []byte, want ...int) ([]byte, error) {
-	var r *http.Request
-	if body != nil {
-		r = httptest.NewRequestWithContext(ctx, method, path, bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/fhir+json")
-	} else {
-		r = httptest.NewRequestWithContext(ctx, method, path, nil)
+// Start-up loading, the demo and ucp bench are trusted code in process:
+// they call the FHIR service itself, with the same rules as any client's
+// writes, never HTTP.
+
+// putResource creates or updates res, which carries its id (an update as
+// create, as PUT does).
+func putResource(ctx context.Context, svc *service.Service, res map[string]any) error {
+	_, err := svc.Write(ctx, &service.Write{Interaction: "update", Method: http.MethodPut,
+		Type: resource.Type(res), ID: resource.ID(res), Resource: res, CreateOnMissing: true})
+	return err
+}
+
+// findOne returns the first current resource of typ matching query, or nil.
+func findOne(ctx context.Context, svc *service.Service, typ, query string) (map[string]any, error) {
+	vs, err := svc.Find(ctx, typ, query, 1)
+	if err != nil || len(vs) == 0 {
+		return nil, err
 	}
-	rec := httptest.NewRecorder()
-	api.ServeHTTP(rec, r)
-	if len(want) == 0 {
-		want = []int{http.StatusOK}
+	return resource.Parse(vs[0].JSON)
+}
+
+// runBundle runs the writes of a transaction or batch Bundle; any entry
+// that fails fails the call.
+func runBundle(ctx context.Context, svc *service.Service, body []byte) error {
+	b, err := resource.Parse(body)
+	if err != nil {
+		return err
 	}
-	if !slices.Contains(want, rec.Code) {
-		return nil, fmt.Errorf("%s %s answered %d: %.500s", method, path, rec.Code, rec.Body.String())
+	results, err := svc.Bundle(ctx, b)
+	if err != nil {
+		return err
 	}
-	return rec.Body.Bytes(), nil
+	var errs []error
+	for _, r := range results {
+		errs = append(errs, r.Err)
+	}
+	return errors.Join(errs...)
 }

@@ -11,9 +11,8 @@ import (
 	"ucp/auth"
 	"ucp/auth/devissuer"
 	"ucp/auth/smart"
-	"ucp/fhir/resource"
-	"ucp/fhir/rest"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -95,54 +94,9 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store, reg *search
 	return sec, nil
 }
 
-// authorizer adapts the policy to the REST layer's hook.
-func (sec *security) authorizer() rest.Authorizer { return policyAuthorizer{sec.authz} }
-
-type policyAuthorizer struct{ p auth.Authorizer }
-
-func (a policyAuthorizer) Authorize(ctx context.Context, x rest.Access) error {
-	acc := auth.Access(x)
-	if x.Interaction == "operation" && x.Operation != "reindex" { // $reindex is the policy's own (an operator's act)
-		// The policy knows interactions, not operations: an operation that
-		// only reads is authorized as a read of its type, any other as an
-		// update.
-		acc.Interaction = "update"
-		switch {
-		case x.Operation == "export":
-			// Bulk export reads: everything at system level (a system-wide
-			// search: system/*.rs), every patient at Patient level (a search
-			// of Patient), a Group's members at Group level (a read of the
-			// Group); a file download, a search of the file's type. The
-			// export then authorizes each type it exports as a search.
-			switch {
-			case x.Type == "":
-				acc.Interaction = "search-system"
-			case x.ID != "":
-				acc.Interaction = "read"
-			default:
-				acc.Interaction = "search-type"
-			}
-			// Patient level is every patient's record at once, for a
-			// backend service. A clinician or viewer searches Patient one
-			// patient at a time, and a Group's members (a caseload) stay
-			// theirs to export.
-			if x.Type == "Patient" && x.ID == "" {
-				if p := auth.FromContext(ctx); p != nil && p.Role != auth.RoleSystem {
-					return store.Errorf(store.Forbidden, "Patient-level $export covers every patient's record: it is for system clients (SMART Backend Services); export a Group of your patients instead")
-				}
-			}
-		case readOnlyOperations[x.Operation]:
-			acc.Interaction = "read"
-			if x.ID == "" {
-				acc.Interaction = "search-type"
-			}
-		}
-	}
-	return a.p.Authorize(ctx, acc)
-}
-
-// readOnlyOperations change nothing stored.
-var readOnlyOperations = map[string]bool{"validate": true, "document": true, "everything": true}
+// authorizer is the one authorizer: operations mapped to interactions,
+// then the policy with the agreement check.
+func (sec *security) authorizer() auth.Authorizer { return auth.OperationPolicy{Next: sec.authz} }
 
 // mount adds the token endpoints: SMART Backend Services, and the
 // development issuer in --dev.
@@ -205,26 +159,26 @@ func (sec *security) wrap(h http.Handler, refused func(*http.Request, error)) ht
 // compartment of the patient the caller is bound to (see
 // auth.Policy.AuthorizeContent), before the domain rules see it.
 type contentGuard struct {
-	next   rest.WriteInterceptor
+	next   service.WriteInterceptor
 	policy *auth.Policy
 }
 
-func (g contentGuard) BeforeWrite(ctx context.Context, op *rest.WriteOp) error {
+func (g contentGuard) BeforeWrite(ctx context.Context, op *service.WriteOp, view service.View) error {
 	if err := g.policy.AuthorizeContent(ctx, op.Interaction, op.Type, op.Resource); err != nil {
 		return err
 	}
-	return g.next.BeforeWrite(ctx, op)
+	return g.next.BeforeWrite(ctx, op, view)
 }
 
 // agreementWatcher tells the agreement cache when a Contract is written, so
 // a new or ended agreement takes effect at once.
 type agreementWatcher struct {
-	next       rest.WriteInterceptor
+	next       service.WriteInterceptor
 	agreements *auth.StoreAgreements
 }
 
-func (w agreementWatcher) BeforeWrite(ctx context.Context, op *rest.WriteOp) error {
-	if err := w.next.BeforeWrite(ctx, op); err != nil {
+func (w agreementWatcher) BeforeWrite(ctx context.Context, op *service.WriteOp, view service.View) error {
+	if err := w.next.BeforeWrite(ctx, op, view); err != nil {
 		return err
 	}
 	if op.Type == "Contract" {
@@ -238,7 +192,7 @@ const devOrg = "F84012"
 
 // installDevAgreement records an information-sharing agreement for the
 // development organisation, in --dev only, so development tokens work.
-func installDevAgreement(ctx context.Context, api http.Handler) error {
+func installDevAgreement(ctx context.Context, svc *service.Service) error {
 	ctx = auth.NewContext(ctx, definitionsLoader)
 	contract := map[string]any{
 		"resourceType": "Contract", "id": "ucp-dev-agreement-" + devOrg, "status": "executed",
@@ -246,10 +200,10 @@ func installDevAgreement(ctx context.Context, api http.Handler) error {
 		"applies":   map[string]any{"start": "2020-01-01"},
 		"authority": []any{map[string]any{"identifier": map[string]any{"system": auth.ODSSystem, "value": devOrg}}},
 	}
-	if stored, err := searchOne(ctx, api, "Contract", "_id="+contract["id"].(string)); err != nil || stored != nil {
+	if stored, err := findOne(ctx, svc, "Contract", "_id="+contract["id"].(string)); err != nil || stored != nil {
 		return err
 	}
-	if _, err := callAPI(ctx, api, http.MethodPut, "/fhir/Contract/"+contract["id"].(string), resource.Marshal(contract), http.StatusCreated, http.StatusOK); err != nil {
+	if err := putResource(ctx, svc, contract); err != nil {
 		return fmt.Errorf("recording the development agreement: %w", err)
 	}
 	return nil

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 	"ucp/careplan"
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/store"
 	"ucp/store/sqlite"
 	"ucp/synth"
@@ -214,9 +214,9 @@ type server struct {
 	refused *audit.RefusedLogins
 	// exports runs the $export jobs.
 	exports *export.Manager
-	// loader is the API without authorization, for trusted in-process
-	// loading (the demo, ucp bench); never served.
-	loader http.Handler
+	// loader is the FHIR service without an authorizer, for trusted
+	// in-process loading (the demo, ucp bench); never served.
+	loader *service.Service
 	done   chan error
 	log    *slog.Logger
 	// metricsHTTP serves /metrics with --metrics-addr, else nil.
@@ -315,18 +315,19 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		Audit:             sink,
 		Caller:            auth.CallerKey,
 		Operations:        append(plans.Operations(), exports.Operations()...),
-		Endpoints:         exports.Endpoints(),
+		Endpoints:         exportEndpoints(exports.Routes()),
 		SupportedProfiles: supportedProfiles(),
 		SecurityService:   "SMART-on-FHIR",
 		Security:          "Bearer tokens (JWT) from NHS CIS2 or another configured OpenID Connect issuer; SMART Backend Services (client_credentials with private_key_jwt) for system clients. Discovery: .well-known/smart-configuration.",
 	}
 	// Our own definitions and the demo are loaded in process by trusted
-	// code: through the same API and rules as any client, but without a
-	// token.
-	loaderCfg := restCfg
-	// Start-up loading makes hundreds of requests: log only its problems.
-	loaderCfg.Logger = slog.New(quietHandler{log.Handler()})
-	loader, err := rest.New(loaderCfg)
+	// code: through the FHIR service with the same rules as any client's
+	// writes, without a token or an authorizer.
+	loader, err := service.New(service.Config{
+		Store: st, Registry: reg, Types: reg.Types(),
+		WriteInterceptor: restCfg.WriteInterceptor, ReadInterceptor: restCfg.ReadInterceptor,
+		Logger: slog.New(quietHandler{log.Handler()}),
+	})
 	if err != nil {
 		return fail(err)
 	}
@@ -436,17 +437,14 @@ func mountHealth(e *gin.Engine, st store.Store) {
 // that its active plans are approved like any other.
 var demoLoader = &auth.Principal{Role: auth.RoleClinical, Subject: "ucp-demo-loader", UserID: "ucp-demo-loader", Name: "ucp demo data loader"}
 
-// loadDemo posts the demo transactions through the API itself, so they meet
-// the same rules as any client's: Joan Smith's plan, then the first
+// loadDemo runs the demo transactions through the FHIR service, so they
+// meet the same rules as any client's: Joan Smith's plan, then the first
 // patients synthetic patients. Loading again changes nothing: Joan's
 // entries are conditional creates, and the synthetic set is skipped when
 // its first patient is already there.
-func loadDemo(ctx context.Context, api http.Handler, patients int) error {
+func loadDemo(ctx context.Context, svc *service.Service, patients int) error {
 	ctx = auth.NewContext(ctx, demoLoader)
-	post := func(body []byte) error {
-		_, err := callAPI(ctx, api, http.MethodPost, "/fhir", body)
-		return err
-	}
+	post := func(body []byte) error { return runBundle(ctx, svc, body) }
 	if err := post(demoBundle); err != nil {
 		return err
 	}
@@ -457,7 +455,7 @@ func loadDemo(ctx context.Context, api http.Handler, patients int) error {
 	err := synth.Generate(synth.Options{Patients: patients, Seed: 1}, synth.Bundles(func(patient, step int, bundle []byte) error {
 		if first {
 			first = false
-			if loaded, err := demoLoaded(ctx, api, bundle); err != nil || loaded {
+			if loaded, err := demoLoaded(ctx, svc, bundle); err != nil || loaded {
 				return errors.Join(err, errDemoLoaded)
 			}
 		}
@@ -474,7 +472,7 @@ var errDemoLoaded = errors.New("demo already loaded")
 
 // demoLoaded reports whether the Patient of a synthetic transaction is
 // already stored (found by its NHS number).
-func demoLoaded(ctx context.Context, api http.Handler, bundle []byte) (bool, error) {
+func demoLoaded(ctx context.Context, svc *service.Service, bundle []byte) (bool, error) {
 	b, err := resource.Parse(bundle)
 	if err != nil {
 		return false, err
@@ -485,16 +483,9 @@ func demoLoaded(ctx context.Context, api http.Handler, bundle []byte) (bool, err
 			continue
 		}
 		id := res["identifier"].([]any)[0].(map[string]any)
-		q := url.Values{"identifier": {id["system"].(string) + "|" + id["value"].(string)}, "_summary": {"count"}}
-		body, err := callAPI(ctx, api, http.MethodGet, "/fhir/Patient?"+q.Encode(), nil)
-		if err != nil {
-			return false, err
-		}
-		var out struct{ Total int }
-		if err := json.Unmarshal(body, &out); err != nil {
-			return false, err
-		}
-		return out.Total > 0, nil
+		q := url.Values{"identifier": {id["system"].(string) + "|" + id["value"].(string)}}
+		found, err := findOne(ctx, svc, "Patient", q.Encode())
+		return found != nil, err
 	}
 	return false, errors.New("no Patient in the first synthetic transaction")
 }
@@ -543,4 +534,17 @@ func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h quietHandler) WithGroup(name string) slog.Handler {
 	return quietHandler{h.Handler.WithGroup(name)}
+}
+
+// exportEndpoints serves the Bulk Data status and file routes through the
+// REST adapter's endpoints.
+func exportEndpoints(routes []export.Route) []rest.Endpoint {
+	var out []rest.Endpoint
+	for _, rt := range routes {
+		out = append(out, rest.Endpoint{Method: rt.Method, Path: rt.Path,
+			Handler: func(w http.ResponseWriter, r *rest.EndpointRequest) error {
+				return rt.Handler(w, &export.Request{Request: r.Request, Params: r.Params, Base: r.Base, Authorize: r.Authorize})
+			}})
+	}
+	return out
 }

@@ -3,19 +3,19 @@ package rest
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
+	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
 	"ucp/fhir/resource"
-	"ucp/store"
+	"ucp/fhir/service"
 )
 
 // handleBundle is POST [base] with a batch or transaction Bundle (R4
@@ -66,100 +66,113 @@ func isBundleEntry(r *http.Request) bool {
 	return ok
 }
 
-// bundleReq is one entry's request.
-type bundleReq struct {
-	idx                                                int
-	method, rawURL, fullURL                            string
-	ifMatch, ifNoneExist, ifNoneMatch, ifModifiedSince string
-	res                                                map[string]any
+// decodeEntry reads entry i, with request.url relative to this server's
+// base.
+func (s *Server) decodeEntry(c *gin.Context, i int, raw any) (*service.Entry, error) {
+	e, err := service.DecodeEntry(i, raw, s.base(c), s.cfg.BaseURL)
+	var ee *service.EntryError
+	if errors.As(err, &ee) {
+		return nil, entryErr(ee.Index, ee.Err)
+	}
+	return e, err
 }
 
-// entryReq reads entry i's request element.
-func entryReq(i int, raw any) (*bundleReq, error) {
-	at := fmt.Sprintf("Bundle.entry[%d]", i)
-	e, ok := raw.(map[string]any)
-	if !ok {
-		return nil, invalidAt(at, "%s is not an object", at)
-	}
-	r := &bundleReq{idx: i}
-	r.fullURL, _ = e["fullUrl"].(string)
-	if rv, ok := e["resource"]; ok {
-		if r.res, ok = rv.(map[string]any); !ok {
-			return nil, invalidAt(at+".resource", "%s.resource is not a resource", at)
-		}
-	}
-	req, ok := e["request"].(map[string]any)
-	if !ok {
-		return nil, invalidAt(at+".request", "%s has no request", at)
-	}
-	r.method, _ = req["method"].(string)
-	r.rawURL, _ = req["url"].(string)
-	r.ifMatch, _ = req["ifMatch"].(string)
-	r.ifNoneExist, _ = req["ifNoneExist"].(string)
-	r.ifNoneMatch, _ = req["ifNoneMatch"].(string)
-	r.ifModifiedSince, _ = req["ifModifiedSince"].(string)
-	switch r.method {
-	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE":
-	default:
-		return nil, invalidAt(at+".request.method", "%s.request.method %q is not GET, HEAD, POST, PUT, PATCH or DELETE", at, r.method)
-	}
-	if r.rawURL == "" {
-		return nil, invalidAt(at+".request.url", "%s.request.url is missing", at)
-	}
-	if (r.method == "POST" || r.method == "PUT") && r.res == nil {
-		return nil, invalidAt(at+".resource", "%s: a %s needs a resource", at, r.method)
-	}
-	return r, nil
-}
-
-// relURL makes an entry URL relative to the base.
-func (s *Server) relURL(c *gin.Context, raw string) string {
-	for _, b := range []string{s.base(c), s.cfg.BaseURL} {
-		if b != "" && strings.HasPrefix(raw, b+"/") {
-			return strings.TrimPrefix(raw, b+"/")
-		}
-	}
-	return strings.TrimPrefix(raw, "/")
-}
-
-// batch runs each entry on its own through the router, as if it were its
-// own request (same principal and headers), and reports each outcome.
+// batch runs each entry on its own, as if it were its own request (same
+// principal and Prefer), and reports each outcome: a write through the
+// service, a read through the router.
 func (s *Server) batch(c *gin.Context, entries []any) error {
 	out := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "batch-response"}
 	for i, raw := range entries {
-		r, err := entryReq(i, raw)
+		r, err := s.decodeEntry(c, i, raw)
 		var e bundleEntry
-		if err != nil {
+		switch {
+		case err != nil:
 			status, code, msg, expr := errorStatus(err)
 			e.Response = &entryResponse{Status: statusText(status), Outcome: outcomeJSON("error", code, msg, expr)}
-		} else {
+		case r.Method == "GET" || r.Method == "HEAD" || r.Type == "":
 			e = s.subRequest(c, r)
+		default:
+			e = s.batchWrite(c, r)
 		}
 		out.Entry = append(out.Entry, e)
 	}
 	return s.writeJSON(c, http.StatusOK, marshalBundle(out))
 }
 
+// batchWrite runs a write entry of a batch through the service and encodes
+// its response entry as the entry's own request would have been answered;
+// it is audited as an interaction of its own.
+func (s *Server) batchWrite(c *gin.Context, e *service.Entry) bundleEntry {
+	ctx := c.Request.Context()
+	if err := s.checkType(e.Type); err != nil {
+		status, body := s.outcome(ctx, e.Method, e.URL, err)
+		return bundleEntry{Response: &entryResponse{Status: statusText(status), Outcome: body}}
+	}
+	start := s.cfg.Now()
+	r, err := s.svc.BatchEntry(ctx, e)
+	path, _, _ := strings.Cut(s.cfg.Prefix+"/"+e.Path, "?")
+	if err != nil {
+		status, body := s.outcome(ctx, e.Method, path, err)
+		s.cfg.Audit.Record(ctx, AuditRecord{Access: e.Access(), Method: e.Method, Path: path, Status: status, Time: start, Err: err})
+		return bundleEntry{Response: &entryResponse{Status: statusText(status), Outcome: body}}
+	}
+	ret := parsePrefer(c.Request.Header.Values("Prefer")).ret
+	status := writeStatus(r.Outcome)
+	resp := &entryResponse{}
+	out := bundleEntry{Response: resp}
+	switch v := r.Version; {
+	case v == nil || v.Deleted:
+		if v != nil {
+			resp.Etag = etag(v.VersionID)
+		}
+		if ret == "OperationOutcome" {
+			status, resp.Outcome = http.StatusOK, outcomeJSON("information", "informational", "deleted", nil)
+		}
+	default:
+		resp.Etag = etag(v.VersionID)
+		// As the Last-Modified header of a request of its own: to the second.
+		resp.LastModified = resource.FormatInstant(v.LastUpdated.UTC().Truncate(time.Second))
+		if status == http.StatusCreated {
+			resp.Location = fmt.Sprintf("%s/%s/%s/_history/%d", s.base(c), v.Type, v.ID, v.VersionID)
+		}
+		switch ret {
+		case "minimal":
+		case "OperationOutcome":
+			resp.Outcome = outcomeJSON("information", "informational", fmt.Sprintf("%s/%s version %d", v.Type, v.ID, v.VersionID), nil)
+		default:
+			out.Resource = v.JSON
+			out.FullURL = s.base(c) + "/" + v.Type + "/" + v.ID
+		}
+	}
+	resp.Status = statusText(status)
+	s.cfg.Audit.Record(ctx, AuditRecord{Access: e.Access(), Method: e.Method, Path: path, Status: status, Time: start})
+	return out
+}
+
 // subRequest runs one bundle entry through the router and turns the
 // recorded response into a response entry.
-func (s *Server) subRequest(c *gin.Context, r *bundleReq) bundleEntry {
-	target := s.cfg.Prefix + "/" + s.relURL(c, r.rawURL)
+func (s *Server) subRequest(c *gin.Context, r *service.Entry) bundleEntry {
+	target := s.cfg.Prefix + "/" + r.Path
 	var body []byte
 	ctype := mimeFHIRJSON
-	if r.res != nil {
-		if r.method == "PATCH" {
-			var err error
-			if body, ctype, err = entryPatch(r.res); err != nil {
+	if r.Resource != nil {
+		if r.Method == "PATCH" {
+			b, jsonPatch, err := service.EntryPatch(r.Resource)
+			if err != nil {
 				status, code, msg, expr := errorStatus(err)
 				return bundleEntry{Response: &entryResponse{Status: statusText(status), Outcome: outcomeJSON("error", code, msg, expr)}}
 			}
+			body = b
+			if jsonPatch {
+				ctype = mimeJSONPatch
+			}
 		} else {
-			body = resource.Marshal(r.res)
+			body = resource.Marshal(r.Resource)
 		}
 	}
-	req, err := http.NewRequestWithContext(context.WithValue(c.Request.Context(), bundleEntryKey{}, r.idx), r.method, target, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(context.WithValue(c.Request.Context(), bundleEntryKey{}, r.Index), r.Method, target, bytes.NewReader(body))
 	if err != nil {
-		return bundleEntry{Response: &entryResponse{Status: "400 Bad Request", Outcome: outcomeJSON("error", "invalid", "bad request.url: "+err.Error(), []string{fmt.Sprintf("Bundle.entry[%d].request.url", r.idx)})}}
+		return bundleEntry{Response: &entryResponse{Status: "400 Bad Request", Outcome: outcomeJSON("error", "invalid", "bad request.url: "+err.Error(), []string{fmt.Sprintf("Bundle.entry[%d].request.url", r.Index)})}}
 	}
 	for _, h := range []string{"Authorization", "Prefer", "X-Forwarded-Proto"} {
 		if v := c.Request.Header.Values(h); len(v) > 0 {
@@ -173,7 +186,11 @@ func (s *Server) subRequest(c *gin.Context, r *bundleReq) bundleEntry {
 	if body != nil {
 		req.Header.Set("Content-Type", ctype)
 	}
-	for h, v := range map[string]string{"If-Match": r.ifMatch, "If-None-Exist": r.ifNoneExist, "If-None-Match": r.ifNoneMatch, "If-Modified-Since": r.ifModifiedSince} {
+	ifMatch := ""
+	if r.IfMatch != 0 {
+		ifMatch = etag(r.IfMatch)
+	}
+	for h, v := range map[string]string{"If-Match": ifMatch, "If-None-Exist": r.IfNoneExist, "If-None-Match": r.IfNoneMatch, "If-Modified-Since": r.IfModifiedSince} {
 		if v != "" {
 			req.Header.Set(h, v)
 		}
@@ -198,7 +215,7 @@ func (s *Server) subRequest(c *gin.Context, r *bundleReq) bundleEntry {
 			e.Resource = rb
 		}
 	}
-	if e.Resource != nil && r.method != "GET" && r.method != "HEAD" {
+	if e.Resource != nil && r.Method != "GET" && r.Method != "HEAD" {
 		if res, err := resource.Parse(e.Resource); err == nil {
 			e.FullURL = s.base(c) + "/" + resource.Type(res) + "/" + resource.ID(res)
 		}
@@ -206,122 +223,46 @@ func (s *Server) subRequest(c *gin.Context, r *bundleReq) bundleEntry {
 	return e
 }
 
-// entryPatch returns a PATCH entry's patch body and media type: a
-// Parameters resource is a FHIRPath Patch, a Binary a JSON Patch.
-func entryPatch(res map[string]any) ([]byte, string, error) {
-	if resource.Type(res) == "Parameters" {
-		return resource.Marshal(res), mimeFHIRJSON, nil
-	}
-	b, err := binaryPatch(res)
-	return b, mimeJSONPatch, err
-}
-
-// binaryPatch reads a PATCH entry's resource: a Binary whose data is a
-// base64 JSON Patch document (R4 http.html#patch in bundles).
-func binaryPatch(res map[string]any) ([]byte, error) {
-	if resource.Type(res) != "Binary" {
-		return nil, statusErr(http.StatusUnsupportedMediaType, "not-supported", "a PATCH entry needs a Binary resource holding a JSON Patch, or a Parameters resource holding a FHIRPath Patch")
-	}
-	if ct, _ := res["contentType"].(string); ct != mimeJSONPatch {
-		return nil, statusErr(http.StatusUnsupportedMediaType, "not-supported", "the PATCH entry's Binary.contentType must be application/json-patch+json")
-	}
-	data, _ := res["data"].(string)
-	b, err := base64.StdEncoding.DecodeString(data)
-	if err != nil {
-		return nil, invalidAt("Binary.data", "Binary.data is not base64: %v", err)
-	}
-	return b, nil
-}
-
 func statusText(code int) string {
 	return strconv.Itoa(code) + " " + http.StatusText(code)
 }
 
-// txEntry is a transaction entry being processed.
-type txEntry struct {
-	*bundleReq
-	typ, id string // from request.url
-	query   string // the condition or search query of request.url
-	matched *store.Version
-	noop    bool // a conditional delete with no match, or a delete of nothing
-	p       *pending
-	written *store.Version
-	status  int
-	sub     *bundleEntry // GET results
-}
-
-// transaction processes a transaction Bundle all or nothing: every write is
-// prepared first (ids assigned, urn: and conditional references resolved and
-// rewritten, preconditions checked), then stored in ONE store.Write, so a
-// bad entry leaves nothing stored. Entries are processed in the R4 order
-// DELETE, POST, PUT/PATCH, then GET/HEAD (reads see the transaction's
-// result). A write that loses a race with a concurrent writer is retried
-// from the start.
+// transaction processes a transaction Bundle all or nothing through the
+// service (see service.Service.Transaction): this decodes the entries and
+// encodes the response. GET and HEAD entries are answered after the writes,
+// so that reads see the transaction's result.
 func (s *Server) transaction(c *gin.Context, entries []any) error {
-	ctx := c.Request.Context()
-	var tx []*txEntry
-	var err error
-	for attempt := 1; ; attempt++ {
-		tx, err = s.prepareTransaction(c, entries)
+	in := make([]*service.Entry, len(entries))
+	for i, raw := range entries {
+		e, err := s.decodeEntry(c, i, raw)
 		if err != nil {
 			return err
 		}
-		var changes []store.Change
-		var owners []*txEntry
-		for _, e := range tx {
-			if e.p != nil && e.p.change != nil {
-				changes = append(changes, *e.p.change)
-				owners = append(owners, e)
-				changes = append(changes, e.p.extra...)
-				for range e.p.extra {
-					owners = append(owners, nil)
-				}
+		if e.Type != "" {
+			if err := s.checkType(e.Type); err != nil {
+				return entryErr(i, err)
 			}
 		}
-		if len(changes) == 0 {
-			break
-		}
-		vs, werr := s.cfg.Store.Write(ctx, changes)
-		if werr == nil {
-			for _, e := range tx {
-				s.committed(e.p)
-			}
-			for i, o := range owners {
-				if o != nil {
-					v := vs[i]
-					o.written = &v
-				}
-			}
-			break
-		}
-		if store.KindOf(werr) == store.Conflict && attempt < maxWriteAttempts {
-			if err := backoff(ctx, attempt); err != nil {
-				return err
-			}
-			continue // a concurrent write: re-evaluate conditions and versions
-		}
-		return werr
+		in[i] = e
 	}
-	for _, e := range tx {
-		if e.method == "GET" || e.method == "HEAD" {
-			sub := s.subRequest(c, e.bundleReq)
-			e.sub = &sub
+	results, err := s.svc.Transaction(c.Request.Context(), in)
+	if err != nil {
+		var ee *service.EntryError
+		if errors.As(err, &ee) {
+			return entryErr(ee.Index, ee.Err)
 		}
+		return err
 	}
 	ret := parsePrefer(c.Request.Header.Values("Prefer")).ret
 	out := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "transaction-response"}
 	base := s.base(c)
-	for _, e := range tx {
-		if e.sub != nil {
-			out.Entry = append(out.Entry, *e.sub)
+	for i, e := range in {
+		if e.Method == "GET" || e.Method == "HEAD" {
+			out.Entry = append(out.Entry, s.subRequest(c, e))
 			continue
 		}
-		be := bundleEntry{Response: &entryResponse{Status: statusText(e.status)}}
-		v := e.written
-		if v == nil {
-			v = e.matched
-		}
-		if v != nil {
+		be := bundleEntry{Response: &entryResponse{Status: statusText(writeStatus(results[i].Outcome))}}
+		if v := results[i].Version; v != nil {
 			be.FullURL = base + "/" + v.Type + "/" + v.ID
 			be.Response.Location = fmt.Sprintf("%s/%s/_history/%d", v.Type, v.ID, v.VersionID)
 			be.Response.Etag = etag(v.VersionID)
@@ -336,288 +277,6 @@ func (s *Server) transaction(c *gin.Context, entries []any) error {
 		out.Entry = append(out.Entry, be)
 	}
 	return s.writeJSON(c, http.StatusOK, marshalBundle(out))
-}
-
-// txOrder is the R4 processing order of a transaction's methods.
-var txOrder = map[string]int{"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
-
-// prepareTransaction does everything but the write. Errors name the entry.
-func (s *Server) prepareTransaction(c *gin.Context, entries []any) ([]*txEntry, error) {
-	ctx := c.Request.Context()
-	tx := make([]*txEntry, len(entries))
-	for i, raw := range entries {
-		r, err := entryReq(i, raw)
-		if err != nil {
-			return nil, err
-		}
-		e := &txEntry{bundleReq: r}
-		if err := s.parseEntryURL(c, e); err != nil {
-			return nil, entryErr(i, err)
-		}
-		if r.res != nil && r.method != "PATCH" {
-			// Work on a copy: a retry must start from the client's content.
-			r.res = deepCopy(r.res).(map[string]any)
-		}
-		tx[i] = e
-	}
-	// Pass 1: decide every written resource's id, so that references to
-	// fullUrls (urn:uuid:, urn:oid:, absolute) can be rewritten.
-	ids := map[string]string{} // fullUrl -> Type/id
-	seen := map[string]int{}
-	for _, e := range tx {
-		if err := s.assignID(ctx, e); err != nil {
-			return nil, entryErr(e.idx, err)
-		}
-		if e.method == "GET" || e.method == "HEAD" || e.id == "" {
-			continue
-		}
-		key := e.typ + "/" + e.id
-		if j, dup := seen[key]; dup && !e.noop {
-			return nil, entryErr(e.idx, invalid("%s is also written by Bundle.entry[%d]; a transaction may change a resource only once", key, j))
-		}
-		seen[key] = e.idx
-		if e.fullURL != "" {
-			ids[e.fullURL] = key
-		}
-	}
-	// Pass 2: rewrite references in every resource.
-	for _, e := range tx {
-		if e.res == nil || e.method == "PATCH" {
-			continue
-		}
-		if err := s.rewriteRefs(ctx, e.res, ids); err != nil {
-			return nil, entryErr(e.idx, err)
-		}
-	}
-	// Pass 3: prepare the writes, in processing order and, within each
-	// method, each entry after the entries it refers to, so domain rules
-	// see what the transaction writes (TransactionVersion).
-	view := NewPending()
-	ctx = view.Context(ctx, math.MaxInt)
-	for pass := 0; pass <= 2; pass++ {
-		var batch []*txEntry
-		for _, e := range tx {
-			if txOrder[e.method] == pass && !e.noop && e.matched == nil {
-				batch = append(batch, e)
-			}
-		}
-		for _, e := range dependencyOrder(batch) {
-			w := &writeReq{method: e.method, typ: e.typ, id: e.id, res: e.res}
-			switch e.method {
-			case "DELETE":
-				w.interaction = "delete"
-			case "POST":
-				w.interaction = "create"
-				if e.ifNoneExist != "" {
-					q, err := s.parseCondition(ctx, e.typ, e.ifNoneExist)
-					if err != nil {
-						return nil, entryErr(e.idx, err)
-					}
-					w.ifNoneExist = q
-				}
-			case "PUT":
-				w.interaction, w.createOnMissing = "update", true
-				if e.query == "" {
-					if err := checkBodyID(e.res, e.id); err != nil {
-						return nil, entryErr(e.idx, err)
-					}
-				}
-			case "PATCH":
-				w.interaction = "patch"
-				pb, mt, err := entryPatch(e.res)
-				if err != nil {
-					return nil, entryErr(e.idx, err)
-				}
-				if w.patch, err = patchFunc(e.typ, e.id, pb, mt); err != nil {
-					return nil, entryErr(e.idx, err)
-				}
-				w.res = nil
-			}
-			if e.ifMatch != "" {
-				v, err := parseETag(e.ifMatch)
-				if err != nil {
-					return nil, entryErr(e.idx, err)
-				}
-				w.ifMatch = v
-			}
-			if err := s.cfg.Authorizer.Authorize(ctx, Access{Interaction: w.interaction, Type: e.typ, ID: e.id, Query: e.query}); err != nil {
-				return nil, entryErr(e.idx, err)
-			}
-			p, err := s.prepare(ctx, w)
-			if err != nil {
-				return nil, entryErr(e.idx, err)
-			}
-			e.p, e.status = p, p.status
-			view.Add(view.Len(), p.change)
-			if e.method == "DELETE" && p.change == nil {
-				e.status = http.StatusNoContent
-			}
-		}
-	}
-	for _, e := range tx {
-		switch {
-		case e.matched != nil:
-			e.status = http.StatusOK
-		case e.noop:
-			e.status = http.StatusNoContent
-		}
-	}
-	return tx, nil
-}
-
-// parseEntryURL splits request.url into type, id, version and query.
-func (s *Server) parseEntryURL(c *gin.Context, e *txEntry) error {
-	rel := s.relURL(c, e.rawURL)
-	path, query, _ := strings.Cut(rel, "?")
-	e.query = query
-	segs := strings.Split(strings.Trim(path, "/"), "/")
-	if segs[0] == "" {
-		segs = nil
-	}
-	at := fmt.Sprintf("Bundle.entry[%d].request.url", e.idx)
-	if len(segs) == 0 {
-		if e.method == "GET" || e.method == "HEAD" {
-			return nil
-		}
-		return invalidAt(at, "request.url %q names no resource type", e.rawURL)
-	}
-	e.typ = segs[0]
-	if e.typ == "metadata" || strings.HasPrefix(e.typ, "_") {
-		if e.method == "GET" || e.method == "HEAD" {
-			return nil
-		}
-		return invalidAt(at, "request.url %q is not writable", e.rawURL)
-	}
-	if err := s.checkType(e.typ); err != nil {
-		return err
-	}
-	if len(segs) > 1 {
-		e.id = segs[1]
-		if !validID(e.id) && !(e.id == "_history" || e.id == "_search") {
-			return invalidAt(at, "invalid resource id %q", e.id)
-		}
-	}
-	switch e.method {
-	case "GET", "HEAD":
-		return nil
-	case "POST":
-		if len(segs) != 1 {
-			return invalidAt(at, "a POST entry's request.url must be the resource type, not %q", e.rawURL)
-		}
-		e.id = ""
-	case "PUT", "PATCH", "DELETE":
-		if (len(segs) == 2) == (query != "") || len(segs) > 2 {
-			return invalidAt(at, "a %s entry's request.url must be Type/id or Type?condition, not %q", e.method, e.rawURL)
-		}
-	}
-	if e.res != nil && e.method != "PATCH" {
-		if err := checkType(e.res, e.typ); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// assignID fixes the id a write entry will have: a new uuid for a create
-// (or the existing resource for a matched If-None-Exist), and the match of
-// a conditional update, patch or delete.
-func (s *Server) assignID(ctx context.Context, e *txEntry) error {
-	switch e.method {
-	case "POST":
-		if e.ifNoneExist != "" {
-			q, err := s.parseCondition(ctx, e.typ, e.ifNoneExist)
-			if err != nil {
-				return err
-			}
-			v, err := s.conditionalCreateMatch(ctx, q)
-			if err != nil {
-				return err
-			}
-			if v != nil {
-				e.matched, e.id = v, v.ID
-				return nil
-			}
-		}
-		e.id = uuid.NewString()
-	case "PUT", "PATCH", "DELETE":
-		if e.query == "" {
-			return nil
-		}
-		q, err := s.parseCondition(ctx, e.typ, e.query)
-		if err != nil {
-			return err
-		}
-		vs, err := s.matchCondition(ctx, q, 2)
-		if err != nil {
-			return err
-		}
-		switch {
-		case len(vs) > 1:
-			return precondition("the condition %s?%s matches more than one resource", e.typ, e.query)
-		case len(vs) == 1:
-			e.id = vs[0].ID
-			if bid, _ := e.res["id"].(string); e.method == "PUT" && bid != "" && bid != e.id {
-				return invalidAt("id", "the resource id %q does not match the resource %s/%s the condition matched", bid, e.typ, e.id)
-			}
-			if e.method == "PUT" {
-				e.res["id"] = e.id
-			}
-		case e.method == "DELETE":
-			e.noop = true
-		case e.method == "PATCH":
-			return store.Errorf(store.NotFound, "no %s matches %s", e.typ, e.query)
-		default: // PUT with no match creates
-			bid, _ := e.res["id"].(string)
-			if bid == "" {
-				bid = uuid.NewString()
-			} else if !validID(bid) {
-				return invalidAt("id", "invalid resource id %q", bid)
-			}
-			e.id = bid
-			e.res["id"] = bid
-		}
-	}
-	return nil
-}
-
-// rewriteRefs rewrites references to bundle fullUrls into the assigned
-// Type/id, and resolves conditional references (Patient?identifier=…) to
-// their one match.
-func (s *Server) rewriteRefs(ctx context.Context, res map[string]any, ids map[string]string) error {
-	var err error
-	resource.WalkReferences(res, func(ref map[string]any) {
-		if err != nil {
-			return
-		}
-		r, ok := ref["reference"].(string)
-		if !ok || r == "" || strings.HasPrefix(r, "#") {
-			return
-		}
-		if to, ok := ids[r]; ok {
-			ref["reference"] = to
-			return
-		}
-		if strings.HasPrefix(r, "urn:uuid:") || strings.HasPrefix(r, "urn:oid:") {
-			err = invalid("reference %q names no entry of this bundle", r)
-			return
-		}
-		if typ, query, ok := strings.Cut(r, "?"); ok && !strings.Contains(typ, "/") && !strings.Contains(typ, ":") {
-			var q *store.Query
-			if q, err = s.parseCondition(ctx, typ, query); err != nil {
-				return
-			}
-			var vs []store.Version
-			if vs, err = s.matchCondition(ctx, q, 2); err != nil {
-				return
-			}
-			if len(vs) != 1 {
-				err = precondition("the conditional reference %q matches %d resources; it must match exactly one", r, len(vs))
-				return
-			}
-			ref["reference"] = typ + "/" + vs[0].ID
-		}
-	})
-	return err
 }
 
 // entryErr prefixes an error with the entry it is about, keeping its status.
@@ -643,80 +302,4 @@ func entryErr(i int, err error) error {
 		msg = at + ": " + msg
 	}
 	return &issueError{status: status, code: code, msg: msg, expr: ex}
-}
-
-// deepCopy copies a parsed JSON tree.
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = deepCopy(e)
-		}
-		return m
-	case []any:
-		a := make([]any, len(x))
-		for i, e := range x {
-			a[i] = deepCopy(e)
-		}
-		return a
-	}
-	return v
-}
-
-// dependencyOrder orders entries so that one referring to another entry of
-// the list comes after it; references in a cycle keep the Bundle's order.
-func dependencyOrder(entries []*txEntry) []*txEntry {
-	if len(entries) < 2 {
-		return entries
-	}
-	index := map[string]int{}
-	for i, e := range entries {
-		if e.id != "" {
-			index[e.typ+"/"+e.id] = i
-		}
-	}
-	deps := make([][]int, len(entries))
-	for i, e := range entries {
-		if e.res == nil {
-			continue
-		}
-		resource.WalkReferences(e.res, func(ref map[string]any) {
-			r := resource.ParseReference(ref["reference"].(string))
-			if j, ok := index[r.Type+"/"+r.ID]; ok && r.IsLocal() && j != i {
-				deps[i] = append(deps[i], j)
-			}
-		})
-	}
-	done := make([]bool, len(entries))
-	out := make([]*txEntry, 0, len(entries))
-	for len(out) < len(entries) {
-		progress := false
-		for i, e := range entries {
-			if done[i] {
-				continue
-			}
-			ready := true
-			for _, j := range deps[i] {
-				if !done[j] {
-					ready = false
-					break
-				}
-			}
-			if ready {
-				done[i], progress = true, true
-				out = append(out, e)
-			}
-		}
-		if !progress { // a cycle: take the first waiting entry as it stands
-			for i, e := range entries {
-				if !done[i] {
-					done[i] = true
-					out = append(out, e)
-					break
-				}
-			}
-		}
-	}
-	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"ucp/fhir/resource"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -115,7 +116,7 @@ func (s *Server) readPatient(ctx context.Context, id string) (*store.Version, er
 	if err != nil {
 		return nil, describeReadErr(err, "Patient", id)
 	}
-	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v); err != nil {
+	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -253,7 +254,7 @@ func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int
 	hidden := 0
 	for i := range res.Versions {
 		v := &res.Versions[i]
-		if s.cfg.ReadInterceptor.AllowRead(ctx, v) != nil {
+		if s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose) != nil {
 			hidden++
 			continue
 		}
@@ -291,7 +292,7 @@ func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int
 		if s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "read", Type: v.Type, ID: v.ID}) != nil {
 			continue
 		}
-		if s.cfg.ReadInterceptor.AllowRead(ctx, v) != nil {
+		if s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose) != nil {
 			continue
 		}
 		b.Entry = append(b.Entry, bundleEntry{

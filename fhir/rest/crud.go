@@ -6,10 +6,9 @@ import (
 	"strings"
 	"time"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/gin-gonic/gin"
 
-	"ucp/fhir/resource"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -17,7 +16,7 @@ import (
 // server assigns the id; any id in the body is ignored.
 func (s *Server) handleCreate(c *gin.Context) error {
 	typ := c.Param("type")
-	w := &writeReq{interaction: "create", method: http.MethodPost, typ: typ}
+	w := &service.Write{Interaction: "create", Method: http.MethodPost, Type: typ}
 	cond := c.GetHeader("If-None-Exist")
 	if err := s.authorize(c, Access{Interaction: "create", Type: typ, Query: cond}); err != nil {
 		return err
@@ -26,15 +25,15 @@ func (s *Server) handleCreate(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if w.res, err = parseResource(body, typ); err != nil {
+	if w.Resource, err = parseResource(body, typ); err != nil {
 		return err
 	}
 	if cond != "" {
-		if w.ifNoneExist, err = s.parseCondition(c.Request.Context(), typ, cond); err != nil {
+		if w.IfNoneExist, err = s.parseCondition(c.Request.Context(), typ, cond); err != nil {
 			return err
 		}
 	}
-	r, err := s.write(c.Request.Context(), w)
+	r, err := s.svc.Write(c.Request.Context(), w)
 	if err != nil {
 		return err
 	}
@@ -48,108 +47,53 @@ func (s *Server) handleUpdate(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.write(c.Request.Context(), w)
+	r, err := s.svc.Write(c.Request.Context(), w)
 	if err != nil {
 		return err
 	}
 	return s.respondWrite(c, r)
 }
 
-// updateRequest reads a PUT or PATCH request into a writeReq for typ/id.
-func (s *Server) updateRequest(c *gin.Context, typ, id string) (*writeReq, error) {
-	w := &writeReq{typ: typ, id: id, method: c.Request.Method}
+// updateRequest reads a PUT or PATCH request into a service.Write for typ/id.
+func (s *Server) updateRequest(c *gin.Context, typ, id string) (*service.Write, error) {
+	w := &service.Write{Type: typ, ID: id, Method: c.Request.Method}
 	if c.Request.Method == http.MethodPatch {
-		w.interaction = "patch"
+		w.Interaction = "patch"
 	} else {
-		w.interaction = "update"
-		w.createOnMissing = true
+		w.Interaction = "update"
+		w.CreateOnMissing = true
 	}
-	if err := s.authorize(c, Access{Interaction: w.interaction, Type: typ, ID: id}); err != nil {
+	if err := s.authorize(c, Access{Interaction: w.Interaction, Type: typ, ID: id}); err != nil {
 		return nil, err
 	}
 	if h := c.GetHeader("If-Match"); h != "" {
-		v, err := parseETag(h)
+		v, err := service.ParseETag(h)
 		if err != nil {
 			return nil, err
 		}
-		w.ifMatch = v
+		w.IfMatch = v
 	}
-	if w.interaction == "patch" {
+	if w.Interaction == "patch" {
 		body, mt, err := s.readBody(c, mimeJSONPatch, mimeFHIRJSON, mimeJSON)
 		if err != nil {
 			return nil, err
 		}
-		w.patch, err = patchFunc(typ, id, body, mt)
+		w.Patch, err = patchFunc(typ, id, body, mt)
 		return w, err
 	}
 	body, _, err := s.readBody(c, mimeFHIRJSON, mimeJSON)
 	if err != nil {
 		return nil, err
 	}
-	if w.res, err = parseResource(body, typ); err != nil {
+	if w.Resource, err = parseResource(body, typ); err != nil {
 		return nil, err
 	}
-	return w, checkBodyID(w.res, id)
+	return w, service.CheckBodyID(w.Resource, id)
 }
 
-// checkBodyID enforces R4 http.html#update: the body's id must equal the URL's.
-func checkBodyID(res map[string]any, id string) error {
-	bid, ok := res["id"].(string)
-	switch {
-	case !ok || bid == "":
-		return invalidAt("id", "the resource has no id; an update must carry the id %q of the URL", id)
-	case bid != id:
-		return invalidAt("id", "the resource id %q does not match the id %q in the URL", bid, id)
-	}
-	return nil
-}
-
-// patchFunc returns the function applying a patch body to the current
-// version. JSON Patch (RFC 6902) is applied to the stored bytes by a library
-// that keeps untouched values, numbers included, exactly as written;
-// FHIRPath Patch (a Parameters body) edits the parsed tree.
+// patchFunc returns the function applying a PATCH body of media type mt.
 func patchFunc(typ, id string, body []byte, mt string) (func(*store.Version) (map[string]any, error), error) {
-	check := func(res map[string]any) (map[string]any, error) {
-		if rt, _ := res["resourceType"].(string); rt != typ {
-			return nil, &issueError{status: http.StatusUnprocessableEntity, code: "processing", msg: "a patch may not change resourceType", expr: []string{"resourceType"}}
-		}
-		if rid, _ := res["id"].(string); rid != id {
-			return nil, &issueError{status: http.StatusUnprocessableEntity, code: "processing", msg: "a patch may not change id", expr: []string{"id"}}
-		}
-		return res, nil
-	}
-	if mt != mimeJSONPatch {
-		// FHIRPath Patch: a Parameters resource (application/fhir+json).
-		params, err := parseResource(body, "Parameters")
-		if err != nil {
-			return nil, err
-		}
-		return func(cur *store.Version) (map[string]any, error) {
-			res, err := resource.Parse(cur.JSON)
-			if err != nil {
-				return nil, err
-			}
-			if err := fhirpathPatch(res, params); err != nil {
-				return nil, err
-			}
-			return check(res)
-		}, nil
-	}
-	patch, err := jsonpatch.DecodePatch(body)
-	if err != nil {
-		return nil, invalid("malformed JSON Patch document: %v", err)
-	}
-	return func(cur *store.Version) (map[string]any, error) {
-		out, err := patch.Apply(cur.JSON)
-		if err != nil {
-			return nil, store.Errorf(store.Unprocessable, "applying the JSON Patch to %s/%s: %v", typ, id, err)
-		}
-		res, err := resource.Parse(out)
-		if err != nil {
-			return nil, store.Errorf(store.Unprocessable, "the patched resource is not valid JSON: %v", err)
-		}
-		return check(res)
-	}, nil
+	return service.PatchFunc(typ, id, body, mt == mimeJSONPatch)
 }
 
 // handleConditionalUpdate is PUT /{type}?condition (R4 http.html#cond-update):
@@ -173,52 +117,17 @@ func (s *Server) handleConditionalUpdate(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request.Context()
-	for attempt := 1; ; attempt++ {
-		vs, err := s.matchCondition(ctx, q, 2)
-		if err != nil {
+	var ifMatch int64
+	if h := c.GetHeader("If-Match"); h != "" {
+		if ifMatch, err = service.ParseETag(h); err != nil {
 			return err
 		}
-		bid, _ := res["id"].(string)
-		// A copy per attempt: prepare sets id and meta on what it writes.
-		w := &writeReq{interaction: "update", method: http.MethodPut, typ: typ, res: deepCopy(res).(map[string]any), createOnMissing: true}
-		switch len(vs) {
-		case 0:
-			if bid == "" {
-				w.interaction, w.method, w.ifNoneExist = "create", http.MethodPost, q
-			} else {
-				if !validID(bid) {
-					return invalidAt("id", "invalid resource id %q", bid)
-				}
-				// R4 http.html#cond-update: no match and an id that already
-				// exists is 409; a create with that id (PrevVersion 0) says so.
-				w.interaction, w.method, w.id, w.mustNotExist, w.ifNoneExist = "create", http.MethodPut, bid, true, q
-			}
-		case 1:
-			if bid != "" && bid != vs[0].ID {
-				return invalidAt("id", "the resource id %q does not match the resource %s/%s the condition matched", bid, typ, vs[0].ID)
-			}
-			w.id = vs[0].ID
-		default:
-			return precondition("the condition matches more than one %s", typ)
-		}
-		if h := c.GetHeader("If-Match"); h != "" && w.id != "" {
-			v, err := parseETag(h)
-			if err != nil {
-				return err
-			}
-			w.ifMatch = v
-		}
-		r, err := s.write(ctx, w)
-		if err == nil && r.matched && attempt < maxWriteAttempts {
-			// A concurrent request created the match first: update it.
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		return s.respondWrite(c, r)
 	}
+	r, err := s.svc.ConditionalUpdate(c.Request.Context(), typ, q, res, ifMatch)
+	if err != nil {
+		return err
+	}
+	return s.respondWrite(c, r)
 }
 
 // handleConditionalPatch is PATCH /{type}?condition: exactly one match.
@@ -228,7 +137,7 @@ func (s *Server) handleConditionalPatch(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	vs, err := s.matchCondition(c.Request.Context(), q, 2)
+	vs, err := s.svc.MatchCondition(c.Request.Context(), q, 2)
 	if err != nil {
 		return err
 	}
@@ -243,7 +152,7 @@ func (s *Server) handleConditionalPatch(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.write(c.Request.Context(), w)
+	r, err := s.svc.Write(c.Request.Context(), w)
 	if err != nil {
 		return err
 	}
@@ -257,20 +166,20 @@ func (s *Server) handleDelete(c *gin.Context) error {
 	if err := s.authorize(c, Access{Interaction: "delete", Type: typ, ID: id}); err != nil {
 		return err
 	}
-	w := &writeReq{interaction: "delete", method: http.MethodDelete, typ: typ, id: id}
+	w := &service.Write{Interaction: "delete", Method: http.MethodDelete, Type: typ, ID: id}
 	if h := c.GetHeader("If-Match"); h != "" {
-		v, err := parseETag(h)
+		v, err := service.ParseETag(h)
 		if err != nil {
 			return err
 		}
-		w.ifMatch = v
+		w.IfMatch = v
 	}
-	r, err := s.write(c.Request.Context(), w)
+	r, err := s.svc.Write(c.Request.Context(), w)
 	if err != nil {
 		return err
 	}
-	if r.version != nil {
-		c.Header("ETag", etag(r.version.VersionID))
+	if r.Version != nil {
+		c.Header("ETag", etag(r.Version.VersionID))
 	}
 	return s.respondNoContent(c)
 }
@@ -288,58 +197,10 @@ func (s *Server) handleConditionalDelete(c *gin.Context) error {
 	if err := s.authorize(c, Access{Interaction: "delete", Type: typ, Query: raw}); err != nil {
 		return err
 	}
-	ctx := c.Request.Context()
-	limit := 2
-	if s.cfg.ConditionalDeleteMultiple {
-		limit = s.cfg.MaxConditionalDelete + 1
+	if _, err := s.svc.ConditionalDelete(c.Request.Context(), typ, q, s.cfg.ConditionalDeleteMultiple, s.cfg.MaxConditionalDelete); err != nil {
+		return err
 	}
-	for attempt := 1; ; attempt++ {
-		vs, err := s.matchCondition(ctx, q, limit)
-		if err != nil {
-			return err
-		}
-		if len(vs) >= limit {
-			if s.cfg.ConditionalDeleteMultiple {
-				return precondition("the condition matches more than %d resources", s.cfg.MaxConditionalDelete)
-			}
-			return precondition("the condition matches more than one %s", typ)
-		}
-		if len(vs) == 0 {
-			return s.respondNoContent(c)
-		}
-		var changes []store.Change
-		var ps []*pending
-		for _, v := range vs {
-			p, err := s.prepare(ctx, &writeReq{interaction: "delete", method: http.MethodDelete, typ: typ, id: v.ID, ifMatch: v.VersionID})
-			if err != nil {
-				if store.KindOf(err) == store.PreconditionFailed && attempt < maxWriteAttempts {
-					changes = nil
-					break
-				}
-				return err
-			}
-			if p.change != nil {
-				changes = append(changes, *p.change)
-				changes = append(changes, p.extra...)
-				ps = append(ps, p)
-			}
-		}
-		if changes == nil {
-			continue
-		}
-		_, err = s.cfg.Store.Write(ctx, changes)
-		if store.KindOf(err) == store.Conflict && attempt < maxWriteAttempts {
-			if err := backoff(ctx, attempt); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		s.committed(ps...)
-		return s.respondNoContent(c)
-	}
+	return s.respondNoContent(c)
 }
 
 func (s *Server) respondNoContent(c *gin.Context) error {
@@ -354,25 +215,26 @@ func (s *Server) respondNoContent(c *gin.Context) error {
 // respondWrite answers a create, update or patch: Location (on create),
 // ETag and Last-Modified, and the body Prefer asks for (representation by
 // default).
-func (s *Server) respondWrite(c *gin.Context, r *result) error {
-	if r.version == nil {
+func (s *Server) respondWrite(c *gin.Context, r *service.Result) error {
+	if r.Version == nil {
 		return s.respondNoContent(c)
 	}
-	v := r.version
+	v := r.Version
+	status := writeStatus(r.Outcome)
 	setVersionHeaders(c, v)
-	if r.status == http.StatusCreated {
+	if status == http.StatusCreated {
 		c.Header("Location", fmt.Sprintf("%s/%s/%s/_history/%d", s.base(c), v.Type, v.ID, v.VersionID))
 	}
 	switch parsePrefer(c.Request.Header.Values("Prefer")).ret {
 	case "minimal":
-		c.Status(r.status)
+		c.Status(status)
 		c.Writer.WriteHeaderNow()
 		return nil
 	case "OperationOutcome":
 		msg := fmt.Sprintf("%s/%s version %d", v.Type, v.ID, v.VersionID)
-		return s.writeJSON(c, r.status, outcomeJSON("information", "informational", msg, nil))
+		return s.writeJSON(c, status, outcomeJSON("information", "informational", msg, nil))
 	}
-	return s.writeJSON(c, r.status, v.JSON)
+	return s.writeJSON(c, status, v.JSON)
 }
 
 func setVersionHeaders(c *gin.Context, v *store.Version) {
@@ -392,11 +254,11 @@ func (s *Server) handleRead(c *gin.Context) error {
 	if err != nil {
 		return describeReadErr(err, typ, id)
 	}
-	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v); err != nil {
+	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose); err != nil {
 		return err
 	}
 	if h := c.GetHeader("If-None-Match"); h != "" {
-		if n, err := parseETag(h); err == nil && n == v.VersionID {
+		if n, err := service.ParseETag(h); err == nil && n == v.VersionID {
 			setVersionHeaders(c, v)
 			c.Status(http.StatusNotModified)
 			c.Writer.WriteHeaderNow()
@@ -448,7 +310,7 @@ func (s *Server) handleVRead(c *gin.Context) error {
 	if err := s.authorize(c, Access{Interaction: "vread", Type: typ, ID: id}); err != nil {
 		return err
 	}
-	vid, err := parseETag(c.Param("vid"))
+	vid, err := service.ParseETag(c.Param("vid"))
 	if err != nil {
 		return invalid("invalid version id %q", c.Param("vid"))
 	}
@@ -464,7 +326,7 @@ func (s *Server) handleVRead(c *gin.Context) error {
 		c.Header("ETag", etag(v.VersionID))
 		return store.Errorf(store.Gone, "version %d of %s/%s is a deletion", vid, typ, id)
 	}
-	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v); err != nil {
+	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose); err != nil {
 		return err
 	}
 	return s.respondResource(c, v)

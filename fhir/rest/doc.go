@@ -3,11 +3,15 @@
 // delete, their conditional forms, history, search, batch and transaction,
 // capabilities), content negotiation, paging and OperationOutcome errors.
 //
-// The REST layer owns FHIR semantics: it numbers versions, sets meta, assigns
-// ids and evaluates conditional interactions; the store below it only keeps
-// versions atomically and answers index queries (see package store). Client
-// JSON is only ever stored through resource.Parse, resource.SetMeta and
-// resource.Marshal, so that nothing a client sent (primitive extensions,
+// The REST layer is the HTTP door to package service, which owns the FHIR
+// write semantics: it numbers versions, sets meta, assigns ids, evaluates
+// conditional writes and runs transactions, for this adapter and for the
+// doors that never speak HTTP (bulk import, start-up loading). This package
+// decodes requests and Bundle entries, authorises and audits each request,
+// serves reads and searches, and encodes responses. The store below only
+// keeps versions atomically and answers index queries (see package store).
+// Client JSON is only ever stored through resource.Parse, resource.SetMeta
+// and resource.Marshal, so that nothing a client sent (primitive extensions,
 // contained resources, decimals as written, unknown elements) is lost.
 //
 // Handlers have the signature func(*gin.Context) error; a single adapter
@@ -37,7 +41,7 @@
 //     query (see handleCompartmentSearch). Other compartments answer 404.
 //   - A chain or _has reaching a type the ReadInterceptor may hide from the
 //     caller matches only through the resources of that type they may see
-//     (see NarrowReach); one reaching more than 1,000 of them is refused
+//     (see service.NarrowReach); one reaching more than 1,000 of them is refused
 //     (400), since each must be checked.
 //   - Patient/{id}/$everything is built in (see everythingOperation): the
 //     compartment paged by one multi-type store cursor, plus the

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -129,7 +130,7 @@ func outcomeJSON(severity, code, msg string, expr []string) []byte {
 // errorOutcome renders err as (status, OperationOutcome JSON), logging
 // internal errors with their detail.
 func (s *Server) errorOutcome(c *gin.Context, err error) (int, []byte) {
-	status, code, msg, expr := errorStatus(err)
+	status, _, _, _ := errorStatus(err)
 	if status == http.StatusUnauthorized {
 		challenge := `Bearer realm="ucp"`
 		var ch challenger
@@ -139,10 +140,17 @@ func (s *Server) errorOutcome(c *gin.Context, err error) (int, []byte) {
 		c.Header("WWW-Authenticate", challenge)
 		c.Header("Cache-Control", "no-store")
 	}
+	return s.outcome(c.Request.Context(), c.Request.Method, c.Request.URL.Path, err)
+}
+
+// outcome logs a refused or failed interaction and returns its status and
+// OperationOutcome.
+func (s *Server) outcome(ctx context.Context, method, path string, err error) (int, []byte) {
+	status, code, msg, expr := errorStatus(err)
 	if status >= 500 {
-		s.log.ErrorContext(c.Request.Context(), "fhir request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+		s.log.ErrorContext(ctx, "fhir request failed", "method", method, "path", path, "err", err)
 	} else {
-		s.log.DebugContext(c.Request.Context(), "fhir request refused", "method", c.Request.Method, "path", c.Request.URL.Path, "status", status, "err", err)
+		s.log.DebugContext(ctx, "fhir request refused", "method", method, "path", path, "status", status, "err", err)
 	}
 	sev := "error"
 	if status >= 500 {

@@ -12,6 +12,7 @@ import (
 
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -92,7 +93,7 @@ func (s *Server) handleHistory(c *gin.Context) error {
 	hidden := 0
 	for i := range page.Versions {
 		v := &page.Versions[i]
-		if !v.Deleted && s.cfg.ReadInterceptor.AllowRead(ctx, v) != nil {
+		if !v.Deleted && s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose) != nil {
 			hidden++
 			continue
 		}

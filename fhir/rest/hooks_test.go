@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -24,7 +25,7 @@ func (denyDeletes) Authorize(_ context.Context, a rest.Access) error {
 // noDraftPlans is a domain rule: CarePlans must not be drafts.
 type noDraftPlans struct{}
 
-func (noDraftPlans) BeforeWrite(_ context.Context, op *rest.WriteOp) error {
+func (noDraftPlans) BeforeWrite(_ context.Context, op *rest.WriteOp, _ service.View) error {
 	if op.Type == "CarePlan" && op.Resource != nil && op.Resource["status"] == "draft" {
 		e := store.Errorf(store.Unprocessable, "draft plans are not accepted")
 		e.Expr = []string{"CarePlan.status"}
@@ -35,7 +36,7 @@ func (noDraftPlans) BeforeWrite(_ context.Context, op *rest.WriteOp) error {
 
 type hideSecret struct{}
 
-func (hideSecret) AllowRead(_ context.Context, v *store.Version) error {
+func (hideSecret) AllowRead(_ context.Context, v *store.Version, _ service.Purpose) error {
 	if v.Type == "Patient" && v.ID == "secret" {
 		return store.Errorf(store.Forbidden, "no access")
 	}

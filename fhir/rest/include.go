@@ -5,6 +5,7 @@ import (
 
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -60,7 +61,7 @@ func (s *Server) includes(ctx context.Context, req *search.Request, matches []st
 			if s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "read", Type: v.Type, ID: v.ID}) != nil {
 				return
 			}
-			if s.cfg.ReadInterceptor.AllowRead(ctx, &v) != nil {
+			if s.cfg.ReadInterceptor.AllowRead(ctx, &v, service.Disclose) != nil {
 				return
 			}
 			seen[k] = true

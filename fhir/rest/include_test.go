@@ -9,6 +9,7 @@ import (
 
 	"ucp/fhir/rest"
 	"ucp/internal/resttest"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -91,7 +92,7 @@ func TestIncludeFromIndexMatchesExtraction(t *testing.T) {
 // patient withdrew consent.
 type hidePlan struct{ id *string }
 
-func (h hidePlan) AllowRead(_ context.Context, v *store.Version) error {
+func (h hidePlan) AllowRead(_ context.Context, v *store.Version, _ service.Purpose) error {
 	if v.Type == "CarePlan" && v.ID == *h.id {
 		return store.Errorf(store.NotFound, "not shared")
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -17,7 +18,7 @@ import (
 // care-plan rules hide a plan that is not shared.
 type hideIDs struct{ ids *[]string }
 
-func (h hideIDs) AllowRead(_ context.Context, v *store.Version) error {
+func (h hideIDs) AllowRead(_ context.Context, v *store.Version, _ service.Purpose) error {
 	if slices.Contains(*h.ids, v.ID) {
 		return store.Errorf(store.NotFound, "%s/%s is not shared", v.Type, v.ID)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -128,10 +129,10 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 	if err != nil {
 		return err
 	}
-	if err := s.authorizeReach(ctx, &req.Query); err != nil {
+	if err := s.svc.AuthorizeReach(ctx, &req.Query); err != nil {
 		return err
 	}
-	if err := NarrowReach(ctx, s.cfg.Store, s.cfg.ReadInterceptor, req.Query.Where); err != nil {
+	if err := service.NarrowReach(ctx, s.cfg.Store, s.cfg.ReadInterceptor, req.Query.Where); err != nil {
 		return err
 	}
 	q := req.Query
@@ -190,7 +191,7 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 	shown := res.Versions[:0:0]
 	for i := range res.Versions {
 		v := &res.Versions[i]
-		if s.cfg.ReadInterceptor.AllowRead(ctx, v) != nil {
+		if s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose) != nil {
 			continue
 		}
 		shown = append(shown, *v)
@@ -378,9 +379,8 @@ func (s *Server) visibleTotal(ctx context.Context, total int, onePage bool, hidd
 	if len(vs) > maxRecount {
 		return nil, nil
 	}
-	probe := ProbingContext(ctx)
 	for i := range vs {
-		if !vs[i].Deleted && s.cfg.ReadInterceptor.AllowRead(probe, &vs[i]) != nil {
+		if !vs[i].Deleted && s.cfg.ReadInterceptor.AllowRead(ctx, &vs[i], service.Count) != nil {
 			total--
 		}
 	}

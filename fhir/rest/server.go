@@ -16,100 +16,34 @@ import (
 
 	"ucp/conformance"
 	"ucp/fhir/search"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
 // Store is what the REST layer needs of a store; store.Store satisfies it.
-type Store interface {
-	Read(ctx context.Context, typ, id string) (*store.Version, error)
-	VRead(ctx context.Context, typ, id string, version int64) (*store.Version, error)
-	Write(ctx context.Context, changes []store.Change) ([]store.Version, error)
-	History(ctx context.Context, q store.HistoryQuery) (*store.HistoryPage, error)
-	Search(ctx context.Context, q store.Query) (*store.Result, error)
-}
+type Store = service.Store
 
-var _ Store = store.Store(nil)
-
-// Access describes one interaction for an Authorizer and the audit sink.
-type Access struct {
-	Interaction string // FHIR interaction code: read, vread, update, patch, delete, history-instance, history-type, history-system, create, search-type, search-system, batch, transaction, capabilities
-	Type        string // resource type, "" for system-level interactions
-	ID          string // resource id when known
-	Query       string // search or condition query, when any
-	Operation   string // operation name without "$", for Interaction "operation"
-}
-
-// Authorizer decides whether the request may perform an interaction. It
-// returns nil to allow, or an error (a store.Error of kind Forbidden, say) to
-// refuse. cmd/ucp plugs in auth's policy (roles, SMART scopes,
-// information-sharing agreements); nil allows everything.
-type Authorizer interface {
-	Authorize(ctx context.Context, a Access) error
-}
-
-// WriteOp is a resource version about to be written, for a WriteInterceptor.
-type WriteOp struct {
-	Interaction string         // create, update, patch or delete
-	Type, ID    string         // the resource
-	Resource    map[string]any // the new content (nil for a delete); the interceptor may change it
-	Previous    *store.Version // the current version, nil on create
-	// Extra changes the interceptor wants written in the same atomic write
-	// (e.g. a Provenance or an outbox resource). Their versions are the
-	// interceptor's business.
-	Extra []store.Change
-}
-
-// WriteInterceptor applies domain rules (care-plan lifecycle, consent,
-// validation) to every write before it is stored, inside single interactions
-// and within batch and transaction bundles alike. An error refuses the write;
-// use store kinds (Unprocessable, Forbidden) to choose the status.
-type WriteInterceptor interface {
-	BeforeWrite(ctx context.Context, op *WriteOp) error
-}
-
-// ReadInterceptor filters what a request may see. It returns an error to
-// hide a version: on read that error is answered; in search results and
-// bundles the entry is silently left out.
-type ReadInterceptor interface {
-	AllowRead(ctx context.Context, v *store.Version) error
-}
-
-// TypeHider is implemented by a ReadInterceptor that knows which types it
-// may hide from the request's caller. A search's total is the number of
-// matches the caller may see: for types the interceptor never hides from
-// them the store's count is that number, and for the others the server
-// checks the matches (see visibleTotal). An interceptor without MayHide is
-// taken to hide any type from anyone.
-type TypeHider interface {
-	MayHide(ctx context.Context, typ string) bool
-}
-
-// probingKey marks a context whose AllowRead calls only ask whether a
-// version could be seen; see Probing.
-type probingKey struct{}
-
-// Probing reports whether ctx is one in which the server asks AllowRead
-// only whether a version could be seen, to count a search's visible
-// matches, and will not return it. An interceptor that records what a
-// request disclosed (the audit) must not record these versions.
-func Probing(ctx context.Context) bool {
-	return ctx.Value(probingKey{}) != nil
-}
-
-// ProbingContext returns ctx marked as Probing.
-func ProbingContext(ctx context.Context) context.Context {
-	return context.WithValue(ctx, probingKey{}, true)
-}
-
-// AuditRecord is one interaction's outcome, for the audit sink.
-type AuditRecord struct {
-	Access
-	Method string
-	Path   string
-	Status int
-	Time   time.Time
-	Err    error
-}
+// The interaction and hook types are the service's: the REST layer is one
+// door to it among others (bulk import, start-up loading).
+type (
+	// Access describes one interaction for an Authorizer and the audit sink.
+	Access = service.Access
+	// Authorizer decides whether the request may perform an interaction.
+	Authorizer = service.Authorizer
+	// WriteOp is a resource version about to be written.
+	WriteOp = service.WriteOp
+	// WriteInterceptor applies domain rules to every write.
+	WriteInterceptor = service.WriteInterceptor
+	// ReadInterceptor filters what a request may see.
+	ReadInterceptor = service.ReadInterceptor
+	// TypeHider is implemented by a ReadInterceptor that knows which types
+	// it may hide from the request's caller (see visibleTotal).
+	TypeHider = service.TypeHider
+	// AuditRecord is one interaction's outcome, for the audit sink.
+	AuditRecord = service.AuditRecord
+	// AuditSink receives one record per interaction after it completes.
+	AuditSink = service.AuditSink
+)
 
 // RequestObserver is told of every request the Server answers (bundle
 // entries not counted again), for metrics. interaction is the FHIR
@@ -120,18 +54,12 @@ type RequestObserver interface {
 	ObserveRequest(interaction, typ string, status int, d time.Duration)
 }
 
-// AuditSink receives one record per interaction after it completes.
-type AuditSink interface {
-	Record(ctx context.Context, r AuditRecord)
-}
-
 type allowAll struct{}
 
-func (allowAll) Authorize(context.Context, Access) error         { return nil }
-func (allowAll) BeforeWrite(context.Context, *WriteOp) error     { return nil }
-func (allowAll) AllowRead(context.Context, *store.Version) error { return nil }
-func (allowAll) MayHide(context.Context, string) bool            { return false }
-func (allowAll) Record(context.Context, AuditRecord)             {}
+func (allowAll) Authorize(context.Context, Access) error                          { return nil }
+func (allowAll) AllowRead(context.Context, *store.Version, service.Purpose) error { return nil }
+func (allowAll) MayHide(context.Context, string) bool                             { return false }
+func (allowAll) Record(context.Context, AuditRecord)                              {}
 
 // Config configures a Server. Store, Registry and Types are required.
 type Config struct {
@@ -203,6 +131,7 @@ type Config struct {
 // Server serves the FHIR REST API. It is an http.Handler.
 type Server struct {
 	cfg    Config
+	svc    *service.Service
 	log    *slog.Logger
 	engine *gin.Engine
 	types  map[string]bool
@@ -252,9 +181,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Authorizer == nil {
 		cfg.Authorizer = allowAll{}
 	}
-	if cfg.WriteInterceptor == nil {
-		cfg.WriteInterceptor = allowAll{}
-	}
 	if cfg.ReadInterceptor == nil {
 		cfg.ReadInterceptor = allowAll{}
 	}
@@ -283,6 +209,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("rest: the registry's base URL is %q, not the server's %q: set it with Registry.SetBaseURL where the registry is built", cfg.Registry.BaseURL(), cfg.BaseURL)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, types: map[string]bool{}}
+	svc, err := service.New(service.Config{
+		Store: cfg.Store, Registry: cfg.Registry, Types: cfg.Types,
+		Authorizer: cfg.Authorizer, WriteInterceptor: cfg.WriteInterceptor, ReadInterceptor: cfg.ReadInterceptor,
+		ConditionalDeleteMultiple: cfg.ConditionalDeleteMultiple, MaxConditionalDelete: cfg.MaxConditionalDelete,
+		Now: cfg.Now, Logger: cfg.Logger, OnSearchParameters: s.invalidateCapabilities,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.svc = svc
 	for _, t := range cfg.Types {
 		s.types[t] = true
 	}
@@ -333,6 +269,11 @@ func New(cfg Config) (*Server, error) {
 	s.mountRoutes(e)
 	return s, nil
 }
+
+// Service returns the FHIR service the server is the HTTP door to, for
+// the other doors of the same process (bulk import, start-up loading), so
+// that what they change (a SearchParameter) is seen by the API at once.
+func (s *Server) Service() *service.Service { return s.svc }
 
 // Handler returns the gin engine, for mounting more routes (a health check,
 // web pages) next to the FHIR API. Paths below the prefix are the API's:

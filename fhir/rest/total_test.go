@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"ucp/fhir/rest"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -24,9 +25,9 @@ type hideByFamily struct {
 	reads   int
 }
 
-func (h *hideByFamily) AllowRead(ctx context.Context, v *store.Version) error {
+func (h *hideByFamily) AllowRead(_ context.Context, v *store.Version, purpose service.Purpose) error {
 	h.mu.Lock()
-	if rest.Probing(ctx) {
+	if purpose == service.Count {
 		h.probes++
 	} else {
 		h.reads++

@@ -1,14 +1,15 @@
-package rest
+package service
 
 import (
 	"context"
 	"errors"
 	"slices"
 
+	"ucp/fhir/search"
 	"ucp/store"
 )
 
-// authorizeReach asks the Authorizer about every type a query reaches
+// AuthorizeReach asks the Authorizer about every type a query reaches
 // through chains (subject:Patient.identifier=…) and reverse chains
 // (_has:AuditEvent:patient:agent=…), as a search of that type: such a
 // condition is a search of the type it names, and its answer (which
@@ -17,7 +18,7 @@ import (
 // The searched types were authorized already and are not asked again, nor
 // is the match :identifier adds on the referenced resource's own
 // identifier (the urgent query's subject:identifier=…).
-func (s *Server) authorizeReach(ctx context.Context, q *store.Query) error {
+func (s *Service) AuthorizeReach(ctx context.Context, q *store.Query) error {
 	for _, t := range reachedTypes(q.Where, nil) {
 		if slices.Contains(q.Types, t) {
 			continue
@@ -62,6 +63,10 @@ func reachedTypes(where []store.Clause, out []string) []string {
 	}
 	return out
 }
+
+// maxRecount is the most resources of a hidden type a chain may reach,
+// each checked one by one.
+const maxRecount = search.MaxCount
 
 // Searcher is the part of a Store that NarrowReach reads.
 type Searcher interface {
@@ -139,10 +144,9 @@ func (n narrower) visibleIDs(ctx context.Context, typ string, where []store.Clau
 	if len(res.Versions) > maxRecount {
 		return nil, store.Errorf(store.Unsupported, "a chain or _has through %s may match at most %d resources that are checked one by one; narrow it", typ, maxRecount)
 	}
-	probe := ProbingContext(ctx) // checked, not disclosed
 	var ids []string
 	for i := range res.Versions {
-		if n.rd.AllowRead(probe, &res.Versions[i]) == nil {
+		if n.rd.AllowRead(ctx, &res.Versions[i], Count) == nil {
 			ids = append(ids, res.Versions[i].ID)
 		}
 	}

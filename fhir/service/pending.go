@@ -1,27 +1,24 @@
-package rest
+package service
 
 import (
-	"context"
-
 	"ucp/store"
 )
 
 // Pending is a set of writes that are prepared but not yet stored: the
 // entries of a transaction Bundle, or a batch of a bulk import. Domain rules
-// (a WriteInterceptor) see them through TransactionVersion and
-// PendingVersions, because what they check usually arrives together: a care
-// plan with its consent and sections in one Bundle, a patient's whole record
-// in one import batch.
+// (a WriteInterceptor) see them through the View they are given, because
+// what they check usually arrives together: a care plan with its consent
+// and sections in one Bundle, a patient's whole record in one import batch.
 //
 // Each write has a position, and a rule preparing the write at position p
-// sees only the writes before p (Pending.Context). That lets a bulk importer
+// sees only the writes before p (Pending.View). That lets a bulk importer
 // prepare the writes that need no view in parallel and out of order, and
 // still show each write that does exactly what preceded it in its input.
 //
 // A Pending may hold several versions of a resource at different positions
 // (an importer keeps the batch being stored visible while it prepares the
 // next); a rule sees the latest before its position. It is not safe for
-// concurrent Add; reads through Context may run concurrently with each
+// concurrent Add; reads through a View may run concurrently with each
 // other.
 type Pending struct {
 	versions  map[string][]*pendingVersion // "Type/id" -> its pending versions
@@ -66,37 +63,29 @@ func (p *Pending) Reset() {
 	p.order = p.order[:0]
 }
 
-// Context returns ctx in which rules see the writes of p recorded at
-// positions before pos.
-func (p *Pending) Context(ctx context.Context, pos int) context.Context {
-	return context.WithValue(ctx, pendingKey{}, pendingView{p: p, before: pos})
-}
+// View returns what a write at position pos sees of p: the writes recorded
+// at positions before pos.
+func (p *Pending) View(pos int) View { return View{p: p, before: pos} }
 
-type pendingKey struct{}
-
-type pendingView struct {
+// View is what one write sees of the writes prepared before it in the same
+// transaction or import batch. The zero View sees none.
+type View struct {
 	p      *Pending
 	before int
 }
 
-func viewOf(ctx context.Context) (pendingView, bool) {
-	v, ok := ctx.Value(pendingKey{}).(pendingView)
-	return v, ok && v.p != nil
-}
-
-// TransactionVersion returns the version of typ/id that a write prepared
-// before the current one will store: an earlier entry of the same
-// transaction, or an earlier line of the same import batch. Transaction
-// entries are prepared in the R4 order (DELETE, POST, PUT/PATCH) and, within
-// each, after the entries they refer to.
-func TransactionVersion(ctx context.Context, typ, id string) (*store.Version, bool) {
-	view, ok := viewOf(ctx)
-	if !ok {
+// Version returns the version of typ/id that a write prepared before the
+// current one will store: an earlier entry of the same transaction, or an
+// earlier line of the same import batch. Transaction entries are prepared
+// in the R4 order (DELETE, POST, PUT/PATCH) and, within each, after the
+// entries they refer to.
+func (v View) Version(typ, id string) (*store.Version, bool) {
+	if v.p == nil {
 		return nil, false
 	}
 	var best *pendingVersion
-	for _, pv := range view.p.versions[typ+"/"+id] {
-		if pv.pos < view.before && (best == nil || pv.pos >= best.pos) {
+	for _, pv := range v.p.versions[typ+"/"+id] {
+		if pv.pos < v.before && (best == nil || pv.pos >= best.pos) {
 			best = pv
 		}
 	}
@@ -106,37 +95,35 @@ func TransactionVersion(ctx context.Context, typ, id string) (*store.Version, bo
 	return best.v, true
 }
 
-// TransactionVersions returns every pending version visible to the current
-// write, in the order they were prepared (a resource's earlier pending
-// versions included); nil outside a transaction or batch.
-func TransactionVersions(ctx context.Context) []*store.Version {
-	view, ok := viewOf(ctx)
-	if !ok {
+// Versions returns every pending version visible to the current write, in
+// the order they were prepared (a resource's earlier pending versions
+// included); nil for the zero View.
+func (v View) Versions() []*store.Version {
+	if v.p == nil {
 		return nil
 	}
 	var out []*store.Version
-	for _, pv := range view.p.order {
-		if pv.pos < view.before {
+	for _, pv := range v.p.order {
+		if pv.pos < v.before {
 			out = append(out, pv.v)
 		}
 	}
 	return out
 }
 
-// PendingVersions returns the pending versions of type typ visible to the
+// PatientVersions returns the pending versions of type typ visible to the
 // current write that are in the compartment of Patient/patient (by the
 // index extraction's compartment, as Change.Patients records it). A rule
 // that asks the store for a patient's resources of one type (a care plan's
 // consent check) asks this too, without scanning a large batch.
-func PendingVersions(ctx context.Context, typ, patient string) []*store.Version {
-	view, ok := viewOf(ctx)
-	if !ok {
+func (v View) PatientVersions(typ, patient string) []*store.Version {
+	if v.p == nil {
 		return nil
 	}
 	var out []*store.Version
-	for _, pv := range view.p.byPatient[typ+"|"+patient] {
-		if pv.pos < view.before {
-			if latest, _ := TransactionVersion(ctx, pv.v.Type, pv.v.ID); latest == pv.v {
+	for _, pv := range v.p.byPatient[typ+"|"+patient] {
+		if pv.pos < v.before {
+			if latest, _ := v.Version(pv.v.Type, pv.v.ID); latest == pv.v {
 				out = append(out, pv.v)
 			}
 		}

@@ -1,4 +1,4 @@
-package rest
+package service
 
 import (
 	"encoding/json"
@@ -56,7 +56,7 @@ func TestJSONPatchSuite(t *testing.T) {
 			continue
 		}
 		t.Run(tc.Comment, func(t *testing.T) {
-			apply, err := patchFunc("Basic", "x", tc.Patch, mimeJSONPatch)
+			apply, err := PatchFunc("Basic", "x", tc.Patch, true)
 			var got map[string]any
 			if err == nil {
 				got, err = apply(&store.Version{Type: "Basic", ID: "x", VersionID: 1, JSON: resource.Marshal(asResource(tc.Doc))})

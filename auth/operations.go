@@ -1,0 +1,66 @@
+package auth
+
+import (
+	"context"
+
+	"ucp/store"
+)
+
+// OperationPolicy is the Authorizer that knows operations: the policy
+// judges interactions, so an operation is authorised as the interaction it
+// amounts to, and every other interaction passes to Next unchanged. An
+// operation that only reads ($validate, $document, $everything) is a read
+// of its instance, or a search of its type; $export is a search of what it
+// exports (see exportAccess); any other is an update. $reindex is left to
+// Next, which treats it as an operator's act.
+type OperationPolicy struct {
+	Next Authorizer
+}
+
+// Authorize implements the service's Authorizer.
+func (o OperationPolicy) Authorize(ctx context.Context, a Access) error {
+	if a.Interaction != "operation" || a.Operation == "reindex" {
+		return o.Next.Authorize(ctx, a)
+	}
+	acc := a
+	switch a.Operation {
+	case "export":
+		var err error
+		if acc, err = exportAccess(ctx, a); err != nil {
+			return err
+		}
+	case "validate", "document", "everything": // change nothing stored
+		acc.Interaction = "read"
+		if a.ID == "" {
+			acc.Interaction = "search-type"
+		}
+	default:
+		acc.Interaction = "update"
+	}
+	return o.Next.Authorize(ctx, acc)
+}
+
+// exportAccess is what a Bulk Data $export reads: everything at system
+// level (a system-wide search: system/*.rs), every patient at Patient level
+// (a search of Patient), a Group's members at Group level (a read of the
+// Group); a file download, a search of the file's type. The export then
+// authorises each type it exports as a search.
+func exportAccess(ctx context.Context, a Access) (Access, error) {
+	switch {
+	case a.Type == "":
+		a.Interaction = "search-system"
+	case a.ID != "":
+		a.Interaction = "read"
+	default:
+		a.Interaction = "search-type"
+	}
+	// Patient level is every patient's record at once, for a backend
+	// service. A clinician or viewer searches Patient one patient at a time,
+	// and a Group's members (a caseload) stay theirs to export.
+	if a.Type == "Patient" && a.ID == "" {
+		if p := FromContext(ctx); p != nil && p.Role != RoleSystem {
+			return a, store.Errorf(store.Forbidden, "Patient-level $export covers every patient's record: it is for system clients (SMART Backend Services); export a Group of your patients instead")
+		}
+	}
+	return a, nil
+}

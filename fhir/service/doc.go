@@ -1,0 +1,46 @@
+// Package service is the FHIR R4 interactions without HTTP: the one write
+// pipeline that every door (the REST adapter, batch and transaction
+// entries, bulk import, start-up loading and the demo) calls, and the hooks
+// through which domain packages (careplan, auth/audit) apply their rules.
+//
+// # One write pipeline
+//
+// Service.Prepare is the one function that turns a write (create, update,
+// patch, delete, from a request, a bundle entry or an import line) into the
+// store changes to make: it reads the current version (or the pending one a
+// View shows), checks If-Match, numbers the new version (NextVersion, the
+// one numbering rule), runs the WriteInterceptor, stamps meta, extracts the
+// index entries and stages a SearchParameter's registration, for the
+// resource and every resource the interceptor adds. It writes nothing:
+// Service.Write stores one prepared write, retrying a write that lost a race
+// until it wins or its context ends, and Service.Committed applies the
+// staged registrations of changes stored by others (an import batch).
+// ConditionalUpdate and ConditionalDelete are the conditional forms.
+//
+// # Bundles
+//
+// DecodeEntry reads a batch or transaction entry (its request, conditions
+// and patch). Transaction prepares every entry in the R4 order, each seeing
+// the ones before it, and stores them in one atomic write; BatchEntry runs
+// one write entry as an interaction of its own; Bundle runs a whole Bundle
+// of writes for an in-process caller. GET entries are the REST adapter's.
+//
+// # Reads
+//
+// Read and Find serve in-process callers; the search interaction itself
+// is still the REST adapter's. Condition parses a conditional query and
+// AuthorizeReach and NarrowReach keep chains and _has from disclosing what
+// the caller may not see.
+//
+// # Hooks
+//
+// Domain rules see what they need as parameters, never as context values:
+// BeforeWrite gets the write (with the version it will store) and the View
+// of the writes prepared before it in the same transaction or import batch
+// (a care plan arriving with its consent and sections in one Bundle);
+// AllowRead gets the Purpose of the question (disclose, or only count). The
+// context carries the request's deadline and the caller's principal.
+//
+// The service uses the error kinds of package store; each door maps them to
+// its transport (rest to HTTP statuses and OperationOutcome).
+package service

@@ -1,0 +1,113 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"ucp/fhir/search"
+	"ucp/store"
+)
+
+// Store is what the service needs of a store; store.Store satisfies it.
+type Store interface {
+	Read(ctx context.Context, typ, id string) (*store.Version, error)
+	VRead(ctx context.Context, typ, id string, version int64) (*store.Version, error)
+	Write(ctx context.Context, changes []store.Change) ([]store.Version, error)
+	History(ctx context.Context, q store.HistoryQuery) (*store.HistoryPage, error)
+	Search(ctx context.Context, q store.Query) (*store.Result, error)
+}
+
+var _ Store = store.Store(nil)
+
+// Config configures a Service. Store and Registry are required.
+type Config struct {
+	Store    Store
+	Registry *search.Registry
+	// Types are the resource types served; nil means the registry's.
+	Types []string
+	// Authorizer decides every interaction the service authorises itself
+	// (the entries of a transaction); nil allows everything.
+	Authorizer Authorizer
+	// WriteInterceptor applies the domain rules to every write; nil
+	// accepts everything.
+	WriteInterceptor WriteInterceptor
+	// ReadInterceptor filters what a caller may see of what Read and Find
+	// return; nil shows everything.
+	ReadInterceptor ReadInterceptor
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// RetryTimeout bounds the retries of a write that keeps losing races
+	// to concurrent writers when the caller's context has no deadline;
+	// default 30 s.
+	RetryTimeout time.Duration
+	// ConditionalDeleteMultiple allows a conditional delete to delete every
+	// match (up to MaxConditionalDelete, default 100) instead of failing 412.
+	ConditionalDeleteMultiple bool
+	MaxConditionalDelete      int
+	// OnSearchParameters, when set, is called after a stored write changed
+	// the registry's search parameters (to drop a cached
+	// CapabilityStatement).
+	OnSearchParameters func()
+	Logger             *slog.Logger
+}
+
+// Service runs FHIR interactions against a store, without HTTP. It is safe
+// for concurrent use.
+type Service struct {
+	cfg   Config
+	types map[string]bool
+}
+
+// New returns a Service for cfg.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Registry == nil {
+		return nil, errors.New("service: Config.Store and Config.Registry are required")
+	}
+	if cfg.Types == nil {
+		cfg.Types = cfg.Registry.Types()
+	}
+	if cfg.Authorizer == nil {
+		cfg.Authorizer = allowAll{}
+	}
+	if cfg.WriteInterceptor == nil {
+		cfg.WriteInterceptor = allowAll{}
+	}
+	if cfg.ReadInterceptor == nil {
+		cfg.ReadInterceptor = allowAll{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxConditionalDelete <= 0 {
+		cfg.MaxConditionalDelete = 100
+	}
+	if cfg.RetryTimeout <= 0 {
+		cfg.RetryTimeout = 30 * time.Second
+	}
+	if cfg.OnSearchParameters == nil {
+		cfg.OnSearchParameters = func() {}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Service{cfg: cfg, types: map[string]bool{}}
+	for _, t := range cfg.Types {
+		s.types[t] = true
+	}
+	return s, nil
+}
+
+// Store returns the store the service writes to.
+func (s *Service) Store() Store { return s.cfg.Store }
+
+// Registry returns the search registry the service indexes with.
+func (s *Service) Registry() *search.Registry { return s.cfg.Registry }
+
+// Serves reports whether typ is a served resource type.
+func (s *Service) Serves(typ string) bool { return s.types[typ] }
+
+// now is the service clock at microsecond precision, the precision every
+// store keeps, so meta.lastUpdated in the JSON equals Version.LastUpdated.
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
