@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"ucp/fhir/rest"
-	"ucp/internal/resttest"
 	"ucp/fhir/service"
+	"ucp/internal/resttest"
 	"ucp/store"
 )
 
