@@ -133,8 +133,15 @@ func (s *Server) handleConditionalUpdate(c *gin.Context) error {
 // handleConditionalPatch is PATCH /{type}?condition: exactly one match.
 func (s *Server) handleConditionalPatch(c *gin.Context) error {
 	typ := c.Param("type")
-	q, err := s.parseCondition(c.Request.Context(), typ, stripControlParams(c.Request.URL.RawQuery))
+	raw := c.Request.URL.RawQuery
+	q, err := s.parseCondition(c.Request.Context(), typ, stripControlParams(raw))
 	if err != nil {
+		return err
+	}
+	// Authorised before the condition is matched, as conditional update and
+	// delete are: otherwise a caller who may not patch would learn from 404
+	// or 412 against 403 whether anything matches (an NHS number, say).
+	if err := s.authorize(c, Access{Interaction: "patch", Type: typ, Query: raw}); err != nil {
 		return err
 	}
 	vs, err := s.svc.MatchCondition(c.Request.Context(), q, 2)

@@ -113,3 +113,26 @@ func TestHooks(t *testing.T) {
 		t.Errorf("audit records:\n got %q\nwant %q", got, want)
 	}
 }
+
+// denyPatches refuses every patch.
+type denyPatches struct{}
+
+func (denyPatches) Authorize(_ context.Context, a rest.Access) error {
+	if a.Interaction == "patch" {
+		return store.Errorf(store.Forbidden, "patches are not allowed")
+	}
+	return nil
+}
+
+// TestConditionalPatchAuthorizedFirst: a caller who may not patch is
+// refused whether or not the condition matches, so the answer does not
+// tell them if a patient with that NHS number is on the register.
+func TestConditionalPatchAuthorizedFirst(t *testing.T) {
+	ts := mustServer(t, func(c *rest.Config) { c.Authorizer = denyPatches{} })
+	ts.create(t, patientWith("9000000509"))
+	patch := `[{"op":"replace","path":"/gender","value":"other"}]`
+	for _, nhs := range []string{"9000000509", "9000000517"} {
+		ts.do(t, "PATCH", "/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|"+nhs, patch,
+			"Content-Type: application/json-patch+json").want(t, http.StatusForbidden)
+	}
+}
