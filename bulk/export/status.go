@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"ucp/auth"
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 
 	"ucp/fhir/service"
-	"ucp/store"
 )
 
 // manifest is the complete-status body (Bulk Data IG, "Response -
@@ -36,7 +36,7 @@ type manifestEntry struct {
 func caller(r *Request) (string, error) {
 	owner := ownerOf(auth.FromContext(r.Context()))
 	if owner == "" {
-		return "", &store.Error{Kind: store.Unauthenticated, Message: "authentication required: send a Bearer token",
+		return "", &outcome.Error{Kind: outcome.Unauthenticated, Message: "authentication required: send a Bearer token",
 			Err: &auth.AuthError{Description: "authentication required"}}
 	}
 	return owner, nil
@@ -125,7 +125,7 @@ func (m *Manager) handleDelete(w http.ResponseWriter, r *Request) error {
 	m.mu.Unlock()
 	if !running {
 		if err := os.RemoveAll(m.jobDir(j.ID)); err != nil {
-			return store.Errorf(store.Internal, "removing export job: %v", err)
+			return outcome.Errorf(outcome.Internal, "removing export job: %v", err)
 		}
 	}
 	w.WriteHeader(http.StatusAccepted)
@@ -157,7 +157,7 @@ func (m *Manager) handleFile(w http.ResponseWriter, r *Request) error {
 	}
 	m.mu.Unlock()
 	if f == nil || strings.ContainsAny(name, `/\`) {
-		return store.Errorf(store.NotFound, "export job %s has no file %q", j.ID, name)
+		return outcome.Errorf(outcome.NotFound, "export job %s has no file %q", j.ID, name)
 	}
 	// The warnings file is the job's own words, not stored data.
 	if f.Type != "OperationOutcome" {
@@ -167,7 +167,7 @@ func (m *Manager) handleFile(w http.ResponseWriter, r *Request) error {
 	}
 	fh, err := os.Open(filepath.Join(m.jobDir(j.ID), name))
 	if err != nil {
-		return store.Errorf(store.NotFound, "export job %s has no file %q", j.ID, name)
+		return outcome.Errorf(outcome.NotFound, "export job %s has no file %q", j.ID, name)
 	}
 	defer fh.Close()
 	st, err := fh.Stat()

@@ -17,7 +17,7 @@ type Access struct {
 }
 
 // Authorizer decides whether the caller (the principal in ctx) may perform
-// an interaction. It returns nil to allow, or an error (a store.Error of
+// an interaction. It returns nil to allow, or an error (an outcome.Error of
 // kind Forbidden, say) to refuse.
 type Authorizer interface {
 	Authorize(ctx context.Context, a Access) error
