@@ -495,11 +495,11 @@ func (x *exporter) finish() error {
 	if len(x.j.Warnings) == 0 {
 		return nil
 	}
-	var issues []any
+	var issues []outcome.Issue
 	for _, w := range x.j.Warnings {
-		issues = append(issues, map[string]any{"severity": "warning", "code": "not-supported", "diagnostics": w})
+		issues = append(issues, outcome.Issue{Severity: "warning", Code: "not-supported", Diagnostics: w})
 	}
-	oo := resource.Marshal(map[string]any{"resourceType": "OperationOutcome", "issue": issues})
+	oo := outcome.New(issues...).JSON()
 	name := fileName("OperationOutcome", 1)
 	if err := os.WriteFile(filepath.Join(x.dir, name), append(oo, '\n'), 0o600); err != nil {
 		return err

@@ -88,9 +88,7 @@ func (m *Manager) handleStatus(w http.ResponseWriter, r *Request) error {
 	case statusFailed:
 		// The IG's error form: 5xx with an OperationOutcome. This is the
 		// one place ucp answers 500 on purpose.
-		b := resource.Marshal(map[string]any{"resourceType": "OperationOutcome", "issue": []any{
-			map[string]any{"severity": "error", "code": "exception", "diagnostics": failure},
-		}})
+		b := outcome.New(outcome.Issue{Severity: "error", Code: "exception", Diagnostics: failure}).JSON()
 		h.Set("Content-Type", "application/fhir+json; charset=utf-8")
 		h.Set("Expires", expires.UTC().Format(http.TimeFormat))
 		w.WriteHeader(http.StatusInternalServerError)

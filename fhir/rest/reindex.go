@@ -122,16 +122,15 @@ func (s *Server) reindex(ctx context.Context, r *OperationRequest) (int, any, er
 	if r.Type != "" {
 		scope = r.Type
 	}
-	issues := []any{map[string]any{"severity": "information", "code": "informational",
-		"diagnostics": fmt.Sprintf("reindexed %d resources (%s)", done, scope)}}
+	oo := outcome.Info(fmt.Sprintf("reindexed %d resources (%s)", done, scope))
 	for _, w := range warnings {
-		issues = append(issues, map[string]any{"severity": "warning", "code": "processing", "diagnostics": "not reindexed: " + w})
+		oo.Issue = append(oo.Issue, outcome.Issue{Severity: "warning", Code: "processing", Diagnostics: "not reindexed: " + w})
 	}
 	if failed > len(warnings) {
-		issues = append(issues, map[string]any{"severity": "warning", "code": "processing",
-			"diagnostics": fmt.Sprintf("%d more resources not reindexed", failed-len(warnings))})
+		oo.Issue = append(oo.Issue, outcome.Issue{Severity: "warning", Code: "processing",
+			Diagnostics: fmt.Sprintf("%d more resources not reindexed", failed-len(warnings))})
 	}
-	return 200, map[string]any{"resourceType": "OperationOutcome", "issue": issues}, nil
+	return 200, oo, nil
 }
 
 // reindexUpdate extracts the index of one stored version.
