@@ -137,27 +137,38 @@ var storeKinds = map[store.Kind]Kind{
 }
 
 // AsError returns err as an *Error: the first *Error in its chain, else a
-// store.Error or a context error translated, else nil.
+// store.Error translated, else nil. An error that ends in the request's
+// context ending (context.Canceled, context.DeadlineExceeded) is Canceled or
+// Timeout unless it has a kind more precise than Internal: the store reports
+// an interrupted query as Internal, which would answer 500 for what is no
+// fault of the server's.
 func AsError(err error) *Error {
 	if err == nil {
 		return nil
 	}
 	var e *Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && e.Kind != Internal {
 		return e
 	}
-	if se := store.AsError(err); se != nil {
-		return &Error{Kind: storeKinds[se.Kind], Message: se.Message, Expr: se.Expr, Err: err}
+	se := store.AsError(err)
+	if se != nil && se.Kind != store.Internal {
+		return fromStore(se, err)
 	}
-	// Checked after the kinded errors: a search that ran out of time is
-	// already TooCostly, and says so more precisely.
 	switch {
 	case errors.Is(err, context.Canceled):
 		return &Error{Kind: Canceled, Message: "the request was canceled", Err: err}
 	case errors.Is(err, context.DeadlineExceeded):
-		return &Error{Kind: Timeout, Message: "the request took too long", Err: err}
+		return &Error{Kind: Timeout, Message: "the request did not finish in time", Err: err}
+	case e != nil:
+		return e
+	case se != nil:
+		return fromStore(se, err)
 	}
 	return nil
+}
+
+func fromStore(se *store.Error, err error) *Error {
+	return &Error{Kind: storeKinds[se.Kind], Message: se.Message, Expr: se.Expr, Err: err}
 }
 
 // KindOf returns the kind of err (see AsError), or Internal.

@@ -126,7 +126,7 @@ func (s *Server) batchWrite(c *gin.Context, e *service.Entry) bundleEntry {
 			resp.Etag = etag(v.VersionID)
 		}
 		if ret == "OperationOutcome" {
-			status, resp.Outcome = http.StatusOK, outcomeJSON("information", "informational", "deleted", nil)
+			status, resp.Outcome = http.StatusOK, outcome.Info("deleted").JSON()
 		}
 	default:
 		resp.Etag = etag(v.VersionID)
@@ -138,7 +138,7 @@ func (s *Server) batchWrite(c *gin.Context, e *service.Entry) bundleEntry {
 		switch ret {
 		case "minimal":
 		case "OperationOutcome":
-			resp.Outcome = outcomeJSON("information", "informational", fmt.Sprintf("%s/%s version %d", v.Type, v.ID, v.VersionID), nil)
+			resp.Outcome = outcome.Info(fmt.Sprintf("%s/%s version %d", v.Type, v.ID, v.VersionID)).JSON()
 		default:
 			out.Resource = v.JSON
 			out.FullURL = s.base(c) + "/" + v.Type + "/" + v.ID
@@ -171,7 +171,7 @@ func (s *Server) subRequest(c *gin.Context, r *service.Entry) bundleEntry {
 	}
 	req, err := http.NewRequestWithContext(context.WithValue(c.Request.Context(), bundleEntryKey{}, r.Index), r.Method, target, bytes.NewReader(body))
 	if err != nil {
-		return bundleEntry{Response: &entryResponse{Status: "400 Bad Request", Outcome: outcomeJSON("error", "invalid", "bad request.url: "+err.Error(), []string{fmt.Sprintf("Bundle.entry[%d].request.url", r.Index)})}}
+		return bundleEntry{Response: entryFailure(outcome.At(outcome.Invalid, fmt.Sprintf("Bundle.entry[%d].request.url", r.Index), "bad request.url: %v", err))}
 	}
 	for _, h := range []string{"Authorization", "Prefer", "X-Forwarded-Proto"} {
 		if v := c.Request.Header.Values(h); len(v) > 0 {

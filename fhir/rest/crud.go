@@ -213,7 +213,7 @@ func (s *Server) handleConditionalDelete(c *gin.Context) error {
 
 func (s *Server) respondNoContent(c *gin.Context) error {
 	if parsePrefer(c.Request.Header.Values("Prefer")).ret == "OperationOutcome" {
-		return s.writeJSON(c, http.StatusOK, outcomeJSON("information", "informational", "deleted", nil))
+		return s.writeJSON(c, http.StatusOK, outcome.Info("deleted").JSON())
 	}
 	c.Status(http.StatusNoContent)
 	c.Writer.WriteHeaderNow()
@@ -240,7 +240,7 @@ func (s *Server) respondWrite(c *gin.Context, r *service.Result) error {
 		return nil
 	case "OperationOutcome":
 		msg := fmt.Sprintf("%s/%s version %d", v.Type, v.ID, v.VersionID)
-		return s.writeJSON(c, status, outcomeJSON("information", "informational", msg, nil))
+		return s.writeJSON(c, status, outcome.Info(msg).JSON())
 	}
 	return s.writeJSON(c, status, v.JSON)
 }
