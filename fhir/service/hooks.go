@@ -44,7 +44,7 @@ type WriteOp struct {
 // validation) to every write before it is stored, inside single interactions
 // and within batch and transaction bundles alike. view shows the writes
 // prepared before this one in the same transaction or import batch (the
-// zero View outside one). An error refuses the write; use store kinds
+// zero View outside one). An error refuses the write; use outcome kinds
 // (Unprocessable, Forbidden) to choose the status.
 type WriteInterceptor interface {
 	BeforeWrite(ctx context.Context, op *WriteOp, view View) error
