@@ -703,18 +703,18 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 func (im *Importer) parse(l *line) *Rejection {
 	res, err := resource.Parse(l.raw)
 	if err != nil {
-		return &Rejection{Status: http.StatusBadRequest, Reason: "not a JSON resource: " + err.Error()}
+		return rejection(outcome.Errorf(outcome.Invalid, "not a JSON resource: %v", err))
 	}
 	l.res, l.typ, l.id = res, resource.Type(res), resource.ID(res)
 	switch {
 	case l.typ == "":
-		return &Rejection{Status: http.StatusBadRequest, Reason: "no resourceType"}
+		return rejection(outcome.Errorf(outcome.Invalid, "no resourceType"))
 	case !im.serves(l.typ):
-		return &Rejection{Status: http.StatusNotFound, Reason: "resource type " + l.typ + " is not served"}
+		return rejection(outcome.Errorf(outcome.NotFound, "resource type %s is not served", l.typ))
 	case l.id == "":
-		return &Rejection{Status: http.StatusBadRequest, Reason: "no id: NDJSON resources keep their ids"}
+		return rejection(outcome.Errorf(outcome.Invalid, "no id: NDJSON resources keep their ids"))
 	case !resource.ValidID(l.id):
-		return &Rejection{Status: http.StatusBadRequest, Reason: fmt.Sprintf("invalid id %q", l.id)}
+		return rejection(outcome.Errorf(outcome.Invalid, "invalid id %q", l.id))
 	}
 	self := l.typ + "/" + l.id
 	l.deps = append(l.deps, self)
