@@ -103,7 +103,8 @@ func (s *Server) recoverMiddleware(c *gin.Context) {
 			}
 			s.log.ErrorContext(c.Request.Context(), "panic serving fhir request", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			if !c.Writer.Written() {
-				s.writeRaw(c, http.StatusInternalServerError, outcomeJSON("fatal", "exception", "internal server error", nil))
+				status, oo := outcome.Describe(fmt.Errorf("panic: %v", r))
+				s.writeRaw(c, status, oo.JSON())
 			}
 			c.Abort()
 		}

@@ -232,7 +232,7 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 	if len(req.Ignored) > 0 {
 		msg := "ignored unknown or unsupported search parameters: " + strings.Join(req.Ignored, ", ")
 		b.Entry = append(b.Entry, bundleEntry{
-			Resource: outcomeWithExpr("warning", "not-supported", msg, req.Ignored),
+			Resource: outcomeJSON("warning", "not-supported", msg, req.Ignored),
 			Search:   &entrySearch{Mode: "outcome"},
 		})
 	}
@@ -319,10 +319,6 @@ func encodeParams(p url.Values, cursor string) string {
 		sb.WriteString("_cursor=" + url.QueryEscape(cursor))
 	}
 	return sb.String()
-}
-
-func outcomeWithExpr(sev, code, msg string, expr []string) []byte {
-	return outcomeJSON(sev, code, msg, expr)
 }
 
 // maxRecount is the most matches visibleTotal checks one by one.
