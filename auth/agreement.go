@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/service"
 	"ucp/store"
 )
@@ -81,7 +82,7 @@ func (ap *AgreementPolicy) Authorize(ctx context.Context, a Access) error {
 		return err // fail closed: an unknown agreement is no agreement
 	}
 	if !ok {
-		return &store.Error{Kind: store.Forbidden,
+		return &outcome.Error{Kind: outcome.Forbidden,
 			Message: "organisation " + p.Org + " has no active information-sharing agreement with this service"}
 	}
 	return nil
@@ -207,7 +208,7 @@ func loadAgreements(ctx context.Context, st store.Store) (map[string][]period, e
 			return table, nil
 		}
 		if n >= maxContracts {
-			return nil, store.Errorf(store.Internal, "more than %d Contract resources: refusing to load them all for the agreement check", maxContracts)
+			return nil, outcome.Errorf(outcome.Internal, "more than %d Contract resources: refusing to load them all for the agreement check", maxContracts)
 		}
 		q.Cursor = res.Next
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"ucp/auth"
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/store"
 	"ucp/store/sqlite"
@@ -84,8 +85,8 @@ func TestAgreementPolicy(t *testing.T) {
 			if (err == nil) != test.want {
 				t.Fatalf("Authorize = %v, want allowed=%v", err, test.want)
 			}
-			if err != nil && store.KindOf(err) != store.Forbidden {
-				t.Errorf("kind = %v, want forbidden", store.KindOf(err))
+			if err != nil && outcome.KindOf(err) != outcome.Forbidden {
+				t.Errorf("kind = %v, want forbidden", outcome.KindOf(err))
 			}
 		})
 	}

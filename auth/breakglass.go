@@ -2,12 +2,12 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"ucp/fhir/outcome"
 )
 
 // BreakGlassHeader is the request header that asks for emergency
@@ -110,7 +110,7 @@ func BreakGlassHandler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reason, err := breakGlass(r)
 		if err != nil {
-			writeForbidden(w, err.Error())
+			outcome.Write(w, &outcome.Error{Kind: outcome.Forbidden, Message: err.Error()})
 			return
 		}
 		if reason != "" {
@@ -118,19 +118,6 @@ func BreakGlassHandler(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func writeForbidden(w http.ResponseWriter, msg string) {
-	body, _ := json.Marshal(map[string]any{
-		"resourceType": "OperationOutcome",
-		"issue": []any{map[string]any{
-			"severity": "error", "code": "forbidden", "diagnostics": msg,
-		}},
-	})
-	w.Header().Set("Content-Type", "application/fhir+json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusForbidden)
-	fmt.Fprintf(w, "%s\n", body)
 }
 
 const breakGlassKey contextKey = 1

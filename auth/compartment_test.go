@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"ucp/auth"
+	"ucp/fhir/outcome"
 	"ucp/store"
 	"ucp/store/sqlite"
 )
@@ -95,7 +96,7 @@ func TestStoreCompartment(t *testing.T) {
 		if (err == nil) != test.want {
 			t.Errorf("%s %s/%s: %v, want allowed=%v", test.a.Interaction, test.a.Type, test.a.ID, err, test.want)
 		}
-		if err != nil && store.KindOf(err) != store.Forbidden {
+		if err != nil && outcome.KindOf(err) != outcome.Forbidden {
 			t.Errorf("%s %s/%s: refusal %v is not Forbidden", test.a.Interaction, test.a.Type, test.a.ID, err)
 		}
 	}
@@ -137,8 +138,8 @@ func TestAuthorizeContent(t *testing.T) {
 			err := pol.AuthorizeContent(ctx, "create", "QuestionnaireResponse", contents[what])
 			if err == nil {
 				got[who] = append(got[who], what)
-			} else if store.KindOf(err) != store.Forbidden {
-				t.Errorf("%s, %s: %v is not store.Forbidden", who, what, err)
+			} else if outcome.KindOf(err) != outcome.Forbidden {
+				t.Errorf("%s, %s: %v is not outcome.Forbidden", who, what, err)
 			}
 		}
 	}
@@ -155,7 +156,7 @@ func TestAuthorizeContent(t *testing.T) {
 	}
 	// Without a way to find the compartment, a bound caller writes nothing.
 	pol.Patients = nil
-	if err := pol.AuthorizeContent(auth.NewContext(context.Background(), callers["patient"]), "create", "QuestionnaireResponse", contents["own"]); store.KindOf(err) != store.Forbidden {
+	if err := pol.AuthorizeContent(auth.NewContext(context.Background(), callers["patient"]), "create", "QuestionnaireResponse", contents["own"]); outcome.KindOf(err) != outcome.Forbidden {
 		t.Errorf("no Patients func: %v, want forbidden", err)
 	}
 }

@@ -24,7 +24,7 @@
 //     its admins record agreements, read the audit and run $reindex, and
 //     it needs no agreement itself.
 //
-// Refusals are *store.Error of kind store.Forbidden (403). A missing or bad
+// Refusals are *outcome.Error of kind outcome.Forbidden (403). A missing or bad
 // credential is an [*AuthError], which matches [ErrUnauthenticated] with
 // errors.Is and carries the WWW-Authenticate challenge for the 401.
 //

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strings"
 
-	"ucp/store"
+	"ucp/fhir/outcome"
 )
 
 // ErrUnauthenticated is matched (errors.Is) by every error that means "no
@@ -81,6 +81,6 @@ func unauthenticated(code, desc string, err error) *AuthError {
 }
 
 // forbidden is the refusal the REST layer maps to 403.
-func forbidden(format string, args ...any) *store.Error {
-	return store.Errorf(store.Forbidden, format, args...)
+func forbidden(format string, args ...any) *outcome.Error {
+	return outcome.Errorf(outcome.Forbidden, format, args...)
 }

@@ -3,7 +3,7 @@ package auth
 import (
 	"context"
 
-	"ucp/store"
+	"ucp/fhir/outcome"
 )
 
 // OperationPolicy is the Authorizer that knows operations: the policy
@@ -59,7 +59,7 @@ func exportAccess(ctx context.Context, a Access) (Access, error) {
 	// and a Group's members (a caseload) stay theirs to export.
 	if a.Type == "Patient" && a.ID == "" {
 		if p := FromContext(ctx); p != nil && p.Role != RoleSystem {
-			return a, store.Errorf(store.Forbidden, "Patient-level $export covers every patient's record: it is for system clients (SMART Backend Services); export a Group of your patients instead")
+			return a, outcome.Errorf(outcome.Forbidden, "Patient-level $export covers every patient's record: it is for system clients (SMART Backend Services); export a Group of your patients instead")
 		}
 	}
 	return a, nil

@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"ucp/auth"
-	"ucp/store"
+	"ucp/fhir/outcome"
 )
 
 // recordAccess is an Authorizer that allows everything and records what it
@@ -50,7 +50,7 @@ func TestOperationPolicy(t *testing.T) {
 			next := &recordAccess{}
 			err := auth.OperationPolicy{Next: next}.Authorize(auth.NewContext(context.Background(), tc.who), tc.in)
 			if tc.want == nil {
-				if store.KindOf(err) != store.Forbidden || len(next.got) != 0 {
+				if outcome.KindOf(err) != outcome.Forbidden || len(next.got) != 0 {
 					t.Fatalf("err %v, Next asked %v; want Forbidden before Next", err, next.got)
 				}
 				return

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/service"
-	"ucp/store"
 )
 
 // Access describes one interaction: the service's, so that the policy is
@@ -144,7 +144,7 @@ func (pol *Policy) Authorize(ctx context.Context, a Access) error {
 	if p == nil {
 		// A store error of kind Unauthenticated, so the REST layer's one
 		// table answers 401; the AuthError inside gives the challenge.
-		return &store.Error{Kind: store.Unauthenticated, Message: "authentication required: send a Bearer token",
+		return &outcome.Error{Kind: outcome.Unauthenticated, Message: "authentication required: send a Bearer token",
 			Err: &AuthError{Realm: pol.Realm, Description: "authentication required"}}
 	}
 	if p.Role == RoleNone {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"ucp/store"
+	"ucp/fhir/outcome"
 )
 
 func principal(role Role, scopes string) *Principal {
@@ -91,8 +91,8 @@ func TestPolicyTable(t *testing.T) {
 				if got := err == nil; got != test.want[i] {
 					t.Fatalf("Authorize = %v, want allowed=%v", err, test.want[i])
 				}
-				if err != nil && store.KindOf(err) != store.Forbidden {
-					t.Fatalf("refusal %v is not store.Forbidden", err)
+				if err != nil && outcome.KindOf(err) != outcome.Forbidden {
+					t.Fatalf("refusal %v is not outcome.Forbidden", err)
 				}
 			})
 		}
@@ -149,8 +149,8 @@ func TestPolicyServiceLevel(t *testing.T) {
 				err := pol.Authorize(NewContext(context.Background(), who[w]), test.a)
 				if err == nil {
 					got = append(got, w)
-				} else if store.KindOf(err) != store.Forbidden {
-					t.Errorf("%s: refusal %v is not store.Forbidden", w, err)
+				} else if outcome.KindOf(err) != outcome.Forbidden {
+					t.Errorf("%s: refusal %v is not outcome.Forbidden", w, err)
 				}
 			}
 			want := slices.Sorted(slices.Values(test.allowed))
@@ -163,7 +163,7 @@ func TestPolicyServiceLevel(t *testing.T) {
 	// the audit.
 	pol := DefaultPolicy()
 	for _, a := range []Access{{Interaction: "create", Type: "Contract"}, {Interaction: "read", Type: "AuditEvent", ID: "a"}, reindex("")} {
-		if err := pol.Authorize(NewContext(context.Background(), admin("")), a); store.KindOf(err) != store.Forbidden {
+		if err := pol.Authorize(NewContext(context.Background(), admin("")), a); outcome.KindOf(err) != outcome.Forbidden {
 			t.Errorf("no operator: admin %s %s = %v, want forbidden", a.Interaction, a.Type, err)
 		}
 	}
@@ -232,10 +232,10 @@ func TestPolicyCompartment(t *testing.T) {
 	if err := pol.Authorize(ctx, Access{Interaction: "read", Type: "CarePlan", ID: "mine"}); err != nil {
 		t.Errorf("own plan: %v", err)
 	}
-	if err := pol.Authorize(ctx, Access{Interaction: "read", Type: "CarePlan", ID: "theirs"}); store.KindOf(err) != store.Forbidden {
+	if err := pol.Authorize(ctx, Access{Interaction: "read", Type: "CarePlan", ID: "theirs"}); outcome.KindOf(err) != outcome.Forbidden {
 		t.Errorf("other's plan: %v", err)
 	}
-	if err := pol.Authorize(ctx, Access{Interaction: "read", Type: "CarePlan", ID: "broken"}); err == nil || store.KindOf(err) == store.Forbidden {
+	if err := pol.Authorize(ctx, Access{Interaction: "read", Type: "CarePlan", ID: "broken"}); err == nil || outcome.KindOf(err) == outcome.Forbidden {
 		t.Errorf("store failure must be an internal error, got %v", err)
 	}
 	// An app acting through patient/ scopes writes only what is in the

@@ -13,6 +13,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
+
+	"ucp/fhir/outcome"
 )
 
 // SigningAlgorithms are the JWS algorithms a Verifier accepts. Only
@@ -269,15 +271,7 @@ func WriteUnauthenticated(w http.ResponseWriter, err error) {
 	if msg == "" {
 		msg = "authentication required"
 	}
-	body, _ := json.Marshal(map[string]any{
-		"resourceType": "OperationOutcome",
-		"issue":        []any{map[string]any{"severity": "error", "code": "login", "diagnostics": msg}},
-	})
-	w.Header().Set("WWW-Authenticate", ae.Challenge())
-	w.Header().Set("Content-Type", "application/fhir+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusUnauthorized)
-	w.Write(body)
+	outcome.Write(w, &outcome.Error{Kind: outcome.Unauthenticated, Message: msg, Err: ae})
 }
 
 func (v *Verifier) realm(err error) error {

@@ -69,8 +69,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
-	"ucp/fhir/rest"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
 	"ucp/store"
@@ -609,7 +609,7 @@ func (p *pipeline) waitFlying(ctx context.Context) error {
 		}
 		p.st.Batches++
 		if _, err := p.im.Store.Write(ctx, l.prep); err != nil {
-			if store.KindOf(err) == store.Internal {
+			if outcome.KindOf(err) == outcome.Internal {
 				return fmt.Errorf("%s:%d: %w", p.name, l.no, err)
 			}
 			p.im.reject(p.st, p.name, l, rejection(err))
@@ -703,18 +703,18 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 func (im *Importer) parse(l *line) *Rejection {
 	res, err := resource.Parse(l.raw)
 	if err != nil {
-		return &Rejection{Status: http.StatusBadRequest, Reason: "not a JSON resource: " + err.Error()}
+		return rejection(outcome.Errorf(outcome.Invalid, "not a JSON resource: %v", err))
 	}
 	l.res, l.typ, l.id = res, resource.Type(res), resource.ID(res)
 	switch {
 	case l.typ == "":
-		return &Rejection{Status: http.StatusBadRequest, Reason: "no resourceType"}
+		return rejection(outcome.Errorf(outcome.Invalid, "no resourceType"))
 	case !im.serves(l.typ):
-		return &Rejection{Status: http.StatusNotFound, Reason: "resource type " + l.typ + " is not served"}
+		return rejection(outcome.Errorf(outcome.NotFound, "resource type %s is not served", l.typ))
 	case l.id == "":
-		return &Rejection{Status: http.StatusBadRequest, Reason: "no id: NDJSON resources keep their ids"}
+		return rejection(outcome.Errorf(outcome.Invalid, "no id: NDJSON resources keep their ids"))
 	case !resource.ValidID(l.id):
-		return &Rejection{Status: http.StatusBadRequest, Reason: fmt.Sprintf("invalid id %q", l.id)}
+		return rejection(outcome.Errorf(outcome.Invalid, "invalid id %q", l.id))
 	}
 	self := l.typ + "/" + l.id
 	l.deps = append(l.deps, self)
@@ -868,7 +868,7 @@ func (im *Importer) serves(typ string) bool {
 // rejection turns a rules, extraction or store error into the status and
 // message the API would answer.
 func rejection(err error) *Rejection {
-	return &Rejection{Status: rest.Status(err), Reason: err.Error()}
+	return &Rejection{Status: outcome.Status(err), Reason: err.Error()}
 }
 
 // ImportBundle writes one transaction or batch Bundle through the
@@ -893,12 +893,12 @@ func (im *Importer) ImportBundle(ctx context.Context, body []byte, name string) 
 	}
 	b, err := resource.Parse(body)
 	if err != nil {
-		return refuse(store.Errorf(store.Invalid, "not a JSON resource: %v", err))
+		return refuse(outcome.Errorf(outcome.Invalid, "not a JSON resource: %v", err))
 	}
 	raw, _ := b["entry"].([]any)
 	st.Lines = len(raw)
 	results, err := im.svc.Bundle(ctx, b)
-	if store.KindOf(err) == store.Internal && err != nil {
+	if outcome.KindOf(err) == outcome.Internal && err != nil {
 		return im.done(st), fmt.Errorf("%s: %w", name, err)
 	}
 	if err != nil {

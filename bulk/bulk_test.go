@@ -13,6 +13,7 @@ import (
 
 	"ucp/bulk"
 	"ucp/careplan"
+	"ucp/fhir/outcome"
 	"ucp/internal/resttest"
 	"ucp/store"
 	"ucp/synth"
@@ -200,7 +201,7 @@ type refusing struct {
 
 func (s *refusing) Write(ctx context.Context, changes []store.Change) ([]store.Version, error) {
 	if s.refuse(changes) {
-		return nil, store.Errorf(store.Conflict, "refused for the test")
+		return nil, outcome.Errorf(outcome.Conflict, "refused for the test")
 	}
 	return s.Store.Write(ctx, changes)
 }
@@ -361,7 +362,7 @@ func TestImportBundle(t *testing.T) {
 	if len(*rejected) != 1 || (*rejected)[0].Status != 400 || !strings.HasPrefix((*rejected)[0].Reason, "Bundle.entry[1]") {
 		t.Errorf("rejected %v, want entry 1 refused with 400", *rejected)
 	}
-	if _, err := im.Store.Read(ctx, "Patient", "bundle-p2"); store.KindOf(err) != store.Gone {
+	if _, err := im.Store.Read(ctx, "Patient", "bundle-p2"); outcome.KindOf(err) != outcome.Gone {
 		t.Errorf("Patient/bundle-p2 after the batch's delete: %v, want Gone", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"ucp/auth"
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
@@ -144,33 +145,35 @@ func (p *Plans) check(ctx context.Context, op *service.WriteOp, view service.Vie
 }
 
 // issuesError turns the error issues into one Unprocessable error whose
-// Details the REST layer renders as one OperationOutcome issue each; the
+// Issues the REST layer renders as one OperationOutcome issue each; the
 // message also lists them all, for logs and for transaction entries.
 func issuesError(issues []validate.Issue) error {
 	var msgs, exprs []string
-	var details []store.Detail
+	var details []outcome.Issue
 	for _, is := range issues {
 		if is.Severity != validate.SeverityError && is.Severity != "fatal" {
 			continue
 		}
-		details = append(details, store.Detail{Code: is.Code, Expr: is.Expression, Message: is.Message})
+		d := outcome.Issue{Code: is.Code, Diagnostics: is.Message}
 		m := is.Message
 		if is.Expression != "" {
+			d.Expression = []string{is.Expression}
 			m = is.Expression + ": " + m
 			exprs = append(exprs, is.Expression)
 		}
 		msgs = append(msgs, m)
+		details = append(details, d)
 	}
 	switch len(msgs) {
 	case 0:
 		return nil
 	case 1:
-		return &store.Error{Kind: store.Unprocessable, Message: msgs[0], Expr: exprs, Details: details}
+		return &outcome.Error{Kind: outcome.Unprocessable, Message: msgs[0], Expr: exprs, Issues: details}
 	}
 	for i := range msgs {
 		msgs[i] = fmt.Sprintf("(%d) %s", i+1, msgs[i])
 	}
-	return &store.Error{Kind: store.Unprocessable, Message: fmt.Sprintf("%d problems: %s", len(msgs), strings.Join(msgs, "; ")), Expr: exprs, Details: details}
+	return &outcome.Error{Kind: outcome.Unprocessable, Message: fmt.Sprintf("%d problems: %s", len(msgs), strings.Join(msgs, "; ")), Expr: exprs, Issues: details}
 }
 
 func problem(expr, format string, args ...any) validate.Issue {
@@ -216,7 +219,7 @@ func (p *Plans) lifecycle(ctx context.Context, op *service.WriteOp, view service
 	prevStatus := str(prev, "status")
 	if op.Interaction == "delete" {
 		if prevStatus == "active" || prevStatus == "on-hold" {
-			return nil, store.Errorf(store.Conflict, "CarePlan/%s is an %s urgent care plan and cannot be deleted: revoke it (update with status revoked) or complete it; its history is kept", op.ID, prevStatus)
+			return nil, outcome.Errorf(outcome.Conflict, "CarePlan/%s is an %s urgent care plan and cannot be deleted: revoke it (update with status revoked) or complete it; its history is kept", op.ID, prevStatus)
 		}
 		return nil, nil
 	}
@@ -307,7 +310,7 @@ func (p *Plans) planPatient(ctx context.Context, view service.View, res map[stri
 		return ref.ID, nil // created by an earlier entry of the same transaction
 	}
 	if _, err := p.cfg.Store.Read(ctx, "Patient", ref.ID); err != nil {
-		if k := store.KindOf(err); k == store.NotFound || k == store.Gone {
+		if k := outcome.KindOf(err); k == outcome.NotFound || k == outcome.Gone {
 			return "", nil
 		}
 		return "", err
@@ -330,7 +333,7 @@ func approverFrom(ctx context.Context) (approver, error) {
 		return approver{who: map[string]any{"display": "unknown (no authenticated user)"}}, nil
 	}
 	if pr.Role != auth.RoleClinical {
-		return approver{}, store.Errorf(store.Forbidden, "approving an urgent care plan (status active) needs a clinician; role %q may not approve", string(pr.Role))
+		return approver{}, outcome.Errorf(outcome.Forbidden, "approving an urgent care plan (status active) needs a clinician; role %q may not approve", string(pr.Role))
 	}
 	who := map[string]any{}
 	if pr.FHIRUser != "" {

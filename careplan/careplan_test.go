@@ -11,6 +11,7 @@ import (
 
 	"ucp/auth"
 	"ucp/careplan"
+	"ucp/fhir/outcome"
 	"ucp/fhir/rest"
 	"ucp/internal/resttest"
 	"ucp/profiles"
@@ -523,7 +524,7 @@ func TestMayHide(t *testing.T) {
 	}
 	strict, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: val,
 		Sharing: func(context.Context, *auth.Principal, *store.Version, careplan.Hidden) error {
-			return store.Errorf(store.NotFound, "not shared")
+			return outcome.Errorf(outcome.NotFound, "not shared")
 		}})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/fhir/validate"
@@ -39,7 +40,7 @@ func (p *Plans) validateOp(ctx context.Context, req *service.OperationRequest) (
 	switch mode {
 	case "", "create", "update", "delete":
 	default:
-		return 0, nil, store.Errorf(store.Invalid, "mode %q: expected create, update or delete", mode)
+		return 0, nil, outcome.Errorf(outcome.Invalid, "mode %q: expected create, update or delete", mode)
 	}
 	res := req.Resource
 	if res == nil {
@@ -49,25 +50,25 @@ func (p *Plans) validateOp(ctx context.Context, req *service.OperationRequest) (
 	var cur *store.Version
 	if req.ID != "" {
 		v, err := p.cfg.Store.Read(ctx, req.Type, req.ID)
-		switch k := store.KindOf(err); {
+		switch k := outcome.KindOf(err); {
 		case err == nil:
 			cur = v
-		case k == store.NotFound || k == store.Gone:
+		case k == outcome.NotFound || k == outcome.Gone:
 		default:
 			return 0, nil, err
 		}
 	}
 	if mode == "delete" {
 		if req.ID == "" {
-			return 0, nil, store.Errorf(store.Invalid, "mode delete validates deleting an instance: use %s/{id}/$validate", req.Type)
+			return 0, nil, outcome.Errorf(outcome.Invalid, "mode delete validates deleting an instance: use %s/{id}/$validate", req.Type)
 		}
 		if cur == nil {
 			issues = append(issues, validate.Issue{Severity: validate.SeverityError, Code: validate.CodeNotFound,
 				Message: req.Type + "/" + req.ID + " does not exist, so there is nothing to delete"})
-			return http.StatusOK, outcome(issues), nil
+			return http.StatusOK, validationOutcome(issues), nil
 		}
 		issues = append(issues, p.dryRun(ctx, &service.WriteOp{Interaction: "delete", Type: req.Type, ID: req.ID, Previous: cur})...)
-		return http.StatusOK, outcome(issues), nil
+		return http.StatusOK, validationOutcome(issues), nil
 	}
 	if res == nil && cur != nil {
 		var err error
@@ -76,17 +77,17 @@ func (p *Plans) validateOp(ctx context.Context, req *service.OperationRequest) (
 		}
 	}
 	if res == nil {
-		return 0, nil, store.Errorf(store.Invalid, "no resource to validate: send it as the body or as the Parameters parameter \"resource\"")
+		return 0, nil, outcome.Errorf(outcome.Invalid, "no resource to validate: send it as the body or as the Parameters parameter \"resource\"")
 	}
 	if rt := resource.Type(res); rt != req.Type {
-		return 0, nil, store.Errorf(store.Invalid, "resourceType %q does not match the type %q in the URL", rt, req.Type)
+		return 0, nil, outcome.Errorf(outcome.Invalid, "resourceType %q does not match the type %q in the URL", rt, req.Type)
 	}
 	issues = p.cfg.Validator.Validate(ctx, res, req.Strings("profile")...)
 	if mode != "" && req.Type == "CarePlan" {
 		op := &service.WriteOp{Interaction: mode, Type: req.Type, ID: req.ID, Resource: res}
 		if mode == "update" {
 			if req.ID == "" {
-				return 0, nil, store.Errorf(store.Invalid, "mode update validates an update of an instance: use %s/{id}/$validate", req.Type)
+				return 0, nil, outcome.Errorf(outcome.Invalid, "mode update validates an update of an instance: use %s/{id}/$validate", req.Type)
 			}
 			op.Previous = cur
 		} else {
@@ -98,7 +99,7 @@ func (p *Plans) validateOp(ctx context.Context, req *service.OperationRequest) (
 		}
 		issues = append(issues, more...)
 	}
-	return http.StatusOK, outcome(issues), nil
+	return http.StatusOK, validationOutcome(issues), nil
 }
 
 // dryRun applies the lifecycle rules to op without writing anything.
@@ -116,11 +117,11 @@ func (p *Plans) dryRun(ctx context.Context, op *service.WriteOp) []validate.Issu
 // errIssue turns a refusal (403, 409) into an issue for $validate. Internal
 // errors keep their detail out of the answer, as the REST layer does.
 func errIssue(err error) validate.Issue {
-	e := store.AsError(err)
-	if e == nil || e.Kind == store.Internal {
+	e := outcome.AsError(err)
+	if e == nil || e.Kind == outcome.Internal {
 		return validate.Issue{Severity: "fatal", Code: "exception", Message: "internal error while checking the rules"}
 	}
-	code := map[store.Kind]string{store.Forbidden: "forbidden", store.Conflict: "conflict"}[e.Kind]
+	code := map[outcome.Kind]string{outcome.Forbidden: "forbidden", outcome.Conflict: "conflict"}[e.Kind]
 	if code == "" {
 		code = "business-rule"
 	}
@@ -131,21 +132,21 @@ func errIssue(err error) validate.Issue {
 	return is
 }
 
-// outcome renders issues as an OperationOutcome; with none, one information
-// issue says all is well (as R4 requires an issue).
-func outcome(issues []validate.Issue) map[string]any {
-	out := []any{}
+// validationOutcome renders issues as an OperationOutcome; with none, one
+// information issue says all is well (as R4 requires an issue).
+func validationOutcome(issues []validate.Issue) outcome.OperationOutcome {
+	if len(issues) == 0 {
+		return outcome.Info("All OK")
+	}
+	oo := outcome.New()
 	for _, is := range issues {
-		m := map[string]any{"severity": is.Severity, "code": is.Code, "diagnostics": is.Message}
+		out := outcome.Issue{Severity: is.Severity, Code: is.Code, Diagnostics: is.Message}
 		if is.Expression != "" {
-			m["expression"] = []any{is.Expression}
+			out.Expression = []string{is.Expression}
 		}
-		out = append(out, m)
+		oo.Issue = append(oo.Issue, out)
 	}
-	if len(out) == 0 {
-		out = append(out, map[string]any{"severity": "information", "code": "informational", "diagnostics": "All OK"})
-	}
-	return map[string]any{"resourceType": "OperationOutcome", "issue": out}
+	return oo
 }
 
 // maxDocumentEntries bounds a $document bundle.
@@ -196,7 +197,7 @@ func (p *Plans) documentOp(ctx context.Context, req *service.OperationRequest) (
 			} else {
 				rv, err = p.cfg.Store.Read(ctx, r.Type, r.ID)
 			}
-			if k := store.KindOf(err); err != nil && (k == store.NotFound || k == store.Gone) || err == nil && rv.Deleted {
+			if k := outcome.KindOf(err); err != nil && (k == outcome.NotFound || k == outcome.Gone) || err == nil && rv.Deleted {
 				continue // a dangling reference: the document carries what exists
 			} else if err != nil {
 				return 0, nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"ucp/auth"
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/profiles"
@@ -56,7 +57,7 @@ func DefaultSharing(ctx context.Context, p *auth.Principal, v *store.Version, wh
 	case HiddenUnapproved:
 		msg += ": the plan has not been approved by a clinician"
 	}
-	return store.Errorf(store.NotFound, msg, v.Type, v.ID)
+	return outcome.Errorf(outcome.NotFound, msg, v.Type, v.ID)
 }
 
 // ownPlan reports whether p is the patient v is about. Consent is to share
@@ -211,7 +212,7 @@ func (p *Plans) currentPlan(ctx context.Context, id string) (*store.Version, err
 	if e := store.AsError(err); e != nil && e.Kind == store.Gone && e.Version != nil {
 		return e.Version, nil
 	}
-	if store.KindOf(err) == store.NotFound {
+	if outcome.KindOf(err) == outcome.NotFound {
 		return nil, nil
 	}
 	return v, err
@@ -270,7 +271,7 @@ func (p *Plans) everActive(ctx context.Context, cur *store.Version) (bool, error
 		if n != cur.VersionID {
 			var err error
 			if v, err = p.cfg.Store.VRead(ctx, "CarePlan", cur.ID, n); err != nil {
-				if k := store.KindOf(err); k == store.NotFound || k == store.Gone {
+				if k := outcome.KindOf(err); k == outcome.NotFound || k == outcome.Gone {
 					continue
 				}
 				return false, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/fhir/validate"
@@ -61,12 +62,12 @@ func (p *Plans) resolveSections(ctx context.Context, view service.View, res map[
 				n, _ := strconv.ParseInt(ref.Version, 10, 64)
 				v, err = p.cfg.Store.VRead(ctx, ref.Type, ref.ID, n)
 				if err == nil && v.Deleted {
-					err = store.Errorf(store.Gone, "deleted")
+					err = outcome.Errorf(outcome.Gone, "deleted")
 				}
 			} else {
 				v, err = p.cfg.Store.Read(ctx, ref.Type, ref.ID)
 			}
-			if k := store.KindOf(err); err != nil && (k == store.NotFound || k == store.Gone) {
+			if k := outcome.KindOf(err); err != nil && (k == outcome.NotFound || k == outcome.Gone) {
 				issues = append(issues, problem(expr, "%s does not exist on this server", refStr))
 				continue
 			} else if err != nil {

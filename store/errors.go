@@ -5,8 +5,9 @@ import (
 	"fmt"
 )
 
-// Kind classifies an error. The REST layer maps each kind to one HTTP status
-// and OperationOutcome issue code in a single table.
+// Kind classifies an error of the store contract. Package fhir/outcome
+// reads these kinds into its own, which also name the refusals that are no
+// concern of storage (forbidden, unauthenticated, unprocessable).
 type Kind int
 
 // The error kinds. Internal is the zero value so that an unclassified error
@@ -18,13 +19,10 @@ const (
 	Conflict                       // a concurrent change or a failed precondition inside a write (409)
 	PreconditionFailed             // If-Match and friends (412)
 	Invalid                        // malformed input (400)
-	Unprocessable                  // well-formed but breaks a rule: validation, business rules (422)
-	Unsupported                    // a feature this server or backend does not offer (400 or 501 as the caller decides)
-	Forbidden                      // not allowed (403)
-	Unauthenticated                // no credential, or one not accepted (401); the cause may carry a challenge
+	Unsupported                    // a feature this backend does not offer
 )
 
-var kindNames = [...]string{"internal", "not-found", "gone", "conflict", "precondition-failed", "invalid", "unprocessable", "unsupported", "forbidden", "unauthenticated"}
+var kindNames = [...]string{"internal", "not-found", "gone", "conflict", "precondition-failed", "invalid", "unsupported"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -42,18 +40,7 @@ type Error struct {
 	Version *Version
 	// Matches are the current resources that matched a Change.IfNoneMatch.
 	Matches []Ref
-	// Details, when set, are the separate problems behind the error (each
-	// validation failure, say), each reported as its own OperationOutcome
-	// issue; Message then summarises them.
-	Details []Detail
 	Err     error // the cause, for logs
-}
-
-// Detail is one problem of an error with several.
-type Detail struct {
-	Code    string // OperationOutcome issue type, e.g. "structure", "required", "invariant"; empty means the kind's
-	Expr    string // FHIRPath location, if any
-	Message string
 }
 
 func (e *Error) Error() string {

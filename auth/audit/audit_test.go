@@ -11,6 +11,7 @@ import (
 
 	"ucp/auth"
 	"ucp/auth/audit"
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
@@ -90,7 +91,7 @@ func mustPut(tb testing.TB, st store.Store, reg *search.Registry, res map[string
 type hideAll struct{}
 
 func (hideAll) AllowRead(context.Context, *store.Version, service.Purpose) error {
-	return store.Errorf(store.Forbidden, "not shared")
+	return outcome.Errorf(outcome.Forbidden, "not shared")
 }
 
 func TestSinkRecordsEveryRead(t *testing.T) {
@@ -124,7 +125,7 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	// A refused read names the patient too.
 	ctx = reqCtx(clinician())
 	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p2"}, Status: 403,
-		Err: store.Errorf(store.Forbidden, "no"), Time: time.Now()})
+		Err: outcome.Errorf(outcome.Forbidden, "no"), Time: time.Now()})
 	// So does a refused read or vread of another type: the patient whose
 	// plan was hidden from the caller is the one whose record it concerns.
 	hidden := mustPut(t, st, reg, map[string]any{"resourceType": "CarePlan", "id": "cp4", "status": "revoked", "intent": "plan",
@@ -210,7 +211,7 @@ func TestWriteInterceptorAuditsInTheWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "update", Type: "CarePlan", ID: "cpa"}, Status: 409,
-		Err: store.Errorf(store.Conflict, "version conflict"), Time: time.Now()})
+		Err: outcome.Errorf(outcome.Conflict, "version conflict"), Time: time.Now()})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -91,11 +91,11 @@ func action(interaction string) string {
 	return "E" // operation, batch, transaction
 }
 
-// outcome maps an HTTP status to AuditEvent.outcome: 0 success, 4 minor
+// eventOutcome maps an HTTP status to AuditEvent.outcome: 0 success, 4 minor
 // failure (the client's request was refused or wrong and may be retried
 // corrected), 8 serious failure (ours), 12 major failure (the service or
 // its store was unavailable).
-func outcome(status int) string {
+func eventOutcome(status int) string {
 	switch {
 	case status < 400:
 		return "0"
@@ -128,7 +128,7 @@ func Build(e *Event) map[string]any {
 		"type":         coding(sysEventType, "rest", "RESTful Operation"),
 		"action":       action(e.Interaction),
 		"recorded":     resource.FormatInstant(t),
-		"outcome":      outcome(e.Status),
+		"outcome":      eventOutcome(e.Status),
 		"source":       source(),
 	}
 	subtype := []any{coding(sysInteraction, e.Interaction, "")}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/store"
@@ -502,7 +503,7 @@ func (s *Sink) store(ctx context.Context, batch []entry) (int, error) {
 	if err == nil {
 		return len(changes), nil
 	}
-	if store.KindOf(err) != store.Conflict {
+	if outcome.KindOf(err) != outcome.Conflict {
 		return 0, err
 	}
 	n := 0
@@ -511,7 +512,7 @@ func (s *Sink) store(ctx context.Context, batch []entry) (int, error) {
 		switch {
 		case err == nil:
 			n++
-		case store.KindOf(err) == store.Conflict:
+		case outcome.KindOf(err) == outcome.Conflict:
 			// Stored before the crash: exactly once.
 		default:
 			return n, err

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
 	"ucp/store"
@@ -226,7 +227,7 @@ func (m *Manager) lookup(id, owner string) (*job, error) {
 	defer m.mu.Unlock()
 	j := m.jobs[id]
 	if j == nil || owner == "" || j.Owner != owner || (j.finished() && m.cfg.Now().After(j.Finished.Add(m.cfg.Expiry))) {
-		return nil, store.Errorf(store.NotFound, "no export job %q", id)
+		return nil, outcome.Errorf(outcome.NotFound, "no export job %q", id)
 	}
 	return j, nil
 }

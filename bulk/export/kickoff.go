@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"ucp/auth"
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 
 	"ucp/fhir/service"
-	"ucp/store"
 )
 
 const stateFile = "job.json"
@@ -135,7 +135,9 @@ var knownParams = map[string]bool{"_outputFormat": true, "_since": true, "_type"
 // ignoredParams are the REST layer's own, never a client's export request.
 var ignoredParams = map[string]bool{"_format": true, "_pretty": true}
 
-func invalid(format string, args ...any) error { return store.Errorf(store.Invalid, format, args...) }
+func invalid(format string, args ...any) error {
+	return outcome.Errorf(outcome.Invalid, format, args...)
+}
 
 // kickoff validates the request, authorizes every type and queues the
 // job: 202 with Content-Location.
@@ -143,7 +145,7 @@ func (m *Manager) kickoff(ctx context.Context, r *service.OperationRequest) (int
 	p := auth.FromContext(ctx)
 	owner := ownerOf(p)
 	if owner == "" {
-		return 0, nil, &store.Error{Kind: store.Unauthenticated, Message: "authentication required: send a Bearer token",
+		return 0, nil, &outcome.Error{Kind: outcome.Unauthenticated, Message: "authentication required: send a Bearer token",
 			Err: &auth.AuthError{Description: "authentication required"}}
 	}
 	prefer := preferences(r.Header)
@@ -158,7 +160,7 @@ func (m *Manager) kickoff(ctx context.Context, r *service.OperationRequest) (int
 		return 0, nil, err
 	}
 	if err := m.save(j); err != nil {
-		return 0, nil, store.Errorf(store.Internal, "saving export job: %v", err)
+		return 0, nil, outcome.Errorf(outcome.Internal, "saving export job: %v", err)
 	}
 	m.mu.Lock()
 	select {
@@ -168,7 +170,7 @@ func (m *Manager) kickoff(ctx context.Context, r *service.OperationRequest) (int
 	default:
 		m.mu.Unlock()
 		os.RemoveAll(m.jobDir(j.ID))
-		return 0, nil, store.Errorf(store.Conflict, "too many export jobs are waiting; try again later")
+		return 0, nil, outcome.Errorf(outcome.Conflict, "too many export jobs are waiting; try again later")
 	}
 	r.ResponseHeader.Set("Content-Location", statusURL(r.Base, j.ID))
 	return http.StatusAccepted, nil, nil
@@ -293,8 +295,8 @@ func (m *Manager) parse(ctx context.Context, r *service.OperationRequest, j *job
 	}
 	for _, t := range m.cfg.Types {
 		err := authorizeType(ctx, az, t, j.Filters[t])
-		switch store.KindOf(err) {
-		case store.Forbidden:
+		switch outcome.KindOf(err) {
+		case outcome.Forbidden:
 			continue // the IG: without _type, the types the client may see
 		}
 		if err != nil {
@@ -303,7 +305,7 @@ func (m *Manager) parse(ctx context.Context, r *service.OperationRequest, j *job
 		j.Types = append(j.Types, t)
 	}
 	if len(j.Types) == 0 {
-		return store.Errorf(store.Forbidden, "you may not search any resource type, so there is nothing to export")
+		return outcome.Errorf(outcome.Forbidden, "you may not search any resource type, so there is nothing to export")
 	}
 	return nil
 }
@@ -330,7 +332,7 @@ func (m *Manager) parseFilters(ctx context.Context, r *service.OperationRequest,
 				continue
 			}
 			if _, err := m.cfg.Registry.ParseCondition(ctx, typ, q); err != nil {
-				return invalid("_typeFilter %q: %s", f, store.AsError(err).Message)
+				return invalid("_typeFilter %q: %s", f, outcome.AsError(err).Message)
 			}
 			if j.Filters == nil {
 				j.Filters = map[string][]string{}
@@ -388,9 +390,9 @@ func patientParams(r *service.OperationRequest) ([]string, error) {
 func (m *Manager) groupMembers(ctx context.Context, id string) ([]string, error) {
 	v, err := m.cfg.Store.Read(ctx, "Group", id)
 	if err != nil {
-		switch store.KindOf(err) {
-		case store.NotFound, store.Gone:
-			return nil, store.Errorf(store.NotFound, "Group/%s is not known", id)
+		switch outcome.KindOf(err) {
+		case outcome.NotFound, outcome.Gone:
+			return nil, outcome.Errorf(outcome.NotFound, "Group/%s is not known", id)
 		}
 		return nil, err
 	}
@@ -401,7 +403,7 @@ func (m *Manager) groupMembers(ctx context.Context, id string) ([]string, error)
 	}
 	g, err := resource.Parse(v.JSON)
 	if err != nil {
-		return nil, store.Errorf(store.Internal, "Group/%s: %v", id, err)
+		return nil, outcome.Errorf(outcome.Internal, "Group/%s: %v", id, err)
 	}
 	now := m.cfg.Now()
 	var ids []string

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"ucp/auth"
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/store"
@@ -64,7 +65,7 @@ func (m *Manager) run(j *job) {
 		j.Status, j.Failure = statusFailed, "the export was interrupted by a server shutdown; start it again"
 	default:
 		j.Status, j.Failure = statusFailed, "the export failed while reading the store; start it again"
-		if e := store.AsError(err); e != nil && e.Kind != store.Internal {
+		if e := outcome.AsError(err); e != nil && e.Kind != outcome.Internal {
 			j.Failure = "the export failed: " + e.Message
 		}
 	}
@@ -257,7 +258,7 @@ func (x *exporter) patients(ctx context.Context) error {
 		inSet := func(_ context.Context, id string) (bool, error) { return member[id], nil }
 		for _, id := range x.j.Patients {
 			v, err := x.m.cfg.Store.Read(ctx, "Patient", id)
-			if k := store.KindOf(err); err != nil && (k == store.NotFound || k == store.Gone) {
+			if k := outcome.KindOf(err); err != nil && (k == outcome.NotFound || k == outcome.Gone) {
 				continue
 			} else if err != nil {
 				return err
@@ -273,7 +274,7 @@ func (x *exporter) patients(ctx context.Context) error {
 	// resources are in one compartment).
 	inSet := func(ctx context.Context, id string) (bool, error) {
 		v, err := x.m.cfg.Store.Read(ctx, "Patient", id)
-		if k := store.KindOf(err); err != nil && (k == store.NotFound || k == store.Gone) {
+		if k := outcome.KindOf(err); err != nil && (k == outcome.NotFound || k == outcome.Gone) {
 			return false, nil
 		} else if err != nil {
 			return false, err
@@ -341,7 +342,7 @@ func (x *exporter) firstCompartment(ctx context.Context, v *store.Version, patie
 	}
 	res, err := resource.Parse(v.JSON)
 	if err != nil {
-		return false, store.Errorf(store.Internal, "%s/%s: %v", v.Type, v.ID, err)
+		return false, outcome.Errorf(outcome.Internal, "%s/%s: %v", v.Type, v.ID, err)
 	}
 	ids, err := x.m.cfg.Registry.Patients(res)
 	if err != nil {
@@ -431,7 +432,7 @@ func (x *exporter) emit(ctx context.Context, v *store.Version) error {
 		// Stored JSON is compact; should one ever not be, a line is a line.
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, line); err != nil {
-			return store.Errorf(store.Internal, "%s/%s: %v", v.Type, v.ID, err)
+			return outcome.Errorf(outcome.Internal, "%s/%s: %v", v.Type, v.ID, err)
 		}
 		line = buf.Bytes()
 	}
@@ -494,11 +495,11 @@ func (x *exporter) finish() error {
 	if len(x.j.Warnings) == 0 {
 		return nil
 	}
-	var issues []any
+	var issues []outcome.Issue
 	for _, w := range x.j.Warnings {
-		issues = append(issues, map[string]any{"severity": "warning", "code": "not-supported", "diagnostics": w})
+		issues = append(issues, outcome.Issue{Severity: "warning", Code: "not-supported", Diagnostics: w})
 	}
-	oo := resource.Marshal(map[string]any{"resourceType": "OperationOutcome", "issue": issues})
+	oo := outcome.New(issues...).JSON()
 	name := fileName("OperationOutcome", 1)
 	if err := os.WriteFile(filepath.Join(x.dir, name), append(oo, '\n'), 0o600); err != nil {
 		return err

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"ucp/auth"
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 
 	"ucp/fhir/service"
-	"ucp/store"
 )
 
 // manifest is the complete-status body (Bulk Data IG, "Response -
@@ -36,7 +36,7 @@ type manifestEntry struct {
 func caller(r *Request) (string, error) {
 	owner := ownerOf(auth.FromContext(r.Context()))
 	if owner == "" {
-		return "", &store.Error{Kind: store.Unauthenticated, Message: "authentication required: send a Bearer token",
+		return "", &outcome.Error{Kind: outcome.Unauthenticated, Message: "authentication required: send a Bearer token",
 			Err: &auth.AuthError{Description: "authentication required"}}
 	}
 	return owner, nil
@@ -88,9 +88,7 @@ func (m *Manager) handleStatus(w http.ResponseWriter, r *Request) error {
 	case statusFailed:
 		// The IG's error form: 5xx with an OperationOutcome. This is the
 		// one place ucp answers 500 on purpose.
-		b := resource.Marshal(map[string]any{"resourceType": "OperationOutcome", "issue": []any{
-			map[string]any{"severity": "error", "code": "exception", "diagnostics": failure},
-		}})
+		b := outcome.New(outcome.Issue{Severity: "error", Code: "exception", Diagnostics: failure}).JSON()
 		h.Set("Content-Type", "application/fhir+json; charset=utf-8")
 		h.Set("Expires", expires.UTC().Format(http.TimeFormat))
 		w.WriteHeader(http.StatusInternalServerError)
@@ -125,7 +123,7 @@ func (m *Manager) handleDelete(w http.ResponseWriter, r *Request) error {
 	m.mu.Unlock()
 	if !running {
 		if err := os.RemoveAll(m.jobDir(j.ID)); err != nil {
-			return store.Errorf(store.Internal, "removing export job: %v", err)
+			return outcome.Errorf(outcome.Internal, "removing export job: %v", err)
 		}
 	}
 	w.WriteHeader(http.StatusAccepted)
@@ -157,7 +155,7 @@ func (m *Manager) handleFile(w http.ResponseWriter, r *Request) error {
 	}
 	m.mu.Unlock()
 	if f == nil || strings.ContainsAny(name, `/\`) {
-		return store.Errorf(store.NotFound, "export job %s has no file %q", j.ID, name)
+		return outcome.Errorf(outcome.NotFound, "export job %s has no file %q", j.ID, name)
 	}
 	// The warnings file is the job's own words, not stored data.
 	if f.Type != "OperationOutcome" {
@@ -167,7 +165,7 @@ func (m *Manager) handleFile(w http.ResponseWriter, r *Request) error {
 	}
 	fh, err := os.Open(filepath.Join(m.jobDir(j.ID), name))
 	if err != nil {
-		return store.Errorf(store.NotFound, "export job %s has no file %q", j.ID, name)
+		return outcome.Errorf(outcome.NotFound, "export job %s has no file %q", j.ID, name)
 	}
 	defer fh.Close()
 	st, err := fh.Stat()

@@ -23,6 +23,7 @@ import (
 	"ucp/auth/devissuer"
 	"ucp/bulk/export"
 	"ucp/careplan"
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
 	"ucp/fhir/service"
@@ -425,7 +426,7 @@ func mountHealth(e *gin.Engine, st store.Store) {
 	e.GET("/healthz", func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
-		if _, err := st.Read(ctx, "Patient", "healthz-probe"); err != nil && store.KindOf(err) != store.NotFound && store.KindOf(err) != store.Gone {
+		if _, err := st.Read(ctx, "Patient", "healthz-probe"); err != nil && outcome.KindOf(err) != outcome.NotFound && outcome.KindOf(err) != outcome.Gone {
 			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "store": err.Error()})
 			return
 		}

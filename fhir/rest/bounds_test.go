@@ -1,11 +1,17 @@
 package rest_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"ucp/fhir/outcome"
 )
 
 // TestIncludeBound: _include and _revinclude add at most MaxIncluded
@@ -71,5 +77,24 @@ func TestSearchTimeout(t *testing.T) {
 	doc := str(path(ts.do(t, "GET", "/metadata").want(t, 200).JSON(t), "rest.0.documentation"))
 	if !strings.Contains(doc, "longer than 1ns") {
 		t.Errorf("CapabilityStatement does not state the time bound: %q", doc)
+	}
+}
+
+// TestClientGone: a search whose client has gone away is answered (to
+// nobody) 499, not 500, and is not logged as a failure of the server.
+func TestClientGone(t *testing.T) {
+	var logs bytes.Buffer
+	ts := mustServer(t, func(c *restConfig) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	ts.create(t, patientJSON)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, "GET", "/fhir/Patient?gender=female", nil)
+	rec := httptest.NewRecorder()
+	ts.srv.ServeHTTP(rec, req)
+	if rec.Code != outcome.StatusClientClosed {
+		t.Errorf("status = %d, want %d; body %s", rec.Code, outcome.StatusClientClosed, rec.Body)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a client going away is logged as an error:\n%s", logs.String())
 	}
 }

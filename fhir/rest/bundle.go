@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
 )
@@ -36,7 +37,7 @@ func (s *Server) handleBundle(c *gin.Context) error {
 		return invalidAt("Bundle.entry", "Bundle.entry must be an array")
 	}
 	if len(entries) > s.cfg.MaxBundleEntries {
-		return &issueError{status: http.StatusRequestEntityTooLarge, code: "too-costly", msg: fmt.Sprintf("the bundle has %d entries; at most %d are accepted", len(entries), s.cfg.MaxBundleEntries), expr: []string{"Bundle.entry"}}
+		return &outcome.Error{Kind: outcome.TooLarge, Code: "too-costly", Message: fmt.Sprintf("the bundle has %d entries; at most %d are accepted", len(entries), s.cfg.MaxBundleEntries), Expr: []string{"Bundle.entry"}}
 	}
 	if isBundleEntry(c.Request) {
 		return invalid("a batch or transaction may not contain another batch or transaction")
@@ -87,8 +88,7 @@ func (s *Server) batch(c *gin.Context, entries []any) error {
 		var e bundleEntry
 		switch {
 		case err != nil:
-			status, code, msg, expr := errorStatus(err)
-			e.Response = &entryResponse{Status: statusText(status), Outcome: outcomeJSON("error", code, msg, expr)}
+			e.Response = entryFailure(err)
 		case r.Method == "GET" || r.Method == "HEAD" || r.Type == "":
 			e = s.subRequest(c, r)
 		default:
@@ -126,7 +126,7 @@ func (s *Server) batchWrite(c *gin.Context, e *service.Entry) bundleEntry {
 			resp.Etag = etag(v.VersionID)
 		}
 		if ret == "OperationOutcome" {
-			status, resp.Outcome = http.StatusOK, outcomeJSON("information", "informational", "deleted", nil)
+			status, resp.Outcome = http.StatusOK, outcome.Info("deleted").JSON()
 		}
 	default:
 		resp.Etag = etag(v.VersionID)
@@ -138,7 +138,7 @@ func (s *Server) batchWrite(c *gin.Context, e *service.Entry) bundleEntry {
 		switch ret {
 		case "minimal":
 		case "OperationOutcome":
-			resp.Outcome = outcomeJSON("information", "informational", fmt.Sprintf("%s/%s version %d", v.Type, v.ID, v.VersionID), nil)
+			resp.Outcome = outcome.Info(fmt.Sprintf("%s/%s version %d", v.Type, v.ID, v.VersionID)).JSON()
 		default:
 			out.Resource = v.JSON
 			out.FullURL = s.base(c) + "/" + v.Type + "/" + v.ID
@@ -159,8 +159,7 @@ func (s *Server) subRequest(c *gin.Context, r *service.Entry) bundleEntry {
 		if r.Method == "PATCH" {
 			b, jsonPatch, err := service.EntryPatch(r.Resource)
 			if err != nil {
-				status, code, msg, expr := errorStatus(err)
-				return bundleEntry{Response: &entryResponse{Status: statusText(status), Outcome: outcomeJSON("error", code, msg, expr)}}
+				return bundleEntry{Response: entryFailure(err)}
 			}
 			body = b
 			if jsonPatch {
@@ -172,7 +171,7 @@ func (s *Server) subRequest(c *gin.Context, r *service.Entry) bundleEntry {
 	}
 	req, err := http.NewRequestWithContext(context.WithValue(c.Request.Context(), bundleEntryKey{}, r.Index), r.Method, target, bytes.NewReader(body))
 	if err != nil {
-		return bundleEntry{Response: &entryResponse{Status: "400 Bad Request", Outcome: outcomeJSON("error", "invalid", "bad request.url: "+err.Error(), []string{fmt.Sprintf("Bundle.entry[%d].request.url", r.Index)})}}
+		return bundleEntry{Response: entryFailure(outcome.At(outcome.Invalid, fmt.Sprintf("Bundle.entry[%d].request.url", r.Index), "bad request.url: %v", err))}
 	}
 	for _, h := range []string{"Authorization", "Prefer", "X-Forwarded-Proto"} {
 		if v := c.Request.Header.Values(h); len(v) > 0 {
@@ -279,16 +278,26 @@ func (s *Server) transaction(c *gin.Context, entries []any) error {
 	return s.writeJSON(c, http.StatusOK, marshalBundle(out))
 }
 
-// entryErr prefixes an error with the entry it is about, keeping its status.
-// Internal errors pass through untouched: their detail is never shown.
+// entryFailure is the response of an entry that failed: its status and an
+// OperationOutcome of one issue, an error even where the kind is a fault.
+func entryFailure(err error) *entryResponse {
+	status, is := outcome.Summary(err)
+	is.Severity = "error"
+	return &entryResponse{Status: statusText(status), Outcome: outcome.New(is).JSON()}
+}
+
+// entryErr prefixes an error with the entry it is about, keeping its kind
+// and issue code. Internal errors pass through untouched: their detail is
+// never shown.
 func entryErr(i int, err error) error {
-	status, code, msg, expr := errorStatus(err)
-	if status >= 500 {
+	e := outcome.AsError(err)
+	if e == nil || e.Kind.Status() >= 500 {
 		return err
 	}
+	_, is := outcome.Summary(err)
 	at := fmt.Sprintf("Bundle.entry[%d]", i)
 	var ex []string
-	for _, x := range expr {
+	for _, x := range is.Expression {
 		if strings.HasPrefix(x, "Bundle.") {
 			ex = append(ex, x)
 		} else {
@@ -298,8 +307,9 @@ func entryErr(i int, err error) error {
 	if len(ex) == 0 {
 		ex = []string{at}
 	}
+	msg := is.Diagnostics
 	if !strings.HasPrefix(msg, at) {
 		msg = at + ": " + msg
 	}
-	return &issueError{status: status, code: code, msg: msg, expr: ex}
+	return &outcome.Error{Kind: e.Kind, Code: is.Code, Message: msg, Expr: ex}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/store"
@@ -45,13 +46,13 @@ import (
 // pass the ReadInterceptor; each entry then passes it as in any search.
 func (s *Server) handleCompartmentSearch(c *gin.Context) error {
 	if c.Param("type") != "Patient" {
-		return statusErr(http.StatusNotFound, "not-supported", fmt.Sprintf("compartment %s is not supported: only Patient compartment searches are", c.Param("type")))
+		return &outcome.Error{Kind: outcome.NotFound, Code: "not-supported", Message: fmt.Sprintf("compartment %s is not supported: only Patient compartment searches are", c.Param("type"))}
 	}
 	comp := c.Param("comp")
 	typ := ""
 	if comp != "*" {
 		if !resource.ValidType(comp) {
-			return statusErr(http.StatusNotFound, "not-found", "no FHIR endpoint at "+c.Request.URL.Path)
+			return refuse(outcome.NotFound, "no FHIR endpoint at "+c.Request.URL.Path)
 		}
 		if err := s.checkType(comp); err != nil {
 			return err
@@ -96,7 +97,7 @@ func (s *Server) authorizeCompartment(c *gin.Context, typ, patient string, param
 			return nil, err
 		}
 		if len(allowed) == 0 {
-			return nil, store.Errorf(store.Forbidden, "you may search no type in the compartment of Patient/%s", patient)
+			return nil, outcome.Errorf(outcome.Forbidden, "you may search no type in the compartment of Patient/%s", patient)
 		}
 	}
 	for _, t := range types {
@@ -179,7 +180,7 @@ func (s *Server) everything(ctx context.Context, r *OperationRequest) (status in
 func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int, any, error) {
 	for _, p := range []string{"start", "end"} {
 		if r.String(p) != "" {
-			return 0, nil, store.Errorf(store.Unsupported, "$everything: parameter %s is not supported", p)
+			return 0, nil, outcome.Errorf(outcome.Unsupported, "$everything: parameter %s is not supported", p)
 		}
 	}
 	if _, err := s.readPatient(ctx, r.ID); err != nil {
@@ -277,12 +278,12 @@ func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int
 		}
 		seen[k] = true
 		v, err := s.cfg.Store.Read(ctx, ref.Type, ref.ID)
-		switch store.KindOf(err) {
-		case store.Internal:
+		switch outcome.KindOf(err) {
+		case outcome.Internal:
 			if err != nil {
 				return 0, nil, err
 			}
-		case store.NotFound, store.Gone:
+		case outcome.NotFound, outcome.Gone:
 			continue // a dangling reference: nothing to add
 		default:
 			return 0, nil, err
@@ -320,7 +321,7 @@ func (s *Server) searchableIn(ctx context.Context, patient string, types []strin
 		switch {
 		case err == nil:
 			out = append(out, t)
-		case store.KindOf(err) != store.Forbidden:
+		case outcome.KindOf(err) != outcome.Forbidden:
 			return nil, err
 		}
 	}

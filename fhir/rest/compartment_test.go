@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/rest"
-	"ucp/store"
 )
 
 // fakeClock is a settable Config.Now, for _since.
@@ -162,7 +162,7 @@ func (a *compartmentAuth) Authorize(_ context.Context, x rest.Access) error {
 	defer a.mu.Unlock()
 	a.seen = append(a.seen, x)
 	if x.Type == a.refuse {
-		return store.Errorf(store.Forbidden, "not allowed")
+		return outcome.Errorf(outcome.Forbidden, "not allowed")
 	}
 	return nil
 }

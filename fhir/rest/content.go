@@ -14,6 +14,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"ucp/fhir/resource"
+
+	"ucp/fhir/outcome"
 )
 
 // Media types (R4 http.html#mime-type).
@@ -42,9 +44,9 @@ func (s *Server) negotiate(c *gin.Context) error {
 			c.Set(ctypeKey, mimeJSON)
 			return nil
 		case "xml", "text/xml", "application/xml", "application/fhir+xml", "application/xml+fhir":
-			return statusErr(http.StatusNotAcceptable, "not-supported", "_format "+f+": this server supports JSON only")
+			return refuse(outcome.NotAcceptable, "_format "+f+": this server supports JSON only")
 		default:
-			return statusErr(http.StatusNotAcceptable, "not-supported", "unsupported _format "+f)
+			return refuse(outcome.NotAcceptable, "unsupported _format "+f)
 		}
 	}
 	accept := c.GetHeader("Accept")
@@ -87,7 +89,7 @@ func (s *Server) negotiate(c *gin.Context) error {
 	case sawXML || parsed:
 		// Answering JSON to a client that asked only for, say, a PDF would
 		// hand it a body it cannot use under a 200 (RFC 9110 §12.5.1).
-		return statusErr(http.StatusNotAcceptable, "not-supported", "Accept "+accept+": this server supports application/fhir+json and application/json only")
+		return refuse(outcome.NotAcceptable, "Accept "+accept+": this server supports application/fhir+json and application/json only")
 	}
 	// An Accept with no media type we could parse at all is treated as
 	// missing, as before: refusing it would help nobody.
@@ -130,7 +132,7 @@ func (s *Server) readBody(c *gin.Context, allowed ...string) ([]byte, string, er
 		var err error
 		mt, _, err = mime.ParseMediaType(ct)
 		if err != nil {
-			return nil, "", statusErr(http.StatusUnsupportedMediaType, "not-supported", "malformed Content-Type "+ct)
+			return nil, "", refuse(outcome.UnsupportedMediaType, "malformed Content-Type "+ct)
 		}
 		mt = strings.ToLower(mt)
 		if mt == "application/json+fhir" {
@@ -144,16 +146,16 @@ func (s *Server) readBody(c *gin.Context, allowed ...string) ([]byte, string, er
 		}
 		if !ok {
 			if strings.Contains(mt, "xml") {
-				return nil, "", statusErr(http.StatusUnsupportedMediaType, "not-supported", "Content-Type "+mt+": this server accepts JSON only")
+				return nil, "", refuse(outcome.UnsupportedMediaType, "Content-Type "+mt+": this server accepts JSON only")
 			}
-			return nil, "", statusErr(http.StatusUnsupportedMediaType, "not-supported", fmt.Sprintf("Content-Type %s not accepted here; use %s", mt, strings.Join(allowed, " or ")))
+			return nil, "", refuse(outcome.UnsupportedMediaType, fmt.Sprintf("Content-Type %s not accepted here; use %s", mt, strings.Join(allowed, " or ")))
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, "", statusErr(http.StatusRequestEntityTooLarge, "too-long", fmt.Sprintf("request body exceeds %d bytes", s.cfg.MaxBodyBytes))
+			return nil, "", refuse(outcome.TooLarge, fmt.Sprintf("request body exceeds %d bytes", s.cfg.MaxBodyBytes))
 		}
 		return nil, "", invalid("reading request body: %v", err)
 	}

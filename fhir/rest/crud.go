@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/service"
 	"ucp/store"
 )
@@ -150,7 +151,7 @@ func (s *Server) handleConditionalPatch(c *gin.Context) error {
 	}
 	switch len(vs) {
 	case 0:
-		return store.Errorf(store.NotFound, "no %s matches the condition", typ)
+		return outcome.Errorf(outcome.NotFound, "no %s matches the condition", typ)
 	case 1:
 	default:
 		return precondition("the condition matches more than one %s", typ)
@@ -212,7 +213,7 @@ func (s *Server) handleConditionalDelete(c *gin.Context) error {
 
 func (s *Server) respondNoContent(c *gin.Context) error {
 	if parsePrefer(c.Request.Header.Values("Prefer")).ret == "OperationOutcome" {
-		return s.writeJSON(c, http.StatusOK, outcomeJSON("information", "informational", "deleted", nil))
+		return s.writeJSON(c, http.StatusOK, outcome.Info("deleted").JSON())
 	}
 	c.Status(http.StatusNoContent)
 	c.Writer.WriteHeaderNow()
@@ -239,7 +240,7 @@ func (s *Server) respondWrite(c *gin.Context, r *service.Result) error {
 		return nil
 	case "OperationOutcome":
 		msg := fmt.Sprintf("%s/%s version %d", v.Type, v.ID, v.VersionID)
-		return s.writeJSON(c, status, outcomeJSON("information", "informational", msg, nil))
+		return s.writeJSON(c, status, outcome.Info(msg).JSON())
 	}
 	return s.writeJSON(c, status, v.JSON)
 }
@@ -296,17 +297,17 @@ func (s *Server) respondResource(c *gin.Context, v *store.Version) error {
 
 // describeReadErr gives NotFound and Gone a message naming the resource.
 func describeReadErr(err error, typ, id string) error {
-	e := store.AsError(err)
+	e := outcome.AsError(err)
 	if e == nil {
 		return err
 	}
 	switch e.Kind {
-	case store.NotFound:
+	case outcome.NotFound:
 		if e.Message == "" {
-			return store.Errorf(store.NotFound, "%s/%s is not known", typ, id)
+			return outcome.Errorf(outcome.NotFound, "%s/%s is not known", typ, id)
 		}
-	case store.Gone:
-		return store.Errorf(store.Gone, "%s/%s has been deleted", typ, id)
+	case outcome.Gone:
+		return outcome.Errorf(outcome.Gone, "%s/%s has been deleted", typ, id)
 	}
 	return err
 }
@@ -324,14 +325,14 @@ func (s *Server) handleVRead(c *gin.Context) error {
 	ctx := c.Request.Context()
 	v, err := s.cfg.Store.VRead(ctx, typ, id, vid)
 	if err != nil {
-		if store.KindOf(err) == store.NotFound {
-			return store.Errorf(store.NotFound, "%s/%s has no version %d", typ, id, vid)
+		if outcome.KindOf(err) == outcome.NotFound {
+			return outcome.Errorf(outcome.NotFound, "%s/%s has no version %d", typ, id, vid)
 		}
 		return err
 	}
 	if v.Deleted {
 		c.Header("ETag", etag(v.VersionID))
-		return store.Errorf(store.Gone, "version %d of %s/%s is a deletion", vid, typ, id)
+		return outcome.Errorf(outcome.Gone, "version %d of %s/%s is a deletion", vid, typ, id)
 	}
 	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose); err != nil {
 		return err

@@ -15,8 +15,9 @@
 // contained resources, decimals as written, unknown elements) is lost.
 //
 // Handlers have the signature func(*gin.Context) error; a single adapter
-// (handle) renders every error as an OperationOutcome through one table that
-// maps store.Kind to an HTTP status and issue code.
+// (handle) renders every error as an OperationOutcome through package
+// outcome, whose one table maps each error kind to an HTTP status and issue
+// code.
 //
 // Choices this server makes where the specification leaves one:
 //   - Deleting a resource that does not exist, or is already deleted, answers

@@ -27,8 +27,8 @@ type Endpoint struct {
 
 // EndpointHandler serves one request to an Endpoint. It writes a
 // successful response to w itself. An error returned before anything is
-// written is answered as an OperationOutcome (store.Error kinds choose the
-// status); after writing, it is only logged.
+// written is answered as an OperationOutcome (its outcome kind chooses
+// the status); after writing, it is only logged.
 type EndpointHandler func(w http.ResponseWriter, r *EndpointRequest) error
 
 // EndpointRequest is one request to an Endpoint.

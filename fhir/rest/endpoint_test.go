@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"testing"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/rest"
-	"ucp/store"
 )
 
 func TestEndpoints(t *testing.T) {
@@ -24,7 +24,7 @@ func TestEndpoints(t *testing.T) {
 					return err
 				}
 				if r.Params["a"] == "missing" {
-					return store.Errorf(store.NotFound, "no such thing %s", r.Params["a"])
+					return outcome.Errorf(outcome.NotFound, "no such thing %s", r.Params["a"])
 				}
 				w.Header().Set("Content-Type", "application/fhir+ndjson")
 				w.WriteHeader(http.StatusOK)
@@ -86,7 +86,7 @@ func TestOperationHeaders(t *testing.T) {
 		c.Operations = append(c.Operations, rest.Operation{Name: "async", System: true, Handler: func(_ context.Context, r *rest.OperationRequest) (int, any, error) {
 			r.ResponseHeader.Set("Content-Location", r.Base+"/_status/1")
 			if r.Header.Get("Prefer") != "respond-async" {
-				return 0, nil, store.Errorf(store.Invalid, "want Prefer: respond-async")
+				return 0, nil, outcome.Errorf(outcome.Invalid, "want Prefer: respond-async")
 			}
 			return http.StatusAccepted, nil, nil
 		}})

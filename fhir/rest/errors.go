@@ -2,8 +2,6 @@ package rest
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,171 +10,56 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"ucp/store"
+	"ucp/fhir/outcome"
 )
 
-// kindStatus is THE table from error kind to HTTP status and OperationOutcome
-// issue code (R4 valueset-issue-type). Every error response goes through it.
-var kindStatus = map[store.Kind]struct {
-	status int
-	code   string
-}{
-	store.Internal:           {http.StatusInternalServerError, "exception"},
-	store.NotFound:           {http.StatusNotFound, "not-found"},
-	store.Gone:               {http.StatusGone, "deleted"},
-	store.Conflict:           {http.StatusConflict, "conflict"},
-	store.PreconditionFailed: {http.StatusPreconditionFailed, "conflict"},
-	store.Invalid:            {http.StatusBadRequest, "invalid"},
-	store.Unprocessable:      {http.StatusUnprocessableEntity, "processing"},
-	store.Unsupported:        {http.StatusBadRequest, "not-supported"},
-	store.Forbidden:          {http.StatusForbidden, "forbidden"},
-	store.Unauthenticated:    {http.StatusUnauthorized, "login"},
+// refuse returns an error of kind k with msg as it is.
+func refuse(k outcome.Kind, msg string) error {
+	return &outcome.Error{Kind: k, Message: msg}
 }
 
-// challenger is an authentication error that knows its WWW-Authenticate
-// challenge (RFC 6750 §3); a 401 must carry one.
-type challenger interface{ Challenge() string }
-
-// issueError is an error with an HTTP status that no store kind expresses
-// (406, 413, 415, 405) or with a more precise issue code.
-type issueError struct {
-	status int
-	code   string
-	msg    string
-	expr   []string
-}
-
-func (e *issueError) Error() string { return e.msg }
-
-func statusErr(status int, code, msg string) error {
-	return &issueError{status: status, code: code, msg: msg}
-}
-
-// invalid returns a store Invalid error (400).
+// invalid returns an Invalid error (400).
 func invalid(format string, args ...any) error {
-	return store.Errorf(store.Invalid, format, args...)
+	return outcome.Errorf(outcome.Invalid, format, args...)
 }
 
 // invalidAt returns an Invalid error about a FHIRPath location.
 func invalidAt(expr string, format string, args ...any) error {
-	e := store.Errorf(store.Invalid, format, args...)
-	e.Expr = []string{expr}
-	return e
+	return outcome.At(outcome.Invalid, expr, format, args...)
 }
 
 func precondition(format string, args ...any) error {
-	return store.Errorf(store.PreconditionFailed, format, args...)
-}
-
-// Status is the HTTP status the API answers for err (a store.Error kind, or
-// an error of this package), for callers that report outside HTTP what the
-// API would have said (a bulk import's rejected lines).
-func Status(err error) int {
-	status, _, _, _ := errorStatus(err)
-	return status
-}
-
-// errorStatus maps err to its status, issue code, message and expressions.
-// Internal errors get a generic message: their detail is for the log only.
-func errorStatus(err error) (status int, code, msg string, expr []string) {
-	var ie *issueError
-	if errors.As(err, &ie) {
-		return ie.status, ie.code, ie.msg, ie.expr
-	}
-	if e := store.AsError(err); e != nil {
-		k, ok := kindStatus[e.Kind]
-		if !ok {
-			k = kindStatus[store.Internal]
-		}
-		if e.Kind == store.Internal {
-			return k.status, k.code, "internal server error", nil
-		}
-		msg := e.Message
-		if msg == "" {
-			msg = e.Kind.String()
-		}
-		return k.status, k.code, msg, e.Expr
-	}
-	k := kindStatus[store.Internal]
-	return k.status, k.code, "internal server error", nil
-}
-
-// outcomeIssue is OperationOutcome.issue.
-type outcomeIssue struct {
-	Severity    string          `json:"severity"`
-	Code        string          `json:"code"`
-	Diagnostics string          `json:"diagnostics,omitempty"`
-	Details     *outcomeDetails `json:"details,omitempty"`
-	Expression  []string        `json:"expression,omitempty"`
-}
-
-type outcomeDetails struct {
-	Text string `json:"text,omitempty"`
-}
-
-type operationOutcome struct {
-	ResourceType string         `json:"resourceType"`
-	Issue        []outcomeIssue `json:"issue"`
+	return outcome.Errorf(outcome.PreconditionFailed, format, args...)
 }
 
 // outcomeJSON builds an OperationOutcome with one issue.
 func outcomeJSON(severity, code, msg string, expr []string) []byte {
-	b, _ := json.Marshal(operationOutcome{ResourceType: "OperationOutcome", Issue: []outcomeIssue{{
-		Severity: severity, Code: code, Diagnostics: msg, Expression: expr,
-	}}})
-	return b
+	return outcome.New(outcome.Issue{Severity: severity, Code: code, Diagnostics: msg, Expression: expr}).JSON()
 }
 
 // errorOutcome renders err as (status, OperationOutcome JSON), logging
 // internal errors with their detail.
 func (s *Server) errorOutcome(c *gin.Context, err error) (int, []byte) {
-	status, _, _, _ := errorStatus(err)
-	if status == http.StatusUnauthorized {
-		challenge := `Bearer realm="ucp"`
-		var ch challenger
-		if errors.As(err, &ch) {
-			challenge = ch.Challenge()
-		}
-		c.Header("WWW-Authenticate", challenge)
+	if outcome.Status(err) == http.StatusUnauthorized {
+		c.Header("WWW-Authenticate", outcome.Challenge(err))
 		c.Header("Cache-Control", "no-store")
 	}
 	return s.outcome(c.Request.Context(), c.Request.Method, c.Request.URL.Path, err)
 }
 
 // outcome logs a refused or failed interaction and returns its status and
-// OperationOutcome.
+// OperationOutcome. A client that went away is logged, not as a fault.
 func (s *Server) outcome(ctx context.Context, method, path string, err error) (int, []byte) {
-	status, code, msg, expr := errorStatus(err)
-	if status >= 500 {
+	status, oo := outcome.Describe(err)
+	switch {
+	case status == outcome.StatusClientClosed:
+		s.log.InfoContext(ctx, "fhir request canceled by the client", "method", method, "path", path, "err", err)
+	case status >= 500:
 		s.log.ErrorContext(ctx, "fhir request failed", "method", method, "path", path, "err", err)
-	} else {
+	default:
 		s.log.DebugContext(ctx, "fhir request refused", "method", method, "path", path, "status", status, "err", err)
 	}
-	sev := "error"
-	if status >= 500 {
-		sev = "fatal"
-	}
-	if e := store.AsError(err); e != nil && len(e.Details) > 0 && status < 500 {
-		return status, detailsJSON(sev, code, e.Details)
-	}
-	return status, outcomeJSON(sev, code, msg, expr)
-}
-
-// detailsJSON builds an OperationOutcome with one issue per detail.
-func detailsJSON(severity, code string, details []store.Detail) []byte {
-	oo := operationOutcome{ResourceType: "OperationOutcome"}
-	for _, d := range details {
-		is := outcomeIssue{Severity: severity, Code: code, Diagnostics: d.Message}
-		if d.Code != "" {
-			is.Code = d.Code
-		}
-		if d.Expr != "" {
-			is.Expression = []string{d.Expr}
-		}
-		oo.Issue = append(oo.Issue, is)
-	}
-	b, _ := json.Marshal(oo)
-	return b
+	return status, oo.JSON()
 }
 
 // handle adapts a handler returning an error to gin: the one place where
@@ -220,7 +103,8 @@ func (s *Server) recoverMiddleware(c *gin.Context) {
 			}
 			s.log.ErrorContext(c.Request.Context(), "panic serving fhir request", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			if !c.Writer.Written() {
-				s.writeRaw(c, http.StatusInternalServerError, outcomeJSON("fatal", "exception", "internal server error", nil))
+				status, oo := outcome.Describe(fmt.Errorf("panic: %v", r))
+				s.writeRaw(c, status, oo.JSON())
 			}
 			c.Abort()
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
@@ -70,7 +71,7 @@ func (s *Server) handleHistory(c *gin.Context) error {
 	}
 	if id != "" && len(page.Versions) == 0 && q.Cursor == "" && q.Since.IsZero() {
 		// An instance never written has no history: 404, as for a read.
-		if _, err := s.cfg.Store.Read(ctx, typ, id); store.KindOf(err) == store.NotFound {
+		if _, err := s.cfg.Store.Read(ctx, typ, id); outcome.KindOf(err) == outcome.NotFound {
 			return describeReadErr(err, typ, id)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/rest"
 	"ucp/fhir/service"
 	"ucp/store"
@@ -17,7 +18,7 @@ type denyDeletes struct{}
 
 func (denyDeletes) Authorize(_ context.Context, a rest.Access) error {
 	if a.Interaction == "delete" {
-		return store.Errorf(store.Forbidden, "deletes are not allowed")
+		return outcome.Errorf(outcome.Forbidden, "deletes are not allowed")
 	}
 	return nil
 }
@@ -27,7 +28,7 @@ type noDraftPlans struct{}
 
 func (noDraftPlans) BeforeWrite(_ context.Context, op *rest.WriteOp, _ service.View) error {
 	if op.Type == "CarePlan" && op.Resource != nil && op.Resource["status"] == "draft" {
-		e := store.Errorf(store.Unprocessable, "draft plans are not accepted")
+		e := outcome.Errorf(outcome.Unprocessable, "draft plans are not accepted")
 		e.Expr = []string{"CarePlan.status"}
 		return e
 	}
@@ -38,7 +39,7 @@ type hideSecret struct{}
 
 func (hideSecret) AllowRead(_ context.Context, v *store.Version, _ service.Purpose) error {
 	if v.Type == "Patient" && v.ID == "secret" {
-		return store.Errorf(store.Forbidden, "no access")
+		return outcome.Errorf(outcome.Forbidden, "no access")
 	}
 	return nil
 }
@@ -119,7 +120,7 @@ type denyPatches struct{}
 
 func (denyPatches) Authorize(_ context.Context, a rest.Access) error {
 	if a.Interaction == "patch" {
-		return store.Errorf(store.Forbidden, "patches are not allowed")
+		return outcome.Errorf(outcome.Forbidden, "patches are not allowed")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package rest
 import (
 	"context"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
@@ -94,8 +95,8 @@ func (s *Server) includes(ctx context.Context, req *search.Request, matches []st
 						continue
 					}
 					got, err := s.cfg.Store.Read(ctx, r.Type, r.ID)
-					switch store.KindOf(err) {
-					case store.NotFound, store.Gone:
+					switch outcome.KindOf(err) {
+					case outcome.NotFound, outcome.Gone:
 						continue // a dangling reference is not an error of the search
 					}
 					if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/rest"
 	"ucp/fhir/service"
 	"ucp/internal/resttest"
@@ -94,7 +95,7 @@ type hidePlan struct{ id *string }
 
 func (h hidePlan) AllowRead(_ context.Context, v *store.Version, _ service.Purpose) error {
 	if v.Type == "CarePlan" && v.ID == *h.id {
-		return store.Errorf(store.NotFound, "not shared")
+		return outcome.Errorf(outcome.NotFound, "not shared")
 	}
 	return nil
 }

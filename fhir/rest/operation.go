@@ -11,9 +11,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"ucp/conformance"
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
-	"ucp/store"
 )
 
 // The operation types are the service's: an operation is a FHIR
@@ -75,10 +75,10 @@ func (s *Server) handleOperation(c *gin.Context) error {
 				where = "on a " + typ + " instance"
 			}
 		}
-		return statusErr(http.StatusNotFound, "not-supported", fmt.Sprintf("operation $%s is not supported %s", name, where))
+		return &outcome.Error{Kind: outcome.NotFound, Code: "not-supported", Message: fmt.Sprintf("operation $%s is not supported %s", name, where)}
 	}
 	if c.Request.Method == http.MethodGet && op.AffectsState {
-		return statusErr(http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf("operation $%s changes data and must be invoked with POST", name))
+		return refuse(outcome.MethodNotAllowed, fmt.Sprintf("operation $%s changes data and must be invoked with POST", name))
 	}
 	if err := s.authorize(c, Access{Interaction: "operation", Operation: name, Type: typ, ID: id, Query: c.Request.URL.RawQuery}); err != nil {
 		return err
@@ -126,7 +126,7 @@ func (s *Server) handleOperation(c *gin.Context) error {
 		b = resource.Marshal(v)
 	default:
 		if b, err = json.Marshal(v); err != nil {
-			return store.Errorf(store.Internal, "encoding $%s response: %v", name, err)
+			return outcome.Errorf(outcome.Internal, "encoding $%s response: %v", name, err)
 		}
 	}
 	if status == 0 {

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/rest"
-	"ucp/store"
 )
 
 // recordingAuth remembers the accesses it was asked about and refuses
@@ -23,7 +23,7 @@ func (a *recordingAuth) Authorize(_ context.Context, acc rest.Access) error {
 	defer a.mu.Unlock()
 	a.seen = append(a.seen, acc)
 	if acc.Operation == "forbidden" {
-		return store.Errorf(store.Forbidden, "no")
+		return outcome.Errorf(outcome.Forbidden, "no")
 	}
 	return nil
 }
@@ -31,7 +31,7 @@ func (a *recordingAuth) Authorize(_ context.Context, acc rest.Access) error {
 // echo answers with what it was given.
 func echo(_ context.Context, r *rest.OperationRequest) (int, any, error) {
 	if r.String("fail") == "yes" {
-		return 0, nil, store.Errorf(store.Unprocessable, "asked to fail")
+		return 0, nil, outcome.Errorf(outcome.Unprocessable, "asked to fail")
 	}
 	out := map[string]any{"resourceType": "Parameters", "parameter": []any{
 		map[string]any{"name": "level", "valueString": r.Type + "|" + r.ID},

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/rest"
 	"ucp/fhir/service"
 	"ucp/store"
@@ -20,7 +21,7 @@ type hideIDs struct{ ids *[]string }
 
 func (h hideIDs) AllowRead(_ context.Context, v *store.Version, _ service.Purpose) error {
 	if slices.Contains(*h.ids, v.ID) {
-		return store.Errorf(store.NotFound, "%s/%s is not shared", v.Type, v.ID)
+		return outcome.Errorf(outcome.NotFound, "%s/%s is not shared", v.Type, v.ID)
 	}
 	return nil
 }

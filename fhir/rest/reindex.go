@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/store"
 )
@@ -62,7 +63,7 @@ func (s *Server) reindexOperation() Operation {
 func (s *Server) reindex(ctx context.Context, r *OperationRequest) (int, any, error) {
 	rx, ok := s.cfg.Store.(store.Reindexer)
 	if !ok {
-		return 0, nil, store.Errorf(store.Unsupported, "$reindex: this store cannot reindex")
+		return 0, nil, outcome.Errorf(outcome.Unsupported, "$reindex: this store cannot reindex")
 	}
 	extra := false
 	for k := range r.Query {
@@ -72,7 +73,7 @@ func (s *Server) reindex(ctx context.Context, r *OperationRequest) (int, any, er
 	// for an operation without any) asks for nothing.
 	params, isList := r.Parameters["parameter"].([]any)
 	if _, has := r.Parameters["parameter"]; has && (!isList || len(params) > 0) || r.Resource != nil || extra {
-		return 0, nil, store.Errorf(store.Invalid, "$reindex takes no parameters")
+		return 0, nil, outcome.Errorf(outcome.Invalid, "$reindex takes no parameters")
 	}
 	types := []string{r.Type}
 	if r.Type == "" {
@@ -89,7 +90,7 @@ func (s *Server) reindex(ctx context.Context, r *OperationRequest) (int, any, er
 	failed := 0
 	for {
 		if err := ctx.Err(); err != nil {
-			return 0, nil, store.Errorf(store.Internal, "$reindex interrupted after %d resources: %v", done, err)
+			return 0, nil, outcome.Errorf(outcome.Internal, "$reindex interrupted after %d resources: %v", done, err)
 		}
 		page, err := s.cfg.Store.Search(ctx, q)
 		if err != nil {
@@ -121,16 +122,15 @@ func (s *Server) reindex(ctx context.Context, r *OperationRequest) (int, any, er
 	if r.Type != "" {
 		scope = r.Type
 	}
-	issues := []any{map[string]any{"severity": "information", "code": "informational",
-		"diagnostics": fmt.Sprintf("reindexed %d resources (%s)", done, scope)}}
+	oo := outcome.Info(fmt.Sprintf("reindexed %d resources (%s)", done, scope))
 	for _, w := range warnings {
-		issues = append(issues, map[string]any{"severity": "warning", "code": "processing", "diagnostics": "not reindexed: " + w})
+		oo.Issue = append(oo.Issue, outcome.Issue{Severity: "warning", Code: "processing", Diagnostics: "not reindexed: " + w})
 	}
 	if failed > len(warnings) {
-		issues = append(issues, map[string]any{"severity": "warning", "code": "processing",
-			"diagnostics": fmt.Sprintf("%d more resources not reindexed", failed-len(warnings))})
+		oo.Issue = append(oo.Issue, outcome.Issue{Severity: "warning", Code: "processing",
+			Diagnostics: fmt.Sprintf("%d more resources not reindexed", failed-len(warnings))})
 	}
-	return 200, map[string]any{"resourceType": "OperationOutcome", "issue": issues}, nil
+	return 200, oo, nil
 }
 
 // reindexUpdate extracts the index of one stored version.
@@ -141,7 +141,7 @@ func (s *Server) reindexUpdate(v store.Version) (store.IndexUpdate, error) {
 	}
 	entries, patients, err := s.cfg.Registry.Extract(res)
 	if err != nil {
-		if e := store.AsError(err); e != nil && e.Message != "" {
+		if e := outcome.AsError(err); e != nil && e.Message != "" {
 			return store.IndexUpdate{}, fmt.Errorf("%s", strings.TrimSpace(e.Message))
 		}
 		return store.IndexUpdate{}, err

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/rest"
-	"ucp/store"
 )
 
 // recordAccess records every Access and refuses $reindex on one type.
@@ -24,7 +24,7 @@ func (r *recordAccess) Authorize(_ context.Context, a rest.Access) error {
 	defer r.mu.Unlock()
 	r.seen = append(r.seen, a)
 	if a.Operation == "reindex" && a.Type != "" && a.Type == r.refuse {
-		return store.Errorf(store.Forbidden, "no reindex of %s", a.Type)
+		return outcome.Errorf(outcome.Forbidden, "no reindex of %s", a.Type)
 	}
 	return nil
 }

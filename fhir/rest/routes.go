@@ -2,12 +2,12 @@ package rest
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 )
 
@@ -119,7 +119,7 @@ func (s *Server) serveInteraction(c *gin.Context, h func(*gin.Context) error) er
 		}
 	}
 	if id := c.Param("id"); id != "" && !validID(id) {
-		return &issueError{status: http.StatusBadRequest, code: "invalid", msg: fmt.Sprintf("invalid resource id %q: ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", id)}
+		return &outcome.Error{Kind: outcome.Invalid, Message: fmt.Sprintf("invalid resource id %q: ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", id)}
 	}
 	return h(c)
 }
@@ -146,7 +146,7 @@ func placeholderValue(key, seg string) bool {
 func (s *Server) unrouted(c *gin.Context) error {
 	p := c.Request.URL.EscapedPath()
 	if s.cfg.Prefix != "" && p != s.cfg.Prefix && !strings.HasPrefix(p, s.cfg.Prefix+"/") {
-		return statusErr(http.StatusNotFound, "not-found", "no FHIR endpoint at "+c.Request.URL.Path)
+		return refuse(outcome.NotFound, "no FHIR endpoint at "+c.Request.URL.Path)
 	}
 	p = strings.Trim(strings.TrimPrefix(p, s.cfg.Prefix), "/")
 	var segs []string
@@ -162,7 +162,7 @@ func (s *Server) unrouted(c *gin.Context) error {
 	// Errors of endpoints are FHIR JSON like every other.
 	c.Set(ctypeKey, mimeFHIRJSON)
 	method := c.Request.Method
-	notAllowed := statusErr(http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf("method %s is not supported at %s", method, c.Request.URL.Path))
+	notAllowed := refuse(outcome.MethodNotAllowed, fmt.Sprintf("method %s is not supported at %s", method, c.Request.URL.Path))
 	pathMatched := false
 	for _, ep := range s.endpoints {
 		params, ok := matchSegments(ep.pattern, segs)
@@ -200,7 +200,7 @@ func (s *Server) unrouted(c *gin.Context) error {
 			return err
 		}
 	}
-	return statusErr(http.StatusNotFound, "not-found", "no FHIR endpoint at "+c.Request.URL.Path)
+	return refuse(outcome.NotFound, "no FHIR endpoint at "+c.Request.URL.Path)
 }
 
 // matchRoute matches segs against a route's path by the rules interaction

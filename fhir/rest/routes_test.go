@@ -8,9 +8,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/rest"
 	"ucp/internal/resttest"
-	"ucp/store"
 )
 
 // refuseAll records what each request asked to do and refuses it, so that
@@ -24,7 +24,7 @@ func (a *refuseAll) Authorize(_ context.Context, acc rest.Access) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.seen = append(a.seen, acc)
-	return store.Errorf(store.Forbidden, "refused")
+	return outcome.Errorf(outcome.Forbidden, "refused")
 }
 
 func (a *refuseAll) first() *rest.Access {

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
@@ -61,12 +62,12 @@ func (s *Server) searchableTypes(ctx context.Context, params url.Values) ([]stri
 		switch {
 		case err == nil:
 			out = append(out, t)
-		case store.KindOf(err) != store.Forbidden:
+		case outcome.KindOf(err) != outcome.Forbidden:
 			return nil, err
 		}
 	}
 	if len(out) == 0 {
-		return nil, store.Errorf(store.Forbidden, "you may search no type")
+		return nil, outcome.Errorf(outcome.Forbidden, "you may search no type")
 	}
 	return out, nil
 }
@@ -231,7 +232,7 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 	if len(req.Ignored) > 0 {
 		msg := "ignored unknown or unsupported search parameters: " + strings.Join(req.Ignored, ", ")
 		b.Entry = append(b.Entry, bundleEntry{
-			Resource: outcomeWithExpr("warning", "not-supported", msg, req.Ignored),
+			Resource: outcomeJSON("warning", "not-supported", msg, req.Ignored),
 			Search:   &entrySearch{Mode: "outcome"},
 		})
 	}
@@ -252,7 +253,7 @@ func (s *Server) bounded(ctx context.Context, work func(ctx context.Context) err
 	defer cancel()
 	err := work(bctx)
 	if err != nil && ctx.Err() == nil && errors.Is(bctx.Err(), context.DeadlineExceeded) {
-		return statusErr(http.StatusServiceUnavailable, "too-costly",
+		return refuse(outcome.TooCostly,
 			fmt.Sprintf("the search did not finish within %s and was stopped; narrow it (fewer values, _include/_revinclude or :iterate, a smaller _count)", s.cfg.SearchTimeout))
 	}
 	return err
@@ -318,10 +319,6 @@ func encodeParams(p url.Values, cursor string) string {
 		sb.WriteString("_cursor=" + url.QueryEscape(cursor))
 	}
 	return sb.String()
-}
-
-func outcomeWithExpr(sev, code, msg string, expr []string) []byte {
-	return outcomeJSON(sev, code, msg, expr)
 }
 
 // maxRecount is the most matches visibleTotal checks one by one.

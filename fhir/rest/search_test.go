@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/rest"
 	"ucp/internal/resttest"
-	"ucp/store"
 )
 
 func jsonNum(n int) json.Number { return resttest.Num(n) }
@@ -286,7 +286,7 @@ type refuseSearch map[string]bool
 
 func (r refuseSearch) Authorize(_ context.Context, a rest.Access) error {
 	if a.Interaction == "search-type" && (r == nil || r[a.Type]) {
-		return store.Errorf(store.Forbidden, "no search of %s", a.Type)
+		return outcome.Errorf(outcome.Forbidden, "no search of %s", a.Type)
 	}
 	return nil
 }

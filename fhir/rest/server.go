@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"ucp/conformance"
+	"ucp/fhir/outcome"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
 	"ucp/store"
@@ -357,7 +358,7 @@ func (s *Server) checkType(t string) error {
 	if s.types[t] {
 		return nil
 	}
-	return &issueError{status: http.StatusNotFound, code: "not-supported", msg: fmt.Sprintf("resource type %q is not supported by this server", t)}
+	return &outcome.Error{Kind: outcome.NotFound, Code: "not-supported", Message: fmt.Sprintf("resource type %q is not supported by this server", t)}
 }
 
 func (s *Server) handleMetadata(c *gin.Context) error {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/rest"
 	"ucp/fhir/service"
 	"ucp/store"
@@ -34,7 +35,7 @@ func (h *hideByFamily) AllowRead(_ context.Context, v *store.Version, purpose se
 	}
 	h.mu.Unlock()
 	if strings.Contains(string(v.JSON), "Hidden") {
-		return store.Errorf(store.NotFound, "%s/%s is not shared", v.Type, v.ID)
+		return outcome.Errorf(outcome.NotFound, "%s/%s is not shared", v.Type, v.ID)
 	}
 	return nil
 }

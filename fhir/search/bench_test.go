@@ -5,10 +5,10 @@ import (
 	"net/url"
 	"testing"
 
-	"ucp/store"
+	"ucp/fhir/outcome"
 )
 
-func storeErr(err error) *store.Error { return store.AsError(err) }
+func kindedErr(err error) *outcome.Error { return outcome.AsError(err) }
 
 func benchmarkExtract(b *testing.B, js string) {
 	r := MustRegistry(b)

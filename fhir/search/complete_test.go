@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"ucp/fhir/outcome"
 	"ucp/store"
 )
 
@@ -28,7 +29,7 @@ func (fakeTerm) Expand(_ context.Context, url string) ([]Coding, error) {
 		}
 		return cs, nil
 	}
-	return nil, store.Errorf(store.NotFound, "unknown value set %s", url)
+	return nil, outcome.Errorf(outcome.NotFound, "unknown value set %s", url)
 }
 
 func (fakeTerm) Descendants(_ context.Context, system, code string) ([]string, error) {
@@ -144,7 +145,7 @@ func TestParseCompleteErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.r.Parse(context.Background(), tc.typ, mustValues(t, tc.query), true)
-			if err == nil || store.KindOf(err) != store.Invalid || !strings.Contains(err.Error(), tc.want) {
+			if err == nil || outcome.KindOf(err) != outcome.Invalid || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want Invalid containing %q", err, tc.want)
 			}
 		})

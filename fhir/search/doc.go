@@ -93,5 +93,5 @@
 // errors. Registry.ParseCondition parses the
 // query of a conditional create, update or delete.
 //
-// Every error this package returns to a caller is a *store.Error.
+// Every error this package returns to a caller is a *outcome.Error.
 package search

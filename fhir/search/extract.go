@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"ucp/fhir/fhirpath"
+	"ucp/fhir/outcome"
 	"ucp/store"
 )
 
@@ -26,7 +27,7 @@ import (
 func (r *Registry) Extract(res map[string]any) (entries []store.Entry, patients []string, err error) {
 	typ, _ := res["resourceType"].(string)
 	if typ == "" {
-		return nil, nil, store.Errorf(store.Invalid, "resource has no resourceType")
+		return nil, nil, outcome.Errorf(outcome.Invalid, "resource has no resourceType")
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -41,7 +42,7 @@ func (r *Registry) Extract(res map[string]any) (entries []store.Entry, patients 
 		}
 		coll, err := p.expr.Evaluate(res, env)
 		if err != nil {
-			return &store.Error{Kind: store.Unprocessable, Message: fmt.Sprintf("search parameter %s (%s): %v", p.Code, p.Expression, err), Err: err}
+			return &outcome.Error{Kind: outcome.Unprocessable, Message: fmt.Sprintf("search parameter %s (%s): %v", p.Code, p.Expression, err), Err: err}
 		}
 		if p.Type == store.Composite {
 			return x.composite(p, coll, env)
@@ -114,7 +115,7 @@ func (r *Registry) Patients(res map[string]any) ([]string, error) {
 		}
 		coll, err := p.expr.Evaluate(res, env)
 		if err != nil {
-			return nil, store.Errorf(store.Unprocessable, "search parameter %s (%s): %v", p.Code, p.Expression, err)
+			return nil, outcome.Errorf(outcome.Unprocessable, "search parameter %s (%s): %v", p.Code, p.Expression, err)
 		}
 		x.out = x.out[:0]
 		for _, it := range coll {
@@ -156,7 +157,7 @@ func (x *extractor) composite(p *Param, coll fhirpath.Collection, env *fhirpath.
 			c := &p.Components[i]
 			vals, err := c.expr.EvaluateOn(it, env)
 			if err != nil {
-				return &store.Error{Kind: store.Unprocessable, Message: fmt.Sprintf("search parameter %s component %d (%s): %v", p.Code, i, c.Expression, err), Err: err}
+				return &outcome.Error{Kind: outcome.Unprocessable, Message: fmt.Sprintf("search parameter %s component %d (%s): %v", p.Code, i, c.Expression, err), Err: err}
 			}
 			cp := &Param{Code: store.CompositeParam(p.Code, i), Type: c.Type}
 			before := len(x.out)

@@ -7,7 +7,7 @@ import (
 )
 
 // FuzzParse checks that no query string makes Parse panic, and that every
-// error is a *store.Error.
+// error is a *outcome.Error.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009&status=active&_include=CarePlan:subject",
@@ -27,8 +27,8 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, strict := range []bool{false, true} {
 			for _, tp := range []string{"CarePlan", "Patient", "Observation", "", typ} {
-				if _, err := r.Parse(context.Background(), tp, vals, strict); err != nil && storeErr(err) == nil {
-					t.Fatalf("Parse(%q, %q): error %v is not a *store.Error", tp, q, err)
+				if _, err := r.Parse(context.Background(), tp, vals, strict); err != nil && kindedErr(err) == nil {
+					t.Fatalf("Parse(%q, %q): error %v is not a *outcome.Error", tp, q, err)
 				}
 			}
 		}

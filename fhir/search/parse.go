@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"ucp/fhir/outcome"
 	"ucp/store"
 )
 
@@ -83,7 +84,7 @@ func ignore(format string, args ...any) error {
 }
 
 func invalid(format string, args ...any) error {
-	return store.Errorf(store.Invalid, format, args...)
+	return outcome.Errorf(outcome.Invalid, format, args...)
 }
 
 // Parse parses a search request's parameters (R4 search.html) for
@@ -101,7 +102,7 @@ func invalid(format string, args ...any) error {
 // and :below run under it, and end with it (their error is then the
 // context's, not Invalid).
 //
-// Every other error is a *store.Error of kind Invalid naming the parameter.
+// Every other error is a *outcome.Error of kind Invalid naming the parameter.
 func (r *Registry) Parse(ctx context.Context, resourceType string, params url.Values, strict bool) (*Request, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

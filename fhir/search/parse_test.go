@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"ucp/fhir/outcome"
 	"ucp/store"
 )
 
@@ -281,8 +282,8 @@ func TestParseErrors(t *testing.T) {
 			t.Errorf("%s?%s: no error", tc.typ, tc.query)
 			continue
 		}
-		se := store.AsError(err)
-		if se == nil || se.Kind != store.Invalid || !strings.Contains(se.Message, tc.mention) {
+		se := outcome.AsError(err)
+		if se == nil || se.Kind != outcome.Invalid || !strings.Contains(se.Message, tc.mention) {
 			t.Errorf("%s?%s: error %v, want Invalid mentioning %q", tc.typ, tc.query, err, tc.mention)
 		}
 		_, err = r.Parse(context.Background(), tc.typ, mustValues(t, tc.query), false)
@@ -305,7 +306,7 @@ func TestParseCondition(t *testing.T) {
 		t.Errorf("ParseCondition with a type prefix: %v %+v", err, q)
 	}
 	for _, bad := range []string{"", "identifier=", "foo=bar", "identifier=a&_count=1", "%zz"} {
-		if _, err := r.ParseCondition(context.Background(), "Patient", bad); store.KindOf(err) != store.Invalid {
+		if _, err := r.ParseCondition(context.Background(), "Patient", bad); outcome.KindOf(err) != outcome.Invalid {
 			t.Errorf("ParseCondition(%q) = %v, want Invalid", bad, err)
 		}
 	}
@@ -347,8 +348,8 @@ func TestRegister(t *testing.T) {
 		"not an SP":       {"resourceType": "Patient"},
 		"clash with _tag": {"resourceType": "SearchParameter", "url": "u9", "code": "_tag", "type": "token", "base": []any{"CarePlan"}, "expression": "CarePlan.status"},
 	} {
-		if err := r.Register(bad); store.AsError(err) == nil {
-			t.Errorf("%s: Register = %v, want a *store.Error", name, err)
+		if err := r.Register(bad); outcome.AsError(err) == nil {
+			t.Errorf("%s: Register = %v, want a *outcome.Error", name, err)
 		}
 	}
 	if p, ok := r.Lookup("CarePlan", "patient"); !ok || p.Expression != "CarePlan.subject.where(resolve() is Patient)" || p.ResourceType() != "CarePlan" {
@@ -398,8 +399,8 @@ func TestParseSuggests(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := r.Parse(context.Background(), tc.typ, mustValues(t, tc.query), true)
-			se := store.AsError(err)
-			if se == nil || se.Kind != store.Invalid {
+			se := outcome.AsError(err)
+			if se == nil || se.Kind != outcome.Invalid {
 				t.Fatalf("error %v, want Invalid", err)
 			}
 			if diff := cmp.Diff(tc.want, se.Message); diff != "" {

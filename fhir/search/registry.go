@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ucp/fhir/fhirpath"
+	"ucp/fhir/outcome"
 	"ucp/fhir/search/internal/union"
 	"ucp/store"
 )
@@ -268,7 +269,7 @@ var codeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_\-]*$`)
 // that the parameter has a url, a valid code, a supported type, base types
 // and an expression that compiles, and that its code does not clash with a
 // parameter of another url on one of its bases (base parameters cannot be
-// replaced). Errors are *store.Error: Invalid for a malformed definition,
+// replaced). Errors are *outcome.Error: Invalid for a malformed definition,
 // Unsupported for composite and special types, Conflict for a clash.
 //
 // Resources already stored are not indexed for the new parameter until they
@@ -276,7 +277,7 @@ var codeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_\-]*$`)
 // may be incomplete until then.
 func (r *Registry) Register(sp map[string]any) error {
 	if rt, _ := sp["resourceType"].(string); rt != "SearchParameter" {
-		return store.Errorf(store.Invalid, "not a SearchParameter (resourceType %q)", rt)
+		return outcome.Errorf(outcome.Invalid, "not a SearchParameter (resourceType %q)", rt)
 	}
 	url, _ := sp["url"].(string)
 	code, _ := sp["code"].(string)
@@ -284,24 +285,24 @@ func (r *Registry) Register(sp map[string]any) error {
 	exprStr, _ := sp["expression"].(string)
 	desc, _ := sp["description"].(string)
 	if url == "" {
-		return &store.Error{Kind: store.Invalid, Message: "SearchParameter.url is required", Expr: []string{"SearchParameter.url"}}
+		return &outcome.Error{Kind: outcome.Invalid, Message: "SearchParameter.url is required", Expr: []string{"SearchParameter.url"}}
 	}
 	if !codeRE.MatchString(code) {
-		return &store.Error{Kind: store.Invalid, Message: fmt.Sprintf("SearchParameter.code %q is not a valid parameter name", code), Expr: []string{"SearchParameter.code"}}
+		return &outcome.Error{Kind: outcome.Invalid, Message: fmt.Sprintf("SearchParameter.code %q is not a valid parameter name", code), Expr: []string{"SearchParameter.code"}}
 	}
 	switch store.ParamType(typ) {
 	case store.Token, store.String, store.Date, store.Reference, store.Number, store.Quantity, store.URI:
 	case store.Composite, store.Special:
-		return &store.Error{Kind: store.Unsupported, Message: fmt.Sprintf("SearchParameter type %q is not supported", typ), Expr: []string{"SearchParameter.type"}}
+		return &outcome.Error{Kind: outcome.Unsupported, Message: fmt.Sprintf("SearchParameter type %q is not supported", typ), Expr: []string{"SearchParameter.type"}}
 	default:
-		return &store.Error{Kind: store.Invalid, Message: fmt.Sprintf("SearchParameter.type %q is not a search parameter type", typ), Expr: []string{"SearchParameter.type"}}
+		return &outcome.Error{Kind: outcome.Invalid, Message: fmt.Sprintf("SearchParameter.type %q is not a search parameter type", typ), Expr: []string{"SearchParameter.type"}}
 	}
 	bases := stringList(sp["base"])
 	if len(bases) == 0 {
-		return &store.Error{Kind: store.Invalid, Message: "SearchParameter.base is required", Expr: []string{"SearchParameter.base"}}
+		return &outcome.Error{Kind: outcome.Invalid, Message: "SearchParameter.base is required", Expr: []string{"SearchParameter.base"}}
 	}
 	if exprStr == "" {
-		return &store.Error{Kind: store.Invalid, Message: "SearchParameter.expression is required", Expr: []string{"SearchParameter.expression"}}
+		return &outcome.Error{Kind: outcome.Invalid, Message: "SearchParameter.expression is required", Expr: []string{"SearchParameter.expression"}}
 	}
 	targets := stringList(sp["target"])
 
@@ -310,17 +311,17 @@ func (r *Registry) Register(sp map[string]any) error {
 	var ps []*Param
 	for _, b := range bases {
 		if !codeRE.MatchString(b) || b[0] < 'A' || b[0] > 'Z' {
-			return &store.Error{Kind: store.Invalid, Message: fmt.Sprintf("SearchParameter.base %q is not a resource type", b), Expr: []string{"SearchParameter.base"}}
+			return &outcome.Error{Kind: outcome.Invalid, Message: fmt.Sprintf("SearchParameter.base %q is not a resource type", b), Expr: []string{"SearchParameter.base"}}
 		}
 		if old, ok := r.byType[resourceBase][code]; ok && b != resourceBase && old.URL != url {
-			return store.Errorf(store.Conflict, "search parameter %q is defined for every resource by %s", code, old.URL)
+			return outcome.Errorf(outcome.Conflict, "search parameter %q is defined for every resource by %s", code, old.URL)
 		}
 		if old, ok := r.byType[b][code]; ok && (old.URL != url || !old.custom) {
-			return store.Errorf(store.Conflict, "search parameter %q of %s is already defined by %s", code, b, old.URL)
+			return outcome.Errorf(outcome.Conflict, "search parameter %q of %s is already defined by %s", code, b, old.URL)
 		}
 		part := ExpressionFor(exprStr, b)
 		if part == "" {
-			return &store.Error{Kind: store.Invalid, Message: fmt.Sprintf("SearchParameter.expression has no part for base %s", b), Expr: []string{"SearchParameter.expression"}}
+			return &outcome.Error{Kind: outcome.Invalid, Message: fmt.Sprintf("SearchParameter.expression has no part for base %s", b), Expr: []string{"SearchParameter.expression"}}
 		}
 		if b == resourceBase {
 			// As in the generated data: Resource.meta.tag would not match a
@@ -329,7 +330,7 @@ func (r *Registry) Register(sp map[string]any) error {
 		}
 		expr, err := fhirpath.Compile(part)
 		if err != nil {
-			return &store.Error{Kind: store.Invalid, Message: fmt.Sprintf("SearchParameter.expression does not compile: %v", err), Expr: []string{"SearchParameter.expression"}, Err: err}
+			return &outcome.Error{Kind: outcome.Invalid, Message: fmt.Sprintf("SearchParameter.expression does not compile: %v", err), Expr: []string{"SearchParameter.expression"}, Err: err}
 		}
 		ps = append(ps, &Param{
 			Code: code, URL: url, Description: desc, Expression: part, Type: store.ParamType(typ),

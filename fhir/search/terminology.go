@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"ucp/fhir/outcome"
 	"ucp/store"
 )
 
@@ -22,7 +23,7 @@ type Coding struct {
 // those modifiers are unsupported.
 //
 // Each method runs under the context of the search being parsed. Errors
-// should be *store.Error: NotFound for an unknown value set or code system
+// should be *outcome.Error: NotFound for an unknown value set or code system
 // (Parse reports it as Invalid, naming the parameter); a context's error is
 // passed on as it is.
 type Terminology interface {
@@ -112,8 +113,8 @@ func termErr(key string, err error) error {
 		return err // the request ended or ran out of time: not the client's mistake
 	}
 	msg := err.Error()
-	if se := store.AsError(err); se != nil {
+	if se := outcome.AsError(err); se != nil {
 		msg = se.Message
 	}
-	return &store.Error{Kind: store.Invalid, Message: fmt.Sprintf("%s: %s", key, msg), Err: err}
+	return &outcome.Error{Kind: outcome.Invalid, Message: fmt.Sprintf("%s: %s", key, msg), Err: err}
 }

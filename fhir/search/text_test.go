@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"ucp/fhir/outcome"
 	"ucp/store"
 )
 
@@ -30,10 +31,10 @@ func TestParseText(t *testing.T) {
 			t.Errorf("%s:\n got %+v\nwant %+v", tc.query, req.Query.Where, tc.want)
 		}
 	}
-	if _, err := r.Parse(context.Background(), "CarePlan", mustValues(t, "_text=%20%3B-"), false); store.KindOf(err) != store.Invalid {
+	if _, err := r.Parse(context.Background(), "CarePlan", mustValues(t, "_text=%20%3B-"), false); outcome.KindOf(err) != outcome.Invalid {
 		t.Errorf("no word: %v, want Invalid", err)
 	}
-	if _, err := r.Parse(context.Background(), "CarePlan", mustValues(t, "_text:exact=a"), true); store.KindOf(err) != store.Invalid {
+	if _, err := r.Parse(context.Background(), "CarePlan", mustValues(t, "_text:exact=a"), true); outcome.KindOf(err) != outcome.Invalid {
 		t.Errorf("modifier under strict: %v, want Invalid", err)
 	}
 }

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
-	"ucp/store"
 )
 
 // DecodeEntry reads entry i of a batch or transaction Bundle (R4
@@ -157,10 +157,10 @@ func EntryPatch(res map[string]any) (body []byte, jsonPatch bool, err error) {
 		return resource.Marshal(res), false, nil
 	case "Binary":
 	default:
-		return nil, false, store.Errorf(store.Unsupported, "a PATCH entry needs a Binary resource holding a JSON Patch, or a Parameters resource holding a FHIRPath Patch")
+		return nil, false, outcome.Errorf(outcome.Unsupported, "a PATCH entry needs a Binary resource holding a JSON Patch, or a Parameters resource holding a FHIRPath Patch")
 	}
 	if ct, _ := res["contentType"].(string); ct != "application/json-patch+json" {
-		return nil, false, store.Errorf(store.Unsupported, "the PATCH entry's Binary.contentType must be application/json-patch+json")
+		return nil, false, outcome.Errorf(outcome.Unsupported, "the PATCH entry's Binary.contentType must be application/json-patch+json")
 	}
 	data, _ := res["data"].(string)
 	b, err := base64.StdEncoding.DecodeString(data)
@@ -199,7 +199,7 @@ func ParseETag(v string) (int64, error) {
 // any write. GET and HEAD entries are the door's: BatchEntry refuses them.
 func (s *Service) BatchEntry(ctx context.Context, e *Entry) (*Result, error) {
 	if e.Type == "" || !s.types[e.Type] {
-		return nil, store.Errorf(store.NotFound, "resource type %q is not supported by this server", e.Type)
+		return nil, outcome.Errorf(outcome.NotFound, "resource type %q is not supported by this server", e.Type)
 	}
 	w := &Write{Method: e.Method, Type: e.Type, ID: e.ID, Resource: e.Resource, IfMatch: e.IfMatch}
 	a := e.Access()
@@ -210,7 +210,7 @@ func (s *Service) BatchEntry(ctx context.Context, e *Entry) (*Result, error) {
 	case "PATCH":
 		w.Resource, w.Patch = nil, e.Patch
 	case "GET", "HEAD":
-		return nil, store.Errorf(store.Unsupported, "a %s entry is not a write", e.Method)
+		return nil, outcome.Errorf(outcome.Unsupported, "a %s entry is not a write", e.Method)
 	}
 	if err := s.cfg.Authorizer.Authorize(ctx, a); err != nil {
 		return nil, err
@@ -255,10 +255,10 @@ func (s *Service) BatchEntry(ctx context.Context, e *Entry) (*Result, error) {
 	}
 	switch len(vs) {
 	case 0:
-		return nil, store.Errorf(store.NotFound, "no %s matches the condition", e.Type)
+		return nil, outcome.Errorf(outcome.NotFound, "no %s matches the condition", e.Type)
 	case 1:
 	default:
-		return nil, store.Errorf(store.PreconditionFailed, "the condition matches more than one %s", e.Type)
+		return nil, outcome.Errorf(outcome.PreconditionFailed, "the condition matches more than one %s", e.Type)
 	}
 	w.ID = vs[0].ID
 	return s.Write(ctx, w)
@@ -299,7 +299,7 @@ func (s *Service) Bundle(ctx context.Context, b map[string]any) ([]EntryResult, 
 	for i, r := range raw {
 		e, err := DecodeEntry(i, r)
 		if err == nil && (e.Method == "GET" || e.Method == "HEAD") {
-			err = &EntryError{Index: i, Err: store.Errorf(store.Unsupported, "only writes are run in process: a %s entry is not", e.Method)}
+			err = &EntryError{Index: i, Err: outcome.Errorf(outcome.Unsupported, "only writes are run in process: a %s entry is not", e.Method)}
 		}
 		if err != nil && typ == "transaction" {
 			return nil, err

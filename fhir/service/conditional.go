@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/store"
 )
@@ -43,13 +44,13 @@ func (s *Service) ConditionalUpdate(ctx context.Context, typ string, q *store.Qu
 			w.ID = vs[0].ID
 			w.IfMatch = ifMatch
 		default:
-			return nil, store.Errorf(store.PreconditionFailed, "the condition matches more than one %s", typ)
+			return nil, outcome.Errorf(outcome.PreconditionFailed, "the condition matches more than one %s", typ)
 		}
 		r, err := s.Write(ctx, w)
 		if err == nil && r.Outcome == Matched {
 			// A concurrent request created the match first: update it.
 			if !retry.wait() {
-				return nil, store.Errorf(store.Conflict, "%s was changed concurrently until the request's deadline", typ)
+				return nil, outcome.Errorf(outcome.Conflict, "%s was changed concurrently until the request's deadline", typ)
 			}
 			continue
 		}
@@ -74,9 +75,9 @@ func (s *Service) ConditionalDelete(ctx context.Context, typ string, q *store.Qu
 		}
 		if len(vs) >= limit {
 			if multiple {
-				return 0, store.Errorf(store.PreconditionFailed, "the condition matches more than %d resources", max)
+				return 0, outcome.Errorf(outcome.PreconditionFailed, "the condition matches more than %d resources", max)
 			}
-			return 0, store.Errorf(store.PreconditionFailed, "the condition matches more than one %s", typ)
+			return 0, outcome.Errorf(outcome.PreconditionFailed, "the condition matches more than one %s", typ)
 		}
 		if len(vs) == 0 {
 			return 0, nil
@@ -86,7 +87,7 @@ func (s *Service) ConditionalDelete(ctx context.Context, typ string, q *store.Qu
 		raced := false
 		for _, v := range vs {
 			p, err := s.Prepare(ctx, &Write{Interaction: "delete", Method: http.MethodDelete, Type: typ, ID: v.ID, IfMatch: v.VersionID}, View{})
-			if store.KindOf(err) == store.PreconditionFailed {
+			if outcome.KindOf(err) == outcome.PreconditionFailed {
 				raced = true // changed since the search: search again
 				break
 			}
@@ -102,13 +103,13 @@ func (s *Service) ConditionalDelete(ctx context.Context, typ string, q *store.Qu
 				s.Committed(ps...)
 				return len(ps), nil
 			}
-			if store.KindOf(err) != store.Conflict {
+			if outcome.KindOf(err) != outcome.Conflict {
 				return 0, err
 			}
 		}
 		if !retry.wait() {
 			if err == nil {
-				err = store.Errorf(store.Conflict, "the %s matching the condition kept changing until the request's deadline", typ)
+				err = outcome.Errorf(outcome.Conflict, "the %s matching the condition kept changing until the request's deadline", typ)
 			}
 			return 0, err
 		}
@@ -116,7 +117,7 @@ func (s *Service) ConditionalDelete(ctx context.Context, typ string, q *store.Qu
 }
 
 func invalidAt(expr string, format string, args ...any) error {
-	e := store.Errorf(store.Invalid, format, args...)
+	e := outcome.Errorf(outcome.Invalid, format, args...)
 	e.Expr = []string{expr}
 	return e
 }

@@ -41,6 +41,7 @@
 // AllowRead gets the Purpose of the question (disclose, or only count). The
 // context carries the request's deadline and the caller's principal.
 //
-// The service uses the error kinds of package store; each door maps them to
-// its transport (rest to HTTP statuses and OperationOutcome).
+// The service returns errors of package outcome's kinds (and the store's
+// own, which outcome reads); each door maps them to its transport, rest
+// through outcome's table to HTTP statuses and OperationOutcome.
 package service

@@ -8,7 +8,7 @@ import (
 
 	"ucp/fhir/fhirpath"
 	"ucp/fhir/model"
-	"ucp/store"
+	"ucp/fhir/outcome"
 )
 
 // FHIRPath Patch (R4 fhirpatch.html): a Parameters resource whose
@@ -20,7 +20,7 @@ import (
 
 // patchErr is a 422 about the patch: it applies to this resource no more.
 func patchErr(format string, args ...any) error {
-	return store.Errorf(store.Unprocessable, "FHIRPath Patch: "+format, args...)
+	return outcome.Errorf(outcome.Unprocessable, "FHIRPath Patch: "+format, args...)
 }
 
 // fhirpathPatch applies a FHIRPath Patch Parameters resource to res.

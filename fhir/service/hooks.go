@@ -17,7 +17,7 @@ type Access struct {
 }
 
 // Authorizer decides whether the caller (the principal in ctx) may perform
-// an interaction. It returns nil to allow, or an error (a store.Error of
+// an interaction. It returns nil to allow, or an error (an outcome.Error of
 // kind Forbidden, say) to refuse.
 type Authorizer interface {
 	Authorize(ctx context.Context, a Access) error
@@ -44,7 +44,7 @@ type WriteOp struct {
 // validation) to every write before it is stored, inside single interactions
 // and within batch and transaction bundles alike. view shows the writes
 // prepared before this one in the same transaction or import batch (the
-// zero View outside one). An error refuses the write; use store kinds
+// zero View outside one). An error refuses the write; use outcome kinds
 // (Unprocessable, Forbidden) to choose the status.
 type WriteInterceptor interface {
 	BeforeWrite(ctx context.Context, op *WriteOp, view View) error

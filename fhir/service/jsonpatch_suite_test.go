@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/store"
 )
@@ -65,7 +66,7 @@ func TestJSONPatchSuite(t *testing.T) {
 				if err == nil {
 					t.Fatalf("applied, want an error (%s); got %s", tc.Error, resource.Marshal(got))
 				}
-				if k := store.KindOf(err); k != store.Unprocessable && k != store.Invalid {
+				if k := outcome.KindOf(err); k != outcome.Unprocessable && k != outcome.Invalid {
 					t.Errorf("error kind %v, want a 4xx kind: %v", k, err)
 				}
 				return

@@ -14,7 +14,7 @@ import (
 // map[string]any resource tree (serialised canonically, numbers kept), or any
 // other value (encoding/json). A nil body with status 0 answers 204. Errors go
 // through the same OperationOutcome adapter as every other interaction, so a
-// handler returns *store.Error kinds rather than writing error bodies.
+// handler returns *outcome.Error kinds rather than writing error bodies.
 // Request headers (Prefer) are in req.Header; headers for the response
 // (Content-Location of an asynchronous kick-off) go in req.ResponseHeader.
 type OperationHandler func(ctx context.Context, req *OperationRequest) (status int, body any, err error)

@@ -5,6 +5,7 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/store"
 )
@@ -48,11 +49,11 @@ func PatchFunc(typ, id string, body []byte, jsonPatch bool) (func(*store.Version
 	return func(cur *store.Version) (map[string]any, error) {
 		out, err := patch.Apply(cur.JSON)
 		if err != nil {
-			return nil, store.Errorf(store.Unprocessable, "applying the JSON Patch to %s/%s: %v", typ, id, err)
+			return nil, outcome.Errorf(outcome.Unprocessable, "applying the JSON Patch to %s/%s: %v", typ, id, err)
 		}
 		res, err := resource.Parse(out)
 		if err != nil {
-			return nil, store.Errorf(store.Unprocessable, "the patched resource is not valid JSON: %v", err)
+			return nil, outcome.Errorf(outcome.Unprocessable, "the patched resource is not valid JSON: %v", err)
 		}
 		return check(res)
 	}, nil
@@ -72,11 +73,11 @@ func parseBody(body []byte, want string) (map[string]any, error) {
 }
 
 func invalid(format string, args ...any) error {
-	return store.Errorf(store.Invalid, format, args...)
+	return outcome.Errorf(outcome.Invalid, format, args...)
 }
 
 func unprocessableAt(expr string, format string, args ...any) error {
-	e := store.Errorf(store.Unprocessable, format, args...)
+	e := outcome.Errorf(outcome.Unprocessable, format, args...)
 	e.Expr = []string{expr}
 	return e
 }

@@ -2,9 +2,9 @@ package service
 
 import (
 	"context"
-	"errors"
 	"slices"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/search"
 	"ucp/store"
 )
@@ -27,9 +27,8 @@ func (s *Service) AuthorizeReach(ctx context.Context, q *store.Query) error {
 		if err == nil {
 			continue
 		}
-		var e *store.Error
-		if errors.As(err, &e) && e.Kind == store.Forbidden {
-			return store.Errorf(store.Forbidden, "the search reaches %s through a chain or _has: %s", t, e.Message)
+		if e := outcome.AsError(err); e != nil && e.Kind == outcome.Forbidden {
+			return outcome.Errorf(outcome.Forbidden, "the search reaches %s through a chain or _has: %s", t, e.Message)
 		}
 		return err
 	}
@@ -142,7 +141,7 @@ func (n narrower) visibleIDs(ctx context.Context, typ string, where []store.Clau
 		return nil, err
 	}
 	if len(res.Versions) > maxRecount {
-		return nil, store.Errorf(store.Unsupported, "a chain or _has through %s may match at most %d resources that are checked one by one; narrow it", typ, maxRecount)
+		return nil, outcome.Errorf(outcome.Unsupported, "a chain or _has through %s may match at most %d resources that are checked one by one; narrow it", typ, maxRecount)
 	}
 	var ids []string
 	for i := range res.Versions {

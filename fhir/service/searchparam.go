@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/store"
 )
@@ -82,13 +83,13 @@ func (s *Service) stageSearchParameter(res map[string]any, cur *store.Version) (
 	}
 	if err != nil {
 		var expr []string
-		if e := store.AsError(err); e != nil {
+		if e := outcome.AsError(err); e != nil {
 			expr = e.Expr
 			if e.Message != "" {
 				err = errors.New(e.Message)
 			}
 		}
-		return nil, &store.Error{Kind: store.Unprocessable, Expr: expr,
+		return nil, &outcome.Error{Kind: outcome.Unprocessable, Expr: expr,
 			Message: fmt.Sprintf("SearchParameter refused: %v", err)}
 	}
 	ch.newRes = res

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/store"
 )
@@ -111,7 +112,7 @@ func (s *Service) Transaction(ctx context.Context, entries []*Entry) ([]EntryRes
 			}
 			break
 		}
-		if store.KindOf(werr) != store.Conflict || !retry.wait() {
+		if outcome.KindOf(werr) != outcome.Conflict || !retry.wait() {
 			return nil, werr
 		}
 		// A concurrent write: re-evaluate conditions and versions.
@@ -164,7 +165,7 @@ func (s *Service) prepareTransaction(ctx context.Context, entries []*Entry) ([]*
 		}
 		key := e.Type + "/" + e.ID
 		if j, dup := seen[key]; dup && !e.noop {
-			return nil, entryErr(e.Entry, store.Errorf(store.Invalid, "%s is also written by Bundle.entry[%d]; a transaction may change a resource only once", key, j))
+			return nil, entryErr(e.Entry, outcome.Errorf(outcome.Invalid, "%s is also written by Bundle.entry[%d]; a transaction may change a resource only once", key, j))
 		}
 		seen[key] = e.Index
 		if e.FullURL != "" {
@@ -234,7 +235,7 @@ func (s *Service) Condition(ctx context.Context, typ, raw string) (*store.Query,
 		raw = after
 	}
 	if strings.TrimSpace(raw) == "" {
-		return nil, store.Errorf(store.Invalid, "the condition is empty")
+		return nil, outcome.Errorf(outcome.Invalid, "the condition is empty")
 	}
 	q, err := s.cfg.Registry.ParseCondition(ctx, typ, raw)
 	if err != nil {
@@ -284,7 +285,7 @@ func (s *Service) assignID(ctx context.Context, e *txEntry) error {
 		}
 		switch {
 		case len(vs) > 1:
-			return store.Errorf(store.PreconditionFailed, "the condition %s?%s matches more than one resource", e.Type, e.Query)
+			return outcome.Errorf(outcome.PreconditionFailed, "the condition %s?%s matches more than one resource", e.Type, e.Query)
 		case len(vs) == 1:
 			e.ID = vs[0].ID
 			if bid, _ := e.res["id"].(string); e.Method == "PUT" && bid != "" && bid != e.ID {
@@ -296,7 +297,7 @@ func (s *Service) assignID(ctx context.Context, e *txEntry) error {
 		case e.Method == "DELETE":
 			e.noop = true
 		case e.Method == "PATCH":
-			return store.Errorf(store.NotFound, "no %s matches %s", e.Type, e.Query)
+			return outcome.Errorf(outcome.NotFound, "no %s matches %s", e.Type, e.Query)
 		default: // PUT with no match creates
 			bid, _ := e.res["id"].(string)
 			if bid == "" {
@@ -329,7 +330,7 @@ func (s *Service) rewriteRefs(ctx context.Context, res map[string]any, ids map[s
 			return
 		}
 		if strings.HasPrefix(r, "urn:uuid:") || strings.HasPrefix(r, "urn:oid:") {
-			err = store.Errorf(store.Invalid, "reference %q names no entry of this bundle", r)
+			err = outcome.Errorf(outcome.Invalid, "reference %q names no entry of this bundle", r)
 			return
 		}
 		if typ, query, ok := strings.Cut(r, "?"); ok && !strings.Contains(typ, "/") && !strings.Contains(typ, ":") {
@@ -342,7 +343,7 @@ func (s *Service) rewriteRefs(ctx context.Context, res map[string]any, ids map[s
 				return
 			}
 			if len(vs) != 1 {
-				err = store.Errorf(store.PreconditionFailed, "the conditional reference %q matches %d resources; it must match exactly one", r, len(vs))
+				err = outcome.Errorf(outcome.PreconditionFailed, "the conditional reference %q matches %d resources; it must match exactly one", r, len(vs))
 				return
 			}
 			ref["reference"] = typ + "/" + vs[0].ID

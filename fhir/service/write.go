@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/store"
 )
@@ -97,18 +98,18 @@ func (s *Service) current(ctx context.Context, view View, typ, id string) (cur *
 		return v, 0, nil
 	}
 	v, err := s.cfg.Store.Read(ctx, typ, id)
-	switch store.KindOf(err) {
-	case store.Internal:
+	switch outcome.KindOf(err) {
+	case outcome.Internal:
 		if err != nil {
 			return nil, 0, err
 		}
 		return v, 0, nil
-	case store.Gone:
-		if e := store.AsError(err); e.Version != nil {
+	case outcome.Gone:
+		if e := store.AsError(err); e != nil && e.Version != nil {
 			return nil, e.Version.VersionID, nil
 		}
 		return nil, 0, err
-	case store.NotFound:
+	case outcome.NotFound:
 		return nil, 0, nil
 	}
 	return nil, 0, err
@@ -133,7 +134,7 @@ func (s *Service) Prepare(ctx context.Context, w *Write, view View) (*Prepared, 
 			if cur != nil {
 				have = fmt.Sprintf("current version %d", cur.VersionID)
 			}
-			return nil, store.Errorf(store.PreconditionFailed, "If-Match version %d does not match the %s of %s/%s", w.IfMatch, have, w.Type, w.ID)
+			return nil, outcome.Errorf(outcome.PreconditionFailed, "If-Match version %d does not match the %s of %s/%s", w.IfMatch, have, w.Type, w.ID)
 		}
 		if cur == nil {
 			switch w.Interaction {
@@ -142,12 +143,12 @@ func (s *Service) Prepare(ctx context.Context, w *Write, view View) (*Prepared, 
 				return p, nil
 			case "patch":
 				if deleted != 0 {
-					return nil, store.Errorf(store.Gone, "%s/%s has been deleted", w.Type, w.ID)
+					return nil, outcome.Errorf(outcome.Gone, "%s/%s has been deleted", w.Type, w.ID)
 				}
-				return nil, store.Errorf(store.NotFound, "%s/%s is not known", w.Type, w.ID)
+				return nil, outcome.Errorf(outcome.NotFound, "%s/%s is not known", w.Type, w.ID)
 			case "update":
 				if !w.CreateOnMissing {
-					return nil, store.Errorf(store.NotFound, "%s/%s is not known", w.Type, w.ID)
+					return nil, outcome.Errorf(outcome.NotFound, "%s/%s is not known", w.Type, w.ID)
 				}
 			}
 		}
@@ -214,7 +215,7 @@ func (s *Service) Prepare(ctx context.Context, w *Write, view View) (*Prepared, 
 		p.Outcome = Deleted
 	} else {
 		if res == nil {
-			return nil, store.Errorf(store.Invalid, "no resource to write")
+			return nil, outcome.Errorf(outcome.Invalid, "no resource to write")
 		}
 		if err := checkType(res, w.Type); err != nil {
 			return nil, err
@@ -258,11 +259,11 @@ func checkType(res map[string]any, want string) error {
 	rt, ok := res["resourceType"].(string)
 	switch {
 	case !ok || rt == "":
-		e := store.Errorf(store.Invalid, "the resource has no resourceType")
+		e := outcome.Errorf(outcome.Invalid, "the resource has no resourceType")
 		e.Expr = []string{"resourceType"}
 		return e
 	case want != "" && rt != want:
-		e := store.Errorf(store.Invalid, "resourceType %q does not match the type %q in the URL", rt, want)
+		e := outcome.Errorf(outcome.Invalid, "resourceType %q does not match the type %q in the URL", rt, want)
 		e.Expr = []string{"resourceType"}
 		return e
 	}
@@ -330,10 +331,10 @@ func (s *Service) Write(ctx context.Context, w *Write) (*Result, error) {
 			return s.matched(ctx, e.Matches)
 		}
 		if w.MustNotExist {
-			return nil, store.Errorf(store.Conflict, "%s/%s already exists and does not match the condition", w.Type, w.ID)
+			return nil, outcome.Errorf(outcome.Conflict, "%s/%s already exists and does not match the condition", w.Type, w.ID)
 		}
 		if w.IfMatch != 0 {
-			return nil, store.Errorf(store.PreconditionFailed, "%s/%s was changed concurrently; If-Match version %d is no longer current", w.Type, w.ID, w.IfMatch)
+			return nil, outcome.Errorf(outcome.PreconditionFailed, "%s/%s was changed concurrently; If-Match version %d is no longer current", w.Type, w.ID, w.IfMatch)
 		}
 		if !retry.wait() {
 			return nil, err
@@ -390,7 +391,7 @@ func (r *retrier) wait() bool {
 // is returned with nothing written; several are 412.
 func (s *Service) matched(ctx context.Context, refs []store.Ref) (*Result, error) {
 	if len(refs) > 1 {
-		return nil, store.Errorf(store.PreconditionFailed, "the If-None-Exist condition matches %d resources", len(refs))
+		return nil, outcome.Errorf(outcome.PreconditionFailed, "the If-None-Exist condition matches %d resources", len(refs))
 	}
 	v, err := s.cfg.Store.Read(ctx, refs[0].Type, refs[0].ID)
 	if err != nil {
@@ -407,7 +408,7 @@ func (s *Service) ConditionalCreateMatch(ctx context.Context, q *store.Query) (*
 		return nil, err
 	}
 	if len(refs) > 1 {
-		return nil, store.Errorf(store.PreconditionFailed, "the If-None-Exist condition matches more than one resource")
+		return nil, outcome.Errorf(outcome.PreconditionFailed, "the If-None-Exist condition matches more than one resource")
 	}
 	return &refs[0], nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/search"
 	"ucp/store"
 )
@@ -86,7 +87,7 @@ func (s *Source) Expand(ctx context.Context, url string) ([]search.Coding, error
 
 func (s *Source) expand(ctx context.Context, url string, depth int) ([]search.Coding, error) {
 	if depth > maxDepth {
-		return nil, store.Errorf(store.Invalid, "value set %s includes value sets more than %d deep", url, maxDepth)
+		return nil, outcome.Errorf(outcome.Invalid, "value set %s includes value sets more than %d deep", url, maxDepth)
 	}
 	var vs valueSet
 	ok, err := s.byURL(ctx, "ValueSet", url, &vs)
@@ -94,7 +95,7 @@ func (s *Source) expand(ctx context.Context, url string, depth int) ([]search.Co
 		return nil, err
 	}
 	if !ok {
-		return nil, store.Errorf(store.Invalid, "no ValueSet %s on this server", url)
+		return nil, outcome.Errorf(outcome.Invalid, "no ValueSet %s on this server", url)
 	}
 	if vs.Expansion != nil && len(vs.Expansion.Contains) > 0 {
 		out := make([]search.Coding, 0, len(vs.Expansion.Contains))
@@ -104,7 +105,7 @@ func (s *Source) expand(ctx context.Context, url string, depth int) ([]search.Co
 		return out, nil
 	}
 	if vs.Compose == nil {
-		return nil, store.Errorf(store.Invalid, "ValueSet %s has neither a compose nor an expansion", url)
+		return nil, outcome.Errorf(outcome.Invalid, "ValueSet %s has neither a compose nor an expansion", url)
 	}
 	var out []search.Coding
 	seen := map[search.Coding]bool{}
@@ -159,7 +160,7 @@ func (s *Source) include(ctx context.Context, inc include, depth int) ([]search.
 			all = nil
 			for _, f := range inc.Filter {
 				if f.Property != "concept" || (f.Op != "is-a" && f.Op != "descendent-of") {
-					return nil, store.Errorf(store.Unsupported, "value set filter %s %s is not supported", f.Property, f.Op)
+					return nil, outcome.Errorf(outcome.Unsupported, "value set filter %s %s is not supported", f.Property, f.Op)
 				}
 				below := descendants(cs.Concept, f.Value)
 				if f.Op == "is-a" && below != nil {
@@ -206,7 +207,7 @@ func (s *Source) codeSystem(ctx context.Context, system string) (*codeSystem, er
 		return nil, err
 	}
 	if !ok {
-		return nil, store.Errorf(store.Invalid, "no CodeSystem %s on this server", system)
+		return nil, outcome.Errorf(outcome.Invalid, "no CodeSystem %s on this server", system)
 	}
 	return &cs, nil
 }
@@ -220,7 +221,7 @@ func (s *Source) Descendants(ctx context.Context, system, code string) ([]string
 	}
 	d := descendants(cs.Concept, code)
 	if d == nil {
-		return nil, store.Errorf(store.Invalid, "code %s is not in CodeSystem %s", code, system)
+		return nil, outcome.Errorf(outcome.Invalid, "code %s is not in CodeSystem %s", code, system)
 	}
 	return d, nil
 }
@@ -233,7 +234,7 @@ func (s *Source) Ancestors(ctx context.Context, system, code string) ([]string, 
 	}
 	path, ok := ancestors(cs.Concept, code, nil)
 	if !ok {
-		return nil, store.Errorf(store.Invalid, "code %s is not in CodeSystem %s", code, system)
+		return nil, outcome.Errorf(outcome.Invalid, "code %s is not in CodeSystem %s", code, system)
 	}
 	return path, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
 	"ucp/fhir/terminology"
@@ -114,7 +115,7 @@ func TestSource(t *testing.T) {
 			return err
 		},
 	} {
-		if err := bad(); store.KindOf(err) != store.Invalid {
+		if err := bad(); outcome.KindOf(err) != outcome.Invalid {
 			t.Errorf("want an Invalid error, got %v", err)
 		}
 	}
@@ -148,7 +149,7 @@ func TestSourceUsesTheRequestContext(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Parse under a cancelled context: got %v, want context.Canceled", err)
 	}
-	if k := store.KindOf(err); k == store.Invalid {
+	if k := outcome.KindOf(err); k == outcome.Invalid {
 		t.Errorf("Parse under a cancelled context: kind %v, want not Invalid", k)
 	}
 }
