@@ -102,7 +102,7 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader := audit.CollectingReader{Registry: reg}
+	reader := audit.CollectingReader{Patients: audit.NewPatients(reg)}
 	const n = 25
 	for i := range n {
 		ctx := reqCtx(clinician())
@@ -130,7 +130,7 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	// plan was hidden from the caller is the one whose record it concerns.
 	hidden := mustPut(t, st, reg, map[string]any{"resourceType": "CarePlan", "id": "cp4", "status": "revoked", "intent": "plan",
 		"subject": map[string]any{"reference": "Patient/p4"}})
-	hiding := audit.CollectingReader{Next: hideAll{}, Registry: reg}
+	hiding := audit.CollectingReader{Next: hideAll{}, Patients: audit.NewPatients(reg)}
 	for _, interaction := range []string{"read", "vread"} {
 		ctx = reqCtx(clinician())
 		err := hiding.AllowRead(ctx, hidden, service.Disclose)
@@ -179,7 +179,7 @@ func TestWriteInterceptorAuditsInTheWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wi := audit.WriteInterceptor{Registry: reg}
+	wi := audit.WriteInterceptor{Patients: audit.NewPatients(reg)}
 	svc, err := service.New(service.Config{Store: st, Registry: reg, WriteInterceptor: wi})
 	if err != nil {
 		t.Fatal(err)

@@ -73,8 +73,9 @@ func collectorFrom(ctx context.Context) *collector {
 // only a refused single read lists it (someone tried to see that patient).
 type CollectingReader struct {
 	Next service.ReadInterceptor // nil allows everything
-	// Registry finds the compartment patients of non-Patient resources.
-	Registry Extractor
+	// Patients finds the compartment patients of non-Patient resources;
+	// nil finds none.
+	Patients *Patients
 }
 
 var _ service.TypeHider = CollectingReader{}
@@ -89,7 +90,7 @@ func (cr CollectingReader) AllowRead(ctx context.Context, v *store.Version, purp
 	if c == nil || v == nil || v.Deleted || purpose == service.Count {
 		return err // a counted version is not returned: nothing was disclosed
 	}
-	ids := versionPatients(cr.Registry, v)
+	ids := cr.Patients.of(v)
 	c.mu.Lock()
 	if err == nil {
 		c.patients = addPatient(c.patients, ids...)
@@ -111,28 +112,49 @@ func (cr CollectingReader) MayHide(ctx context.Context, typ string) bool {
 	return true
 }
 
-// patientsOf remembers the compartment patients of each version under the
-// Extractor's rules: finding them means parsing the whole resource, which
-// cost more than any other step of auditing a read.
-var patientsOf store.VersionMemo[[]string]
+// Patients finds the compartment patients of resources and stored versions
+// under an Extractor's rules. It remembers them per version: finding them
+// means parsing the whole resource, which cost more than any other step of
+// auditing a read. One Patients is shared by the reader and the write
+// interceptor of a server; it is safe for concurrent use.
+type Patients struct {
+	reg  Extractor
+	memo store.VersionMemo[[]string]
+}
 
-// versionPatients returns the compartment patients of v. A Patient is its
-// own, without parsing; anything else is parsed and extracted once per
-// version, which is the cost of knowing whose data a search returned.
-// Callers only read the list (addPatient copies from it).
-func versionPatients(reg Extractor, v *store.Version) []string {
+// NewPatients returns a Patients using reg (a *search.Registry). A nil
+// *Patients knows only that a Patient is its own.
+func NewPatients(reg Extractor) *Patients { return &Patients{reg: reg} }
+
+// ofResource returns the compartment patients of res, nil if unknown.
+func (ps *Patients) ofResource(res map[string]any) []string {
+	if ps == nil || ps.reg == nil || res == nil {
+		return nil
+	}
+	p, err := ps.reg.Patients(res)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// of returns the compartment patients of v. A Patient is its own, without
+// parsing; anything else is parsed and extracted once per version, which is
+// the cost of knowing whose data a search returned. Callers only read the
+// list (addPatient copies from it).
+func (ps *Patients) of(v *store.Version) []string {
 	if v.Type == "Patient" {
 		return []string{v.ID}
 	}
-	if reg == nil || v.JSON == nil {
+	if ps == nil || ps.reg == nil || v.JSON == nil {
 		return nil
 	}
-	patients, err := patientsOf.Get(reg, v, func() ([]string, error) {
+	patients, err := ps.memo.Get(ps.reg, v, func() ([]string, error) {
 		res, err := parseJSON(v.JSON)
 		if err != nil {
 			return nil, err
 		}
-		return reg.Patients(res)
+		return ps.reg.Patients(res)
 	})
 	if err != nil {
 		return nil

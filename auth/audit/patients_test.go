@@ -25,6 +25,7 @@ func TestVersionPatientsPerVersionAndContent(t *testing.T) {
 		return &store.Version{Type: "CarePlan", ID: "cp1", VersionID: version,
 			JSON: []byte(`{"resourceType":"CarePlan","id":"cp1","status":"active","intent":"plan","subject":{"reference":"Patient/` + patient + `"}}`)}
 	}
+	ps := NewPatients(reg)
 	for _, tc := range []struct {
 		name string
 		v    *store.Version
@@ -38,7 +39,7 @@ func TestVersionPatientsPerVersionAndContent(t *testing.T) {
 		{"a Patient is its own", &store.Version{Type: "Patient", ID: "p9", VersionID: 1, JSON: []byte(`{"resourceType":"Patient","id":"p9"}`)}, []string{"p9"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := versionPatients(reg, tc.v); !slices.Equal(got, tc.want) {
+			if got := ps.of(tc.v); !slices.Equal(got, tc.want) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})

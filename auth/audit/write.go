@@ -20,7 +20,7 @@ func parseJSON(b []byte) (map[string]any, error) { return resource.Parse(b) }
 // from the door's AuditRecord.
 type WriteInterceptor struct {
 	Next     service.WriteInterceptor // nil accepts everything
-	Registry Extractor                // finds the patients of the write
+	Patients *Patients                // finds the patients of the write; nil finds none
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -37,7 +37,7 @@ func (wi WriteInterceptor) BeforeWrite(ctx context.Context, op *service.WriteOp,
 		return nil
 	}
 	e := &Event{Interaction: op.Interaction, Type: op.Type, ID: op.ID, Version: op.Version, Time: wi.now()}
-	e.Patients = writePatients(wi.Registry, op)
+	e.Patients = writePatients(wi.Patients, op)
 	fromContext(ctx, e)
 	op.Extra = append(op.Extra, Build(e))
 	if c := collectorFrom(ctx); c != nil {
@@ -58,18 +58,14 @@ func (wi WriteInterceptor) now() time.Time {
 // writePatients returns the patients of the new content and of the version
 // it replaces: moving a resource out of a patient's compartment is an
 // event in that patient's record too.
-func writePatients(reg Extractor, op *service.WriteOp) []string {
+func writePatients(ps *Patients, op *service.WriteOp) []string {
 	var ids []string
 	if op.Type == "Patient" {
 		ids = addPatient(ids, op.ID)
 	}
-	if op.Resource != nil && reg != nil {
-		if p, err := reg.Patients(op.Resource); err == nil {
-			ids = addPatient(ids, p...)
-		}
-	}
+	ids = addPatient(ids, ps.ofResource(op.Resource)...)
 	if op.Previous != nil {
-		ids = addPatient(ids, versionPatients(reg, op.Previous)...)
+		ids = addPatient(ids, ps.of(op.Previous)...)
 	}
 	return ids
 }

@@ -303,6 +303,9 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		st.Close()
 		return nil, err
 	}
+	// One cache of whose data each version holds, for the audit of reads and
+	// of writes alike.
+	patients := audit.NewPatients(reg)
 	restCfg := rest.Config{
 		Store:             st,
 		Registry:          reg,
@@ -311,8 +314,8 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		MaxBodyBytes:      cfg.MaxBody,
 		SoftwareVersion:   version,
 		Logger:            log,
-		WriteInterceptor:  audit.WriteInterceptor{Next: contentGuard{next: agreementWatcher{next: plans, agreements: sec.agreements}, policy: sec.policy}, Registry: reg},
-		ReadInterceptor:   audit.CollectingReader{Next: plans, Registry: reg},
+		WriteInterceptor:  audit.WriteInterceptor{Next: contentGuard{next: agreementWatcher{next: plans, agreements: sec.agreements}, policy: sec.policy}, Patients: patients},
+		ReadInterceptor:   audit.CollectingReader{Next: plans, Patients: patients},
 		Audit:             sink,
 		Caller:            auth.CallerKey,
 		Operations:        append(plans.Operations(), exports.Operations()...),
