@@ -44,7 +44,21 @@ func goldenEvents() map[string]*Event {
 	}
 }
 
-// Build's AuditEvents are pinned: the JSON stored for each kind of event
+// goldenRefused are the AuditEvents of refused logins: one with its
+// request, a count over a window (with its period) and one from the
+// address that stands for many.
+func goldenRefused() map[string]any {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC)
+	counted := refusedEvent("192.0.2.7", at, "", "refused 3 more times", "id-2")
+	addPeriod(counted, at.Add(-time.Minute), at)
+	return map[string]any{
+		"refused login":          refusedEvent("192.0.2.7", at, "GET /CarePlan", "refused: token is expired", "id-1"),
+		"refused logins counted": counted,
+		"refused from many":      refusedEvent(manyAddrs, at, "", "refused: no token", "id-3"),
+	}
+}
+
+// Build's and refusedEvent's AuditEvents are pinned: the JSON stored for each kind of event
 // must stay what it was (the id aside, which is new every time).
 func TestBuildGolden(t *testing.T) {
 	got := map[string]any{}
@@ -62,6 +76,17 @@ func TestBuildGolden(t *testing.T) {
 		}
 		delete(ev, "id")
 		got[name] = ev
+	}
+	for name, ev := range goldenRefused() {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		got[name] = m
 	}
 	path := filepath.Join("testdata", "auditevents.json")
 	if *update {

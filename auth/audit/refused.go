@@ -250,8 +250,7 @@ func (rl *RefusedLogins) recordMore(w *refusedWindow) error {
 	}
 	ev := refusedEvent(w.Addr, w.Last, "", fmt.Sprintf("refused %d more times from %s since %s; the last: %s",
 		w.More, w.Addr, resource.FormatInstant(w.Start.UTC()), w.Why), w.ID)
-	ev["period"] = map[string]any{"start": resource.FormatInstant(w.Start.UTC().Truncate(time.Microsecond)),
-		"end": resource.FormatInstant(w.Last.UTC().Truncate(time.Microsecond))}
+	addPeriod(ev, w.Start, w.Last)
 	return rl.sink.Append(ev)
 }
 
@@ -340,6 +339,12 @@ func (rl *RefusedLogins) Close() {
 
 // refusedEvent is the AuditEvent of refused logins from addr; request, when
 // not empty, is the method and path of the one refused request it records.
+// addPeriod sets the period of the refusals ev counts.
+func addPeriod(ev map[string]any, start, end time.Time) {
+	ev["period"] = map[string]any{"start": resource.FormatInstant(start.UTC().Truncate(time.Microsecond)),
+		"end": resource.FormatInstant(end.UTC().Truncate(time.Microsecond))}
+}
+
 func refusedEvent(addr string, at time.Time, request, desc, id string) map[string]any {
 	t := at.UTC().Truncate(time.Microsecond)
 	if len(desc) > 1000 {
