@@ -69,7 +69,7 @@ func TestDrainerBatchesConcurrentEvents(t *testing.T) {
 func TestEventIDsAreTimeOrdered(t *testing.T) {
 	prev := ""
 	for i := range 1000 {
-		id := resource.ID(audit.Build(&audit.Event{Interaction: "read", Type: "Patient", ID: "p1", Time: time.Now()}))
+		id := audit.Build(&audit.Event{Interaction: "read", Type: "Patient", ID: "p1", Time: time.Now()}).ID
 		if !resource.ValidID(id) {
 			t.Fatalf("invalid id %q", id)
 		}

@@ -107,57 +107,52 @@ func eventOutcome(status int) string {
 	return "8"
 }
 
-func coding(system, code, display string) map[string]any {
-	c := map[string]any{"system": system, "code": code}
-	if display != "" {
-		c["display"] = display
-	}
-	return c
+func coding(system, code, display string) Coding {
+	return Coding{System: system, Code: code, Display: display}
 }
 
-// Build returns the AuditEvent resource for e with a new id, its meta set
-// to version 1 at e.Time.
-func Build(e *Event) map[string]any {
+// Build returns the AuditEvent for e with a new id, its meta set to version
+// 1 at e.Time.
+func Build(e *Event) *AuditEvent {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	t := e.Time.UTC().Truncate(time.Microsecond)
-	ev := map[string]any{
-		"resourceType": "AuditEvent",
-		"meta":         map[string]any{"profile": []any{profiles.ProfileUKCoreAuditEvent}},
-		"type":         coding(sysEventType, "rest", "RESTful Operation"),
-		"action":       action(e.Interaction),
-		"recorded":     resource.FormatInstant(t),
-		"outcome":      eventOutcome(e.Status),
-		"source":       source(),
+	t := resource.FormatInstant(e.Time)
+	ev := &AuditEvent{
+		ResourceType: "AuditEvent",
+		ID:           newEventID(),
+		Meta:         Meta{VersionID: "1", LastUpdated: t, Profile: []string{profiles.ProfileUKCoreAuditEvent}},
+		Type:         coding(sysEventType, "rest", "RESTful Operation"),
+		Action:       action(e.Interaction),
+		Recorded:     t,
+		Outcome:      eventOutcome(e.Status),
+		OutcomeDesc:  outcomeDesc(e),
+		Source:       source(),
 	}
-	subtype := []any{coding(sysInteraction, e.Interaction, "")}
+	ev.Subtype = make([]Coding, 1, 2)
+	ev.Subtype[0] = coding(sysInteraction, e.Interaction, "")
 	if e.Operation != "" {
-		subtype = append(subtype, coding(SysOperation, e.Operation, "$"+e.Operation))
+		ev.Subtype = append(ev.Subtype, coding(SysOperation, e.Operation, "$"+e.Operation))
 	}
-	ev["subtype"] = subtype
-	if desc := outcomeDesc(e); desc != "" {
-		ev["outcomeDesc"] = desc
-	}
-	purpose := map[string]any{"coding": []any{coding(sysActReason, "TREAT", "treatment")}}
+	purpose := Concept{Coding: []Coding{coding(sysActReason, "TREAT", "treatment")}}
 	if e.BreakGlass != "" {
-		purpose = map[string]any{"coding": []any{coding(sysActReason, "BTG", "break the glass")}, "text": e.BreakGlass}
+		purpose = Concept{Coding: []Coding{coding(sysActReason, "BTG", "break the glass")}, Text: e.BreakGlass}
 	}
-	ev["purposeOfEvent"] = []any{purpose}
-	ev["agent"] = agents(e.Principal, purpose)
-	if ents := entities(e); len(ents) > 0 {
-		ev["entity"] = ents
-	}
-	resource.SetMeta(ev, newEventID(), 1, t)
+	// One slice serves purposeOfEvent and the user's purposeOfUse: both
+	// are only marshalled.
+	purposes := []Concept{purpose}
+	ev.PurposeOfEvent = purposes
+	ev.Agent = agents(e.Principal, purposes)
+	ev.Entity = entities(e)
 	return ev
 }
 
 // source is AuditEvent.source: this server.
-func source() map[string]any {
-	return map[string]any{
-		"site":     Source,
-		"observer": map[string]any{"display": Source},
-		"type":     []any{coding(sysSourceType, "4", "Application Server")},
+func source() EventSource {
+	return EventSource{
+		Site:     Source,
+		Observer: Reference{Display: Source},
+		Type:     []Coding{coding(sysSourceType, "4", "Application Server")},
 	}
 }
 
@@ -198,77 +193,55 @@ func outcomeDesc(e *Event) string {
 
 // agents returns the person (or system) behind the request with their role,
 // their organisation, and the OAuth client as an application.
-func agents(p *auth.Principal, purpose map[string]any) []any {
+func agents(p *auth.Principal, purposes []Concept) []Agent {
+	human := Concept{Coding: []Coding{coding(sysAgentType, "humanuser", "human user")}}
 	if p == nil {
-		return []any{map[string]any{
-			"type":      map[string]any{"coding": []any{coding(sysAgentType, "humanuser", "human user")}},
-			"who":       map[string]any{"display": "anonymous"},
-			"requestor": true,
-		}}
+		return []Agent{{Type: human, Who: Reference{Display: "anonymous"}, Requestor: true}}
 	}
-	var out []any
+	out := make([]Agent, 0, 3)
 	if !p.IsSystem() {
-		who := map[string]any{}
+		var who Reference
 		if p.UserID != "" && p.UserID != p.Subject {
-			who["identifier"] = map[string]any{"system": SysSDSUser, "value": p.UserID}
+			who.Identifier = &Identifier{System: SysSDSUser, Value: p.UserID}
 		} else if p.Issuer != "" {
-			who["identifier"] = map[string]any{"system": p.Issuer, "value": p.Subject}
+			who.Identifier = &Identifier{System: p.Issuer, Value: p.Subject}
 		} else if p.Subject != "" {
 			// An in-process principal (start-up work): no issuer, and FHIR
 			// forbids an empty system.
-			who["identifier"] = map[string]any{"value": p.Subject}
+			who.Identifier = &Identifier{Value: p.Subject}
 		}
 		if ref := localRef(p.FHIRUser); ref != "" {
-			who["reference"] = ref
+			who.Reference = ref
 		} else if p.Role == auth.RolePatient && p.Patient != "" {
-			who["reference"] = "Patient/" + p.Patient
+			who.Reference = "Patient/" + p.Patient
 		}
-		if p.Name != "" {
-			who["display"] = p.Name
-		}
-		user := map[string]any{
-			"type":         map[string]any{"coding": []any{coding(sysAgentType, "humanuser", "human user")}},
-			"who":          who,
-			"requestor":    true,
-			"purposeOfUse": []any{purpose},
-		}
-		if p.Name != "" {
-			user["name"] = p.Name
-		}
-		if p.UserID != "" {
-			user["altId"] = p.UserID
-		}
-		var roles []any
+		who.Display = p.Name
+		user := Agent{Type: human, Who: who, Name: p.Name, AltID: p.UserID, Requestor: true, PurposeOfUse: purposes}
 		if p.RoleCode != "" {
-			rc := map[string]any{"coding": []any{coding(SysSDSRole, p.RoleCode, p.RoleName)}}
-			roles = append(roles, rc)
+			user.Role = append(user.Role, Concept{Coding: []Coding{coding(SysSDSRole, p.RoleCode, p.RoleName)}})
 		}
 		if p.Role != auth.RoleNone {
-			roles = append(roles, map[string]any{"coding": []any{coding(SysUCPRole, string(p.Role), "")}})
-		}
-		if len(roles) > 0 {
-			user["role"] = roles
+			user.Role = append(user.Role, Concept{Coding: []Coding{coding(SysUCPRole, string(p.Role), "")}})
 		}
 		if p.TokenID != "" {
-			user["policy"] = []any{"urn:ucp:jti:" + p.TokenID}
+			user.Policy = []string{"urn:ucp:jti:" + p.TokenID}
 		}
 		out = append(out, user)
 	}
 	if p.Org != "" {
-		out = append(out, map[string]any{
-			"type":      map[string]any{"coding": []any{coding(sysRoleClass, "PROV", "healthcare provider")}},
-			"who":       map[string]any{"identifier": map[string]any{"system": auth.ODSSystem, "value": p.Org}},
-			"requestor": false,
+		out = append(out, Agent{
+			Type: Concept{Coding: []Coding{coding(sysRoleClass, "PROV", "healthcare provider")}},
+			Who:  Reference{Identifier: &Identifier{System: auth.ODSSystem, Value: p.Org}},
 		})
 	}
 	if p.ClientID != "" || p.IsSystem() {
-		app := map[string]any{
-			"type":      map[string]any{"coding": []any{coding(sysDICOM, "110150", "Application")}},
-			"who":       map[string]any{"identifier": map[string]any{"system": SysClientID, "value": p.ClientID}},
-			"requestor": p.IsSystem(),
+		app := Agent{
+			Type:      Concept{Coding: []Coding{coding(sysDICOM, "110150", "Application")}},
+			Who:       Reference{Identifier: &Identifier{System: SysClientID, Value: p.ClientID}},
+			Requestor: p.IsSystem(),
 		}
 		if p.IsSystem() && p.TokenID != "" {
-			app["policy"] = []any{"urn:ucp:jti:" + p.TokenID}
+			app.Policy = []string{"urn:ucp:jti:" + p.TokenID}
 		}
 		out = append(out, app)
 	}
@@ -295,37 +268,41 @@ func localRef(s string) string {
 	return typ + "/" + id
 }
 
-func entities(e *Event) []any {
-	var out []any
+func entities(e *Event) []Entity {
+	n := len(e.Patients) + 1
+	out := make([]Entity, 0, n)
 	for _, id := range e.Patients {
-		out = append(out, map[string]any{
-			"what": map[string]any{"reference": "Patient/" + id},
-			"type": coding(sysEntityType, "1", "Person"),
-			"role": coding(sysObjectRole, "1", "Patient"),
+		out = append(out, Entity{
+			What: &Reference{Reference: "Patient/" + id},
+			Type: coding(sysEntityType, "1", "Person"),
+			Role: &Coding{System: sysObjectRole, Code: "1", Display: "Patient"},
 		})
 	}
-	obj := map[string]any{"type": coding(sysEntityType, "2", "System Object")}
+	obj := Entity{Type: coding(sysEntityType, "2", "System Object")}
 	switch {
 	case e.Type != "" && e.ID != "":
 		ref := e.Type + "/" + e.ID
 		if e.Version > 0 {
 			ref += "/_history/" + strconv.FormatInt(e.Version, 10)
 		}
-		obj["what"] = map[string]any{"reference": ref}
-		obj["role"] = coding(sysObjectRole, "4", "Domain Resource")
+		obj.What = &Reference{Reference: ref}
+		obj.Role = &Coding{System: sysObjectRole, Code: "4", Display: "Domain Resource"}
 	case e.Type != "":
-		obj["what"] = map[string]any{"type": e.Type, "display": e.Type}
+		obj.What = &Reference{Type: e.Type, Display: e.Type}
 	}
 	if e.Query != "" {
 		// R4: entity.query is the query as base64Binary.
-		obj["query"] = base64.StdEncoding.EncodeToString([]byte(e.Query))
-		obj["role"] = coding(sysObjectRole, "24", "Query")
+		obj.Query = base64.StdEncoding.EncodeToString([]byte(e.Query))
+		obj.Role = &Coding{System: sysObjectRole, Code: "24", Display: "Query"}
 	}
 	if e.Operation != "" {
-		obj["detail"] = []any{map[string]any{"type": "operation", "valueString": "$" + e.Operation}}
+		obj.Detail = []Detail{{Type: "operation", ValueString: "$" + e.Operation}}
 	}
-	if len(obj) > 1 {
+	if obj.What != nil || obj.Query != "" || obj.Detail != nil {
 		out = append(out, obj)
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }

@@ -43,7 +43,7 @@ func TestAuditEventSystemsAreOursOrStandard(t *testing.T) {
 			}
 		}
 	}
-	walk(ev)
+	walk(ev.Resource())
 	ours := 0
 	for _, s := range systems {
 		if strings.HasPrefix(s, profiles.CodeSystemBaseURL) {

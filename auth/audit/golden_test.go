@@ -110,3 +110,13 @@ func TestBuildGolden(t *testing.T) {
 		t.Errorf("AuditEvents (-want +got):\n%s", diff)
 	}
 }
+
+// BenchmarkBuildJSON measures what every audited request pays: building its
+// AuditEvent and the journal line.
+func BenchmarkBuildJSON(b *testing.B) {
+	e := goldenEvents()["clinician search"]
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Build(e).JSON()
+	}
+}

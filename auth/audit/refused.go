@@ -311,10 +311,10 @@ func (rl *RefusedLogins) sync() {
 	}
 }
 
-func (rl *RefusedLogins) append(ev map[string]any) {
+func (rl *RefusedLogins) append(ev *AuditEvent) {
 	if err := rl.sink.Append(ev); err != nil {
 		rl.sink.log.ErrorContext(context.Background(), "audit: refused login NOT recorded", "err", err,
-			"id", resource.ID(ev), "outcome", ev["outcomeDesc"])
+			"id", ev.ID, "outcome", ev.OutcomeDesc)
 	}
 }
 
@@ -337,47 +337,43 @@ func (rl *RefusedLogins) Close() {
 	}
 }
 
-// refusedEvent is the AuditEvent of refused logins from addr; request, when
-// not empty, is the method and path of the one refused request it records.
 // addPeriod sets the period of the refusals ev counts.
-func addPeriod(ev map[string]any, start, end time.Time) {
-	ev["period"] = map[string]any{"start": resource.FormatInstant(start.UTC().Truncate(time.Microsecond)),
-		"end": resource.FormatInstant(end.UTC().Truncate(time.Microsecond))}
+func addPeriod(ev *AuditEvent, start, end time.Time) {
+	ev.Period = &Period{Start: resource.FormatInstant(start), End: resource.FormatInstant(end)}
 }
 
-func refusedEvent(addr string, at time.Time, request, desc, id string) map[string]any {
-	t := at.UTC().Truncate(time.Microsecond)
+// refusedEvent is the AuditEvent of refused logins from addr; request, when
+// not empty, is the method and path of the one refused request it records.
+func refusedEvent(addr string, at time.Time, request, desc, id string) *AuditEvent {
+	t := resource.FormatInstant(at)
 	if len(desc) > 1000 {
 		desc = desc[:1000]
 	}
-	agent := map[string]any{
-		"type":      map[string]any{"coding": []any{coding(sysAgentType, "humanuser", "human user")}},
-		"who":       map[string]any{"display": "unauthenticated"},
-		"requestor": true,
+	agent := Agent{
+		Type:      Concept{Coding: []Coding{coding(sysAgentType, "humanuser", "human user")}},
+		Who:       Reference{Display: "unauthenticated"},
+		Requestor: true,
 	}
 	if addr != manyAddrs {
-		agent["network"] = map[string]any{"address": addr, "type": "2"} // 2: IP address
+		agent.Network = &Network{Address: addr, Type: "2"} // 2: IP address
 	} else {
-		agent["who"] = map[string]any{"display": "unauthenticated, from " + manyAddrs}
+		agent.Who = Reference{Display: "unauthenticated, from " + manyAddrs}
 	}
-	ev := map[string]any{
-		"resourceType": "AuditEvent",
-		"meta":         map[string]any{"profile": []any{profiles.ProfileUKCoreAuditEvent}},
-		"type":         coding(sysDICOM, "110114", "User Authentication"),
-		"subtype":      []any{coding(sysDICOM, "110122", "Login")},
-		"action":       "E",
-		"recorded":     resource.FormatInstant(t),
-		"outcome":      "4",
-		"outcomeDesc":  desc,
-		"source":       source(),
-		"agent":        []any{agent},
+	ev := &AuditEvent{
+		ResourceType: "AuditEvent",
+		ID:           id,
+		Meta:         Meta{VersionID: "1", LastUpdated: t, Profile: []string{profiles.ProfileUKCoreAuditEvent}},
+		Type:         coding(sysDICOM, "110114", "User Authentication"),
+		Subtype:      []Coding{coding(sysDICOM, "110122", "Login")},
+		Action:       "E",
+		Recorded:     t,
+		Outcome:      "4",
+		OutcomeDesc:  desc,
+		Source:       source(),
+		Agent:        []Agent{agent},
 	}
 	if request != "" {
-		ev["entity"] = []any{map[string]any{
-			"type":        coding(sysEntityType, "2", "System Object"),
-			"description": request,
-		}}
+		ev.Entity = []Entity{{Type: coding(sysEntityType, "2", "System Object"), Description: request}}
 	}
-	resource.SetMeta(ev, id, 1, t)
 	return ev
 }

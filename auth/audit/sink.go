@@ -80,15 +80,10 @@ type Sink struct {
 type entry struct {
 	line []byte // the AuditEvent JSON, without the newline
 	end  int64  // journal offset just after its newline
-	// ev is the AuditEvent that line was marshalled from, when this
-	// process built it (nil for lines replayed from the journal): the
-	// drainer indexes it without parsing line again.
-	ev map[string]any
 }
 
 type commitReq struct {
 	line []byte // with the newline
-	ev   map[string]any
 	done chan error
 }
 
@@ -261,10 +256,10 @@ func (s *Sink) Record(ctx context.Context, r service.AuditRecord) {
 	}
 	fromContext(ctx, e)
 	ev := Build(e)
-	if err := s.append(ev, true); err != nil {
+	if err := s.Append(ev); err != nil {
 		// The response is already written; the best left is a loud log
 		// naming the event, so an operator can reconstruct it.
-		s.log.ErrorContext(ctx, "audit: AuditEvent NOT recorded", "err", err, "id", resource.ID(ev),
+		s.log.ErrorContext(ctx, "audit: AuditEvent NOT recorded", "err", err, "id", ev.ID,
 			"interaction", r.Interaction, "type", r.Type, "resource", r.ID, "status", r.Status)
 	}
 }
@@ -284,19 +279,10 @@ func isWrite(interaction string) bool {
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("audit: sink closed")
 
-// Append journals one AuditEvent resource (with its id set) and returns
-// once it is durable.
-func (s *Sink) Append(ev map[string]any) error {
-	return s.append(ev, false)
-}
-
-// append is Append; keep hands ev itself to the drainer, for events no one
-// else holds (Record's), so it need not parse the line again.
-func (s *Sink) append(ev map[string]any, keep bool) error {
-	line := append(resource.Marshal(ev), '\n')
-	if !keep {
-		ev = nil
-	}
+// Append journals one AuditEvent and returns once it is durable. The
+// drainer parses its line again to index it, off the request's path.
+func (s *Sink) Append(ev *AuditEvent) error {
+	line := append(ev.JSON(), '\n')
 	done := make(chan error, 1)
 	s.cmu.RLock()
 	if s.closed {
@@ -306,7 +292,7 @@ func (s *Sink) append(ev map[string]any, keep bool) error {
 	// Sent under cmu so that Close never closes reqs while a send is in
 	// flight. Not under mu: the committer takes mu, and a full channel
 	// would deadlock.
-	s.reqs <- commitReq{line: line, ev: ev, done: done}
+	s.reqs <- commitReq{line: line, done: done}
 	s.cmu.RUnlock()
 	return <-done
 }
@@ -353,7 +339,7 @@ func (s *Sink) commitLoop() {
 			s.mu.Lock()
 			for _, r := range group {
 				s.size += int64(len(r.line))
-				s.queue = append(s.queue, entry{line: r.line[:len(r.line)-1], end: s.size, ev: r.ev})
+				s.queue = append(s.queue, entry{line: r.line[:len(r.line)-1], end: s.size})
 			}
 			s.mu.Unlock()
 			select {
@@ -522,12 +508,9 @@ func (s *Sink) store(ctx context.Context, batch []entry) (int, error) {
 }
 
 func (s *Sink) change(e entry) (store.Change, error) {
-	ev := e.ev
-	if ev == nil {
-		var err error
-		if ev, err = resource.Parse(e.line); err != nil {
-			return store.Change{}, err
-		}
+	ev, err := resource.Parse(e.line)
+	if err != nil {
+		return store.Change{}, err
 	}
 	// The journal line is the stored JSON, byte for byte.
 	return changeWithJSON(s.reg, ev, append([]byte(nil), e.line...))

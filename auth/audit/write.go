@@ -39,7 +39,7 @@ func (wi WriteInterceptor) BeforeWrite(ctx context.Context, op *service.WriteOp,
 	e := &Event{Interaction: op.Interaction, Type: op.Type, ID: op.ID, Version: op.Version, Time: wi.now()}
 	e.Patients = writePatients(wi.Patients, op)
 	fromContext(ctx, e)
-	op.Extra = append(op.Extra, Build(e))
+	op.Extra = append(op.Extra, Build(e).Resource())
 	if c := collectorFrom(ctx); c != nil {
 		c.mu.Lock()
 		c.written = true
