@@ -320,7 +320,7 @@ func (p *Plans) planPatient(ctx context.Context, view service.View, res map[stri
 
 // approver is who approved a plan, for the Provenance and Composition.
 type approver struct {
-	who   map[string]any // a Reference
+	who   reference
 	known bool
 }
 
@@ -330,22 +330,19 @@ type approver struct {
 func approverFrom(ctx context.Context) (approver, error) {
 	pr := auth.FromContext(ctx)
 	if pr == nil {
-		return approver{who: map[string]any{"display": "unknown (no authenticated user)"}}, nil
+		return approver{who: reference{Display: "unknown (no authenticated user)"}}, nil
 	}
 	if pr.Role != auth.RoleClinical {
 		return approver{}, outcome.Errorf(outcome.Forbidden, "approving an urgent care plan (status active) needs a clinician; role %q may not approve", string(pr.Role))
 	}
-	who := map[string]any{}
+	who := reference{Display: pr.Name}
 	if pr.FHIRUser != "" {
-		who["reference"] = pr.FHIRUser
+		who.Reference = pr.FHIRUser
 	} else if pr.UserID != "" {
-		who["identifier"] = map[string]any{"system": profiles.SystemSDSUserID, "value": pr.UserID}
+		who.Identifier = &identifier{System: profiles.SystemSDSUserID, Value: pr.UserID}
 	}
-	if pr.Name != "" {
-		who["display"] = pr.Name
-	}
-	if len(who) == 0 {
-		who["display"] = "unknown clinician (" + pr.Subject + ")"
+	if who == (reference{}) {
+		who.Display = "unknown clinician (" + pr.Subject + ")"
 	}
 	return approver{who: who, known: pr.FHIRUser != ""}, nil
 }

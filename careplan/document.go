@@ -33,31 +33,25 @@ func versionRef(v *store.Version) string {
 // approve builds the Provenance and the Composition written with an
 // approval of op's plan, for the write pipeline to create with it.
 func (p *Plans) approve(op *service.WriteOp, plan map[string]any, patient string, secs *sections, cs consent, who approver) ([]map[string]any, error) {
-	version := op.Version
 	now := p.cfg.Now().UTC().Truncate(time.Microsecond)
-	planRef := "CarePlan/" + op.ID + "/_history/" + strconv.FormatInt(version, 10)
+	planRef := "CarePlan/" + op.ID + "/_history/" + strconv.FormatInt(op.Version, 10)
 	comp := p.composition(plan, planRef, patient, secs, cs, who, now)
-	compID := resource.ID(comp)
-	agent := map[string]any{
-		"type": map[string]any{"coding": []any{map[string]any{
-			"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "attester", "display": "Attester"}}},
-		"who": who.who,
+	prov := provenance{
+		ResourceType: "Provenance",
+		Meta:         meta{Profile: []string{profiles.ProfileUKCoreProvenance}},
+		Target:       []reference{{Reference: planRef}, {Reference: "Composition/" + comp.ID + "/_history/1"}},
+		Recorded:     resource.FormatInstant(now),
+		Activity: concept{Coding: []coding{{
+			System: "http://terminology.hl7.org/CodeSystem/v3-DocumentCompletion", Code: "LA", Display: "legally authenticated"}},
+			Text: "Plan approved"},
+		Agent: []provAgent{{
+			Type: concept{Coding: []coding{{
+				System: "http://terminology.hl7.org/CodeSystem/provenance-participant-type", Code: "attester", Display: "Attester"}}},
+			Who: who.who,
+		}},
+		Reason: []concept{{Text: "Clinical approval of the urgent care plan"}},
 	}
-	prov := map[string]any{
-		"resourceType": "Provenance",
-		"meta":         map[string]any{"profile": []any{profiles.ProfileUKCoreProvenance}},
-		"target": []any{
-			map[string]any{"reference": planRef},
-			map[string]any{"reference": "Composition/" + compID + "/_history/1"},
-		},
-		"recorded": resource.FormatInstant(now),
-		"activity": map[string]any{"coding": []any{map[string]any{
-			"system": "http://terminology.hl7.org/CodeSystem/v3-DocumentCompletion", "code": "LA", "display": "legally authenticated"}},
-			"text": "Plan approved"},
-		"agent":  []any{agent},
-		"reason": []any{map[string]any{"text": "Clinical approval of the urgent care plan"}},
-	}
-	return []map[string]any{comp, prov}, nil
+	return []map[string]any{tree(comp), tree(prov)}, nil
 }
 
 // narrativeTmpl renders a section's XHTML narrative. html/template escapes
@@ -66,7 +60,7 @@ func (p *Plans) approve(op *service.WriteOp, plan map[string]any, patient string
 var narrativeTmpl = template.Must(template.New("n").Parse(
 	`<div xmlns="http://www.w3.org/1999/xhtml"><p><b>{{.Title}}</b></p>{{if .Items}}<ul>{{range .Items}}<li>{{.}}</li>{{end}}</ul>{{else}}<p>None recorded.</p>{{end}}</div>`))
 
-func narrative(title string, items []string) map[string]any {
+func narrative(title string, items []string) narrativeT {
 	var b bytes.Buffer
 	if err := narrativeTmpl.Execute(&b, struct {
 		Title string
@@ -74,13 +68,13 @@ func narrative(title string, items []string) map[string]any {
 	}{title, items}); err != nil {
 		panic(err) // the template and its data are ours: a failure is a bug
 	}
-	return map[string]any{"status": "generated", "div": b.String()}
+	return narrativeT{Status: "generated", Div: b.String()}
 }
 
 // composition builds the plan's document Composition: one section per kind
 // of referenced resource, each with a narrative summary and versioned
 // entries, so that the document shows exactly what was approved.
-func (p *Plans) composition(plan map[string]any, planRef, patient string, secs *sections, cs consent, who approver, now time.Time) map[string]any {
+func (p *Plans) composition(plan map[string]any, planRef, patient string, secs *sections, cs consent, who approver, now time.Time) *composition {
 	id := uuid.NewString()
 	byKind := map[string][]section{}
 	for _, group := range [][]section{secs.addresses, secs.supporting, secs.other} {
@@ -96,7 +90,7 @@ func (p *Plans) composition(plan map[string]any, planRef, patient string, secs *
 		// when the plan does not point at it.
 		byKind[kindConsent] = append(byKind[kindConsent], section{ref: cs.ref, summary: "Consent to share: recorded (" + cs.ref + ")"})
 	}
-	var sectionsOut []any
+	var sectionsOut []docSection
 	// The plan itself first: what to do if the patient deteriorates.
 	var planItems []string
 	if t := str(plan, "title"); t != "" {
@@ -111,9 +105,9 @@ func (p *Plans) composition(plan map[string]any, planRef, patient string, secs *
 			planItems = append(planItems, "If the patient deteriorates: "+d)
 		}
 	}
-	sectionsOut = append(sectionsOut, map[string]any{
-		"title": "Urgent care plan", "text": narrative("Urgent care plan", planItems),
-		"entry": []any{map[string]any{"reference": planRef}},
+	sectionsOut = append(sectionsOut, docSection{
+		Title: "Urgent care plan", Text: narrative("Urgent care plan", planItems),
+		Entry: []reference{{Reference: planRef}},
 	})
 	for _, k := range kindOrder {
 		ss := byKind[k]
@@ -121,25 +115,25 @@ func (p *Plans) composition(plan map[string]any, planRef, patient string, secs *
 			continue
 		}
 		var items []string
-		var entries []any
+		var entries []reference
 		for _, s := range ss {
 			if s.v != nil {
 				items = append(items, summarise(s.res))
-				entries = append(entries, map[string]any{"reference": versionRef(s.v)})
+				entries = append(entries, reference{Reference: versionRef(s.v)})
 			} else {
 				items = append(items, s.summary)
-				entries = append(entries, map[string]any{"reference": s.ref})
+				entries = append(entries, reference{Reference: s.ref})
 			}
 		}
-		sectionsOut = append(sectionsOut, map[string]any{"title": k, "text": narrative(k, items), "entry": entries})
+		sectionsOut = append(sectionsOut, docSection{Title: k, Text: narrative(k, items), Entry: entries})
 	}
-	typ := map[string]any{"coding": []any{map[string]any{"system": profiles.SystemSNOMED, "code": profiles.CodeEndOfLifeCarePlan, "display": "End of life care plan"}}}
+	var typ any = concept{Coding: []coding{{System: profiles.SystemSNOMED, Code: profiles.CodeEndOfLifeCarePlan, Display: "End of life care plan"}}}
 	for _, c := range list(plan["category"]) {
 		if hasCode(c, profiles.SystemSNOMED, profiles.CodeEndOfLifeCarePlan, profiles.CodeAdvanceCarePlan) {
-			typ = c.(map[string]any)
+			typ = c
 		}
 	}
-	author := who.who
+	var author any = who.who
 	if !who.known {
 		// Composition.author must be a reference to who wrote it; with no
 		// known approver the plan's author stands in.
@@ -151,28 +145,28 @@ func (p *Plans) composition(plan map[string]any, planRef, patient string, secs *
 	if title == "" {
 		title = "Urgent care plan"
 	}
-	return map[string]any{
-		"resourceType": "Composition",
-		"id":           id,
-		"meta":         map[string]any{"profile": []any{profiles.ProfileUKCoreComposition}},
-		"identifier":   map[string]any{"system": "urn:ietf:rfc:3986", "value": "urn:uuid:" + id},
-		"status":       "final",
-		"type":         typ,
-		"category":     []any{map[string]any{"coding": []any{map[string]any{"system": profiles.SystemSNOMED, "code": profiles.CodeCarePlanCategory, "display": "Care plan"}}}},
-		"subject":      map[string]any{"reference": "Patient/" + patient},
-		"date":         resource.FormatInstant(now),
-		"author":       []any{author},
-		"title":        title,
-		"attester":     []any{attester(who, now)},
-		"event":        []any{map[string]any{"detail": []any{map[string]any{"reference": planRef}}}},
-		"section":      sectionsOut,
+	return &composition{
+		ResourceType: "Composition",
+		ID:           id,
+		Meta:         meta{Profile: []string{profiles.ProfileUKCoreComposition}},
+		Identifier:   identifier{System: "urn:ietf:rfc:3986", Value: "urn:uuid:" + id},
+		Status:       "final",
+		Type:         typ,
+		Category:     []concept{{Coding: []coding{{System: profiles.SystemSNOMED, Code: profiles.CodeCarePlanCategory, Display: "Care plan"}}}},
+		Subject:      reference{Reference: "Patient/" + patient},
+		Date:         resource.FormatInstant(now),
+		Author:       []any{author},
+		Title:        title,
+		Attester:     []attester{attesterOf(who, now)},
+		Event:        []event{{Detail: []reference{{Reference: planRef}}}},
+		Section:      sectionsOut,
 	}
 }
 
-func attester(who approver, now time.Time) map[string]any {
-	a := map[string]any{"mode": "legal", "time": resource.FormatInstant(now)}
+func attesterOf(who approver, now time.Time) attester {
+	a := attester{Mode: "legal", Time: resource.FormatInstant(now)}
 	if who.known {
-		a["party"] = who.who
+		a.Party = &who.who
 	}
 	return a
 }

@@ -46,8 +46,8 @@ func TestApprovalGolden(t *testing.T) {
 	cs := consent{state: consentPermit, id: "cons1", ref: "Consent/cons1/_history/2"}
 	got := map[string]any{}
 	for name, who := range map[string]approver{
-		"known approver":   {who: map[string]any{"reference": "Practitioner/pr1", "display": "Dr Approver"}, known: true},
-		"unknown approver": {who: map[string]any{"display": "unknown (no authenticated user)"}},
+		"known approver":   {who: reference{Reference: "Practitioner/pr1", Display: "Dr Approver"}, known: true},
+		"unknown approver": {who: reference{Display: "unknown (no authenticated user)"}},
 	} {
 		op := &service.WriteOp{Interaction: "update", Type: "CarePlan", ID: "cp1", Resource: plan, Version: 4}
 		extra, err := p.approve(op, plan, "pat1", secs, cs, who)
