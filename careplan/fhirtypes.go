@@ -1,6 +1,7 @@
 package careplan
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -96,15 +97,38 @@ type reference struct {
 	Display    string      `json:"display,omitempty"`
 }
 
+// documentBundle is the Bundle of $document.
+type documentBundle struct {
+	ResourceType string        `json:"resourceType"`
+	Identifier   identifier    `json:"identifier"`
+	Type         string        `json:"type"`
+	Timestamp    string        `json:"timestamp"`
+	Entry        []bundleEntry `json:"entry"`
+}
+
+type bundleEntry struct {
+	FullURL  string          `json:"fullUrl"`
+	Resource json.RawMessage `json:"resource"` // a stored version's JSON
+}
+
+// marshal returns v, one of the types above, as JSON. It does not escape
+// <, > and &: narratives are XHTML, and FHIR's JSON does not escape them.
+func marshal(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Strings, structs of them, trees parsed from JSON and stored JSON:
+		// a failure is a bug.
+		panic(fmt.Sprintf("careplan: marshalling a %T: %v", v, err))
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
 // tree returns v, one of the types above, as the write pipeline's raw JSON
 // tree.
 func tree(v any) map[string]any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		// Strings, structs of them and trees parsed from JSON: a failure is a bug.
-		panic(fmt.Sprintf("careplan: marshalling a %T: %v", v, err))
-	}
-	res, err := resource.Parse(b)
+	res, err := resource.Parse(marshal(v))
 	if err != nil {
 		panic(fmt.Sprintf("careplan: parsing a marshalled %T: %v", v, err))
 	}

@@ -213,21 +213,18 @@ func (p *Plans) documentOp(ctx context.Context, req *service.OperationRequest) (
 			items = append(items, item{rv, res})
 		}
 	}
-	entries := make([]any, len(items))
+	doc := documentBundle{ResourceType: "Bundle", Type: "document", Entry: make([]bundleEntry, len(items))}
 	for i, it := range items {
-		entries[i] = map[string]any{"fullUrl": req.Base + "/" + it.v.Type + "/" + it.v.ID, "resource": it.res}
+		// The stored JSON as it is: the document carries each version byte
+		// for byte, not a re-encoding of it.
+		doc.Entry[i] = bundleEntry{FullURL: req.Base + "/" + it.v.Type + "/" + it.v.ID, Resource: it.v.JSON}
 	}
-	ts := str(comp, "date")
-	if ts == "" {
-		ts = resource.FormatInstant(v.LastUpdated)
+	doc.Timestamp = str(comp, "date")
+	if doc.Timestamp == "" {
+		doc.Timestamp = resource.FormatInstant(v.LastUpdated)
 	}
 	// The same Composition version always gives the same document id.
 	docID := uuid.NewSHA1(uuid.NameSpaceURL, []byte(req.Base+"/"+versionRef(v))).String()
-	return http.StatusOK, map[string]any{
-		"resourceType": "Bundle",
-		"identifier":   map[string]any{"system": "urn:ietf:rfc:3986", "value": "urn:uuid:" + docID},
-		"type":         "document",
-		"timestamp":    ts,
-		"entry":        entries,
-	}, nil
+	doc.Identifier = identifier{System: "urn:ietf:rfc:3986", Value: "urn:uuid:" + docID}
+	return http.StatusOK, marshal(doc), nil
 }
