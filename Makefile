@@ -25,7 +25,7 @@ ifneq ($(wildcard $(SHARED)/ukcore/package.json),)
 export UKCORE_DIR ?= $(SHARED)/ukcore
 endif
 
-.PHONY: build run test vet mutants bench fuzz clean
+.PHONY: build run test test-env vet mutants bench fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ucp
@@ -60,6 +60,10 @@ plain_list = $(filter-out $(race_list),$(shell $(GO) list ./...))
 test: vet
 	$(GO) test -race -count=1 $(race_list)
 	$(GO) test -count=1 $(plain_list)
+
+## test-env: the official suites' variables as make test's recipes see them
+test-env:
+	@for v in FHIRPATH_TESTS PATCH_TESTS FHIR_EXAMPLES UKCORE_DIR; do echo "$$v=$$(printenv $$v)"; done
 
 ## vet: gofmt, go vet, tidy go.mod files (a diff fails) and staticcheck
 ## (pinned in tools/go.mod, built from the module proxy into bin/)
