@@ -113,14 +113,7 @@ func (s *Server) authorizeCompartment(c *gin.Context, typ, patient string, param
 // 410 when deleted, and the ReadInterceptor's refusal when hidden (as a read
 // of it would answer).
 func (s *Server) readPatient(ctx context.Context, id string) (*store.Version, error) {
-	v, err := s.cfg.Store.Read(ctx, "Patient", id)
-	if err != nil {
-		return nil, describeReadErr(err, "Patient", id)
-	}
-	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return s.svc.Visible(ctx, "Patient", id)
 }
 
 // everythingRefTypes are the types $everything adds when a compartment

@@ -89,9 +89,13 @@ const accessKey = "ucp.rest.access"
 
 // authorize asks the Authorizer and remembers the access for the audit.
 func (s *Server) authorize(c *gin.Context, a Access) error {
-	c.Set(accessKey, a)
+	s.note(c, a)
 	return s.cfg.Authorizer.Authorize(c.Request.Context(), a)
 }
+
+// note remembers a for the audit record of the request, for an
+// interaction that the service authorises itself.
+func (s *Server) note(c *gin.Context, a Access) { c.Set(accessKey, a) }
 
 // recoverMiddleware is the last resort: a panic is logged with its stack and
 // answered with a 500 OperationOutcome, never a dropped connection.
