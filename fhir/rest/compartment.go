@@ -62,53 +62,6 @@ func (s *Server) handleCompartmentSearch(c *gin.Context) error {
 	return s.searchIn(c, typ, c.Param("id"))
 }
 
-// authorizeCompartment authorises a compartment search of typ ("" for *)
-// in patient's compartment and then checks that the Patient exists and may
-// be seen. A named type (typ, or each _type of *) must be allowed: the
-// client asked for it. A bare * is every served type the caller may
-// search there, as $everything is (see searchableIn); those are returned,
-// nil otherwise.
-func (s *Server) authorizeCompartment(c *gin.Context, typ, patient string, params url.Values) ([]string, error) {
-	types := []string{typ}
-	if typ == "" {
-		types = nil
-		for _, v := range params["_type"] {
-			for _, t := range strings.Split(v, ",") {
-				if t = strings.TrimSpace(t); t == "" {
-					continue
-				}
-				if err := s.checkType(t); err != nil {
-					return nil, err
-				}
-				types = append(types, t)
-			}
-		}
-	}
-	q := "patient=" + url.QueryEscape("Patient/"+patient)
-	if enc := params.Encode(); enc != "" {
-		q += "&" + enc
-	}
-	var allowed []string
-	if len(types) == 0 {
-		// The Access the audit records is the search of the compartment.
-		c.Set(accessKey, Access{Interaction: "search-type", Query: q})
-		var err error
-		if allowed, err = s.searchableIn(c.Request.Context(), patient, s.cfg.Types); err != nil {
-			return nil, err
-		}
-		if len(allowed) == 0 {
-			return nil, outcome.Errorf(outcome.Forbidden, "you may search no type in the compartment of Patient/%s", patient)
-		}
-	}
-	for _, t := range types {
-		if err := s.authorize(c, Access{Interaction: "search-type", Type: t, Query: q}); err != nil {
-			return nil, err
-		}
-	}
-	_, err := s.readPatient(c.Request.Context(), patient)
-	return allowed, err
-}
-
 // readPatient reads the Patient a compartment belongs to: 404 when unknown,
 // 410 when deleted, and the ReadInterceptor's refusal when hidden (as a read
 // of it would answer).
@@ -147,8 +100,8 @@ var everythingRefTypes = map[string]bool{
 // are not supported and refused rather than silently ignored. The
 // Authorizer sees Interaction "operation", Operation "everything", then each
 // type as a search-type pinned to the patient (a refused type is left out,
-// see searchableIn) and each included resource as a read (left out when
-// refused); the ReadInterceptor filters the Patient (a refusal answers the
+// see service.Service.SearchableIn) and each included resource as a read
+// (left out when refused); the ReadInterceptor filters the Patient (a refusal answers the
 // request) and every entry (left out).
 func (s *Server) everythingOperation() Operation {
 	return Operation{
@@ -220,7 +173,7 @@ func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int
 	if len(q.Types) == 0 {
 		q.Types = s.cfg.Types
 	}
-	if q.Types, err = s.searchableIn(ctx, r.ID, q.Types); err != nil {
+	if q.Types, err = s.svc.SearchableIn(ctx, r.ID, q.Types); err != nil {
 		return 0, nil, err
 	}
 	res := &store.Result{}
@@ -231,10 +184,6 @@ func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int
 	}
 	b := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "searchset",
 		Meta: &bundleMeta{LastUpdated: resource.FormatInstant(s.now())}}
-	if res.Total >= 0 {
-		t := res.Total
-		b.Total = &t
-	}
 	self := r.Base + "/Patient/" + url.PathEscape(r.ID) + "/$everything?"
 	b.Link = append(b.Link, bundleLink{"self", self + encodeParams(link, r.String("_cursor"))})
 	if res.Next != "" {
@@ -258,11 +207,8 @@ func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int
 		})
 		refs = appendRefs(refs, v.JSON, r.Base)
 	}
-	if b.Total != nil && s.mayHide(ctx, q.Types) {
-		onePage := q.Count > 0 && q.Cursor == "" && res.Next == ""
-		if b.Total, err = s.visibleTotal(ctx, res.Total, onePage, hidden, s.hideableMatches(ctx, q)); err != nil {
-			return 0, nil, err
-		}
+	if b.Total, err = s.svc.SearchTotal(ctx, q, res, hidden); err != nil {
+		return 0, nil, err
 	}
 	for _, ref := range refs {
 		k := ref.String()
@@ -294,31 +240,6 @@ func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int
 		})
 	}
 	return http.StatusOK, marshalBundle(b), nil
-}
-
-// searchableIn returns those of types the caller may search in patient's
-// compartment. $everything is authorized as a read of the Patient, but it
-// returns every type in the compartment: AuditEvents among them, which
-// only auditors may read, and types a narrow token's scopes leave out. Each
-// type is asked as a compartment search is (search-type, pinned to the
-// patient), and a refused type is left out: $everything is everything the
-// caller may see. An authorizer that fails otherwise fails the request.
-func (s *Server) searchableIn(ctx context.Context, patient string, types []string) ([]string, error) {
-	var out []string
-	for _, t := range types {
-		q := "patient=" + url.QueryEscape("Patient/"+patient)
-		if t == "Patient" {
-			q = "_id=" + url.QueryEscape(patient)
-		}
-		err := s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "search-type", Type: t, Query: q})
-		switch {
-		case err == nil:
-			out = append(out, t)
-		case outcome.KindOf(err) != outcome.Forbidden:
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // appendRefs appends the local references ("Type/id", or absolute below
