@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -20,7 +21,17 @@ import (
 // request and response per entry; a deletion is an entry with request
 // method DELETE and no resource. Paging follows the store's cursor.
 func (s *Server) handleHistory(c *gin.Context) error {
-	typ, id := c.Param("type"), c.Param("id")
+	b, err := s.historyBundle(c.Request.Context(), s.base(c), c.Param("type"), c.Param("id"), c.Request.URL.Query(), func(a Access) { s.note(c, a) })
+	if err != nil {
+		return err
+	}
+	return s.writeJSON(c, http.StatusOK, b)
+}
+
+// historyBundle is the history Bundle of typ/id (either may be "") for
+// the parameters in query, with links below base; note is told the Access
+// the history is authorised as.
+func (s *Server) historyBundle(ctx context.Context, base, typ, id string, query url.Values, note func(Access)) ([]byte, error) {
 	interaction := "history-system"
 	switch {
 	case id != "":
@@ -30,44 +41,42 @@ func (s *Server) handleHistory(c *gin.Context) error {
 	}
 	// The service authorises the history; the Access is noted here for
 	// the request's audit record.
-	s.note(c, Access{Interaction: interaction, Type: typ, ID: id})
+	note(Access{Interaction: interaction, Type: typ, ID: id})
 	r := service.HistoryRequest{Type: typ, ID: id}
 	keep := url.Values{}
-	if v := c.Query("_count"); v != "" {
+	if v := query.Get("_count"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return invalidAt("_count", "_count must be a positive integer, not %q", v)
+			return nil, invalidAt("_count", "_count must be a positive integer, not %q", v)
 		}
 		r.Count = n
 		keep.Set("_count", v)
 	}
-	if v := c.Query("_since"); v != "" {
+	if v := query.Get("_since"); v != "" {
 		t, err := parseInstant(v)
 		if err != nil {
-			return invalidAt("_since", "_since must be an instant such as 2024-01-31T12:00:00Z, not %q", v)
+			return nil, invalidAt("_since", "_since must be an instant such as 2024-01-31T12:00:00Z, not %q", v)
 		}
 		r.Since = t
 		keep.Set("_since", v)
 	}
-	if v := c.Query("_at"); v != "" {
+	if v := query.Get("_at"); v != "" {
 		t, err := parseInstant(v)
 		if err != nil {
-			return invalidAt("_at", "_at must be an instant, not %q", v)
+			return nil, invalidAt("_at", "_at must be an instant, not %q", v)
 		}
 		r.At = t
 		keep.Set("_at", v)
 	}
-	ctx := c.Request.Context()
 	scope := cursorScope("history", typ+"/"+id, keep)
 	var err error
-	if r.Cursor, err = s.openCursor(ctx, scope, c.Query("_cursor")); err != nil {
-		return err
+	if r.Cursor, err = s.openCursor(ctx, scope, query.Get("_cursor")); err != nil {
+		return nil, err
 	}
 	page, err := s.svc.History(ctx, r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	base := s.base(c)
 	self := base
 	if typ != "" {
 		self += "/" + typ
@@ -78,14 +87,14 @@ func (s *Server) handleHistory(c *gin.Context) error {
 	self += "/_history"
 	b := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "history", Total: page.Total,
 		Meta: &bundleMeta{LastUpdated: resource.FormatInstant(s.now())}}
-	b.Link = append(b.Link, bundleLink{"self", self + "?" + encodeParams(keep, c.Query("_cursor"))})
+	b.Link = append(b.Link, bundleLink{"self", self + "?" + encodeParams(keep, query.Get("_cursor"))})
 	if page.Next != "" {
 		b.Link = append(b.Link, bundleLink{"next", self + "?" + encodeParams(keep, s.sealCursor(ctx, scope, page.Next))})
 	}
 	for i := range page.Versions {
 		b.Entry = append(b.Entry, historyEntry(base, &page.Versions[i]))
 	}
-	return s.writeJSON(c, http.StatusOK, marshalBundle(b))
+	return marshalBundle(b), nil
 }
 
 // historyEntry is one version as a history Bundle entry.

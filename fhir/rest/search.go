@@ -38,19 +38,34 @@ func (s *Server) search(c *gin.Context, typ string) error {
 // the Patient compartment of patient when that is set (see
 // handleCompartmentSearch).
 func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
-	return s.bounded(c.Request.Context(), func(ctx context.Context) error {
-		return s.searchWithin(ctx, c, typ, patient)
-	})
-}
-
-// searchWithin is searchIn within the search's deadline (ctx): the service
-// searches; this opens and seals the paging cursors and encodes the
-// searchset.
-func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient string) error {
 	params, err := s.searchParams(c)
 	if err != nil {
 		return err
 	}
+	b, err := s.searchset(c.Request.Context(), s.base(c), typ, patient, params, c.Request.Header.Values("Prefer"), func(a Access) { s.note(c, a) })
+	if err != nil {
+		return err
+	}
+	return s.writeJSON(c, http.StatusOK, b)
+}
+
+// searchset is the searchset Bundle of a search of typ (every type when
+// "") in the compartment of patient (none when ""), with params as the
+// request's parameters, links below base, and the request's Prefer
+// headers; note is told the Access the search is authorised as. The
+// search runs under Config.SearchTimeout.
+func (s *Server) searchset(ctx context.Context, base, typ, patient string, params url.Values, prefer []string, note func(Access)) (b []byte, err error) {
+	err = s.bounded(ctx, func(ctx context.Context) error {
+		b, err = s.searchWithin(ctx, base, typ, patient, params, prefer, note)
+		return err
+	})
+	return b, err
+}
+
+// searchWithin is searchset within the search's deadline (ctx): the
+// service searches; this opens and seals the paging cursors and encodes
+// the searchset.
+func (s *Server) searchWithin(ctx context.Context, base, typ, patient string, params url.Values, prefer []string, note func(Access)) ([]byte, error) {
 	sealed := params.Get("_cursor")
 	parseParams := url.Values{}
 	for k, v := range params {
@@ -61,18 +76,18 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 	scope := cursorScope("search", typ+"\x00"+patient, parseParams)
 	r := service.SearchRequest{
 		Type: typ, Patient: patient, Params: parseParams, Query: params.Encode(),
-		Lenient: parsePrefer(c.Request.Header.Values("Prefer")).handling == "lenient",
-		Noted:   func(a Access) { s.note(c, a) },
+		Lenient: parsePrefer(prefer).handling == "lenient",
+		Noted:   note,
 	}
+	var err error
 	if r.Cursor, err = s.openCursor(ctx, scope, sealed); err != nil {
-		return err
+		return nil, err
 	}
 	res, err := s.svc.Search(ctx, r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req := res.Parsed
-	base := s.base(c)
 	b := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "searchset", Total: res.Total,
 		Meta: &bundleMeta{LastUpdated: resource.FormatInstant(s.now())}}
 	selfPath := base + "/"
@@ -105,7 +120,7 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 		v := &res.Matches[i]
 		body, err := s.subset(v.JSON, req.Summary, strings.Join(req.Elements, ","))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		b.Entry = append(b.Entry, bundleEntry{
 			FullURL: base + "/" + v.Type + "/" + v.ID, Resource: body, Search: &entrySearch{Mode: "match"},
@@ -132,7 +147,7 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 			Search:   &entrySearch{Mode: "outcome"},
 		})
 	}
-	return s.writeJSON(c, http.StatusOK, marshalBundle(b))
+	return marshalBundle(b), nil
 }
 
 // defaultSearchTimeout is the default of Config.SearchTimeout: far beyond
