@@ -45,21 +45,32 @@ import (
 // which patients exist. The Patient must exist (404, 410 when deleted) and
 // pass the ReadInterceptor; each entry then passes it as in any search.
 func (s *Server) handleCompartmentSearch(c *gin.Context) error {
-	if c.Param("type") != "Patient" {
-		return &outcome.Error{Kind: outcome.NotFound, Code: "not-supported", Message: fmt.Sprintf("compartment %s is not supported: only Patient compartment searches are", c.Param("type"))}
+	typ, err := compartmentType(c.Param("type"), c.Param("comp"), c.Request.URL.Path)
+	if err != nil {
+		return err
 	}
-	comp := c.Param("comp")
-	typ := ""
-	if comp != "*" {
-		if !resource.ValidType(comp) {
-			return refuse(outcome.NotFound, "no FHIR endpoint at "+c.Request.URL.Path)
-		}
-		if err := s.checkType(comp); err != nil {
+	if typ != "" {
+		if err := s.checkType(typ); err != nil {
 			return err
 		}
-		typ = comp
 	}
 	return s.searchIn(c, typ, c.Param("id"))
+}
+
+// compartmentType is the type searched at path, the compartment search
+// /{compartment}/{id}/{searched}: "" for *. Only the Patient compartment
+// is served.
+func compartmentType(compartment, searched, path string) (string, error) {
+	if compartment != "Patient" {
+		return "", &outcome.Error{Kind: outcome.NotFound, Code: "not-supported", Message: fmt.Sprintf("compartment %s is not supported: only Patient compartment searches are", compartment)}
+	}
+	if searched == "*" {
+		return "", nil
+	}
+	if !resource.ValidType(searched) {
+		return "", refuse(outcome.NotFound, "no FHIR endpoint at "+path)
+	}
+	return searched, nil
 }
 
 // readPatient reads the Patient a compartment belongs to: 404 when unknown,

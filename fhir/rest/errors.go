@@ -124,14 +124,13 @@ func (s *Server) logMiddleware(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	d := time.Since(start)
-	entry := isBundleEntry(c.Request)
 	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "fhir request",
 		slog.String("method", c.Request.Method),
 		slog.String("path", c.Request.URL.Path),
 		slog.Int("status", c.Writer.Status()),
 		slog.Duration("duration", d),
-		slog.Bool("bundle_entry", entry))
-	if s.cfg.Observer != nil && !entry {
+		slog.Bool("bundle_entry", false))
+	if s.cfg.Observer != nil {
 		var interaction, typ string
 		if a, ok := c.Get(accessKey); ok {
 			acc := a.(Access)
