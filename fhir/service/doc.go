@@ -23,7 +23,8 @@
 // and patch). Transaction prepares every entry in the R4 order, each seeing
 // the ones before it, and stores them in one atomic write; BatchEntry runs
 // one write entry as an interaction of its own; Bundle runs a whole Bundle
-// of writes for an in-process caller. GET entries are the REST adapter's.
+// of writes for an in-process caller. A door answers GET entries with the
+// read interactions below.
 //
 // # Reads
 //
