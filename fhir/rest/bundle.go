@@ -1,12 +1,9 @@
 package rest
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"time"
@@ -39,9 +36,6 @@ func (s *Server) handleBundle(c *gin.Context) error {
 	if len(entries) > s.cfg.MaxBundleEntries {
 		return &outcome.Error{Kind: outcome.TooLarge, Code: "too-costly", Message: fmt.Sprintf("the bundle has %d entries; at most %d are accepted", len(entries), s.cfg.MaxBundleEntries), Expr: []string{"Bundle.entry"}}
 	}
-	if isBundleEntry(c.Request) {
-		return invalid("a batch or transaction may not contain another batch or transaction")
-	}
 	switch typ {
 	case "batch":
 		if err := s.authorize(c, Access{Interaction: "batch"}); err != nil {
@@ -57,16 +51,6 @@ func (s *Server) handleBundle(c *gin.Context) error {
 	return invalidAt("Bundle.type", "POST to the base needs a Bundle of type batch or transaction, not %q (store other bundles with POST /Bundle)", typ)
 }
 
-// bundleEntryKey marks, in its context, an internal request that a batch
-// runs for one entry (the value is the entry's index). A context value and
-// not a header, so that no client can pass its own request off as one.
-type bundleEntryKey struct{}
-
-func isBundleEntry(r *http.Request) bool {
-	_, ok := r.Context().Value(bundleEntryKey{}).(int)
-	return ok
-}
-
 // decodeEntry reads entry i, with request.url relative to this server's
 // base.
 func (s *Server) decodeEntry(c *gin.Context, i int, raw any) (*service.Entry, error) {
@@ -79,8 +63,8 @@ func (s *Server) decodeEntry(c *gin.Context, i int, raw any) (*service.Entry, er
 }
 
 // batch runs each entry on its own, as if it were its own request (same
-// principal and Prefer), and reports each outcome: a write through the
-// service, a read through the router.
+// principal and Prefer), and reports each outcome: a write through
+// batchWrite, a read through getEntry; neither is an HTTP request.
 func (s *Server) batch(c *gin.Context, entries []any) error {
 	out := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "batch-response"}
 	for i, raw := range entries {
@@ -90,7 +74,7 @@ func (s *Server) batch(c *gin.Context, entries []any) error {
 		case err != nil:
 			e.Response = entryFailure(err)
 		case r.Method == "GET" || r.Method == "HEAD" || r.Type == "":
-			e = s.subRequest(c, r)
+			e = s.getEntry(c, r)
 		default:
 			e = s.batchWrite(c, r)
 		}
@@ -149,79 +133,6 @@ func (s *Server) batchWrite(c *gin.Context, e *service.Entry) bundleEntry {
 	return out
 }
 
-// subRequest runs one bundle entry through the router and turns the
-// recorded response into a response entry.
-func (s *Server) subRequest(c *gin.Context, r *service.Entry) bundleEntry {
-	target := s.cfg.Prefix + "/" + r.Path
-	var body []byte
-	ctype := mimeFHIRJSON
-	if r.Resource != nil {
-		if r.Method == "PATCH" {
-			b, jsonPatch, err := service.EntryPatch(r.Resource)
-			if err != nil {
-				return bundleEntry{Response: entryFailure(err)}
-			}
-			body = b
-			if jsonPatch {
-				ctype = mimeJSONPatch
-			}
-		} else {
-			body = resource.Marshal(r.Resource)
-		}
-	}
-	req, err := http.NewRequestWithContext(context.WithValue(c.Request.Context(), bundleEntryKey{}, r.Index), r.Method, target, bytes.NewReader(body))
-	if err != nil {
-		return bundleEntry{Response: entryFailure(outcome.At(outcome.Invalid, fmt.Sprintf("Bundle.entry[%d].request.url", r.Index), "bad request.url: %v", err))}
-	}
-	for _, h := range []string{"Authorization", "Prefer", "X-Forwarded-Proto"} {
-		if v := c.Request.Header.Values(h); len(v) > 0 {
-			req.Header[h] = v
-		}
-	}
-	req.Host = c.Request.Host
-	req.TLS = c.Request.TLS
-	req.RemoteAddr = c.Request.RemoteAddr
-	req.Header.Set("Accept", mimeFHIRJSON)
-	if body != nil {
-		req.Header.Set("Content-Type", ctype)
-	}
-	ifMatch := ""
-	if r.IfMatch != 0 {
-		ifMatch = etag(r.IfMatch)
-	}
-	for h, v := range map[string]string{"If-Match": ifMatch, "If-None-Exist": r.IfNoneExist, "If-None-Match": r.IfNoneMatch, "If-Modified-Since": r.IfModifiedSince} {
-		if v != "" {
-			req.Header.Set(h, v)
-		}
-	}
-	rec := httptest.NewRecorder()
-	s.engine.ServeHTTP(rec, req)
-	resp := &entryResponse{
-		Status:   statusText(rec.Code),
-		Location: rec.Header().Get("Location"),
-		Etag:     rec.Header().Get("ETag"),
-	}
-	if lm := rec.Header().Get("Last-Modified"); lm != "" {
-		if t, err := http.ParseTime(lm); err == nil {
-			resp.LastModified = resource.FormatInstant(t)
-		}
-	}
-	e := bundleEntry{Response: resp}
-	if rb := rec.Body.Bytes(); len(rb) > 0 {
-		if rec.Code >= 400 || bytes.Contains(rb[:min(len(rb), 64)], []byte(`"resourceType":"OperationOutcome"`)) {
-			resp.Outcome = rb
-		} else {
-			e.Resource = rb
-		}
-	}
-	if e.Resource != nil && r.Method != "GET" && r.Method != "HEAD" {
-		if res, err := resource.Parse(e.Resource); err == nil {
-			e.FullURL = s.base(c) + "/" + resource.Type(res) + "/" + resource.ID(res)
-		}
-	}
-	return e
-}
-
 func statusText(code int) string {
 	return strconv.Itoa(code) + " " + http.StatusText(code)
 }
@@ -257,7 +168,7 @@ func (s *Server) transaction(c *gin.Context, entries []any) error {
 	base := s.base(c)
 	for i, e := range in {
 		if e.Method == "GET" || e.Method == "HEAD" {
-			out.Entry = append(out.Entry, s.subRequest(c, e))
+			out.Entry = append(out.Entry, s.getEntry(c, e))
 			continue
 		}
 		be := bundleEntry{Response: &entryResponse{Status: statusText(writeStatus(results[i].Outcome))}}

@@ -45,82 +45,39 @@ import (
 // which patients exist. The Patient must exist (404, 410 when deleted) and
 // pass the ReadInterceptor; each entry then passes it as in any search.
 func (s *Server) handleCompartmentSearch(c *gin.Context) error {
-	if c.Param("type") != "Patient" {
-		return &outcome.Error{Kind: outcome.NotFound, Code: "not-supported", Message: fmt.Sprintf("compartment %s is not supported: only Patient compartment searches are", c.Param("type"))}
+	typ, err := compartmentType(c.Param("type"), c.Param("comp"), c.Request.URL.Path)
+	if err != nil {
+		return err
 	}
-	comp := c.Param("comp")
-	typ := ""
-	if comp != "*" {
-		if !resource.ValidType(comp) {
-			return refuse(outcome.NotFound, "no FHIR endpoint at "+c.Request.URL.Path)
-		}
-		if err := s.checkType(comp); err != nil {
+	if typ != "" {
+		if err := s.checkType(typ); err != nil {
 			return err
 		}
-		typ = comp
 	}
 	return s.searchIn(c, typ, c.Param("id"))
 }
 
-// authorizeCompartment authorises a compartment search of typ ("" for *)
-// in patient's compartment and then checks that the Patient exists and may
-// be seen. A named type (typ, or each _type of *) must be allowed: the
-// client asked for it. A bare * is every served type the caller may
-// search there, as $everything is (see searchableIn); those are returned,
-// nil otherwise.
-func (s *Server) authorizeCompartment(c *gin.Context, typ, patient string, params url.Values) ([]string, error) {
-	types := []string{typ}
-	if typ == "" {
-		types = nil
-		for _, v := range params["_type"] {
-			for _, t := range strings.Split(v, ",") {
-				if t = strings.TrimSpace(t); t == "" {
-					continue
-				}
-				if err := s.checkType(t); err != nil {
-					return nil, err
-				}
-				types = append(types, t)
-			}
-		}
+// compartmentType is the type searched at path, the compartment search
+// /{compartment}/{id}/{searched}: "" for *. Only the Patient compartment
+// is served.
+func compartmentType(compartment, searched, path string) (string, error) {
+	if compartment != "Patient" {
+		return "", &outcome.Error{Kind: outcome.NotFound, Code: "not-supported", Message: fmt.Sprintf("compartment %s is not supported: only Patient compartment searches are", compartment)}
 	}
-	q := "patient=" + url.QueryEscape("Patient/"+patient)
-	if enc := params.Encode(); enc != "" {
-		q += "&" + enc
+	if searched == "*" {
+		return "", nil
 	}
-	var allowed []string
-	if len(types) == 0 {
-		// The Access the audit records is the search of the compartment.
-		c.Set(accessKey, Access{Interaction: "search-type", Query: q})
-		var err error
-		if allowed, err = s.searchableIn(c.Request.Context(), patient, s.cfg.Types); err != nil {
-			return nil, err
-		}
-		if len(allowed) == 0 {
-			return nil, outcome.Errorf(outcome.Forbidden, "you may search no type in the compartment of Patient/%s", patient)
-		}
+	if !resource.ValidType(searched) {
+		return "", refuse(outcome.NotFound, "no FHIR endpoint at "+path)
 	}
-	for _, t := range types {
-		if err := s.authorize(c, Access{Interaction: "search-type", Type: t, Query: q}); err != nil {
-			return nil, err
-		}
-	}
-	_, err := s.readPatient(c.Request.Context(), patient)
-	return allowed, err
+	return searched, nil
 }
 
 // readPatient reads the Patient a compartment belongs to: 404 when unknown,
 // 410 when deleted, and the ReadInterceptor's refusal when hidden (as a read
 // of it would answer).
 func (s *Server) readPatient(ctx context.Context, id string) (*store.Version, error) {
-	v, err := s.cfg.Store.Read(ctx, "Patient", id)
-	if err != nil {
-		return nil, describeReadErr(err, "Patient", id)
-	}
-	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return s.svc.Visible(ctx, "Patient", id)
 }
 
 // everythingRefTypes are the types $everything adds when a compartment
@@ -154,8 +111,8 @@ var everythingRefTypes = map[string]bool{
 // are not supported and refused rather than silently ignored. The
 // Authorizer sees Interaction "operation", Operation "everything", then each
 // type as a search-type pinned to the patient (a refused type is left out,
-// see searchableIn) and each included resource as a read (left out when
-// refused); the ReadInterceptor filters the Patient (a refusal answers the
+// see service.Service.SearchableIn) and each included resource as a read
+// (left out when refused); the ReadInterceptor filters the Patient (a refusal answers the
 // request) and every entry (left out).
 func (s *Server) everythingOperation() Operation {
 	return Operation{
@@ -227,7 +184,7 @@ func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int
 	if len(q.Types) == 0 {
 		q.Types = s.cfg.Types
 	}
-	if q.Types, err = s.searchableIn(ctx, r.ID, q.Types); err != nil {
+	if q.Types, err = s.svc.SearchableIn(ctx, r.ID, q.Types); err != nil {
 		return 0, nil, err
 	}
 	res := &store.Result{}
@@ -238,10 +195,6 @@ func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int
 	}
 	b := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "searchset",
 		Meta: &bundleMeta{LastUpdated: resource.FormatInstant(s.now())}}
-	if res.Total >= 0 {
-		t := res.Total
-		b.Total = &t
-	}
 	self := r.Base + "/Patient/" + url.PathEscape(r.ID) + "/$everything?"
 	b.Link = append(b.Link, bundleLink{"self", self + encodeParams(link, r.String("_cursor"))})
 	if res.Next != "" {
@@ -265,11 +218,8 @@ func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int
 		})
 		refs = appendRefs(refs, v.JSON, r.Base)
 	}
-	if b.Total != nil && s.mayHide(ctx, q.Types) {
-		onePage := q.Count > 0 && q.Cursor == "" && res.Next == ""
-		if b.Total, err = s.visibleTotal(ctx, res.Total, onePage, hidden, s.hideableMatches(ctx, q)); err != nil {
-			return 0, nil, err
-		}
+	if b.Total, err = s.svc.SearchTotal(ctx, q, res, hidden); err != nil {
+		return 0, nil, err
 	}
 	for _, ref := range refs {
 		k := ref.String()
@@ -301,31 +251,6 @@ func (s *Server) everythingWithin(ctx context.Context, r *OperationRequest) (int
 		})
 	}
 	return http.StatusOK, marshalBundle(b), nil
-}
-
-// searchableIn returns those of types the caller may search in patient's
-// compartment. $everything is authorized as a read of the Patient, but it
-// returns every type in the compartment: AuditEvents among them, which
-// only auditors may read, and types a narrow token's scopes leave out. Each
-// type is asked as a compartment search is (search-type, pinned to the
-// patient), and a refused type is left out: $everything is everything the
-// caller may see. An authorizer that fails otherwise fails the request.
-func (s *Server) searchableIn(ctx context.Context, patient string, types []string) ([]string, error) {
-	var out []string
-	for _, t := range types {
-		q := "patient=" + url.QueryEscape("Patient/"+patient)
-		if t == "Patient" {
-			q = "_id=" + url.QueryEscape(patient)
-		}
-		err := s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "search-type", Type: t, Query: q})
-		switch {
-		case err == nil:
-			out = append(out, t)
-		case outcome.KindOf(err) != outcome.Forbidden:
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // appendRefs appends the local references ("Type/id", or absolute below

@@ -254,15 +254,9 @@ func setVersionHeaders(c *gin.Context, v *store.Version) {
 // If-Modified-Since (304) and _summary/_elements.
 func (s *Server) handleRead(c *gin.Context) error {
 	typ, id := c.Param("type"), c.Param("id")
-	if err := s.authorize(c, Access{Interaction: "read", Type: typ, ID: id}); err != nil {
-		return err
-	}
-	ctx := c.Request.Context()
-	v, err := s.cfg.Store.Read(ctx, typ, id)
+	s.note(c, Access{Interaction: "read", Type: typ, ID: id})
+	v, err := s.svc.Read(c.Request.Context(), typ, id)
 	if err != nil {
-		return describeReadErr(err, typ, id)
-	}
-	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose); err != nil {
 		return err
 	}
 	if h := c.GetHeader("If-None-Match"); h != "" {
@@ -295,46 +289,19 @@ func (s *Server) respondResource(c *gin.Context, v *store.Version) error {
 	return s.writeJSON(c, http.StatusOK, body)
 }
 
-// describeReadErr gives NotFound and Gone a message naming the resource.
-func describeReadErr(err error, typ, id string) error {
-	e := outcome.AsError(err)
-	if e == nil {
-		return err
-	}
-	switch e.Kind {
-	case outcome.NotFound:
-		if e.Message == "" {
-			return outcome.Errorf(outcome.NotFound, "%s/%s is not known", typ, id)
-		}
-	case outcome.Gone:
-		return outcome.Errorf(outcome.Gone, "%s/%s has been deleted", typ, id)
-	}
-	return err
-}
-
 // handleVRead is vread (R4 http.html#vread). A deletion version is 410.
 func (s *Server) handleVRead(c *gin.Context) error {
 	typ, id := c.Param("type"), c.Param("id")
-	if err := s.authorize(c, Access{Interaction: "vread", Type: typ, ID: id}); err != nil {
-		return err
-	}
+	s.note(c, Access{Interaction: "vread", Type: typ, ID: id})
 	vid, err := service.ParseETag(c.Param("vid"))
 	if err != nil {
 		return invalid("invalid version id %q", c.Param("vid"))
 	}
-	ctx := c.Request.Context()
-	v, err := s.cfg.Store.VRead(ctx, typ, id, vid)
+	v, err := s.svc.VRead(c.Request.Context(), typ, id, vid)
 	if err != nil {
-		if outcome.KindOf(err) == outcome.NotFound {
-			return outcome.Errorf(outcome.NotFound, "%s/%s has no version %d", typ, id, vid)
+		if v != nil && v.Deleted {
+			c.Header("ETag", etag(v.VersionID))
 		}
-		return err
-	}
-	if v.Deleted {
-		c.Header("ETag", etag(v.VersionID))
-		return outcome.Errorf(outcome.Gone, "version %d of %s/%s is a deletion", vid, typ, id)
-	}
-	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose); err != nil {
 		return err
 	}
 	return s.respondResource(c, v)

@@ -4,11 +4,13 @@
 // capabilities), content negotiation, paging and OperationOutcome errors.
 //
 // The REST layer is the HTTP door to package service, which owns the FHIR
-// write semantics: it numbers versions, sets meta, assigns ids, evaluates
-// conditional writes and runs transactions, for this adapter and for the
-// doors that never speak HTTP (bulk import, start-up loading). This package
-// decodes requests and Bundle entries, authorises and audits each request,
-// serves reads and searches, and encodes responses. The store below only
+// semantics: it numbers versions, sets meta, assigns ids, evaluates
+// conditional writes, runs transactions, and serves reads, histories and
+// searches (authorised and filtered), for this adapter and for the doors
+// that never speak HTTP (bulk import, start-up loading). This package
+// decodes requests and Bundle entries, audits each request, seals paging
+// cursors, and encodes responses; a batch's read entries are answered
+// through the same service calls, without HTTP (entry.go). The store below only
 // keeps versions atomically and answers index queries (see package store).
 // Client JSON is only ever stored through resource.Parse, resource.SetMeta
 // and resource.Marshal, so that nothing a client sent (primitive extensions,

@@ -89,9 +89,13 @@ const accessKey = "ucp.rest.access"
 
 // authorize asks the Authorizer and remembers the access for the audit.
 func (s *Server) authorize(c *gin.Context, a Access) error {
-	c.Set(accessKey, a)
+	s.note(c, a)
 	return s.cfg.Authorizer.Authorize(c.Request.Context(), a)
 }
+
+// note remembers a for the audit record of the request, for an
+// interaction that the service authorises itself.
+func (s *Server) note(c *gin.Context, a Access) { c.Set(accessKey, a) }
 
 // recoverMiddleware is the last resort: a panic is logged with its stack and
 // answered with a 500 OperationOutcome, never a dropped connection.
@@ -120,14 +124,13 @@ func (s *Server) logMiddleware(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	d := time.Since(start)
-	entry := isBundleEntry(c.Request)
 	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "fhir request",
 		slog.String("method", c.Request.Method),
 		slog.String("path", c.Request.URL.Path),
 		slog.Int("status", c.Writer.Status()),
 		slog.Duration("duration", d),
-		slog.Bool("bundle_entry", entry))
-	if s.cfg.Observer != nil && !entry {
+		slog.Bool("bundle_entry", false))
+	if s.cfg.Observer != nil {
 		var interaction, typ string
 		if a, ok := c.Get(accessKey); ok {
 			acc := a.(Access)

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,9 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
-	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
-	"ucp/fhir/search"
 	"ucp/fhir/service"
 	"ucp/store"
 )
@@ -22,7 +21,17 @@ import (
 // request and response per entry; a deletion is an entry with request
 // method DELETE and no resource. Paging follows the store's cursor.
 func (s *Server) handleHistory(c *gin.Context) error {
-	typ, id := c.Param("type"), c.Param("id")
+	b, err := s.historyBundle(c.Request.Context(), s.base(c), c.Param("type"), c.Param("id"), c.Request.URL.Query(), func(a Access) { s.note(c, a) })
+	if err != nil {
+		return err
+	}
+	return s.writeJSON(c, http.StatusOK, b)
+}
+
+// historyBundle is the history Bundle of typ/id (either may be "") for
+// the parameters in query, with links below base; note is told the Access
+// the history is authorised as.
+func (s *Server) historyBundle(ctx context.Context, base, typ, id string, query url.Values, note func(Access)) ([]byte, error) {
 	interaction := "history-system"
 	switch {
 	case id != "":
@@ -30,52 +39,44 @@ func (s *Server) handleHistory(c *gin.Context) error {
 	case typ != "":
 		interaction = "history-type"
 	}
-	if err := s.authorize(c, Access{Interaction: interaction, Type: typ, ID: id}); err != nil {
-		return err
-	}
-	q := store.HistoryQuery{Type: typ, ID: id, Count: search.DefaultCount}
+	// The service authorises the history; the Access is noted here for
+	// the request's audit record.
+	note(Access{Interaction: interaction, Type: typ, ID: id})
+	r := service.HistoryRequest{Type: typ, ID: id}
 	keep := url.Values{}
-	if v := c.Query("_count"); v != "" {
+	if v := query.Get("_count"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return invalidAt("_count", "_count must be a positive integer, not %q", v)
+			return nil, invalidAt("_count", "_count must be a positive integer, not %q", v)
 		}
-		q.Count = min(n, search.MaxCount)
+		r.Count = n
 		keep.Set("_count", v)
 	}
-	if v := c.Query("_since"); v != "" {
+	if v := query.Get("_since"); v != "" {
 		t, err := parseInstant(v)
 		if err != nil {
-			return invalidAt("_since", "_since must be an instant such as 2024-01-31T12:00:00Z, not %q", v)
+			return nil, invalidAt("_since", "_since must be an instant such as 2024-01-31T12:00:00Z, not %q", v)
 		}
-		q.Since = t
+		r.Since = t
 		keep.Set("_since", v)
 	}
-	if v := c.Query("_at"); v != "" {
+	if v := query.Get("_at"); v != "" {
 		t, err := parseInstant(v)
 		if err != nil {
-			return invalidAt("_at", "_at must be an instant, not %q", v)
+			return nil, invalidAt("_at", "_at must be an instant, not %q", v)
 		}
-		q.At = t
+		r.At = t
 		keep.Set("_at", v)
 	}
-	ctx := c.Request.Context()
 	scope := cursorScope("history", typ+"/"+id, keep)
 	var err error
-	if q.Cursor, err = s.openCursor(ctx, scope, c.Query("_cursor")); err != nil {
-		return err
+	if r.Cursor, err = s.openCursor(ctx, scope, query.Get("_cursor")); err != nil {
+		return nil, err
 	}
-	page, err := s.cfg.Store.History(ctx, q)
+	page, err := s.svc.History(ctx, r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if id != "" && len(page.Versions) == 0 && q.Cursor == "" && q.Since.IsZero() {
-		// An instance never written has no history: 404, as for a read.
-		if _, err := s.cfg.Store.Read(ctx, typ, id); outcome.KindOf(err) == outcome.NotFound {
-			return describeReadErr(err, typ, id)
-		}
-	}
-	base := s.base(c)
 	self := base
 	if typ != "" {
 		self += "/" + typ
@@ -84,49 +85,16 @@ func (s *Server) handleHistory(c *gin.Context) error {
 		self += "/" + id
 	}
 	self += "/_history"
-	total := page.Total
-	b := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "history", Total: &total,
+	b := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "history", Total: page.Total,
 		Meta: &bundleMeta{LastUpdated: resource.FormatInstant(s.now())}}
-	b.Link = append(b.Link, bundleLink{"self", self + "?" + encodeParams(keep, c.Query("_cursor"))})
+	b.Link = append(b.Link, bundleLink{"self", self + "?" + encodeParams(keep, query.Get("_cursor"))})
 	if page.Next != "" {
 		b.Link = append(b.Link, bundleLink{"next", self + "?" + encodeParams(keep, s.sealCursor(ctx, scope, page.Next))})
 	}
-	hidden := 0
 	for i := range page.Versions {
-		v := &page.Versions[i]
-		if !v.Deleted && s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose) != nil {
-			hidden++
-			continue
-		}
-		b.Entry = append(b.Entry, historyEntry(base, v))
+		b.Entry = append(b.Entry, historyEntry(base, &page.Versions[i]))
 	}
-	var types []string
-	if typ != "" {
-		types = []string{typ}
-	}
-	if hideable := s.hideable(ctx, types); len(hideable) > 0 {
-		// The versions of the types that may be hidden, one history query
-		// per type (a system history spans them all).
-		versions := func(limit int) ([]store.Version, error) {
-			var out []store.Version
-			for _, t := range hideable {
-				hq := q
-				hq.Type, hq.Cursor, hq.Count = t, "", limit-len(out)
-				p, err := s.cfg.Store.History(ctx, hq)
-				if err != nil {
-					return nil, err
-				}
-				if out = append(out, p.Versions...); len(out) >= limit {
-					break
-				}
-			}
-			return out, nil
-		}
-		if b.Total, err = s.visibleTotal(ctx, total, q.Cursor == "" && page.Next == "", hidden, versions); err != nil {
-			return err
-		}
-	}
-	return s.writeJSON(c, http.StatusOK, marshalBundle(b))
+	return marshalBundle(b), nil
 }
 
 // historyEntry is one version as a history Bundle entry.

@@ -1,10 +1,12 @@
 package rest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -56,8 +58,59 @@ func opAllows(list []string, typ string) bool {
 
 // handleOperation serves /$op, /{type}/$op and /{type}/{id}/$op.
 func (s *Server) handleOperation(c *gin.Context) error {
-	name := strings.TrimPrefix(c.Param("op"), "$")
-	typ, id := c.Param("type"), c.Param("id")
+	call := opCall{
+		name: strings.TrimPrefix(c.Param("op"), "$"), method: c.Request.Method, typ: c.Param("type"), id: c.Param("id"),
+		rawQuery: c.Request.URL.RawQuery, base: s.base(c), header: c.Request.Header.Clone(),
+		note: func(a Access) { s.note(c, a) },
+	}
+	if call.method == http.MethodPost {
+		// Read once authorised, as the body of any request is.
+		call.body = func() (map[string]any, error) {
+			body, _, err := s.readBody(c, mimeFHIRJSON, mimeJSON)
+			if err != nil {
+				return nil, err
+			}
+			if len(strings.TrimSpace(string(body))) == 0 {
+				return nil, nil
+			}
+			return parseResource(body, "")
+		}
+	}
+	status, header, b, err := s.invoke(c.Request.Context(), call)
+	if err != nil {
+		return err
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			c.Writer.Header().Add(k, v)
+		}
+	}
+	if b == nil {
+		c.Status(status)
+		c.Writer.WriteHeaderNow()
+		return nil
+	}
+	return s.writeJSON(c, status, b)
+}
+
+// opCall is one invocation of an operation, from a request or a bundle
+// entry.
+type opCall struct {
+	name, method, typ, id string
+	rawQuery, base        string
+	header                http.Header
+	// body returns the POSTed resource (nil when there is none); nil for a
+	// GET.
+	body func() (map[string]any, error)
+	// note is told the Access the invocation is authorised as.
+	note func(Access)
+}
+
+// invoke runs an operation: it finds the one registered for the name and
+// level, authorises it and calls its handler, and returns the status, the
+// response headers the handler set and the body (nil for none).
+func (s *Server) invoke(ctx context.Context, call opCall) (int, http.Header, []byte, error) {
+	name, typ, id := call.name, call.typ, call.id
 	op := s.ops[name]
 	level := "system"
 	switch {
@@ -75,41 +128,33 @@ func (s *Server) handleOperation(c *gin.Context) error {
 				where = "on a " + typ + " instance"
 			}
 		}
-		return &outcome.Error{Kind: outcome.NotFound, Code: "not-supported", Message: fmt.Sprintf("operation $%s is not supported %s", name, where)}
+		return 0, nil, nil, &outcome.Error{Kind: outcome.NotFound, Code: "not-supported", Message: fmt.Sprintf("operation $%s is not supported %s", name, where)}
 	}
-	if c.Request.Method == http.MethodGet && op.AffectsState {
-		return refuse(outcome.MethodNotAllowed, fmt.Sprintf("operation $%s changes data and must be invoked with POST", name))
+	if call.method == http.MethodGet && op.AffectsState {
+		return 0, nil, nil, refuse(outcome.MethodNotAllowed, fmt.Sprintf("operation $%s changes data and must be invoked with POST", name))
 	}
-	if err := s.authorize(c, Access{Interaction: "operation", Operation: name, Type: typ, ID: id, Query: c.Request.URL.RawQuery}); err != nil {
-		return err
+	a := Access{Interaction: "operation", Operation: name, Type: typ, ID: id, Query: call.rawQuery}
+	call.note(a)
+	if err := s.cfg.Authorizer.Authorize(ctx, a); err != nil {
+		return 0, nil, nil, err
 	}
-	req := &OperationRequest{Name: name, Method: c.Request.Method, Type: typ, ID: id, Query: c.Request.URL.Query(), Base: s.base(c),
-		Header: c.Request.Header.Clone(), ResponseHeader: http.Header{}}
-	if c.Request.Method == http.MethodPost {
-		body, _, err := s.readBody(c, mimeFHIRJSON, mimeJSON)
+	query, _ := url.ParseQuery(call.rawQuery)
+	req := &OperationRequest{Name: name, Method: call.method, Type: typ, ID: id, Query: query, Base: call.base,
+		Header: call.header, ResponseHeader: http.Header{}}
+	if call.body != nil {
+		res, err := call.body()
 		if err != nil {
-			return err
+			return 0, nil, nil, err
 		}
-		if len(strings.TrimSpace(string(body))) > 0 {
-			res, err := parseResource(body, "")
-			if err != nil {
-				return err
-			}
-			if res["resourceType"] == "Parameters" {
-				req.Parameters = res
-			} else {
-				req.Resource = res
-			}
+		if res["resourceType"] == "Parameters" {
+			req.Parameters = res
+		} else if res != nil {
+			req.Resource = res
 		}
 	}
-	status, body, err := op.Handler(c.Request.Context(), req)
+	status, body, err := op.Handler(ctx, req)
 	if err != nil {
-		return err
-	}
-	for k, vs := range req.ResponseHeader {
-		for _, v := range vs {
-			c.Writer.Header().Add(k, v)
-		}
+		return 0, nil, nil, err
 	}
 	var b []byte
 	switch v := body.(type) {
@@ -117,22 +162,20 @@ func (s *Server) handleOperation(c *gin.Context) error {
 		if status == 0 {
 			status = http.StatusNoContent
 		}
-		c.Status(status)
-		c.Writer.WriteHeaderNow()
-		return nil
+		return status, req.ResponseHeader, nil, nil
 	case []byte:
 		b = v
 	case map[string]any:
 		b = resource.Marshal(v)
 	default:
 		if b, err = json.Marshal(v); err != nil {
-			return outcome.Errorf(outcome.Internal, "encoding $%s response: %v", name, err)
+			return 0, nil, nil, outcome.Errorf(outcome.Internal, "encoding $%s response: %v", name, err)
 		}
 	}
 	if status == 0 {
 		status = http.StatusOK
 	}
-	return s.writeJSON(c, status, b)
+	return status, req.ResponseHeader, b, nil
 }
 
 // capabilityOperations lists the registered operations for the

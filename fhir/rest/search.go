@@ -17,7 +17,6 @@ import (
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
-	"ucp/store"
 )
 
 // handleSearch is search-type: GET /{type}?… and POST /{type}/_search with
@@ -35,82 +34,38 @@ func (s *Server) search(c *gin.Context, typ string) error {
 	return s.searchIn(c, typ, "")
 }
 
-// searchableTypes authorizes a search of every type (GET /fhir?…) as a
-// search of each type it reaches, as chains and compartments are: a type
-// named in _type must be allowed (the client asked for it); without _type
-// it is every served type the caller may search, so a scope that covers
-// "*" still reaches only what the policy lets it search (not the audit,
-// say). It returns those types, or nil when _type names them.
-func (s *Server) searchableTypes(ctx context.Context, params url.Values) ([]string, error) {
-	q := params.Encode()
-	if len(params["_type"]) > 0 {
-		for _, v := range params["_type"] {
-			for _, t := range strings.Split(v, ",") {
-				if t = strings.TrimSpace(t); t == "" {
-					continue
-				}
-				if err := s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "search-type", Type: t, Query: q}); err != nil {
-					return nil, err
-				}
-			}
-		}
-		return nil, nil
-	}
-	var out []string
-	for _, t := range s.cfg.Types {
-		err := s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "search-type", Type: t, Query: q})
-		switch {
-		case err == nil:
-			out = append(out, t)
-		case outcome.KindOf(err) != outcome.Forbidden:
-			return nil, err
-		}
-	}
-	if len(out) == 0 {
-		return nil, outcome.Errorf(outcome.Forbidden, "you may search no type")
-	}
-	return out, nil
-}
-
 // searchIn is search-type (typ set) or search-system (typ ""), restricted to
 // the Patient compartment of patient when that is set (see
-// handleCompartmentSearch, which has authorised the request already).
+// handleCompartmentSearch).
 func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
-	return s.bounded(c.Request.Context(), func(ctx context.Context) error {
-		return s.searchWithin(ctx, c, typ, patient)
-	})
-}
-
-// searchWithin is searchIn within the search's deadline (ctx).
-func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient string) error {
 	params, err := s.searchParams(c)
 	if err != nil {
 		return err
 	}
-	var compTypes []string // for Patient/{id}/* and a search of every type: the types the caller may search
-	if patient == "" {
-		interaction := "search-type"
-		if typ == "" {
-			interaction = "search-system"
-			for _, v := range params["_type"] {
-				for _, t := range strings.Split(v, ",") {
-					if err := s.checkType(strings.TrimSpace(t)); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		if err := s.authorize(c, Access{Interaction: interaction, Type: typ, Query: params.Encode()}); err != nil {
-			return err
-		}
-		if typ == "" {
-			if compTypes, err = s.searchableTypes(c.Request.Context(), params); err != nil {
-				return err
-			}
-		}
-	} else if compTypes, err = s.authorizeCompartment(c, typ, patient, params); err != nil {
+	b, err := s.searchset(c.Request.Context(), s.base(c), typ, patient, params, c.Request.Header.Values("Prefer"), func(a Access) { s.note(c, a) })
+	if err != nil {
 		return err
 	}
+	return s.writeJSON(c, http.StatusOK, b)
+}
+
+// searchset is the searchset Bundle of a search of typ (every type when
+// "") in the compartment of patient (none when ""), with params as the
+// request's parameters, links below base, and the request's Prefer
+// headers; note is told the Access the search is authorised as. The
+// search runs under Config.SearchTimeout.
+func (s *Server) searchset(ctx context.Context, base, typ, patient string, params url.Values, prefer []string, note func(Access)) (b []byte, err error) {
+	err = s.bounded(ctx, func(ctx context.Context) error {
+		b, err = s.searchWithin(ctx, base, typ, patient, params, prefer, note)
+		return err
+	})
+	return b, err
+}
+
+// searchWithin is searchset within the search's deadline (ctx): the
+// service searches; this opens and seals the paging cursors and encodes
+// the searchset.
+func (s *Server) searchWithin(ctx context.Context, base, typ, patient string, params url.Values, prefer []string, note func(Access)) ([]byte, error) {
 	sealed := params.Get("_cursor")
 	parseParams := url.Values{}
 	for k, v := range params {
@@ -119,48 +74,22 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 		}
 	}
 	scope := cursorScope("search", typ+"\x00"+patient, parseParams)
-	cursor, err := s.openCursor(ctx, scope, sealed)
+	r := service.SearchRequest{
+		Type: typ, Patient: patient, Params: parseParams, Query: params.Encode(),
+		Lenient: parsePrefer(prefer).handling == "lenient",
+		Noted:   note,
+	}
+	var err error
+	if r.Cursor, err = s.openCursor(ctx, scope, sealed); err != nil {
+		return nil, err
+	}
+	res, err := s.svc.Search(ctx, r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// Strict unless the client asks otherwise: a misspelt parameter that
-	// was silently dropped would widen the search to other patients' plans.
-	lenient := parsePrefer(c.Request.Header.Values("Prefer")).handling == "lenient"
-	req, err := s.cfg.Registry.Parse(ctx, typ, parseParams, !lenient)
-	if err != nil {
-		return err
-	}
-	if err := s.svc.AuthorizeReach(ctx, &req.Query); err != nil {
-		return err
-	}
-	if err := service.NarrowReach(ctx, s.cfg.Store, s.cfg.ReadInterceptor, req.Query.Where); err != nil {
-		return err
-	}
-	q := req.Query
-	q.Cursor = cursor
-	if patient != "" {
-		q.Patient = patient
-	}
-	if len(q.Types) == 0 && compTypes != nil {
-		// Patient/{id}/* or a search of every type: every served type
-		// the caller may search, not whatever else the store may hold.
-		q.Types = compTypes
-	}
-	if req.Summary == "count" {
-		q.Count = 0
-		q.Total = store.TotalAccurate
-	}
-	res, err := s.cfg.Store.Search(ctx, q)
-	if err != nil {
-		return err
-	}
-	base := s.base(c)
-	b := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "searchset",
+	req := res.Parsed
+	b := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "searchset", Total: res.Total,
 		Meta: &bundleMeta{LastUpdated: resource.FormatInstant(s.now())}}
-	if res.Total >= 0 {
-		t := res.Total
-		b.Total = &t
-	}
 	selfPath := base + "/"
 	switch {
 	case patient != "":
@@ -187,41 +116,23 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 	if res.Prev != "" {
 		b.Link = append(b.Link, bundleLink{"previous", selfPath + "?" + encodeParams(parseParams, s.sealCursor(ctx, scope, res.Prev))})
 	}
-	// Only the matches the caller may see are followed by _include and
-	// _revinclude: a hidden plan's goals and provenance are hidden with it.
-	shown := res.Versions[:0:0]
-	for i := range res.Versions {
-		v := &res.Versions[i]
-		if s.cfg.ReadInterceptor.AllowRead(ctx, v, service.Disclose) != nil {
-			continue
-		}
-		shown = append(shown, *v)
+	for i := range res.Matches {
+		v := &res.Matches[i]
 		body, err := s.subset(v.JSON, req.Summary, strings.Join(req.Elements, ","))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		b.Entry = append(b.Entry, bundleEntry{
 			FullURL: base + "/" + v.Type + "/" + v.ID, Resource: body, Search: &entrySearch{Mode: "match"},
 		})
 	}
-	if b.Total != nil && s.mayHide(ctx, q.Types) {
-		onePage := q.Count > 0 && q.Cursor == "" && res.Next == ""
-		b.Total, err = s.visibleTotal(ctx, res.Total, onePage, len(res.Versions)-len(shown), s.hideableMatches(ctx, q))
-		if err != nil {
-			return err
-		}
-	}
-	included, cut, err := s.includes(ctx, req, shown)
-	if err != nil {
-		return err
-	}
-	for i := range included {
-		v := &included[i]
+	for i := range res.Included {
+		v := &res.Included[i]
 		b.Entry = append(b.Entry, bundleEntry{
 			FullURL: base + "/" + v.Type + "/" + v.ID, Resource: v.JSON, Search: &entrySearch{Mode: "include"},
 		})
 	}
-	if cut {
+	if res.IncludeCut {
 		msg := fmt.Sprintf("_include and _revinclude reached the bound of %d resources for one page, so there may be more than are included here. "+
 			"Ask for fewer (a smaller _count, named parameters rather than *, no :iterate) to be sure of them all.", s.cfg.MaxIncluded)
 		b.Entry = append(b.Entry, bundleEntry{
@@ -236,7 +147,7 @@ func (s *Server) searchWithin(ctx context.Context, c *gin.Context, typ, patient 
 			Search:   &entrySearch{Mode: "outcome"},
 		})
 	}
-	return s.writeJSON(c, http.StatusOK, marshalBundle(b))
+	return marshalBundle(b), nil
 }
 
 // defaultSearchTimeout is the default of Config.SearchTimeout: far beyond
@@ -319,81 +230,4 @@ func encodeParams(p url.Values, cursor string) string {
 		sb.WriteString("_cursor=" + url.QueryEscape(cursor))
 	}
 	return sb.String()
-}
-
-// maxRecount is the most matches visibleTotal checks one by one.
-const maxRecount = search.MaxCount
-
-// hideable returns those of types (every served type when empty) whose
-// resources the ReadInterceptor may hide from the caller.
-func (s *Server) hideable(ctx context.Context, types []string) []string {
-	if len(types) == 0 {
-		types = s.cfg.Types
-	}
-	h, ok := s.cfg.ReadInterceptor.(TypeHider)
-	if !ok {
-		return types
-	}
-	var out []string
-	for _, t := range types {
-		if h.MayHide(ctx, t) {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// mayHide reports whether the ReadInterceptor may hide from the caller a
-// resource of any of types (every served type when types is empty).
-func (s *Server) mayHide(ctx context.Context, types []string) bool {
-	return len(s.hideable(ctx, types)) > 0
-}
-
-// visibleTotal is a bundle's total as the caller may know it: the matches
-// (or versions) the ReadInterceptor lets them see. The store counted them
-// all, and a total that counts hidden ones tells the caller that something
-// is hidden (a crew told "total": 1 with no plan in the bundle), so it is
-// corrected:
-//   - when everything is on this page, by the hidden ones on it;
-//   - otherwise by the hidden ones among every match of a type that may be
-//     hidden (hideable returns up to limit of them), when there are at most
-//     maxRecount of those;
-//   - otherwise it is left out (nil), as R4 allows: the count is not known.
-//
-// Deleted versions (in a history) are never hidden.
-func (s *Server) visibleTotal(ctx context.Context, total int, onePage bool, hiddenHere int, hideable func(limit int) ([]store.Version, error)) (*int, error) {
-	if onePage {
-		total -= hiddenHere
-		return &total, nil
-	}
-	if total == 0 {
-		return &total, nil
-	}
-	vs, err := hideable(maxRecount + 1)
-	if err != nil {
-		return nil, err
-	}
-	if len(vs) > maxRecount {
-		return nil, nil
-	}
-	for i := range vs {
-		if !vs[i].Deleted && s.cfg.ReadInterceptor.AllowRead(ctx, &vs[i], service.Count) != nil {
-			total--
-		}
-	}
-	return &total, nil
-}
-
-// hideableMatches returns, for visibleTotal, up to limit matches of q of
-// the types that may be hidden.
-func (s *Server) hideableMatches(ctx context.Context, q store.Query) func(int) ([]store.Version, error) {
-	return func(limit int) ([]store.Version, error) {
-		q.Types = s.hideable(ctx, q.Types)
-		q.Cursor, q.Count, q.Total = "", limit, store.TotalNone
-		res, err := s.cfg.Store.Search(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		return res.Versions, nil
-	}
 }

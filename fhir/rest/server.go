@@ -38,7 +38,7 @@ type (
 	// ReadInterceptor filters what a request may see.
 	ReadInterceptor = service.ReadInterceptor
 	// TypeHider is implemented by a ReadInterceptor that knows which types
-	// it may hide from the request's caller (see visibleTotal).
+	// it may hide from the request's caller (see service.Service.SearchTotal).
 	TypeHider = service.TypeHider
 	// AuditRecord is one interaction's outcome, for the audit sink.
 	AuditRecord = service.AuditRecord
@@ -192,7 +192,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.MaxIncluded <= 0 {
-		cfg.MaxIncluded = maxIncluded
+		cfg.MaxIncluded = service.DefaultMaxIncluded
 	}
 	if cfg.SearchTimeout <= 0 {
 		cfg.SearchTimeout = defaultSearchTimeout
@@ -210,16 +210,6 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("rest: the registry's base URL is %q, not the server's %q: set it with Registry.SetBaseURL where the registry is built", cfg.Registry.BaseURL(), cfg.BaseURL)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, types: map[string]bool{}}
-	svc, err := service.New(service.Config{
-		Store: cfg.Store, Registry: cfg.Registry, Types: cfg.Types,
-		Authorizer: cfg.Authorizer, WriteInterceptor: cfg.WriteInterceptor, ReadInterceptor: cfg.ReadInterceptor,
-		ConditionalDeleteMultiple: cfg.ConditionalDeleteMultiple, MaxConditionalDelete: cfg.MaxConditionalDelete,
-		Now: cfg.Now, Logger: cfg.Logger, OnSearchParameters: s.invalidateCapabilities,
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.svc = svc
 	for _, t := range cfg.Types {
 		s.types[t] = true
 	}
@@ -230,6 +220,17 @@ func New(cfg Config) (*Server, error) {
 			}
 		}
 	})
+	svc, err := service.New(service.Config{
+		Store: cfg.Store, Registry: cfg.Registry, Types: s.cfg.Types,
+		Authorizer: cfg.Authorizer, WriteInterceptor: cfg.WriteInterceptor, ReadInterceptor: cfg.ReadInterceptor,
+		ConditionalDeleteMultiple: cfg.ConditionalDeleteMultiple, MaxConditionalDelete: cfg.MaxConditionalDelete,
+		MaxIncluded: cfg.MaxIncluded,
+		Now:         cfg.Now, Logger: cfg.Logger, OnSearchParameters: s.invalidateCapabilities,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.svc = svc
 	// gin.New (not Default) installs neither gin's stdout logger nor its
 	// recovery, which print outside slog: ours log through slog and answer
 	// with OperationOutcome. gin's debug output (the route dump) follows

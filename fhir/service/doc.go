@@ -23,14 +23,22 @@
 // and patch). Transaction prepares every entry in the R4 order, each seeing
 // the ones before it, and stores them in one atomic write; BatchEntry runs
 // one write entry as an interaction of its own; Bundle runs a whole Bundle
-// of writes for an in-process caller. GET entries are the REST adapter's.
+// of writes for an in-process caller. A door answers GET entries with the
+// read interactions below.
 //
 // # Reads
 //
-// Read and Find serve in-process callers; the search interaction itself
-// is still the REST adapter's. Condition parses a conditional query and
-// AuthorizeReach and NarrowReach keep chains and _has from disclosing what
-// the caller may not see.
+// Read, VRead, History and Search are the read interactions, each
+// authorised, filtered through the ReadInterceptor and returning typed
+// results (a page of versions, the total the caller may know of, the
+// store's cursors); a door encodes them and seals the cursors it hands out.
+// Search parses the request with the Registry, authorises and narrows every
+// type a chain or _has reaches, follows _include and _revinclude up to
+// Config.MaxIncluded, and corrects the total for what the caller may not
+// see (SearchTotal). Visible and SearchableIn serve interactions authorised
+// as something wider (a compartment search, $everything). Find looks
+// resources up for in-process callers. Condition parses a conditional
+// query.
 //
 // # Hooks
 //

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 
+	"ucp/fhir/outcome"
 	"ucp/store"
 )
 
@@ -13,9 +14,18 @@ func (s *Service) Read(ctx context.Context, typ, id string) (*store.Version, err
 	if err := s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "read", Type: typ, ID: id}); err != nil {
 		return nil, err
 	}
+	return s.Visible(ctx, typ, id)
+}
+
+// Visible returns the current version of typ/id if the ReadInterceptor
+// lets the caller in ctx see it, without authorising a read: for an
+// interaction authorised as something wider that shows the resource (a
+// compartment search and $everything show the compartment's Patient).
+// Unknown is NotFound, deleted is Gone, hidden is the interceptor's error.
+func (s *Service) Visible(ctx context.Context, typ, id string) (*store.Version, error) {
 	v, err := s.cfg.Store.Read(ctx, typ, id)
 	if err != nil {
-		return nil, err
+		return nil, describeReadErr(err, typ, id)
 	}
 	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, Disclose); err != nil {
 		return nil, err
@@ -48,4 +58,21 @@ func (s *Service) Find(ctx context.Context, typ, query string, limit int) ([]sto
 		}
 	}
 	return out, nil
+}
+
+// describeReadErr gives NotFound and Gone a message naming the resource.
+func describeReadErr(err error, typ, id string) error {
+	e := outcome.AsError(err)
+	if e == nil {
+		return err
+	}
+	switch e.Kind {
+	case outcome.NotFound:
+		if e.Message == "" {
+			return outcome.Errorf(outcome.NotFound, "%s/%s is not known", typ, id)
+		}
+	case outcome.Gone:
+		return outcome.Errorf(outcome.Gone, "%s/%s has been deleted", typ, id)
+	}
+	return err
 }

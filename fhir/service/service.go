@@ -46,6 +46,9 @@ type Config struct {
 	// match (up to MaxConditionalDelete, default 100) instead of failing 412.
 	ConditionalDeleteMultiple bool
 	MaxConditionalDelete      int
+	// MaxIncluded bounds the resources _include and _revinclude add to one
+	// page of a search; default DefaultMaxIncluded.
+	MaxIncluded int
 	// OnSearchParameters, when set, is called after a stored write changed
 	// the registry's search parameters (to drop a cached
 	// CapabilityStatement).
@@ -82,6 +85,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.MaxConditionalDelete <= 0 {
 		cfg.MaxConditionalDelete = 100
+	}
+	if cfg.MaxIncluded <= 0 {
+		cfg.MaxIncluded = DefaultMaxIncluded
 	}
 	if cfg.RetryTimeout <= 0 {
 		cfg.RetryTimeout = 30 * time.Second

@@ -1,4 +1,4 @@
-package rest
+package service
 
 import (
 	"context"
@@ -6,14 +6,13 @@ import (
 	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
-	"ucp/fhir/service"
 	"ucp/store"
 )
 
-// maxIncluded is the default of Config.MaxIncluded: the resources _include
-// and _revinclude add to one page, so a broad _revinclude cannot make a page
-// (and the memory that builds it) unbounded.
-const maxIncluded = 1000
+// DefaultMaxIncluded is the default of Config.MaxIncluded: the resources
+// _include and _revinclude add to one page, so a broad _revinclude cannot
+// make a page (and the memory that builds it) unbounded.
+const DefaultMaxIncluded = 1000
 
 // includeChunk is how many sources one Includer call follows, so that the
 // included resources read before the bound is reached stay few.
@@ -28,7 +27,7 @@ const maxIterate = 3
 // store when it is a store.Includer), so include follows exactly what the
 // reference search parameter means. At most Config.MaxIncluded resources
 // are included; cut reports that the bound was reached with more to follow.
-func (s *Server) includes(ctx context.Context, req *search.Request, matches []store.Version) (out []store.Version, cut bool, err error) {
+func (s *Service) includes(ctx context.Context, req *search.Request, matches []store.Version) (out []store.Version, cut bool, err error) {
 	if len(req.Includes) == 0 && len(req.RevIncludes) == 0 {
 		return nil, false, nil
 	}
@@ -62,7 +61,7 @@ func (s *Server) includes(ctx context.Context, req *search.Request, matches []st
 			if s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "read", Type: v.Type, ID: v.ID}) != nil {
 				return
 			}
-			if s.cfg.ReadInterceptor.AllowRead(ctx, &v, service.Disclose) != nil {
+			if s.cfg.ReadInterceptor.AllowRead(ctx, &v, Disclose) != nil {
 				return
 			}
 			seen[k] = true
@@ -151,7 +150,7 @@ func (s *Server) includes(ctx context.Context, req *search.Request, matches []st
 // ones the write extracted with the same registry, so both follow the same
 // references, and the results come in the fallback's order: by _include,
 // then source, then reference.
-func (s *Server) includeIndexed(ctx context.Context, in store.Includer, incs []search.Include, round int, frontier []store.Version,
+func (s *Service) includeIndexed(ctx context.Context, in store.Includer, incs []search.Include, round int, frontier []store.Version,
 	seen map[string]bool, add func(store.Version)) error {
 	var paths []store.IncludePath
 	for _, inc := range incs {
@@ -180,7 +179,7 @@ func (s *Server) includeIndexed(ctx context.Context, in store.Includer, incs []s
 }
 
 // references returns the local references v holds through inc's parameter.
-func (s *Server) references(v store.Version, inc search.Include) ([]store.Ref, error) {
+func (s *Service) references(v store.Version, inc search.Include) ([]store.Ref, error) {
 	res, err := resource.Parse(v.JSON)
 	if err != nil {
 		return nil, err
@@ -216,13 +215,13 @@ const maxRevIncludeConds = 200
 // each source type (inc.SourceType, or every served type when it is ""),
 // for every reference parameter the Registry knows for that type, so a
 // wildcard follows exactly the references the named parameters would.
-func (s *Server) revIncludeQueries(inc search.Include, targets []store.Version) []store.Query {
+func (s *Service) revIncludeQueries(inc search.Include, targets []store.Version) []store.Query {
 	var out []store.Query
 	emit := func(typ string, params []string) {
 		var conds []store.Cond
 		flush := func() {
 			if len(conds) > 0 {
-				out = append(out, store.Query{Types: []string{typ}, Where: []store.Clause{{Any: conds}}, Count: maxIncluded, Total: store.TotalNone})
+				out = append(out, store.Query{Types: []string{typ}, Where: []store.Clause{{Any: conds}}, Count: DefaultMaxIncluded, Total: store.TotalNone})
 				conds = nil
 			}
 		}
