@@ -41,16 +41,9 @@ run: build
 # tests under the race detector instead of plainly. On a 2-core machine the
 # whole tree under -race takes several minutes more, so the rest run once,
 # plainly. Left out of the race run:
-#   fhir/rest: under -race on a loaded 2-core machine TestSearchLimits fails
-#     (its largest search runs past the 10 s search deadline: the pure-Go
-#     SQLite is many times slower under the detector), and
-#     TestConcurrentConditionalUpdate once failed (its write retries ran out:
-#     a 409; the service's writes now retry until the request's deadline,
-#     and fhir/service's concurrency tests run under -race). Add it when
-#     TestSearchLimits passes under -race.
 #   cmd/ucp, synth: end-to-end and generator tests, minutes under -race,
 #     exercising the same concurrent code as the packages above.
-RACE_PKGS := ./auth/... ./bulk/... ./careplan/... ./fhir/fhirpath/... ./fhir/search/... ./fhir/service/... ./fhir/validate/... ./loadgen/... ./store/...
+RACE_PKGS := ./auth/... ./bulk/... ./careplan/... ./fhir/fhirpath/... ./fhir/rest/... ./fhir/search/... ./fhir/service/... ./fhir/validate/... ./loadgen/... ./store/...
 # Recursive (=), so go list runs only for make test.
 race_list = $(shell $(GO) list $(RACE_PKGS))
 plain_list = $(filter-out $(race_list),$(shell $(GO) list ./...))
