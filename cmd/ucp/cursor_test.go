@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"testing"
 
@@ -18,11 +15,7 @@ import (
 func TestServeCursorIsTheCallers(t *testing.T) {
 	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(t.TempDir(), "ucp.db"), Demo: true, DemoPatients: 2,
 		MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3}
-	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := serveTest(t, cfg)
 	tokenFor := func(user string) string {
 		tok, err := srv.dev.Mint(devissuer.TokenRequest{Role: auth.RoleClinical, User: user})
 		if err != nil {

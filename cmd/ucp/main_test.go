@@ -35,6 +35,18 @@ func startTestServer(t *testing.T, dbPath string, demo bool) *server {
 }
 
 // token mints a development token for role.
+// serveTest starts the real server for a test with cfg, its logs
+// discarded, and closes it when the test ends.
+func serveTest(t *testing.T, cfg serveConfig) *server {
+	t.Helper()
+	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
 func token(t *testing.T, srv *server, role auth.Role) string {
 	t.Helper()
 	tok, err := srv.dev.Mint(devissuer.TokenRequest{Role: role})

@@ -98,11 +98,7 @@ func TestServeAgreementsAreTheOperators(t *testing.T) {
 func TestServeOperatorNeedsNoAgreement(t *testing.T) {
 	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(t.TempDir(), "ucp.db"), MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3,
 		OperatorODS: "X26"}
-	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := serveTest(t, cfg)
 	for _, test := range []struct {
 		org  string
 		want int

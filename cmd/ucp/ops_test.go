@@ -11,7 +11,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -128,11 +127,7 @@ func TestServeTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t, dir)
 	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(dir, "ucp.db"), MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3,
 		TLSCert: certFile, TLSKey: keyFile}
-	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := serveTest(t, cfg)
 	if !strings.HasPrefix(srv.base, "https://127.0.0.1:") {
 		t.Errorf("base %q, want https://127.0.0.1:…", srv.base)
 	}
@@ -384,11 +379,7 @@ func TestServeMetricsOnItsOwnListener(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(dir, "ucp.db"), MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3, MetricsAddr: addr}
-	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := serveTest(t, cfg)
 	if fams := scrape(t, "http://"+addr+"/metrics"); fams["ucp_store_size_bytes"] == nil {
 		t.Error("no store size on --metrics-addr")
 	}

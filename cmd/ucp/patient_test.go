@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,11 +19,7 @@ import (
 func TestServePatientReadsOwnRecord(t *testing.T) {
 	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(t.TempDir(), "ucp.db"), Demo: true, DemoPatients: 2,
 		MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3}
-	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := serveTest(t, cfg)
 
 	// Two patients' plans. The patient's own is one urgent care sees (an
 	// active plan, consent to share); the other's is any a clinician sees.

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -22,11 +19,7 @@ import (
 func TestServePreferredPlacesAreObservations(t *testing.T) {
 	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(t.TempDir(), "ucp.db"), Demo: true, DemoPatients: 4,
 		MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3}
-	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := serveTest(t, cfg)
 	tok := token(t, srv, auth.RoleClinical)
 	getJSON := func(path string, v any) {
 		t.Helper()

@@ -8,8 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -44,11 +42,7 @@ func TestServeBackendServices(t *testing.T) {
 	}
 	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(dir, "ucp.db"), MaxBody: 1 << 20,
 		Issuers: []string{"https://cis2.invalid"}, Audiences: []string{"ucp"}, ClientsFile: clientsFile, Dev: true}
-	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := serveTest(t, cfg)
 
 	var disc struct {
 		TokenEndpoint string   `json:"token_endpoint"`
