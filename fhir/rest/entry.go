@@ -58,10 +58,7 @@ func (s *Server) getEntry(c *gin.Context, e *service.Entry) bundleEntry {
 	start := s.cfg.Now()
 	t0 := time.Now()
 	rel, _, _ := strings.Cut(e.Path, "?")
-	path := s.cfg.Prefix + "/" + rel
-	if p, err := url.PathUnescape(path); err == nil {
-		path = p
-	}
+	path := s.entryPath(e)
 	var noted *Access
 	status, out, err := s.routeEntry(ctx, c, e, rel, func(a Access) { noted = &a })
 	if err != nil {
@@ -269,13 +266,17 @@ func (s *Server) operationEntry(ctx context.Context, c *gin.Context, e *service.
 	if e.IfModifiedSince != "" {
 		header.Set("If-Modified-Since", e.IfModifiedSince)
 	}
-	status, rh, b, err := s.invoke(ctx, opCall{
-		name: params.ByName("op"), method: e.Method, typ: params.ByName("type"), id: params.ByName("id"),
-		rawQuery: e.Query, base: s.base(c), header: header, note: note,
+	query, _ := url.ParseQuery(e.Query)
+	// The service records the call (under the entry's path), so note is
+	// not told of it.
+	res, err := s.svc.Operation(ctx, &OperationRequest{
+		Name: strings.TrimPrefix(params.ByName("op"), "$"), Method: e.Method, Type: params.ByName("type"), ID: params.ByName("id"),
+		Query: query, RawQuery: e.Query, Base: s.base(c), Path: s.entryPath(e), Header: header, ResponseHeader: http.Header{},
 	})
 	if err != nil {
 		return 0, bundleEntry{}, err
 	}
+	status, rh, b := res.Status, res.Header, res.Body
 	out := bodyEntry(status, b)
 	out.Response.Location = rh.Get("Location")
 	out.Response.Etag = rh.Get("ETag")
@@ -285,4 +286,15 @@ func (s *Server) operationEntry(ctx context.Context, c *gin.Context, e *service.
 		}
 	}
 	return status, out, nil
+}
+
+// entryPath is the path an entry's request names, below the prefix and
+// unescaped, for its audit record and log line.
+func (s *Server) entryPath(e *service.Entry) string {
+	rel, _, _ := strings.Cut(e.Path, "?")
+	path := s.cfg.Prefix + "/" + rel
+	if p, err := url.PathUnescape(path); err == nil {
+		path = p
+	}
+	return path
 }

@@ -76,7 +76,7 @@ func (s *Server) handle(h func(*gin.Context) error) gin.HandlerFunc {
 			c.Header("Content-Location", "")
 			s.writeRaw(c, status, body)
 		}
-		if a, ok := c.Get(accessKey); ok {
+		if a, ok := c.Get(accessKey); ok && !c.GetBool(auditedKey) {
 			s.cfg.Audit.Record(c.Request.Context(), AuditRecord{
 				Access: a.(Access), Method: c.Request.Method, Path: c.Request.URL.Path,
 				Status: c.Writer.Status(), Time: start, Err: err,
@@ -86,6 +86,10 @@ func (s *Server) handle(h func(*gin.Context) error) gin.HandlerFunc {
 }
 
 const accessKey = "ucp.rest.access"
+
+// auditedKey marks a request whose interaction the service recorded
+// itself (an operation), so handle does not record it again.
+const auditedKey = "ucp.rest.audited"
 
 // authorize asks the Authorizer and remembers the access for the audit.
 func (s *Server) authorize(c *gin.Context, a Access) error {

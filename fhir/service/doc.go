@@ -31,7 +31,10 @@
 // Read, VRead, History and Search are the read interactions, each
 // authorised, filtered through the ReadInterceptor and returning typed
 // results (a page of versions, the total the caller may know of, the
-// store's cursors); a door encodes them and seals the cursors it hands out.
+// store's cursors); a door encodes them and seals the cursors it hands out
+// with SealCursor (and opens them with OpenCursor): the key is
+// Config.CursorKey, so every door and every node sharing it accepts the
+// same cursors.
 // Search parses the request with the Registry, authorises and narrows every
 // type a chain or _has reaches, follows _include and _revinclude up to
 // Config.MaxIncluded, and corrects the total for what the caller may not
@@ -39,6 +42,16 @@
 // as something wider (a compartment search, $everything). Find looks
 // resources up for in-process callers. Condition parses a conditional
 // query.
+//
+// # Operations
+//
+// Operation dispatches the registered Operations (Config.Operations,
+// RegisterOperation): it finds the one for the name and level, authorises
+// the call as Access{Interaction: "operation"}, runs it and records it with
+// Config.Audit, so a door other than HTTP (the web app, reporting) invokes
+// $validate, $document, $everything, $reindex and $export with the same
+// checks and trail. $everything (everything.go) and $reindex (reindex.go)
+// are built in; Bounded runs a search's work under Config.SearchTimeout.
 //
 // # Hooks
 //
