@@ -71,6 +71,10 @@ type serveConfig struct {
 	// MetricsAddr serves /metrics on a listener of its own instead of the
 	// API's.
 	MetricsAddr string
+
+	// CursorKeyFile holds the key that seals paging cursors ("" = a
+	// random key per process).
+	CursorKeyFile string
 }
 
 // dataDir is the folder beside the SQLite file, for the server's key and
@@ -136,6 +140,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS (TLS 1.2 or later) with this certificate chain, a PEM `FILE` (with --tls-key)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert, a PEM `FILE`")
 	// Metrics.
+	fs.StringVar(&cfg.CursorKeyFile, "cursor-key-file", "", "`FILE` holding the key (at least 32 bytes) that seals paging cursors; nodes serving one address share it (default: a random key, so cursors end with the process)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus) on this `HOST:PORT` only, plain HTTP, instead of beside the API")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -306,7 +311,12 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	// One cache of whose data each version holds, for the audit of reads and
 	// of writes alike.
 	patients := audit.NewPatients(reg)
+	cursorKey, err := readCursorKey(cfg.CursorKeyFile)
+	if err != nil {
+		return fail(err)
+	}
 	restCfg := rest.Config{
+		CursorKey:         cursorKey,
 		Store:             st,
 		Registry:          reg,
 		Types:             reg.Types(),
