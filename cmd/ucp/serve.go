@@ -220,8 +220,8 @@ type server struct {
 	refused *audit.RefusedLogins
 	// exports runs the $export jobs.
 	exports *export.Manager
-	// loader is the FHIR service without an authorizer, for trusted
-	// in-process loading (the demo, ucp bench); never served.
+	// loader is the API's FHIR service, for trusted in-process loading
+	// (the demo, ucp bench) as principals the authorizer trusts.
 	loader *service.Service
 	done   chan error
 	log    *slog.Logger
@@ -334,17 +334,18 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		SecurityService:   "SMART-on-FHIR",
 		Security:          "Bearer tokens (JWT) from NHS CIS2 or another configured OpenID Connect issuer; SMART Backend Services (client_credentials with private_key_jwt) for system clients. Discovery: .well-known/smart-configuration.",
 	}
-	// Our own definitions and the demo are loaded in process by trusted
-	// code: through the FHIR service with the same rules as any client's
-	// writes, without a token or an authorizer.
-	loader, err := service.New(service.Config{
-		Store: st, Registry: reg, Types: reg.Types(),
-		WriteInterceptor: restCfg.WriteInterceptor, ReadInterceptor: restCfg.ReadInterceptor,
-		Logger: slog.New(quietHandler{log.Handler()}),
-	})
+	restCfg.Authorizer = sec.authorizer()
+	// Metrics: every request the API answers is counted.
+	mx := newMetrics(st, sink)
+	restCfg.Observer = mx
+	api, err := rest.New(restCfg)
 	if err != nil {
 		return fail(err)
 	}
+	// Our own definitions and the demo are loaded in process by trusted
+	// code, through the API's own FHIR service: the same rules as any
+	// client's writes, as principals the authorizer trusts by identity.
+	loader := api.Service()
 	served := map[string]bool{}
 	for _, t := range reg.Types() {
 		served[t] = true
@@ -361,14 +362,6 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		if err := loadDemo(ctx, loader, cfg.DemoPatients); err != nil {
 			return fail(fmt.Errorf("loading demo data: %w", err))
 		}
-	}
-	restCfg.Authorizer = sec.authorizer()
-	// Metrics: every request the API answers is counted.
-	mx := newMetrics(st, sink)
-	restCfg.Observer = mx
-	api, err := rest.New(restCfg)
-	if err != nil {
-		return fail(err)
 	}
 	// SearchParameters POSTed at run time survive a restart. One the
 	// registry now refuses is logged, not fatal: the others still work.
@@ -533,21 +526,6 @@ Try:
 
 Stop with Ctrl-C.
 `, base, strings.TrimSuffix(base, "/fhir"), intro, token)
-}
-
-// quietHandler passes on warnings and errors only.
-type quietHandler struct{ slog.Handler }
-
-func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
-}
-
-func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return quietHandler{h.Handler.WithAttrs(as)}
-}
-
-func (h quietHandler) WithGroup(name string) slog.Handler {
-	return quietHandler{h.Handler.WithGroup(name)}
 }
 
 // exportEndpoints serves the Bulk Data status and file routes through the
