@@ -8,7 +8,8 @@
 // journal before the request completes and drains it into the store in the
 // background. [CollectingReader] and [WithCollector] tell the Sink which
 // patients a request saw. [RefusedLogins] audits the requests the token
-// verifier refuses before the REST layer sees them.
+// verifier refuses before the REST layer sees them. [ImportEvent] records
+// each file ucp import loads.
 package audit
 
 import (
@@ -74,6 +75,8 @@ type Event struct {
 	Patients    []string // ids of the patients whose data was touched
 	Principal   *auth.Principal
 	BreakGlass  string // the stated reason, for break-glass access
+	// Details describe the object further (an import's file and counts).
+	Details []Detail
 }
 
 // actions maps the interaction to AuditEvent.action.
@@ -298,6 +301,7 @@ func entities(e *Event) []Entity {
 	if e.Operation != "" {
 		obj.Detail = []Detail{{Type: "operation", ValueString: "$" + e.Operation}}
 	}
+	obj.Detail = append(obj.Detail, e.Details...)
 	if obj.What != nil || obj.Query != "" || obj.Detail != nil {
 		out = append(out, obj)
 	}
