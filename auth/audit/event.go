@@ -6,14 +6,14 @@
 // the write. Everything else (reads, searches, history, operations, refused
 // and failed requests) goes through [Sink], which appends to a durable
 // journal before the request completes and drains it into the store in the
-// background. [CollectingReader] and [WithCollector] tell the Sink which
-// patients a request saw. [RefusedLogins] audits the requests the token
+// background. [CollectingReader] notes in each interaction's
+// service.Disclosure which patients it saw, and the Sink reads it from the
+// AuditRecord's Call. [RefusedLogins] audits the requests the token
 // verifier refuses before the REST layer sees them. [ImportEvent] records
 // each file ucp import loads.
 package audit
 
 import (
-	"context"
 	"encoding/base64"
 	"net/url"
 	"strconv"
@@ -309,12 +309,4 @@ func entities(e *Event) []Entity {
 		return nil
 	}
 	return out
-}
-
-// fromContext fills in the principal and break-glass reason of ctx.
-func fromContext(ctx context.Context, e *Event) {
-	e.Principal = auth.FromContext(ctx)
-	if reason, ok := auth.BreakGlassFrom(ctx); ok {
-		e.BreakGlass = reason
-	}
 }

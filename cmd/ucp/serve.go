@@ -328,6 +328,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		ReadInterceptor:   audit.CollectingReader{Next: plans, Patients: patients},
 		Audit:             sink,
 		Caller:            auth.CallerKey,
+		BreakGlass:        auth.BreakGlassReason,
 		Operations:        append(plans.Operations(), exports.Operations()...),
 		Endpoints:         exportEndpoints(exports.Routes()),
 		SupportedProfiles: supportedProfiles(),
@@ -379,7 +380,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	if err != nil {
 		return fail(err)
 	}
-	handler := sec.wrap(auth.BreakGlassHandler(audit.Middleware(api)), refused.Record)
+	handler := sec.wrap(auth.BreakGlassHandler(api), refused.Record)
 	if scheme == "https" {
 		handler = hsts(handler)
 	}

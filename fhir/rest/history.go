@@ -20,7 +20,7 @@ import (
 // request and response per entry; a deletion is an entry with request
 // method DELETE and no resource. Paging follows the store's cursor.
 func (s *Server) handleHistory(c *gin.Context) error {
-	b, err := s.historyBundle(c.Request.Context(), s.base(c), c.Param("type"), c.Param("id"), c.Request.URL.Query(), func(a Access) { s.note(c, a) })
+	b, err := s.historyBundle(c.Request.Context(), s.service(c), s.base(c), c.Param("type"), c.Param("id"), c.Request.URL.Query(), func(a Access) { s.note(c, a) })
 	if err != nil {
 		return err
 	}
@@ -30,7 +30,7 @@ func (s *Server) handleHistory(c *gin.Context) error {
 // historyBundle is the history Bundle of typ/id (either may be "") for
 // the parameters in query, with links below base; note is told the Access
 // the history is authorised as.
-func (s *Server) historyBundle(ctx context.Context, base, typ, id string, query url.Values, note func(Access)) ([]byte, error) {
+func (s *Server) historyBundle(ctx context.Context, svc *service.Service, base, typ, id string, query url.Values, note func(Access)) ([]byte, error) {
 	interaction := "history-system"
 	switch {
 	case id != "":
@@ -72,7 +72,7 @@ func (s *Server) historyBundle(ctx context.Context, base, typ, id string, query 
 	if r.Cursor, err = s.svc.OpenCursor(ctx, scope, query.Get("_cursor")); err != nil {
 		return nil, err
 	}
-	page, err := s.svc.History(ctx, r)
+	page, err := svc.History(ctx, r)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func (s *Server) handleOperation(c *gin.Context) error {
 			return parseResource(body, "")
 		}
 	}
-	res, err := s.svc.Operation(c.Request.Context(), req)
+	res, err := s.service(c).Operation(c.Request.Context(), req)
 	if err != nil {
 		return err
 	}

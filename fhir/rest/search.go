@@ -38,7 +38,7 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	if err != nil {
 		return err
 	}
-	b, err := s.searchset(c.Request.Context(), s.base(c), typ, patient, params, c.Request.Header.Values("Prefer"), func(a Access) { s.note(c, a) })
+	b, err := s.searchset(c.Request.Context(), s.service(c), s.base(c), typ, patient, params, c.Request.Header.Values("Prefer"), func(a Access) { s.note(c, a) })
 	if err != nil {
 		return err
 	}
@@ -50,9 +50,9 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 // request's parameters, links below base, and the request's Prefer
 // headers; note is told the Access the search is authorised as. The
 // search runs under Config.SearchTimeout.
-func (s *Server) searchset(ctx context.Context, base, typ, patient string, params url.Values, prefer []string, note func(Access)) (b []byte, err error) {
+func (s *Server) searchset(ctx context.Context, svc *service.Service, base, typ, patient string, params url.Values, prefer []string, note func(Access)) (b []byte, err error) {
 	err = s.svc.Bounded(ctx, func(ctx context.Context) error {
-		b, err = s.searchWithin(ctx, base, typ, patient, params, prefer, note)
+		b, err = s.searchWithin(ctx, svc, base, typ, patient, params, prefer, note)
 		return err
 	})
 	return b, err
@@ -61,7 +61,7 @@ func (s *Server) searchset(ctx context.Context, base, typ, patient string, param
 // searchWithin is searchset within the search's deadline (ctx): the
 // service searches; this opens and seals the paging cursors and encodes
 // the searchset.
-func (s *Server) searchWithin(ctx context.Context, base, typ, patient string, params url.Values, prefer []string, note func(Access)) ([]byte, error) {
+func (s *Server) searchWithin(ctx context.Context, svc *service.Service, base, typ, patient string, params url.Values, prefer []string, note func(Access)) ([]byte, error) {
 	sealed := params.Get("_cursor")
 	parseParams := url.Values{}
 	for k, v := range params {
@@ -79,7 +79,7 @@ func (s *Server) searchWithin(ctx context.Context, base, typ, patient string, pa
 	if r.Cursor, err = s.svc.OpenCursor(ctx, scope, sealed); err != nil {
 		return nil, err
 	}
-	res, err := s.svc.Search(ctx, r)
+	res, err := svc.Search(ctx, r)
 	if err != nil {
 		return nil, err
 	}

@@ -56,10 +56,12 @@ type RequestObserver interface {
 
 type allowAll struct{}
 
-func (allowAll) Authorize(context.Context, Access) error                          { return nil }
-func (allowAll) AllowRead(context.Context, *store.Version, service.Purpose) error { return nil }
-func (allowAll) MayHide(context.Context, string) bool                             { return false }
-func (allowAll) Record(context.Context, AuditRecord)                              {}
+func (allowAll) Authorize(context.Context, Access) error { return nil }
+func (allowAll) AllowRead(context.Context, *store.Version, service.Purpose, *service.Call) error {
+	return nil
+}
+func (allowAll) MayHide(context.Context, string) bool { return false }
+func (allowAll) Record(context.Context, AuditRecord)  {}
 
 // Config configures a Server. Store, Registry and Types are required.
 type Config struct {
@@ -123,6 +125,11 @@ type Config struct {
 	// key made by New, so cursors do not outlive the process. Servers that
 	// share paging (several nodes behind one address) share a key.
 	CursorKey []byte
+	// BreakGlass returns the break-glass reason a request states, once
+	// checked that its caller may break the glass (auth.BreakGlass); the
+	// service gives it to the hooks in the request's service.Call. nil
+	// means no request breaks the glass.
+	BreakGlass func(r *http.Request) string
 	// Caller names the caller of a request (the same for the same person
 	// or system through the same client and context), to bind paging
 	// cursors to them; nil binds cursors to the search alone.

@@ -59,8 +59,13 @@
 // BeforeWrite gets the write (with the version it will store) and the View
 // of the writes prepared before it in the same transaction or import batch
 // (a care plan arriving with its consent and sections in one Bundle);
-// AllowRead gets the Purpose of the question (disclose, or only count). The
-// context carries the request's deadline and the caller's principal.
+// AllowRead gets the Purpose of the question (disclose, or only count). Each
+// gets the interaction's Call (AllowRead as a parameter, BeforeWrite in
+// WriteOp.Call, an operation in OperationRequest.Call, the audit sink in
+// AuditRecord.Call): the break-glass reason the door took from the caller
+// and the Disclosure the audit fills. A door makes a Call per interaction
+// and acts through Service.For(call). The context carries the request's
+// deadline and the caller's principal, nothing else.
 //
 // The service returns errors of package outcome's kinds (and the store's
 // own, which outcome reads); each door maps them to its transport, rest

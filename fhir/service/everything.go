@@ -64,6 +64,7 @@ func (s *Service) everythingOperation() Operation {
 }
 
 func (s *Service) everything(ctx context.Context, r *OperationRequest) (status int, body any, err error) {
+	s = s.For(r.Call) // the handler is bound to the service as built
 	err = s.Bounded(ctx, func(ctx context.Context) error {
 		status, body, err = s.everythingWithin(ctx, r)
 		return err
@@ -146,7 +147,7 @@ func (s *Service) everythingWithin(ctx context.Context, r *OperationRequest) (in
 	hidden := 0
 	for i := range res.Versions {
 		v := &res.Versions[i]
-		if s.cfg.ReadInterceptor.AllowRead(ctx, v, Disclose) != nil {
+		if s.cfg.ReadInterceptor.AllowRead(ctx, v, Disclose, s.call) != nil {
 			hidden++
 			continue
 		}
@@ -181,7 +182,7 @@ func (s *Service) everythingWithin(ctx context.Context, r *OperationRequest) (in
 		if s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "read", Type: v.Type, ID: v.ID}) != nil {
 			continue
 		}
-		if s.cfg.ReadInterceptor.AllowRead(ctx, v, Disclose) != nil {
+		if s.cfg.ReadInterceptor.AllowRead(ctx, v, Disclose, s.call) != nil {
 			continue
 		}
 		b.Entry = append(b.Entry, BundleEntry{

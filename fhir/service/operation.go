@@ -77,6 +77,11 @@ type OperationRequest struct {
 	Noted func(Access)
 	// Header holds the request's headers (Prefer, Accept…); read only.
 	Header http.Header
+	// Call is the interaction the operation runs in (set by
+	// Service.Operation from Service.For): a handler passes it to the
+	// hooks it asks itself (a ReadInterceptor) and acts through
+	// Service.For(Call).
+	Call *Call
 	// ResponseHeader is sent with a successful response: a handler sets
 	// Content-Location, Expires and the like here. Error responses do not
 	// carry it.
@@ -230,6 +235,7 @@ func (s *Service) Operation(ctx context.Context, req *OperationRequest) (*Operat
 	if req.RawQuery == "" {
 		req.RawQuery = req.Query.Encode()
 	}
+	req.Call = s.call
 	a := Access{Interaction: "operation", Operation: name, Type: typ, ID: id, Query: req.RawQuery}
 	if req.Noted != nil {
 		req.Noted(a)
@@ -240,7 +246,7 @@ func (s *Service) Operation(ctx context.Context, req *OperationRequest) (*Operat
 	if err == nil {
 		status = res.Status
 	}
-	s.cfg.Audit.Record(ctx, AuditRecord{Access: a, Method: req.Method, Path: req.Path, Status: status, Time: start, Err: err})
+	s.cfg.Audit.Record(ctx, AuditRecord{Access: a, Call: s.call, Method: req.Method, Path: req.Path, Status: status, Time: start, Err: err})
 	return res, err
 }
 

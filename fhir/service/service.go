@@ -84,6 +84,9 @@ type Service struct {
 	types map[string]bool
 	// ops are the registered operations by name (RegisterOperation).
 	ops map[string]*Operation
+	// call is the interaction the service acts for (see For); nil for the
+	// service as built.
+	call *Call
 }
 
 // New returns a Service for cfg.
