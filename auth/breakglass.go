@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"unicode"
@@ -71,6 +70,14 @@ func BreakGlass(r *http.Request) (reason string, ok bool) {
 	return reason, err == nil && reason != ""
 }
 
+// BreakGlassReason is BreakGlass's reason alone: "" unless r validly
+// breaks the glass. A door gives it to the service as
+// service.Call.BreakGlass.
+func BreakGlassReason(r *http.Request) string {
+	reason, _ := BreakGlass(r)
+	return reason
+}
+
 // breakGlass returns "", nil when the request does not ask for break-glass.
 func breakGlass(r *http.Request) (string, error) {
 	vals := r.Header.Values(BreakGlassHeader)
@@ -101,38 +108,19 @@ func roleName(r Role) string {
 	return string(r)
 }
 
-// BreakGlassHandler marks requests that validly ask for break-glass access
-// (see [WithBreakGlass]) and refuses with 403 and an OperationOutcome those
-// that ask invalidly, so a clinician in an emergency learns at once why the
-// glass did not break instead of meeting an unexplained refusal later. It
+// BreakGlassHandler refuses with 403 and an OperationOutcome the requests
+// that ask for break-glass access invalidly, so a clinician in an emergency
+// learns at once why the glass did not break instead of meeting an
+// unexplained refusal later. The requests it passes on that ask validly
+// carry their reason in the header, where the door reads it with
+// [BreakGlass] and gives it to the service as service.Call.BreakGlass. It
 // must run after the token verifier has put the principal in the context.
 func BreakGlassHandler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reason, err := breakGlass(r)
-		if err != nil {
+		if _, err := breakGlass(r); err != nil {
 			outcome.Write(w, &outcome.Error{Kind: outcome.Forbidden, Message: err.Error()})
 			return
 		}
-		if reason != "" {
-			r = r.WithContext(WithBreakGlass(r.Context(), reason))
-		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-const breakGlassKey contextKey = 1
-
-// WithBreakGlass returns ctx marked as break-glass access with the given
-// (already validated) reason. The audit records it (purposeOfEvent BTG and
-// the reason); read filters such as the consent filter consult
-// [BreakGlassFrom] to decide what an emergency lets the caller see.
-func WithBreakGlass(ctx context.Context, reason string) context.Context {
-	return context.WithValue(ctx, breakGlassKey, reason)
-}
-
-// BreakGlassFrom returns the break-glass reason of the request, and whether
-// the request is break-glass access at all.
-func BreakGlassFrom(ctx context.Context) (reason string, ok bool) {
-	reason, ok = ctx.Value(breakGlassKey).(string)
-	return reason, ok && reason != ""
 }

@@ -48,7 +48,7 @@ func TestBreakGlass(t *testing.T) {
 			var called bool
 			h := auth.BreakGlassHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				called = true
-				got, _ = auth.BreakGlassFrom(r.Context())
+				got, _ = auth.BreakGlass(r)
 			}))
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)

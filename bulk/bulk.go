@@ -859,6 +859,16 @@ func (im *Importer) init() error {
 	return nil
 }
 
+// Service returns the import's write pipeline, for the records an import
+// keeps of itself (its AuditEvents): they are written with the same rules
+// and index extraction as what it imports, never around them.
+func (im *Importer) Service() (*service.Service, error) {
+	if err := im.init(); err != nil {
+		return nil, err
+	}
+	return im.svc, nil
+}
+
 func (im *Importer) serves(typ string) bool {
 	im.mu.Lock()
 	defer im.mu.Unlock()

@@ -39,6 +39,7 @@ func mustServer(t *testing.T) *server {
 		Store: st, Registry: reg, Types: reg.Types(),
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 		WriteInterceptor: plans, ReadInterceptor: plans, Operations: plans.Operations(),
+		BreakGlass: auth.BreakGlassReason,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -523,7 +524,7 @@ func TestMayHide(t *testing.T) {
 		t.Fatal(err)
 	}
 	strict, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: val,
-		Sharing: func(context.Context, *auth.Principal, *store.Version, careplan.Hidden) error {
+		Sharing: func(context.Context, *auth.Principal, string, *store.Version, careplan.Hidden) error {
 			return outcome.Errorf(outcome.NotFound, "not shared")
 		}})
 	if err != nil {

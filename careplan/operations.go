@@ -162,7 +162,7 @@ func (p *Plans) documentOp(ctx context.Context, req *service.OperationRequest) (
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := p.AllowRead(ctx, v, service.Disclose); err != nil {
+	if err := p.AllowRead(ctx, v, service.Disclose, req.Call); err != nil {
 		return 0, nil, err
 	}
 	comp, err := parseVersion(v)
@@ -202,7 +202,7 @@ func (p *Plans) documentOp(ctx context.Context, req *service.OperationRequest) (
 			} else if err != nil {
 				return 0, nil, err
 			}
-			if p.AllowRead(ctx, rv, service.Disclose) != nil {
+			if p.AllowRead(ctx, rv, service.Disclose, req.Call) != nil {
 				continue
 			}
 			res, err := parseVersion(rv)

@@ -24,10 +24,11 @@ const (
 
 // SharingPolicy decides whether the caller may still see a plan (a CarePlan
 // or a plan Composition) that is not shared: not yet approved, or no longer
-// shared. p is nil for an anonymous request. It returns nil to show the
+// shared. p is nil for an anonymous request; breakGlass is the reason the
+// caller gave for emergency access ("" for none). It returns nil to show the
 // version, or an error to hide it (the REST layer answers a read with the
 // error and leaves the version out of searches and bundles).
-type SharingPolicy func(ctx context.Context, p *auth.Principal, v *store.Version, why Hidden) error
+type SharingPolicy func(ctx context.Context, p *auth.Principal, breakGlass string, v *store.Version, why Hidden) error
 
 // DefaultSharing shows plans that are no longer shared only to clinicians
 // and admins, who must be able to find a withdrawn or revoked plan to talk
@@ -41,11 +42,11 @@ type SharingPolicy func(ctx context.Context, p *auth.Principal, v *store.Version
 // emergency the clinician decides. A revoked, completed or
 // entered-in-error plan stays hidden: it no longer says what the patient
 // wants; so does a draft, which no clinician has approved.
-func DefaultSharing(ctx context.Context, p *auth.Principal, v *store.Version, why Hidden) error {
+func DefaultSharing(ctx context.Context, p *auth.Principal, breakGlass string, v *store.Version, why Hidden) error {
 	if DefaultSharesAll(ctx, p) || ownPlan(p, v) {
 		return nil
 	}
-	if _, ok := auth.BreakGlassFrom(ctx); ok && why == HiddenConsentWithdrawn && auth.BreakGlassAllowed(p) {
+	if breakGlass != "" && why == HiddenConsentWithdrawn && auth.BreakGlassAllowed(p) {
 		return nil
 	}
 	msg := "%s/%s is not shared"
@@ -138,11 +139,11 @@ func (c codeable) has(system string, codes ...string) bool {
 // after an approval) and its patient's latest consent permits sharing. That
 // is decided by the plan's current version, whichever version is asked
 // for: an old active version of a revoked plan is as hidden as the plan.
-func (p *Plans) AllowRead(ctx context.Context, v *store.Version, _ service.Purpose) error {
+func (p *Plans) AllowRead(ctx context.Context, v *store.Version, _ service.Purpose, call *service.Call) error {
 	if v.Deleted || (v.Type != "CarePlan" && v.Type != "Composition" && v.Type != "Provenance") {
 		return nil
 	}
-	pr := auth.FromContext(ctx)
+	pr, bg := auth.FromContext(ctx), call.BreakGlassReason()
 	if p.cfg.SharesAll(ctx, pr) {
 		return nil
 	}
@@ -167,7 +168,7 @@ func (p *Plans) AllowRead(ctx context.Context, v *store.Version, _ service.Purpo
 			}
 			// The policy is asked about the plan: the patient it is
 			// about may see its approvals.
-			if err := p.planShared(ctx, pr, cur, cur); err != nil {
+			if err := p.planShared(ctx, pr, bg, cur, cur); err != nil {
 				return err
 			}
 		}
@@ -188,11 +189,11 @@ func (p *Plans) AllowRead(ctx context.Context, v *store.Version, _ service.Purpo
 					return err
 				}
 				if cur != nil {
-					return p.planShared(ctx, pr, cur, v)
+					return p.planShared(ctx, pr, bg, cur, v)
 				}
 			}
 		}
-		return p.consentShared(ctx, pr, h, v)
+		return p.consentShared(ctx, pr, bg, h, v)
 	}
 	// Whether this is an urgent care plan is the current version's to say
 	// too (planShared).
@@ -202,7 +203,7 @@ func (p *Plans) AllowRead(ctx context.Context, v *store.Version, _ service.Purpo
 	} else if c != nil {
 		cur = c
 	}
-	return p.planShared(ctx, pr, cur, v)
+	return p.planShared(ctx, pr, bg, cur, v)
 }
 
 // currentPlan returns the current version of CarePlan id (a deletion when
@@ -221,7 +222,7 @@ func (p *Plans) currentPlan(ctx context.Context, id string) (*store.Version, err
 // planShared decides, by cur (the plan's current version), whether the
 // caller may see v: a version of that plan, its document or its approval
 // record. The SharingPolicy is asked about v.
-func (p *Plans) planShared(ctx context.Context, pr *auth.Principal, cur, v *store.Version) error {
+func (p *Plans) planShared(ctx context.Context, pr *auth.Principal, bg string, cur, v *store.Version) error {
 	why := Hidden("")
 	var h *planHead
 	if cur.Deleted {
@@ -253,14 +254,14 @@ func (p *Plans) planShared(ctx context.Context, pr *auth.Principal, cur, v *stor
 		}
 	}
 	if why != "" {
-		if err := p.cfg.Sharing(ctx, pr, v, why); err != nil {
+		if err := p.cfg.Sharing(ctx, pr, bg, v, why); err != nil {
 			return err
 		}
 	}
 	if h == nil {
 		return nil
 	}
-	return p.consentShared(ctx, pr, h, v)
+	return p.consentShared(ctx, pr, bg, h, v)
 }
 
 // everActive reports whether some version of the plan up to cur was active,
@@ -293,7 +294,7 @@ func (p *Plans) everActive(ctx context.Context, cur *store.Version) (bool, error
 
 // consentShared hides v (a plan, or a plan's document, with head h) when
 // the patient's latest consent is a withdrawal, as the SharingPolicy allows.
-func (p *Plans) consentShared(ctx context.Context, pr *auth.Principal, h *planHead, v *store.Version) error {
+func (p *Plans) consentShared(ctx context.Context, pr *auth.Principal, bg string, h *planHead, v *store.Version) error {
 	ref := resource.ParseReference(h.Subject.Reference)
 	if ref.Type != "Patient" || !ref.IsLocal() {
 		return nil
@@ -303,7 +304,7 @@ func (p *Plans) consentShared(ctx context.Context, pr *auth.Principal, h *planHe
 		return err
 	}
 	if cs.state == consentWithdrawn {
-		return p.cfg.Sharing(ctx, pr, v, HiddenConsentWithdrawn)
+		return p.cfg.Sharing(ctx, pr, bg, v, HiddenConsentWithdrawn)
 	}
 	return nil
 }

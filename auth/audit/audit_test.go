@@ -6,8 +6,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"ucp/auth"
 	"ucp/auth/audit"
@@ -39,8 +43,11 @@ func clinician() *auth.Principal {
 }
 
 func reqCtx(p *auth.Principal) context.Context {
-	return audit.WithCollector(auth.NewContext(context.Background(), p))
+	return auth.NewContext(context.Background(), p)
 }
+
+// newCall is the Call a door makes for one interaction.
+func newCall() *service.Call { return &service.Call{Disclosure: &service.Disclosure{}} }
 
 // search runs a FHIR search through the registry and store, as the REST
 // layer does.
@@ -90,7 +97,7 @@ func mustPut(tb testing.TB, st store.Store, reg *search.Registry, res map[string
 // hideAll is a read filter that hides every version.
 type hideAll struct{}
 
-func (hideAll) AllowRead(context.Context, *store.Version, service.Purpose) error {
+func (hideAll) AllowRead(context.Context, *store.Version, service.Purpose, *service.Call) error {
 	return outcome.Errorf(outcome.Forbidden, "not shared")
 }
 
@@ -105,23 +112,23 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 	reader := audit.CollectingReader{Patients: audit.NewPatients(reg)}
 	const n = 25
 	for i := range n {
-		ctx := reqCtx(clinician())
-		if err := reader.AllowRead(ctx, plan, service.Disclose); err != nil {
+		ctx, call := reqCtx(clinician()), newCall()
+		if err := reader.AllowRead(ctx, plan, service.Disclose, call); err != nil {
 			t.Fatal(err)
 		}
 		s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "search-type", Type: "CarePlan", Query: "subject=Patient/p1&i=" + string(rune('a'+i))},
-			Method: "GET", Path: "/fhir/CarePlan", Status: 200, Time: time.Now()})
+			Call: call, Method: "GET", Path: "/fhir/CarePlan", Status: 200, Time: time.Now()})
 	}
 	// A version only probed (counted for a search's total, not returned)
 	// names no patient.
 	other := mustPut(t, st, reg, map[string]any{"resourceType": "CarePlan", "id": "cp3", "status": "active", "intent": "plan",
 		"subject": map[string]any{"reference": "Patient/p3"}})
-	ctx := reqCtx(clinician())
-	if err := reader.AllowRead(ctx, other, service.Count); err != nil {
+	ctx, call := reqCtx(clinician()), newCall()
+	if err := reader.AllowRead(ctx, other, service.Count, call); err != nil {
 		t.Fatal(err)
 	}
 	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "search-type", Type: "CarePlan", Query: "status=active&_summary=count"},
-		Method: "GET", Path: "/fhir/CarePlan", Status: 200, Time: time.Now()})
+		Call: call, Method: "GET", Path: "/fhir/CarePlan", Status: 200, Time: time.Now()})
 	// A refused read names the patient too.
 	ctx = reqCtx(clinician())
 	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p2"}, Status: 403,
@@ -132,9 +139,9 @@ func TestSinkRecordsEveryRead(t *testing.T) {
 		"subject": map[string]any{"reference": "Patient/p4"}})
 	hiding := audit.CollectingReader{Next: hideAll{}, Patients: audit.NewPatients(reg)}
 	for _, interaction := range []string{"read", "vread"} {
-		ctx = reqCtx(clinician())
-		err := hiding.AllowRead(ctx, hidden, service.Disclose)
-		s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: interaction, Type: "CarePlan", ID: "cp4"}, Status: 403,
+		ctx, call := reqCtx(clinician()), newCall()
+		err := hiding.AllowRead(ctx, hidden, service.Disclose, call)
+		s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: interaction, Type: "CarePlan", ID: "cp4"}, Call: call, Status: 403,
 			Err: err, Time: time.Now()})
 	}
 	// Capabilities are not audited.
@@ -186,11 +193,11 @@ func TestWriteInterceptorAuditsInTheWrite(t *testing.T) {
 	}
 	const n = 10
 	for i := range n {
-		ctx := reqCtx(clinician())
+		ctx, call := reqCtx(clinician()), newCall()
 		id := "cp" + string(rune('a'+i))
 		res := map[string]any{"resourceType": "CarePlan", "id": id, "status": "active", "intent": "plan",
 			"subject": map[string]any{"reference": "Patient/p1"}}
-		p, err := svc.Prepare(ctx, &service.Write{Interaction: "create", Method: "POST", Type: "CarePlan", ID: id, Resource: res}, service.View{})
+		p, err := svc.For(call).Prepare(ctx, &service.Write{Interaction: "create", Method: "POST", Type: "CarePlan", ID: id, Resource: res}, service.View{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,7 +210,7 @@ func TestWriteInterceptorAuditsInTheWrite(t *testing.T) {
 		}
 		// The rest layer then records the interaction: the sink must not
 		// audit it a second time.
-		s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "create", Type: "CarePlan"}, Status: 201, Time: now})
+		s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "create", Type: "CarePlan"}, Call: call, Status: 201, Time: now})
 	}
 	// A write the store rejected: the sink records the failure.
 	ctx := reqCtx(clinician())
@@ -296,8 +303,9 @@ func TestBreakGlassIsFlagged(t *testing.T) {
 	}
 	p := clinician()
 	p.Role = auth.RoleView
-	ctx := audit.WithCollector(auth.WithBreakGlass(auth.NewContext(context.Background(), p), "unconscious in ED"))
-	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p9"}, Status: 200, Time: time.Now()})
+	ctx := auth.NewContext(context.Background(), p)
+	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "read", Type: "Patient", ID: "p9"},
+		Call: &service.Call{BreakGlass: "unconscious in ED", Disclosure: &service.Disclosure{}}, Status: 200, Time: time.Now()})
 	s.Close()
 	got := mustSearch(t, st, reg, "AuditEvent", "patient=Patient/p9")
 	if len(got) != 1 {
@@ -357,4 +365,67 @@ func TestSyncIntervalSurvivesRestart(t *testing.T) {
 	if got := mustSearch(t, st, reg, "AuditEvent", "patient=Patient/p2"); len(got) != 7 {
 		t.Fatalf("after a crash in timer-fsync mode: %d AuditEvents, want 7", len(got))
 	}
+}
+
+// TestDoorWithoutHTTP is how a door that is not the REST adapter (a web
+// page handler) audits what it shows: it makes a service.Call, acts
+// through Service.For(call), and records the interaction with the same
+// call; the AuditEvent names the patients the search disclosed and the
+// break-glass reason, though nothing travelled in the context but the
+// principal.
+func TestDoorWithoutHTTP(t *testing.T) {
+	st, reg := mustSetup(t)
+	for _, p := range []string{"p1", "p2"} {
+		mustPut(t, st, reg, map[string]any{"resourceType": "CarePlan", "id": "cp-" + p, "status": "active", "intent": "plan",
+			"subject": map[string]any{"reference": "Patient/" + p}})
+	}
+	s, err := audit.Open(t.TempDir(), st, reg, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.New(service.Config{Store: st, Registry: reg,
+		ReadInterceptor: audit.CollectingReader{Patients: audit.NewPatients(reg)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := reqCtx(clinician())
+	call := &service.Call{BreakGlass: "collapsed at home", Disclosure: &service.Disclosure{}}
+	res, err := svc.For(call).Search(ctx, service.SearchRequest{Type: "CarePlan", Params: url.Values{"status": {"active"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Matches) != 2 {
+		t.Fatalf("%d matches, want 2", len(res.Matches))
+	}
+	s.Record(ctx, service.AuditRecord{Access: service.Access{Interaction: "search-type", Type: "CarePlan", Query: "status=active"},
+		Call: call, Method: "GET", Path: "/app/plans", Status: 200, Time: time.Now()})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := mustSearch(t, st, reg, "AuditEvent", "")
+	if len(got) != 1 {
+		t.Fatalf("%d AuditEvents, want 1", len(got))
+	}
+	var patients []string
+	for _, e := range got[0]["entity"].([]any) {
+		if ref, _ := pathOf(e, "what", "reference").(string); strings.HasPrefix(ref, "Patient/") {
+			patients = append(patients, ref)
+		}
+	}
+	sort.Strings(patients)
+	if diff := cmp.Diff([]string{"Patient/p1", "Patient/p2"}, patients); diff != "" {
+		t.Errorf("patients audited (-want +got):\n%s", diff)
+	}
+	if text, _ := pathOf(got[0]["purposeOfEvent"].([]any)[0], "text").(string); text != "collapsed at home" {
+		t.Errorf("purposeOfEvent text %q, want the break-glass reason", text)
+	}
+}
+
+// pathOf walks maps by keys.
+func pathOf(v any, keys ...string) any {
+	for _, k := range keys {
+		m, _ := v.(map[string]any)
+		v = m[k]
+	}
+	return v
 }

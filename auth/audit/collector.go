@@ -2,9 +2,7 @@ package audit
 
 import (
 	"context"
-	"net/http"
 	"slices"
-	"sync"
 
 	"ucp/fhir/service"
 	"ucp/store"
@@ -17,16 +15,6 @@ type Extractor interface {
 	// Patients is the compartment part of Extract alone, much cheaper: it
 	// runs for every resource a read returns.
 	Patients(res map[string]any) ([]string, error)
-}
-
-// collector gathers, during one request, what the rest layer's AuditRecord
-// does not carry: the patients whose data was returned or refused, and
-// whether the write interceptor has already audited a write.
-type collector struct {
-	mu       sync.Mutex
-	patients []string // returned, in order first seen
-	denied   []string // refused by the read filter
-	written  bool     // WriteInterceptor put an AuditEvent into the write
 }
 
 // maxPatients bounds the patients one AuditEvent lists; a search page is
@@ -42,35 +30,11 @@ func addPatient(list []string, ids ...string) []string {
 	return list
 }
 
-type collectorKey struct{}
-
-// WithCollector returns ctx carrying a new collector, which
-// [CollectingReader] and [WriteInterceptor] fill and [Sink.Record] reads.
-// Call it once per request, before the REST layer: without it the Sink
-// still audits every request, but without the patients a search returned
-// and with successful writes audited twice (once in the write, once by the
-// Sink), since it cannot tell that the write was already audited.
-func WithCollector(ctx context.Context) context.Context {
-	return context.WithValue(ctx, collectorKey{}, &collector{})
-}
-
-// Middleware puts a collector (see [WithCollector]) into every request's
-// context.
-func Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(WithCollector(r.Context())))
-	})
-}
-
-func collectorFrom(ctx context.Context) *collector {
-	c, _ := ctx.Value(collectorKey{}).(*collector)
-	return c
-}
-
 // CollectingReader is a service.ReadInterceptor that notes the patient(s) of
-// every version the request returns, for the Sink's AuditEvent. It asks
-// Next first: a version Next hides was not seen, so it is noted apart, and
-// only a refused single read lists it (someone tried to see that patient).
+// every version an interaction returns in its Call's Disclosure, for the
+// Sink's AuditEvent. It asks Next first: a version Next hides was not seen,
+// so it is noted apart, and only a refused single read lists it (someone
+// tried to see that patient).
 type CollectingReader struct {
 	Next service.ReadInterceptor // nil allows everything
 	// Patients finds the compartment patients of non-Patient resources;
@@ -81,23 +45,21 @@ type CollectingReader struct {
 var _ service.TypeHider = CollectingReader{}
 
 // AllowRead implements service.ReadInterceptor.
-func (cr CollectingReader) AllowRead(ctx context.Context, v *store.Version, purpose service.Purpose) error {
+func (cr CollectingReader) AllowRead(ctx context.Context, v *store.Version, purpose service.Purpose, call *service.Call) error {
 	var err error
 	if cr.Next != nil {
-		err = cr.Next.AllowRead(ctx, v, purpose)
+		err = cr.Next.AllowRead(ctx, v, purpose, call)
 	}
-	c := collectorFrom(ctx)
-	if c == nil || v == nil || v.Deleted || purpose == service.Count {
+	d := call.Disclosed()
+	if d == nil || v == nil || v.Deleted || purpose == service.Count {
 		return err // a counted version is not returned: nothing was disclosed
 	}
 	ids := cr.Patients.of(v)
-	c.mu.Lock()
 	if err == nil {
-		c.patients = addPatient(c.patients, ids...)
+		d.Shown(ids...)
 	} else {
-		c.denied = addPatient(c.denied, ids...)
+		d.Refused(ids...)
 	}
-	c.mu.Unlock()
 	return err
 }
 

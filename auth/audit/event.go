@@ -6,13 +6,14 @@
 // the write. Everything else (reads, searches, history, operations, refused
 // and failed requests) goes through [Sink], which appends to a durable
 // journal before the request completes and drains it into the store in the
-// background. [CollectingReader] and [WithCollector] tell the Sink which
-// patients a request saw. [RefusedLogins] audits the requests the token
-// verifier refuses before the REST layer sees them.
+// background. [CollectingReader] notes in each interaction's
+// service.Disclosure which patients it saw, and the Sink reads it from the
+// AuditRecord's Call. [RefusedLogins] audits the requests the token
+// verifier refuses before the REST layer sees them. [ImportEvent] records
+// each file ucp import loads.
 package audit
 
 import (
-	"context"
 	"encoding/base64"
 	"net/url"
 	"strconv"
@@ -74,6 +75,8 @@ type Event struct {
 	Patients    []string // ids of the patients whose data was touched
 	Principal   *auth.Principal
 	BreakGlass  string // the stated reason, for break-glass access
+	// Details describe the object further (an import's file and counts).
+	Details []Detail
 }
 
 // actions maps the interaction to AuditEvent.action.
@@ -298,6 +301,7 @@ func entities(e *Event) []Entity {
 	if e.Operation != "" {
 		obj.Detail = []Detail{{Type: "operation", ValueString: "$" + e.Operation}}
 	}
+	obj.Detail = append(obj.Detail, e.Details...)
 	if obj.What != nil || obj.Query != "" || obj.Detail != nil {
 		out = append(out, obj)
 	}
@@ -305,12 +309,4 @@ func entities(e *Event) []Entity {
 		return nil
 	}
 	return out
-}
-
-// fromContext fills in the principal and break-glass reason of ctx.
-func fromContext(ctx context.Context, e *Event) {
-	e.Principal = auth.FromContext(ctx)
-	if reason, ok := auth.BreakGlassFrom(ctx); ok {
-		e.BreakGlass = reason
-	}
 }

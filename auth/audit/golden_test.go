@@ -41,6 +41,9 @@ func goldenEvents() map[string]*Event {
 		"failed operation": {Interaction: "operation", Operation: "everything", Type: "Patient", ID: "p5", Status: 503,
 			Err: errors.New("store unavailable"), Time: at},
 		"type without id": {Interaction: "history-type", Type: "Observation", Status: 200, Time: at},
+		"import with rejections": {Interaction: "operation", Operation: "import", Status: 422, Err: errors.New("1 of 2 resources rejected"),
+			Principal: &auth.Principal{Subject: "ucp-import", UserID: "ucp-import", Name: "ucp import", Role: auth.RoleClinical},
+			Details:   []Detail{{Type: "file", ValueString: "/data/Patient.ndjson"}, {Type: "run-by", ValueString: "ops@host"}, {Type: "read", ValueString: "2"}}, Time: at},
 	}
 }
 

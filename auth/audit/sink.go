@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"ucp/auth"
 	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
@@ -233,20 +234,15 @@ func (s *Sink) Record(ctx context.Context, r service.AuditRecord) {
 	if r.Interaction == "capabilities" {
 		return // public metadata, no one's data: auditing it is noise
 	}
-	c := collectorFrom(ctx)
 	e := &Event{Interaction: r.Interaction, Operation: r.Operation, Type: r.Type, ID: r.ID,
 		Query: r.Query, Status: r.Status, Err: r.Err, Time: r.Time}
-	if c != nil {
-		c.mu.Lock()
-		written := c.written
-		e.Patients = append([]string(nil), c.patients...)
-		if r.Status >= 400 && isSingleRead(r.Interaction) {
-			e.Patients = addPatient(e.Patients, c.denied...)
-		}
-		c.mu.Unlock()
-		if written && r.Status < 400 && isWrite(r.Interaction) {
-			return // the WriteInterceptor's AuditEvent was stored with the write
-		}
+	shown, refused, written := r.Call.Disclosed().Report()
+	if written && r.Status < 400 && isWrite(r.Interaction) {
+		return // the WriteInterceptor's AuditEvent was stored with the write
+	}
+	e.Patients = addPatient(nil, shown...)
+	if r.Status >= 400 && isSingleRead(r.Interaction) {
+		e.Patients = addPatient(e.Patients, refused...)
 	}
 	if r.Type == "Patient" && r.ID != "" {
 		e.Patients = addPatient(e.Patients, r.ID)
@@ -254,7 +250,7 @@ func (s *Sink) Record(ctx context.Context, r service.AuditRecord) {
 	if e.Status == 0 {
 		e.Status = 200
 	}
-	fromContext(ctx, e)
+	e.Principal, e.BreakGlass = auth.FromContext(ctx), r.Call.BreakGlassReason()
 	ev := Build(e)
 	if err := s.Append(ev); err != nil {
 		// The response is already written; the best left is a loud log

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"ucp/auth"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/store"
@@ -38,13 +39,9 @@ func (wi WriteInterceptor) BeforeWrite(ctx context.Context, op *service.WriteOp,
 	}
 	e := &Event{Interaction: op.Interaction, Type: op.Type, ID: op.ID, Version: op.Version, Time: wi.now()}
 	e.Patients = writePatients(wi.Patients, op)
-	fromContext(ctx, e)
+	e.Principal, e.BreakGlass = auth.FromContext(ctx), op.Call.BreakGlassReason()
 	op.Extra = append(op.Extra, Build(e).Resource())
-	if c := collectorFrom(ctx); c != nil {
-		c.mu.Lock()
-		c.written = true
-		c.mu.Unlock()
-	}
+	op.Call.Disclosed().Audited()
 	return nil
 }
 

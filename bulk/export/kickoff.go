@@ -397,7 +397,9 @@ func (m *Manager) groupMembers(ctx context.Context, id string) ([]string, error)
 		return nil, err
 	}
 	if rd := m.cfg.ReadInterceptor; rd != nil {
-		if err := rd.AllowRead(ctx, v, service.Disclose); err != nil {
+		// No Call: an export is never break-glass access, and what it
+		// discloses is audited by its own events.
+		if err := rd.AllowRead(ctx, v, service.Disclose, nil); err != nil {
 			return nil, err
 		}
 	}

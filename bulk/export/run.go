@@ -41,7 +41,8 @@ func (m *Manager) run(j *job) {
 		return
 	}
 	// The job reads as its principal, and nothing else of the kick-off
-	// request (no break-glass, no audit collector).
+	// request (no break-glass, no disclosure record: its reads pass no
+	// service.Call).
 	ctx, cancel := context.WithCancel(auth.NewContext(m.ctx, j.principal))
 	defer cancel()
 	j.cancel = cancel
@@ -127,7 +128,7 @@ func (m *Manager) export(ctx context.Context, j *job) error {
 			}
 			// Its chains and _has reach only what the job's principal may
 			// see, as a search's do.
-			if err := service.NarrowReach(ctx, m.cfg.Store, m.cfg.ReadInterceptor, parsed.Where); err != nil {
+			if err := service.NarrowReach(ctx, m.cfg.Store, m.cfg.ReadInterceptor, nil, parsed.Where); err != nil {
 				return err
 			}
 			x.filters[typ] = append(x.filters[typ], parsed.Where)
@@ -391,7 +392,8 @@ func namesOtherPatient(v *store.Version, patient string) bool {
 // visible reports whether the caller may see v.
 func (x *exporter) visible(ctx context.Context, v *store.Version) bool {
 	rd := x.m.cfg.ReadInterceptor
-	return rd == nil || rd.AllowRead(ctx, v, service.Disclose) == nil
+	// No Call: see groupMembers.
+	return rd == nil || rd.AllowRead(ctx, v, service.Disclose, nil) == nil
 }
 
 // scan pages through q by the store's cursor, calling each on every

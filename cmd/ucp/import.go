@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
@@ -15,8 +16,10 @@ import (
 	"time"
 
 	"ucp/auth"
+	"ucp/auth/audit"
 	"ucp/bulk"
 	"ucp/careplan"
+	"ucp/fhir/resource"
 	"ucp/store"
 )
 
@@ -151,8 +154,27 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	prog := newProgress(stderr, total)
 	im.Batch, im.Reject, im.Progress = *batch, prog.reject, prog.update
 	ctx = auth.NewContext(ctx, importer)
+	svc, err := im.Service()
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp import:", err)
+		return 1
+	}
+	who := runBy()
 	for _, f := range files {
-		if err := importFile(ctx, im, f); err != nil {
+		start := time.Now()
+		st, err := importFile(ctx, im, f)
+		// Audited whatever happened, before anything else is reported.
+		ev, aerr := importEvent(who, f, start, st, err)
+		if aerr == nil {
+			aerr = putResource(ctx, svc, ev)
+		}
+		if aerr != nil {
+			fmt.Fprintln(stderr, "ucp import: recording the AuditEvent of", f+":", aerr)
+			if err == nil {
+				err = aerr
+			}
+		}
+		if err != nil {
 			prog.finish()
 			fmt.Fprintln(stderr, "ucp import:", err)
 			// The next open of the store restores the indexes too.
@@ -239,22 +261,45 @@ func newImporter(st store.Store, ukcore careplan.BasePackage) (*bulk.Importer, e
 }
 
 // importFile imports one NDJSON file or transaction Bundle.
-func importFile(ctx context.Context, im *bulk.Importer, path string) error {
+func importFile(ctx context.Context, im *bulk.Importer, path string) (bulk.Stats, error) {
 	if strings.HasSuffix(path, ".json") {
 		body, err := os.ReadFile(path)
 		if err != nil {
-			return err
+			return bulk.Stats{}, err
 		}
-		_, err = im.ImportBundle(ctx, body, path)
-		return err
+		return im.ImportBundle(ctx, body, path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return bulk.Stats{}, err
 	}
 	defer f.Close()
-	_, err = im.ImportNDJSON(ctx, f, path)
-	return err
+	return im.ImportNDJSON(ctx, f, path)
+}
+
+// importEvent is the AuditEvent of one imported file (see
+// audit.ImportEvent for why one per file), as a resource to write.
+func importEvent(who, path string, start time.Time, st bulk.Stats, err error) (map[string]any, error) {
+	if abs, aerr := filepath.Abs(path); aerr == nil {
+		path = abs
+	}
+	ev := audit.ImportEvent(&audit.Import{Principal: importer, RunBy: who, File: path, Start: start,
+		Read: st.Lines, Written: st.Written, Created: st.Created, Extra: st.Extra, Unchanged: st.Unchanged,
+		Rejected: st.Rejected, Batches: st.Batches, Err: err})
+	return resource.Parse(ev.JSON())
+}
+
+// runBy names the operating-system account running the command, for the
+// audit: user@host, as far as they are known.
+func runBy() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	if h, err := os.Hostname(); err == nil {
+		name += "@" + h
+	}
+	return name
 }
 
 // progress reports an import's progress on stderr: one line redrawn in

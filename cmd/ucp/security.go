@@ -94,9 +94,12 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store, reg *search
 	return sec, nil
 }
 
-// authorizer is the one authorizer: operations mapped to interactions,
-// then the policy with the agreement check.
-func (sec *security) authorizer() auth.Authorizer { return auth.OperationPolicy{Next: sec.authz} }
+// authorizer is the one authorizer: the server's own loaders trusted,
+// then operations mapped to interactions, then the policy with the
+// agreement check.
+func (sec *security) authorizer() auth.Authorizer {
+	return auth.InProcess{Next: auth.OperationPolicy{Next: sec.authz}, Trusted: []*auth.Principal{definitionsLoader, demoLoader}}
+}
 
 // mount adds the token endpoints: SMART Backend Services, and the
 // development issuer in --dev.

@@ -71,6 +71,10 @@ type serveConfig struct {
 	// MetricsAddr serves /metrics on a listener of its own instead of the
 	// API's.
 	MetricsAddr string
+
+	// CursorKeyFile holds the key that seals paging cursors ("" = a
+	// random key per process).
+	CursorKeyFile string
 }
 
 // dataDir is the folder beside the SQLite file, for the server's key and
@@ -136,6 +140,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS (TLS 1.2 or later) with this certificate chain, a PEM `FILE` (with --tls-key)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert, a PEM `FILE`")
 	// Metrics.
+	fs.StringVar(&cfg.CursorKeyFile, "cursor-key-file", "", "`FILE` holding the key (at least 32 bytes) that seals paging cursors; nodes serving one address share it (default: a random key, so cursors end with the process)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus) on this `HOST:PORT` only, plain HTTP, instead of beside the API")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -215,8 +220,8 @@ type server struct {
 	refused *audit.RefusedLogins
 	// exports runs the $export jobs.
 	exports *export.Manager
-	// loader is the FHIR service without an authorizer, for trusted
-	// in-process loading (the demo, ucp bench); never served.
+	// loader is the API's FHIR service, for trusted in-process loading
+	// (the demo, ucp bench) as principals the authorizer trusts.
 	loader *service.Service
 	done   chan error
 	log    *slog.Logger
@@ -306,7 +311,12 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	// One cache of whose data each version holds, for the audit of reads and
 	// of writes alike.
 	patients := audit.NewPatients(reg)
+	cursorKey, err := readCursorKey(cfg.CursorKeyFile)
+	if err != nil {
+		return fail(err)
+	}
 	restCfg := rest.Config{
+		CursorKey:         cursorKey,
 		Store:             st,
 		Registry:          reg,
 		Types:             reg.Types(),
@@ -318,23 +328,25 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		ReadInterceptor:   audit.CollectingReader{Next: plans, Patients: patients},
 		Audit:             sink,
 		Caller:            auth.CallerKey,
+		BreakGlass:        auth.BreakGlassReason,
 		Operations:        append(plans.Operations(), exports.Operations()...),
 		Endpoints:         exportEndpoints(exports.Routes()),
 		SupportedProfiles: supportedProfiles(),
 		SecurityService:   "SMART-on-FHIR",
 		Security:          "Bearer tokens (JWT) from NHS CIS2 or another configured OpenID Connect issuer; SMART Backend Services (client_credentials with private_key_jwt) for system clients. Discovery: .well-known/smart-configuration.",
 	}
-	// Our own definitions and the demo are loaded in process by trusted
-	// code: through the FHIR service with the same rules as any client's
-	// writes, without a token or an authorizer.
-	loader, err := service.New(service.Config{
-		Store: st, Registry: reg, Types: reg.Types(),
-		WriteInterceptor: restCfg.WriteInterceptor, ReadInterceptor: restCfg.ReadInterceptor,
-		Logger: slog.New(quietHandler{log.Handler()}),
-	})
+	restCfg.Authorizer = sec.authorizer()
+	// Metrics: every request the API answers is counted.
+	mx := newMetrics(st, sink)
+	restCfg.Observer = mx
+	api, err := rest.New(restCfg)
 	if err != nil {
 		return fail(err)
 	}
+	// Our own definitions and the demo are loaded in process by trusted
+	// code, through the API's own FHIR service: the same rules as any
+	// client's writes, as principals the authorizer trusts by identity.
+	loader := api.Service()
 	served := map[string]bool{}
 	for _, t := range reg.Types() {
 		served[t] = true
@@ -352,14 +364,6 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 			return fail(fmt.Errorf("loading demo data: %w", err))
 		}
 	}
-	restCfg.Authorizer = sec.authorizer()
-	// Metrics: every request the API answers is counted.
-	mx := newMetrics(st, sink)
-	restCfg.Observer = mx
-	api, err := rest.New(restCfg)
-	if err != nil {
-		return fail(err)
-	}
 	// SearchParameters POSTed at run time survive a restart. One the
 	// registry now refuses is logged, not fatal: the others still work.
 	if err := api.LoadSearchParameters(ctx); err != nil {
@@ -376,7 +380,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	if err != nil {
 		return fail(err)
 	}
-	handler := sec.wrap(auth.BreakGlassHandler(audit.Middleware(api)), refused.Record)
+	handler := sec.wrap(auth.BreakGlassHandler(api), refused.Record)
 	if scheme == "https" {
 		handler = hsts(handler)
 	}
@@ -523,21 +527,6 @@ Try:
 
 Stop with Ctrl-C.
 `, base, strings.TrimSuffix(base, "/fhir"), intro, token)
-}
-
-// quietHandler passes on warnings and errors only.
-type quietHandler struct{ slog.Handler }
-
-func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
-}
-
-func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return quietHandler{h.Handler.WithAttrs(as)}
-}
-
-func (h quietHandler) WithGroup(name string) slog.Handler {
-	return quietHandler{h.Handler.WithGroup(name)}
 }
 
 // exportEndpoints serves the Bulk Data status and file routes through the

@@ -93,11 +93,11 @@ func (s *Server) batchWrite(c *gin.Context, e *service.Entry) bundleEntry {
 		return bundleEntry{Response: &entryResponse{Status: statusText(status), Outcome: body}}
 	}
 	start := s.cfg.Now()
-	r, err := s.svc.BatchEntry(ctx, e)
+	r, err := s.service(c).BatchEntry(ctx, e)
 	path, _, _ := strings.Cut(s.cfg.Prefix+"/"+e.Path, "?")
 	if err != nil {
 		status, body := s.outcome(ctx, e.Method, path, err)
-		s.cfg.Audit.Record(ctx, AuditRecord{Access: e.Access(), Method: e.Method, Path: path, Status: status, Time: start, Err: err})
+		s.cfg.Audit.Record(ctx, AuditRecord{Access: e.Access(), Call: callOf(c), Method: e.Method, Path: path, Status: status, Time: start, Err: err})
 		return bundleEntry{Response: &entryResponse{Status: statusText(status), Outcome: body}}
 	}
 	ret := parsePrefer(c.Request.Header.Values("Prefer")).ret
@@ -129,7 +129,7 @@ func (s *Server) batchWrite(c *gin.Context, e *service.Entry) bundleEntry {
 		}
 	}
 	resp.Status = statusText(status)
-	s.cfg.Audit.Record(ctx, AuditRecord{Access: e.Access(), Method: e.Method, Path: path, Status: status, Time: start})
+	s.cfg.Audit.Record(ctx, AuditRecord{Access: e.Access(), Call: callOf(c), Method: e.Method, Path: path, Status: status, Time: start})
 	return out
 }
 
@@ -155,7 +155,7 @@ func (s *Server) transaction(c *gin.Context, entries []any) error {
 		}
 		in[i] = e
 	}
-	results, err := s.svc.Transaction(c.Request.Context(), in)
+	results, err := s.service(c).Transaction(c.Request.Context(), in)
 	if err != nil {
 		var ee *service.EntryError
 		if errors.As(err, &ee) {

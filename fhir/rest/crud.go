@@ -34,7 +34,7 @@ func (s *Server) handleCreate(c *gin.Context) error {
 			return err
 		}
 	}
-	r, err := s.svc.Write(c.Request.Context(), w)
+	r, err := s.service(c).Write(c.Request.Context(), w)
 	if err != nil {
 		return err
 	}
@@ -48,7 +48,7 @@ func (s *Server) handleUpdate(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.svc.Write(c.Request.Context(), w)
+	r, err := s.service(c).Write(c.Request.Context(), w)
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (s *Server) handleConditionalUpdate(c *gin.Context) error {
 			return err
 		}
 	}
-	r, err := s.svc.ConditionalUpdate(c.Request.Context(), typ, q, res, ifMatch)
+	r, err := s.service(c).ConditionalUpdate(c.Request.Context(), typ, q, res, ifMatch)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (s *Server) handleConditionalPatch(c *gin.Context) error {
 	if err := s.authorize(c, Access{Interaction: "patch", Type: typ, Query: raw}); err != nil {
 		return err
 	}
-	vs, err := s.svc.MatchCondition(c.Request.Context(), q, 2)
+	vs, err := s.service(c).MatchCondition(c.Request.Context(), q, 2)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func (s *Server) handleConditionalPatch(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.svc.Write(c.Request.Context(), w)
+	r, err := s.service(c).Write(c.Request.Context(), w)
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func (s *Server) handleDelete(c *gin.Context) error {
 		}
 		w.IfMatch = v
 	}
-	r, err := s.svc.Write(c.Request.Context(), w)
+	r, err := s.service(c).Write(c.Request.Context(), w)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func (s *Server) handleConditionalDelete(c *gin.Context) error {
 	if err := s.authorize(c, Access{Interaction: "delete", Type: typ, Query: raw}); err != nil {
 		return err
 	}
-	if _, err := s.svc.ConditionalDelete(c.Request.Context(), typ, q, s.cfg.ConditionalDeleteMultiple, s.cfg.MaxConditionalDelete); err != nil {
+	if _, err := s.service(c).ConditionalDelete(c.Request.Context(), typ, q, s.cfg.ConditionalDeleteMultiple, s.cfg.MaxConditionalDelete); err != nil {
 		return err
 	}
 	return s.respondNoContent(c)
@@ -255,7 +255,7 @@ func setVersionHeaders(c *gin.Context, v *store.Version) {
 func (s *Server) handleRead(c *gin.Context) error {
 	typ, id := c.Param("type"), c.Param("id")
 	s.note(c, Access{Interaction: "read", Type: typ, ID: id})
-	v, err := s.svc.Read(c.Request.Context(), typ, id)
+	v, err := s.service(c).Read(c.Request.Context(), typ, id)
 	if err != nil {
 		return err
 	}
@@ -297,7 +297,7 @@ func (s *Server) handleVRead(c *gin.Context) error {
 	if err != nil {
 		return invalid("invalid version id %q", c.Param("vid"))
 	}
-	v, err := s.svc.VRead(c.Request.Context(), typ, id, vid)
+	v, err := s.service(c).VRead(c.Request.Context(), typ, id, vid)
 	if err != nil {
 		if v != nil && v.Deleted {
 			c.Header("ETag", etag(v.VersionID))

@@ -8,8 +8,8 @@
 // conditional writes, runs transactions, and serves reads, histories and
 // searches (authorised and filtered), for this adapter and for the doors
 // that never speak HTTP (bulk import, start-up loading). This package
-// decodes requests and Bundle entries, audits each request, seals paging
-// cursors, and encodes responses; a batch's read entries are answered
+// decodes requests and Bundle entries, audits each request, has the service
+// seal paging cursors and dispatch operations, and encodes responses; a batch's read entries are answered
 // through the same service calls, without HTTP (entry.go). The store below only
 // keeps versions atomically and answers index queries (see package store).
 // Client JSON is only ever stored through resource.Parse, resource.SetMeta
@@ -29,7 +29,8 @@
 //     MaxConditionalDelete) is deleted in one atomic write.
 //   - Search, history and $everything paging use the store's cursor in a
 //     _cursor parameter, sealed with an HMAC over the caller, the normalised
-//     query and the cursor (cursor.go): a cursor from elsewhere is a 400.
+//     query and the cursor (service.Service.SealCursor, with
+//     Config.CursorKey): a cursor from elsewhere is a 400.
 //   - An unknown search parameter or modifier is a 400 naming it (and the
 //     nearest known name): ignoring "subject:identifer" would answer every
 //     plan. Only with Prefer: handling=lenient are they ignored, and
@@ -46,13 +47,14 @@
 //     caller matches only through the resources of that type they may see
 //     (see service.NarrowReach); one reaching more than 1,000 of them is refused
 //     (400), since each must be checked.
-//   - Patient/{id}/$everything is built in (see everythingOperation): the
-//     compartment paged by one multi-type store cursor, plus the
-//     practitioners, organisations and related persons it refers to.
+//   - Operations are the service's (service.Service.Operation, which
+//     authorises and audits them); this package decodes the call and
+//     encodes the answer. Patient/{id}/$everything and $reindex are built
+//     into the service.
 //   - Active SearchParameter resources written through the API are
 //     registered in the Registry (refused with 422 if it refuses them) and
 //     LoadSearchParameters re-registers stored ones at start; resources
 //     written before a parameter existed are not found by it until
 //     reindexed with the built-in $reindex operation (system and type
-//     level, synchronous; see searchparam.go and reindex.go).
+//     level, synchronous; see searchparam.go and the service's reindex.go).
 package rest

@@ -58,10 +58,7 @@ func (s *Server) getEntry(c *gin.Context, e *service.Entry) bundleEntry {
 	start := s.cfg.Now()
 	t0 := time.Now()
 	rel, _, _ := strings.Cut(e.Path, "?")
-	path := s.cfg.Prefix + "/" + rel
-	if p, err := url.PathUnescape(path); err == nil {
-		path = p
-	}
+	path := s.entryPath(e)
 	var noted *Access
 	status, out, err := s.routeEntry(ctx, c, e, rel, func(a Access) { noted = &a })
 	if err != nil {
@@ -70,7 +67,7 @@ func (s *Server) getEntry(c *gin.Context, e *service.Entry) bundleEntry {
 		out = bundleEntry{Response: &entryResponse{Status: statusText(status), Outcome: body}}
 	}
 	if noted != nil {
-		s.cfg.Audit.Record(ctx, AuditRecord{Access: *noted, Method: e.Method, Path: path, Status: status, Time: start, Err: err})
+		s.cfg.Audit.Record(ctx, AuditRecord{Access: *noted, Call: callOf(c), Method: e.Method, Path: path, Status: status, Time: start, Err: err})
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "fhir request",
 		slog.String("method", e.Method),
@@ -175,7 +172,7 @@ func (s *Server) searchEntry(ctx context.Context, c *gin.Context, e *service.Ent
 	if err != nil {
 		return 0, bundleEntry{}, err
 	}
-	b, err := s.searchset(ctx, s.base(c), typ, patient, q, c.Request.Header.Values("Prefer"), note)
+	b, err := s.searchset(ctx, s.service(c), s.base(c), typ, patient, q, c.Request.Header.Values("Prefer"), note)
 	if err != nil {
 		return 0, bundleEntry{}, err
 	}
@@ -187,17 +184,17 @@ func (s *Server) historyEntry(ctx context.Context, c *gin.Context, e *service.En
 	if err != nil {
 		return 0, bundleEntry{}, err
 	}
-	b, err := s.historyBundle(ctx, s.base(c), params.ByName("type"), params.ByName("id"), q, note)
+	b, err := s.historyBundle(ctx, s.service(c), s.base(c), params.ByName("type"), params.ByName("id"), q, note)
 	if err != nil {
 		return 0, bundleEntry{}, err
 	}
 	return http.StatusOK, bodyEntry(http.StatusOK, b), nil
 }
 
-func (s *Server) readEntry(ctx context.Context, _ *gin.Context, e *service.Entry, params gin.Params, note func(Access)) (int, bundleEntry, error) {
+func (s *Server) readEntry(ctx context.Context, c *gin.Context, e *service.Entry, params gin.Params, note func(Access)) (int, bundleEntry, error) {
 	typ, id := params.ByName("type"), params.ByName("id")
 	note(Access{Interaction: "read", Type: typ, ID: id})
-	v, err := s.svc.Read(ctx, typ, id)
+	v, err := s.service(c).Read(ctx, typ, id)
 	if err != nil {
 		return 0, bundleEntry{}, err
 	}
@@ -218,14 +215,14 @@ func (s *Server) readEntry(ctx context.Context, _ *gin.Context, e *service.Entry
 	return s.resourceEntry(e, v.JSON, v.VersionID, v.LastUpdated)
 }
 
-func (s *Server) vreadEntry(ctx context.Context, _ *gin.Context, e *service.Entry, params gin.Params, note func(Access)) (int, bundleEntry, error) {
+func (s *Server) vreadEntry(ctx context.Context, c *gin.Context, e *service.Entry, params gin.Params, note func(Access)) (int, bundleEntry, error) {
 	typ, id := params.ByName("type"), params.ByName("id")
 	note(Access{Interaction: "vread", Type: typ, ID: id})
 	vid, err := service.ParseETag(params.ByName("vid"))
 	if err != nil {
 		return 0, bundleEntry{}, invalid("invalid version id %q", params.ByName("vid"))
 	}
-	v, err := s.svc.VRead(ctx, typ, id, vid)
+	v, err := s.service(c).VRead(ctx, typ, id, vid)
 	if err != nil {
 		return 0, bundleEntry{}, err
 	}
@@ -269,13 +266,17 @@ func (s *Server) operationEntry(ctx context.Context, c *gin.Context, e *service.
 	if e.IfModifiedSince != "" {
 		header.Set("If-Modified-Since", e.IfModifiedSince)
 	}
-	status, rh, b, err := s.invoke(ctx, opCall{
-		name: params.ByName("op"), method: e.Method, typ: params.ByName("type"), id: params.ByName("id"),
-		rawQuery: e.Query, base: s.base(c), header: header, note: note,
+	query, _ := url.ParseQuery(e.Query)
+	// The service records the call (under the entry's path), so note is
+	// not told of it.
+	res, err := s.service(c).Operation(ctx, &OperationRequest{
+		Name: strings.TrimPrefix(params.ByName("op"), "$"), Method: e.Method, Type: params.ByName("type"), ID: params.ByName("id"),
+		Query: query, RawQuery: e.Query, Base: s.base(c), Path: s.entryPath(e), Header: header, ResponseHeader: http.Header{},
 	})
 	if err != nil {
 		return 0, bundleEntry{}, err
 	}
+	status, rh, b := res.Status, res.Header, res.Body
 	out := bodyEntry(status, b)
 	out.Response.Location = rh.Get("Location")
 	out.Response.Etag = rh.Get("ETag")
@@ -285,4 +286,15 @@ func (s *Server) operationEntry(ctx context.Context, c *gin.Context, e *service.
 		}
 	}
 	return status, out, nil
+}
+
+// entryPath is the path an entry's request names, below the prefix and
+// unescaped, for its audit record and log line.
+func (s *Server) entryPath(e *service.Entry) string {
+	rel, _, _ := strings.Cut(e.Path, "?")
+	path := s.cfg.Prefix + "/" + rel
+	if p, err := url.PathUnescape(path); err == nil {
+		path = p
+	}
+	return path
 }

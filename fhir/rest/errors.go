@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"ucp/fhir/outcome"
+	"ucp/fhir/service"
 )
 
 // refuse returns an error of kind k with msg as it is.
@@ -67,6 +68,8 @@ func (s *Server) outcome(ctx context.Context, method, path string, err error) (i
 func (s *Server) handle(h func(*gin.Context) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := s.cfg.Now()
+		call := s.newCall(c.Request)
+		c.Set(callKey, call)
 		err := h(c)
 		if err != nil {
 			status, body := s.errorOutcome(c, err)
@@ -76,9 +79,9 @@ func (s *Server) handle(h func(*gin.Context) error) gin.HandlerFunc {
 			c.Header("Content-Location", "")
 			s.writeRaw(c, status, body)
 		}
-		if a, ok := c.Get(accessKey); ok {
+		if a, ok := c.Get(accessKey); ok && !c.GetBool(auditedKey) {
 			s.cfg.Audit.Record(c.Request.Context(), AuditRecord{
-				Access: a.(Access), Method: c.Request.Method, Path: c.Request.URL.Path,
+				Access: a.(Access), Call: call, Method: c.Request.Method, Path: c.Request.URL.Path,
 				Status: c.Writer.Status(), Time: start, Err: err,
 			})
 		}
@@ -86,6 +89,35 @@ func (s *Server) handle(h func(*gin.Context) error) gin.HandlerFunc {
 }
 
 const accessKey = "ucp.rest.access"
+
+// callKey holds the request's *service.Call (see newCall).
+const callKey = "ucp.rest.call"
+
+// newCall is the service.Call of a request: its break-glass reason, as
+// Config.BreakGlass reads it, and a new disclosure record for its audit.
+func (s *Server) newCall(r *http.Request) *service.Call {
+	call := &service.Call{Disclosure: &service.Disclosure{}}
+	if s.cfg.BreakGlass != nil {
+		call.BreakGlass = s.cfg.BreakGlass(r)
+	}
+	return call
+}
+
+// callOf returns the request's Call; nil outside handle.
+func callOf(c *gin.Context) *service.Call {
+	v, _ := c.Get(callKey)
+	call, _ := v.(*service.Call)
+	return call
+}
+
+// service is the FHIR service acting for the request's Call: every
+// interaction of a request goes through it, so the hooks get the Call as
+// a parameter.
+func (s *Server) service(c *gin.Context) *service.Service { return s.svc.For(callOf(c)) }
+
+// auditedKey marks a request whose interaction the service recorded
+// itself (an operation), so handle does not record it again.
+const auditedKey = "ucp.rest.audited"
 
 // authorize asks the Authorizer and remembers the access for the audit.
 func (s *Server) authorize(c *gin.Context, a Access) error {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -21,7 +20,7 @@ import (
 // request and response per entry; a deletion is an entry with request
 // method DELETE and no resource. Paging follows the store's cursor.
 func (s *Server) handleHistory(c *gin.Context) error {
-	b, err := s.historyBundle(c.Request.Context(), s.base(c), c.Param("type"), c.Param("id"), c.Request.URL.Query(), func(a Access) { s.note(c, a) })
+	b, err := s.historyBundle(c.Request.Context(), s.service(c), s.base(c), c.Param("type"), c.Param("id"), c.Request.URL.Query(), func(a Access) { s.note(c, a) })
 	if err != nil {
 		return err
 	}
@@ -31,7 +30,7 @@ func (s *Server) handleHistory(c *gin.Context) error {
 // historyBundle is the history Bundle of typ/id (either may be "") for
 // the parameters in query, with links below base; note is told the Access
 // the history is authorised as.
-func (s *Server) historyBundle(ctx context.Context, base, typ, id string, query url.Values, note func(Access)) ([]byte, error) {
+func (s *Server) historyBundle(ctx context.Context, svc *service.Service, base, typ, id string, query url.Values, note func(Access)) ([]byte, error) {
 	interaction := "history-system"
 	switch {
 	case id != "":
@@ -53,7 +52,7 @@ func (s *Server) historyBundle(ctx context.Context, base, typ, id string, query 
 		keep.Set("_count", v)
 	}
 	if v := query.Get("_since"); v != "" {
-		t, err := parseInstant(v)
+		t, err := service.ParseInstant(v)
 		if err != nil {
 			return nil, invalidAt("_since", "_since must be an instant such as 2024-01-31T12:00:00Z, not %q", v)
 		}
@@ -61,19 +60,19 @@ func (s *Server) historyBundle(ctx context.Context, base, typ, id string, query 
 		keep.Set("_since", v)
 	}
 	if v := query.Get("_at"); v != "" {
-		t, err := parseInstant(v)
+		t, err := service.ParseInstant(v)
 		if err != nil {
 			return nil, invalidAt("_at", "_at must be an instant, not %q", v)
 		}
 		r.At = t
 		keep.Set("_at", v)
 	}
-	scope := cursorScope("history", typ+"/"+id, keep)
+	scope := service.CursorScope("history", typ+"/"+id, keep)
 	var err error
-	if r.Cursor, err = s.openCursor(ctx, scope, query.Get("_cursor")); err != nil {
+	if r.Cursor, err = s.svc.OpenCursor(ctx, scope, query.Get("_cursor")); err != nil {
 		return nil, err
 	}
-	page, err := s.svc.History(ctx, r)
+	page, err := svc.History(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -87,9 +86,9 @@ func (s *Server) historyBundle(ctx context.Context, base, typ, id string, query 
 	self += "/_history"
 	b := &bundle{ResourceType: "Bundle", ID: uuid.NewString(), Type: "history", Total: page.Total,
 		Meta: &bundleMeta{LastUpdated: resource.FormatInstant(s.now())}}
-	b.Link = append(b.Link, bundleLink{"self", self + "?" + encodeParams(keep, query.Get("_cursor"))})
+	b.Link = append(b.Link, bundleLink{Relation: "self", URL: self + "?" + service.EncodeParams(keep, query.Get("_cursor"))})
 	if page.Next != "" {
-		b.Link = append(b.Link, bundleLink{"next", self + "?" + encodeParams(keep, s.sealCursor(ctx, scope, page.Next))})
+		b.Link = append(b.Link, bundleLink{Relation: "next", URL: self + "?" + service.EncodeParams(keep, s.svc.SealCursor(ctx, scope, page.Next))})
 	}
 	for i := range page.Versions {
 		b.Entry = append(b.Entry, historyEntry(base, &page.Versions[i]))
@@ -129,14 +128,4 @@ func historyEntry(base string, v *store.Version) bundleEntry {
 		e.Response.Location = fmt.Sprintf("%s/%s/_history/%d", v.Type, v.ID, v.VersionID)
 	}
 	return e
-}
-
-// parseInstant parses a FHIR instant or dateTime (a date alone is its start, UTC).
-func parseInstant(v string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02", "2006-01", "2006"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("bad instant %q", v)
 }

@@ -37,7 +37,7 @@ func (noDraftPlans) BeforeWrite(_ context.Context, op *rest.WriteOp, _ service.V
 
 type hideSecret struct{}
 
-func (hideSecret) AllowRead(_ context.Context, v *store.Version, _ service.Purpose) error {
+func (hideSecret) AllowRead(_ context.Context, v *store.Version, _ service.Purpose, _ *service.Call) error {
 	if v.Type == "Patient" && v.ID == "secret" {
 		return outcome.Errorf(outcome.Forbidden, "no access")
 	}

@@ -93,7 +93,7 @@ func TestIncludeFromIndexMatchesExtraction(t *testing.T) {
 // patient withdrew consent.
 type hidePlan struct{ id *string }
 
-func (h hidePlan) AllowRead(_ context.Context, v *store.Version, _ service.Purpose) error {
+func (h hidePlan) AllowRead(_ context.Context, v *store.Version, _ service.Purpose, _ *service.Call) error {
 	if v.Type == "CarePlan" && v.ID == *h.id {
 		return outcome.Errorf(outcome.NotFound, "not shared")
 	}

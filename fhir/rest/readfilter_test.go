@@ -19,7 +19,7 @@ import (
 // care-plan rules hide a plan that is not shared.
 type hideIDs struct{ ids *[]string }
 
-func (h hideIDs) AllowRead(_ context.Context, v *store.Version, _ service.Purpose) error {
+func (h hideIDs) AllowRead(_ context.Context, v *store.Version, _ service.Purpose, _ *service.Call) error {
 	if slices.Contains(*h.ids, v.ID) {
 		return outcome.Errorf(outcome.NotFound, "%s/%s is not shared", v.Type, v.ID)
 	}

@@ -2,18 +2,14 @@ package rest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
-	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
@@ -42,7 +38,7 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 	if err != nil {
 		return err
 	}
-	b, err := s.searchset(c.Request.Context(), s.base(c), typ, patient, params, c.Request.Header.Values("Prefer"), func(a Access) { s.note(c, a) })
+	b, err := s.searchset(c.Request.Context(), s.service(c), s.base(c), typ, patient, params, c.Request.Header.Values("Prefer"), func(a Access) { s.note(c, a) })
 	if err != nil {
 		return err
 	}
@@ -54,9 +50,9 @@ func (s *Server) searchIn(c *gin.Context, typ, patient string) error {
 // request's parameters, links below base, and the request's Prefer
 // headers; note is told the Access the search is authorised as. The
 // search runs under Config.SearchTimeout.
-func (s *Server) searchset(ctx context.Context, base, typ, patient string, params url.Values, prefer []string, note func(Access)) (b []byte, err error) {
-	err = s.bounded(ctx, func(ctx context.Context) error {
-		b, err = s.searchWithin(ctx, base, typ, patient, params, prefer, note)
+func (s *Server) searchset(ctx context.Context, svc *service.Service, base, typ, patient string, params url.Values, prefer []string, note func(Access)) (b []byte, err error) {
+	err = s.svc.Bounded(ctx, func(ctx context.Context) error {
+		b, err = s.searchWithin(ctx, svc, base, typ, patient, params, prefer, note)
 		return err
 	})
 	return b, err
@@ -65,7 +61,7 @@ func (s *Server) searchset(ctx context.Context, base, typ, patient string, param
 // searchWithin is searchset within the search's deadline (ctx): the
 // service searches; this opens and seals the paging cursors and encodes
 // the searchset.
-func (s *Server) searchWithin(ctx context.Context, base, typ, patient string, params url.Values, prefer []string, note func(Access)) ([]byte, error) {
+func (s *Server) searchWithin(ctx context.Context, svc *service.Service, base, typ, patient string, params url.Values, prefer []string, note func(Access)) ([]byte, error) {
 	sealed := params.Get("_cursor")
 	parseParams := url.Values{}
 	for k, v := range params {
@@ -73,17 +69,17 @@ func (s *Server) searchWithin(ctx context.Context, base, typ, patient string, pa
 			parseParams[k] = v
 		}
 	}
-	scope := cursorScope("search", typ+"\x00"+patient, parseParams)
+	scope := service.CursorScope("search", typ+"\x00"+patient, parseParams)
 	r := service.SearchRequest{
 		Type: typ, Patient: patient, Params: parseParams, Query: params.Encode(),
 		Lenient: parsePrefer(prefer).handling == "lenient",
 		Noted:   note,
 	}
 	var err error
-	if r.Cursor, err = s.openCursor(ctx, scope, sealed); err != nil {
+	if r.Cursor, err = s.svc.OpenCursor(ctx, scope, sealed); err != nil {
 		return nil, err
 	}
-	res, err := s.svc.Search(ctx, r)
+	res, err := svc.Search(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -109,12 +105,12 @@ func (s *Server) searchWithin(ctx context.Context, base, typ, patient string, pa
 	if used == nil {
 		used = parseParams
 	}
-	b.Link = append(b.Link, bundleLink{"self", selfPath + "?" + encodeParams(used, sealed)})
+	b.Link = append(b.Link, bundleLink{Relation: "self", URL: selfPath + "?" + service.EncodeParams(used, sealed)})
 	if res.Next != "" {
-		b.Link = append(b.Link, bundleLink{"next", selfPath + "?" + encodeParams(parseParams, s.sealCursor(ctx, scope, res.Next))})
+		b.Link = append(b.Link, bundleLink{Relation: "next", URL: selfPath + "?" + service.EncodeParams(parseParams, s.svc.SealCursor(ctx, scope, res.Next))})
 	}
 	if res.Prev != "" {
-		b.Link = append(b.Link, bundleLink{"previous", selfPath + "?" + encodeParams(parseParams, s.sealCursor(ctx, scope, res.Prev))})
+		b.Link = append(b.Link, bundleLink{Relation: "previous", URL: selfPath + "?" + service.EncodeParams(parseParams, s.svc.SealCursor(ctx, scope, res.Prev))})
 	}
 	for i := range res.Matches {
 		v := &res.Matches[i]
@@ -150,26 +146,6 @@ func (s *Server) searchWithin(ctx context.Context, base, typ, patient string, pa
 	return marshalBundle(b), nil
 }
 
-// defaultSearchTimeout is the default of Config.SearchTimeout: far beyond
-// what any search a client needs takes (milliseconds), short enough that a
-// few pathological ones cannot hold the store for everyone else.
-const defaultSearchTimeout = 10 * time.Second
-
-// bounded runs a search's work under Config.SearchTimeout. Past the
-// deadline the work's store calls fail; that failure is answered 503
-// too-costly, not as whatever the store made of it (a 500). A client that
-// went away is not told anything.
-func (s *Server) bounded(ctx context.Context, work func(ctx context.Context) error) error {
-	bctx, cancel := context.WithTimeout(ctx, s.cfg.SearchTimeout)
-	defer cancel()
-	err := work(bctx)
-	if err != nil && ctx.Err() == nil && errors.Is(bctx.Err(), context.DeadlineExceeded) {
-		return refuse(outcome.TooCostly,
-			fmt.Sprintf("the search did not finish within %s and was stopped; narrow it (fewer values, _include/_revinclude or :iterate, a smaller _count)", s.cfg.SearchTimeout))
-	}
-	return err
-}
-
 // searchLimitsDoc states the limits of a search for the
 // CapabilityStatement (rest.documentation).
 func (s *Server) searchLimitsDoc() string {
@@ -202,32 +178,4 @@ func (s *Server) searchParams(c *gin.Context) (url.Values, error) {
 		params[k] = append(params[k], v...)
 	}
 	return params, nil
-}
-
-// encodeParams encodes search parameters for a link, in a stable order, with
-// the page cursor when given.
-func encodeParams(p url.Values, cursor string) string {
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var sb strings.Builder
-	for _, k := range keys {
-		for _, v := range p[k] {
-			if sb.Len() > 0 {
-				sb.WriteByte('&')
-			}
-			sb.WriteString(url.QueryEscape(k))
-			sb.WriteByte('=')
-			sb.WriteString(url.QueryEscape(v))
-		}
-	}
-	if cursor != "" {
-		if sb.Len() > 0 {
-			sb.WriteByte('&')
-		}
-		sb.WriteString("_cursor=" + url.QueryEscape(cursor))
-	}
-	return sb.String()
 }

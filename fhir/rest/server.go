@@ -2,7 +2,6 @@ package rest
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,10 +56,12 @@ type RequestObserver interface {
 
 type allowAll struct{}
 
-func (allowAll) Authorize(context.Context, Access) error                          { return nil }
-func (allowAll) AllowRead(context.Context, *store.Version, service.Purpose) error { return nil }
-func (allowAll) MayHide(context.Context, string) bool                             { return false }
-func (allowAll) Record(context.Context, AuditRecord)                              {}
+func (allowAll) Authorize(context.Context, Access) error { return nil }
+func (allowAll) AllowRead(context.Context, *store.Version, service.Purpose, *service.Call) error {
+	return nil
+}
+func (allowAll) MayHide(context.Context, string) bool { return false }
+func (allowAll) Record(context.Context, AuditRecord)  {}
 
 // Config configures a Server. Store, Registry and Types are required.
 type Config struct {
@@ -104,7 +105,8 @@ type Config struct {
 	Audit            AuditSink
 	// Observer, when set, is told of each request (see RequestObserver).
 	Observer RequestObserver
-	// Operations are registered at New (see RegisterOperation).
+	// Operations are registered with the service at New, after its
+	// built-in $everything and $reindex (see service.Config.Operations).
 	Operations []Operation
 	// Endpoints are registered at New (see RegisterEndpoint).
 	Endpoints []Endpoint
@@ -119,10 +121,15 @@ type Config struct {
 	// stopped and answered 503 with an OperationOutcome "too-costly".
 	SearchTimeout time.Duration
 	// CursorKey is the HMAC key that binds paging cursors to the search
-	// and caller they were issued to (see cursor.go); nil means a random
+	// and caller they were issued to (see service.Service.SealCursor); nil means a random
 	// key made by New, so cursors do not outlive the process. Servers that
 	// share paging (several nodes behind one address) share a key.
 	CursorKey []byte
+	// BreakGlass returns the break-glass reason a request states, once
+	// checked that its caller may break the glass (auth.BreakGlass); the
+	// service gives it to the hooks in the request's service.Call. nil
+	// means no request breaks the glass.
+	BreakGlass func(r *http.Request) string
 	// Caller names the caller of a request (the same for the same person
 	// or system through the same client and context), to bind paging
 	// cursors to them; nil binds cursors to the search alone.
@@ -138,7 +145,6 @@ type Server struct {
 	types  map[string]bool
 	// routes are the FHIR interactions' routes (see fhirRoutes).
 	routes []route
-	ops    map[string]*Operation
 	// endpoints are the routes others registered (RegisterEndpoint).
 	endpoints []endpoint
 
@@ -195,13 +201,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxIncluded = service.DefaultMaxIncluded
 	}
 	if cfg.SearchTimeout <= 0 {
-		cfg.SearchTimeout = defaultSearchTimeout
-	}
-	if len(cfg.CursorKey) == 0 {
-		cfg.CursorKey = make([]byte, 32)
-		if _, err := rand.Read(cfg.CursorKey); err != nil {
-			return nil, fmt.Errorf("rest: cursor key: %w", err)
-		}
+		cfg.SearchTimeout = service.DefaultSearchTimeout
 	}
 	if cfg.BaseURL != "" && cfg.Registry.BaseURL() != cfg.BaseURL {
 		// Else absolute references to ourselves would be indexed as remote
@@ -224,8 +224,9 @@ func New(cfg Config) (*Server, error) {
 		Store: cfg.Store, Registry: cfg.Registry, Types: s.cfg.Types,
 		Authorizer: cfg.Authorizer, WriteInterceptor: cfg.WriteInterceptor, ReadInterceptor: cfg.ReadInterceptor,
 		ConditionalDeleteMultiple: cfg.ConditionalDeleteMultiple, MaxConditionalDelete: cfg.MaxConditionalDelete,
-		MaxIncluded: cfg.MaxIncluded,
-		Now:         cfg.Now, Logger: cfg.Logger, OnSearchParameters: s.invalidateCapabilities,
+		MaxIncluded: cfg.MaxIncluded, SearchTimeout: cfg.SearchTimeout, CursorKey: cfg.CursorKey, Caller: cfg.Caller,
+		Audit: cfg.Audit, Operations: cfg.Operations,
+		Now: cfg.Now, Logger: cfg.Logger, OnSearchParameters: s.invalidateCapabilities,
 	})
 	if err != nil {
 		return nil, err
@@ -246,23 +247,6 @@ func New(cfg Config) (*Server, error) {
 	e.UseRawPath = true
 	e.Use(s.logMiddleware, s.recoverMiddleware)
 	s.engine = e
-	if s.types["Patient"] {
-		// Built in, before Config.Operations so that those may replace it.
-		if err := s.RegisterOperation(s.everythingOperation()); err != nil {
-			return nil, err
-		}
-	}
-	if _, ok := cfg.Store.(store.Reindexer); ok {
-		// Built in like $everything, and replaceable the same way.
-		if err := s.RegisterOperation(s.reindexOperation()); err != nil {
-			return nil, err
-		}
-	}
-	for _, op := range cfg.Operations {
-		if err := s.RegisterOperation(op); err != nil {
-			return nil, err
-		}
-	}
 	for _, ep := range cfg.Endpoints {
 		if err := s.RegisterEndpoint(ep); err != nil {
 			return nil, err

@@ -26,7 +26,7 @@ type hideByFamily struct {
 	reads   int
 }
 
-func (h *hideByFamily) AllowRead(_ context.Context, v *store.Version, purpose service.Purpose) error {
+func (h *hideByFamily) AllowRead(_ context.Context, v *store.Version, purpose service.Purpose, _ *service.Call) error {
 	h.mu.Lock()
 	if purpose == service.Count {
 		h.probes++

@@ -31,7 +31,10 @@
 // Read, VRead, History and Search are the read interactions, each
 // authorised, filtered through the ReadInterceptor and returning typed
 // results (a page of versions, the total the caller may know of, the
-// store's cursors); a door encodes them and seals the cursors it hands out.
+// store's cursors); a door encodes them and seals the cursors it hands out
+// with SealCursor (and opens them with OpenCursor): the key is
+// Config.CursorKey, so every door and every node sharing it accepts the
+// same cursors.
 // Search parses the request with the Registry, authorises and narrows every
 // type a chain or _has reaches, follows _include and _revinclude up to
 // Config.MaxIncluded, and corrects the total for what the caller may not
@@ -40,14 +43,29 @@
 // resources up for in-process callers. Condition parses a conditional
 // query.
 //
+// # Operations
+//
+// Operation dispatches the registered Operations (Config.Operations,
+// RegisterOperation): it finds the one for the name and level, authorises
+// the call as Access{Interaction: "operation"}, runs it and records it with
+// Config.Audit, so a door other than HTTP (the web app, reporting) invokes
+// $validate, $document, $everything, $reindex and $export with the same
+// checks and trail. $everything (everything.go) and $reindex (reindex.go)
+// are built in; Bounded runs a search's work under Config.SearchTimeout.
+//
 // # Hooks
 //
 // Domain rules see what they need as parameters, never as context values:
 // BeforeWrite gets the write (with the version it will store) and the View
 // of the writes prepared before it in the same transaction or import batch
 // (a care plan arriving with its consent and sections in one Bundle);
-// AllowRead gets the Purpose of the question (disclose, or only count). The
-// context carries the request's deadline and the caller's principal.
+// AllowRead gets the Purpose of the question (disclose, or only count). Each
+// gets the interaction's Call (AllowRead as a parameter, BeforeWrite in
+// WriteOp.Call, an operation in OperationRequest.Call, the audit sink in
+// AuditRecord.Call): the break-glass reason the door took from the caller
+// and the Disclosure the audit fills. A door makes a Call per interaction
+// and acts through Service.For(call). The context carries the request's
+// deadline and the caller's principal, nothing else.
 //
 // The service returns errors of package outcome's kinds (and the store's
 // own, which outcome reads); each door maps them to its transport, rest

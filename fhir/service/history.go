@@ -27,7 +27,7 @@ func (s *Service) VRead(ctx context.Context, typ, id string, vid int64) (*store.
 	if v.Deleted {
 		return v, outcome.Errorf(outcome.Gone, "version %d of %s/%s is a deletion", vid, typ, id)
 	}
-	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, Disclose); err != nil {
+	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, Disclose, s.call); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -94,7 +94,7 @@ func (s *Service) History(ctx context.Context, r HistoryRequest) (*HistoryResult
 	hidden := 0
 	for i := range page.Versions {
 		v := &page.Versions[i]
-		if !v.Deleted && s.cfg.ReadInterceptor.AllowRead(ctx, v, Disclose) != nil {
+		if !v.Deleted && s.cfg.ReadInterceptor.AllowRead(ctx, v, Disclose, s.call) != nil {
 			hidden++
 			continue
 		}

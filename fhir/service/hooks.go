@@ -33,6 +33,9 @@ type WriteOp struct {
 	// interceptor that records it (a Provenance, an AuditEvent) never
 	// derives it again.
 	Version int64
+	// Call is the interaction the write is part of (its break-glass
+	// reason, its disclosure record); nil when the door gave none.
+	Call *Call
 	// Extra are new resources the interceptor wants created in the same
 	// atomic write (a Provenance, a Composition, an AuditEvent, an outbox
 	// job). The write pipeline prepares them like the resource itself: an
@@ -65,9 +68,11 @@ const (
 
 // ReadInterceptor filters what a request may see. It returns an error to
 // hide a version: on read that error is answered; in search results and
-// bundles the entry is silently left out.
+// bundles the entry is silently left out. call is the interaction asking
+// (its break-glass reason, the disclosure record to note what is shown);
+// it may be nil.
 type ReadInterceptor interface {
-	AllowRead(ctx context.Context, v *store.Version, purpose Purpose) error
+	AllowRead(ctx context.Context, v *store.Version, purpose Purpose, call *Call) error
 }
 
 // TypeHider is implemented by a ReadInterceptor that knows which types it
@@ -81,6 +86,9 @@ type TypeHider interface {
 // Path and Status are the door's (HTTP's for the REST adapter).
 type AuditRecord struct {
 	Access
+	// Call is the interaction's (break-glass reason, disclosure); nil when
+	// the door gave none.
+	Call   *Call
 	Method string
 	Path   string
 	Status int
@@ -96,6 +104,7 @@ type AuditSink interface {
 // allowAll is the hook of a Service configured without one.
 type allowAll struct{}
 
-func (allowAll) Authorize(context.Context, Access) error                  { return nil }
-func (allowAll) BeforeWrite(context.Context, *WriteOp, View) error        { return nil }
-func (allowAll) AllowRead(context.Context, *store.Version, Purpose) error { return nil }
+func (allowAll) Authorize(context.Context, Access) error                         { return nil }
+func (allowAll) BeforeWrite(context.Context, *WriteOp, View) error               { return nil }
+func (allowAll) AllowRead(context.Context, *store.Version, Purpose, *Call) error { return nil }
+func (allowAll) Record(context.Context, AuditRecord)                             {}

@@ -61,7 +61,7 @@ func (s *Service) includes(ctx context.Context, req *search.Request, matches []s
 			if s.cfg.Authorizer.Authorize(ctx, Access{Interaction: "read", Type: v.Type, ID: v.ID}) != nil {
 				return
 			}
-			if s.cfg.ReadInterceptor.AllowRead(ctx, &v, Disclose) != nil {
+			if s.cfg.ReadInterceptor.AllowRead(ctx, &v, Disclose, s.call) != nil {
 				return
 			}
 			seen[k] = true

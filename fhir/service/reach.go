@@ -80,16 +80,18 @@ type Searcher interface {
 // more than maxRecount resources of such a type is refused: each would
 // need checking. Every door that searches for a caller narrows its query:
 // the REST search, and bulk export's _typeFilter. A nil rd hides nothing.
-func NarrowReach(ctx context.Context, st Searcher, rd ReadInterceptor, where []store.Clause) error {
+// call is the interaction's, passed to rd.
+func NarrowReach(ctx context.Context, st Searcher, rd ReadInterceptor, call *Call, where []store.Clause) error {
 	if rd == nil {
 		return nil
 	}
-	return narrower{st, rd}.where(ctx, where)
+	return narrower{st, rd, call}.where(ctx, where)
 }
 
 type narrower struct {
-	st Searcher
-	rd ReadInterceptor
+	st   Searcher
+	rd   ReadInterceptor
+	call *Call
 }
 
 func (n narrower) where(ctx context.Context, where []store.Clause) error {
@@ -145,7 +147,7 @@ func (n narrower) visibleIDs(ctx context.Context, typ string, where []store.Clau
 	}
 	var ids []string
 	for i := range res.Versions {
-		if n.rd.AllowRead(ctx, &res.Versions[i], Count) == nil {
+		if n.rd.AllowRead(ctx, &res.Versions[i], Count, n.call) == nil {
 			ids = append(ids, res.Versions[i].ID)
 		}
 	}

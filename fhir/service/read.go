@@ -27,7 +27,7 @@ func (s *Service) Visible(ctx context.Context, typ, id string) (*store.Version, 
 	if err != nil {
 		return nil, describeReadErr(err, typ, id)
 	}
-	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, Disclose); err != nil {
+	if err := s.cfg.ReadInterceptor.AllowRead(ctx, v, Disclose, s.call); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -53,7 +53,7 @@ func (s *Service) Find(ctx context.Context, typ, query string, limit int) ([]sto
 	}
 	out := vs[:0]
 	for i := range vs {
-		if s.cfg.ReadInterceptor.AllowRead(ctx, &vs[i], Disclose) == nil {
+		if s.cfg.ReadInterceptor.AllowRead(ctx, &vs[i], Disclose, s.call) == nil {
 			out = append(out, vs[i])
 		}
 	}

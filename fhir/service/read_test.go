@@ -23,7 +23,7 @@ type hideIDs struct {
 	asked  []service.Access
 }
 
-func (h *hideIDs) AllowRead(_ context.Context, v *store.Version, _ service.Purpose) error {
+func (h *hideIDs) AllowRead(_ context.Context, v *store.Version, _ service.Purpose, _ *service.Call) error {
 	if h.hidden[v.Type+"/"+v.ID] {
 		return outcome.Errorf(outcome.Forbidden, "hidden")
 	}

@@ -107,7 +107,7 @@ func (s *Service) Search(ctx context.Context, r SearchRequest) (*SearchResult, e
 	if err := s.AuthorizeReach(ctx, &req.Query); err != nil {
 		return nil, err
 	}
-	if err := NarrowReach(ctx, s.cfg.Store, s.cfg.ReadInterceptor, req.Query.Where); err != nil {
+	if err := NarrowReach(ctx, s.cfg.Store, s.cfg.ReadInterceptor, s.call, req.Query.Where); err != nil {
 		return nil, err
 	}
 	q := req.Query
@@ -133,7 +133,7 @@ func (s *Service) Search(ctx context.Context, r SearchRequest) (*SearchResult, e
 	// _revinclude: a hidden plan's goals and provenance are hidden with it.
 	for i := range res.Versions {
 		v := &res.Versions[i]
-		if s.cfg.ReadInterceptor.AllowRead(ctx, v, Disclose) != nil {
+		if s.cfg.ReadInterceptor.AllowRead(ctx, v, Disclose, s.call) != nil {
 			continue
 		}
 		out.Matches = append(out.Matches, *v)

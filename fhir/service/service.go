@@ -2,7 +2,9 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -54,6 +56,25 @@ type Config struct {
 	// CapabilityStatement).
 	OnSearchParameters func()
 	Logger             *slog.Logger
+	// Audit receives one record per operation the service dispatches
+	// (Service.Operation); nil records nothing.
+	Audit AuditSink
+	// Operations are registered at New, after the built-in $everything
+	// (when Patient is served) and $reindex (when the store is a
+	// store.Reindexer), so that one of the same name replaces those.
+	Operations []Operation
+	// SearchTimeout bounds a search's work run through Bounded; default
+	// DefaultSearchTimeout.
+	SearchTimeout time.Duration
+	// CursorKey is the HMAC key that seals paging cursors (see
+	// SealCursor); nil means a random key made by New, so cursors do not
+	// outlive the process. Services that share paging (several nodes
+	// behind one address) share a key.
+	CursorKey []byte
+	// Caller names the caller in ctx (the same for the same person or
+	// system through the same client), to bind paging cursors to them; nil
+	// binds cursors to the search alone.
+	Caller func(ctx context.Context) string
 }
 
 // Service runs FHIR interactions against a store, without HTTP. It is safe
@@ -61,6 +82,11 @@ type Config struct {
 type Service struct {
 	cfg   Config
 	types map[string]bool
+	// ops are the registered operations by name (RegisterOperation).
+	ops map[string]*Operation
+	// call is the interaction the service acts for (see For); nil for the
+	// service as built.
+	call *Call
 }
 
 // New returns a Service for cfg.
@@ -98,9 +124,36 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Service{cfg: cfg, types: map[string]bool{}}
+	if cfg.Audit == nil {
+		cfg.Audit = allowAll{}
+	}
+	if cfg.SearchTimeout <= 0 {
+		cfg.SearchTimeout = DefaultSearchTimeout
+	}
+	if len(cfg.CursorKey) == 0 {
+		cfg.CursorKey = make([]byte, 32)
+		if _, err := rand.Read(cfg.CursorKey); err != nil {
+			return nil, fmt.Errorf("service: cursor key: %w", err)
+		}
+	}
+	s := &Service{cfg: cfg, types: map[string]bool{}, ops: map[string]*Operation{}}
 	for _, t := range cfg.Types {
 		s.types[t] = true
+	}
+	if s.types["Patient"] {
+		if err := s.RegisterOperation(s.everythingOperation()); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := cfg.Store.(store.Reindexer); ok {
+		if err := s.RegisterOperation(s.reindexOperation()); err != nil {
+			return nil, err
+		}
+	}
+	for _, op := range cfg.Operations {
+		if err := s.RegisterOperation(op); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -53,7 +53,7 @@ func (s *Service) visibleTotal(ctx context.Context, total int, onePage bool, hid
 		return nil, nil
 	}
 	for i := range vs {
-		if !vs[i].Deleted && s.cfg.ReadInterceptor.AllowRead(ctx, &vs[i], Count) != nil {
+		if !vs[i].Deleted && s.cfg.ReadInterceptor.AllowRead(ctx, &vs[i], Count, s.call) != nil {
 			total--
 		}
 	}

@@ -178,7 +178,7 @@ func (s *Service) Prepare(ctx context.Context, w *Write, view View) (*Prepared, 
 		ch.VersionID, ch.PrevVersion = 1, 0
 		ch.IfNoneMatch = w.IfNoneExist
 	}
-	op := &WriteOp{Interaction: w.Interaction, Type: w.Type, ID: w.ID, Resource: res, Previous: cur, Version: ch.VersionID}
+	op := &WriteOp{Interaction: w.Interaction, Type: w.Type, ID: w.ID, Resource: res, Previous: cur, Version: ch.VersionID, Call: s.call}
 	if err := s.cfg.WriteInterceptor.BeforeWrite(ctx, op, view); err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package rest
+package service
 
 import (
 	"context"
@@ -47,7 +47,7 @@ const maxReindexWarnings = 20
 // that maps an unknown operation to "update" on its type (as cmd/ucp's
 // does) requires write access to every type a system $reindex touches;
 // one refusal refuses the whole operation.
-func (s *Server) reindexOperation() Operation {
+func (s *Service) reindexOperation() Operation {
 	return Operation{
 		Name:       "reindex",
 		Definition: "https://ucp.example.org/fhir/OperationDefinition/reindex",
@@ -60,7 +60,7 @@ func (s *Server) reindexOperation() Operation {
 	}
 }
 
-func (s *Server) reindex(ctx context.Context, r *OperationRequest) (int, any, error) {
+func (s *Service) reindex(ctx context.Context, r *OperationRequest) (int, any, error) {
 	rx, ok := s.cfg.Store.(store.Reindexer)
 	if !ok {
 		return 0, nil, outcome.Errorf(outcome.Unsupported, "$reindex: this store cannot reindex")
@@ -134,7 +134,7 @@ func (s *Server) reindex(ctx context.Context, r *OperationRequest) (int, any, er
 }
 
 // reindexUpdate extracts the index of one stored version.
-func (s *Server) reindexUpdate(v store.Version) (store.IndexUpdate, error) {
+func (s *Service) reindexUpdate(v store.Version) (store.IndexUpdate, error) {
 	res, err := resource.Parse(v.JSON)
 	if err != nil {
 		return store.IndexUpdate{}, err
