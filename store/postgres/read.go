@@ -182,3 +182,11 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (*store.Histo
 	}
 	return page, nil
 }
+
+// Size returns the database's size in bytes (for the ucp_store_size_bytes
+// metric): every table and index of it, as pg_database_size counts.
+func (s *Store) Size(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT pg_database_size(current_database())`).Scan(&n)
+	return n, storeErr(err, "postgres: size")
+}

@@ -20,8 +20,11 @@ package pgtest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -29,7 +32,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -42,9 +44,12 @@ type Cluster struct {
 	bin     string // the folder of initdb, pg_ctl, postgres
 	dir     string // the temporary folder: data/, the socket, the log
 	cred    *syscall.Credential
-	dbs     atomic.Int64
 	skipped string // why there is no cluster, for Database's skip
 }
+
+// Env is the variable through which pgrun hands its cluster's maintenance
+// database (Admin) to the tests it runs.
+const Env = "UCP_TEST_POSTGRES"
 
 // ErrNoPostgres is returned by Start when the binaries are not installed.
 var ErrNoPostgres = errors.New("pgtest: PostgreSQL's binaries (initdb, pg_ctl) are not installed; set PG_BIN or install postgresql")
@@ -159,23 +164,68 @@ func (c *Cluster) Stop() error {
 	return errors.Join(err, os.RemoveAll(c.dir))
 }
 
-// conn is the connection string of database db.
-func (c *Cluster) conn(db string) string {
-	return fmt.Sprintf("host=%s port=5432 user=ucp dbname=%s sslmode=disable", c.dir, db)
+// URL is the connection URL of database db of the cluster, which a
+// --store flag takes too.
+func (c *Cluster) URL(db string) string {
+	return dbURL(c.dir, db)
 }
 
-// NewDatabase creates an empty database and returns its connection string.
+func dbURL(socketDir, db string) string {
+	q := url.Values{"host": {socketDir}, "port": {"5432"}, "sslmode": {"disable"}}
+	return (&url.URL{Scheme: "postgres", User: url.User("ucp"), Path: "/" + db, RawQuery: q.Encode()}).String()
+}
+
+// Admin is the connection URL of the cluster's maintenance database, for
+// NewDatabase.
+func (c *Cluster) Admin() string { return c.URL("postgres") }
+
+// NewDatabase creates an empty database in the cluster and returns its
+// connection URL.
 func (c *Cluster) NewDatabase(ctx context.Context) (string, error) {
-	name := "t" + strconv.FormatInt(c.dbs.Add(1), 10)
-	conn, err := pgx.Connect(ctx, c.conn("postgres"))
-	if err != nil {
+	return NewDatabase(ctx, c.Admin())
+}
+
+// NewDatabase creates an empty database, named at random, in the cluster
+// whose maintenance database admin names (a URL of Admin's form), and
+// returns its connection URL.
+func NewDatabase(ctx context.Context, admin string) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
+	}
+	return Database(ctx, admin, "t"+hex.EncodeToString(b[:]))
+}
+
+// Database returns the connection URL of database name in the cluster
+// whose maintenance database admin names, creating it if it is missing:
+// a test that restarts a server asks for the same name twice. The name
+// must be lower-case letters, digits and underscores.
+func Database(ctx context.Context, admin, name string) (string, error) {
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' {
+			return "", fmt.Errorf("pgtest: database name %q: want lower-case letters, digits and _", name)
+		}
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", fmt.Errorf("pgtest: %w", err)
+	}
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", fmt.Errorf("pgtest: %w", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", err
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return "", fmt.Errorf("pgtest: %w", err)
 	}
-	return c.conn(name), nil
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+			return "", fmt.Errorf("pgtest: %w", err)
+		}
+	}
+	u.Path = "/" + name
+	return u.String(), nil
 }
 
 // Database creates an empty database for tb and returns its connection
