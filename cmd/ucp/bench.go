@@ -29,6 +29,7 @@ import (
 	"ucp/fhir/service"
 	"ucp/loadgen"
 	"ucp/profiles"
+	"ucp/store/postgres"
 	"ucp/synth"
 )
 
@@ -261,7 +262,7 @@ func benchLoad(ctx context.Context, report *benchReport, work string, seed uint6
 	size := fileSizes(path)
 	fmt.Fprintf(stdout, "generated %.1f MB in %.1f s; importing…\n", float64(size)/1e6, report.GenerateSeconds)
 
-	st, err := openStore("sqlite:" + filepath.Join(work, "ucp.db"))
+	st, err := openStore(ctx, "sqlite:"+filepath.Join(work, "ucp.db"), postgres.Options{})
 	if err != nil {
 		return err
 	}
