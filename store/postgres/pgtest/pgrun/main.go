@@ -31,7 +31,7 @@ func run(args []string) int {
 	}
 	c, err := pgtest.Start()
 	if errors.Is(err, pgtest.ErrNoPostgres) {
-		fmt.Printf("SKIP against PostgreSQL (%v): %v\n", err, args)
+		fmt.Printf("SKIP: the tests against PostgreSQL (store/postgres's, and %v): %v\n", args, err)
 		return 0
 	}
 	if err != nil {
