@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
 	"flag"
 	"path/filepath"
 	"strings"
@@ -95,5 +97,45 @@ func TestBackupOfPostgresSaysWhatToUse(t *testing.T) {
 	code := runBackup(context.Background(), []string{"--store", "postgres://ucp:s3cret@db/ucp", "--to", filepath.Join(t.TempDir(), "b")}, &stdout, &stderr)
 	if code != 2 || !strings.Contains(stderr.String(), "pg_dump") || strings.Contains(stderr.String(), "s3cret") {
 		t.Errorf("backup of a PostgreSQL store: exit %d, %q; want 2 and the advice to use pg_dump", code, stderr.String())
+	}
+}
+
+// TestBenchOnPostgres runs `ucp bench --store postgres://…` small, when the
+// tests run against PostgreSQL (make test-postgres): it loads the database,
+// drives every scenario and reports the database's size.
+func TestBenchOnPostgres(t *testing.T) {
+	url, ok := resttest.PostgresURL(t)
+	if !ok {
+		t.Skip("against PostgreSQL only (make test-postgres)")
+	}
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"bench", "--store", url, "--patients", "10", "--duration", "10m", "--warmup", "0",
+		"--requests", "5", "--clients", "2", "--paced", "", "--out", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), stdout.String())
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "bench-10-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("reports: %v", files)
+	}
+	data, _ := os.ReadFile(files[0])
+	var rep benchReport
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(rep.Store, "postgres://") || rep.DatabaseBytes == 0 || rep.Resources == 0 || len(rep.Results) != 6 {
+		t.Errorf("report: store %q, %d bytes, %d resources, %d results; want the PostgreSQL database, its size, and 6 results", rep.Store, rep.DatabaseBytes, rep.Resources, len(rep.Results))
+	}
+	for _, r := range rep.Results {
+		if r.Errors > 0 {
+			t.Errorf("%s: %d errors, first %s", r.Scenario, r.Errors, r.FirstError)
+		}
+	}
+	// A loaded database is not loaded again by accident.
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(context.Background(), []string{"bench", "--store", url, "--patients", "10", "--out", out}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "--reuse") {
+		t.Errorf("bench on a loaded database: exit %d, %s; want 2 and the advice to pass --reuse", code, stderr.String())
 	}
 }
