@@ -2,20 +2,18 @@ package postgres_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"ucp/store"
 	"ucp/store/postgres"
-	"ucp/store/postgres/pgtest"
 	"ucp/store/storetest"
 )
 
-var cluster *pgtest.Cluster
-
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &cluster)) }
+// database returns a new database of the package's throwaway cluster,
+// which TestMain (main_test.go) starts.
+func database(t *testing.T) string { return (*postgres.Cluster).Database(t) }
 
 func mustOpen(tb testing.TB, conn string) *postgres.Store {
 	tb.Helper()
@@ -30,12 +28,12 @@ func mustOpen(tb testing.TB, conn string) *postgres.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return mustOpen(t, cluster.Database(t))
+		return mustOpen(t, database(t))
 	})
 }
 
 func TestReopenDurableAndConcurrentMigrations(t *testing.T) {
-	conn := cluster.Database(t)
+	conn := database(t)
 	ctx := context.Background()
 	// Nodes starting together: the advisory lock makes them take turns,
 	// and each finds the schema it needs.
@@ -109,7 +107,7 @@ func TestOpenRefusals(t *testing.T) {
 // A value PostgreSQL's text cannot hold (a NUL) is the caller's mistake,
 // refused as Invalid, and changes nothing.
 func TestTextItCannotHoldIsInvalid(t *testing.T) {
-	s := mustOpen(t, cluster.Database(t))
+	s := mustOpen(t, database(t))
 	defer s.Close()
 	ctx := context.Background()
 	c := store.Change{Type: "Patient", ID: "p1", VersionID: 1, LastUpdated: time.Now(), Method: "POST", JSON: []byte(`{}`),
