@@ -322,6 +322,9 @@ func benchLoad(ctx context.Context, report *benchReport, work, spec string, pool
 	if err := restore(ctx, stderr); err != nil {
 		return err
 	}
+	if err := afterLoad(ctx, st, stderr); err != nil {
+		return err
+	}
 	report.LoadSeconds = time.Since(start).Seconds()
 	report.Resources, report.Versions = int64(stats.Lines), int64(stats.Written+stats.Extra)
 	report.LoadRate = float64(stats.Lines) / report.LoadSeconds

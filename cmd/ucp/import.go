@@ -171,6 +171,10 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "ucp import:", err)
 		return 1
 	}
+	if err := afterLoad(ctx, st, stderr); err != nil {
+		fmt.Fprintln(stderr, "ucp import:", err)
+		return 1
+	}
 	t := im.Total()
 	el := time.Since(prog.start)
 	fmt.Fprintf(stdout, "imported %d files: %d resources read, %d versions written (%d new resources, %d added by the rules) in %d store transactions, %d unchanged, %d rejected in %s (%.0f resources/s)\n",

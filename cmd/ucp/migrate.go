@@ -84,6 +84,10 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "ucp migrate: %v\n(after %d versions: run the same command again to resume)\n", err, n)
 		return 1
 	}
+	if err := afterLoad(ctx, dst, stdout); err != nil {
+		fmt.Fprintln(stderr, "ucp migrate:", err)
+		return 1
+	}
 	fmt.Fprintf(stdout, "copied %d versions; comparing…\n", n)
 	lines, err := migrate.Compare(ctx, src, dst)
 	if err != nil {

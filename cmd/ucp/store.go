@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -101,4 +102,25 @@ func makeDataDir(cfg serveConfig) error {
 		return nil
 	}
 	return os.MkdirAll(cfg.dataDir(), 0o700)
+}
+
+// analyzer is a store whose query planner keeps statistics that a bulk
+// load leaves stale (store/postgres).
+type analyzer interface {
+	Analyze(ctx context.Context) error
+}
+
+// afterLoad brings the store's statistics up to date after a bulk load
+// (import, migrate), saying so on w; a store without any needs nothing.
+func afterLoad(ctx context.Context, st store.Store, w io.Writer) error {
+	a, ok := st.(analyzer)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	if err := a.Analyze(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "statistics of the loaded tables brought up to date in %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
 }

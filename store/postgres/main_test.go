@@ -97,3 +97,29 @@ func TestConditionalCreateWaitsForWriters(t *testing.T) {
 		t.Errorf("Patient/second: %v, want it not written", err)
 	}
 }
+
+// TestAnalyze checks that Analyze gives the planner statistics of every
+// table (reltuples is -1 for a table never analyzed).
+func TestAnalyze(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, (*Cluster).Database(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const never = `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.reltuples < 0`
+	var before, after int
+	if err := s.pool.QueryRow(ctx, never).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Analyze(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.pool.QueryRow(ctx, never).Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if before == 0 || after != 0 {
+		t.Errorf("tables never analyzed: %d before Analyze, %d after; want some, then none", before, after)
+	}
+}

@@ -190,3 +190,13 @@ func (s *Store) Size(ctx context.Context) (int64, error) {
 	err := s.pool.QueryRow(ctx, `SELECT pg_database_size(current_database())`).Scan(&n)
 	return n, storeErr(err, "postgres: size")
 }
+
+// Analyze refreshes the planner's statistics of every table. After a bulk
+// load the statistics describe empty tables until autovacuum gets round to
+// them, and the planner then walks common values' index rows for a search
+// that one selective value would answer: ucp import and migrate call this
+// when they finish.
+func (s *Store) Analyze(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `ANALYZE`)
+	return storeErr(err, "postgres: analyze")
+}
