@@ -82,10 +82,6 @@ func Open(ctx context.Context, conn string, opts Options) (*Store, error) {
 	if cfg.MinConns > cfg.MaxConns {
 		return nil, store.Errorf(store.Invalid, "postgres: the pool's minimum (%d) is above its maximum (%d)", cfg.MinConns, cfg.MaxConns)
 	}
-	// Every search is planned for its values: a generic plan for a bound
-	// status would be the same for "draft" (a quarter of all plans) and
-	// "entered-in-error" (a handful), and wrong for one of them.
-	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, storeErr(err, "postgres: connect")
