@@ -25,7 +25,7 @@ ifneq ($(wildcard $(SHARED)/ukcore/package.json),)
 export UKCORE_DIR ?= $(SHARED)/ukcore
 endif
 
-.PHONY: build run test test-env vet mutants bench fuzz clean
+.PHONY: build run test test-env test-postgres vet mutants bench fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ucp
@@ -53,6 +53,14 @@ plain_list = $(filter-out $(race_list),$(shell $(GO) list ./...))
 test: vet
 	$(GO) test -race -count=1 $(race_list)
 	$(GO) test -count=1 $(plain_list)
+	@$(MAKE) --no-print-directory test-postgres
+
+## test-postgres: the HTTP tests of the API and the server again, each on a
+## database of a throwaway PostgreSQL cluster (pgrun); without PostgreSQL's
+## binaries it says that it skips them (store/postgres's own tests skip too)
+PG_TEST_PKGS := ./fhir/rest/ ./cmd/ucp/ ./careplan/ ./bulk/...
+test-postgres:
+	$(GO) run ./store/postgres/pgtest/pgrun $(GO) test -count=1 $(PG_TEST_PKGS)
 
 ## test-env: the official suites' variables as make test's recipes see them
 test-env:
@@ -93,6 +101,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./fhir/search/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseXML$$' -fuzztime $(FUZZTIME) ./fhir/resource/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseScope$$' -fuzztime $(FUZZTIME) ./auth/
+	$(GO) test -run '^$$' -fuzz '^FuzzTSQuery$$' -fuzztime $(FUZZTIME) ./store/postgres/
 
 clean:
 	rm -rf bin data

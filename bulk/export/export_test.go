@@ -27,7 +27,6 @@ import (
 	"ucp/fhir/service"
 	"ucp/internal/resttest"
 	"ucp/store"
-	"ucp/store/sqlite"
 	"ucp/synth"
 )
 
@@ -73,7 +72,7 @@ func (a policy) Authorize(ctx context.Context, x service.Access) error {
 type env struct {
 	*httptest.Server
 	base  string
-	st    *sqlite.Store
+	st    store.Store
 	reg   *search.Registry
 	plans *careplan.Plans
 	dir   string

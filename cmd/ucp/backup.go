@@ -31,6 +31,10 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return 2
 	}
+	if isPostgres(cfg.Store) {
+		fmt.Fprintln(stderr, postgresBackup)
+		return 2
+	}
 	path, ok := strings.CutPrefix(cfg.Store, "sqlite:")
 	if to == "" || !ok || path == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "ucp backup: want --store sqlite:PATH --to FILE")

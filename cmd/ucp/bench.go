@@ -29,6 +29,8 @@ import (
 	"ucp/fhir/service"
 	"ucp/loadgen"
 	"ucp/profiles"
+	"ucp/store"
+	"ucp/store/postgres"
 	"ucp/synth"
 )
 
@@ -39,6 +41,7 @@ type benchReport struct {
 	GoVersion       string           `json:"go_version"`
 	CPUs            int              `json:"cpus"`
 	Patients        int              `json:"patients"`
+	Store           string           `json:"store"`
 	GenerateSeconds float64          `json:"generate_seconds"`
 	Resources       int64            `json:"resources_loaded"`
 	Versions        int64            `json:"versions_written"`
@@ -85,6 +88,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load phase (server and generator) to `FILE`, for go tool pprof")
 	dir := fs.String("dir", "", "keep the database in `DIR` (default: a temporary folder, removed after)")
 	reuse := fs.Bool("reuse", false, "with --dir: when DIR already holds a loaded database, serve it instead of generating and importing again")
+	storeSpec := fs.String("store", "", "load and serve this PostgreSQL database, `postgres://…` (empty, or loaded with --reuse), instead of a SQLite file in the work folder")
+	var pool postgres.Options
+	poolFlags(fs, &pool)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -128,28 +134,40 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		work = tmp
 	}
 	db := filepath.Join(work, "ucp.db")
-	report := benchReport{Time: time.Now().UTC(), AuditSync: "before each response", GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Patients: *patients,
+	spec := "sqlite:" + db
+	if *storeSpec != "" {
+		if !isPostgres(*storeSpec) {
+			fmt.Fprintln(stderr, "ucp bench: --store takes a PostgreSQL URL (the SQLite file is the work folder's)")
+			return 2
+		}
+		spec = *storeSpec
+	}
+	report := benchReport{Store: redactStore(spec), Time: time.Now().UTC(), AuditSync: "before each response", GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Patients: *patients,
 		LoadMethod: "ucp import of the generator's NDJSON (bulk.Importer: validation, care-plan rules, index extraction; 2,000 resources per store transaction; search-only indexes rebuilt after, included in the time)"}
 	if *auditSync > 0 {
 		report.AuditSync = "every " + auditSync.String()
 	}
-	_, err := os.Stat(db)
-	switch exists := err == nil; {
+	exists, err := benchLoaded(ctx, spec, pool)
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp bench:", err)
+		return 1
+	}
+	switch {
 	case exists && *reuse:
-		report.LoadMethod = "reused " + db
-		fmt.Fprintf(stdout, "serving the database already in %s\n", db)
+		report.LoadMethod = "reused " + report.Store
+		fmt.Fprintf(stdout, "serving the database already in %s\n", report.Store)
 	case exists:
-		fmt.Fprintf(stderr, "ucp bench: %s already exists: pass --reuse to serve it, or remove it\n", db)
+		fmt.Fprintf(stderr, "ucp bench: %s already holds a register: pass --reuse to serve it, or empty it\n", report.Store)
 		return 2
 	default:
-		if err := benchLoad(ctx, &report, work, *seed, stdout, stderr); err != nil {
+		if err := benchLoad(ctx, &report, work, spec, pool, *seed, stdout, stderr); err != nil {
 			fmt.Fprintln(stderr, "ucp bench:", err)
 			return 1
 		}
 	}
 
 	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	srv, err := startServer(ctx, serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + db,
+	srv, err := startServer(ctx, serveConfig{Addr: "127.0.0.1:0", Store: spec, DataDir: work, Pool: pool,
 		Dev: true, MaxBody: 16 << 20, MinIDAssurance: 3, AuditSync: *auditSync}, quiet)
 	if err != nil {
 		fmt.Fprintln(stderr, "ucp bench:", err)
@@ -224,6 +242,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	report.DatabaseBytes = fileSizes(db, db+"-wal")
+	if sz, ok := srv.store.(interface {
+		Size(context.Context) (int64, error)
+	}); ok && isPostgres(spec) {
+		if report.DatabaseBytes, err = sz.Size(ctx); err != nil {
+			fmt.Fprintln(stderr, "ucp bench:", err)
+			return 1
+		}
+	}
 	report.PeakRSSBytes = peakRSS()
 	fmt.Fprintf(stdout, "database %.1f MB, peak RSS %.1f MB (server and load generator, one process)\n",
 		float64(report.DatabaseBytes)/1e6, float64(report.PeakRSSBytes)/1e6)
@@ -244,7 +270,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // benchLoad generates the synthetic register as one NDJSON stream (each
 // patient's story in order) into work, then imports it into work/ucp.db as
 // ucp import does, timing both.
-func benchLoad(ctx context.Context, report *benchReport, work string, seed uint64, stdout, stderr io.Writer) error {
+func benchLoad(ctx context.Context, report *benchReport, work, spec string, pool postgres.Options, seed uint64, stdout, stderr io.Writer) error {
 	path := filepath.Join(work, "synth.ndjson")
 	fmt.Fprintf(stdout, "generating %d synthetic patients…\n", report.Patients)
 	start := time.Now()
@@ -261,7 +287,7 @@ func benchLoad(ctx context.Context, report *benchReport, work string, seed uint6
 	size := fileSizes(path)
 	fmt.Fprintf(stdout, "generated %.1f MB in %.1f s; importing…\n", float64(size)/1e6, report.GenerateSeconds)
 
-	st, err := openStore("sqlite:" + filepath.Join(work, "ucp.db"))
+	st, err := openStore(ctx, spec, pool)
 	if err != nil {
 		return err
 	}
@@ -294,6 +320,9 @@ func benchLoad(ctx context.Context, report *benchReport, work string, seed uint6
 		return err
 	}
 	if err := restore(ctx, stderr); err != nil {
+		return err
+	}
+	if err := afterLoad(ctx, st, stderr); err != nil {
 		return err
 	}
 	report.LoadSeconds = time.Since(start).Seconds()
@@ -551,4 +580,24 @@ func ownPlan(plans []string, wk, n int) string {
 	r := wk % m
 	per := (len(plans) - r + m - 1) / m
 	return plans[r+m*(n%per)]
+}
+
+// benchLoaded reports whether the store spec names already holds a
+// register (a SQLite file that exists, a PostgreSQL database with a
+// resource).
+func benchLoaded(ctx context.Context, spec string, pool postgres.Options) (bool, error) {
+	if path, ok := strings.CutPrefix(spec, "sqlite:"); ok {
+		_, err := os.Stat(path)
+		return err == nil, nil
+	}
+	st, err := openStore(ctx, spec, pool)
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	r, err := st.Search(ctx, store.Query{Count: 1, Total: store.TotalNone})
+	if err != nil {
+		return false, err
+	}
+	return len(r.Versions) > 0, nil
 }

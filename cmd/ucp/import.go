@@ -21,6 +21,7 @@ import (
 	"ucp/careplan"
 	"ucp/fhir/resource"
 	"ucp/store"
+	"ucp/store/postgres"
 )
 
 // importer is the principal an import runs as: a clinician, so that active
@@ -87,13 +88,15 @@ func importFiles(args []string) ([]string, error) {
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ucp import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	storeSpec := fs.String("store", "sqlite:./data/ucp.db", "the store: sqlite:`PATH`")
+	storeSpec := fs.String("store", "sqlite:./data/ucp.db", storeUsage)
+	var pool postgres.Options
+	poolFlags(fs, &pool)
 	batch := fs.Int("batch", bulk.DefaultBatch, "resources per store transaction")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the import to `FILE`, for go tool pprof")
 	ukcoreDir := fs.String("ukcore", os.Getenv(ukcoreEnv), "the UK Core package `DIR` to validate against, as for serve (default $"+ukcoreEnv+")")
 	deferMode := fs.String("defer-indexes", "auto", "set the search-only indexes aside during the load and rebuild them after: auto (when the store is empty), always or never")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: ucp import [--store sqlite:PATH] [--batch N] [--ukcore DIR] PATH...\n\nPATH is an NDJSON file (one resource per line), a transaction Bundle (.json) or a directory of them.")
+		fmt.Fprintln(stderr, "Usage: ucp import [--store sqlite:PATH|postgres://…] [--pool-max-conns N] [--batch N] [--ukcore DIR] PATH...\n\nPATH is an NDJSON file (one resource per line), a transaction Bundle (.json) or a directory of them.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -117,7 +120,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			total += fi.Size()
 		}
 	}
-	st, err := openStore(*storeSpec)
+	st, err := openStore(ctx, *storeSpec, pool)
 	if err != nil {
 		fmt.Fprintln(stderr, "ucp import:", err)
 		return 1
@@ -187,6 +190,10 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	prog.finish()
 	if err := restore(ctx, stderr); err != nil {
+		fmt.Fprintln(stderr, "ucp import:", err)
+		return 1
+	}
+	if err := afterLoad(ctx, st, stderr); err != nil {
 		fmt.Fprintln(stderr, "ucp import:", err)
 		return 1
 	}

@@ -17,11 +17,12 @@ import (
 const usage = `ucp: a FHIR R4 server for urgent and advance care plans
 
 Usage:
-  ucp serve [--addr HOST:PORT] [--store sqlite:PATH] [--base-url URL] [--demo]
+  ucp serve [--addr HOST:PORT] [--store sqlite:PATH|postgres://…] [--base-url URL] [--demo]
             (--oidc-issuer URL --oidc-audience AUD ... | --dev)
   ucp token --server BASE [--role clinical|view|patient|admin|system] [--org ODS] [--user ID] [--patient ID] [--scope S]
   ucp backup --store sqlite:PATH --to FILE [--audit-dir DIR]   (while the server runs)
-  ucp import [--store sqlite:PATH] [--batch N] PATH...   (NDJSON files, transaction Bundles, directories)
+  ucp import [--store sqlite:PATH|postgres://…] [--batch N] PATH...   (NDJSON files, transaction Bundles, directories)
+  ucp migrate --from sqlite:PATH --to postgres://… (or back)   (copies every version exactly; resumable)
   ucp bench [--patients N] [--duration D] [--clients 1,8,32] [--out DIR]
   ucp generate [--patients N] [--seed S] [--format ndjson|bundle] [--out DIR]
   ucp version
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runToken(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ucp", version)
 		return 0

@@ -27,7 +27,7 @@ var bearer string
 func startTestServer(t *testing.T, dbPath string, demo bool) *server {
 	t.Helper()
 	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + dbPath, Demo: demo, MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3}
-	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := startServer(context.Background(), onTestStore(t, cfg), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func startTestServer(t *testing.T, dbPath string, demo bool) *server {
 // discarded, and closes it when the test ends.
 func serveTest(t *testing.T, cfg serveConfig) *server {
 	t.Helper()
-	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := startServer(context.Background(), onTestStore(t, cfg), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

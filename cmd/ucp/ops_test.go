@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"ucp/auth"
+	"ucp/store/postgres/pgtest"
 )
 
 // TestServeRefusesWrongConfigFiles checks that serve will not start on a
@@ -197,6 +198,7 @@ func TestServeTLSFlags(t *testing.T) {
 // the audit of what was done before the backup, and the signing key are all
 // there. A second backup to the same name is refused.
 func TestBackupAndRestore(t *testing.T) {
+	t.Setenv(pgtest.Env, "") // ucp backup copies a SQLite store: this test keeps one
 	dir := t.TempDir()
 	db := filepath.Join(dir, "live", "ucp.db")
 	srv := startTestServer(t, db, false)

@@ -28,7 +28,7 @@ import (
 	"ucp/fhir/rest"
 	"ucp/fhir/service"
 	"ucp/store"
-	"ucp/store/sqlite"
+	"ucp/store/postgres"
 	"ucp/synth"
 )
 
@@ -75,11 +75,21 @@ type serveConfig struct {
 	// CursorKeyFile holds the key that seals paging cursors ("" = a
 	// random key per process).
 	CursorKeyFile string
+	// DataDir holds the server's key, audit journal and exports when the
+	// store is not a SQLite file beside them; Pool sizes a PostgreSQL pool.
+	DataDir string
+	Pool    postgres.Options
 }
 
-// dataDir is the folder beside the SQLite file, for the server's key and
-// the audit journal.
+// dataDir is the folder for the server's key and the audit journal:
+// --data-dir, else the folder beside the SQLite file, else ./data.
 func (c serveConfig) dataDir() string {
+	switch {
+	case c.DataDir != "":
+		return c.DataDir
+	case isPostgres(c.Store):
+		return "data"
+	}
 	return filepath.Dir(strings.TrimPrefix(c.Store, "sqlite:"))
 }
 
@@ -117,7 +127,9 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs := flag.NewFlagSet("ucp serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen on `HOST:PORT` (port 0 picks a free port)")
-	fs.StringVar(&cfg.Store, "store", "sqlite:./data/ucp.db", "the store: sqlite:`PATH`")
+	fs.StringVar(&cfg.Store, "store", "sqlite:./data/ucp.db", storeUsage)
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "the `DIR` of the server's key, audit journal and exports (default: beside the SQLite file; ./data with PostgreSQL)")
+	poolFlags(fs, &cfg.Pool)
 	fs.StringVar(&cfg.BaseURL, "base-url", "", "the FHIR base `URL` clients use (default http://ADDR/fhir)")
 	fs.StringVar(&cfg.AuditDir, "audit-dir", "", "the audit journal's `DIR` (default: audit/ beside the SQLite file)")
 	fs.DurationVar(&cfg.AuditSync, "audit-sync-interval", 0, "fsync the audit journal on this timer instead of before each response (records still survive a server restart; a power cut may lose this `interval`)")
@@ -155,26 +167,6 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		return cfg, fmt.Errorf("%d --oidc-issuer but %d --oidc-audience: give one audience for all, or one per issuer", len(cfg.Issuers), len(cfg.Audiences))
 	}
 	return cfg, nil
-}
-
-// openStore opens the store a --store value names.
-func openStore(spec string) (store.Store, error) {
-	kind, path, ok := strings.Cut(spec, ":")
-	if !ok {
-		return nil, fmt.Errorf("--store %q: want sqlite:PATH", spec)
-	}
-	switch kind {
-	case "sqlite":
-		if path == "" {
-			return nil, errors.New("--store sqlite: needs a file path")
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, err
-		}
-		return sqlite.Open(path)
-	default:
-		return nil, fmt.Errorf("--store %q: unknown store %q (want sqlite)", spec, kind)
-	}
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -233,8 +225,12 @@ type server struct {
 // that the address is known and the port taken before it returns) and serves
 // in the background.
 func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*server, error) {
-	st, err := openStore(cfg.Store)
+	st, err := openStore(ctx, cfg.Store, cfg.Pool)
 	if err != nil {
+		return nil, err
+	}
+	if err := makeDataDir(cfg); err != nil {
+		st.Close()
 		return nil, err
 	}
 	ln, scheme, err := listen(cfg)
@@ -405,7 +401,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		// until it is set, and the operator must hear that at once.
 		log.Warn("no --operator-ods: no admin may record or change information-sharing agreements (Contract), read the audit or run $reindex; give the ODS code of the organisation that runs this service")
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "base", base, "store", cfg.Store, "operator", cfg.operator())
+	log.Info("listening", "addr", ln.Addr().String(), "base", base, "store", redactStore(cfg.Store), "operator", cfg.operator())
 	return s, nil
 }
 

@@ -106,7 +106,7 @@ func TestImportIndexesSupportingInfo(t *testing.T) {
 	db := filepath.Join(dir, "ucp.db")
 	out.Reset()
 	errb.Reset()
-	if code := run(ctx, []string{"import", "--store", "sqlite:" + db, reg}, &out, &errb); code != 0 {
+	if code := run(ctx, []string{"import", "--store", onTestStore(t, serveConfig{Store: "sqlite:" + db}).Store, reg}, &out, &errb); code != 0 {
 		t.Fatalf("import: %d %s %s", code, out.String(), errb.String())
 	}
 	srv := startTestServer(t, db, false)

@@ -9,11 +9,14 @@ package resttest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,19 +24,66 @@ import (
 
 	"ucp/fhir/search"
 	"ucp/profiles"
+	"ucp/store"
+	"ucp/store/postgres"
+	"ucp/store/postgres/pgtest"
 	"ucp/store/sqlite"
 )
 
-// OpenStore opens a SQLite store in a file of tb's temp dir, closed when
-// the test ends.
-func OpenStore(tb testing.TB) *sqlite.Store {
+// OpenStore opens a fresh store, closed when the test ends: a SQLite file
+// in tb's temp dir, or, when $UCP_TEST_POSTGRES names a PostgreSQL cluster
+// (pgtest.Env, set by make test's run through pgrun), a new database of
+// that cluster, so that the same HTTP tests hold both stores to the API.
+func OpenStore(tb testing.TB) store.Store {
 	tb.Helper()
+	if url, ok := PostgresURL(tb); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		st, err := postgres.Open(ctx, url, postgres.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { st.Close() })
+		return st
+	}
 	st, err := sqlite.Open(filepath.Join(tb.TempDir(), "ucp.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
 	return st
+}
+
+// PostgresURL returns the URL of a new, empty database when the tests run
+// against PostgreSQL ($UCP_TEST_POSTGRES set), and false otherwise.
+func PostgresURL(tb testing.TB) (string, bool) {
+	return PostgresFor(tb, "")
+}
+
+// PostgresFor is PostgresURL for the store a test keeps at path (a SQLite
+// file's): the same path gives the same database, so that a test that
+// restarts a server on its store finds its data again. An empty path gives
+// a new database each time.
+func PostgresFor(tb testing.TB, path string) (string, bool) {
+	tb.Helper()
+	admin := os.Getenv(pgtest.Env)
+	if admin == "" {
+		return "", false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var url string
+	var err error
+	if path == "" {
+		url, err = pgtest.NewDatabase(ctx, admin)
+	} else {
+		sum := sha256.Sum256([]byte(path))
+		url, err = pgtest.Database(ctx, admin, "p"+hex.EncodeToString(sum[:12]))
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return url, true
 }
 
 // NewRegistry returns the search registry of the R4 base and ucp's own

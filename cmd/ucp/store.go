@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"ucp/store"
+	"ucp/store/postgres"
+	"ucp/store/sqlite"
+)
+
+// storeUsage is the --store flag's help, the same for every subcommand.
+const storeUsage = "the store: sqlite:`PATH`, or a PostgreSQL connection URL postgres://user:pass@host:port/db?sslmode=…"
+
+// poolFlags registers the PostgreSQL pool flags on fs.
+func poolFlags(fs *flag.FlagSet, o *postgres.Options) {
+	fs.Func("pool-max-conns", "PostgreSQL: the most connections this process opens, `N` (default: pool_max_conns in the URL, else max(4, CPUs))", func(v string) error {
+		return poolSize(v, &o.MaxConns)
+	})
+	fs.Func("pool-min-conns", "PostgreSQL: connections kept open when idle, `N` (default 0)", func(v string) error {
+		return poolSize(v, &o.MinConns)
+	})
+}
+
+func poolSize(v string, dst *int32) error {
+	var n int32
+	if _, err := fmt.Sscan(v, &n); err != nil || n < 0 || fmt.Sprint(n) != v {
+		return errors.New("want a whole number, 0 or more")
+	}
+	*dst = n
+	return nil
+}
+
+// isPostgres reports whether a --store value names a PostgreSQL database.
+func isPostgres(spec string) bool {
+	return strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://")
+}
+
+// redactStore is a --store value fit for logs and messages: a URL's
+// password is replaced.
+func redactStore(spec string) string {
+	if !isPostgres(spec) {
+		return spec
+	}
+	u, err := url.Parse(spec)
+	if err != nil {
+		return "postgres://…" // unparseable: show none of it
+	}
+	return u.Redacted()
+}
+
+// openStore opens the store a --store value names.
+func openStore(ctx context.Context, spec string, pool postgres.Options) (store.Store, error) {
+	if isPostgres(spec) {
+		// Bounded, so that a database that does not answer stops the
+		// command with a message instead of hanging it.
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		st, err := postgres.Open(ctx, spec, pool)
+		if err != nil {
+			return nil, fmt.Errorf("--store %s: %w", redactStore(spec), err)
+		}
+		return st, nil
+	}
+	kind, path, ok := strings.Cut(spec, ":")
+	if !ok {
+		return nil, fmt.Errorf("--store %q: want sqlite:PATH or postgres://…", spec)
+	}
+	switch kind {
+	case "sqlite":
+		if path == "" {
+			return nil, errors.New("--store sqlite: needs a file path")
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		return sqlite.Open(path)
+	default:
+		return nil, fmt.Errorf("--store %q: unknown store %q (want sqlite:PATH or postgres://…)", redactStore(spec), kind)
+	}
+}
+
+// postgresBackup is what ucp backup says of a PostgreSQL store, which
+// PostgreSQL's own tools back up consistently while it runs.
+const postgresBackup = `ucp backup: a PostgreSQL store is backed up with PostgreSQL's tools, not ucp backup:
+  pg_dump --format=custom --file=FILE DATABASE-URL     a consistent snapshot while ucp runs
+  pg_basebackup with WAL archiving                     point-in-time recovery
+The server's key (server-key.pem) and audit journal in --data-dir still need copying (see README, "PostgreSQL").`
+
+// makeDataDir creates the folder of the server's key and audit journal
+// when no SQLite file's creation made it.
+func makeDataDir(cfg serveConfig) error {
+	if !isPostgres(cfg.Store) {
+		return nil
+	}
+	return os.MkdirAll(cfg.dataDir(), 0o700)
+}
+
+// analyzer is a store whose query planner keeps statistics that a bulk
+// load leaves stale (store/postgres).
+type analyzer interface {
+	Analyze(ctx context.Context) error
+}
+
+// afterLoad brings the store's statistics up to date after a bulk load
+// (import, migrate), saying so on w; a store without any needs nothing.
+func afterLoad(ctx context.Context, st store.Store, w io.Writer) error {
+	a, ok := st.(analyzer)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	if err := a.Analyze(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "statistics of the loaded tables brought up to date in %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
