@@ -37,6 +37,12 @@ const (
 	ExtensionNHSNumberVerificationStatus = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
 )
 
+// OperationBaseURL is the base of our OperationDefinition canonicals.
+const OperationBaseURL = "https://ucp.example.org/fhir/OperationDefinition/"
+
+// OperationRecordDeath is Patient/{id}/$record-death.
+const OperationRecordDeath = OperationBaseURL + "Patient-record-death"
+
 // ValueSet canonical URLs.
 const (
 	ValueSetCarePlanType        = ValueSetBaseURL + "care-plan-type"
@@ -164,6 +170,11 @@ const (
 	CodeTreatmentRecommendation = "treatment-recommendation"
 	CodeADRTDocument            = "adrt-document"
 	CodeLPADocument             = "lpa-document"
+	// CodeActualPlaceOfDeath is the Observation of where the patient died
+	// (Patient/{id}/$record-death); CodePreferredPlaceAchieved its derived
+	// component.
+	CodeActualPlaceOfDeath     = "actual-place-of-death"
+	CodePreferredPlaceAchieved = "preferred-place-achieved"
 )
 
 // Relationship codes used for key contacts and attorneys.
