@@ -247,17 +247,12 @@ func (p *Plans) lifecycle(ctx context.Context, op *service.WriteOp, view service
 		return nil, nil
 	}
 	var issues []validate.Issue
-	patient, deceased, err := p.planPatient(ctx, view, res)
+	patient, err := p.planPatient(ctx, view, res)
 	if err != nil {
 		return nil, err
 	}
 	if patient == "" {
 		return []validate.Issue{problem("CarePlan.subject", "an urgent care plan's subject must reference a Patient stored on this server (Patient/{id})")}, nil
-	}
-	if deceased {
-		// A plan in force for a dead patient would keep an NRL pointer and
-		// the urgent-care view alive; the death completed the plans.
-		return []validate.Issue{problem("CarePlan.subject", "Patient/%s is recorded as deceased: a plan cannot be written as %s for them", patient, status)}, nil
 	}
 	cs, err := p.consentState(ctx, view, patient)
 	if err != nil {
@@ -305,37 +300,22 @@ func subjectOf(res map[string]any) string {
 }
 
 // planPatient returns the id of the Patient the plan is about, "" when its
-// subject is not a local Patient reference to an existing Patient, and
-// whether that Patient is recorded as deceased.
-func (p *Plans) planPatient(ctx context.Context, view service.View, res map[string]any) (string, bool, error) {
+// subject is not a local Patient reference to an existing Patient.
+func (p *Plans) planPatient(ctx context.Context, view service.View, res map[string]any) (string, error) {
 	ref := resource.ParseReference(str(obj(res, "subject"), "reference"))
 	if !ref.IsLocal() || ref.Type != "Patient" {
-		return "", false, nil
+		return "", nil
 	}
-	v, ok := view.Version("Patient", ref.ID) // an earlier entry of the same transaction
-	if !ok {
-		var err error
-		if v, err = p.cfg.Store.Read(ctx, "Patient", ref.ID); err != nil {
-			if k := outcome.KindOf(err); k == outcome.NotFound || k == outcome.Gone {
-				return "", false, nil
-			}
-			return "", false, err
+	if _, ok := view.Version("Patient", ref.ID); ok {
+		return ref.ID, nil // created by an earlier entry of the same transaction
+	}
+	if _, err := p.cfg.Store.Read(ctx, "Patient", ref.ID); err != nil {
+		if k := outcome.KindOf(err); k == outcome.NotFound || k == outcome.Gone {
+			return "", nil
 		}
+		return "", err
 	}
-	if v.Deleted {
-		return "", false, nil
-	}
-	pat, err := parseVersion(v)
-	if err != nil {
-		return "", false, err
-	}
-	return ref.ID, Deceased(pat), nil
-}
-
-// Deceased reports whether a Patient is recorded as deceased.
-func Deceased(patient map[string]any) bool {
-	_, dated := patient["deceasedDateTime"]
-	return dated || patient["deceasedBoolean"] == true
+	return ref.ID, nil
 }
 
 // approver is who approved a plan, for the Provenance and Composition.

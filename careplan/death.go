@@ -429,3 +429,9 @@ func asMap(v any) map[string]any {
 	m, _ := v.(map[string]any)
 	return m
 }
+
+// Deceased reports whether a Patient is recorded as deceased.
+func Deceased(patient map[string]any) bool {
+	_, dated := patient["deceasedDateTime"]
+	return dated || patient["deceasedBoolean"] == true
+}
