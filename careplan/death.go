@@ -268,6 +268,7 @@ func deathResult(results []service.EntryResult, achieved *bool) map[string]any {
 func placeOfDeath(patient string, in deathInput, achieved *bool, basis string) map[string]any {
 	obs := map[string]any{
 		"resourceType": "Observation",
+		"meta":         map[string]any{"profile": []any{profiles.ProfilePlaceOfDeath}},
 		"status":       "final",
 		"code": map[string]any{"coding": []any{map[string]any{
 			"system": profiles.SystemUCP, "code": profiles.CodeActualPlaceOfDeath, "display": "Actual place of death"}}},
