@@ -1,13 +1,58 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"time"
+
 	"ucp/careplan"
 	"ucp/fhir/rest"
+	"ucp/fhir/service"
+	"ucp/report"
+	"ucp/synth"
 )
 
-// registerReporting adds the operations that write or read through the API
-// server's own service, and so can only be registered once it is built:
-// Patient/{id}/$record-death.
-func registerReporting(api *rest.Server, plans *careplan.Plans) error {
-	return api.RegisterOperation(plans.RecordDeathOperation(api.Service()))
+// registerReporting adds the operations that write or read through a
+// service built after the REST server's configuration: Patient/{id}/
+// $record-death, through the API server's own service (the caller's
+// authorisation and the audit apply to its writes), and Measure/{id}/
+// $evaluate-measure, which reads through the trusted in-process service
+// once the caller is authorised (see package report).
+func registerReporting(api *rest.Server, plans *careplan.Plans, trusted *service.Service) error {
+	if err := api.RegisterOperation(plans.RecordDeathOperation(api.Service())); err != nil {
+		return err
+	}
+	reports, err := report.New(report.Config{Service: trusted})
+	if err != nil {
+		return err
+	}
+	for _, op := range reports.Operations() {
+		if err := api.RegisterOperation(op); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printExpected is ucp generate --expected: the measures' published values
+// for the data opts generates, computed by the generator from its own story
+// of each patient (synth.Expected), one "measure/group/population[/stratum]
+// value" line each.
+func printExpected(opts synth.Options, start, end, ods string, stdout, stderr io.Writer) int {
+	from, err1 := time.Parse("2006-01-02", start)
+	to, err2 := time.Parse("2006-01-02", end)
+	if err1 != nil || err2 != nil || to.Before(from) {
+		fmt.Fprintf(stderr, "ucp generate: --period-start %q and --period-end %q must be days (YYYY-MM-DD), the end not before the start\n", start, end)
+		return 2
+	}
+	v, err := synth.Expected(opts, from, to, ods)
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp generate:", err)
+		return 1
+	}
+	if err := v.Write(stdout); err != nil {
+		fmt.Fprintln(stderr, "ucp generate:", err)
+		return 1
+	}
+	return 0
 }

@@ -360,7 +360,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	if err != nil {
 		return fail(err)
 	}
-	if err := registerReporting(api, plans); err != nil {
+	if err := registerReporting(api, plans, loader); err != nil {
 		return fail(err)
 	}
 	// SearchParameters POSTed at run time survive a restart. One the
