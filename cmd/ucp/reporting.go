@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
+
+	"ucp/auth"
+	"ucp/auth/devissuer"
 
 	"ucp/careplan"
 	"ucp/fhir/rest"
@@ -55,4 +60,48 @@ func printExpected(opts synth.Options, start, end, ods string, stdout, stderr io
 		return 1
 	}
 	return 0
+}
+
+// measureTiming is one Measure's evaluation in ucp bench.
+type measureTiming struct {
+	Measure string  `json:"measure"`
+	Seconds float64 `json:"seconds"`
+	Status  int     `json:"status"`
+}
+
+// benchMeasures evaluates each Measure once over the generator's year, as
+// the report role over loopback HTTP, and times it. An evaluation reads the
+// whole register, so its time grows with the number of patients, not with
+// the period.
+func benchMeasures(ctx context.Context, srv *server, stdout io.Writer) ([]measureTiming, error) {
+	tok, err := srv.dev.Mint(devissuer.TokenRequest{Role: auth.RoleReport, TTL: time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	var out []measureTiming
+	for _, m := range []string{"ucp-uptake", "ucp-quality", "ucp-outcomes"} {
+		u := srv.base + "/Measure/" + m + "/$evaluate-measure?periodStart=2025-11-01&periodEnd=2026-10-31"
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		took := time.Since(start)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("evaluating %s: status %d", m, resp.StatusCode)
+		}
+		out = append(out, measureTiming{Measure: m, Seconds: took.Seconds(), Status: resp.StatusCode})
+		fmt.Fprintf(stdout, "$evaluate-measure %-14s %8.3f s\n", m, took.Seconds())
+	}
+	return out, nil
 }
