@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"ucp/auth"
+	"ucp/auth/devissuer"
 	"ucp/profiles"
 )
 
@@ -56,8 +57,7 @@ func TestServeRecordDeath(t *testing.T) {
 	if n := len(search(view, active)); n != 1 {
 		t.Fatalf("refused requests changed the plan: %d active plans, want 1", n)
 	}
-	code, _, b := call(t, "POST", op, clinical, body, "Content-Type: application/fhir+json")
-	if code != 200 {
+	if code, _, b := call(t, "POST", op, clinical, body, "Content-Type: application/fhir+json"); code != 200 {
 		t.Fatalf("a clinician records a death: %d %s", code, b)
 	}
 	if n := len(search(view, active)); n != 0 {
@@ -65,5 +65,22 @@ func TestServeRecordDeath(t *testing.T) {
 	}
 	if got := search(clinical, "Patient/"+id+"/_history?_count=1"); len(got) != 1 || got[0]["deceasedDateTime"] != "2026-11-20" {
 		t.Errorf("latest Patient version %v, want deceasedDateTime 2026-11-20", got)
+	}
+
+	// A system (a GP or hospital system told of the death) records it with
+	// write scopes for what the death changes.
+	code, h, b := call(t, "POST", srv.base+"/Patient", clinical, []byte(`{"resourceType":"Patient","name":[{"family":"Okafor"}],"birthDate":"1938-02-03"}`),
+		"Content-Type: application/fhir+json")
+	if code != 201 {
+		t.Fatalf("create a patient: %d %s", code, b)
+	}
+	other := strings.Split(strings.TrimPrefix(h.Get("Location"), srv.base+"/Patient/"), "/")[0]
+	sys, err := srv.dev.Mint(devissuer.TokenRequest{Role: auth.RoleSystem, Org: "F84012",
+		Scope: "system/Patient.rus system/Observation.c system/CarePlan.rus system/Provenance.c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, b := call(t, "POST", srv.base+"/Patient/"+other+"/$record-death", sys.AccessToken, body, "Content-Type: application/fhir+json"); code != 200 {
+		t.Errorf("a system records a death: %d %s", code, b)
 	}
 }
