@@ -95,7 +95,7 @@ func ParseDeathDate(s string) (time.Time, error) {
 func deathParams(req *service.OperationRequest) (deathInput, error) {
 	known := map[string]bool{"date": true, "place": true, "placeDetail": true}
 	for name := range req.Query {
-		if !known[name] {
+		if !known[name] && name != "_format" && name != "_pretty" { // the response format is the REST layer's
 			return deathInput{}, outcome.Errorf(outcome.Invalid, "unknown parameter %q: $record-death takes date, place and placeDetail", name)
 		}
 	}

@@ -86,7 +86,7 @@ type request struct {
 func params(req *service.OperationRequest) (request, error) {
 	known := map[string]bool{"periodStart": true, "periodEnd": true, "subject": true, "reportType": true}
 	for name := range req.Query {
-		if !known[name] {
+		if !known[name] && name != "_format" && name != "_pretty" { // the response format is the REST layer's
 			return request{}, outcome.Errorf(outcome.Invalid, "unknown parameter %q: $evaluate-measure takes periodStart, periodEnd, subject and reportType", name)
 		}
 	}

@@ -308,10 +308,15 @@ func evaluateMeasureBadInput(t *testing.T, s *server) {
 		{"periodStart=2026-01-01&periodEnd=2026-10-31&subject=Patient/x", 400},
 		{"periodStart=2026-01-01&periodEnd=2026-10-31&subject=Organization/", 400},
 		{"periodStart=2026-01-01&periodEnd=2026-10-31&measure=x", 400},
+		{"periodStart=2026-01-01&periodEnd=2026-10-31&_format=json", 200},
 	} {
 		status, body := s.do(t, "report", "GET", base+tc.query)
-		if status != tc.want || body["resourceType"] != "OperationOutcome" {
-			t.Errorf("%s: %d %v, want %d with an OperationOutcome", tc.query, status, body, tc.want)
+		wantType := "OperationOutcome"
+		if tc.want == 200 {
+			wantType = "MeasureReport"
+		}
+		if status != tc.want || body["resourceType"] != wantType {
+			t.Errorf("%s: %d %v, want %d with a %s", tc.query, status, body, tc.want, wantType)
 		}
 	}
 	if status, body := s.do(t, "report", "GET", "Measure/nope/$evaluate-measure?periodStart=2026-01-01&periodEnd=2026-10-31"); status != 404 {
