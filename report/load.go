@@ -69,6 +69,7 @@ func each(ctx context.Context, svc Reader, typ, query string, fn func(raw []byte
 		return err
 	}
 	params.Set("_count", "1000")
+	params.Set("_total", "none") // counting every page would read the register again
 	cursor := ""
 	for {
 		res, err := svc.Search(ctx, service.SearchRequest{Type: typ, Params: params, Query: params.Encode(), Cursor: cursor})
