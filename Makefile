@@ -102,6 +102,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseXML$$' -fuzztime $(FUZZTIME) ./fhir/resource/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseScope$$' -fuzztime $(FUZZTIME) ./auth/
 	$(GO) test -run '^$$' -fuzz '^FuzzTSQuery$$' -fuzztime $(FUZZTIME) ./store/postgres/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDeathDate$$' -fuzztime $(FUZZTIME) ./careplan/
+	$(GO) test -run '^$$' -fuzz '^FuzzParams$$' -fuzztime $(FUZZTIME) ./report/
 
 clean:
 	rm -rf bin data

@@ -11,8 +11,9 @@ import (
 // amounts to, and every other interaction passes to Next unchanged. An
 // operation that only reads ($validate, $document, $everything) is a read
 // of its instance, or a search of its type; $export is a search of what it
-// exports (see exportAccess); any other is an update. $reindex is left to
-// Next, which treats it as an operator's act.
+// exports (see exportAccess); $evaluate-measure is the report role's and
+// admins' (see authorizeMeasure); any other is an update. $reindex is left
+// to Next, which treats it as an operator's act.
 type OperationPolicy struct {
 	Next Authorizer
 }
@@ -21,6 +22,9 @@ type OperationPolicy struct {
 func (o OperationPolicy) Authorize(ctx context.Context, a Access) error {
 	if a.Interaction != "operation" || a.Operation == "reindex" {
 		return o.Next.Authorize(ctx, a)
+	}
+	if a.Operation == "evaluate-measure" {
+		return o.authorizeMeasure(ctx, a)
 	}
 	acc := a
 	switch a.Operation {
@@ -38,6 +42,21 @@ func (o OperationPolicy) Authorize(ctx context.Context, a Access) error {
 		acc.Interaction = "update"
 	}
 	return o.Next.Authorize(ctx, acc)
+}
+
+// authorizeMeasure decides Measure/{id}/$evaluate-measure: the report role
+// and admins, who see counts and never a patient's data, and nobody else.
+// Clinicians and urgent care look at one patient at a time; a count over
+// every patient is not theirs, and a system has the Bulk Data export.
+func (o OperationPolicy) authorizeMeasure(ctx context.Context, a Access) error {
+	p := FromContext(ctx)
+	if p == nil {
+		return o.Next.Authorize(ctx, a) // the policy's 401 and its challenge
+	}
+	if p.Role == RoleReport || p.Role == RoleAdmin {
+		return nil
+	}
+	return forbidden("evaluating a measure needs the report role or an admin; role %s may not", p.Role)
 }
 
 // exportAccess is what a Bulk Data $export reads: everything at system

@@ -17,16 +17,17 @@ const (
 	RoleView     Role = "view"     // urgent care: read and search plans
 	RolePatient  Role = "patient"  // the patient: own plan, QuestionnaireResponse
 	RoleAdmin    Role = "admin"    // organisations, agreements, clients, audit
+	RoleReport   Role = "report"   // commissioners: measures evaluated to counts, no patient's data
 	RoleSystem   Role = "system"   // a registered system: per its scopes
 )
 
 // ParseRole accepts the role names above.
 func ParseRole(s string) (Role, error) {
 	switch r := Role(s); r {
-	case RoleClinical, RoleView, RolePatient, RoleAdmin, RoleSystem:
+	case RoleClinical, RoleView, RolePatient, RoleAdmin, RoleReport, RoleSystem:
 		return r, nil
 	}
-	return RoleNone, fmt.Errorf("unknown role %q (want clinical, view, patient, admin or system)", s)
+	return RoleNone, fmt.Errorf("unknown role %q (want clinical, view, patient, admin, report or system)", s)
 }
 
 // RoleMap maps national RBAC role codes to roles. It is configuration, read
@@ -93,7 +94,7 @@ func ParseRoleMap(name string, data []byte) (*RoleMap, error) {
 			if r == RolePatient || r == RoleSystem {
 				// These come from the shape of the token (a Patient fhirUser, a
 				// client-credentials grant), never from a staff role code.
-				return nil, d.Errorf(voff, "code %q: role %q cannot be given by a role code (want clinical, view or admin)", code, r)
+				return nil, d.Errorf(voff, "code %q: role %q cannot be given by a role code (want clinical, view, admin or report)", code, r)
 			}
 			m.Codes[code] = r
 		}
@@ -105,7 +106,7 @@ func ParseRoleMap(name string, data []byte) (*RoleMap, error) {
 		return nil, err
 	}
 	if len(m.Codes) == 0 {
-		return nil, d.Errorf(0, `no role codes: "codes" must map at least one national role code to clinical, view or admin`)
+		return nil, d.Errorf(0, `no role codes: "codes" must map at least one national role code to clinical, view, admin or report`)
 	}
 	return m, nil
 }
@@ -120,7 +121,7 @@ func LoadRoleMap(path string) (*RoleMap, error) {
 }
 
 // Role returns the role for a national role code, or RoleNone. Only staff
-// roles (clinical, view, admin) come from codes.
+// roles (clinical, view, admin, report) come from codes.
 func (m *RoleMap) Role(code string) Role {
 	if m == nil || code == "" {
 		return RoleNone
@@ -162,7 +163,7 @@ func (m *RoleMap) CodeFor(r Role) (string, bool) {
 // issuer.
 func DevRoleMap() *RoleMap {
 	m := &RoleMap{Codes: map[string]Role{}}
-	for _, r := range []Role{RoleClinical, RoleView, RoleAdmin} {
+	for _, r := range []Role{RoleClinical, RoleView, RoleAdmin, RoleReport} {
 		m.Codes[DevRoleCode(r)] = r
 	}
 	return m
@@ -174,7 +175,7 @@ func DevRoleCode(r Role) string { return "UCPDEV-" + string(r) }
 // staffOnly guards a RoleMap built in code rather than by ParseRoleMap.
 func staffOnly(r Role) Role {
 	switch r {
-	case RoleClinical, RoleView, RoleAdmin:
+	case RoleClinical, RoleView, RoleAdmin, RoleReport:
 		return r
 	}
 	return RoleNone

@@ -19,6 +19,7 @@ func TestRoleMap(t *testing.T) {
 		{"S0010:G0020:R8003", RoleClinical}, // by the job-role part
 		{"R8001", RoleView},
 		{"S1:G1:R8008", RoleAdmin},
+		{"LOCAL-COMMISSIONING", RoleReport},
 		{"S1:G1:R9999", RoleNone},
 		{"R8003:R8001", RoleNone}, // parts disagree: fail closed
 		{"", RoleNone},
@@ -42,18 +43,18 @@ func TestParseRoleMapRejects(t *testing.T) {
 		name, in, want string
 	}{
 		{"unknown role", `{"codes": {"R8000": "superuser"}}`,
-			`roles.json:1:21: code "R8000": unknown role "superuser" (want clinical, view, patient, admin or system)`},
+			`roles.json:1:21: code "R8000": unknown role "superuser" (want clinical, view, patient, admin, report or system)`},
 		{"patient from a code", "{\"codes\": {\n  \"R8000\": \"patient\"}}",
-			`roles.json:2:12: code "R8000": role "patient" cannot be given by a role code (want clinical, view or admin)`},
+			`roles.json:2:12: code "R8000": role "patient" cannot be given by a role code (want clinical, view, admin or report)`},
 		{"system from a code", `{"codes": {"R8000": "system"}}`,
-			`roles.json:1:21: code "R8000": role "system" cannot be given by a role code (want clinical, view or admin)`},
+			`roles.json:1:21: code "R8000": role "system" cannot be given by a role code (want clinical, view, admin or report)`},
 		{"blank code", `{"codes": {" ": "view"}}`, `roles.json:1:12: empty role code`},
 		{"malformed", `{"codes": [}`, `roles.json:1:12: malformed JSON: invalid character '}' looking for beginning of value`},
 		{"unknown field", "{\n  \"codes\": {\"R8000\": \"view\"},\n  \"code\": {}\n}",
 			`roles.json:3:3: unknown field "code" (the only field is "codes")`},
 		{"misspelt top level", `{"roles": {"R8000": "view"}}`, `roles.json:1:2: unknown field "roles" (the only field is "codes")`},
-		{"empty map", `{"codes": {}}`, `roles.json:1:1: no role codes: "codes" must map at least one national role code to clinical, view or admin`},
-		{"empty object", `{}`, `roles.json:1:1: no role codes: "codes" must map at least one national role code to clinical, view or admin`},
+		{"empty map", `{"codes": {}}`, `roles.json:1:1: no role codes: "codes" must map at least one national role code to clinical, view, admin or report`},
+		{"empty object", `{}`, `roles.json:1:1: no role codes: "codes" must map at least one national role code to clinical, view, admin or report`},
 		{"role not a string", "{\"codes\": {\n\t\"R8000\": 5}}", `roles.json:2:11: want string, found a JSON number`},
 		{"codes a list", `{"codes": ["R8000"]}`, `roles.json:1:11: want an object mapping role codes to roles ("R8000": "clinical"), found "["`},
 		{"not an object", `["R8000"]`, `roles.json:1:1: want an object {"codes": {...}}, found "["`},

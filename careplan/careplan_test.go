@@ -44,6 +44,11 @@ func mustServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// $record-death writes through the server's own service, so it is
+	// registered once that exists, as cmd/ucp does.
+	if err := srv.RegisterOperation(plans.RecordDeathOperation(srv.Service())); err != nil {
+		t.Fatal(err)
+	}
 	hs := resttest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if role := r.Header.Get("X-Test-Role"); role != "" {
 			p := &auth.Principal{Role: auth.Role(role), Subject: "test", FHIRUser: r.Header.Get("X-Test-User"), Name: "Dr Test",

@@ -18,6 +18,7 @@ const (
 	ProfileCPRDecision            = BaseURL + "UCPCPRDecision"
 	ProfileTreatmentEscalation    = BaseURL + "UCPTreatmentEscalation"
 	ProfilePreferredPlace         = BaseURL + "UCPPreferredPlace"
+	ProfilePlaceOfDeath           = BaseURL + "UCPPlaceOfDeath"
 	ProfilePrognosis              = BaseURL + "UCPPrognosis"
 	ProfileADRTFlag               = BaseURL + "UCPADRTFlag"
 	ProfileLPAFlag                = BaseURL + "UCPLPAFlag"
@@ -37,6 +38,12 @@ const (
 	ExtensionNHSNumberVerificationStatus = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
 )
 
+// OperationBaseURL is the base of our OperationDefinition canonicals.
+const OperationBaseURL = "https://ucp.example.org/fhir/OperationDefinition/"
+
+// OperationRecordDeath is Patient/{id}/$record-death.
+const OperationRecordDeath = OperationBaseURL + "Patient-record-death"
+
 // ValueSet canonical URLs.
 const (
 	ValueSetCarePlanType        = ValueSetBaseURL + "care-plan-type"
@@ -46,6 +53,7 @@ const (
 	ValueSetTreatmentCeiling    = ValueSetBaseURL + "treatment-ceiling"
 	ValueSetPreferredPlace      = ValueSetBaseURL + "preferred-place"
 	ValueSetPreferredPlaceKind  = ValueSetBaseURL + "preferred-place-kind"
+	ValueSetDeathLocation       = ValueSetBaseURL + "death-location"
 	ValueSetPrognosis           = ValueSetBaseURL + "prognosis"
 	ValueSetADRTFlag            = ValueSetBaseURL + "adrt-flag"
 	ValueSetLPAFlag             = ValueSetBaseURL + "lpa-flag"
@@ -164,6 +172,11 @@ const (
 	CodeTreatmentRecommendation = "treatment-recommendation"
 	CodeADRTDocument            = "adrt-document"
 	CodeLPADocument             = "lpa-document"
+	// CodeActualPlaceOfDeath is the Observation of where the patient died
+	// (Patient/{id}/$record-death); CodePreferredPlaceAchieved its derived
+	// component.
+	CodeActualPlaceOfDeath     = "actual-place-of-death"
+	CodePreferredPlaceAchieved = "preferred-place-achieved"
 )
 
 // Relationship codes used for key contacts and attorneys.

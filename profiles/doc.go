@@ -28,6 +28,9 @@
 //     the ReSPECT 1–100 priority between sustaining life and comfort.
 //   - UCPPreferredPlace (Observation): preferred place of care or death,
 //     first or second choice, NHS Data Dictionary death location type.
+//   - UCPPlaceOfDeath (Observation actual-place-of-death): where the patient
+//     died, with whether the preferred place was achieved (derived by
+//     Patient/{id}/$record-death).
 //   - UCPPrognosis (ClinicalImpression.prognosisCodeableConcept).
 //   - UCPADRTFlag, UCPLPAFlag (Flag), UCPAdvanceDocument (DocumentReference),
 //     UCPLPAAttorney and UCPKeyContact (RelatedPerson), UCPCareTeam,

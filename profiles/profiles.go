@@ -12,20 +12,20 @@ import (
 	"sync"
 )
 
-//go:embed structuredefinitions/*.json valuesets/*.json codesystems/*.json searchparameters/*.json
+//go:embed structuredefinitions/*.json valuesets/*.json codesystems/*.json searchparameters/*.json measures/*.json
 var files embed.FS
 
 // A Resource is one conformance resource as a JSON tree (map[string]any
 // whose numbers are json.Number), together with its raw bytes.
 type Resource struct {
 	URL  string
-	Type string // StructureDefinition, ValueSet, CodeSystem or SearchParameter
+	Type string // StructureDefinition, ValueSet, CodeSystem, SearchParameter or Measure
 	Raw  json.RawMessage
 }
 
 type catalogue struct {
-	sds, vss, css, sps []Resource
-	byURL              map[string]Resource
+	sds, vss, css, sps, ms []Resource
+	byURL                  map[string]Resource
 }
 
 // load parses the embedded files once. A malformed file is a build defect
@@ -33,7 +33,7 @@ type catalogue struct {
 // every caller would have to handle.
 var load = sync.OnceValue(func() *catalogue {
 	c := &catalogue{byURL: map[string]Resource{}}
-	for _, dir := range []string{"structuredefinitions", "valuesets", "codesystems", "searchparameters"} {
+	for _, dir := range []string{"structuredefinitions", "valuesets", "codesystems", "searchparameters", "measures"} {
 		entries, err := fs.ReadDir(files, dir)
 		if err != nil {
 			panic(err)
@@ -64,6 +64,8 @@ var load = sync.OnceValue(func() *catalogue {
 				c.css = append(c.css, r)
 			case "SearchParameter":
 				c.sps = append(c.sps, r)
+			case "Measure":
+				c.ms = append(c.ms, r)
 			default:
 				panic("profiles: unexpected resourceType in " + e.Name())
 			}
@@ -108,12 +110,16 @@ func CodeSystems() []map[string]any { return trees(load().css) }
 // them.
 func SearchParameters() []map[string]any { return trees(load().sps) }
 
+// Measures returns the uptake, quality and outcome Measures that package
+// report evaluates, as fresh trees, by id.
+func Measures() []map[string]any { return trees(load().ms) }
+
 // All returns every embedded conformance resource with its raw JSON, in a
 // stable order: StructureDefinitions, then ValueSets, then CodeSystems, then
-// SearchParameters.
+// SearchParameters, then Measures.
 func All() []Resource {
 	c := load()
-	return slices.Concat(c.sds, c.vss, c.css, c.sps)
+	return slices.Concat(c.sds, c.vss, c.css, c.sps, c.ms)
 }
 
 // URLs returns the canonical URLs of every embedded resource, sorted.

@@ -130,37 +130,38 @@ type diagnosis struct {
 	cancer   bool
 	renal    bool // morphine is avoided in renal failure
 	dementia bool // capacity to consent is often lost
+	group    string
 }
 
 var diagnoses = []diagnosis{
-	{9, "363358000", "Malignant tumor of lung", true, false, false},
-	{6, "254837009", "Malignant neoplasm of breast", true, false, false},
-	{5, "363406005", "Malignant tumor of colon", true, false, false},
-	{5, "399068003", "Malignant tumor of prostate", true, false, false},
-	{4, "363418001", "Malignant tumor of pancreas", true, false, false},
-	{2, "363349007", "Malignant tumor of stomach", true, false, false},
-	{2, "363443007", "Malignant tumor of ovary", true, false, false},
-	{2, "363346000", "Malignant neoplastic disease", true, false, false},
-	{12, "84114007", "Heart failure", false, false, false},
-	{10, "13645005", "Chronic obstructive lung disease", false, false, false},
-	{9, "52448006", "Dementia", false, false, true},
-	{4, "26929004", "Alzheimer's disease", false, false, true},
-	{10, "248279007", "Frailty", false, false, false},
-	{3, "37340000", "Motor neuron disease", false, false, false},
-	{5, "433146000", "Chronic kidney disease stage 5", false, true, false},
-	{3, "49049000", "Parkinson's disease", false, false, false},
-	{3, "230690007", "Cerebrovascular accident", false, false, false},
-	{2, "700250006", "Idiopathic pulmonary fibrosis", false, false, false},
-	{2, "19943007", "Cirrhosis of liver", false, false, false},
+	{9, "363358000", "Malignant tumor of lung", true, false, false, "cancer"},
+	{6, "254837009", "Malignant neoplasm of breast", true, false, false, "cancer"},
+	{5, "363406005", "Malignant tumor of colon", true, false, false, "cancer"},
+	{5, "399068003", "Malignant tumor of prostate", true, false, false, "cancer"},
+	{4, "363418001", "Malignant tumor of pancreas", true, false, false, "cancer"},
+	{2, "363349007", "Malignant tumor of stomach", true, false, false, "cancer"},
+	{2, "363443007", "Malignant tumor of ovary", true, false, false, "cancer"},
+	{2, "363346000", "Malignant neoplastic disease", true, false, false, "cancer"},
+	{12, "84114007", "Heart failure", false, false, false, "organ-failure"},
+	{10, "13645005", "Chronic obstructive lung disease", false, false, false, "organ-failure"},
+	{9, "52448006", "Dementia", false, false, true, "dementia-frailty"},
+	{4, "26929004", "Alzheimer's disease", false, false, true, "dementia-frailty"},
+	{10, "248279007", "Frailty", false, false, false, "dementia-frailty"},
+	{3, "37340000", "Motor neuron disease", false, false, false, "neurological"},
+	{5, "433146000", "Chronic kidney disease stage 5", false, true, false, "organ-failure"},
+	{3, "49049000", "Parkinson's disease", false, false, false, "neurological"},
+	{3, "230690007", "Cerebrovascular accident", false, false, false, "neurological"},
+	{2, "700250006", "Idiopathic pulmonary fibrosis", false, false, false, "organ-failure"},
+	{2, "19943007", "Cirrhosis of liver", false, false, false, "organ-failure"},
 }
 
 var comorbidities = []diagnosis{
-	{5, "44054006", "Diabetes mellitus type 2", false, false, false},
-	{6, "38341003", "Hypertensive disorder, systemic arterial", false, false, false},
-	{4, "49436004", "Atrial fibrillation", false, false, false},
-	{3, "396275006", "Osteoarthritis", false, false, false},
-	{2, "709044004", "Chronic kidney disease", false, false, false},
-	{2, "35489007", "Depressive disorder", false, false, false},
+	{5, "44054006", "Diabetes mellitus type 2", false, false, false, "other"},
+	{6, "38341003", "Hypertensive disorder, systemic arterial", false, false, false, "other"},
+	{4, "49436004", "Atrial fibrillation", false, false, false, "other"},
+	{3, "396275006", "Osteoarthritis", false, false, false, "other"},
+	{2, "709044004", "Chronic kidney disease", false, false, false, "other"},
+	{2, "35489007", "Depressive disorder", false, false, false, "other"},
 }
 
 // Anticipatory ("just in case") medicines. dm+d codes here are synthetic:

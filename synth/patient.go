@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"ucp/profiles"
@@ -34,6 +35,10 @@ type pgen struct {
 	seen   []*sharedRes
 	own    []Entry
 	step   int
+	// facts is what the generator decided for this patient, for Expected.
+	facts Facts
+	// ppd1 is the first-choice preferred place of death drawn.
+	ppd1 place
 }
 
 func (p *pgen) useShared(s *sharedRes) {
@@ -194,11 +199,27 @@ func (g *generator) patient(i int) *Record {
 	if grp.language != "" && chance(r, grp.languageShare) {
 		pat["communication"] = []any{map[string]any{"language": codeable("urn:ietf:bcp:47", grp.language, languageNames[grp.language], ""), "preferred": true}}
 	}
-	if st == storyCompleted {
-		pat["deceasedDateTime"] = instant(ended)
+	// Some patients die before their draft plan is approved: the outcome
+	// measures compare them with those who had an approved plan. Drawn from
+	// a stream of its own, so the rest of the patient is as it always was.
+	dr := rand.New(rand.NewPCG(g.opts.Seed^deathStream, uint64(i)+1))
+	var died time.Time
+	switch {
+	case st == storyCompleted:
+		died = ended
+	case st == storyDraft && chance(dr, 30):
+		span := max(int(now.Sub(created).Hours()/24)-1, 1)
+		died = workingHours(dr, created.Add(days(1+dr.IntN(span))))
+		if !died.Before(now) {
+			died = now.Add(-time.Hour)
+		}
+	}
+	if !died.IsZero() {
+		pat["deceasedDateTime"] = instant(died)
 	}
 	p.add("Patient", "patient", profiles.ProfilePatient, pat)
 	p.own[len(p.own)-1].IdentifierSystem, p.own[len(p.own)-1].IdentifierValue = profiles.SystemNHSNumber, nhs
+	p.facts = Facts{ODS: prac.org.entry.IdentifierValue, OrgID: prac.org.entry.ID, Birth: birth, Group: dx.group, Died: died}
 
 	// Conditions: the primary end-of-life diagnosis and some comorbidities.
 	var conditions []any
@@ -223,7 +244,10 @@ func (g *generator) patient(i int) *Record {
 	}
 
 	var sections []any
-	section := func(typ, id string) { sections = append(sections, ref(typ, id, "")) }
+	section := func(typ, id string) {
+		sections = append(sections, ref(typ, id, ""))
+		p.facts.noteSection(typ, strings.TrimPrefix(id, p.id+"-"))
+	}
 
 	// Key contacts: next of kin first.
 	contactName := func(fem bool) (string, string) {
@@ -525,6 +549,7 @@ func (g *generator) patient(i int) *Record {
 			res["period"].(map[string]any)["end"] = instant(end)
 		}
 		narrative(res)
+		p.facts.Status, p.facts.Review, p.facts.Ended = status, review, end
 		p.own = append(p.own, Entry{Resource: res, Type: "CarePlan", ID: planID, Version: version, Step: p.step,
 			IdentifierSystem: SystemSynthetic, IdentifierValue: planID})
 	}
@@ -536,6 +561,7 @@ func (g *generator) patient(i int) *Record {
 		if org != nil {
 			agent["onBehalfOf"] = ref("Organization", org.entry.ID, org.name)
 		}
+		p.facts.Approvals = append(p.facts.Approvals, at)
 		p.add("Provenance", "prov"+strconv.Itoa(version), profiles.ProfileUKCoreProvenance, map[string]any{
 			"target":   []any{map[string]any{"reference": "CarePlan/" + planID + "/_history/" + strconv.Itoa(version)}},
 			"recorded": instant(at),
@@ -549,6 +575,12 @@ func (g *generator) patient(i int) *Record {
 	if st == storyDraft || !directlyActive {
 		plan("draft", created, time.Time{}, time.Time{})
 		if st == storyDraft {
+			if !died.IsZero() {
+				// What Patient/{id}/$record-death does to a draft: revoked.
+				p.step++
+				plan("revoked", created, time.Time{}, died)
+				p.death(dr, died, false, patRef())
+			}
 			return p.record(i)
 		}
 		p.step++
@@ -585,12 +617,61 @@ func (g *generator) patient(i int) *Record {
 			status = "completed"
 		}
 		plan(status, approved, time.Time{}, ended)
+		if st == storyCompleted {
+			p.death(dr, died, true, patRef())
+		}
 	}
 	return p.record(i)
 }
 
 func (p *pgen) record(i int) *Record {
-	return &Record{Index: i, Entries: append(p.shared, p.own...)}
+	f := p.facts
+	return &Record{Index: i, Entries: append(p.shared, p.own...), Facts: &f}
+}
+
+// death records where the patient died, as Patient/{id}/$record-death
+// does: an Observation of the actual place, with whether the first-choice
+// preferred place of death was achieved when the plan was approved and
+// named a place. About three in four with an approved plan die where they
+// wished; fewer die in hospital with a plan than without.
+func (p *pgen) death(r *rand.Rand, at time.Time, approvedPlan bool, patient map[string]any) {
+	wished := p.ppd1.system == profiles.SystemDeathLocationType && p.ppd1.code != profiles.DeathLocationOther
+	var code string
+	switch u := r.IntN(100); {
+	case approvedPlan && wished && u < 75:
+		code = p.ppd1.code
+		if code == profiles.DeathLocationPrivateResidence {
+			code = profiles.DeathLocationOwnHome
+		}
+	case approvedPlan && u < 85 || !approvedPlan && u < 54:
+		code = profiles.DeathLocationHospital
+	default:
+		code = pick(r, []string{profiles.DeathLocationOwnHome, profiles.DeathLocationHospice, profiles.DeathLocationCareHome, profiles.DeathLocationOtherResidence})
+	}
+	label := map[string]string{
+		profiles.DeathLocationHospital: "Hospital", profiles.DeathLocationOwnHome: "Patient's own home", profiles.DeathLocationHospice: "Hospice",
+		profiles.DeathLocationCareHome: "Care home", profiles.DeathLocationOtherResidence: "Other private residence",
+	}[code]
+	p.facts.Place = code
+	obs := map[string]any{
+		"status":               "final",
+		"code":                 codeable(profiles.SystemUCP, profiles.CodeActualPlaceOfDeath, "Actual place of death", ""),
+		"subject":              patient,
+		"effectiveDateTime":    instant(at),
+		"valueCodeableConcept": codeable(profiles.SystemDeathLocationType, code, label, ""),
+	}
+	if approvedPlan && wished {
+		// The generator's own reading of "achieved", not the server's.
+		met := code == p.ppd1.code || p.ppd1.code == profiles.DeathLocationPrivateResidence &&
+			(code == profiles.DeathLocationOwnHome || code == profiles.DeathLocationOtherResidence)
+		p.facts.Achieved = &met
+		obs["component"] = []any{map[string]any{
+			"code":         codeable(profiles.SystemUCP, profiles.CodePreferredPlaceAchieved, "Preferred place of death achieved", ""),
+			"valueBoolean": met,
+		}}
+		obs["derivedFrom"] = []any{ref("Observation", p.id+"-ppd1", "")}
+	}
+	p.add("Observation", "place-of-death", profiles.ProfilePlaceOfDeath, obs)
 }
 
 func (p *pgen) document(tag, system, code, display string, at time.Time, author map[string]any) string {
@@ -665,6 +746,9 @@ func (p *pgen) preferredPlace(tag, kind string, rank int, at time.Time, patient 
 	pl := pickWeighted(r, places, func(x place) int { return x.weight })
 	for rank == 2 && pl.system != profiles.SystemDeathLocationType {
 		pl = pickWeighted(r, places, func(x place) int { return x.weight })
+	}
+	if tag == "ppd1" {
+		p.ppd1 = pl
 	}
 	kindDisplay := map[string]string{profiles.CodePreferredPlaceOfDeath: "Preferred place of death", profiles.CodePreferredPlaceOfCare: "Preferred place of care"}[kind]
 	comps := []any{map[string]any{"code": codeable(profiles.SystemUCP, profiles.CodePreferenceRank, "Preference rank", ""), "valueInteger": rank}}

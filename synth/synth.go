@@ -66,6 +66,9 @@ type Entry struct {
 type Record struct {
 	Index   int // 0-based patient number
 	Entries []Entry
+	// Facts is what the generator decided for the patient, from which
+	// Expected computes the measures without reading the resources.
+	Facts *Facts
 }
 
 // A Writer consumes Records in order. NDJSON, Bundles and DirWriter are

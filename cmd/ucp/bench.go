@@ -55,6 +55,8 @@ type benchReport struct {
 	// Ceiling is each result's req/s as a share of the ceiling scenario's
 	// (a response served from memory) at the same concurrency.
 	Ceiling []ceilingShare `json:"of_ceiling"`
+	// Measures are the times of one evaluation of each Measure.
+	Measures []measureTiming `json:"measures,omitempty"`
 }
 
 type ceilingShare struct {
@@ -232,6 +234,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				}
 				report.Results = append(report.Results, r)
 			}
+		}
+	}
+	if *only == "" || strings.Contains("evaluate-measure", *only) {
+		if report.Measures, err = benchMeasures(ctx, srv, stdout); err != nil {
+			fmt.Fprintln(stderr, "ucp bench:", err)
+			return 1
 		}
 	}
 	report.Ceiling = ceilingShares(report.Results)

@@ -91,6 +91,7 @@ func installDefinitions(ctx context.Context, svc *service.Service, types map[str
 	defs := append(profiles.StructureDefinitions(), profiles.ValueSets()...)
 	defs = append(defs, profiles.CodeSystems()...)
 	defs = append(defs, profiles.SearchParameters()...)
+	defs = append(defs, profiles.Measures()...)
 	for _, def := range defs {
 		typ, id := resource.Type(def), resource.ID(def)
 		u, _ := def["url"].(string)

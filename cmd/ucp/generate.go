@@ -18,6 +18,10 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	seed := fs.Uint64("seed", 1, "the `seed`: the same seed gives the same output, byte for byte")
 	format := fs.String("format", "ndjson", "ndjson (one resource per line) or bundle (transaction Bundles)")
 	out := fs.String("out", "", "write into `DIR` (NDJSON: a file per type; bundle: a file per transaction) instead of stdout")
+	expected := fs.Bool("expected", false, "print the measures' expected values for this seed instead of the data (see --period-start, --period-end, --ods)")
+	periodStart := fs.String("period-start", "2025-11-01", "with --expected: the period's first `day` (YYYY-MM-DD)")
+	periodEnd := fs.String("period-end", "2026-10-31", "with --expected: the period's last `day` (YYYY-MM-DD)")
+	ods := fs.String("ods", "", "with --expected: only this GP practice's patients (`ODS code`)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -30,6 +34,9 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return 2
 	}
 	opts := synth.Options{Patients: *patients, Seed: *seed}
+	if *expected {
+		return printExpected(opts, *periodStart, *periodEnd, *ods, stdout, stderr)
+	}
 	if *out != "" {
 		w, err := synth.NewDirWriter(*out, f)
 		if err != nil {

@@ -19,7 +19,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("ucp token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := fs.String("server", "http://127.0.0.1:8080/fhir", "the `BASE` URL of a server started with --dev")
-	role := fs.String("role", "clinical", "clinical, view, patient, admin or system")
+	role := fs.String("role", "clinical", "clinical, view, patient, admin, report or system")
 	org := fs.String("org", "", "the `ODS` code of the user's organisation (default F84012)")
 	user := fs.String("user", "", "the user `ID`")
 	patient := fs.String("patient", "", "the patient `ID` (the caller, for --role patient; the launch context otherwise)")

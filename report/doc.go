@@ -1,0 +1,35 @@
+// Package report evaluates ucp's uptake, quality and outcome measures:
+// Measure/{id}/$evaluate-measure (R4 measure-operation-evaluate-measure)
+// answers a summary MeasureReport for the Measures embedded in package
+// profiles (ucp-uptake, ucp-quality, ucp-outcomes), stratified by the GP
+// practice's ODS code, the age band on the period's last day and the main
+// condition group.
+//
+// # Who and what
+//
+// The operation is authorised by auth.OperationPolicy: the report role and
+// admins only. They are given counts, never a patient's data: every count
+// passes disclosure control (Suppress) before it leaves the package, and a
+// score is computed from the published counts.
+//
+// The evaluation reads every plan, patient and section, which the caller
+// may not (the report role reads no patient resource) and which the
+// urgent-care read filter would partly hide (ended and unapproved plans are
+// counted too). So, once the caller is authorised for the operation, it
+// reads through the in-process FHIR service given as Config.Service (the
+// trusted service of start-up loading, without an authorizer but with the
+// read rules) as the named principal Reader, in a context of its own: the
+// request's audit records the evaluation, by whom, for which Measure and
+// period, and no patient as disclosed, because none is.
+//
+// # Rules
+//
+// Dates are days (periodStart and periodEnd inclusive, UTC). A plan is
+// approved when an approval Provenance (activity LA) targeting it was
+// recorded; it is in force on a day when its first approval is by then and
+// it is active, or revoked or completed with a period.end after that day.
+// A plan's sections and review date are those of its current version.
+// Deaths are Patient.deceasedDateTime; the actual place and whether the
+// preferred place was achieved come from the UCPPlaceOfDeath Observation
+// that Patient/{id}/$record-death writes.
+package report
