@@ -477,3 +477,44 @@ func LandingPath(patientID string) string {
 	}
 	return "/app/patients/" + url.PathEscape(patientID)
 }
+
+// formCookie carries the CSRF token of a form shown to someone not yet
+// signed in (the sign-in forms): double-submitted, since there is no
+// session to keep it in.
+const (
+	formCookieName       = "ucp_form"
+	secureFormCookieName = "__Host-ucp_form"
+)
+
+// FormToken sets a fresh form cookie on w and returns the token the form
+// must send back in CSRFField; for forms shown before sign-in.
+func (m *Manager) FormToken(w http.ResponseWriter) string {
+	tok := randomToken()
+	c := m.newCookie(tok, m.cfg.Now().Add(time.Hour))
+	c.Name = formCookieName
+	if m.secure {
+		c.Name = secureFormCookieName
+	}
+	http.SetCookie(w, c)
+	return tok
+}
+
+// CheckFormToken checks a form posted before sign-in: its CSRFField must
+// equal the form cookie, and a sent Origin must be this server's.
+func (m *Manager) CheckFormToken(r *http.Request) error {
+	name := formCookieName
+	if m.secure {
+		name = secureFormCookieName
+	}
+	c, err := r.Cookie(name)
+	if err != nil || c.Value == "" {
+		return ErrCSRF
+	}
+	if o := r.Header.Get("Origin"); o != "" && !m.sameOrigin(r, o) {
+		return ErrCSRF
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostFormValue(CSRFField)), []byte(c.Value)) != 1 {
+		return ErrCSRF
+	}
+	return nil
+}
