@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"ucp/auth"
 	"ucp/auth/audit"
+	"ucp/auth/authstate"
 	"ucp/auth/devissuer"
 	"ucp/auth/launch"
 	"ucp/auth/session"
@@ -74,60 +76,6 @@ func (j *journal) last(t *testing.T) *audit.AuditEvent {
 
 func (j *journal) count() int { j.mu.Lock(); defer j.mu.Unlock(); return len(j.evs) }
 
-// replay is the Replay contract in memory until auth/authstate is wired.
-type replay struct {
-	mu sync.Mutex
-	m  map[string]time.Time
-}
-
-func (r *replay) Add(_ context.Context, kind, key string, _ []byte, exp time.Time) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	k := kind + "\x00" + key
-	if e, ok := r.m[k]; ok && time.Now().Before(e) {
-		return errExists
-	}
-	r.m[k] = exp
-	return nil
-}
-
-var errExists = &existsErr{}
-
-type existsErr struct{}
-
-func (*existsErr) Error() string { return "exists" }
-
-// state is session.State in memory until auth/authstate is wired.
-type state struct {
-	mu sync.Mutex
-	m  map[string][]byte
-	e  map[string]time.Time
-}
-
-func (s *state) Put(_ context.Context, kind, key string, v []byte, exp time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[kind+key], s.e[kind+key] = v, exp
-	return nil
-}
-
-func (s *state) Get(_ context.Context, kind, key string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[kind+key]
-	if !ok || time.Now().After(s.e[kind+key]) {
-		return nil, session.ErrNotFound
-	}
-	return v, nil
-}
-
-func (s *state) Delete(_ context.Context, kind, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, kind+key)
-	return nil
-}
-
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
@@ -171,9 +119,14 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	state, err := authstate.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { state.Close() })
 	e := gin.New()
 	srv := resttest.Serve(t, e)
-	mgr, err := session.NewManager(session.Config{State: &state{m: map[string][]byte{}, e: map[string]time.Time{}}, NotFound: session.ErrNotFound, BaseURL: srv.URL})
+	mgr, err := session.NewManager(session.Config{State: state, NotFound: authstate.ErrNotFound, BaseURL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +145,7 @@ func newHarness(t *testing.T) *harness {
 	roles.Codes["R8001"] = auth.RoleView
 	j := &journal{sink: sink}
 	doors, err := launch.New(launch.Config{
-		Sessions: mgr, Patients: svc, Launchers: launchers, Replay: &replay{m: map[string]time.Time{}}, Exists: errExists,
+		Sessions: mgr, Patients: svc, Launchers: launchers, Replay: state, Exists: authstate.ErrExists,
 		Agreements: &auth.StoreAgreements{Store: st}, Operator: "X26", Roles: roles, Journal: j,
 		LinkURL: srv.URL + "/launch/link", Dev: true,
 		DevMint: func(role auth.Role, user, name, org, patient string) (string, error) {

@@ -85,12 +85,9 @@ const (
 // idle deadline: each page would otherwise be a write.
 const touchEvery = time.Minute
 
-// ErrNotFound is what a State returns for a missing or expired entry.
-var ErrNotFound = errors.New("session: not found")
-
 // State is the server-side store the Manager needs: the part of
-// auth/authstate it uses. Get must return an error matching notFound (see
-// Config.NotFound) when the entry is missing or expired.
+// auth/authstate it uses. Get returns an error matching Config.NotFound
+// when the entry is missing or expired.
 type State interface {
 	Put(ctx context.Context, kind, key string, value []byte, expires time.Time) error
 	Get(ctx context.Context, kind, key string) ([]byte, error)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,48 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"ucp/auth"
+	"ucp/auth/authstate"
 )
-
-// memState is the State contract held in memory, with expiry, for the
-// Manager's own rules; the server uses auth/authstate.
-type memState struct {
-	mu  sync.Mutex
-	now func() time.Time
-	m   map[string]memEntry
-}
-
-type memEntry struct {
-	v   []byte
-	exp time.Time
-}
-
-func newMemState(now func() time.Time) *memState {
-	return &memState{now: now, m: map[string]memEntry{}}
-}
-
-func (s *memState) Put(_ context.Context, kind, key string, v []byte, exp time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[kind+"\x00"+key] = memEntry{append([]byte(nil), v...), exp}
-	return nil
-}
-
-func (s *memState) Get(_ context.Context, kind, key string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.m[kind+"\x00"+key]
-	if !ok || !s.now().Before(e.exp) {
-		return nil, ErrNotFound
-	}
-	return e.v, nil
-}
-
-func (s *memState) Delete(_ context.Context, kind, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, kind+"\x00"+key)
-	return nil
-}
 
 type clock struct {
 	mu sync.Mutex
@@ -72,7 +33,12 @@ func (c *clock) Add(d time.Duration) {
 func newManager(t *testing.T, cfg Config) (*Manager, *clock) {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)}
-	cfg.State, cfg.NotFound, cfg.Now = newMemState(clk.Now), ErrNotFound, clk.Now
+	st, err := authstate.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"), authstate.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg.State, cfg.NotFound, cfg.Now = st, authstate.ErrNotFound, clk.Now
 	m, err := NewManager(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -338,8 +304,13 @@ func TestMiddleware(t *testing.T) {
 }
 
 func TestFrameAncestorsMustBeOrigins(t *testing.T) {
+	st, err := authstate.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	for _, o := range []string{"https://gp.example.com/path", "*", "https://*.example.com", "gp.example.com", "https://a.example 'unsafe-inline'"} {
-		if _, err := NewManager(Config{State: newMemState(time.Now), NotFound: ErrNotFound, FrameAncestors: []string{o}}); err == nil {
+		if _, err := NewManager(Config{State: st, NotFound: authstate.ErrNotFound, FrameAncestors: []string{o}}); err == nil {
 			t.Errorf("frame ancestor %q accepted", o)
 		}
 	}
