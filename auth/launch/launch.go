@@ -207,7 +207,8 @@ func clientAddr(r *http.Request) string {
 }
 
 // land sends the browser to the launch's landing page.
-func land(c *gin.Context, patientID string) {
+func (d *Doors) land(c *gin.Context, patientID string) {
+	d.cfg.Sessions.SetFrameHeaders(c.Writer.Header())
 	c.Redirect(http.StatusSeeOther, session.LandingPath(patientID))
 }
 

@@ -123,7 +123,7 @@ func (d *Doors) link(c *gin.Context) {
 		d.failed(c, v, err)
 		return
 	}
-	land(c, p.ID)
+	d.land(c, p.ID)
 }
 
 // verifyLink checks everything a link says that needs no patient record:

@@ -146,7 +146,7 @@ func (d *Doors) devSignIn(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, session.LocalPath(returnTo))
 		return
 	}
-	land(c, patientID)
+	d.land(c, patientID)
 }
 
 // patientPage lets a signed-in staff member pick the patient by NHS number
@@ -158,7 +158,7 @@ func (d *Doors) patientPage(c *gin.Context) {
 		return
 	}
 	if s.Launch.User.Role == auth.RolePatient {
-		land(c, s.Launch.PatientID)
+		d.land(c, s.Launch.PatientID)
 		return
 	}
 	d.patientForm(c, s, http.StatusOK, "", "")
@@ -220,7 +220,7 @@ func (d *Doors) pickPatient(c *gin.Context) {
 		d.failed(c, nil, err)
 		return
 	}
-	land(c, p.ID)
+	d.land(c, p.ID)
 }
 
 func (d *Doors) signOutPage(c *gin.Context) {
