@@ -167,4 +167,6 @@ var errNoDevLauncher = errors.New("no development launcher key: start the server
 
 // publicOrigin is the server's origin as clients see it, from the FHIR
 // base URL.
-func publicOrigin(base string) string { return strings.TrimSuffix(strings.TrimSuffix(base, "/"), "/fhir") }
+func publicOrigin(base string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(base, "/"), "/fhir")
+}
