@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -40,7 +42,7 @@ const (
 // harness is the doors served over loopback on a real store, with a real
 // audit journal, the real agreements and a development issuer.
 type harness struct {
-	srv      *resttest.Server
+	root     string // the server's root URL
 	linkURL  string
 	key      *auth.SigningKey // the launcher's
 	other    *auth.SigningKey // the key of other-practice-launcher, registered for Y00001
@@ -77,6 +79,13 @@ func (j *journal) last(t *testing.T) *audit.AuditEvent {
 func (j *journal) count() int { j.mu.Lock(); defer j.mu.Unlock(); return len(j.evs) }
 
 func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessOn(t, func(h http.Handler) string { return resttest.Serve(t, h).URL }, false, nil)
+}
+
+// newHarnessOn serves the doors with serve (which returns the root URL);
+// tls and frameAncestors configure the session cookie and framing.
+func newHarnessOn(t *testing.T, serve func(http.Handler) string, tls bool, frameAncestors []string) *harness {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
 	st := resttest.OpenStore(t)
@@ -125,12 +134,12 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { state.Close() })
 	e := gin.New()
-	srv := resttest.Serve(t, e)
-	mgr, err := session.NewManager(session.Config{State: state, NotFound: authstate.ErrNotFound, BaseURL: srv.URL})
+	root := serve(e)
+	mgr, err := session.NewManager(session.Config{State: state, NotFound: authstate.ErrNotFound, BaseURL: root, TLS: tls, FrameAncestors: frameAncestors})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev, err := devissuer.New(devissuer.Config{Issuer: srv.URL + "/dev-issuer", Audience: srv.Base})
+	dev, err := devissuer.New(devissuer.Config{Issuer: root + "/dev-issuer", Audience: root + "/fhir"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +156,7 @@ func newHarness(t *testing.T) *harness {
 	doors, err := launch.New(launch.Config{
 		Sessions: mgr, Patients: svc, Launchers: launchers, Replay: state, Exists: authstate.ErrExists,
 		Agreements: &auth.StoreAgreements{Store: st}, Operator: "X26", Roles: roles, Journal: j,
-		LinkURL: srv.URL + "/launch/link", Dev: true,
+		LinkURL: root + "/launch/link", Dev: true,
 		DevMint: func(role auth.Role, user, name, org, patient string) (string, error) {
 			tok, err := dev.Mint(devissuer.TokenRequest{Role: role, User: user, Name: name, Org: org, Patient: patient})
 			if err != nil {
@@ -174,9 +183,17 @@ func newHarness(t *testing.T) *harness {
 			c.String(http.StatusForbidden, "not your patient")
 			return
 		}
-		c.String(http.StatusOK, "signed in as %s (%s, %s) on Patient/%s", p.Name, p.Role, p.Org, p.Patient)
+		who := fmt.Sprintf("signed in as %s (%s, %s) on Patient/%s", p.Name, p.Role, p.Org, p.Patient)
+		if !strings.Contains(c.GetHeader("Accept"), "text/html") {
+			c.String(http.StatusOK, "%s", who)
+			return
+		}
+		// For a browser: the page tells a page that frames it who is
+		// signed in (a test cannot read a cross-site frame).
+		c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(`<!doctype html><title>landing</title><p id="who">`+html.EscapeString(who)+
+			`</p><script>if (parent !== window) parent.postMessage(document.getElementById("who").textContent, "*")</script>`))
 	})
-	return &harness{srv: srv, linkURL: srv.URL + "/launch/link", key: key, other: other, events: j, patient: patient, launcher: launcher}
+	return &harness{root: root, linkURL: root + "/launch/link", key: key, other: other, events: j, patient: patient, launcher: launcher}
 }
 
 func joanClaims() launch.LinkClaims {
@@ -242,7 +259,7 @@ func TestLinkLandsSignedInOnThePatient(t *testing.T) {
 			if a.status != http.StatusSeeOther || a.location != "/app/patients/"+h.patient {
 				t.Fatalf("link answered %d to %q, want 303 to /app/patients/%s:\n%s", a.status, a.location, h.patient, a.body)
 			}
-			got := do(t, c, "GET", h.srv.URL+a.location, nil)
+			got := do(t, c, "GET", h.root+a.location, nil)
 			want := "signed in as Dr Ann Hale (clinical, F84012) on Patient/" + h.patient
 			if got.status != http.StatusOK || got.body != want {
 				t.Errorf("landing page: %d %q, want 200 %q", got.status, got.body, want)
