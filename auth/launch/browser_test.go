@@ -3,6 +3,7 @@ package launch_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"html"
 	"io"
@@ -28,6 +29,11 @@ var browser *browsertest.Browser
 var quietLog = log.New(io.Discard, "", 0)
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		// Fuzzing runs no browser test; each fuzz worker would start one.
+		os.Exit(m.Run())
+	}
 	b, err := browsertest.Start()
 	if err != nil && !errors.Is(err, browsertest.ErrNoChromium) {
 		fmt.Fprintln(os.Stderr, err)

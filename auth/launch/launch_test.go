@@ -78,14 +78,14 @@ func (j *journal) last(t *testing.T) *audit.AuditEvent {
 
 func (j *journal) count() int { j.mu.Lock(); defer j.mu.Unlock(); return len(j.evs) }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	return newHarnessOn(t, func(h http.Handler) string { return resttest.Serve(t, h).URL }, false, nil)
 }
 
 // newHarnessOn serves the doors with serve (which returns the root URL);
 // tls and frameAncestors configure the session cookie and framing.
-func newHarnessOn(t *testing.T, serve func(http.Handler) string, tls bool, frameAncestors []string) *harness {
+func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frameAncestors []string) *harness {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
 	st := resttest.OpenStore(t)
@@ -200,7 +200,7 @@ func joanClaims() launch.LinkClaims {
 	return launch.LinkClaims{NHSNumber: nhsJoan, BirthDate: "1940-02-03", UserID: "555123456789", Name: "Dr Ann Hale", RoleCode: "R8000", Org: practiceODS}
 }
 
-func (h *harness) sign(t *testing.T, c launch.LinkClaims) string {
+func (h *harness) sign(t testing.TB, c launch.LinkClaims) string {
 	t.Helper()
 	tok, err := launch.SignLink(h.key, launcherID, h.linkURL, time.Now(), c)
 	if err != nil {
@@ -211,7 +211,7 @@ func (h *harness) sign(t *testing.T, c launch.LinkClaims) string {
 
 // client is a browser-like client with cookies that does not follow
 // redirects.
-func client(t *testing.T) *http.Client {
+func client(t testing.TB) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
 }
@@ -222,7 +222,7 @@ type answer struct {
 	body     string
 }
 
-func do(t *testing.T, c *http.Client, method, u string, form url.Values) answer {
+func do(t testing.TB, c *http.Client, method, u string, form url.Values) answer {
 	t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -300,7 +300,7 @@ func tamper(t *testing.T, tok string, edit func(map[string]any)) string {
 	return strings.Join(parts, ".")
 }
 
-func signWith(t *testing.T, key *auth.SigningKey, claims map[string]any) string {
+func signWith(t testing.TB, key *auth.SigningKey, claims map[string]any) string {
 	t.Helper()
 	tok, err := key.Sign(claims)
 	if err != nil {
