@@ -85,7 +85,7 @@ func newHarness(t testing.TB) *harness {
 
 // newHarnessOn serves the doors with serve (which returns the root URL);
 // tls and frameAncestors configure the session cookie and framing.
-func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frameAncestors []string) *harness {
+func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frameAncestors []string, opts ...func(*launch.Config)) *harness {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
 	st := resttest.OpenStore(t)
@@ -153,7 +153,7 @@ func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frame
 	roles.Codes["R8000"] = auth.RoleClinical
 	roles.Codes["R8001"] = auth.RoleView
 	j := &journal{sink: sink}
-	doors, err := launch.New(launch.Config{
+	lc := launch.Config{
 		Sessions: mgr, Patients: svc, Launchers: launchers, Replay: state, Exists: authstate.ErrExists,
 		Agreements: &auth.StoreAgreements{Store: st}, Operator: "X26", Roles: roles, Journal: j,
 		LinkURL: root + "/launch/link", Dev: true,
@@ -165,7 +165,11 @@ func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frame
 			return tok.AccessToken, nil
 		},
 		DevVerify: verifier,
-	})
+	}
+	for _, o := range opts {
+		o(&lc)
+	}
+	doors, err := launch.New(lc)
 	if err != nil {
 		t.Fatal(err)
 	}
