@@ -85,7 +85,7 @@ func newHarness(t testing.TB) *harness {
 
 // newHarnessOn serves the doors with serve (which returns the root URL);
 // tls and frameAncestors configure the session cookie and framing.
-func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frameAncestors []string, opts ...func(*launch.Config)) *harness {
+func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frameAncestors []string, opts ...func(*launch.Config, *devissuer.Issuer, *authstate.Store)) *harness {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
 	st := resttest.OpenStore(t)
@@ -167,8 +167,9 @@ func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frame
 		DevVerify: verifier,
 	}
 	for _, o := range opts {
-		o(&lc)
+		o(&lc, dev, state)
 	}
+	dev.Mount(e)
 	doors, err := launch.New(lc)
 	if err != nil {
 		t.Fatal(err)
@@ -183,11 +184,17 @@ func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frame
 			c.Redirect(http.StatusSeeOther, mgr.SignInURL(c.Request.URL.RequestURI()))
 			return
 		}
-		if p.Patient != c.Param("id") {
+		// A launch binds the session to its patient; a staff member
+		// signed in without one opens the patient they ask for.
+		patient := p.Patient
+		if patient == "" && p.Role != auth.RolePatient {
+			patient = c.Param("id")
+		}
+		if patient != c.Param("id") {
 			c.String(http.StatusForbidden, "not your patient")
 			return
 		}
-		who := fmt.Sprintf("signed in as %s (%s, %s) on Patient/%s", p.Name, p.Role, p.Org, p.Patient)
+		who := fmt.Sprintf("signed in as %s (%s, %s) on Patient/%s", p.Name, p.Role, p.Org, patient)
 		if !strings.Contains(c.GetHeader("Accept"), "text/html") {
 			c.String(http.StatusOK, "%s", who)
 			return

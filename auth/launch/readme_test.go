@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"ucp/auth"
+	"ucp/auth/authstate"
+	"ucp/auth/devissuer"
 	"ucp/auth/launch"
 	"ucp/auth/smart"
 	"ucp/internal/resttest"
@@ -59,7 +61,7 @@ func TestReadmeLinkVectors(t *testing.T) {
 	}
 	const linkURL = "https://ucp.example.nhs.uk/launch/link"
 	at := time.Date(2026, 12, 7, 9, 30, 10, 0, time.UTC)
-	h := newHarnessOn(t, func(hd http.Handler) string { return resttest.Serve(t, hd).URL }, false, nil, func(c *launch.Config) {
+	h := newHarnessOn(t, func(hd http.Handler) string { return resttest.Serve(t, hd).URL }, false, nil, func(c *launch.Config, _ *devissuer.Issuer, _ *authstate.Store) {
 		c.LinkURL, c.Now = linkURL, func() time.Time { return at }
 		if err := c.Launchers.(*smart.MemoryRegistry).Add(example); err != nil {
 			t.Fatal(err)
