@@ -316,4 +316,3 @@ func (d *Doors) signInFailed(c *gin.Context, sp *SignInProvider, status int, rea
 		Lead:  "The sign-in did not finish. Start again from the sign-in page; if it keeps happening, call the ucp service desk.",
 		Links: []link{{Href: d.cfg.Sessions.SignInURL(""), Text: "Sign in again"}}})
 }
-
