@@ -112,6 +112,9 @@ type Config struct {
 	Staff   TokenVerifier
 	Pending Pending
 	Origin  string
+	// LaunchingSystems are the GP systems trusted to launch ucp as a SMART
+	// app (/launch/smart); they need Pending and Origin too.
+	LaunchingSystems []*LaunchingSystem
 
 	Now func() time.Time
 }
@@ -143,6 +146,11 @@ func New(cfg Config) (*Doors, error) {
 		}
 		if cfg.Pending == nil || cfg.Origin == "" {
 			return nil, errors.New("launch: sign-in providers need Pending and Origin")
+		}
+	}
+	for _, ls := range cfg.LaunchingSystems {
+		if ls.Issuer == "" || ls.ClientID == "" || (ls.ClientSecret == "" && ls.Key == nil) || cfg.Pending == nil || cfg.Origin == "" {
+			return nil, errors.New("launch: a launching system needs an issuer, a client id, a secret or key, and Pending and Origin")
 		}
 	}
 	if cfg.Roles == nil {
@@ -177,6 +185,8 @@ func (d *Doors) Routes(r gin.IRouter) {
 	r.POST("/auth/signout", d.signOut)
 	r.GET("/auth/oidc/:name/start", d.oidcStart)
 	r.GET("/auth/oidc/:name/callback", d.oidcCallback)
+	r.GET("/launch/smart", d.smartLaunch)
+	r.GET("/launch/smart/callback", d.smartCallback)
 }
 
 // patient is what a door needs of a Patient.
