@@ -34,6 +34,9 @@ type launchFlags struct {
 	SignInIssuer, SignInClientID, SignInSecretFile string
 	// Patient sign-in (NHS login), with private_key_jwt.
 	NHSLoginIssuer, NHSLoginClientID, NHSLoginKeyFile string
+	// LaunchersFile names the GP systems trusted to launch ucp as a SMART
+	// app.
+	LaunchersFile string
 }
 
 func (lf *launchFlags) register(fs *flag.FlagSet) {
@@ -44,6 +47,7 @@ func (lf *launchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&lf.NHSLoginIssuer, "nhslogin-issuer", "", "patients sign in with this NHS login issuer `URL`")
 	fs.StringVar(&lf.NHSLoginClientID, "nhslogin-client-id", "", "ucp's client `ID` at --nhslogin-issuer")
 	fs.StringVar(&lf.NHSLoginKeyFile, "nhslogin-key", "", "ucp's private key at --nhslogin-issuer (private_key_jwt), a PEM `FILE`")
+	fs.StringVar(&lf.LaunchersFile, "launchers", "", "JSON `FILE` of the GP systems trusted to launch ucp as a SMART app (/launch/smart): name, iss, client_id, client_secret_file or key_file, roles")
 }
 
 // signIn builds the sign-in providers the flags (and --dev) name, and the
@@ -199,6 +203,11 @@ func mountLaunch(ctx context.Context, cfg serveConfig, e *gin.Engine, public str
 		return fail(err)
 	}
 	lc.Pending, lc.Origin = state, public
+	if cfg.Launch.LaunchersFile != "" {
+		if lc.LaunchingSystems, err = launch.LoadLaunchingSystems(cfg.Launch.LaunchersFile); err != nil {
+			return fail(fmt.Errorf("--launchers: %w", err))
+		}
+	}
 	doors, err := launch.New(lc)
 	if err != nil {
 		return fail(err)
