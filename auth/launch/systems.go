@@ -91,4 +91,3 @@ func LoadLaunchingSystems(path string) ([]*LaunchingSystem, error) {
 	}
 	return ParseLaunchingSystems(path, data)
 }
-
