@@ -48,6 +48,8 @@ type harness struct {
 	other    *auth.SigningKey // the key of other-practice-launcher, registered for Y00001
 	events   *journal
 	patient  string // Joan's Patient id
+	svc      *service.Service
+	handler  http.Handler // the doors' engine, for in-process benchmarks
 	launcher *smart.Client
 }
 
@@ -204,7 +206,7 @@ func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frame
 		c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(`<!doctype html><title>landing</title><p id="who">`+html.EscapeString(who)+
 			`</p><script>if (parent !== window) parent.postMessage(document.getElementById("who").textContent, "*")</script>`))
 	})
-	return &harness{root: root, linkURL: root + "/launch/link", key: key, other: other, events: j, patient: patient, launcher: launcher}
+	return &harness{svc: svc, handler: e, root: root, linkURL: root + "/launch/link", key: key, other: other, events: j, patient: patient, launcher: launcher}
 }
 
 func joanClaims() launch.LinkClaims {
