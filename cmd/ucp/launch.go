@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -139,19 +140,44 @@ type launchDoors struct {
 	dataDir  string
 	public   string
 	dev      bool
+	stop     chan struct{}
+	swept    chan struct{}
+}
+
+// sweepEvery is how often expired sign-in state (ended sessions, used link
+// ids) is deleted; expired entries are invisible already, this reclaims
+// their space.
+const sweepEvery = time.Hour
+
+func (l *launchDoors) sweep(log func(error)) {
+	defer close(l.swept)
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case now := <-t.C:
+			if _, err := l.state.Sweep(context.Background(), now); err != nil {
+				log(err)
+			}
+		}
+	}
 }
 
 func (l *launchDoors) Close() error {
 	if l == nil {
 		return nil
 	}
+	close(l.stop)
+	<-l.swept
 	return l.state.Close()
 }
 
 // mountLaunch opens the sign-in state and serves the doors (the signed
 // link, the sign-in pages, sign-out) on e. public is the server's origin as
 // clients see it.
-func mountLaunch(ctx context.Context, cfg serveConfig, e *gin.Engine, public string, overTLS bool, sec *security, loader *service.Service, sink *audit.Sink) (*launchDoors, error) {
+func mountLaunch(ctx context.Context, cfg serveConfig, e *gin.Engine, public string, overTLS bool, sec *security, loader *service.Service, sink *audit.Sink, log *slog.Logger) (*launchDoors, error) {
 	state, err := authstate.Open(ctx, authStateFile(cfg.dataDir()))
 	if err != nil {
 		return nil, fmt.Errorf("sign-in state: %w", err)
@@ -213,7 +239,10 @@ func mountLaunch(ctx context.Context, cfg serveConfig, e *gin.Engine, public str
 		return fail(err)
 	}
 	doors.Routes(e)
-	return &launchDoors{state: state, sessions: sessions, dataDir: cfg.dataDir(), public: public, dev: sec.dev != nil}, nil
+	l := &launchDoors{state: state, sessions: sessions, dataDir: cfg.dataDir(), public: public, dev: sec.dev != nil,
+		stop: make(chan struct{}), swept: make(chan struct{})}
+	go l.sweep(func(err error) { log.Warn("sweeping the sign-in state", "err", err) })
+	return l, nil
 }
 
 // demoNHS and demoBirthDate are the demo patient's (cmd/ucp/demo).

@@ -374,7 +374,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	}
 	mountHealth(api.Handler(), st)
 	sec.mount(api.Handler())
-	doors, err := mountLaunch(ctx, cfg, api.Handler(), publicOrigin(base), scheme == "https", sec, loader, sink)
+	doors, err := mountLaunch(ctx, cfg, api.Handler(), publicOrigin(base), scheme == "https", sec, loader, sink, log)
 	if err != nil {
 		return fail(err)
 	}
