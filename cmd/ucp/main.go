@@ -20,6 +20,7 @@ Usage:
   ucp serve [--addr HOST:PORT] [--store sqlite:PATH|postgres://…] [--base-url URL] [--demo]
             (--oidc-issuer URL --oidc-audience AUD ... | --dev)
   ucp token --server BASE [--role clinical|view|patient|admin|system] [--org ODS] [--user ID] [--patient ID] [--scope S]
+  ucp link --server BASE --nhs N [--role clinical|view|admin] [--org ODS]   (a signed in-context link, --dev)
   ucp backup --store sqlite:PATH --to FILE [--audit-dir DIR]   (while the server runs)
   ucp import [--store sqlite:PATH|postgres://…] [--batch N] PATH...   (NDJSON files, transaction Bundles, directories)
   ucp migrate --from sqlite:PATH --to postgres://… (or back)   (copies every version exactly; resumable)
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runGenerate(ctx, args[1:], stdout, stderr)
 	case "token":
 		return runToken(ctx, args[1:], stdout, stderr)
+	case "link":
+		return runLink(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
 	case "migrate":

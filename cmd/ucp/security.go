@@ -29,6 +29,10 @@ type security struct {
 	authz      auth.Authorizer
 	dev        *devissuer.Issuer
 	smart      *smart.Server // the SMART Backend Services token endpoint
+	// clients are the registered clients (--clients); roles the --roles
+	// map, or nil. The launch doors use both.
+	clients *smart.MemoryRegistry
+	roles   *auth.RoleMap
 }
 
 // newSecurity builds the verifier from the issuer flags. root is the
@@ -49,6 +53,7 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store, reg *search
 			return nil, fmt.Errorf("--roles: %w", err)
 		}
 		vc.Roles = roles
+		sec.roles = roles
 	}
 	for i, iss := range cfg.Issuers {
 		aud := cfg.Audiences[0]
@@ -63,6 +68,7 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store, reg *search
 	if err != nil {
 		return nil, err
 	}
+	sec.clients = clients
 	key, err := auth.LoadOrCreateSigningKey(cfg.keyFile(), "ES256")
 	if err != nil {
 		return nil, err
@@ -99,7 +105,7 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store, reg *search
 // then operations mapped to interactions, then the policy with the
 // agreement check.
 func (sec *security) authorizer() auth.Authorizer {
-	return auth.InProcess{Next: auth.OperationPolicy{Next: sec.authz}, Trusted: []*auth.Principal{definitionsLoader, demoLoader, &report.ReadAs}}
+	return auth.InProcess{Next: auth.OperationPolicy{Next: sec.authz}, Trusted: []*auth.Principal{definitionsLoader, demoLoader, &report.ReadAs, launchResolver}}
 }
 
 // mount adds the token endpoints: SMART Backend Services, and the
