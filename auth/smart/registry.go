@@ -45,6 +45,9 @@ type Client struct {
 	// EHRLaunch lets a system client create launch contexts with POST
 	// /auth/launch (a GP system launching an app on a patient).
 	EHRLaunch bool `json:"ehr_launch,omitempty"`
+	// InContextLaunch lets the client open ucp's pages for its users with
+	// the signed in-context link (/launch/link), signed by a key of JWKS.
+	InContextLaunch bool `json:"in_context_launch,omitempty"`
 }
 
 // The token endpoint authentication methods of app clients.
