@@ -73,7 +73,7 @@ func render(w http.ResponseWriter, status int, t *template.Template, data any) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	// Nobody may frame the approval page (clickjacking).
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	_ = t.Execute(w, data)
@@ -90,7 +90,7 @@ func describeScopes(granted []string) []string {
 			}
 			continue
 		case ScopeOffline:
-			out = append(out, "keep access after you close it (until you sign out of ucp or it is revoked)")
+			out = append(out, "keep access after you close it, for up to 12 hours unless the access is revoked")
 			continue
 		case ScopeOnline:
 			out = append(out, "keep access while you use it")
