@@ -74,7 +74,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 // the app trusts as its EHR, so there is no sign-in or approval here.
 func (s *Server) ehrLaunch(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester) {
 	ctx := r.Context()
-	l, ok := s.launches.take(r.Form.Get("launch"), s.cfg.Now())
+	l, ok, err := s.takeLaunch(ctx, r.Form.Get("launch"))
+	if err != nil {
+		errorPage(w, http.StatusServiceUnavailable, "The launch could not be read just now.", "Launch the app again from the clinical system.")
+		return
+	}
 	if !ok {
 		s.fosite.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("The launch is unknown, already used or expired: launch the app again from the clinical system."))
 		return

@@ -28,6 +28,7 @@
 //   - discovery (Configuration, OpenID Connect) lists exactly what works;
 //     CORS lets browser apps call discovery and the token endpoint.
 //
-// Codes, tokens and launches are kept in memory: a restart signs every app
-// out (see ARCHITECTURE.md, "Not there yet").
+// Codes, refresh tokens (with their families), access token records,
+// launches and used assertion ids are kept in State (auth/authstate), so a
+// restart signs no app out and lets nothing single-use be used again.
 package oauth

@@ -12,8 +12,10 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	xoauth2 "golang.org/x/oauth2"
 
 	"ucp/auth"
+	"ucp/auth/authstate"
 	"ucp/auth/oauth"
 	"ucp/auth/smart"
 	"ucp/fhir/resource"
@@ -56,6 +59,12 @@ type world struct {
 	users    *testUsers
 	patient  string // the id of the patient with a plan
 	plan     string
+
+	config      oauth.Config
+	smartConfig smart.Configuration
+	mux         *http.ServeMux
+	handler     atomic.Pointer[gin.Engine]
+	mounted     bool
 }
 
 // testUsers stands in for auth/session in this package's tests: the
@@ -154,10 +163,20 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.oauth, err = oauth.New(oauth.Config{
+	state, err := authstate.Open(ctx, filepath.Join(t.TempDir(), "auth-state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { state.Close() })
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	w.config = oauth.Config{
 		Issuer: w.issuer, Audience: w.base, Key: key, IDKey: idKey, Clients: reg2, Backend: backend,
 		Users: w.users, Records: oauth.ServiceRecords{Service: svc}, Roles: auth.DevRoleMap(),
-	}, backend.Configuration())
+		State: state, NotFound: authstate.ErrNotFound, Exists: authstate.ErrExists, Secret: secret,
+	}
+	w.smartConfig = backend.Configuration()
+	w.oauth, err = oauth.New(w.config, w.smartConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +186,13 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.mux = mux
+	w.mount()
+	return w
+}
+
+// mount serves w.oauth (again, after a restart).
+func (w *world) mount() {
 	e := gin.New()
 	w.oauth.Routes(e)
 	e.GET("/fhir/.well-known/smart-configuration", gin.WrapH(w.oauth.ConfigurationHandler()))
@@ -177,12 +203,30 @@ func newWorld(t *testing.T) *world {
 	})
 	// As ucp serves it: Bearer tokens verified in front, except where the
 	// client authenticates itself.
-	verified := w.verifier.Middleware(e, nil)
-	mux.Handle("/", verified)
-	for _, p := range w.oauth.ClientAuthenticatedPaths() {
-		mux.Handle(p, e)
+	mux := w.mux
+	w.handler.Store(e)
+	if w.mounted {
+		return
 	}
-	return w
+	w.mounted = true
+	mux.Handle("/", w.verifier.Middleware(http.HandlerFunc(w.serve), nil))
+	for _, p := range w.oauth.ClientAuthenticatedPaths() {
+		mux.HandleFunc(p, w.serve)
+	}
+}
+
+func (w *world) serve(rw http.ResponseWriter, r *http.Request) { w.handler.Load().ServeHTTP(rw, r) }
+
+// restart builds a new authorization server on the same state, keys and
+// secret, as a restart of ucp does.
+func (w *world) restart(t *testing.T) {
+	t.Helper()
+	s, err := oauth.New(w.config, w.smartConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.oauth = s
+	w.mount()
 }
 
 // browser is a user's browser: cookies, and redirects followed up to the

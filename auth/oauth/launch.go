@@ -1,11 +1,12 @@
 package oauth
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"ucp/auth"
@@ -15,42 +16,38 @@ import (
 
 // launchContext is what POST /auth/launch records and an EHR launch takes.
 type launchContext struct {
-	User    *auth.Principal
-	Patient string
-	App     string // the app it is for, when the launcher named one
-	Expires time.Time
+	User    *auth.Principal `json:"user"`
+	Patient string          `json:"patient"`
+	App     string          `json:"app,omitempty"` // the app it is for, when the launcher named one
 }
 
-// launches are the launch ids not yet used: single use, expiring in
-// minutes.
-type launches struct {
-	mu sync.Mutex
-	m  map[string]launchContext
-}
-
-func newLaunches() *launches { return &launches{m: map[string]launchContext{}} }
-
-func (l *launches) put(id string, c launchContext, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for k, v := range l.m {
-		if !v.Expires.After(now) {
-			delete(l.m, k)
-		}
+// putLaunch records a launch until it expires.
+func (s *Server) putLaunch(ctx context.Context, id string, c launchContext) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
 	}
-	l.m[id] = c
+	return s.cfg.State.Put(ctx, kindLaunch, id, b, s.cfg.Now().Add(s.cfg.LaunchTTL))
 }
 
-// take returns and forgets the launch: a second use finds nothing.
-func (l *launches) take(id string, now time.Time) (launchContext, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c, ok := l.m[id]
-	delete(l.m, id)
-	if !ok || !c.Expires.After(now) {
-		return launchContext{}, false
+// takeLaunch returns and forgets the launch (atomically: a second use
+// finds nothing); false when it is unknown, used or expired.
+func (s *Server) takeLaunch(ctx context.Context, id string) (launchContext, bool, error) {
+	var c launchContext
+	if id == "" {
+		return c, false, nil
 	}
-	return c, true
+	b, err := s.cfg.State.Take(ctx, kindLaunch, id)
+	if errors.Is(err, s.cfg.NotFound) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil || c.User == nil {
+		return c, false, err
+	}
+	return c, true, nil
 }
 
 // LaunchRequest is the body of POST /auth/launch.
@@ -133,8 +130,10 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	id := rand.Text()
-	now := s.cfg.Now()
-	s.launches.put(id, launchContext{User: user, Patient: patient, App: req.ClientID, Expires: now.Add(s.cfg.LaunchTTL)}, now)
+	if err := s.putLaunch(ctx, id, launchContext{User: user, Patient: patient, App: req.ClientID}); err != nil {
+		outcome.Write(w, err)
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)

@@ -468,3 +468,40 @@ func TestGrant(t *testing.T) {
 		})
 	}
 }
+
+// TestRestart: codes, refresh tokens and launches are kept in the state
+// file, so a restart of ucp signs no app out, and what was used before it
+// stays used.
+func TestRestart(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.app(publicApp, "launch/patient", "offline_access", "patient/*.rs")
+	v := xoauth2.GenerateVerifier()
+	back := w.approve(t, w.browser(t, clinician()), w.authorizeURL(cfg, "state-12345678", v), nhsWithPlan)
+	code := back.Query().Get("code")
+	tok := exchange(t, cfg, code, v)
+	sys := w.systemToken(t, launcherID)
+	p := w.launch(t, sys, `{"patient": "`+w.patient+`", "user": {"id": "555003", "role_code": "`+auth.DevRoleCode(auth.RoleView)+`", "org": "F84012"}}`)
+	launchID, _ := decode(t, p.body)["launch"].(string)
+
+	w.restart(t)
+
+	refresh := func(rt string) page {
+		return postForm(t, w.issuer+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {publicApp}})
+	}
+	r := refresh(tok.RefreshToken)
+	if r.status != 200 || decode(t, r.body)["patient"] != w.patient {
+		t.Fatalf("refresh after a restart: %d %s", r.status, r.body)
+	}
+	// The code used before the restart is still used.
+	if _, err := cfg.Exchange(context.Background(), code, xoauth2.VerifierOption(v)); err == nil {
+		t.Error("a code used before the restart was accepted after it")
+	}
+	// The launch made before the restart still works, once.
+	ehr := w.app(publicApp, "launch", "user/*.rs")
+	v2 := xoauth2.GenerateVerifier()
+	b := w.browser(t, nil)
+	back = redirected(t, b.get(t, w.authorizeURL(ehr, "state-ehr-123456", v2, xoauth2.SetAuthURLParam("launch", launchID))))
+	if back.Query().Get("code") == "" {
+		t.Errorf("launch after a restart: %s", back)
+	}
+}

@@ -3,7 +3,6 @@ package oauth
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -19,7 +18,6 @@ import (
 	jose3 "github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
-	"github.com/ory/fosite/storage"
 
 	"ucp/auth"
 	"ucp/auth/smart"
@@ -76,6 +74,11 @@ type Config struct {
 	Key, IDKey *auth.SigningKey
 	// Clients are the registered clients (system clients and apps).
 	Clients smart.Registry
+	// State keeps codes, tokens, launches and used assertion ids;
+	// NotFound and Exists are its errors for a missing entry and for Add
+	// over a live one (authstate.ErrNotFound, authstate.ErrExists).
+	State            State
+	NotFound, Exists error
 	// Backend answers the client_credentials grant (SMART Backend Services).
 	Backend http.Handler
 	// Users and Records: see their types.
@@ -87,26 +90,29 @@ type Config struct {
 	RefreshTTL, LaunchTTL time.Duration
 	// ScopesSupported are advertised in discovery.
 	ScopesSupported []string
+	// Secret (32 bytes or more) keys the HMAC of codes and refresh tokens:
+	// it must be the same across restarts for them to stay valid.
+	Secret []byte
 	// Now is the clock, for tests.
 	Now func() time.Time
 }
 
 // Server is ucp's SMART App Launch authorization server.
 type Server struct {
-	cfg      Config
-	fosite   *fosite.Fosite
-	store    *clientStore
-	launches *launches
-	secret   []byte // HMAC key of consent forms
-	path     string // the path of Issuer, e.g. /auth
-	backend  smart.Configuration
+	cfg     Config
+	fosite  *fosite.Fosite
+	store   *tokenStore
+	secret  []byte // HMAC key of codes, refresh tokens and consent forms
+	path    string // the path of Issuer, e.g. /auth
+	backend smart.Configuration
 }
 
 // New builds a Server. backend is the discovery document of Backend
 // Services, which the server's extends.
 func New(cfg Config, backend smart.Configuration) (*Server, error) {
-	if cfg.Issuer == "" || cfg.Audience == "" || cfg.Key == nil || cfg.IDKey == nil || cfg.Clients == nil || cfg.Users == nil || cfg.Records == nil {
-		return nil, errors.New("oauth: Issuer, Audience, Key, IDKey, Clients, Users and Records are required")
+	if cfg.Issuer == "" || cfg.Audience == "" || cfg.Key == nil || cfg.IDKey == nil || cfg.Clients == nil || cfg.Users == nil || cfg.Records == nil ||
+		cfg.State == nil || cfg.NotFound == nil || cfg.Exists == nil || len(cfg.Secret) < 32 {
+		return nil, errors.New("oauth: Issuer, Audience, Key, IDKey, Clients, Users, Records, State, NotFound, Exists and a Secret of 32 bytes are required")
 	}
 	if cfg.IDKey.Algorithm() != "RS256" {
 		return nil, errors.New("oauth: the ID token key must be RS256")
@@ -124,11 +130,8 @@ func New(cfg Config, backend smart.Configuration) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
-		return nil, err
-	}
-	s := &Server{cfg: cfg, secret: secret, path: strings.TrimSuffix(u.Path, "/"), backend: backend, launches: newLaunches()}
+	secret := cfg.Secret
+	s := &Server{cfg: cfg, secret: secret, path: strings.TrimSuffix(u.Path, "/"), backend: backend}
 	fc := &fosite.Config{
 		AccessTokenLifespan:   MaxAccessTokenTTL,
 		RefreshTokenLifespan:  cfg.RefreshTTL,
@@ -148,7 +151,8 @@ func New(cfg Config, backend smart.Configuration) (*Server, error) {
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 		SendDebugMessagesToClients:     false,
 	}
-	s.store = &clientStore{MemoryStore: storage.NewMemoryStore(), clients: cfg.Clients, audience: cfg.Audience}
+	s.store = &tokenStore{state: cfg.State, notFound: cfg.NotFound, exists: cfg.Exists, clients: cfg.Clients, audience: cfg.Audience,
+		now: cfg.Now, access: MaxAccessTokenTTL + time.Minute, refresh: cfg.RefreshTTL}
 	idKey := cfg.IDKey
 	keyGetter := func(context.Context) (any, error) { return idKey.Signer(), nil }
 	strategy := &compose.CommonStrategy{
@@ -204,27 +208,6 @@ func registeredFor(registered []string, scope string) bool {
 // server's Bearer middleware must let their requests through untouched.
 func (s *Server) ClientAuthenticatedPaths() []string {
 	return []string{s.path + "/token", s.path + "/introspect", s.path + "/revoke"}
-}
-
-// clientStore is fosite's storage: the registered apps from the clients
-// file, and codes, tokens and PKCE sessions in memory.
-type clientStore struct {
-	*storage.MemoryStore
-	clients  smart.Registry
-	audience string
-}
-
-// GetClient implements fosite.ClientManager with the registered apps
-// (system clients and disabled apps are unknown here).
-func (c *clientStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	cl, err := c.clients.Client(ctx, id)
-	if errors.Is(err, smart.ErrUnknownClient) || (err == nil && (!cl.IsApp() || cl.Disabled)) {
-		return nil, fosite.ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	return fositeClient(cl, c.audience)
 }
 
 // fositeClient is a registered app as fosite sees it.

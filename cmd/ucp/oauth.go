@@ -1,14 +1,18 @@
 package main
 
 import (
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 
 	"github.com/gin-gonic/gin"
 
 	"ucp/auth"
+	"ucp/auth/authstate"
 	"ucp/auth/oauth"
 	"ucp/auth/session"
 	"ucp/fhir/service"
@@ -17,6 +21,39 @@ import (
 // idKeyFile is the RS256 key of ID tokens, beside the SQLite file (OpenID
 // Connect requires RS256; the access tokens keep server-key.pem).
 func idKeyFile(dataDir string) string { return filepath.Join(dataDir, "oidc-key.pem") }
+
+// oauthSecretFile keys the HMAC of authorization codes and refresh tokens,
+// beside the SQLite file: kept across restarts, so they stay valid.
+func oauthSecretFile(dataDir string) string { return filepath.Join(dataDir, "oauth-secret") }
+
+// loadOrCreateSecret reads 32 random bytes from path, or makes them there
+// (mode 0600) when the file does not exist.
+func loadOrCreateSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) < 32 {
+			return nil, fmt.Errorf("%s: want at least 32 bytes", path)
+		}
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	// O_EXCL: two processes starting together must not overwrite each other's.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return b, f.Close()
+}
 
 // sessionUsers is the signed-in user of auth/session, as auth/oauth asks.
 type sessionUsers struct{ m *session.Manager }
@@ -35,10 +72,14 @@ func (u sessionUsers) SignInURL(returnTo string) string { return u.m.SignInURL(r
 // Backend Services token endpoint it extends: users sign in through the
 // sessions of the launch doors, and launch look-ups go through the API's
 // service as the user.
-func mountOAuth(cfg serveConfig, e *gin.Engine, sec *security, sessions *session.Manager, svc *service.Service) error {
+func mountOAuth(cfg serveConfig, e *gin.Engine, sec *security, doors *launchDoors, svc *service.Service) error {
 	idKey, err := auth.LoadOrCreateSigningKey(idKeyFile(cfg.dataDir()), "RS256")
 	if err != nil {
 		return fmt.Errorf("ID token key: %w", err)
+	}
+	secret, err := loadOrCreateSecret(oauthSecretFile(cfg.dataDir()))
+	if err != nil {
+		return fmt.Errorf("authorization server secret: %w", err)
 	}
 	roles := &auth.RoleMap{Codes: map[string]auth.Role{}}
 	if sec.roles != nil {
@@ -54,7 +95,8 @@ func mountOAuth(cfg serveConfig, e *gin.Engine, sec *security, sessions *session
 	ic := sec.smart.IssuerConfig()
 	srv, err := oauth.New(oauth.Config{
 		Issuer: ic.URL, Audience: ic.Audience, Key: sec.key, IDKey: idKey, Clients: sec.clients, Backend: sec.smart,
-		Users: sessionUsers{sessions}, Records: oauth.ServiceRecords{Service: svc}, Roles: roles,
+		Users: sessionUsers{doors.sessions}, Records: oauth.ServiceRecords{Service: svc}, Roles: roles,
+		State: doors.state, NotFound: authstate.ErrNotFound, Exists: authstate.ErrExists, Secret: secret,
 		ScopesSupported: []string{"patient/*.rs", "patient/CarePlan.rs", "user/*.rs", "user/*.cruds"},
 	}, sec.smart.Configuration())
 	if err != nil {
