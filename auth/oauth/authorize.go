@@ -11,6 +11,8 @@ import (
 	"github.com/ory/fosite"
 
 	"ucp/auth"
+	"ucp/auth/audit"
+	"ucp/auth/session"
 	"ucp/fhir/outcome"
 )
 
@@ -59,6 +61,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, ok := s.cfg.Users.SignedIn(r)
+	if ok && user.Role == auth.RoleNone {
+		errorPage(w, http.StatusForbidden, "Your role does not let you use ucp.", "Ask your organisation's registration authority about your role.")
+		return
+	}
 	if !ok {
 		// Sign in, then come back to the same request (as a GET, so a
 		// POSTed one comes back the same).
@@ -210,6 +216,16 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	resp, err := s.fosite.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		s.fosite.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	door := session.DoorSMARTStandalone
+	if ehr {
+		door = session.DoorSMARTEHR
+	}
+	// Who opened which patient through which app is on record before the
+	// app gets its code.
+	if err := s.audit(r, audit.Login{Door: door, User: user, Launcher: ar.GetClient().GetID(), Patient: patient, Status: http.StatusSeeOther}); err != nil {
+		errorPage(w, http.StatusServiceUnavailable, "ucp could not record this sign-in just now.", "Try again in a moment.")
 		return
 	}
 	s.fosite.WriteAuthorizeResponse(ctx, w, ar, resp)

@@ -25,6 +25,8 @@
 //     system tokens; ID tokens are signed RS256;
 //   - POST {issuer}/launch lets a registered launcher (a system client with
 //     ehr_launch) create the single-use context of an EHR launch;
+//   - each app authorized for a user, each launch and each refused launch is
+//     recorded as a login AuditEvent (Journal);
 //   - discovery (Configuration, OpenID Connect) lists exactly what works;
 //     CORS lets browser apps call discovery and the token endpoint.
 //

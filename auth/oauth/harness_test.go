@@ -26,6 +26,7 @@ import (
 	xoauth2 "golang.org/x/oauth2"
 
 	"ucp/auth"
+	"ucp/auth/audit"
 	"ucp/auth/authstate"
 	"ucp/auth/oauth"
 	"ucp/auth/smart"
@@ -60,6 +61,7 @@ type world struct {
 	patient  string // the id of the patient with a plan
 	plan     string
 
+	journal     journal
 	config      oauth.Config
 	smartConfig smart.Configuration
 	mux         *http.ServeMux
@@ -173,7 +175,7 @@ func newWorld(t *testing.T) *world {
 	w.config = oauth.Config{
 		Issuer: w.issuer, Audience: w.base, Key: key, IDKey: idKey, Clients: reg2, Backend: backend,
 		Users: w.users, Records: oauth.ServiceRecords{Service: svc}, Roles: auth.DevRoleMap(),
-		State: state, NotFound: authstate.ErrNotFound, Exists: authstate.ErrExists, Secret: secret,
+		State: state, NotFound: authstate.ErrNotFound, Exists: authstate.ErrExists, Secret: secret, Journal: &w.journal,
 	}
 	w.smartConfig = backend.Configuration()
 	w.oauth, err = oauth.New(w.config, w.smartConfig)
@@ -430,3 +432,34 @@ func decode(t *testing.T, s string) map[string]any {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// journal keeps the AuditEvents the server records, as JSON.
+type journal struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (j *journal) Append(ev *audit.AuditEvent) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.events = append(j.events, string(ev.JSON()))
+	return nil
+}
+
+// recorded returns the events recorded so far that contain every one of
+// parts.
+func (j *journal) recorded(parts ...string) []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []string
+next:
+	for _, e := range j.events {
+		for _, p := range parts {
+			if !strings.Contains(e, p) {
+				continue next
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"ucp/auth"
+	"ucp/auth/audit"
+	"ucp/auth/session"
 	"ucp/fhir/outcome"
 	"ucp/profiles"
 )
@@ -89,7 +91,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.launcher(r, caller); err != nil {
-		outcome.Write(w, err)
+		s.refuseLaunch(w, r, audit.Login{Launcher: caller.ClientID}, err)
 		return
 	}
 	var req LaunchRequest
@@ -101,7 +103,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 	}
 	user, err := s.assertedUser(req.User)
 	if err != nil {
-		outcome.Write(w, err)
+		s.refuseLaunch(w, r, audit.Login{Launcher: caller.ClientID, NHSNumber: req.NHSNumber}, err)
 		return
 	}
 	uctx := auth.NewContext(ctx, user)
@@ -120,7 +122,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 		err = s.cfg.Records.Patient(uctx, patient)
 	}
 	if err != nil {
-		outcome.Write(w, err)
+		s.refuseLaunch(w, r, audit.Login{Launcher: caller.ClientID, User: user, NHSNumber: req.NHSNumber}, err)
 		return
 	}
 	if req.ClientID != "" {
@@ -131,6 +133,10 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request) {
 	}
 	id := rand.Text()
 	if err := s.putLaunch(ctx, id, launchContext{User: user, Patient: patient, App: req.ClientID}); err != nil {
+		outcome.Write(w, err)
+		return
+	}
+	if err := s.audit(r, audit.Login{Door: session.DoorSMARTEHR, User: user, Launcher: caller.ClientID, Patient: patient, NHSNumber: req.NHSNumber, Status: http.StatusCreated}); err != nil {
 		outcome.Write(w, err)
 		return
 	}
@@ -166,4 +172,15 @@ func (s *Server) assertedUser(u LaunchUser) (*auth.Principal, error) {
 	// user may be granted and the policy narrows them to the role.
 	scopes, _ := auth.ParseScopes("user/*.cruds")
 	return &auth.Principal{Issuer: s.cfg.Issuer, Subject: u.ID, UserID: u.ID, Name: u.Name, Role: role, RoleCode: u.RoleCode, Org: u.Org, Scopes: scopes}, nil
+}
+
+// refuseLaunch answers a refused launch and records it.
+func (s *Server) refuseLaunch(w http.ResponseWriter, r *http.Request, l audit.Login, err error) {
+	l.Door = session.DoorSMARTEHR
+	l.Status, _ = outcome.Describe(err)
+	l.Reason = errText(err)
+	if aerr := s.audit(r, l); aerr != nil {
+		err = aerr
+	}
+	outcome.Write(w, err)
 }

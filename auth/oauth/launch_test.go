@@ -131,6 +131,9 @@ func TestStandaloneLaunch(t *testing.T) {
 	if err := idt.Claims(&claims); err != nil {
 		t.Fatal(err)
 	}
+	if got := w.journal.recorded("smart-standalone", "555001", "Patient/"+w.patient, publicApp); len(got) != 1 {
+		t.Errorf("the standalone authorization's AuditEvent: %d recorded", len(got))
+	}
 	if claims.FHIRUser != w.base+"/Practitioner/555001" || claims.Nonce != "nonce-12345678" || idt.Subject != "555001" {
 		t.Errorf("id_token sub %q, fhirUser %q, nonce %q", idt.Subject, claims.FHIRUser, claims.Nonce)
 	}
@@ -216,6 +219,14 @@ func TestEHRLaunch(t *testing.T) {
 	if diff := cmp.Diff("launch openid fhirUser user/*.rs", tok.Extra("scope")); diff != "" {
 		t.Errorf("scope (-want +got):\n%s", diff)
 	}
+	// The launch and the app's authorization are on record: who, which
+	// patient, through which launcher and app.
+	if got := w.journal.recorded("smart-ehr", "555003", "Patient/"+w.patient, launcherID); len(got) != 1 {
+		t.Errorf("the launch's AuditEvent: %d recorded", len(got))
+	}
+	if got := w.journal.recorded("smart-ehr", "555003", "Patient/"+w.patient, secretApp); len(got) != 1 {
+		t.Errorf("the app's authorization AuditEvent: %d recorded", len(got))
+	}
 	// The launch id is single use.
 	again := redirected(t, b.get(t, w.authorizeURL(cfg, "state-ehr-123456", v, xoauth2.SetAuthURLParam("launch", l["launch"].(string)))))
 	if again.Query().Get("error") != "invalid_request" || again.Query().Get("code") != "" {
@@ -232,18 +243,23 @@ func TestLaunchRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name, token, body string
 		status            int
+		audited           bool // a refusal of an authenticated launcher is on record
 	}{
-		{"no token", "", `{"nhs_number": "` + nhsWithPlan + `", ` + user + `}`, http.StatusUnauthorized},
-		{"a system client that is not a launcher", w.systemToken(t, "ambulance"), `{"nhs_number": "` + nhsWithPlan + `", ` + user + `}`, http.StatusForbidden},
-		{"unknown patient", sys, `{"nhs_number": "9000000009", ` + user + `}`, http.StatusNotFound},
-		{"bad NHS number", sys, `{"nhs_number": "9434765918", ` + user + `}`, http.StatusBadRequest},
-		{"both patient and NHS number", sys, `{"patient": "x", "nhs_number": "` + nhsWithPlan + `", ` + user + `}`, http.StatusBadRequest},
-		{"unmapped role", sys, `{"nhs_number": "` + nhsWithPlan + `", "user": {"id": "1", "role_code": "R9999", "org": "F84012"}}`, http.StatusForbidden},
-		{"unknown member", sys, `{"nhs_number": "` + nhsWithPlan + `", "usr": {}}`, http.StatusBadRequest},
+		{"no token", "", `{"nhs_number": "` + nhsWithPlan + `", ` + user + `}`, http.StatusUnauthorized, false},
+		{"a system client that is not a launcher", w.systemToken(t, "ambulance"), `{"nhs_number": "` + nhsWithPlan + `", ` + user + `}`, http.StatusForbidden, true},
+		{"unknown patient", sys, `{"nhs_number": "9000000009", ` + user + `}`, http.StatusNotFound, true},
+		{"bad NHS number", sys, `{"nhs_number": "9434765918", ` + user + `}`, http.StatusBadRequest, false},
+		{"both patient and NHS number", sys, `{"patient": "x", "nhs_number": "` + nhsWithPlan + `", ` + user + `}`, http.StatusBadRequest, false},
+		{"unmapped role", sys, `{"nhs_number": "` + nhsWithPlan + `", "user": {"id": "1", "role_code": "R9999", "org": "F84012"}}`, http.StatusForbidden, true},
+		{"unknown member", sys, `{"nhs_number": "` + nhsWithPlan + `", "usr": {}}`, http.StatusBadRequest, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			before := len(w.journal.recorded("smart-ehr"))
 			if p := w.launch(t, tc.token, tc.body); p.status != tc.status || !strings.Contains(p.body, "OperationOutcome") {
 				t.Errorf("%d %s; want %d with an OperationOutcome", p.status, p.body, tc.status)
+			}
+			if got := len(w.journal.recorded("smart-ehr")) - before; (got == 1) != tc.audited {
+				t.Errorf("%d AuditEvents recorded; audited %v", got, tc.audited)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"github.com/ory/fosite/compose"
 
 	"ucp/auth"
+	"ucp/auth/audit"
 	"ucp/auth/smart"
 )
 
@@ -60,6 +62,11 @@ type Records interface {
 	CurrentPlan(ctx context.Context, patient string) (string, error)
 }
 
+// Journal records AuditEvents durably.
+type Journal interface {
+	Append(ev *audit.AuditEvent) error
+}
+
 // Config configures a Server.
 type Config struct {
 	// Issuer is the iss of access and ID tokens: the same as Backend
@@ -84,6 +91,9 @@ type Config struct {
 	// Users and Records: see their types.
 	Users   Users
 	Records Records
+	// Journal records each authorization of an app and each EHR launch
+	// (and refusal) as a login AuditEvent (audit.Sink).
+	Journal Journal
 	// Roles maps the role codes a launcher asserts to roles.
 	Roles *auth.RoleMap
 	// RefreshTTL, LaunchTTL: defaults DefaultRefreshTTL, DefaultLaunchTTL.
@@ -110,9 +120,9 @@ type Server struct {
 // New builds a Server. backend is the discovery document of Backend
 // Services, which the server's extends.
 func New(cfg Config, backend smart.Configuration) (*Server, error) {
-	if cfg.Issuer == "" || cfg.Audience == "" || cfg.Key == nil || cfg.IDKey == nil || cfg.Clients == nil || cfg.Users == nil || cfg.Records == nil ||
+	if cfg.Issuer == "" || cfg.Audience == "" || cfg.Key == nil || cfg.IDKey == nil || cfg.Clients == nil || cfg.Users == nil || cfg.Records == nil || cfg.Journal == nil ||
 		cfg.State == nil || cfg.NotFound == nil || cfg.Exists == nil || len(cfg.Secret) < 32 {
-		return nil, errors.New("oauth: Issuer, Audience, Key, IDKey, Clients, Users, Records, State, NotFound, Exists and a Secret of 32 bytes are required")
+		return nil, errors.New("oauth: Issuer, Audience, Key, IDKey, Clients, Users, Records, Journal, State, NotFound, Exists and a Secret of 32 bytes are required")
 	}
 	if cfg.IDKey.Algorithm() != "RS256" {
 		return nil, errors.New("oauth: the ID token key must be RS256")
@@ -301,4 +311,15 @@ func (s *Server) registered(ctx context.Context, id, redirect string) (*smart.Cl
 		return nil, false
 	}
 	return c, slices.Contains(c.RedirectURIs, redirect)
+}
+
+// audit records a login: an app authorized for a user, a launch made, or
+// one refused.
+func (s *Server) audit(r *http.Request, l audit.Login) error {
+	l.Time = s.cfg.Now()
+	l.Address = r.RemoteAddr
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		l.Address = host
+	}
+	return s.cfg.Journal.Append(audit.LoginEvent(&l))
 }

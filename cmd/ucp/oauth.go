@@ -72,7 +72,7 @@ func (u sessionUsers) SignInURL(returnTo string) string { return u.m.SignInURL(r
 // Backend Services token endpoint it extends: users sign in through the
 // sessions of the launch doors, and launch look-ups go through the API's
 // service as the user.
-func mountOAuth(cfg serveConfig, e *gin.Engine, sec *security, doors *launchDoors, svc *service.Service) error {
+func mountOAuth(cfg serveConfig, e *gin.Engine, sec *security, doors *launchDoors, svc *service.Service, journal oauth.Journal) error {
 	idKey, err := auth.LoadOrCreateSigningKey(idKeyFile(cfg.dataDir()), "RS256")
 	if err != nil {
 		return fmt.Errorf("ID token key: %w", err)
@@ -96,7 +96,7 @@ func mountOAuth(cfg serveConfig, e *gin.Engine, sec *security, doors *launchDoor
 	srv, err := oauth.New(oauth.Config{
 		Issuer: ic.URL, Audience: ic.Audience, Key: sec.key, IDKey: idKey, Clients: sec.clients, Backend: sec.smart,
 		Users: sessionUsers{doors.sessions}, Records: oauth.ServiceRecords{Service: svc}, Roles: roles,
-		State: doors.state, NotFound: authstate.ErrNotFound, Exists: authstate.ErrExists, Secret: secret,
+		State: doors.state, NotFound: authstate.ErrNotFound, Exists: authstate.ErrExists, Secret: secret, Journal: journal,
 		ScopesSupported: []string{"patient/*.rs", "patient/CarePlan.rs", "user/*.rs", "user/*.cruds"},
 	}, sec.smart.Configuration())
 	if err != nil {

@@ -378,7 +378,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	if err != nil {
 		return fail(err)
 	}
-	if err := mountOAuth(cfg, api.Handler(), sec, doors, api.Service()); err != nil {
+	if err := mountOAuth(cfg, api.Handler(), sec, doors, api.Service(), sink); err != nil {
 		doors.Close()
 		return fail(err)
 	}
