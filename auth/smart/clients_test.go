@@ -79,7 +79,7 @@ func TestParseClientsRejects(t *testing.T) {
 		{"app with system scopes", client(`"redirect_uris": ["https://app.example/cb"]`, `"token_endpoint_auth_method": "none"`, `"scope": "system/*.rs"`),
 			`clients.json:2:3: client "cad": scope "system/*.rs": an app is granted user and patient scopes, not system ones`},
 		{"app as a launcher", client(`"redirect_uris": ["https://app.example/cb"]`, `"token_endpoint_auth_method": "none"`, `"ehr_launch": true`),
-			`clients.json:2:3: client "cad": ehr_launch is for system clients (launchers), not apps`},
+			`clients.json:2:3: client "cad": ehr_launch and in_context_launch are for launchers (GP systems), not apps`},
 		{"system client with an app's auth method", client(`"scope": "system/*.rs"`, jwks, `"token_endpoint_auth_method": "none"`),
 			`clients.json:2:3: client "cad": token_endpoint_auth_method and client_secret_hash are for apps, which need redirect_uris`},
 		{"malformed", "[\n  {\"client_id\": \"cad\",}\n]", `clients.json:2:23: malformed JSON: invalid character '}' looking for beginning of object key string`},

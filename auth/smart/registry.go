@@ -207,8 +207,8 @@ func validateApp(c *Client) error {
 			return fmt.Errorf("client %q: redirect_uri %q must be an absolute http(s) URL without a fragment", c.ID, u)
 		}
 	}
-	if c.EHRLaunch {
-		return fmt.Errorf("client %q: ehr_launch is for system clients (launchers), not apps", c.ID)
+	if c.EHRLaunch || c.InContextLaunch {
+		return fmt.Errorf("client %q: ehr_launch and in_context_launch are for launchers (GP systems), not apps", c.ID)
 	}
 	switch c.AuthMethod {
 	case AuthNone:
