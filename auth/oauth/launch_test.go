@@ -521,3 +521,28 @@ func TestRestart(t *testing.T) {
 		t.Errorf("launch after a restart: %s", back)
 	}
 }
+
+// TestPatientStandalone: a patient is bound to their own record: no NHS
+// number is asked for, and the context is theirs; they get patient scopes
+// only.
+func TestPatientStandalone(t *testing.T) {
+	w := newWorld(t)
+	sc, _ := auth.ParseScopes("patient/*.rs")
+	me := &auth.Principal{Issuer: "http://nhs-login", Subject: "p-1", UserID: "p-1", Name: "Ann Smith", Role: auth.RolePatient, Patient: w.patient, Scopes: sc}
+	cfg := w.app(publicApp, "launch/patient", "openid", "fhirUser", "patient/*.cruds", "user/*.rs")
+	v := xoauth2.GenerateVerifier()
+	b := w.browser(t, me)
+	p := b.get(t, w.authorizeURL(cfg, "state-12345678", v))
+	if p.status != 200 || strings.Contains(p.body, `name="nhs_number"`) {
+		t.Fatalf("a patient's approval page: %d, asks for an NHS number: %v", p.status, strings.Contains(p.body, `name="nhs_number"`))
+	}
+	back := w.approve(t, b, w.authorizeURL(cfg, "state-12345678", v), "")
+	tok := exchange(t, cfg, back.Query().Get("code"), v)
+	if tok.Extra("patient") != w.patient || tok.Extra("scope") != "launch/patient openid fhirUser patient/*.crs" {
+		t.Errorf("patient %v, scope %v", tok.Extra("patient"), tok.Extra("scope"))
+	}
+	pr, err := w.verifier.Verify(context.Background(), tok.AccessToken)
+	if err != nil || pr.Role != auth.RolePatient || pr.Patient != w.patient || pr.FHIRUser != w.base+"/Patient/"+w.patient {
+		t.Errorf("as the API sees the token: %+v, %v", pr, err)
+	}
+}
