@@ -28,16 +28,16 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
-		errorPage(w, http.StatusBadRequest, "The request could not be read.", "")
+		s.errorPage(w, http.StatusBadRequest, "The request could not be read.", "")
 		return
 	}
 	client, ok := s.registered(ctx, r.Form.Get("client_id"), r.Form.Get("redirect_uri"))
 	if client == nil {
-		errorPage(w, http.StatusBadRequest, "This app is not registered with ucp.", "The app's client_id is unknown or the app is disabled. Ask the app's supplier to register it.")
+		s.errorPage(w, http.StatusBadRequest, "This app is not registered with ucp.", "The app's client_id is unknown or the app is disabled. Ask the app's supplier to register it.")
 		return
 	}
 	if !ok {
-		errorPage(w, http.StatusBadRequest, "This app asked to return to an address that is not registered for it.",
+		s.errorPage(w, http.StatusBadRequest, "This app asked to return to an address that is not registered for it.",
 			"ucp sends sign-in results only to an app's registered redirect_uri, exactly as registered. Ask the app's supplier to check its registration.")
 		return
 	}
@@ -62,7 +62,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	user, ok := s.cfg.Users.SignedIn(r)
 	if ok && user.Role == auth.RoleNone {
-		errorPage(w, http.StatusForbidden, "Your role does not let you use ucp.", "Ask your organisation's registration authority about your role.")
+		s.errorPage(w, http.StatusForbidden, "Your role does not let you use ucp.", "Ask your organisation's registration authority about your role.")
 		return
 	}
 	if !ok {
@@ -82,7 +82,7 @@ func (s *Server) ehrLaunch(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	ctx := r.Context()
 	l, ok, err := s.takeLaunch(ctx, r.Form.Get("launch"))
 	if err != nil {
-		errorPage(w, http.StatusServiceUnavailable, "The launch could not be read just now.", "Launch the app again from the clinical system.")
+		s.errorPage(w, http.StatusServiceUnavailable, "The launch could not be read just now.", "Launch the app again from the clinical system.")
 		return
 	}
 	if !ok {
@@ -101,12 +101,12 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
-		errorPage(w, http.StatusBadRequest, "The request could not be read.", "")
+		s.errorPage(w, http.StatusBadRequest, "The request could not be read.", "")
 		return
 	}
 	user, ok := s.cfg.Users.SignedIn(r)
 	if !ok {
-		errorPage(w, http.StatusUnauthorized, "You are no longer signed in.", "Start again from the app.")
+		s.errorPage(w, http.StatusUnauthorized, "You are no longer signed in.", "Start again from the app.")
 		return
 	}
 	request, issued := r.PostForm.Get("request"), r.PostForm.Get("issued")
@@ -114,12 +114,12 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 	// The form is bound to this user and this request and is fresh: a
 	// page elsewhere cannot make a signed-in user approve an app.
 	if err != nil || !equal(r.PostForm.Get("csrf"), s.sign("consent", userKey(user), request, issued)) || s.cfg.Now().Sub(time.Unix(at, 0)) > consentTTL {
-		errorPage(w, http.StatusForbidden, "This approval form has expired or was not made for you.", "Start again from the app.")
+		s.errorPage(w, http.StatusForbidden, "This approval form has expired or was not made for you.", "Start again from the app.")
 		return
 	}
 	q, err := url.ParseQuery(request)
 	if err != nil {
-		errorPage(w, http.StatusBadRequest, "The request could not be read.", "")
+		s.errorPage(w, http.StatusBadRequest, "The request could not be read.", "")
 		return
 	}
 	// Check the original request again, as fosite sees it.
@@ -128,7 +128,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 	orig.URL = &url.URL{Path: s.path + "/authorize", RawQuery: request}
 	client, ok := s.registered(ctx, q.Get("client_id"), q.Get("redirect_uri"))
 	if !ok {
-		errorPage(w, http.StatusBadRequest, "This app is no longer registered with ucp.", "")
+		s.errorPage(w, http.StatusBadRequest, "This app is no longer registered with ucp.", "")
 		return
 	}
 	ar, err := s.fosite.NewAuthorizeRequest(ctx, orig)
@@ -157,7 +157,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 				case outcome.Forbidden:
 					msg, status = "You may not open this patient's record: "+errText(err), http.StatusForbidden
 				default:
-					errorPage(w, http.StatusServiceUnavailable, "The patient could not be looked up just now.", "Try again in a moment.")
+					s.errorPage(w, http.StatusServiceUnavailable, "The patient could not be looked up just now.", "Try again in a moment.")
 					return
 				}
 				s.consentPage(w, status, ar, client.Name, user, request, msg)
@@ -191,7 +191,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		sess.NeedBanner = !ehr
 		plan, err := s.cfg.Records.CurrentPlan(auth.NewContext(ctx, user), patient)
 		if err != nil && outcome.KindOf(err) != outcome.Forbidden {
-			errorPage(w, http.StatusServiceUnavailable, "The patient's plan could not be looked up just now.", "Try again in a moment.")
+			s.errorPage(w, http.StatusServiceUnavailable, "The patient's plan could not be looked up just now.", "Try again in a moment.")
 			return
 		}
 		if plan != "" {
@@ -225,7 +225,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	// Who opened which patient through which app is on record before the
 	// app gets its code.
 	if err := s.audit(r, audit.Login{Door: door, User: user, Launcher: ar.GetClient().GetID(), Patient: patient, Status: http.StatusSeeOther}); err != nil {
-		errorPage(w, http.StatusServiceUnavailable, "ucp could not record this sign-in just now.", "Try again in a moment.")
+		s.errorPage(w, http.StatusServiceUnavailable, "ucp could not record this sign-in just now.", "Try again in a moment.")
 		return
 	}
 	s.fosite.WriteAuthorizeResponse(ctx, w, ar, resp)
@@ -256,6 +256,7 @@ func (s *Server) consentPage(w http.ResponseWriter, status int, ar fosite.Author
 	}
 	granted := Grant(user.Role, strings.Join(ar.GetRequestedScopes(), " "), true, false)
 	d := consentData{
+		Dev:         s.cfg.Dev,
 		App:         appName,
 		User:        firstNonEmpty(user.Name, user.UserID),
 		Role:        string(user.Role),

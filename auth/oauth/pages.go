@@ -24,12 +24,13 @@ button{font-size:1rem;padding:10px 18px;border:0;border-radius:4px;cursor:pointe
 .approve{background:#007f3b;color:#fff}.deny{background:#d8dde0;color:#212b32}
 .problem{border-left:6px solid #d5281b;padding:8px 12px;background:#fff;margin:12px 0;color:#d5281b;font-weight:700}
 .hint{color:#4c6272}
+.dev{background:#ffeb3b;color:#212b32;padding:8px 16px;font-weight:bold;border-bottom:4px solid #212b32}
 </style>`
 
 var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Allow {{.App}} to use ucp?</title>` + pageStyle + `</head>
-<body><header>ucp · urgent care plans</header><main>
+<body>{{if .Dev}}<div class="dev" role="note" id="dev">DEVELOPMENT SERVER – not for real patients</div>{{end}}<header>ucp · urgent care plans</header><main>
 <h1>Allow <span id="app">{{.App}}</span> to use ucp?</h1>
 <p>You are signed in as <strong>{{.User}}</strong> ({{.Role}}).</p>
 {{if .Problem}}<p class="problem" id="problem">{{.Problem}}</p>{{end}}
@@ -48,6 +49,7 @@ var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
 </div></form></main></body></html>`))
 
 type consentData struct {
+	Dev             bool
 	App, User, Role string
 	Access          []string
 	PickPatient     bool
@@ -59,13 +61,16 @@ type consentData struct {
 var errorTmpl = template.Must(template.New("error").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{{.Title}}</title>` + pageStyle + `</head>
-<body><header>ucp · urgent care plans</header><main>
+<body>{{if .Dev}}<div class="dev" role="note" id="dev">DEVELOPMENT SERVER – not for real patients</div>{{end}}<header>ucp · urgent care plans</header><main>
 <h1 id="title">{{.Title}}</h1>{{if .Detail}}<p>{{.Detail}}</p>{{end}}
 </main></body></html>`))
 
 // errorPage answers a person with a page in plain English.
-func errorPage(w http.ResponseWriter, status int, title, detail string) {
-	render(w, status, errorTmpl, struct{ Title, Detail string }{title, detail})
+func (s *Server) errorPage(w http.ResponseWriter, status int, title, detail string) {
+	render(w, status, errorTmpl, struct {
+		Dev           bool
+		Title, Detail string
+	}{s.cfg.Dev, title, detail})
 }
 
 func render(w http.ResponseWriter, status int, t *template.Template, data any) {

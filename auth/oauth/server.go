@@ -103,6 +103,8 @@ type Config struct {
 	// Secret (32 bytes or more) keys the HMAC of codes and refresh tokens:
 	// it must be the same across restarts for them to stay valid.
 	Secret []byte
+	// Dev marks every page as a development server's (--dev).
+	Dev bool
 	// Now is the clock, for tests.
 	Now func() time.Time
 }

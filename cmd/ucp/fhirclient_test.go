@@ -95,6 +95,9 @@ func TestFHIRClientLaunches(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.WaitVisible("#nhs_number")); err != nil {
 			t.Fatal(err)
 		}
+		if dev, err := chromedp.Run(ctx, chromedp.Text("#dev")); err != nil || !strings.Contains(dev, "DEVELOPMENT SERVER") {
+			t.Errorf("the approval page of a --dev server is not marked as development: %q %v", dev, err)
+		}
 		if shots != "" {
 			for _, w := range []int64{1280, 375} {
 				if err := browsertest.Screenshot(ctx, filepath.Join(shots, "oauth-consent-"+strconv.FormatInt(w, 10)+".png"), w, 800); err != nil {

@@ -96,7 +96,7 @@ func mountOAuth(cfg serveConfig, e *gin.Engine, sec *security, doors *launchDoor
 	srv, err := oauth.New(oauth.Config{
 		Issuer: ic.URL, Audience: ic.Audience, Key: sec.key, IDKey: idKey, Clients: sec.clients, Backend: sec.smart,
 		Users: sessionUsers{doors.sessions}, Records: oauth.ServiceRecords{Service: svc}, Roles: roles,
-		State: doors.state, NotFound: authstate.ErrNotFound, Exists: authstate.ErrExists, Secret: secret, Journal: journal,
+		State: doors.state, NotFound: authstate.ErrNotFound, Exists: authstate.ErrExists, Secret: secret, Journal: journal, Dev: sec.dev != nil,
 		ScopesSupported: []string{"patient/*.rs", "patient/CarePlan.rs", "user/*.rs", "user/*.cruds"},
 	}, sec.smart.Configuration())
 	if err != nil {
