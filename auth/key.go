@@ -133,6 +133,10 @@ func newSigningKey(priv crypto.Signer, alg string) (*SigningKey, error) {
 // Algorithm is the JWS algorithm, e.g. "RS256".
 func (k *SigningKey) Algorithm() string { return string(k.alg) }
 
+// Signer returns the private key, for a library that signs with it itself
+// (the OpenID Connect provider's ID tokens). Never publish or log it.
+func (k *SigningKey) Signer() crypto.Signer { return k.priv }
+
 // KeyID is the kid of the key.
 func (k *SigningKey) KeyID() string { return k.kid }
 

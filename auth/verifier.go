@@ -53,6 +53,11 @@ type IssuerConfig struct {
 	// Systems lets client-credentials tokens (sub = client_id, no person)
 	// act as RoleSystem.
 	Systems bool `json:"systems,omitempty"`
+	// OwnRoles lets a token carry ucp's own role in ucp_role: for ucp's own
+	// authorization server, which mapped the user's role code once at
+	// sign-in (with --roles, or the development codes) and must not map it
+	// again through a table that may not know the code.
+	OwnRoles bool `json:"-"`
 	// MinIDAssurance overrides VerifierConfig.MinIDAssurance when > 0.
 	MinIDAssurance int `json:"minIdAssurance,omitempty"`
 	// Roles overrides VerifierConfig.Roles for this issuer when set.
@@ -390,6 +395,8 @@ type claims struct {
 	Patient        string      `json:"patient"`
 	FHIRUser       string      `json:"fhirUser"`
 	OrgCode        string      `json:"org_code"`
+	UCPRole        string      `json:"ucp_role"`
+	RoleCodeClaim  string      `json:"ucp_role_code"`
 
 	roleClaimErr error
 }
@@ -468,6 +475,15 @@ func (is *issuer) principal(c *claims, tok *oidc.IDToken) *Principal {
 	p.Scopes, _ = ParseScopes(strings.Join(append(append([]string{}, c.Scope...), c.Scp...), " "))
 
 	switch {
+	case is.cfg.OwnRoles && c.UCPRole != "":
+		p.Role, p.RoleCode = ownRole(c.UCPRole), c.RoleCodeClaim
+		if p.Role == RolePatient {
+			// A patient acts only as themself: the patient claim must name
+			// the Patient their fhirUser names.
+			if id := patientOf(p.FHIRUser); id == "" || p.Patient != id {
+				p.Role = RoleNone
+			}
+		}
 	case len(c.NRBACRoles) > 0:
 		// CIS2: the role chosen at login is selected_roleid. Without it we
 		// take a role only if there is exactly one; guessing among several
@@ -505,6 +521,16 @@ func (is *issuer) principal(c *claims, tok *oidc.IDToken) *Principal {
 		p.Scopes = append(p.Scopes, is.scopes...)
 	}
 	return p
+}
+
+// ownRole reads ucp_role: a person's role, never system (a system's token
+// has no person and is recognised by its shape).
+func ownRole(s string) Role {
+	r, err := ParseRole(s)
+	if err != nil || r == RoleSystem {
+		return RoleNone
+	}
+	return r
 }
 
 // flatRole reads IssuerConfig.RoleClaim. All codes that map must agree.

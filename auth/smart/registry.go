@@ -4,15 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"sync"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/go-jose/go-jose/v4"
 
 	"ucp/auth"
 )
 
-// Client is a registered system client.
+// Client is a registered client: a system client of SMART Backend Services
+// (jwks and system scopes, no redirect_uris), or an app of SMART App Launch
+// (redirect_uris; see AppKinds for how it authenticates).
 type Client struct {
 	ID   string `json:"client_id"`
 	Name string `json:"client_name,omitempty"`
@@ -24,10 +31,38 @@ type Client struct {
 	// into its tokens (org_code) for the audit and agreements.
 	Org      string `json:"org,omitempty"`
 	Disabled bool   `json:"disabled,omitempty"`
+
+	// App clients (SMART App Launch, authorization code with PKCE).
+
+	// RedirectURIs are the app's redirect URIs, matched exactly.
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+	// AuthMethod is how the app authenticates at the token endpoint: "none"
+	// (a public app), "client_secret_basic" or "private_key_jwt".
+	AuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	// SecretHash is the bcrypt hash of a client_secret_basic app's secret:
+	// the file never holds the secret itself.
+	SecretHash string `json:"client_secret_hash,omitempty"`
+	// EHRLaunch lets a system client create launch contexts with POST
+	// /auth/launch (a GP system launching an app on a patient).
+	EHRLaunch bool `json:"ehr_launch,omitempty"`
 	// InContextLaunch lets the client open ucp's pages for its users with
 	// the signed in-context link (/launch/link), signed by a key of JWKS.
 	InContextLaunch bool `json:"in_context_launch,omitempty"`
 }
+
+// The token endpoint authentication methods of app clients.
+const (
+	AuthNone              = "none"
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthPrivateKeyJWT     = "private_key_jwt"
+)
+
+// AppKinds are the AuthMethod values an app may register.
+var AppKinds = []string{AuthNone, AuthClientSecretBasic, AuthPrivateKeyJWT}
+
+// IsApp reports whether c is an app (SMART App Launch) rather than a
+// system client.
+func (c *Client) IsApp() bool { return len(c.RedirectURIs) > 0 }
 
 // Registry finds registered clients. The store will back it later.
 type Registry interface {
@@ -85,6 +120,12 @@ func (r *MemoryRegistry) Client(_ context.Context, id string) (*Client, error) {
 func Validate(c *Client) error {
 	if c == nil || c.ID == "" {
 		return errors.New("client: client_id is required")
+	}
+	if c.IsApp() {
+		return validateApp(c)
+	}
+	if c.AuthMethod != "" || c.SecretHash != "" {
+		return fmt.Errorf("client %q: token_endpoint_auth_method and client_secret_hash are for apps, which need redirect_uris", c.ID)
 	}
 	if len(c.JWKS.Keys) == 0 {
 		return fmt.Errorf("client %q: no keys", c.ID)
@@ -153,4 +194,61 @@ func ParseClients(name string, data []byte) (*MemoryRegistry, error) {
 		return nil, d.Errorf(0, "no clients: register at least one, or leave out --clients")
 	}
 	return NewMemoryRegistry(clients...)
+}
+
+// validateApp checks an app registration: exact redirect URIs, a known
+// authentication method with what it needs (a bcrypt hash, or public keys
+// signing with an algorithm SMART allows) and nothing it does not, and no
+// system scopes.
+func validateApp(c *Client) error {
+	for _, u := range c.RedirectURIs {
+		p, err := url.Parse(u)
+		if err != nil || !p.IsAbs() || p.Host == "" || p.Fragment != "" || (p.Scheme != "https" && p.Scheme != "http") {
+			return fmt.Errorf("client %q: redirect_uri %q must be an absolute http(s) URL without a fragment", c.ID, u)
+		}
+	}
+	if c.EHRLaunch || c.InContextLaunch {
+		return fmt.Errorf("client %q: ehr_launch and in_context_launch are for launchers (GP systems), not apps", c.ID)
+	}
+	switch c.AuthMethod {
+	case AuthNone:
+		if c.SecretHash != "" || len(c.JWKS.Keys) > 0 {
+			return fmt.Errorf("client %q: a public app (none) has no client_secret_hash and no jwks", c.ID)
+		}
+	case AuthClientSecretBasic:
+		if len(c.JWKS.Keys) > 0 {
+			return fmt.Errorf("client %q: a client_secret_basic app has no jwks", c.ID)
+		}
+		if _, err := bcrypt.Cost([]byte(c.SecretHash)); err != nil {
+			return fmt.Errorf("client %q: client_secret_hash must be a bcrypt hash of the secret: %v", c.ID, err)
+		}
+	case AuthPrivateKeyJWT:
+		if c.SecretHash != "" {
+			return fmt.Errorf("client %q: a private_key_jwt app has no client_secret_hash", c.ID)
+		}
+		if len(c.JWKS.Keys) == 0 {
+			return fmt.Errorf("client %q: a private_key_jwt app needs jwks", c.ID)
+		}
+		alg := c.JWKS.Keys[0].Algorithm
+		for _, k := range c.JWKS.Keys {
+			if !k.IsPublic() || k.KeyID == "" || !k.Valid() {
+				return fmt.Errorf("client %q: every key must be a valid public key with a kid", c.ID)
+			}
+			if !slices.Contains(AssertionAlgorithms, k.Algorithm) || k.Algorithm != alg {
+				return fmt.Errorf("client %q: every key needs the same alg, RS384 or ES384", c.ID)
+			}
+		}
+	default:
+		return fmt.Errorf("client %q: token_endpoint_auth_method must be one of %s", c.ID, strings.Join(AppKinds, ", "))
+	}
+	scopes, err := auth.ParseScopes(c.Scope)
+	if err != nil {
+		return fmt.Errorf("client %q: %w", c.ID, err)
+	}
+	for _, s := range scopes {
+		if s.Level == auth.LevelSystem {
+			return fmt.Errorf("client %q: scope %q: an app is granted user and patient scopes, not system ones", c.ID, s.Raw)
+		}
+	}
+	return nil
 }

@@ -95,7 +95,11 @@ func (s *Server) IssuerConfig() auth.IssuerConfig {
 type Configuration struct {
 	Issuer                            string   `json:"issuer,omitempty"`
 	JWKSURI                           string   `json:"jwks_uri,omitempty"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint,omitempty"`
 	TokenEndpoint                     string   `json:"token_endpoint"`
+	IntrospectionEndpoint             string   `json:"introspection_endpoint,omitempty"`
+	RevocationEndpoint                string   `json:"revocation_endpoint,omitempty"`
+	ResponseTypesSupported            []string `json:"response_types_supported,omitempty"`
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	TokenEndpointAuthSigningAlgs      []string `json:"token_endpoint_auth_signing_alg_values_supported"`
@@ -104,8 +108,9 @@ type Configuration struct {
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 }
 
-// Configuration returns the discovery document. Only what ucp implements
-// is claimed: no authorization endpoint, so no launch capabilities yet.
+// Configuration returns the discovery document of Backend Services alone;
+// the authorization server of app launch (auth/oauth) adds what it
+// implements.
 func (s *Server) Configuration() Configuration {
 	return Configuration{
 		TokenEndpoint:                     s.cfg.TokenURL,
@@ -279,6 +284,11 @@ func (s *Server) verifyAssertion(ctx context.Context, raw, formClientID string) 
 	}
 	if err != nil || client == nil || client.Disabled {
 		return nil, invalidClient("unknown or disabled client", err)
+	}
+	if client.IsApp() {
+		// An app acts for a user; client_credentials would let it act for
+		// nobody, with system scopes it was never registered for.
+		return nil, &oauthError{http.StatusBadRequest, "unauthorized_client", "an app client may not use client_credentials", nil}
 	}
 	keys := client.JWKS.Key(h.KeyID)
 	var claims assertionClaims

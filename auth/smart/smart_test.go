@@ -50,6 +50,9 @@ func newFixture(t *testing.T) *fixture {
 			}}},
 		&smart.Client{ID: "retired", Scope: "system/*.rs", Disabled: true,
 			JWKS: jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: f.rsaKey.Public(), KeyID: "rsa1"}}}},
+		// An app with the same key: it acts for users, never as a system.
+		&smart.Client{ID: "app", RedirectURIs: []string{"https://app.example/cb"}, AuthMethod: smart.AuthPrivateKeyJWT,
+			JWKS: jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: f.rsaKey.Public(), KeyID: "rsa1", Algorithm: "RS384"}}}},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -213,6 +216,7 @@ func TestRejectedAssertions(t *testing.T) {
 		{"jku header", f.form(assertion(t, jose.RS384, f.rsaKey, "rsa1", f.claims(), map[jose.HeaderKey]any{"jku": "https://evil.example/jwks"}), "system/CarePlan.rs"), 401, "invalid_client"},
 		{"iss != sub", f.form(assertion(t, jose.RS384, f.rsaKey, "rsa1", with("sub", "other"), nil), "system/CarePlan.rs"), 401, "invalid_client"},
 		{"unknown client", f.form(assertion(t, jose.RS384, f.rsaKey, "rsa1", func() map[string]any { c := f.claims(); c["iss"], c["sub"] = "nobody", "nobody"; return c }(), nil), "system/CarePlan.rs"), 401, "invalid_client"},
+		{"an app asking for client_credentials", f.form(assertion(t, jose.RS384, f.rsaKey, "rsa1", func() map[string]any { c := f.claims(); c["iss"], c["sub"] = "app", "app"; return c }(), nil), "system/CarePlan.rs"), 400, "unauthorized_client"},
 		{"disabled client", f.form(assertion(t, jose.RS384, f.rsaKey, "rsa1", func() map[string]any { c := f.claims(); c["iss"], c["sub"] = "retired", "retired"; return c }(), nil), "system/CarePlan.rs"), 401, "invalid_client"},
 		{"client_id mismatch", func() url.Values {
 			v := f.form(assertion(t, jose.RS384, f.rsaKey, "rsa1", f.claims(), nil), "system/CarePlan.rs")

@@ -14,9 +14,9 @@ import (
 )
 
 // runBackup copies what a restore needs while the server runs: the
-// database (a consistent snapshot), the server's signing key and the audit
-// journal, to FILE, FILE.server-key.pem and FILE.audit.journal. It
-// overwrites nothing.
+// database (a consistent snapshot), the server's signing keys and the
+// audit journal, to FILE, FILE.server-key.pem, FILE.oidc-key.pem and
+// FILE.audit.journal. It overwrites nothing.
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cfg serveConfig
 	var to string
@@ -42,6 +42,8 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	files := []struct{ from, to string }{
 		{cfg.keyFile(), to + ".server-key.pem"},
+		// The key of SMART apps' ID tokens (oauth.go).
+		{idKeyFile(cfg.dataDir()), to + ".oidc-key.pem"},
 		// The journal is copied before the database: an event drained
 		// from it after its copy is then in the database's copy, and one
 		// still in the journal's copy is replayed on restore (the
@@ -49,7 +51,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		// drained and rotated away in between would be in neither.
 		{audit.JournalPath(cfg.auditDir()), to + ".audit.journal"},
 	}
-	for _, p := range append([]string{to}, files[0].to, files[1].to) {
+	for _, p := range []string{to, files[0].to, files[1].to, files[2].to} {
 		if _, err := os.Lstat(p); err == nil {
 			fmt.Fprintf(stderr, "ucp backup: %s already exists; a backup never overwrites a file\n", p)
 			return 1

@@ -241,6 +241,7 @@ func TestBackupAndRestore(t *testing.T) {
 	for from, to := range map[string]string{
 		backup:                     filepath.Join(restored, "ucp.db"),
 		backup + ".server-key.pem": filepath.Join(restored, "server-key.pem"),
+		backup + ".oidc-key.pem":   filepath.Join(restored, "oidc-key.pem"),
 		backup + ".audit.journal":  filepath.Join(restored, "audit", "audit.journal"),
 	} {
 		b, err := os.ReadFile(from)

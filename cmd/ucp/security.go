@@ -11,6 +11,7 @@ import (
 
 	"ucp/auth"
 	"ucp/auth/devissuer"
+	"ucp/auth/oauth"
 	"ucp/auth/smart"
 	"ucp/fhir/search"
 	"ucp/fhir/service"
@@ -33,6 +34,10 @@ type security struct {
 	// map, or nil. The launch doors use both.
 	clients *smart.MemoryRegistry
 	roles   *auth.RoleMap
+	// key signs ucp's access tokens; oauth is the SMART App Launch
+	// authorization server (oauth.go), once mounted.
+	key   *auth.SigningKey
+	oauth *oauth.Server
 }
 
 // newSecurity builds the verifier from the issuer flags. root is the
@@ -73,13 +78,18 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store, reg *search
 	if err != nil {
 		return nil, err
 	}
+	sec.key = key
 	public := strings.TrimSuffix(base, "/fhir") // as clients see the server
 	sec.smart, err = smart.New(smart.Config{Issuer: public + "/auth", TokenURL: public + "/auth/token", Audience: base, Key: key, Clients: clients,
 		ScopesSupported: []string{"system/*.rs", "system/CarePlan.rs", "system/Patient.rs", "system/DocumentReference.rs"}})
 	if err != nil {
 		return nil, err
 	}
-	vc.Issuers = append(vc.Issuers, sec.smart.IssuerConfig())
+	// The same issuer signs the tokens of apps launched through ucp's
+	// authorization server, with the role it mapped at sign-in.
+	own := sec.smart.IssuerConfig()
+	own.OwnRoles = true
+	vc.Issuers = append(vc.Issuers, own)
 	if cfg.Dev {
 		dev, err := devissuer.New(devissuer.Config{Issuer: root + "/dev-issuer", Audience: base})
 		if err != nil {
@@ -108,11 +118,10 @@ func (sec *security) authorizer() auth.Authorizer {
 	return auth.InProcess{Next: auth.OperationPolicy{Next: sec.authz}, Trusted: []*auth.Principal{definitionsLoader, demoLoader, &report.ReadAs, launchResolver}}
 }
 
-// mount adds the token endpoints: SMART Backend Services, and the
-// development issuer in --dev.
+// mount adds the development issuer in --dev. The token endpoint (SMART
+// Backend Services and app launch alike) is the authorization server's
+// (mountOAuth).
 func (sec *security) mount(e *gin.Engine) {
-	e.POST("/auth/token", gin.WrapH(sec.smart))
-	e.GET("/auth/jwks", gin.WrapH(sec.smart.JWKSHandler()))
 	if sec.dev != nil {
 		sec.dev.Mount(e)
 	}
@@ -143,17 +152,27 @@ const devWarning = `199 ucp "development mode: this server issues a token to any
 // wrap puts token verification in front of h; refused is told of each
 // request refused for a bad token (to audit it).
 func (sec *security) wrap(h http.Handler, refused func(*http.Request, error)) http.Handler {
+	unverified := h
 	h = sec.verifier.Middleware(h, refused)
 	// SMART discovery is public and sits under the FHIR base, whose routes
 	// the REST layer owns, so it is answered before them.
 	discovery := sec.smart.ConfigurationHandler()
+	if sec.oauth != nil {
+		discovery = sec.oauth.ConfigurationHandler()
+	}
 	api := h
+	fhirAPI := oauth.CORS(api) // browser apps call the API from their own origin
 	h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == smartConfigPath && r.Method == http.MethodGet {
+		switch {
+		case r.URL.Path == smartConfigPath && (r.Method == http.MethodGet || r.Method == http.MethodOptions):
 			discovery.ServeHTTP(w, r)
-			return
+		case sec.oauthBypass(r):
+			unverified.ServeHTTP(w, r)
+		case r.URL.Path == "/fhir" || strings.HasPrefix(r.URL.Path, "/fhir/"):
+			fhirAPI.ServeHTTP(w, r)
+		default:
+			api.ServeHTTP(w, r)
 		}
-		api.ServeHTTP(w, r)
 	})
 	if sec.dev == nil {
 		return h

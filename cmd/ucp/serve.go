@@ -380,6 +380,10 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	if err != nil {
 		return fail(err)
 	}
+	if err := mountOAuth(cfg, api.Handler(), sec, doors, api.Service(), sink); err != nil {
+		doors.Close()
+		return fail(err)
+	}
 	metricsHTTP, err := serveMetrics(cfg, mx, api.Handler(), log)
 	if err != nil {
 		doors.Close()
