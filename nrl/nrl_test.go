@@ -3,6 +3,9 @@ package nrl_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 
 	"ucp/auth"
 	"ucp/careplan"
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/internal/resttest"
@@ -353,5 +357,80 @@ func TestNoJobWithoutApproval(t *testing.T) {
 	}
 	if len(open) != 0 {
 		t.Errorf("%d jobs, want none", len(open))
+	}
+}
+
+// compositionOf is the Composition id a pointer's URL names.
+func compositionOf(t *testing.T, p nrl.Pointer) string {
+	t.Helper()
+	u := p.Content[0].Attachment.URL
+	i := strings.LastIndex(u, "/")
+	if i < 0 || !strings.Contains(u, "/_nrl/pdf/") {
+		t.Fatalf("pointer URL %q names no document", u)
+	}
+	return u[i+1:]
+}
+
+// The PDF a pointer names carries the NHS number and the CPR decision, and
+// stops being served when the plan is superseded or withdrawn.
+func TestPointedDocument(t *testing.T) {
+	pdftotext, err := exec.LookPath("pdftotext")
+	if err != nil {
+		t.Skip("pdftotext (Debian's poppler-utils) is not installed; .ci/run installs it")
+	}
+	w := newWorld(t)
+	plan := w.seed("pat", "9000000009")
+	w.put(plan)
+	w.run()
+	comp := compositionOf(t, w.sandbox.Pointers("9000000009")[0])
+	ctx := auth.NewContext(context.Background(), clinician)
+	docs := nrl.Documents{Reader: w.svc}
+	d, err := docs.Load(ctx, comp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := nrl.RenderPDF(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if d := os.Getenv("NRL_PDF_DIR"); d != "" {
+		dir = d // to look at the PDF
+	}
+	file := filepath.Join(dir, "plan.pdf")
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(pdftotext, "-layout", file, "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := strings.Split(string(out), "\f")
+	for _, want := range []string{"900 000 0009", "Ann SMITH", "CPR decision", "Not for CPR", "Version 1 of CarePlan/plan-pat", "Dr Jones"} {
+		if !strings.Contains(pages[0], want) {
+			t.Errorf("page 1 of the PDF lacks %q:\n%s", want, pages[0])
+		}
+	}
+
+	// A new version: the old document is gone, naming the current version.
+	w.put(with(plan, "description", "Reviewed"))
+	if _, err := docs.Load(ctx, comp); outcome.KindOf(err) != outcome.Gone || !strings.Contains(err.Error(), "version 2") {
+		t.Errorf("superseded document: %v, want Gone naming version 2", err)
+	}
+	w.run()
+	comp = compositionOf(t, w.sandbox.Pointers("9000000009")[0])
+	if _, err := docs.Load(ctx, comp); err != nil {
+		t.Errorf("the current pointer's document: %v", err)
+	}
+	// Withdrawn consent: not found.
+	w.put(consent("pat", "c-pat-2", profiles.CodeConsentWithdrawn, "deny", "2026-12-01T09:00:00Z"))
+	viewer := auth.NewContext(context.Background(), &auth.Principal{Role: auth.RoleView, Subject: "crew"})
+	if _, err := docs.Load(viewer, comp); outcome.KindOf(err) != outcome.NotFound {
+		t.Errorf("document of a plan whose consent was withdrawn: %v, want NotFound", err)
+	}
+	// Revoked: not found, even for a clinician who may still read the plan.
+	w.put(with(plan, "status", "revoked", "period", map[string]any{"start": "2026-11-01T10:00:00Z", "end": "2026-12-05T10:00:00Z"}))
+	if _, err := docs.Load(ctx, comp); outcome.KindOf(err) != outcome.NotFound {
+		t.Errorf("document of a revoked plan: %v, want NotFound", err)
 	}
 }
