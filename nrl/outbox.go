@@ -63,7 +63,7 @@ var _ service.WriteInterceptor = (*Outbox)(nil)
 
 // BeforeWrite implements service.WriteInterceptor.
 func (o *Outbox) BeforeWrite(ctx context.Context, op *service.WriteOp, view service.View) error {
-	if err := o.Next.BeforeWrite(ctx, op, view); err != nil {
+	if err := (JobGuard{Next: o.Next}).BeforeWrite(ctx, op, view); err != nil {
 		return err
 	}
 	var prev map[string]any
@@ -88,6 +88,44 @@ func (o *Outbox) BeforeWrite(ctx context.Context, op *service.WriteOp, view serv
 	}
 	op.Extra = append(op.Extra, job.Task())
 	return nil
+}
+
+// JobGuard is the service.WriteInterceptor that keeps the outbox's jobs to
+// the publisher: a job is a request sent to NRL under the service's ODS
+// code, so a client (a clinician may write Tasks) must not be able to
+// write, change or delete one. Outbox includes it; with publishing off it is
+// wired alone, so that no job forged meanwhile is sent once it is on.
+type JobGuard struct {
+	Next service.WriteInterceptor
+}
+
+// BeforeWrite implements service.WriteInterceptor.
+func (g JobGuard) BeforeWrite(ctx context.Context, op *service.WriteOp, view service.View) error {
+	if op.Type == "Task" && (isJob(op.Resource) || (op.Previous != nil && isJob(parsed(op.Previous)))) {
+		if p := auth.FromContext(ctx); p == nil || p.Subject != Principal.Subject || p.Role != Principal.Role {
+			return outcome.Errorf(outcome.Forbidden, "Task/%s is an NRL outbox job (%s): only the NRL publisher writes them", op.ID, JobSystem)
+		}
+	}
+	return g.Next.BeforeWrite(ctx, op, view)
+}
+
+func isJob(task map[string]any) bool {
+	for _, c := range list(obj(task, "code")["coding"]) {
+		if m, _ := c.(map[string]any); str(m, "system") == JobSystem {
+			return true
+		}
+	}
+	return false
+}
+
+// parsed is a stored version's resource; nil for a deletion or bad JSON
+// (which the store never holds).
+func parsed(v *store.Version) map[string]any {
+	if v.JSON == nil {
+		return nil
+	}
+	m, _ := resource.Parse(v.JSON)
+	return m
 }
 
 func (o *Outbox) now() time.Time {

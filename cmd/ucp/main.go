@@ -23,6 +23,7 @@ Usage:
   ucp backup --store sqlite:PATH --to FILE [--audit-dir DIR]   (while the server runs)
   ucp import [--store sqlite:PATH] [--batch N] PATH...   (NDJSON files, transaction Bundles, directories)
   ucp bench [--patients N] [--duration D] [--clients 1,8,32] [--out DIR]
+  ucp nrl status [--store sqlite:PATH]   (pending and failed NRL pointer jobs)
   ucp generate [--patients N] [--seed S] [--format ndjson|bundle] [--out DIR]
   ucp version
 
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runToken(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
+	case "nrl":
+		return runNRL(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ucp", version)
 		return 0

@@ -71,6 +71,9 @@ type serveConfig struct {
 	// MetricsAddr serves /metrics on a listener of its own instead of the
 	// API's.
 	MetricsAddr string
+
+	// NRL: publishing pointers to the National Record Locator (nrl.go).
+	NRL nrlConfig
 }
 
 // dataDir is the folder beside the SQLite file, for the server's key and
@@ -137,6 +140,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert, a PEM `FILE`")
 	// Metrics.
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus) on this `HOST:PORT` only, plain HTTP, instead of beside the API")
+	addNRLFlags(fs, &cfg.NRL)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -222,6 +226,8 @@ type server struct {
 	log    *slog.Logger
 	// metricsHTTP serves /metrics with --metrics-addr, else nil.
 	metricsHTTP *http.Server
+	// nrl is the NRL publisher, nil when publishing is off.
+	nrl *nrlRunner
 }
 
 // startServer opens the store, builds the API, listens (synchronously, so
@@ -243,6 +249,9 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		base = root + "/fhir"
 	}
 	reg, err := newRegistry(st, base)
+	if err == nil {
+		err = cfg.NRL.check(base)
+	}
 	if err != nil {
 		ln.Close()
 		st.Close()
@@ -314,7 +323,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		MaxBodyBytes:      cfg.MaxBody,
 		SoftwareVersion:   version,
 		Logger:            log,
-		WriteInterceptor:  audit.WriteInterceptor{Next: contentGuard{next: agreementWatcher{next: plans, agreements: sec.agreements}, policy: sec.policy}, Patients: patients},
+		WriteInterceptor:  audit.WriteInterceptor{Next: cfg.NRL.outbox(contentGuard{next: agreementWatcher{next: plans, agreements: sec.agreements}, policy: sec.policy}, st, base), Patients: patients},
 		ReadInterceptor:   audit.CollectingReader{Next: plans, Patients: patients},
 		Audit:             sink,
 		Caller:            auth.CallerKey,
@@ -376,6 +385,10 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	if err != nil {
 		return fail(err)
 	}
+	nrlRun, err := startNRL(ctx, cfg.NRL, loader, api, base, mx, log)
+	if err != nil {
+		return fail(fmt.Errorf("NRL: %w", err))
+	}
 	handler := sec.wrap(auth.BreakGlassHandler(audit.Middleware(api)), refused.Record)
 	if scheme == "https" {
 		handler = hsts(handler)
@@ -392,6 +405,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		},
 	}
 	s.metricsHTTP = metricsHTTP
+	s.nrl = nrlRun
 	go func() { s.done <- s.http.Serve(ln) }()
 	if cfg.operator() == "" {
 		// Not fatal: the agreements already recorded keep working, and a
@@ -410,6 +424,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 func (s *server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	s.nrl.Close() // before the store: it writes the jobs' results
 	err := s.http.Shutdown(ctx)
 	if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
