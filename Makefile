@@ -24,6 +24,11 @@ endif
 ifneq ($(wildcard $(SHARED)/ukcore/package.json),)
 export UKCORE_DIR ?= $(SHARED)/ukcore
 endif
+# NRL's producer API specification, which the local NRL (nrl/nrltest) checks
+# every request and response against; without it the NRL tests skip.
+ifneq ($(wildcard $(SHARED)/specs/nrl-producer.yaml),)
+export NRL_SPEC ?= $(SHARED)/specs/nrl-producer.yaml
+endif
 
 .PHONY: build run test test-env vet mutants bench fuzz clean
 
@@ -56,7 +61,7 @@ test: vet
 
 ## test-env: the official suites' variables as make test's recipes see them
 test-env:
-	@for v in FHIRPATH_TESTS PATCH_TESTS FHIR_EXAMPLES UKCORE_DIR; do echo "$$v=$$(printenv $$v)"; done
+	@for v in FHIRPATH_TESTS PATCH_TESTS FHIR_EXAMPLES UKCORE_DIR NRL_SPEC; do echo "$$v=$$(printenv $$v)"; done
 
 ## vet: gofmt, go vet, tidy go.mod files (a diff fails) and staticcheck
 ## (pinned in tools/go.mod, built from the module proxy into bin/)
@@ -93,6 +98,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./fhir/search/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseXML$$' -fuzztime $(FUZZTIME) ./fhir/resource/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseScope$$' -fuzztime $(FUZZTIME) ./auth/
+	$(GO) test -run '^$$' -fuzz '^FuzzJobOf$$' -fuzztime $(FUZZTIME) ./nrl/
+	$(GO) test -run '^$$' -fuzz '^FuzzAnswerError$$' -fuzztime $(FUZZTIME) ./nrl/
 
 clean:
 	rm -rf bin data
