@@ -434,3 +434,28 @@ func TestPointedDocument(t *testing.T) {
 		t.Errorf("document of a revoked plan: %v, want NotFound", err)
 	}
 }
+
+// Only the publisher writes outbox jobs: a clinician (who may write Tasks)
+// can neither forge one nor change one.
+func TestJobGuard(t *testing.T) {
+	w := newWorld(t)
+	w.sandbox.Down(1 << 20)
+	w.put(w.seed("pat", "9000000009"))
+	open, err := nrl.Open(context.Background(), w.svc)
+	if err != nil || len(open) != 1 {
+		t.Fatalf("open jobs %v, %v: want 1", open, err)
+	}
+	ctx := auth.NewContext(context.Background(), clinician)
+	forged := *open[0]
+	forged.ID, forged.NHSNumber = "", "9000000017"
+	for _, wr := range []*service.Write{
+		{Interaction: "create", Method: "POST", Type: "Task", Resource: forged.Task()},
+		{Interaction: "update", Method: "PUT", Type: "Task", ID: open[0].ID, Resource: with(open[0].Task(), "status", "completed")},
+		{Interaction: "update", Method: "PUT", Type: "Task", ID: open[0].ID, Resource: map[string]any{"resourceType": "Task", "id": open[0].ID, "status": "completed", "intent": "order"}},
+		{Interaction: "delete", Method: "DELETE", Type: "Task", ID: open[0].ID},
+	} {
+		if _, err := w.svc.Write(ctx, wr); outcome.KindOf(err) != outcome.Forbidden {
+			t.Errorf("a clinician's %s of an NRL job: %v, want Forbidden", wr.Interaction, err)
+		}
+	}
+}
