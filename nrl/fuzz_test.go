@@ -15,7 +15,7 @@ import (
 // survives its own round trip.
 func FuzzJobOf(f *testing.F) {
 	j := &Job{Kind: KindPublish, Status: "requested", Patient: "p1", NHSNumber: "9000000009", PlanID: "plan", PlanVersion: 3,
-		Pointer: Build(PointerConfig{ODS: "X26", PracticeSetting: DefaultPracticeSetting, BaseURL: "https://ucp.example/fhir"}, PlanVersion{PlanID: "plan", Version: 3, NHSNumber: "9000000009", Type: "736373009", Composition: "c1"}),
+		Pointer:  Build(PointerConfig{ODS: "X26", PracticeSetting: DefaultPracticeSetting, BaseURL: "https://ucp.example/fhir"}, PlanVersion{PlanID: "plan", Version: 3, NHSNumber: "9000000009", Type: "736373009", Composition: "c1"}),
 		Authored: time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC), Attempts: 2, Next: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC), Error: "NRL answered 503"}
 	f.Add(mustJSON(f, j.Task()))
 	f.Add([]byte(`{"resourceType":"Task","input":[{"type":{"text":"request"},"valueString":"{"}]}`))
