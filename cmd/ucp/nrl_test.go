@@ -123,6 +123,18 @@ func TestServeNRLFailedJobVisible(t *testing.T) {
 	job["status"] = "requested"
 	b, _ := json.Marshal(job)
 	resttest.Do(t, http.MethodPut, srv.base+"/Task/"+job["id"].(string), string(b), resttest.Bearer(token(t, srv, auth.RoleClinical))).Want(t, http.StatusForbidden)
+	// The queue is in the metrics: nothing waits once the job failed for
+	// good (the gauges are the publisher's last pass).
+	waitFor(t, "an empty NRL queue in the metrics", func() bool {
+		fams := scrape(t, strings.TrimSuffix(srv.base, "/fhir")+"/metrics")
+		for _, name := range []string{"ucp_outbox_jobs", "ucp_outbox_oldest_job_age_seconds"} {
+			f := fams[name]
+			if f == nil || len(f.Metric) != 1 || f.Metric[0].GetGauge().GetValue() != 0 || f.Metric[0].Label[0].GetValue() != "nrl" {
+				return false
+			}
+		}
+		return true
+	})
 	// ucp nrl status reads the store beside the running server.
 	var out, errb strings.Builder
 	if code := run(context.Background(), []string{"nrl", "status", "--store", st}, &out, &errb); code != 0 {
