@@ -30,7 +30,7 @@ ifneq ($(wildcard $(SHARED)/specs/nrl-producer.yaml),)
 export NRL_SPEC ?= $(SHARED)/specs/nrl-producer.yaml
 endif
 
-.PHONY: build run test test-env vet mutants bench fuzz clean
+.PHONY: build run run-nrl test test-env vet mutants bench fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ucp
@@ -39,6 +39,15 @@ build:
 run: build
 	@mkdir -p $(dir $(DB))
 	./$(BIN) serve --addr $(ADDR) --store sqlite:$(DB) --demo --dev
+
+NRL_ADDR ?= 127.0.0.1:9090
+## run-nrl: make run, publishing NRL pointers to a local NRL (ucp nrl sandbox
+## on $(NRL_ADDR), which logs each pointer it keeps); needs NRL_SPEC
+run-nrl: build
+	@mkdir -p $(dir $(DB))
+	./$(BIN) nrl sandbox --addr $(NRL_ADDR) & trap 'kill $$!' EXIT; \
+	./$(BIN) serve --addr $(ADDR) --store sqlite:$(DB) --demo --dev \
+		--nrl-url http://$(NRL_ADDR)/record-locator/producer/FHIR/R4 --nrl-ods X26
 
 # The packages whose code runs goroutines or shares state between them
 # (the audit drainer, import workers, export jobs, caches and memos, the

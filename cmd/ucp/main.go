@@ -24,6 +24,7 @@ Usage:
   ucp import [--store sqlite:PATH] [--batch N] PATH...   (NDJSON files, transaction Bundles, directories)
   ucp bench [--patients N] [--duration D] [--clients 1,8,32] [--out DIR]
   ucp nrl status [--store sqlite:PATH]   (pending and failed NRL pointer jobs)
+  ucp nrl sandbox [--addr HOST:PORT] [--spec FILE]   (a local NRL to publish to)
   ucp generate [--patients N] [--seed S] [--format ndjson|bundle] [--out DIR]
   ucp version
 

@@ -20,6 +20,7 @@ import (
 	"ucp/fhir/service"
 	"ucp/metrics"
 	"ucp/nrl"
+	"ucp/nrl/nrltest"
 	"ucp/store"
 )
 
@@ -191,10 +192,14 @@ func startNRL(ctx context.Context, c nrlConfig, svc *service.Service, api *rest.
 	return r, nil
 }
 
-// runNRL is `ucp nrl status`: the open and failed jobs of a store.
+// runNRL is `ucp nrl status`, the open and failed jobs of a store, and `ucp
+// nrl sandbox`, a local NRL to publish to.
 func runNRL(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "sandbox" {
+		return runNRLSandbox(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "status" {
-		fmt.Fprintln(stderr, "usage: ucp nrl status [--store sqlite:PATH]")
+		fmt.Fprintln(stderr, "usage: ucp nrl status [--store sqlite:PATH] | ucp nrl sandbox [--addr HOST:PORT] [--spec FILE]")
 		return 2
 	}
 	fs := flag.NewFlagSet("ucp nrl status", flag.ContinueOnError)
@@ -243,5 +248,33 @@ func runNRL(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\tPatient/%s\t%s\t%s\t%d\t%s\n", j.Status, j.ID, j.Kind, j.Patient, plan, j.Authored.Format(time.RFC3339), j.Attempts, j.Error)
 	}
 	tw.Flush()
+	return 0
+}
+
+// runNRLSandbox serves the local NRL (nrl/nrltest) until interrupted,
+// logging the pointers it keeps.
+func runNRLSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ucp nrl sandbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:9090", "listen on `HOST:PORT`")
+	spec := fs.String("spec", os.Getenv(nrltest.SpecEnv), "NRL's producer OpenAPI specification, `FILE` (default $"+nrltest.SpecEnv+")")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *spec == "" {
+		fmt.Fprintln(stderr, "ucp nrl sandbox: give --spec FILE (../shared/specs/nrl-producer.yaml) or set "+nrltest.SpecEnv)
+		return 2
+	}
+	sb, err := nrltest.Listen(ctx, *spec, *addr, slog.New(slog.NewTextHandler(stderr, nil)))
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp nrl sandbox:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "local NRL (producer API) at %s\npublish to it with: ucp serve ... --nrl-url %s --nrl-ods X26\n", sb.URL, sb.URL)
+	<-ctx.Done()
+	sb.Close()
 	return 0
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -53,6 +54,7 @@ type Sandbox struct {
 
 	router routers.Router
 	srv    *http.Server
+	log    *slog.Logger
 
 	mu         sync.Mutex
 	pointers   map[string]*nrl.Pointer
@@ -72,7 +74,7 @@ func Start(tb testing.TB) *Sandbox {
 	if spec == "" {
 		tb.Skip(SpecEnv + " is not set (the NRL producer specification, ../shared/specs/nrl-producer.yaml); make test sets it when the file is there")
 	}
-	s, err := Listen(context.Background(), spec, "127.0.0.1:0")
+	s, err := Listen(context.Background(), spec, "127.0.0.1:0", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -81,7 +83,10 @@ func Start(tb testing.TB) *Sandbox {
 }
 
 // Listen loads the specification from spec and serves the sandbox on addr.
-func Listen(ctx context.Context, spec, addr string) (*Sandbox, error) {
+// log, when not nil, is told of each pointer created or deleted and of each
+// request that breaks the specification or NRL's rules (for a person
+// watching; tests read Pointers and Violations).
+func Listen(ctx context.Context, spec, addr string, log *slog.Logger) (*Sandbox, error) {
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromFile(spec)
 	if err != nil {
@@ -111,7 +116,10 @@ func Listen(ctx context.Context, spec, addr string) (*Sandbox, error) {
 		ln.Close()
 		return nil, fmt.Errorf("nrltest: routing %s: %w", spec, err)
 	}
-	s := &Sandbox{URL: base, router: router, pointers: map[string]*nrl.Pointer{}, refuse: map[string]string{}}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sandbox{URL: base, router: router, pointers: map[string]*nrl.Pointer{}, refuse: map[string]string{}, log: log}
 	s.srv = &http.Server{Handler: s, BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
 	go s.srv.Serve(ln)
 	return s, nil
@@ -175,6 +183,7 @@ func (s *Sandbox) Violations() []string {
 
 func (s *Sandbox) violation(format string, args ...any) string {
 	msg := fmt.Sprintf(format, args...)
+	s.log.Warn("NRL sandbox: refused", "why", msg)
 	s.mu.Lock()
 	s.violations = append(s.violations, msg)
 	s.mu.Unlock()
@@ -384,6 +393,7 @@ func (s *Sandbox) create(w http.ResponseWriter, ods string, body []byte) answer 
 	s.pointers[p.ID] = &p
 	s.order = append(s.order, p.ID)
 	s.creates++
+	s.log.Info("NRL sandbox: pointer created", "id", p.ID, "type", p.Type.Coding[0].Display, "master", p.Master(), "url", p.Content[0].Attachment.URL, "superseded", replaced)
 	if s.dropNext {
 		s.dropNext = false
 		if hj, ok := w.(http.Hijacker); ok {
@@ -438,6 +448,7 @@ func (s *Sandbox) delete(ods, id string) answer {
 		return outcome(403, "error", "forbidden", "ACCESS_DENIED", "The requested document pointer cannot be deleted because it belongs to another organisation")
 	}
 	delete(s.pointers, id)
+	s.log.Info("NRL sandbox: pointer deleted", "id", id, "master", p.Master())
 	return outcome(200, "information", "informational", "RESOURCE_REMOVED", "Resource removed")
 }
 
