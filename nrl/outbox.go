@@ -295,6 +295,8 @@ type Job struct {
 	// Result: the pointer id made (publish), or what went wrong last.
 	PointerID string
 	Error     string
+	// Note says why a finished job sent nothing (it was overtaken).
+	Note string
 }
 
 // Task returns the job as a FHIR Task.
@@ -340,6 +342,9 @@ func (j *Job) Task() map[string]any {
 	}
 	if j.PointerID != "" {
 		t["output"] = []any{map[string]any{"type": map[string]any{"text": "pointer"}, "valueString": j.PointerID}}
+	}
+	if j.Note != "" {
+		t["note"] = []any{map[string]any{"text": j.Note}}
 	}
 	if j.Error != "" {
 		if j.Status == "failed" {
@@ -405,6 +410,10 @@ func JobOf(v *store.Version) (*Job, error) {
 	for _, x := range list(t["output"]) {
 		m, _ := x.(map[string]any)
 		j.PointerID = str(m, "valueString")
+	}
+	for _, n := range list(t["note"]) {
+		m, _ := n.(map[string]any)
+		j.Note = str(m, "text")
 	}
 	if r := str(obj(t, "statusReason"), "text"); r != "" {
 		j.Error = r

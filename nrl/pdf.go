@@ -69,8 +69,8 @@ func (d Document) approver() string {
 // banner is the patient line repeated at the top of every page.
 func (d Document) banner() (name, ids string) {
 	p := d.Patient
-	for _, n := range list(p["name"]) {
-		m, _ := n.(map[string]any)
+	if names := list(p["name"]); len(names) > 0 {
+		m, _ := names[0].(map[string]any)
 		var given []string
 		for _, g := range list(m["given"]) {
 			if s, ok := g.(string); ok {
@@ -78,7 +78,6 @@ func (d Document) banner() (name, ids string) {
 			}
 		}
 		name = strings.TrimSpace(strings.Join(given, " ") + " " + strings.ToUpper(str(m, "family")))
-		break
 	}
 	if name == "" {
 		name = "Name not recorded"

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 
 // Service is what the publisher needs of the FHIR service.
 type Service interface {
+	Read(ctx context.Context, typ, id string) (*store.Version, error)
 	Find(ctx context.Context, typ, query string, limit int) ([]store.Version, error)
 	Write(ctx context.Context, w *service.Write) (*service.Result, error)
 }
@@ -303,6 +305,13 @@ func (p *Publisher) send(ctx context.Context, j *Job) error {
 		if j.Pointer == nil {
 			return &APIError{Status: 400, Diagnostics: "the job holds no pointer"}
 		}
+		// Only the plan's current approved version is published: a job
+		// overtaken by a newer version (or by a revocation) while NRL was
+		// away must never bring back what a clinician has replaced.
+		if stale, err := p.stale(ctx, j); err != nil || stale != "" {
+			j.Note = stale
+			return err
+		}
 		mine, err := p.cfg.NRL.Search(ctx, j.ID, j.NHSNumber, j.Pointer.TypeCode())
 		if err != nil {
 			return err
@@ -331,7 +340,9 @@ func (p *Publisher) send(ctx context.Context, j *Job) error {
 			return err
 		}
 		for _, ptr := range mine {
-			if j.Kind == KindRemove && !strings.HasPrefix(ptr.Master(), plan) {
+			// A removal takes the pointers of the plan's versions before
+			// it, never one of a later re-approval.
+			if j.Kind == KindRemove && (!strings.HasPrefix(ptr.Master(), plan) || versionOf(ptr.Master(), plan) >= j.PlanVersion) {
 				continue
 			}
 			if err := p.cfg.NRL.Delete(ctx, j.ID, ptr.ID); err != nil {
@@ -341,6 +352,36 @@ func (p *Publisher) send(ctx context.Context, j *Job) error {
 		return nil
 	}
 	return &APIError{Status: 400, Diagnostics: "unknown job kind " + j.Kind}
+}
+
+// stale says why a publish job must not be sent ("" when it must): its
+// plan is no longer at the job's version, or no longer active.
+func (p *Publisher) stale(ctx context.Context, j *Job) (string, error) {
+	v, err := p.cfg.Service.Read(ctx, "CarePlan", j.PlanID)
+	if k := outcome.KindOf(err); k == outcome.NotFound || k == outcome.Gone {
+		return fmt.Sprintf("not sent: CarePlan/%s is gone", j.PlanID), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	plan, err := resource.Parse(v.JSON)
+	if err != nil {
+		return "", err
+	}
+	if v.VersionID != j.PlanVersion || str(plan, "status") != "active" {
+		return fmt.Sprintf("not sent: CarePlan/%s is now version %d (%s)", j.PlanID, v.VersionID, str(plan, "status")), nil
+	}
+	return "", nil
+}
+
+// versionOf is the plan version a masterIdentifier with the prefix plan
+// names, 0 when it names none.
+func versionOf(master, plan string) int64 {
+	n, err := strconv.ParseInt(strings.TrimPrefix(master, plan), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // audit records a failed attempt as an AuditEvent (DICOM Export: a
