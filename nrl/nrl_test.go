@@ -33,14 +33,14 @@ var clinician = &auth.Principal{Role: auth.RoleClinical, Subject: "dr", FHIRUser
 // world is a store with the care-plan rules and the NRL outbox, a sandbox
 // NRL and a publisher sending to it, on a clock the test moves.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	svc     *service.Service
 	sandbox *nrltest.Sandbox
 	pub     *nrl.Publisher
 	now     time.Time
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	sb := nrltest.Start(t)
 	st, reg := resttest.OpenStore(t), resttest.NewRegistry(t)
@@ -367,7 +367,7 @@ func TestNoJobWithoutApproval(t *testing.T) {
 }
 
 // compositionOf is the Composition id a pointer's URL names.
-func compositionOf(t *testing.T, p nrl.Pointer) string {
+func compositionOf(t testing.TB, p nrl.Pointer) string {
 	t.Helper()
 	u := p.Content[0].Attachment.URL
 	i := strings.LastIndex(u, "/")
