@@ -25,6 +25,14 @@
 //     requires, NHS API platform signed-JWT authentication (TokenSource),
 //     and an optional mTLS client certificate.
 //
+// Only the plan's current approved version is ever sent: a publish job
+// overtaken while NRL was away (by a newer version, or a revocation) is
+// finished without sending. JobGuard keeps clients (a clinician may write
+// Tasks) from writing jobs. Documents serves what a pointer names: the PDF
+// (RenderPDF) of the approval's Composition, while it is the plan's current
+// shared version. StatusOperation is $nrl-status, the failed and pending
+// jobs.
+//
 // NRL gives every POST a new pointer id, so a blind retry after a timeout
 // would make a duplicate. Before creating, the publisher searches its own
 // pointers for the patient: a pointer whose masterIdentifier names the plan

@@ -34,10 +34,14 @@ var recordTypes = map[string]string{
 // for any other code.
 func RecordTypeDisplay(code string) string { return recordTypes[code] }
 
-// PracticeSettings are the codes of the England-PracticeSetting value set
+// PracticeSettingDisplay returns the display of a practice setting ucp
+// accepts, "" for any other code.
+func PracticeSettingDisplay(code string) string { return practiceSettings[code] }
+
+// practiceSettings are the codes of the England-PracticeSetting value set
 // that fit a service publishing urgent care plans, with their displays;
 // --nrl-practice-setting must be one of them.
-var PracticeSettings = map[string]string{
+var practiceSettings = map[string]string{
 	"310073009":        "Palliative care service",
 	"395092004":        "Specialist palliative care",
 	"395086005":        "Community specialist palliative care",
@@ -161,7 +165,7 @@ func (p *Pointer) Master() string {
 type PointerConfig struct {
 	// ODS is the publishing organisation's ODS code: author and custodian.
 	ODS string
-	// PracticeSetting is a code of PracticeSettings.
+	// PracticeSetting is a code PracticeSettingDisplay knows.
 	PracticeSetting string
 	// BaseURL is the FHIR base URL consumers fetch the plan's document
 	// from.
@@ -181,7 +185,7 @@ func (c PointerConfig) Check() error {
 	if !odsPattern.MatchString(c.ODS) {
 		return fmt.Errorf("ODS code %q: want 1 to 12 letters and digits", c.ODS)
 	}
-	if PracticeSettings[c.PracticeSetting] == "" {
+	if practiceSettings[c.PracticeSetting] == "" {
 		return fmt.Errorf("practice setting %q is not one of the England-PracticeSetting codes ucp knows", c.PracticeSetting)
 	}
 	if c.ASID != "" && !asidPattern.MatchString(c.ASID) {
@@ -260,7 +264,7 @@ func Build(cfg PointerConfig, pv PlanVersion) *Pointer {
 			},
 		}},
 		Context: Context{
-			PracticeSetting: Concept{Coding: []Coding{{System: SystemSNOMED, Code: cfg.PracticeSetting, Display: PracticeSettings[cfg.PracticeSetting]}}},
+			PracticeSetting: Concept{Coding: []Coding{{System: SystemSNOMED, Code: cfg.PracticeSetting, Display: practiceSettings[cfg.PracticeSetting]}}},
 			Related:         related,
 		},
 	}

@@ -496,7 +496,7 @@ func Rules(p *nrl.Pointer, ods string) string {
 	}
 	if len(p.Context.PracticeSetting.Coding) != 1 {
 		bad("context.practiceSetting is required, with one coding")
-	} else if c := p.Context.PracticeSetting.Coding[0]; nrl.PracticeSettings[c.Code] == "" || nrl.PracticeSettings[c.Code] != c.Display {
+	} else if c := p.Context.PracticeSetting.Coding[0]; nrl.PracticeSettingDisplay(c.Code) == "" || nrl.PracticeSettingDisplay(c.Code) != c.Display {
 		bad("context.practiceSetting %s %q is not in England-PracticeSetting with that display", c.Code, c.Display)
 	}
 	ssp := false
