@@ -24,8 +24,13 @@ endif
 ifneq ($(wildcard $(SHARED)/ukcore/package.json),)
 export UKCORE_DIR ?= $(SHARED)/ukcore
 endif
+# NRL's producer API specification, which the local NRL (nrl/nrltest) checks
+# every request and response against; without it the NRL tests skip.
+ifneq ($(wildcard $(SHARED)/specs/nrl-producer.yaml),)
+export NRL_SPEC ?= $(SHARED)/specs/nrl-producer.yaml
+endif
 
-.PHONY: build run test test-env test-postgres vet mutants bench fuzz clean
+.PHONY: build run run-nrl test test-env test-postgres vet mutants bench fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ucp
@@ -34,6 +39,15 @@ build:
 run: build
 	@mkdir -p $(dir $(DB))
 	./$(BIN) serve --addr $(ADDR) --store sqlite:$(DB) --demo --dev
+
+NRL_ADDR ?= 127.0.0.1:9090
+## run-nrl: make run, publishing NRL pointers to a local NRL (ucp nrl sandbox
+## on $(NRL_ADDR), which logs each pointer it keeps); needs NRL_SPEC
+run-nrl: build
+	@mkdir -p $(dir $(DB))
+	./$(BIN) nrl sandbox --addr $(NRL_ADDR) & trap 'kill $$!' EXIT; \
+	./$(BIN) serve --addr $(ADDR) --store sqlite:$(DB) --demo --dev \
+		--nrl-url http://$(NRL_ADDR)/record-locator/producer/FHIR/R4 --nrl-ods X26
 
 # The packages whose code runs goroutines or shares state between them
 # (the audit drainer, import workers, export jobs, caches and memos, the
@@ -64,7 +78,7 @@ test-postgres:
 
 ## test-env: the official suites' variables as make test's recipes see them
 test-env:
-	@for v in FHIRPATH_TESTS PATCH_TESTS FHIR_EXAMPLES UKCORE_DIR; do echo "$$v=$$(printenv $$v)"; done
+	@for v in FHIRPATH_TESTS PATCH_TESTS FHIR_EXAMPLES UKCORE_DIR NRL_SPEC; do echo "$$v=$$(printenv $$v)"; done
 
 ## vet: gofmt, go vet, tidy go.mod files (a diff fails) and staticcheck
 ## (pinned in tools/go.mod, built from the module proxy into bin/)
@@ -106,6 +120,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParams$$' -fuzztime $(FUZZTIME) ./report/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyLink$$' -fuzztime $(FUZZTIME) ./auth/launch/
 	$(GO) test -run '^$$' -fuzz '^FuzzGrant$$' -fuzztime $(FUZZTIME) ./auth/oauth/
+	$(GO) test -run '^$$' -fuzz '^FuzzJobOf$$' -fuzztime $(FUZZTIME) ./nrl/
+	$(GO) test -run '^$$' -fuzz '^FuzzAnswerError$$' -fuzztime $(FUZZTIME) ./nrl/
 
 clean:
 	rm -rf bin data

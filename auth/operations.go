@@ -12,8 +12,9 @@ import (
 // operation that only reads ($validate, $document, $everything) is a read
 // of its instance, or a search of its type; $export is a search of what it
 // exports (see exportAccess); $evaluate-measure is the report role's and
-// admins' (see authorizeMeasure); any other is an update. $reindex is left
-// to Next, which treats it as an operator's act.
+// admins' (see authorizeMeasure); $nrl-status a search of the audit; any
+// other is an update. $reindex is left to Next, which treats it as an
+// operator's act.
 type OperationPolicy struct {
 	Next Authorizer
 }
@@ -33,6 +34,10 @@ func (o OperationPolicy) Authorize(ctx context.Context, a Access) error {
 		if acc, err = exportAccess(ctx, a); err != nil {
 			return err
 		}
+	case "nrl-status":
+		// The NRL outbox's jobs are the service's record of what it sent
+		// to a national service: whoever may read the audit may read them.
+		acc = Access{Interaction: "search-type", Type: "AuditEvent", Operation: a.Operation}
 	case "validate", "document", "everything": // change nothing stored
 		acc.Interaction = "read"
 		if a.ID == "" {

@@ -45,6 +45,7 @@ func TestOperationPolicy(t *testing.T) {
 		{"Group $export reads the Group", clinician, op("export", "Group", "g1"), as(op("export", "Group", "g1"), "read")},
 		{"Patient $export by a system searches Patient", system, op("export", "Patient", ""), as(op("export", "Patient", ""), "search-type")},
 		{"Patient $export by a clinician is refused", clinician, op("export", "Patient", ""), nil},
+		{"$nrl-status searches the audit", clinician, op("nrl-status", "", ""), &auth.Access{Interaction: "search-type", Type: "AuditEvent", Operation: "nrl-status"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			next := &recordAccess{}

@@ -94,3 +94,26 @@ func (m *Metrics) ObserveRequest(interaction, typ string, status int, d time.Dur
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
+
+// Outbox is a queue of jobs for a national service (the NRL publisher): how
+// many wait and for how long the oldest has.
+type Outbox interface {
+	Depth() int
+	OldestAge() time.Duration
+}
+
+// WatchOutbox adds the depth and oldest job's age of an outbox, named name
+// (e.g. "nrl"): a queue that grows, or a job that ages past hours, means a
+// national service is not getting what ucp publishes.
+func (m *Metrics) WatchOutbox(name string, o Outbox) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ucp_outbox_jobs", Help: "Outbox jobs not yet sent (pending or being sent), at the publisher's last pass.",
+			ConstLabels: prometheus.Labels{"outbox": name},
+		}, func() float64 { return float64(o.Depth()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ucp_outbox_oldest_job_age_seconds", Help: "Age of the oldest outbox job not yet sent (0 when none).",
+			ConstLabels: prometheus.Labels{"outbox": name},
+		}, func() float64 { return o.OldestAge().Seconds() }),
+	)
+}

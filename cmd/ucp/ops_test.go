@@ -418,6 +418,7 @@ func TestMakeTestFindsTheSharedSuites(t *testing.T) {
 		"FHIRPATH_TESTS": filepath.Join(shared, "fhirpath-tests"),
 		"PATCH_TESTS":    filepath.Join(shared, "patch-tests"),
 		"FHIR_EXAMPLES":  filepath.Join(shared, "fhir-r4-examples"),
+		"NRL_SPEC":       filepath.Join(shared, "specs", "nrl-producer.yaml"),
 	}
 	for _, dir := range want {
 		if _, err := os.Stat(dir); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"ucp/nrl"
 	"ucp/report"
 
 	"github.com/gin-gonic/gin"
@@ -115,7 +116,7 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store, reg *search
 // then operations mapped to interactions, then the policy with the
 // agreement check.
 func (sec *security) authorizer() auth.Authorizer {
-	return auth.InProcess{Next: auth.OperationPolicy{Next: sec.authz}, Trusted: []*auth.Principal{definitionsLoader, demoLoader, &report.ReadAs, launchResolver}}
+	return auth.InProcess{Next: auth.OperationPolicy{Next: sec.authz}, Trusted: []*auth.Principal{definitionsLoader, demoLoader, &report.ReadAs, launchResolver, nrl.Principal}}
 }
 
 // mount adds the development issuer in --dev. The token endpoint (SMART

@@ -81,6 +81,8 @@ type serveConfig struct {
 	Pool    postgres.Options
 	// Launch: the ways into ucp's pages (launch.go).
 	Launch launchFlags
+	// NRL: publishing pointers to the National Record Locator (nrl.go).
+	NRL nrlConfig
 }
 
 // dataDir is the folder for the server's key and the audit journal:
@@ -157,6 +159,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.CursorKeyFile, "cursor-key-file", "", "`FILE` holding the key (at least 32 bytes) that seals paging cursors; nodes serving one address share it (default: a random key, so cursors end with the process)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus) on this `HOST:PORT` only, plain HTTP, instead of beside the API")
 	cfg.Launch.register(fs)
+	addNRLFlags(fs, &cfg.NRL)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -225,6 +228,8 @@ type server struct {
 	metricsHTTP *http.Server
 	// launch holds the sign-in state and sessions of the pages.
 	launch *launchDoors
+	// nrl is the NRL publisher, nil when publishing is off.
+	nrl *nrlRunner
 }
 
 // startServer opens the store, builds the API, listens (synchronously, so
@@ -250,6 +255,9 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		base = root + "/fhir"
 	}
 	reg, err := newRegistry(st, base)
+	if err == nil {
+		err = cfg.NRL.check(base)
+	}
 	if err != nil {
 		ln.Close()
 		st.Close()
@@ -326,7 +334,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		MaxBodyBytes:      cfg.MaxBody,
 		SoftwareVersion:   version,
 		Logger:            log,
-		WriteInterceptor:  audit.WriteInterceptor{Next: contentGuard{next: agreementWatcher{next: plans, agreements: sec.agreements}, policy: sec.policy}, Patients: patients},
+		WriteInterceptor:  audit.WriteInterceptor{Next: cfg.NRL.outbox(contentGuard{next: agreementWatcher{next: plans, agreements: sec.agreements}, policy: sec.policy}, st, base), Patients: patients},
 		ReadInterceptor:   audit.CollectingReader{Next: plans, Patients: patients},
 		Audit:             sink,
 		Caller:            auth.CallerKey,
@@ -395,6 +403,11 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		doors.Close()
 		return fail(err)
 	}
+	nrlRun, err := startNRL(ctx, cfg.NRL, loader, api, base, mx, log)
+	if err != nil {
+		doors.Close()
+		return fail(fmt.Errorf("NRL: %w", err))
+	}
 	handler := sec.wrap(auth.BreakGlassHandler(api), refused.Record)
 	if scheme == "https" {
 		handler = hsts(handler)
@@ -412,6 +425,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	}
 	s.metricsHTTP = metricsHTTP
 	s.launch = doors
+	s.nrl = nrlRun
 	go func() { s.done <- s.http.Serve(ln) }()
 	if cfg.operator() == "" {
 		// Not fatal: the agreements already recorded keep working, and a
@@ -430,6 +444,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 func (s *server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	s.nrl.Close() // before the store: it writes the jobs' results
 	err := s.http.Shutdown(ctx)
 	if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr

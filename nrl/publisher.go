@@ -1,0 +1,418 @@
+package nrl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"ucp/auth"
+	"ucp/fhir/outcome"
+	"ucp/fhir/resource"
+	"ucp/fhir/service"
+	"ucp/store"
+)
+
+// Service is what the publisher needs of the FHIR service.
+type Service interface {
+	Read(ctx context.Context, typ, id string) (*store.Version, error)
+	Find(ctx context.Context, typ, query string, limit int) ([]store.Version, error)
+	Write(ctx context.Context, w *service.Write) (*service.Result, error)
+}
+
+// Sender is what the publisher needs of NRL; *Client is one.
+type Sender interface {
+	Search(ctx context.Context, correlation, nhsNumber, typ string) ([]Pointer, error)
+	Create(ctx context.Context, correlation string, p *Pointer) (string, error)
+	Delete(ctx context.Context, correlation, id string) error
+}
+
+// Defaults of PublisherConfig.
+const (
+	DefaultHorizon   = 72 * time.Hour
+	DefaultBaseDelay = 30 * time.Second
+	DefaultMaxDelay  = 30 * time.Minute
+	DefaultLease     = 2 * time.Minute
+	DefaultPoll      = 5 * time.Second
+	// maxJobs bounds the open jobs one pass reads.
+	maxJobs = 1000
+)
+
+// PublisherConfig configures a Publisher. Service, NRL and BaseURL are
+// required.
+type PublisherConfig struct {
+	Service Service
+	NRL     Sender
+	// BaseURL is the FHIR base the pointers name (PointerConfig.BaseURL),
+	// to recognise the publisher's own pointers on NRL.
+	BaseURL string
+	// Horizon is how long a job is retried before it fails; default 72 h.
+	Horizon time.Duration
+	// BaseDelay and MaxDelay bound the backoff between attempts: BaseDelay
+	// doubled per attempt, capped at MaxDelay, with full jitter.
+	BaseDelay, MaxDelay time.Duration
+	// Lease is how long a claim keeps other publishers off a job.
+	Lease time.Duration
+	// Poll is how often Run looks for due jobs.
+	Poll   time.Duration
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Publisher sends the outbox jobs to NRL.
+type Publisher struct {
+	cfg PublisherConfig
+	// seed of the jitter, from the clock: no package-level state.
+	rnd *rand.Rand
+	mu  sync.Mutex
+	// stats of the last pass, for the metrics.
+	depth  int
+	oldest time.Time
+}
+
+// NewPublisher returns a Publisher for cfg.
+func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
+	if cfg.Service == nil || cfg.NRL == nil || cfg.BaseURL == "" {
+		return nil, errors.New("nrl: PublisherConfig.Service, NRL and BaseURL are required")
+	}
+	if cfg.Horizon <= 0 {
+		cfg.Horizon = DefaultHorizon
+	}
+	if cfg.BaseDelay <= 0 {
+		cfg.BaseDelay = DefaultBaseDelay
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = DefaultMaxDelay
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultPoll
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	seed := uint64(time.Now().UnixNano())
+	return &Publisher{cfg: cfg, rnd: rand.New(rand.NewPCG(seed, seed>>1))}, nil
+}
+
+// Run sends due jobs every Poll until ctx ends.
+func (p *Publisher) Run(ctx context.Context) {
+	t := time.NewTicker(p.cfg.Poll)
+	defer t.Stop()
+	for {
+		if _, err := p.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			p.cfg.Logger.Warn("NRL publisher pass", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Depth is the number of open jobs (pending or being sent) at the last
+// pass.
+func (p *Publisher) Depth() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.depth
+}
+
+// OldestAge is the age of the oldest open job at the last pass, 0 when
+// there is none.
+func (p *Publisher) OldestAge() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.oldest.IsZero() {
+		return 0
+	}
+	return p.cfg.Now().Sub(p.oldest)
+}
+
+// Open returns the open jobs (requested or in progress), oldest first.
+func Open(ctx context.Context, svc Service) ([]*Job, error) {
+	return jobs(ctx, svc, "requested,in-progress")
+}
+
+// Failed returns the failed jobs.
+func Failed(ctx context.Context, svc Service) ([]*Job, error) {
+	return jobs(ctx, svc, "failed")
+}
+
+func jobs(ctx context.Context, svc Service, status string) ([]*Job, error) {
+	codes := []string{}
+	for _, k := range []string{KindPublish, KindRemove, KindRemovePatient} {
+		codes = append(codes, JobSystem+"|"+k)
+	}
+	q := "code=" + url.QueryEscape(strings.Join(codes, ",")) + "&status=" + url.QueryEscape(status)
+	vs, err := svc.Find(auth.NewContext(ctx, Principal), "Task", q, maxJobs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Job, 0, len(vs))
+	for i := range vs {
+		j, err := JobOf(&vs[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	sort.SliceStable(out, func(a, b int) bool {
+		if !out[a].Authored.Equal(out[b].Authored) {
+			return out[a].Authored.Before(out[b].Authored)
+		}
+		return out[a].PlanVersion < out[b].PlanVersion
+	})
+	return out, nil
+}
+
+// RunOnce sends every due job once, in order per patient, and returns how
+// many jobs it finished (sent, or failed for good).
+func (p *Publisher) RunOnce(ctx context.Context) (int, error) {
+	ctx = auth.NewContext(ctx, Principal)
+	open, err := Open(ctx, p.cfg.Service)
+	if err != nil {
+		return 0, err
+	}
+	p.mu.Lock()
+	p.depth, p.oldest = len(open), time.Time{}
+	if len(open) > 0 {
+		p.oldest = open[0].Authored
+	}
+	p.mu.Unlock()
+	byPatient := map[string][]*Job{}
+	var patients []string
+	for _, j := range open {
+		if _, ok := byPatient[j.Patient]; !ok {
+			patients = append(patients, j.Patient)
+		}
+		byPatient[j.Patient] = append(byPatient[j.Patient], j)
+	}
+	done := 0
+	for _, pt := range patients {
+		for _, j := range byPatient[pt] {
+			finished, err := p.attempt(ctx, j)
+			if err != nil {
+				return done, err
+			}
+			if !finished {
+				break // a later job of this patient waits for this one
+			}
+			done++
+		}
+	}
+	return done, nil
+}
+
+// attempt claims a job and sends it if it is due. It reports whether the
+// job is finished, so that the patient's next job may go.
+func (p *Publisher) attempt(ctx context.Context, j *Job) (bool, error) {
+	now := p.cfg.Now()
+	if now.Before(j.Next) || (j.Status == "in-progress" && now.Before(j.Lease)) {
+		return false, nil
+	}
+	// The claim: a new version written only over the version read, so that
+	// of two publishers (two nodes on one store) one wins and the other
+	// leaves the job alone.
+	j.Status, j.Lease = "in-progress", now.Add(p.cfg.Lease)
+	claimed, err := p.save(ctx, j)
+	if err != nil {
+		if k := outcome.KindOf(err); k == outcome.PreconditionFailed || k == outcome.Conflict {
+			return false, nil
+		}
+		return false, err
+	}
+	j.Version = claimed
+	sendErr := p.send(ctx, j)
+	j.Lease = time.Time{}
+	var ae *APIError
+	switch {
+	case sendErr == nil:
+		j.Status, j.Error, j.Next = "completed", "", time.Time{}
+	case ctx.Err() != nil:
+		// Shutting down: the lease runs out and the job is tried again.
+		return false, ctx.Err()
+	case errors.As(sendErr, &ae) && ae.Permanent():
+		j.Status, j.Error = "failed", ae.Error()
+	default:
+		j.Attempts++
+		j.Error = sendErr.Error()
+		if now.Sub(j.Authored) >= p.cfg.Horizon {
+			j.Status = "failed"
+			j.Error = fmt.Sprintf("gave up after %d attempts over %s: %s", j.Attempts, p.cfg.Horizon, j.Error)
+		} else {
+			j.Status, j.Next = "requested", now.Add(p.backoff(j.Attempts))
+		}
+	}
+	if _, err := p.save(ctx, j); err != nil {
+		return false, err
+	}
+	if sendErr != nil {
+		p.cfg.Logger.Warn("NRL job failed", "task", j.ID, "kind", j.Kind, "status", j.Status, "err", sendErr)
+		if err := p.audit(ctx, j, sendErr); err != nil {
+			return false, err
+		}
+	}
+	return j.Status == "completed" || j.Status == "failed", nil
+}
+
+// backoff is the delay before attempt n+1: BaseDelay·2ⁿ⁻¹ capped at
+// MaxDelay, with full jitter (a random delay up to it), so that many jobs
+// failing together do not all retry at once.
+func (p *Publisher) backoff(n int) time.Duration {
+	d := p.cfg.BaseDelay
+	for i := 1; i < n && d < p.cfg.MaxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, p.cfg.MaxDelay)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return d/2 + time.Duration(p.rnd.Int64N(int64(d/2)+1))
+}
+
+// save writes the job's new version over the one read and returns the
+// version written.
+func (p *Publisher) save(ctx context.Context, j *Job) (int64, error) {
+	r, err := p.cfg.Service.Write(ctx, &service.Write{Interaction: "update", Method: "PUT", Type: "Task", ID: j.ID, Resource: j.Task(), IfMatch: j.Version})
+	if err != nil {
+		return 0, err
+	}
+	j.Version = r.Version.VersionID
+	return j.Version, nil
+}
+
+// send does what the job asks of NRL. Every step is safe to repeat: a
+// publish first looks for the pointer it may have made already.
+func (p *Publisher) send(ctx context.Context, j *Job) error {
+	plan := planOfMaster(p.cfg.BaseURL, j.PlanID)
+	switch j.Kind {
+	case KindPublish:
+		if j.Pointer == nil {
+			return &APIError{Status: 400, Diagnostics: "the job holds no pointer"}
+		}
+		// Only the plan's current approved version is published: a job
+		// overtaken by a newer version (or by a revocation) while NRL was
+		// away must never bring back what a clinician has replaced.
+		if stale, err := p.stale(ctx, j); err != nil || stale != "" {
+			j.Note = stale
+			return err
+		}
+		mine, err := p.cfg.NRL.Search(ctx, j.ID, j.NHSNumber, j.Pointer.TypeCode())
+		if err != nil {
+			return err
+		}
+		var replaces []RelatesTo
+		for _, ptr := range mine {
+			switch {
+			case ptr.Master() == j.Pointer.Master():
+				j.PointerID = ptr.ID // made by an attempt whose answer was lost
+				return nil
+			case strings.HasPrefix(ptr.Master(), plan):
+				replaces = append(replaces, RelatesTo{Code: "replaces", Target: Reference{Type: "DocumentReference", Identifier: &Identifier{Value: ptr.ID}}})
+			}
+		}
+		send := *j.Pointer
+		send.RelatesTo = replaces
+		id, err := p.cfg.NRL.Create(ctx, j.ID, &send)
+		if err != nil {
+			return err
+		}
+		j.PointerID = id
+		return nil
+	case KindRemove, KindRemovePatient:
+		mine, err := p.cfg.NRL.Search(ctx, j.ID, j.NHSNumber, "")
+		if err != nil {
+			return err
+		}
+		for _, ptr := range mine {
+			// A removal takes the pointers of the plan's versions before
+			// it, never one of a later re-approval.
+			if j.Kind == KindRemove && (!strings.HasPrefix(ptr.Master(), plan) || versionOf(ptr.Master(), plan) >= j.PlanVersion) {
+				continue
+			}
+			if err := p.cfg.NRL.Delete(ctx, j.ID, ptr.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return &APIError{Status: 400, Diagnostics: "unknown job kind " + j.Kind}
+}
+
+// stale says why a publish job must not be sent ("" when it must): its
+// plan is no longer at the job's version, or no longer active.
+func (p *Publisher) stale(ctx context.Context, j *Job) (string, error) {
+	v, err := p.cfg.Service.Read(ctx, "CarePlan", j.PlanID)
+	if k := outcome.KindOf(err); k == outcome.NotFound || k == outcome.Gone {
+		return fmt.Sprintf("not sent: CarePlan/%s is gone", j.PlanID), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	plan, err := resource.Parse(v.JSON)
+	if err != nil {
+		return "", err
+	}
+	if v.VersionID != j.PlanVersion || str(plan, "status") != "active" {
+		return fmt.Sprintf("not sent: CarePlan/%s is now version %d (%s)", j.PlanID, v.VersionID, str(plan, "status")), nil
+	}
+	return "", nil
+}
+
+// versionOf is the plan version a masterIdentifier with the prefix plan
+// names, 0 when it names none.
+func versionOf(master, plan string) int64 {
+	n, err := strconv.ParseInt(strings.TrimPrefix(master, plan), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// audit records a failed attempt as an AuditEvent (DICOM Export: a
+// disclosure to a national service), naming the job and the patient.
+func (p *Publisher) audit(ctx context.Context, j *Job, sendErr error) error {
+	action, outcomeCode := "C", "4" // minor failure: it will be retried
+	if j.Kind != KindPublish {
+		action = "D"
+	}
+	if j.Status == "failed" {
+		outcomeCode = "8"
+	}
+	ev := map[string]any{
+		"resourceType": "AuditEvent",
+		"id":           uuid.NewString(),
+		"type":         map[string]any{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110106", "display": "Export"},
+		"action":       action,
+		"recorded":     resource.FormatInstant(p.cfg.Now()),
+		"outcome":      outcomeCode,
+		"outcomeDesc":  "NRL " + j.Kind + " (" + j.Status + "): " + sendErr.Error(),
+		"agent": []any{map[string]any{
+			"who":       map[string]any{"display": Principal.Name, "identifier": map[string]any{"value": Principal.Subject}},
+			"requestor": true,
+		}},
+		"source": map[string]any{"observer": map[string]any{"display": "ucp"}},
+		"entity": []any{
+			map[string]any{"what": map[string]any{"reference": "Task/" + j.ID}},
+			map[string]any{"what": map[string]any{"reference": "Patient/" + j.Patient},
+				"type": map[string]any{"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"}},
+		},
+	}
+	_, err := p.cfg.Service.Write(ctx, &service.Write{Interaction: "create", Method: "POST", Type: "AuditEvent", Resource: ev})
+	return err
+}
