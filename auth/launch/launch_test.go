@@ -375,6 +375,7 @@ func TestLinkRefusals(t *testing.T) {
 		{"malformed NHS number", claims(func(c *launch.LinkClaims) { c.NHSNumber = "9434765918" }), 400, "not a valid NHS number", "malformed nhs_number"},
 		{"birthdate not a date", claims(func(c *launch.LinkClaims) { c.BirthDate = "03/02/1940" }), 400, "date of birth is missing", "malformed birthdate"},
 		{"no user", claims(func(c *launch.LinkClaims) { c.UserID = "" }), 400, "does not say who you are", "user_id"},
+		{"a claim of the wrong type", signWith(t, h.key, raw(func(m map[string]any) { m["nhs_number"] = 9434765919 })), 400, "not in the form ucp requires", "malformed claims"},
 		{"no org", claims(func(c *launch.LinkClaims) { c.Org = "" }), 400, "ODS code", "malformed org"},
 		{"wrong date of birth", claims(func(c *launch.LinkClaims) { c.BirthDate = "1940-03-02" }), 403, "date of birth does not match", "does not match"},
 		{"role that may not see plans", claims(func(c *launch.LinkClaims) { c.RoleCode = "R9999" }), 403, "role you are working in", "maps to no staff role"},

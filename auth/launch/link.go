@@ -171,7 +171,13 @@ func (d *Doors) verifyLink(ctx context.Context, raw string) (*verified, string, 
 			"kid %q is not in the launcher's JWKS", tok.Headers[0].KeyID)
 	}
 	var cl LinkClaims
-	if err := tok.Claims(keys[0].Key, &cl); err != nil {
+	if err := tok.Claims(keys[0].Key, &cl); err != nil && !errors.Is(err, jose.ErrCryptoFailure) {
+		// Signed by the launcher, but its claims are not of the types the
+		// specification gives (a number for a string…).
+		return nil, claimed, refuse(http.StatusBadRequest, "The link could not be read",
+			"The launch details from your GP system are not in the form ucp requires. Ask your practice manager to contact your GP system's supplier.",
+			"malformed claims: %v", err)
+	} else if err != nil {
 		return nil, claimed, refuse(http.StatusUnauthorized, "The link's signature is not valid",
 			"The launch details were changed after your GP system signed them, or not signed by it. ucp has not opened the record. "+goBack,
 			"bad signature: %v", err)
