@@ -24,6 +24,9 @@ type Client struct {
 	// into its tokens (org_code) for the audit and agreements.
 	Org      string `json:"org,omitempty"`
 	Disabled bool   `json:"disabled,omitempty"`
+	// InContextLaunch lets the client open ucp's pages for its users with
+	// the signed in-context link (/launch/link), signed by a key of JWKS.
+	InContextLaunch bool `json:"in_context_launch,omitempty"`
 }
 
 // Registry finds registered clients. The store will back it later.

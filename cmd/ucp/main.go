@@ -20,6 +20,7 @@ Usage:
   ucp serve [--addr HOST:PORT] [--store sqlite:PATH] [--base-url URL] [--demo]
             (--oidc-issuer URL --oidc-audience AUD ... | --dev)
   ucp token --server BASE [--role clinical|view|patient|admin|system] [--org ODS] [--user ID] [--patient ID] [--scope S]
+  ucp link --server BASE --nhs N [--role clinical|view|admin] [--org ODS]   (a signed in-context link, --dev)
   ucp backup --store sqlite:PATH --to FILE [--audit-dir DIR]   (while the server runs)
   ucp import [--store sqlite:PATH] [--batch N] PATH...   (NDJSON files, transaction Bundles, directories)
   ucp bench [--patients N] [--duration D] [--clients 1,8,32] [--out DIR]
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runGenerate(ctx, args[1:], stdout, stderr)
 	case "token":
 		return runToken(ctx, args[1:], stdout, stderr)
+	case "link":
+		return runLink(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
 	case "version":

@@ -28,6 +28,10 @@ type security struct {
 	authz      auth.Authorizer
 	dev        *devissuer.Issuer
 	smart      *smart.Server // the SMART Backend Services token endpoint
+	// clients are the registered clients (--clients); roles the --roles
+	// map, or nil. The launch doors use both.
+	clients *smart.MemoryRegistry
+	roles   *auth.RoleMap
 }
 
 // newSecurity builds the verifier from the issuer flags. root is the
@@ -48,6 +52,7 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store, reg *search
 			return nil, fmt.Errorf("--roles: %w", err)
 		}
 		vc.Roles = roles
+		sec.roles = roles
 	}
 	for i, iss := range cfg.Issuers {
 		aud := cfg.Audiences[0]
@@ -62,6 +67,7 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store, reg *search
 	if err != nil {
 		return nil, err
 	}
+	sec.clients = clients
 	key, err := auth.LoadOrCreateSigningKey(cfg.keyFile(), "ES256")
 	if err != nil {
 		return nil, err

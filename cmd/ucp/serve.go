@@ -71,6 +71,9 @@ type serveConfig struct {
 	// MetricsAddr serves /metrics on a listener of its own instead of the
 	// API's.
 	MetricsAddr string
+
+	// Launch: the ways into ucp's pages (launch.go).
+	Launch launchFlags
 }
 
 // dataDir is the folder beside the SQLite file, for the server's key and
@@ -137,6 +140,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert, a PEM `FILE`")
 	// Metrics.
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus) on this `HOST:PORT` only, plain HTTP, instead of beside the API")
+	cfg.Launch.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -193,6 +197,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	printBanner(stdout, srv, os.Args[0])
+	printLaunchBanner(stdout, srv, os.Args[0])
 	<-ctx.Done()
 	log.Info("shutting down")
 	if err := srv.Close(); err != nil {
@@ -222,6 +227,8 @@ type server struct {
 	log    *slog.Logger
 	// metricsHTTP serves /metrics with --metrics-addr, else nil.
 	metricsHTTP *http.Server
+	// launch holds the sign-in state and sessions of the pages.
+	launch *launchDoors
 }
 
 // startServer opens the store, builds the API, listens (synchronously, so
@@ -367,13 +374,19 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	}
 	mountHealth(api.Handler(), st)
 	sec.mount(api.Handler())
+	doors, err := mountLaunch(ctx, cfg, api.Handler(), publicOrigin(base), scheme == "https", sec, loader, sink)
+	if err != nil {
+		return fail(err)
+	}
 	metricsHTTP, err := serveMetrics(cfg, mx, api.Handler(), log)
 	if err != nil {
+		doors.Close()
 		return fail(fmt.Errorf("--metrics-addr: %w", err))
 	}
 	// Requests with a bad token never reach the REST layer's audit.
 	refused, err := audit.NewRefusedLogins(sink, audit.RefusedWindow)
 	if err != nil {
+		doors.Close()
 		return fail(err)
 	}
 	handler := sec.wrap(auth.BreakGlassHandler(audit.Middleware(api)), refused.Record)
@@ -392,6 +405,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		},
 	}
 	s.metricsHTTP = metricsHTTP
+	s.launch = doors
 	go func() { s.done <- s.http.Serve(ln) }()
 	if cfg.operator() == "" {
 		// Not fatal: the agreements already recorded keep working, and a
@@ -421,7 +435,7 @@ func (s *server) Close() error {
 	// the store closes last; the refused logins still counted go into the
 	// journal before it closes.
 	s.refused.Close()
-	return errors.Join(err, s.exports.Close(), s.audit.Close(), s.store.Close())
+	return errors.Join(err, s.exports.Close(), s.launch.Close(), s.audit.Close(), s.store.Close())
 }
 
 // mountHealth adds /healthz: 200 when the store answers, 503 otherwise.
