@@ -18,6 +18,16 @@ import (
 
 var funcs = template.FuncMap{
 	"join": strings.Join,
+	"inc":  func(i int) int { return i + 1 },
+	// dict passes named values to a shared template (radios).
+	"dict": func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			k, _ := kv[i].(string)
+			m[k] = kv[i+1]
+		}
+		return m
+	},
 	"roleWords": func(r auth.Role) string {
 		switch r {
 		case auth.RoleClinical:

@@ -120,6 +120,10 @@ func (a *App) Routes(r gin.IRouter) {
 	g.POST("/patients/:id/break-glass", a.page(a.breakGlass, true))
 	g.GET("/plans/:id/history", a.page(a.history, true))
 	g.POST("/plans/:id/status", a.page(a.changeStatus, true))
+	g.GET("/plans/new", a.page(a.newPlan, true))
+	g.POST("/patients/:id/plans", a.page(a.createPlan, true))
+	g.GET("/plans/:id/edit", a.page(a.editPlan, true))
+	g.POST("/plans/:id/sections", a.page(a.saveSection, true))
 }
 
 // handler is a page's handler: it renders or returns an error, which page

@@ -34,7 +34,7 @@ func (e *env) open(role auth.Role, patient, name, path string) context.Context {
 // submit clicks sel and waits until the page it leads to has loaded.
 func submit(t *testing.T, ctx context.Context, sel string) {
 	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.__ucpOld = true`), chromedp.Click(sel)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.__ucpOld = true`), chromedp.Click(chromedp.CSS(sel))); err != nil {
 		t.Fatal(err)
 	}
 	for {
@@ -49,9 +49,26 @@ func submit(t *testing.T, ctx context.Context, sel string) {
 	}
 }
 
+// click clicks sel, which must be on the page.
+func click(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	text(t, ctx, "body")
+	if !exists(t, ctx, sel) {
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Fatalf("no %s to click on the page:\n%s", sel, body)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(sel))
+	if !exists(t, ctx, sel) {
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Fatalf("no %s on the page:\n%s", sel, body)
+	}
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
 	if err != nil {
 		t.Fatalf("text of %s: %v", sel, err)
 	}
@@ -215,6 +232,18 @@ func TestViewRoleCannotChangeAPlan(t *testing.T) {
 	if code != http.StatusForbidden || !strings.Contains(body, "You do not have permission") {
 		t.Errorf("view role's forged revoke: %d, want 403 with a page saying so", code)
 	}
+	// Nor may it write a section, nor open the edit form.
+	code, _ = e.postForm(auth.RoleView, "/app/plans/ex-careplan/sections", url.Values{"section": {"cpr"}, "cpr": {"http://snomed.info/sct|450475007"}}, true)
+	if code != http.StatusForbidden {
+		t.Errorf("view role's forged section: %d, want 403", code)
+	}
+	ctx := e.open(auth.RoleView, "", "Paramedic Lee", "/app/plans/ex-careplan/edit")
+	if got := text(t, ctx, "h1"); got != "You cannot do this" {
+		t.Errorf("view role's edit page: %q", got)
+	}
+	if obs, err := e.loader.Find(context.Background(), "Observation", "code=http://snomed.info/sct|304251008", 10); err != nil || len(obs) != 1 {
+		t.Errorf("CPR decisions stored: %d (%v), want the seeded one only", len(obs), err)
+	}
 	// Without the session's CSRF token even a clinician is refused.
 	if code, _ := e.postForm(auth.RoleClinical, "/app/plans/ex-careplan/status", url.Values{"action": {"revoke"}, "reason": {"x y z"}, "version": {"1"}}, false); code != http.StatusForbidden {
 		t.Errorf("POST without the CSRF token: %d, want 403", code)
@@ -233,15 +262,15 @@ func TestClinicianRevokesWithAReason(t *testing.T) {
 	}
 	axe(t, ctx)
 	// No reason: refused in words, nothing changes.
-	if err := chromedp.Do(ctx, chromedp.Click("#end-revoke")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#end-revoke"))); err != nil {
 		t.Fatal(err)
 	}
 	submit(t, ctx, "#end-plan")
 	if got := text(t, ctx, "main"); !strings.Contains(got, "say why the plan is being revoked") {
 		t.Errorf("page after revoking without a reason: %q", got)
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/app/patients/ex-patient"), chromedp.Click("#end-revoke"),
-		chromedp.SendKeys("#end-reason", "Patient has moved to a hospice with its own plan")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/app/patients/ex-patient"), chromedp.Click(chromedp.CSS("#end-revoke")),
+		chromedp.SendKeys(chromedp.CSS("#end-reason"), "Patient has moved to a hospice with its own plan")); err != nil {
 		t.Fatal(err)
 	}
 	submit(t, ctx, "#end-plan")
@@ -262,7 +291,7 @@ func TestClinicianRevokesWithAReason(t *testing.T) {
 	axe(t, ctx)
 	shoot(t, ctx, "history")
 	// Version 1 opened from the history says a newer version exists.
-	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/app/patients/ex-patient?plan=ex-careplan&version=1"), chromedp.WaitVisible("#newer-version")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/app/patients/ex-patient?plan=ex-careplan&version=1"), chromedp.WaitVisible(chromedp.CSS("#newer-version"))); err != nil {
 		t.Fatal(err)
 	}
 	if got := text(t, ctx, "#newer-version"); !strings.Contains(got, "replaced by version 2") {
@@ -294,7 +323,7 @@ func TestBreakGlassShowsAPlanHiddenByWithdrawnConsent(t *testing.T) {
 	}
 	axe(t, ctx)
 	reason := "Cardiac arrest at home, family unsure of wishes"
-	if err := chromedp.Do(ctx, chromedp.SendKeys("#reason", reason)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#reason"), reason)); err != nil {
 		t.Fatal(err)
 	}
 	submit(t, ctx, "#break-glass")
@@ -327,7 +356,7 @@ func TestPatientSeesTheirOwnPlanOnly(t *testing.T) {
 	e := newEnv(t)
 	e.seedPlan()
 	ctx := e.open(auth.RolePatient, "ex-patient", "Margaret Okafor", "/app/")
-	if err := chromedp.Do(ctx, chromedp.WaitVisible("#cpr-decision")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#cpr-decision"))); err != nil {
 		t.Fatal(err)
 	}
 	if got := text(t, ctx, "h1"); got != "Your care plan" {
@@ -338,7 +367,7 @@ func TestPatientSeesTheirOwnPlanOnly(t *testing.T) {
 	}
 	axe(t, ctx)
 	shoot(t, ctx, "patient-view")
-	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/app/patients/ex-patient-minimal"), chromedp.WaitVisible("h1")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/app/patients/ex-patient-minimal"), chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {
 		t.Fatal(err)
 	}
 	if got := text(t, ctx, "h1"); got != "You cannot do this" && got != "Not found" {
@@ -354,7 +383,7 @@ func TestFindAPatient(t *testing.T) {
 	e.seedPlan()
 	ctx := e.open(auth.RoleClinical, "", "Dr Priya Shah", "/app/")
 	axe(t, ctx)
-	if err := chromedp.Do(ctx, chromedp.SendKeys("#nhs", "12345")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#nhs"), "12345")); err != nil {
 		t.Fatal(err)
 	}
 	submit(t, ctx, "#search")
@@ -363,7 +392,7 @@ func TestFindAPatient(t *testing.T) {
 	}
 	axe(t, ctx)
 	nhs := nhsOf(t, e.load("patient"))
-	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/app/"), chromedp.SendKeys("#nhs", nhs)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/app/"), chromedp.SendKeys(chromedp.CSS("#nhs"), nhs)); err != nil {
 		t.Fatal(err)
 	}
 	submit(t, ctx, "#search")
@@ -425,5 +454,90 @@ func TestPrintPutsTheBannerOnEveryPage(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "print-preview.pdf"), res.Data, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
+	e := newEnv(t)
+	e.put("organization-gp", "practitioner-gp", "patient-minimal")
+	ctx := e.open(auth.RoleClinical, "", "Dr Priya Shah", "/app/patients/ex-patient-minimal")
+	submit(t, ctx, "#create-plan")
+	axe(t, ctx)
+	// Nothing chosen: each question says so, next to it.
+	submit(t, ctx, "#create")
+	if !exists(t, ctx, "#consent-error") || !exists(t, ctx, "#type-error") {
+		t.Fatal("the create form gives no error next to its fields")
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#type-1")), chromedp.Click(chromedp.CSS("#consent-1"))); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#create")
+	if got := text(t, ctx, "#plan-status"); !strings.Contains(got, "Draft") {
+		t.Fatalf("new plan's status = %q, want a draft", got)
+	}
+	missing := text(t, ctx, "#missing")
+	for _, want := range []string{"Medical background", "Prognosis", "CPR decision", "Emergency treatment plan"} {
+		if !strings.Contains(missing, want) {
+			t.Errorf("the edit page does not name the missing %q:\n%s", want, missing)
+		}
+	}
+	axe(t, ctx)
+	editURL, _ := chromedp.Run(ctx, chromedp.Location())
+	// Approval is refused by the care-plan rules, each missing section named.
+	submit(t, ctx, "#approve")
+	refusal := text(t, ctx, "main")
+	for _, want := range []string{"medical background", "prognosis", "CPR decision", "emergency treatment plan"} {
+		if !strings.Contains(refusal, "missing section: "+want) {
+			t.Errorf("the refusal does not name %q:\n%s", want, refusal)
+		}
+	}
+	// The sections, each through its form.
+	if err := chromedp.Do(ctx, chromedp.Navigate(editURL)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('diagnosis').value = 'Motor neurone disease'; document.getElementById('diagnosis_code').value = '37340000'`)); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save-background")
+	for _, step := range [][2]string{{"#prognosis-2", "#save-prognosis"}, {"#cpr-2", "#save-cpr"}, {"#ceiling-1", "#save-escalation"}, {"#place-1", "#save-place"}} {
+		click(t, ctx, step[0])
+		submit(t, ctx, step[1])
+	}
+	shoot(t, ctx, "edit-form")
+	if got := text(t, ctx, "#missing"); !strings.Contains(got, "Every section approval needs is there") {
+		t.Fatalf("after the sections: %q", got)
+	}
+	submit(t, ctx, "#approve")
+	if got := text(t, ctx, "#plan-status"); got != "Approved" {
+		t.Fatalf("after approval the status is %q:\n%s", got, text(t, ctx, "main"))
+	}
+	pageCPR, pagePPD := text(t, ctx, "#cpr-decision"), text(t, ctx, "#ppd-value")
+	// The FHIR urgent query finds that plan, with the same content.
+	plans, err := e.loader.Find(context.Background(), "CarePlan", "status=active&subject=Patient/ex-patient-minimal", 10)
+	if err != nil || len(plans) != 1 {
+		t.Fatalf("active plans of the patient: %d, %v", len(plans), err)
+	}
+	plan, _ := resource.Parse(plans[0].JSON)
+	var cpr, ppd string
+	for _, r := range plan["supportingInfo"].([]any) {
+		ref := resource.ParseReference(r.(map[string]any)["reference"].(string))
+		v, err := e.st.Read(context.Background(), ref.Type, ref.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, _ := resource.Parse(v.JSON)
+		disp := ""
+		if vc, ok := res["valueCodeableConcept"].(map[string]any); ok {
+			disp = vc["coding"].([]any)[0].(map[string]any)["display"].(string)
+		}
+		switch {
+		case bytes.Contains(v.JSON, []byte(`"304251008"`)):
+			cpr = disp
+		case bytes.Contains(v.JSON, []byte(`"preferred-place-of-death"`)):
+			ppd = disp
+		}
+	}
+	if cpr == "" || cpr != pageCPR || ppd == "" || !strings.HasPrefix(pagePPD, ppd) {
+		t.Errorf("stored CPR %q and place %q; the page showed %q and %q", cpr, ppd, pageCPR, pagePPD)
 	}
 }
