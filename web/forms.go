@@ -186,7 +186,7 @@ type editData struct {
 	Missing []string
 	// Choices of the section forms, from the project's value sets.
 	Prognoses, CPRs, Discussions, Ceilings, Places []choice
-	Errors                                        map[string]string
+	Errors                                         map[string]string
 }
 
 // editPlan shows the plan's sections, each with a form, and which
