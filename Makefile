@@ -25,7 +25,7 @@ ifneq ($(wildcard $(SHARED)/ukcore/package.json),)
 export UKCORE_DIR ?= $(SHARED)/ukcore
 endif
 
-.PHONY: build run test test-env vet mutants bench fuzz clean
+.PHONY: build run test test-env vet mutants bench fuzz clean screenshots
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ucp
@@ -96,3 +96,11 @@ fuzz:
 
 clean:
 	rm -rf bin data
+
+## screenshots: PNGs of the web app's main pages (urgent care view, edit form,
+## history, patient view, find a patient, print preview), 1280 and 375 px wide,
+## from the web package's browser tests, into screenshots/ (not committed)
+screenshots:
+	@mkdir -p screenshots
+	UCP_SCREENSHOTS=$(abspath screenshots) $(GO) test -count=1 -run 'TestUrgentView|TestClinician|TestPatientSees|TestFindAPatient|TestPrint' ./web/
+	@ls screenshots

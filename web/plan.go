@@ -53,6 +53,8 @@ type planModel struct {
 	Prognosis    []string
 	Medicines    []string
 	Other        []string
+	// Withheld counts the sections the user may not read.
+	Withheld int
 }
 
 type cprModel struct {
@@ -318,7 +320,8 @@ func (rd reader) model(plan map[string]any, vid, latest int64) (*planModel, erro
 		if err != nil {
 			// A section the user may not read is left out of the page,
 			// as the API leaves it out of an include; the plan itself
-			// was readable.
+			// was readable. The page says that something is left out.
+			m.Withheld++
 			continue
 		}
 		rd.section(m, res)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -365,6 +366,11 @@ func TestPatientSeesTheirOwnPlanOnly(t *testing.T) {
 	if got := text(t, ctx, "#cpr-decision"); !strings.Contains(got, "should not be given CPR") {
 		t.Errorf("patient's CPR wording = %q, want plain English", got)
 	}
+	// The policy keeps some section types from patients; the page says
+	// so rather than "not written down".
+	if !exists(t, ctx, "#withheld") {
+		t.Error("the patient is not told that parts of the plan are not shown")
+	}
 	axe(t, ctx)
 	shoot(t, ctx, "patient-view")
 	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/app/patients/ex-patient-minimal"), chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {
@@ -452,6 +458,13 @@ func TestPrintPutsTheBannerOnEveryPage(t *testing.T) {
 	}
 	if dir := os.Getenv("UCP_SCREENSHOTS"); dir != "" {
 		if err := os.WriteFile(filepath.Join(dir, "print-preview.pdf"), res.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// The print stylesheet on screen, A4 wide at 96 dpi.
+		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := browsertest.Screenshot(ctx, filepath.Join(dir, "print-preview.png"), 794, 1123); err != nil {
 			t.Fatal(err)
 		}
 	}
