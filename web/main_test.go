@@ -2,9 +2,6 @@ package web_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,13 +10,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
 
 	"ucp/auth"
 	"ucp/auth/audit"
+	"ucp/auth/authstate"
+	"ucp/auth/session"
 	"ucp/careplan"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
@@ -57,61 +55,16 @@ type env struct {
 	sink   *audit.Sink
 }
 
-// testCookie carries the test's principal until auth/session's cookie does
-// the same: role|patient|name, base64.
-const testCookie = "ucp_test_session"
-
-// testSessions is the test's stand-in for auth/session's Manager: the CSRF
-// token is a hash of the session cookie, checked on every form.
-type testSessions struct{}
-
-func (testSessions) SignInURL(returnTo string) string {
-	return "/test/signin?next=" + url.QueryEscape(returnTo)
-}
-
-func csrfOf(cookie string) string {
-	h := sha256.Sum256([]byte("csrf:" + cookie))
-	return hex.EncodeToString(h[:])
-}
-
-func (testSessions) CSRFToken(r *http.Request) string {
-	c, err := r.Cookie(testCookie)
-	if err != nil {
-		return ""
-	}
-	return csrfOf(c.Value)
-}
-
-func (testSessions) CheckCSRF(r *http.Request) error {
-	c, err := r.Cookie(testCookie)
-	if err != nil || r.PostFormValue("csrf_token") != csrfOf(c.Value) {
-		return errors.New("bad csrf token")
-	}
-	return nil
-}
-
-// principalOf turns the test cookie into a principal with the scopes a
-// session of that role gets.
-func principalOf(v string) *auth.Principal {
-	b, err := base64.RawURLEncoding.DecodeString(v)
-	if err != nil {
-		return nil
-	}
-	parts := strings.SplitN(string(b), "|", 3)
-	if len(parts) != 3 {
-		return nil
-	}
-	p := &auth.Principal{Role: auth.Role(parts[0]), Patient: parts[1], Name: parts[2], Subject: parts[2], UserID: "u-" + parts[0], Org: "F84012"}
-	scope := map[auth.Role]string{auth.RoleClinical: "user/*.cruds", auth.RoleView: "user/*.rs", auth.RolePatient: "patient/*.rs"}[p.Role]
+// principal is a signed-in user of role, with the scopes a session of
+// that role gets.
+func principal(role auth.Role, patient, name string) *auth.Principal {
+	p := &auth.Principal{Role: role, Patient: patient, Name: name, Subject: name, UserID: "u-" + string(role), Org: "F84012"}
+	scope := map[auth.Role]string{auth.RoleClinical: "user/*.cruds", auth.RoleView: "user/*.rs", auth.RolePatient: "patient/*.rs"}[role]
 	p.Scopes, _ = auth.ParseScopes(scope)
-	if p.Role == auth.RoleClinical {
+	if role == auth.RoleClinical {
 		p.FHIRUser = "Practitioner/ex-gp"
 	}
 	return p
-}
-
-func cookieFor(role auth.Role, patient, name string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(string(role) + "|" + patient + "|" + name))
 }
 
 func newEnv(t *testing.T) *env {
@@ -143,31 +96,36 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := web.New(web.Config{FHIR: svc, Sessions: testSessions{}, Audit: sink, Collect: audit.WithCollector,
+	// Real sessions (auth/session on auth/authstate's SQLite file): the
+	// cookie, the CSRF tokens and the session middleware are ucp serve's.
+	// The test opens a session at /test/signin the way every sign-in door
+	// ends, with Manager.Start; cmd/ucp's test goes through a signed link.
+	state, err := authstate.Open(context.Background(), filepath.Join(t.TempDir(), "auth-state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { state.Close() })
+	var mgr *session.Manager
+	e := gin.New()
+	e.Use(func(c *gin.Context) { mgr.Middleware()(c) })
+	e.GET("/test/signin", func(c *gin.Context) {
+		p := principal(auth.Role(c.Query("role")), c.Query("patient"), c.Query("name"))
+		if _, err := mgr.Start(c.Request.Context(), c.Writer, c.Request, session.Launch{User: p, PatientID: p.Patient, Door: session.DoorDev}); err != nil {
+			c.String(http.StatusForbidden, err.Error())
+			return
+		}
+		c.Redirect(http.StatusSeeOther, session.LocalPath(c.Query("next")))
+	})
+	app, err := web.New(web.Config{FHIR: svc, Sessions: sessionsOf{&mgr}, Audit: sink, Collect: audit.WithCollector,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := gin.New()
-	e.Use(func(c *gin.Context) {
-		if ck, err := c.Request.Cookie(testCookie); err == nil {
-			if p := principalOf(ck.Value); p != nil {
-				c.Request = c.Request.WithContext(auth.NewContext(c.Request.Context(), p))
-			}
-		}
-	})
-	// The test's sign-in: sets the cookie and goes on.
-	e.GET("/test/signin", func(c *gin.Context) {
-		v := cookieFor(auth.Role(c.Query("role")), c.Query("patient"), c.Query("name"))
-		http.SetCookie(c.Writer, &http.Cookie{Name: testCookie, Value: v, Path: "/", HttpOnly: true})
-		next := c.Query("next")
-		if next == "" {
-			next = "/app/"
-		}
-		c.Redirect(http.StatusSeeOther, next)
-	})
 	app.Routes(e)
 	srv := resttest.Serve(t, e)
+	if mgr, err = session.NewManager(session.Config{State: state, NotFound: authstate.ErrNotFound, BaseURL: srv.URL}); err != nil {
+		t.Fatal(err)
+	}
 	en := &env{t: t, url: srv.URL, st: st, loader: loader, sink: sink}
 	return en
 }
@@ -216,4 +174,15 @@ func (e *env) putRes(res map[string]any) {
 		ID: resource.ID(res), Resource: res, CreateOnMissing: true}); err != nil {
 		e.t.Fatalf("put %s/%s: %v", resource.Type(res), resource.ID(res), err)
 	}
+}
+
+// sessionsOf is the Manager made once the server's address is known.
+type sessionsOf struct{ m **session.Manager }
+
+func (s sessionsOf) SignInURL(returnTo string) string { return (*s.m).SignInURL(returnTo) }
+func (s sessionsOf) CSRFToken(se *session.Session) string {
+	return (*s.m).CSRFToken(se)
+}
+func (s sessionsOf) CheckCSRF(r *http.Request, se *session.Session) error {
+	return (*s.m).CheckCSRF(r, se)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"ucp/auth"
+	"ucp/auth/session"
 	"ucp/fhir/outcome"
 	"ucp/fhir/service"
 	"ucp/store"
@@ -39,16 +40,16 @@ type FHIR interface {
 	BatchEntry(ctx context.Context, e *service.Entry) (*service.Result, error)
 }
 
-// Sessions is what the pages need of sign-in (auth/session's Manager, adapted
-// in cmd/ucp): where to send a visitor who is not signed in, and the CSRF
-// token of the request's session for forms.
+// Sessions is what the pages need of sign-in (*session.Manager): where to
+// send a visitor who is not signed in, and the CSRF token of the session
+// (session.FromContext) for forms.
 type Sessions interface {
 	// SignInURL is the sign-in page that returns to returnTo (a local path).
 	SignInURL(returnTo string) string
-	// CSRFToken is the token a form of this request's session carries.
-	CSRFToken(r *http.Request) string
+	// CSRFToken is the token a form of the session carries.
+	CSRFToken(s *session.Session) string
 	// CheckCSRF refuses a form whose token is not its session's.
-	CheckCSRF(r *http.Request) error
+	CheckCSRF(r *http.Request, s *session.Session) error
 }
 
 // Config configures the app.
@@ -108,7 +109,8 @@ func New(cfg Config) (*App, error) {
 	return a, nil
 }
 
-// Routes registers the pages under /app on r.
+// Routes registers the pages under /app on r, which must run the session
+// middleware (session.Manager.Middleware) first.
 func (a *App) Routes(r gin.IRouter) {
 	g := r.Group(Prefix)
 	static, _ := fs.Sub(staticFS, "static")
@@ -162,11 +164,12 @@ func (a *App) page(h handler, signedIn bool) gin.HandlerFunc {
 			return
 		}
 		v := &view{User: p, SignOut: a.cfg.SignOutPath, status: http.StatusOK}
-		if p != nil {
-			v.CSRF = a.cfg.Sessions.CSRFToken(r)
+		sess := session.FromContext(r.Context())
+		if p != nil && sess != nil {
+			v.CSRF = a.cfg.Sessions.CSRFToken(sess)
 		}
 		if r.Method == http.MethodPost {
-			if err := a.cfg.Sessions.CheckCSRF(r); err != nil {
+			if err := a.checkCSRF(r, sess); err != nil {
 				a.fail(c, v, outcome.Errorf(outcome.Forbidden, "the form has expired or did not come from this service"))
 				return
 			}
@@ -175,6 +178,15 @@ func (a *App) page(h handler, signedIn bool) gin.HandlerFunc {
 			a.fail(c, v, err)
 		}
 	}
+}
+
+// checkCSRF refuses a form without its session's token; a form with no
+// session at all is refused too.
+func (a *App) checkCSRF(r *http.Request, s *session.Session) error {
+	if s == nil {
+		return errors.New("no session")
+	}
+	return a.cfg.Sessions.CheckCSRF(r, s)
 }
 
 // fail renders err as a plain page in words, with the status of its kind.

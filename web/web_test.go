@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -186,29 +189,37 @@ func TestUrgentViewShowsTheKeyItemsFirst(t *testing.T) {
 	shoot(t, ctx, "urgent-view")
 }
 
-// postForm sends a form as a signed-in user would, with their session's
-// CSRF token unless csrf is false.
+// postForm signs a client in as role (a real session cookie), takes the
+// session's CSRF token from a page as a browser would, and posts the form
+// with it, or without it when csrf is false.
 func (e *env) postForm(role auth.Role, path string, form url.Values, csrf bool) (int, string) {
 	e.t.Helper()
-	ck := cookieFor(role, "", "Someone")
-	if csrf {
-		form.Set("csrf_token", csrfOf(ck))
-	}
-	req, err := http.NewRequest(http.MethodPost, e.url+path, strings.NewReader(form.Encode()))
+	jar, err := cookiejar.New(nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(&http.Cookie{Name: testCookie, Value: ck})
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.Do(req)
+	c := &http.Client{Jar: jar}
+	resp, err := c.Get(e.signIn(role, "", "Someone", "/app/accessibility"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindSubmatch(page)
+	if m == nil {
+		e.t.Fatalf("no CSRF token on the page:\n%s", page)
+	}
+	if csrf {
+		form.Set("csrf_token", string(m[1]))
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err = c.PostForm(e.url+path, form)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
-	return resp.StatusCode, b.String()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func (e *env) planStatus(id string) (string, int64) {
