@@ -52,6 +52,8 @@ type benchReport struct {
 	// Ceiling is each result's req/s as a share of the ceiling scenario's
 	// (a response served from memory) at the same concurrency.
 	Ceiling []ceilingShare `json:"of_ceiling"`
+	// PageWeight is what one urgent care view page downloads (web.go).
+	PageWeight string `json:"page_weight,omitempty"`
 }
 
 type ceilingShare struct {
@@ -180,7 +182,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		defer pprof.StopCPUProfile()
 	}
-	for _, sc := range benchScenarios(srv.base, "Bearer "+tok.AccessToken, samples) {
+	scenarios := benchScenarios(srv.base, "Bearer "+tok.AccessToken, samples)
+	page, weight, err := webBench(ctx, srv, samples)
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp bench:", err)
+		return 1
+	}
+	for _, sc := range append(scenarios, page) {
 		if *only != "" && !strings.Contains(sc.Name, *only) {
 			continue
 		}
@@ -222,6 +230,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		for _, c := range report.Ceiling {
 			fmt.Fprintf(stdout, "  %-36s %3d clients  %5.1f%%\n", c.Scenario, c.Clients, 100*c.Share)
 		}
+	}
+	if *only == "" || strings.Contains(page.Name, *only) {
+		w, err := weight(ctx)
+		if err != nil {
+			fmt.Fprintln(stderr, "ucp bench:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, w)
+		report.PageWeight = w
 	}
 	report.DatabaseBytes = fileSizes(db, db+"-wal")
 	report.PeakRSSBytes = peakRSS()
