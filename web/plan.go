@@ -538,8 +538,8 @@ func telURI(phone string) template.URL {
 			b.WriteRune(r)
 		}
 	}
-	if b.Len() == 0 {
-		return ""
+	if n := strings.TrimPrefix(b.String(), "+"); n == "" {
+		return "" // no digits: no link
 	}
 	return template.URL("tel:" + b.String())
 }
