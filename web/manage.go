@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"ucp/auth"
 	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
@@ -147,9 +148,26 @@ func changes(prev, cur map[string]any) []string {
 		case "status", "addresses", "supportingInfo", "careTeam":
 			continue
 		}
-		if !sameJSON(prev[k], cur[k]) {
-			out = append(out, changeLabels[k]+" changed")
+		if sameJSON(prev[k], cur[k]) {
+			continue
 		}
+		if k == "note" {
+			// A note added says why and by whom (a revocation's reason).
+			was := len(objs(prev, "note"))
+			for i, n := range objs(cur, "note") {
+				if i >= was {
+					by := ""
+					if a := obj(n, "authorReference"); a != nil {
+						by = " (" + refDisplay(a) + ")"
+					} else if a := str(n, "authorString"); a != "" {
+						by = " (" + a + ")"
+					}
+					out = append(out, "Note: "+str(n, "text")+by)
+				}
+			}
+			continue
+		}
+		out = append(out, changeLabels[k]+" changed")
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		return strings.HasPrefix(out[i], "Status") && !strings.HasPrefix(out[j], "Status")
@@ -200,6 +218,7 @@ func (a *App) changeStatus(c *gin.Context, v *view) error {
 		return outcome.Errorf(outcome.Invalid, "the form does not say which version of the plan it changes")
 	}
 	when := a.cfg.Now().UTC().Format("2006-01-02T15:04:05Z")
+	ctx := c.Request.Context()
 	var patient string
 	patch := func(cur *store.Version) (map[string]any, error) {
 		res, err := resource.Parse(cur.JSON)
@@ -219,11 +238,15 @@ func (a *App) changeStatus(c *gin.Context, v *view) error {
 		}
 		if reason != "" {
 			notes, _ := res["note"].([]any)
-			res["note"] = append(notes, map[string]any{"time": when, "text": statusWords(status) + ": " + reason})
+			note := map[string]any{"time": when, "text": statusWords(status) + ": " + reason}
+			// Who ended the plan, in the plan itself: the history shows it.
+			if pr := auth.FromContext(ctx); pr != nil {
+				note["authorReference"] = me(pr)
+			}
+			res["note"] = append(notes, note)
 		}
 		return res, nil
 	}
-	ctx := c.Request.Context()
 	err = a.audited(ctx, c.Request, service.Access{Interaction: "patch", Type: "CarePlan", ID: id}, func(ctx context.Context) error {
 		_, err := a.cfg.FHIR.BatchEntry(ctx, &service.Entry{Method: http.MethodPatch, Type: "CarePlan", ID: id, Patch: patch, IfMatch: ifMatch})
 		return err

@@ -295,7 +295,7 @@ func TestClinicianRevokesWithAReason(t *testing.T) {
 	// The history says what changed, who and when.
 	submit(t, ctx, "#history-link")
 	h := text(t, ctx, "#history")
-	for _, want := range []string{"Version 2: Revoked", "Status: Approved → Revoked", "Version 1: Approved", "Approved by Dr Priya Shah"} {
+	for _, want := range []string{"Version 2: Revoked", "Status: Approved → Revoked", "Note: Revoked: no longer in use: Patient has moved to a hospice with its own plan (Dr Priya Shah)", "Version 1: Approved", "Approved by Dr Priya Shah"} {
 		if !strings.Contains(h, want) {
 			t.Errorf("history lacks %q:\n%s", want, h)
 		}
