@@ -94,6 +94,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseXML$$' -fuzztime $(FUZZTIME) ./fhir/resource/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseScope$$' -fuzztime $(FUZZTIME) ./auth/
 	$(GO) test -run '^$$' -fuzz '^FuzzFormValues$$' -fuzztime $(FUZZTIME) ./web/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyLink$$' -fuzztime $(FUZZTIME) ./auth/launch/
 
 clean:
 	rm -rf bin data

@@ -61,6 +61,7 @@ type Issuer struct {
 	prefix string
 	key    *auth.SigningKey
 	roles  *auth.RoleMap
+	codes  codes // authorization codes (code.go)
 }
 
 // New builds an Issuer.
@@ -126,6 +127,8 @@ func (i *Issuer) Mount(r gin.IRoutes) {
 	r.GET(i.prefix+"/.well-known/openid-configuration", h)
 	r.GET(i.prefix+"/jwks", h)
 	r.POST(i.prefix+"/token", h)
+	r.GET(i.prefix+"/authorize", h)
+	r.POST(i.prefix+"/authorize", h)
 }
 
 // ServeHTTP serves discovery, keys and tokens.
@@ -141,15 +144,19 @@ func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"issuer":                                i.cfg.Issuer,
 			"jwks_uri":                              i.cfg.Issuer + "/jwks",
 			"token_endpoint":                        i.cfg.Issuer + "/token",
-			"response_types_supported":              []string{"token"},
+			"authorization_endpoint":                i.cfg.Issuer + "/authorize",
+			"response_types_supported":              []string{"code", "token"},
 			"subject_types_supported":               []string{"public"},
 			"id_token_signing_alg_values_supported": []string{i.key.Algorithm()},
-			"grant_types_supported":                 []string{"urn:ucp:dev-issuer"},
+			"grant_types_supported":                 []string{"urn:ucp:dev-issuer", "authorization_code"},
+			"code_challenge_methods_supported":      []string{"S256"},
 		})
 	case path == "/jwks" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, i.key.JWKS())
 	case path == "/token" && r.Method == http.MethodPost:
 		i.serveToken(w, r)
+	case path == "/authorize" && (r.Method == http.MethodGet || r.Method == http.MethodPost):
+		i.serveAuthorize(w, r)
 	default:
 		http.NotFound(w, r)
 	}
@@ -169,6 +176,11 @@ type TokenRequest struct {
 	Audience    string
 	IDAssurance int // CIS2 idassurancelevel; 0 means 3, negative leaves the claim out
 	TTL         time.Duration
+	// NHSNumber, for a patient, is sent as NHS login sends it (nhs_number,
+	// with identity_proofing_level P9).
+	NHSNumber string
+	// Nonce is the OpenID Connect nonce of the authorization request.
+	Nonce string
 }
 
 // TokenResponse is the OAuth token response (RFC 6749 §5.1) plus the SMART
@@ -269,6 +281,12 @@ func (i *Issuer) Mint(req TokenRequest) (*TokenResponse, error) {
 	if req.FHIRUser != "" {
 		c["fhirUser"] = req.FHIRUser
 	}
+	if req.NHSNumber != "" {
+		c["nhs_number"], c["identity_proofing_level"] = req.NHSNumber, "P9"
+	}
+	if req.Nonce != "" {
+		c["nonce"] = req.Nonce
+	}
 	tok, err := i.key.Sign(c)
 	if err != nil {
 		return nil, err
@@ -294,6 +312,10 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
+	if f.Get("grant_type") == "authorization_code" {
+		i.exchangeCode(w, f)
+		return
+	}
 	req := TokenRequest{
 		Role: auth.Role(f.Get("role")), RoleCode: f.Get("role_code"), Org: f.Get("org"),
 		User: f.Get("user"), Name: f.Get("name"), Patient: f.Get("patient"), FHIRUser: f.Get("fhir_user"),

@@ -102,6 +102,20 @@ type Config struct {
 	DevMint   DevMinter
 	DevVerify TokenVerifier
 
+	// SignIn are the OpenID Connect providers people sign in with (NHS
+	// CIS2, NHS login); Staff maps a staff ID token as the API maps a
+	// Bearer token from the same issuer (auth.Verifier, configured with the
+	// provider's client id as the audience); Pending takes a sign-in's
+	// state back once (auth/authstate). Origin is the server's public
+	// origin, for the callback URL.
+	SignIn  []*SignInProvider
+	Staff   TokenVerifier
+	Pending Pending
+	Origin  string
+	// LaunchingSystems are the GP systems trusted to launch ucp as a SMART
+	// app (/launch/smart); they need Pending and Origin too.
+	LaunchingSystems []*LaunchingSystem
+
 	Now func() time.Time
 }
 
@@ -122,6 +136,22 @@ func New(cfg Config) (*Doors, error) {
 	}
 	if cfg.Dev && (cfg.DevMint == nil || cfg.DevVerify == nil) {
 		return nil, errors.New("launch: the development sign-in needs DevMint and DevVerify")
+	}
+	for _, sp := range cfg.SignIn {
+		if sp.Name == "" || sp.Issuer == "" || sp.ClientID == "" || (sp.ClientSecret == "" && sp.Key == nil) {
+			return nil, errors.New("launch: a sign-in provider needs a name, issuer, client id and a secret or key")
+		}
+		if !sp.Patients && cfg.Staff == nil {
+			return nil, fmt.Errorf("launch: staff sign-in with %s needs Staff, the verifier of its ID tokens", sp.Issuer)
+		}
+		if cfg.Pending == nil || cfg.Origin == "" {
+			return nil, errors.New("launch: sign-in providers need Pending and Origin")
+		}
+	}
+	for _, ls := range cfg.LaunchingSystems {
+		if ls.Issuer == "" || ls.ClientID == "" || (ls.ClientSecret == "" && ls.Key == nil) || cfg.Pending == nil || cfg.Origin == "" {
+			return nil, errors.New("launch: a launching system needs an issuer, a client id, a secret or key, and Pending and Origin")
+		}
 	}
 	if cfg.Roles == nil {
 		cfg.Roles = &auth.RoleMap{}
@@ -153,6 +183,10 @@ func (d *Doors) Routes(r gin.IRouter) {
 	r.POST("/auth/patient", d.pickPatient)
 	r.GET("/auth/signout", d.signOutPage)
 	r.POST("/auth/signout", d.signOut)
+	r.GET("/auth/oidc/:name/start", d.oidcStart)
+	r.GET("/auth/oidc/:name/callback", d.oidcCallback)
+	r.GET("/launch/smart", d.smartLaunch)
+	r.GET("/launch/smart/callback", d.smartCallback)
 }
 
 // patient is what a door needs of a Patient.

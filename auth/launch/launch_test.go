@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -40,12 +42,14 @@ const (
 // harness is the doors served over loopback on a real store, with a real
 // audit journal, the real agreements and a development issuer.
 type harness struct {
-	srv      *resttest.Server
+	root     string // the server's root URL
 	linkURL  string
 	key      *auth.SigningKey // the launcher's
 	other    *auth.SigningKey // the key of other-practice-launcher, registered for Y00001
 	events   *journal
 	patient  string // Joan's Patient id
+	svc      *service.Service
+	handler  http.Handler // the doors' engine, for in-process benchmarks
 	launcher *smart.Client
 }
 
@@ -76,7 +80,14 @@ func (j *journal) last(t *testing.T) *audit.AuditEvent {
 
 func (j *journal) count() int { j.mu.Lock(); defer j.mu.Unlock(); return len(j.evs) }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
+	t.Helper()
+	return newHarnessOn(t, func(h http.Handler) string { return resttest.Serve(t, h).URL }, false, nil)
+}
+
+// newHarnessOn serves the doors with serve (which returns the root URL);
+// tls and frameAncestors configure the session cookie and framing.
+func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frameAncestors []string, opts ...func(*launch.Config, *devissuer.Issuer, *authstate.Store)) *harness {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
 	st := resttest.OpenStore(t)
@@ -125,12 +136,12 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { state.Close() })
 	e := gin.New()
-	srv := resttest.Serve(t, e)
-	mgr, err := session.NewManager(session.Config{State: state, NotFound: authstate.ErrNotFound, BaseURL: srv.URL})
+	root := serve(e)
+	mgr, err := session.NewManager(session.Config{State: state, NotFound: authstate.ErrNotFound, BaseURL: root, TLS: tls, FrameAncestors: frameAncestors})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev, err := devissuer.New(devissuer.Config{Issuer: srv.URL + "/dev-issuer", Audience: srv.Base})
+	dev, err := devissuer.New(devissuer.Config{Issuer: root + "/dev-issuer", Audience: root + "/fhir"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,10 +155,10 @@ func newHarness(t *testing.T) *harness {
 	roles.Codes["R8000"] = auth.RoleClinical
 	roles.Codes["R8001"] = auth.RoleView
 	j := &journal{sink: sink}
-	doors, err := launch.New(launch.Config{
+	lc := launch.Config{
 		Sessions: mgr, Patients: svc, Launchers: launchers, Replay: state, Exists: authstate.ErrExists,
 		Agreements: &auth.StoreAgreements{Store: st}, Operator: "X26", Roles: roles, Journal: j,
-		LinkURL: srv.URL + "/launch/link", Dev: true,
+		LinkURL: root + "/launch/link", Dev: true,
 		DevMint: func(role auth.Role, user, name, org, patient string) (string, error) {
 			tok, err := dev.Mint(devissuer.TokenRequest{Role: role, User: user, Name: name, Org: org, Patient: patient})
 			if err != nil {
@@ -156,7 +167,12 @@ func newHarness(t *testing.T) *harness {
 			return tok.AccessToken, nil
 		},
 		DevVerify: verifier,
-	})
+	}
+	for _, o := range opts {
+		o(&lc, dev, state)
+	}
+	dev.Mount(e)
+	doors, err := launch.New(lc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,20 +186,34 @@ func newHarness(t *testing.T) *harness {
 			c.Redirect(http.StatusSeeOther, mgr.SignInURL(c.Request.URL.RequestURI()))
 			return
 		}
-		if p.Patient != c.Param("id") {
+		// A launch binds the session to its patient; a staff member
+		// signed in without one opens the patient they ask for.
+		patient := p.Patient
+		if patient == "" && p.Role != auth.RolePatient {
+			patient = c.Param("id")
+		}
+		if patient != c.Param("id") {
 			c.String(http.StatusForbidden, "not your patient")
 			return
 		}
-		c.String(http.StatusOK, "signed in as %s (%s, %s) on Patient/%s", p.Name, p.Role, p.Org, p.Patient)
+		who := fmt.Sprintf("signed in as %s (%s, %s) on Patient/%s", p.Name, p.Role, p.Org, patient)
+		if !strings.Contains(c.GetHeader("Accept"), "text/html") {
+			c.String(http.StatusOK, "%s", who)
+			return
+		}
+		// For a browser: the page tells a page that frames it who is
+		// signed in (a test cannot read a cross-site frame).
+		c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(`<!doctype html><title>landing</title><p id="who">`+html.EscapeString(who)+
+			`</p><script>if (parent !== window) parent.postMessage(document.getElementById("who").textContent, "*")</script>`))
 	})
-	return &harness{srv: srv, linkURL: srv.URL + "/launch/link", key: key, other: other, events: j, patient: patient, launcher: launcher}
+	return &harness{svc: svc, handler: e, root: root, linkURL: root + "/launch/link", key: key, other: other, events: j, patient: patient, launcher: launcher}
 }
 
 func joanClaims() launch.LinkClaims {
 	return launch.LinkClaims{NHSNumber: nhsJoan, BirthDate: "1940-02-03", UserID: "555123456789", Name: "Dr Ann Hale", RoleCode: "R8000", Org: practiceODS}
 }
 
-func (h *harness) sign(t *testing.T, c launch.LinkClaims) string {
+func (h *harness) sign(t testing.TB, c launch.LinkClaims) string {
 	t.Helper()
 	tok, err := launch.SignLink(h.key, launcherID, h.linkURL, time.Now(), c)
 	if err != nil {
@@ -194,7 +224,7 @@ func (h *harness) sign(t *testing.T, c launch.LinkClaims) string {
 
 // client is a browser-like client with cookies that does not follow
 // redirects.
-func client(t *testing.T) *http.Client {
+func client(t testing.TB) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
 }
@@ -205,7 +235,7 @@ type answer struct {
 	body     string
 }
 
-func do(t *testing.T, c *http.Client, method, u string, form url.Values) answer {
+func do(t testing.TB, c *http.Client, method, u string, form url.Values) answer {
 	t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -242,7 +272,7 @@ func TestLinkLandsSignedInOnThePatient(t *testing.T) {
 			if a.status != http.StatusSeeOther || a.location != "/app/patients/"+h.patient {
 				t.Fatalf("link answered %d to %q, want 303 to /app/patients/%s:\n%s", a.status, a.location, h.patient, a.body)
 			}
-			got := do(t, c, "GET", h.srv.URL+a.location, nil)
+			got := do(t, c, "GET", h.root+a.location, nil)
 			want := "signed in as Dr Ann Hale (clinical, F84012) on Patient/" + h.patient
 			if got.status != http.StatusOK || got.body != want {
 				t.Errorf("landing page: %d %q, want 200 %q", got.status, got.body, want)
@@ -283,7 +313,7 @@ func tamper(t *testing.T, tok string, edit func(map[string]any)) string {
 	return strings.Join(parts, ".")
 }
 
-func signWith(t *testing.T, key *auth.SigningKey, claims map[string]any) string {
+func signWith(t testing.TB, key *auth.SigningKey, claims map[string]any) string {
 	t.Helper()
 	tok, err := key.Sign(claims)
 	if err != nil {

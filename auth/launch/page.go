@@ -57,7 +57,7 @@ h1{font-size:32px;line-height:1.2;margin:16px 0}
 label{display:block;font-weight:bold;margin-top:16px}
 .hint{color:#4c6272;font-size:16px}
 input,select{font-size:19px;padding:6px;border:2px solid #4c6272;width:100%;max-width:420px;box-sizing:border-box;min-height:44px}
-button{margin-top:24px;font-size:19px;font-weight:bold;background:#007f3b;color:#fff;border:0;padding:12px 20px;min-height:44px;box-shadow:0 4px 0 #00401e;cursor:pointer}
+button{display:block;margin-top:24px;font-size:19px;font-weight:bold;background:#007f3b;color:#fff;border:0;padding:12px 20px;min-height:44px;box-shadow:0 4px 0 #00401e;cursor:pointer}
 a{color:#005eb8}
 :focus{outline:4px solid #ffeb3b;box-shadow:0 4px 0 #212b32}
 </style>

@@ -3,6 +3,7 @@ package launch
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -23,11 +24,24 @@ func (d *Doors) signInPage(c *gin.Context) {
 	returnTo := c.Query("return_to")
 	if !d.cfg.Dev {
 		d.render(c.Writer, http.StatusOK, page{Title: "Sign in to ucp",
-			Lead:   "Open ucp from your GP or clinical system: it signs you in and opens the patient's plan.",
-			Detail: []string{"Patients: open ucp from the NHS App."}})
+			Lead:  "Open ucp from your GP or clinical system: it signs you in and opens the patient's plan.",
+			Links: d.providerLinks(returnTo)})
 		return
 	}
 	d.devForm(c, http.StatusOK, returnTo, "", nil)
+}
+
+// providerLinks are the sign-in buttons of the configured providers.
+func (d *Doors) providerLinks(returnTo string) []link {
+	var out []link
+	for _, sp := range d.cfg.SignIn {
+		href := "/auth/oidc/" + url.PathEscape(sp.Name) + "/start"
+		if returnTo != "" {
+			href += "?" + url.Values{"return_to": {session.LocalPath(returnTo)}}.Encode()
+		}
+		out = append(out, link{Href: href, Text: sp.Label})
+	}
+	return out
 }
 
 // devForm shows the development sign-in form; problem, when set, is shown
@@ -61,6 +75,7 @@ func (d *Doors) devForm(c *gin.Context, status int, returnTo, problem string, pr
 	if problem != "" {
 		p.Detail = []string{"There is a problem: " + problem}
 	}
+	p.Links = d.providerLinks(returnTo)
 	d.render(c.Writer, status, p)
 }
 

@@ -23,7 +23,7 @@ func formToken(t *testing.T, c *http.Client, u string) string {
 
 func TestDevSignIn(t *testing.T) {
 	h := newHarness(t)
-	signin := h.srv.URL + "/auth/signin"
+	signin := h.root + "/auth/signin"
 	for _, tc := range []struct {
 		name     string
 		form     url.Values
@@ -54,7 +54,7 @@ func TestDevSignIn(t *testing.T) {
 				f[k] = []string{strings.ReplaceAll(v[0], "{patient}", h.patient)}
 			}
 			f.Set("csrf_token", formToken(t, c, signin))
-			a := do(t, c, "POST", h.srv.URL+"/auth/signin/dev", f)
+			a := do(t, c, "POST", h.root+"/auth/signin/dev", f)
 			if a.status != tc.status {
 				t.Fatalf("status %d, want %d:\n%s", a.status, tc.status, a.body)
 			}
@@ -68,7 +68,7 @@ func TestDevSignIn(t *testing.T) {
 				t.Errorf("to %q, want %q", a.location, want)
 			}
 			if tc.landing != "" {
-				got := do(t, c, "GET", h.srv.URL+a.location, nil)
+				got := do(t, c, "GET", h.root+a.location, nil)
 				if want := strings.ReplaceAll(tc.landing, "{patient}", h.patient); got.body != want {
 					t.Errorf("landing: %q, want %q", got.body, want)
 				}
@@ -80,7 +80,7 @@ func TestDevSignIn(t *testing.T) {
 func TestDevSignInNeedsItsCSRFToken(t *testing.T) {
 	h := newHarness(t)
 	c := client(t)
-	tok := formToken(t, c, h.srv.URL+"/auth/signin")
+	tok := formToken(t, c, h.root+"/auth/signin")
 	form := url.Values{"role": {"clinical"}, "user": {"u1"}, "name": {"Dr Dev"}, "org": {"F84012"}}
 	for name, tc := range map[string]struct {
 		c     *http.Client
@@ -96,7 +96,7 @@ func TestDevSignInNeedsItsCSRFToken(t *testing.T) {
 				f[k] = v
 			}
 			f.Set("csrf_token", tc.token)
-			if a := do(t, tc.c, "POST", h.srv.URL+"/auth/signin/dev", f); a.status != http.StatusForbidden {
+			if a := do(t, tc.c, "POST", h.root+"/auth/signin/dev", f); a.status != http.StatusForbidden {
 				t.Errorf("status %d, want 403", a.status)
 			}
 		})
@@ -107,8 +107,8 @@ func TestDevSignInNeedsItsCSRFToken(t *testing.T) {
 // patient.
 func signIn(t *testing.T, h *harness, c *http.Client, role string) {
 	t.Helper()
-	f := url.Values{"role": {role}, "user": {"u1"}, "name": {"Dr Dev"}, "org": {"F84012"}, "csrf_token": {formToken(t, c, h.srv.URL+"/auth/signin")}}
-	if a := do(t, c, "POST", h.srv.URL+"/auth/signin/dev", f); a.status != http.StatusSeeOther {
+	f := url.Values{"role": {role}, "user": {"u1"}, "name": {"Dr Dev"}, "org": {"F84012"}, "csrf_token": {formToken(t, c, h.root+"/auth/signin")}}
+	if a := do(t, c, "POST", h.root+"/auth/signin/dev", f); a.status != http.StatusSeeOther {
 		t.Fatalf("sign-in: %d\n%s", a.status, a.body)
 	}
 }
@@ -128,13 +128,13 @@ func TestPickPatient(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := client(t)
 			signIn(t, h, c, tc.role)
-			tok := formToken(t, c, h.srv.URL+"/auth/patient")
-			a := do(t, c, "POST", h.srv.URL+"/auth/patient", url.Values{"nhs_number": {tc.nhs}, "csrf_token": {tok}})
+			tok := formToken(t, c, h.root+"/auth/patient")
+			a := do(t, c, "POST", h.root+"/auth/patient", url.Values{"nhs_number": {tc.nhs}, "csrf_token": {tok}})
 			if a.status != tc.status || !strings.Contains(a.body, tc.says) {
 				t.Fatalf("%d, want %d saying %q:\n%s", a.status, tc.status, tc.says, a.body)
 			}
 			if tc.status == 303 {
-				if got := do(t, c, "GET", h.srv.URL+a.location, nil); !strings.HasSuffix(got.body, "on Patient/"+h.patient) {
+				if got := do(t, c, "GET", h.root+a.location, nil); !strings.HasSuffix(got.body, "on Patient/"+h.patient) {
 					t.Errorf("landing: %q", got.body)
 				}
 			}
@@ -146,7 +146,7 @@ func TestPickPatient(t *testing.T) {
 	t.Run("forged", func(t *testing.T) {
 		c := client(t)
 		signIn(t, h, c, "view")
-		if a := do(t, c, "POST", h.srv.URL+"/auth/patient", url.Values{"nhs_number": {nhsJoan}}); a.status != http.StatusForbidden {
+		if a := do(t, c, "POST", h.root+"/auth/patient", url.Values{"nhs_number": {nhsJoan}}); a.status != http.StatusForbidden {
 			t.Errorf("without the CSRF token: %d, want 403", a.status)
 		}
 	})
@@ -156,19 +156,19 @@ func TestSignOut(t *testing.T) {
 	h := newHarness(t)
 	c := client(t)
 	a := do(t, c, "GET", h.linkURL+"?token="+url.QueryEscape(h.sign(t, joanClaims())), nil)
-	landing := h.srv.URL + a.location
+	landing := h.root + a.location
 	if got := do(t, c, "GET", landing, nil); got.status != http.StatusOK {
 		t.Fatalf("not signed in: %d", got.status)
 	}
 	// A forged sign-out (no token) changes nothing.
-	if got := do(t, c, "POST", h.srv.URL+"/auth/signout", url.Values{}); got.status != http.StatusForbidden {
+	if got := do(t, c, "POST", h.root+"/auth/signout", url.Values{}); got.status != http.StatusForbidden {
 		t.Errorf("forged sign-out: %d, want 403", got.status)
 	}
 	if got := do(t, c, "GET", landing, nil); got.status != http.StatusOK {
 		t.Fatalf("a forged sign-out ended the session: %d", got.status)
 	}
-	tok := formToken(t, c, h.srv.URL+"/auth/signout")
-	if got := do(t, c, "POST", h.srv.URL+"/auth/signout", url.Values{"csrf_token": {tok}}); got.status != http.StatusOK || !strings.Contains(got.body, "You are signed out") {
+	tok := formToken(t, c, h.root+"/auth/signout")
+	if got := do(t, c, "POST", h.root+"/auth/signout", url.Values{"csrf_token": {tok}}); got.status != http.StatusOK || !strings.Contains(got.body, "You are signed out") {
 		t.Fatalf("sign-out: %d\n%s", got.status, got.body)
 	}
 	if ev := h.events.last(t); ev.Subtype[0].Code != "110123" || ev.Entity[0].What.Reference != "Patient/"+h.patient {

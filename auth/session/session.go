@@ -515,3 +515,18 @@ func (m *Manager) CheckFormToken(r *http.Request) error {
 	}
 	return nil
 }
+
+// FormCookie returns the form cookie FormToken set, or "": a sign-in that
+// leaves ucp and comes back (an OpenID Connect redirect) binds its state
+// to the browser with it.
+func (m *Manager) FormCookie(r *http.Request) string {
+	name := formCookieName
+	if m.secure {
+		name = secureFormCookieName
+	}
+	c, err := r.Cookie(name)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}

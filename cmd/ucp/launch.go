@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -27,10 +30,94 @@ type launchFlags struct {
 	// FrameAncestors are the origins (GP systems) allowed to show ucp's
 	// pages in a frame.
 	FrameAncestors []string
+	// Staff sign-in (NHS CIS2): ucp is its OpenID Connect relying party.
+	SignInIssuer, SignInClientID, SignInSecretFile string
+	// Patient sign-in (NHS login), with private_key_jwt.
+	NHSLoginIssuer, NHSLoginClientID, NHSLoginKeyFile string
+	// LaunchersFile names the GP systems trusted to launch ucp as a SMART
+	// app.
+	LaunchersFile string
 }
 
 func (lf *launchFlags) register(fs *flag.FlagSet) {
 	fs.Var((*repeated)(&lf.FrameAncestors), "frame-ancestors", "an `ORIGIN` (https://gp.example.com) allowed to show ucp's pages in a frame (repeatable); nobody else may")
+	fs.StringVar(&lf.SignInIssuer, "signin-issuer", "", "staff sign in to the pages with this OpenID Connect issuer `URL` (NHS CIS2); its ID tokens are mapped as its Bearer tokens are (--roles, --min-id-assurance)")
+	fs.StringVar(&lf.SignInClientID, "signin-client-id", "", "ucp's client `ID` at --signin-issuer")
+	fs.StringVar(&lf.SignInSecretFile, "signin-client-secret-file", "", "a `FILE` holding ucp's client secret at --signin-issuer")
+	fs.StringVar(&lf.NHSLoginIssuer, "nhslogin-issuer", "", "patients sign in with this NHS login issuer `URL`")
+	fs.StringVar(&lf.NHSLoginClientID, "nhslogin-client-id", "", "ucp's client `ID` at --nhslogin-issuer")
+	fs.StringVar(&lf.NHSLoginKeyFile, "nhslogin-key", "", "ucp's private key at --nhslogin-issuer (private_key_jwt), a PEM `FILE`")
+	fs.StringVar(&lf.LaunchersFile, "launchers", "", "JSON `FILE` of the GP systems trusted to launch ucp as a SMART app (/launch/smart): name, iss, client_id, client_secret_file or key_file, roles")
+}
+
+// signIn builds the sign-in providers the flags (and --dev) name, and the
+// verifier of staff ID tokens.
+func (lf *launchFlags) signIn(cfg serveConfig, sec *security) ([]*launch.SignInProvider, launch.TokenVerifier, error) {
+	var providers []*launch.SignInProvider
+	var staff []auth.IssuerConfig
+	if lf.SignInIssuer != "" {
+		if lf.SignInClientID == "" || lf.SignInSecretFile == "" {
+			return nil, nil, errors.New("--signin-issuer needs --signin-client-id and --signin-client-secret-file")
+		}
+		secret, err := os.ReadFile(lf.SignInSecretFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--signin-client-secret-file: %w", err)
+		}
+		providers = append(providers, &launch.SignInProvider{Name: "staff", Label: "Sign in with NHS CIS2 (staff)", Issuer: lf.SignInIssuer,
+			ClientID: lf.SignInClientID, ClientSecret: strings.TrimSpace(string(secret)), Scopes: []string{"profile", "nationalrbacaccess"}})
+		staff = append(staff, auth.IssuerConfig{URL: lf.SignInIssuer, Audience: lf.SignInClientID, Roles: sec.roles})
+	}
+	if lf.NHSLoginIssuer != "" {
+		if lf.NHSLoginClientID == "" || lf.NHSLoginKeyFile == "" {
+			return nil, nil, errors.New("--nhslogin-issuer needs --nhslogin-client-id and --nhslogin-key")
+		}
+		if _, err := os.Stat(lf.NHSLoginKeyFile); err != nil {
+			return nil, nil, fmt.Errorf("--nhslogin-key: %w", err)
+		}
+		key, err := auth.LoadOrCreateSigningKey(lf.NHSLoginKeyFile, "RS256")
+		if err != nil {
+			return nil, nil, fmt.Errorf("--nhslogin-key: %w", err)
+		}
+		providers = append(providers, &launch.SignInProvider{Name: "nhslogin", Label: "Sign in with NHS login (patients)", Issuer: lf.NHSLoginIssuer,
+			ClientID: lf.NHSLoginClientID, Key: key, Scopes: []string{"profile"}, Patients: true})
+	}
+	if sec.dev != nil && len(providers) == 0 {
+		// Development: the same relying party against the development
+		// issuer, standing in for CIS2 and NHS login.
+		dev := sec.dev
+		providers = append(providers,
+			&launch.SignInProvider{Name: "dev-staff", Label: "Sign in through the development identity provider (as NHS CIS2)", Issuer: dev.URL(),
+				ClientID: devSignInClient, ClientSecret: "development", HTTPClient: devClient(dev)},
+			&launch.SignInProvider{Name: "dev-patient", Label: "Sign in through the development identity provider (as NHS login)", Issuer: dev.URL(),
+				ClientID: devSignInClient, ClientSecret: "development", Patients: true, HTTPClient: devClient(dev)})
+		roles := auth.DevRoleMap()
+		if sec.roles != nil {
+			for k, v := range sec.roles.Codes {
+				roles.Codes[k] = v
+			}
+		}
+		staff = append(staff, auth.IssuerConfig{URL: dev.URL(), Audience: devSignInClient, Roles: roles, KeySet: dev.Key().KeySet()})
+	}
+	if len(staff) == 0 {
+		return providers, nil, nil
+	}
+	v, err := auth.NewVerifier(auth.VerifierConfig{Issuers: staff, MinIDAssurance: cfg.MinIDAssurance})
+	if err != nil {
+		return nil, nil, err
+	}
+	return providers, v, nil
+}
+
+// devSignInClient is ucp's client id at the development issuer.
+const devSignInClient = "ucp-dev-signin"
+
+// devClient reaches the development issuer in this same process even when
+// it serves a certificate nobody trusts (a self-signed --tls-cert): the
+// issuer is on loopback and its tokens are checked against its own key.
+func devClient(dev *devissuer.Issuer) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{InsecureSkipVerify: strings.HasPrefix(dev.URL(), "https://")} //nolint:gosec // loopback, development only
+	return &http.Client{Timeout: 10 * time.Second, Transport: t}
 }
 
 // devLauncherID is the development launcher that `ucp link` signs for
@@ -64,7 +151,7 @@ func (l *launchDoors) Close() error {
 // mountLaunch opens the sign-in state and serves the doors (the signed
 // link, the sign-in pages, sign-out) on e. public is the server's origin as
 // clients see it.
-func mountLaunch(ctx context.Context, cfg serveConfig, e *gin.Engine, public string, tls bool, sec *security, loader *service.Service, sink *audit.Sink) (*launchDoors, error) {
+func mountLaunch(ctx context.Context, cfg serveConfig, e *gin.Engine, public string, overTLS bool, sec *security, loader *service.Service, sink *audit.Sink) (*launchDoors, error) {
 	state, err := authstate.Open(ctx, authStateFile(cfg.dataDir()))
 	if err != nil {
 		return nil, fmt.Errorf("sign-in state: %w", err)
@@ -73,7 +160,7 @@ func mountLaunch(ctx context.Context, cfg serveConfig, e *gin.Engine, public str
 		state.Close()
 		return nil, err
 	}
-	sessions, err := session.NewManager(session.Config{State: state, NotFound: authstate.ErrNotFound, BaseURL: public, TLS: tls, FrameAncestors: cfg.Launch.FrameAncestors})
+	sessions, err := session.NewManager(session.Config{State: state, NotFound: authstate.ErrNotFound, BaseURL: public, TLS: overTLS, FrameAncestors: cfg.Launch.FrameAncestors})
 	if err != nil {
 		return fail(fmt.Errorf("--frame-ancestors: %w", err))
 	}
@@ -109,6 +196,16 @@ func mountLaunch(ctx context.Context, cfg serveConfig, e *gin.Engine, public str
 				return "", err
 			}
 			return tok.AccessToken, nil
+		}
+	}
+	lc.SignIn, lc.Staff, err = cfg.Launch.signIn(cfg, sec)
+	if err != nil {
+		return fail(err)
+	}
+	lc.Pending, lc.Origin = state, public
+	if cfg.Launch.LaunchersFile != "" {
+		if lc.LaunchingSystems, err = launch.LoadLaunchingSystems(cfg.Launch.LaunchersFile); err != nil {
+			return fail(fmt.Errorf("--launchers: %w", err))
 		}
 	}
 	doors, err := launch.New(lc)

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"html"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -89,5 +92,53 @@ func TestLinkCommand(t *testing.T) {
 
 	if _, code, _ := link("--nhs", "1234567890"); code != 2 {
 		t.Errorf("a bad NHS number: exit %d, want 2", code)
+	}
+}
+
+// TestDevSignInThroughTheRelyingParty signs a patient in on a --dev
+// server through its OpenID Connect relying party and the development
+// issuer's code flow, as NHS login would: they land on their own plan.
+func TestDevSignInThroughTheRelyingParty(t *testing.T) {
+	dir := t.TempDir()
+	srv := serveTest(t, serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(dir, "ucp.db"), Demo: true, MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3})
+	root := publicOrigin(srv.base)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	step := func(method, u string, form url.Values) (*http.Response, string) {
+		t.Helper()
+		var resp *http.Response
+		var err error
+		if form != nil {
+			resp, err = c.PostForm(u, form)
+		} else {
+			resp, err = c.Get(u)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, _ := step("GET", root+"/auth/oidc/dev-patient/start", nil)
+	authorize := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(authorize, root+"/dev-issuer/authorize?") {
+		t.Fatalf("start: %d to %q", resp.StatusCode, authorize)
+	}
+	_, form := step("GET", authorize, nil)
+	f := url.Values{"role": {"patient"}, "user": {"nhs-login-joan"}, "name": {"Joan Smith"}, "nhs_number": {demoNHS}}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(form, -1) {
+		f.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	resp, _ = step("POST", strings.Split(authorize, "?")[0], f)
+	resp, body := step("GET", resp.Header.Get("Location"), nil)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/app/patients/") {
+		t.Fatalf("callback: %d to %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	bearer = token(t, srv, auth.RoleClinical)
+	defer func() { bearer = "" }()
+	_, bundle := get(t, srv.base+"/Patient?identifier="+url.QueryEscape("https://fhir.nhs.uk/Id/nhs-number|"+demoNHS))
+	if want := "/app/patients/" + resttest.Str(resttest.Path(bundle, "entry.0.resource.id")); resp.Header.Get("Location") != want {
+		t.Errorf("landed on %q, want %q (their own record)", resp.Header.Get("Location"), want)
 	}
 }
