@@ -393,6 +393,14 @@ func TestPatientSeesTheirOwnPlanOnly(t *testing.T) {
 	if exists(t, ctx, ".ucp-banner") {
 		t.Error("another patient's banner is shown")
 	}
+	axe(t, ctx) // the refusal page
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/app/accessibility")); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, ctx, "h1"); got != "Accessibility statement" {
+		t.Errorf("accessibility page heading %q", got)
+	}
+	axe(t, ctx)
 }
 
 func TestFindAPatient(t *testing.T) {
