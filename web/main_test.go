@@ -23,6 +23,7 @@ import (
 	"ucp/fhir/service"
 	"ucp/internal/browsertest"
 	"ucp/internal/resttest"
+	"ucp/profiles"
 	"ucp/store"
 	"ucp/web"
 )
@@ -52,6 +53,7 @@ type env struct {
 	url    string
 	st     store.Store
 	loader *service.Service
+	svc    *service.Service // the pages' service, with the policy
 	sink   *audit.Sink
 }
 
@@ -70,6 +72,13 @@ func principal(role auth.Role, patient, name string) *auth.Principal {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	st, reg := resttest.OpenStore(t), resttest.NewRegistry(t)
+	// ucp's own search parameters (supporting-info, for the urgent query),
+	// as ucp serve registers them.
+	for _, sp := range profiles.SearchParameters() {
+		if err := reg.Register(sp); err != nil {
+			t.Fatal(err)
+		}
+	}
 	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidator(st, reg)})
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +135,7 @@ func newEnv(t *testing.T) *env {
 	if mgr, err = session.NewManager(session.Config{State: state, NotFound: authstate.ErrNotFound, BaseURL: srv.URL}); err != nil {
 		t.Fatal(err)
 	}
-	en := &env{t: t, url: srv.URL, st: st, loader: loader, sink: sink}
+	en := &env{t: t, url: srv.URL, st: st, loader: loader, svc: svc, sink: sink}
 	return en
 }
 

@@ -14,6 +14,7 @@ import (
 	"ucp/auth"
 	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
+	"ucp/profiles"
 )
 
 var funcs = template.FuncMap{
@@ -253,25 +254,7 @@ func (a *App) find(c *gin.Context, v *view) error {
 }
 
 // validNHSNumber checks 10 digits and the modulus 11 check digit.
-func validNHSNumber(s string) bool {
-	if len(s) != 10 {
-		return false
-	}
-	sum := 0
-	for i := 0; i < 10; i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-		if i < 9 {
-			sum += int(s[i]-'0') * (10 - i)
-		}
-	}
-	check := 11 - sum%11
-	if check == 11 {
-		check = 0
-	}
-	return check != 10 && check == int(s[9]-'0')
-}
+func validNHSNumber(s string) bool { return profiles.ValidNHSNumber(s) }
 
 func validDate(s string) bool {
 	_, err := time.Parse("2006-01-02", s)

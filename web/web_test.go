@@ -22,6 +22,7 @@ import (
 
 	"ucp/auth"
 	"ucp/fhir/resource"
+	"ucp/fhir/service"
 	"ucp/internal/browsertest"
 )
 
@@ -544,22 +545,24 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 		t.Fatalf("after approval the status is %q:\n%s", got, text(t, ctx, "main"))
 	}
 	pageCPR, pagePPD := text(t, ctx, "#cpr-decision"), text(t, ctx, "#ppd-value")
-	// The FHIR urgent query finds that plan, with the same content.
-	plans, err := e.loader.Find(context.Background(), "CarePlan", "status=active&subject=Patient/ex-patient-minimal", 10)
-	if err != nil || len(plans) != 1 {
-		t.Fatalf("active plans of the patient: %d, %v", len(plans), err)
+	// The FHIR urgent query (README, "The urgent-care query"), as urgent
+	// care runs it, finds that plan with the same content.
+	nhs := nhsOf(t, e.load("patient-minimal"))
+	q := url.Values{"status": {"active"}, "subject:identifier": {"https://fhir.nhs.uk/Id/nhs-number|" + nhs},
+		"_include": {"CarePlan:subject", "CarePlan:supporting-info", "CarePlan:condition"}}
+	viewer := auth.NewContext(context.Background(), principal(auth.RoleView, "", "Paramedic Lee"))
+	res, err := e.svc.Search(viewer, service.SearchRequest{Type: "CarePlan", Params: q, Query: q.Encode()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	plan, _ := resource.Parse(plans[0].JSON)
-	var cpr, ppd string
-	for _, r := range plan["supportingInfo"].([]any) {
-		ref := resource.ParseReference(r.(map[string]any)["reference"].(string))
-		v, err := e.st.Read(context.Background(), ref.Type, ref.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, _ := resource.Parse(v.JSON)
+	if len(res.Matches) != 1 {
+		t.Fatalf("the urgent query found %d plans, want the one approved through the forms", len(res.Matches))
+	}
+	var cpr, ppd, diagnosis string
+	for _, v := range res.Included {
+		r, _ := resource.Parse(v.JSON)
 		disp := ""
-		if vc, ok := res["valueCodeableConcept"].(map[string]any); ok {
+		if vc, ok := r["valueCodeableConcept"].(map[string]any); ok {
 			disp = vc["coding"].([]any)[0].(map[string]any)["display"].(string)
 		}
 		switch {
@@ -567,9 +570,11 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 			cpr = disp
 		case bytes.Contains(v.JSON, []byte(`"preferred-place-of-death"`)):
 			ppd = disp
+		case v.Type == "Condition":
+			diagnosis, _ = r["code"].(map[string]any)["text"].(string)
 		}
 	}
-	if cpr == "" || cpr != pageCPR || ppd == "" || !strings.HasPrefix(pagePPD, ppd) {
-		t.Errorf("stored CPR %q and place %q; the page showed %q and %q", cpr, ppd, pageCPR, pagePPD)
+	if cpr == "" || cpr != pageCPR || ppd == "" || !strings.HasPrefix(pagePPD, ppd) || diagnosis != "Motor neurone disease" {
+		t.Errorf("the urgent query gives CPR %q, place %q, diagnosis %q; the page showed %q and %q", cpr, ppd, diagnosis, pageCPR, pagePPD)
 	}
 }
