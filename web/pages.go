@@ -60,6 +60,8 @@ type urgentData struct {
 	ReasonError   string
 	BreakGlass    string
 	Clinician     bool
+	// CurrentPlan is the approved plan when the page shows another one.
+	CurrentPlan string
 }
 
 // urgentView is the urgent care view of a patient's current plan (or the
@@ -127,6 +129,10 @@ func (a *App) showPlan(c *gin.Context, v *view, ctx context.Context, d *urgentDa
 		if plan == nil {
 			return outcome.Errorf(outcome.NotFound, "there is no plan %s for this patient that you can see", want)
 		}
+	}
+	// Opened from an old link: another plan is the approved one now.
+	if cur := currentPlan(plans); plan != nil && cur != nil && resource.ID(cur) != resource.ID(plan) && str(cur, "status") == "active" {
+		d.CurrentPlan = resource.ID(cur)
 	}
 	d.Clinician = p.Role == auth.RoleClinical
 	if plan == nil {

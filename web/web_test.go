@@ -313,6 +313,23 @@ func TestClinicianRevokesWithAReason(t *testing.T) {
 	if got := text(t, ctx, "#plan-status"); !strings.Contains(got, "Superseded") {
 		t.Errorf("old version's status = %q, want Superseded in words", got)
 	}
+	// A new plan approved since: the old plan's link says so and leads to it.
+	next := e.load("careplan-active")
+	next["id"] = "ex-careplan-2"
+	e.putRes(next)
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/app/patients/ex-patient?plan=ex-careplan")); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, ctx, "#newer-plan"); !strings.Contains(got, "newer approved plan") {
+		t.Errorf("old plan's notice = %q", got)
+	}
+	submit(t, ctx, "#newer-plan a")
+	if got := text(t, ctx, "#plan-status"); got != "Approved" {
+		t.Errorf("the current plan's status = %q", got)
+	}
+	if exists(t, ctx, "#newer-plan") {
+		t.Error("the current plan says a newer one exists")
+	}
 }
 
 func TestBreakGlassShowsAPlanHiddenByWithdrawnConsent(t *testing.T) {
