@@ -30,7 +30,7 @@ ifneq ($(wildcard $(SHARED)/specs/nrl-producer.yaml),)
 export NRL_SPEC ?= $(SHARED)/specs/nrl-producer.yaml
 endif
 
-.PHONY: build run run-nrl test test-env test-postgres vet mutants bench fuzz clean
+.PHONY: build run run-nrl test test-env test-postgres vet mutants bench fuzz clean screenshots
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ucp
@@ -118,6 +118,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzTSQuery$$' -fuzztime $(FUZZTIME) ./store/postgres/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDeathDate$$' -fuzztime $(FUZZTIME) ./careplan/
 	$(GO) test -run '^$$' -fuzz '^FuzzParams$$' -fuzztime $(FUZZTIME) ./report/
+	$(GO) test -run '^$$' -fuzz '^FuzzFormValues$$' -fuzztime $(FUZZTIME) ./web/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyLink$$' -fuzztime $(FUZZTIME) ./auth/launch/
 	$(GO) test -run '^$$' -fuzz '^FuzzGrant$$' -fuzztime $(FUZZTIME) ./auth/oauth/
 	$(GO) test -run '^$$' -fuzz '^FuzzJobOf$$' -fuzztime $(FUZZTIME) ./nrl/
@@ -125,3 +126,11 @@ fuzz:
 
 clean:
 	rm -rf bin data
+
+## screenshots: PNGs of the web app's main pages (urgent care view, edit form,
+## history, patient view, find a patient, print preview), 1280 and 375 px wide,
+## from the web package's browser tests, into screenshots/ (not committed)
+screenshots:
+	@mkdir -p screenshots
+	UCP_SCREENSHOTS=$(abspath screenshots) $(GO) test -count=1 -run 'TestUrgentView|TestClinician|TestPatientSees|TestFindAPatient|TestPrint' ./web/
+	@ls screenshots

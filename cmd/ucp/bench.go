@@ -57,6 +57,8 @@ type benchReport struct {
 	Ceiling []ceilingShare `json:"of_ceiling"`
 	// Measures are the times of one evaluation of each Measure.
 	Measures []measureTiming `json:"measures,omitempty"`
+	// PageWeight is what one urgent care view page downloads (web.go).
+	PageWeight string `json:"page_weight,omitempty"`
 }
 
 type ceilingShare struct {
@@ -200,7 +202,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		defer pprof.StopCPUProfile()
 	}
-	for _, sc := range benchScenarios(srv.base, "Bearer "+tok.AccessToken, samples) {
+	scenarios := benchScenarios(srv.base, "Bearer "+tok.AccessToken, samples)
+	page, weight, err := webBench(ctx, srv, samples)
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp bench:", err)
+		return 1
+	}
+	for _, sc := range append(scenarios, page) {
 		if *only != "" && !strings.Contains(sc.Name, *only) {
 			continue
 		}
@@ -248,6 +256,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		for _, c := range report.Ceiling {
 			fmt.Fprintf(stdout, "  %-36s %3d clients  %5.1f%%\n", c.Scenario, c.Clients, 100*c.Share)
 		}
+	}
+	if *only == "" || strings.Contains(page.Name, *only) {
+		w, err := weight(ctx)
+		if err != nil {
+			fmt.Fprintln(stderr, "ucp bench:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, w)
+		report.PageWeight = w
 	}
 	report.DatabaseBytes = fileSizes(db, db+"-wal")
 	if sz, ok := srv.store.(interface {

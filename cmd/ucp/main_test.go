@@ -454,11 +454,14 @@ func TestBenchRuns(t *testing.T) {
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 18 || rep.Resources == 0 || rep.LoadRejected != 0 {
-		t.Errorf("report has %d results and %d resources (%d rejected), want 18 results (6 scenarios × 2 clients, and 2 clients paced)", len(rep.Results), rep.Resources, rep.LoadRejected)
+	if len(rep.Results) != 21 || rep.Resources == 0 || rep.LoadRejected != 0 {
+		t.Errorf("report has %d results and %d resources (%d rejected), want 21 results (7 scenarios × 2 clients, and 2 clients paced)", len(rep.Results), rep.Resources, rep.LoadRejected)
 	}
-	if len(rep.Ceiling) != 10 {
-		t.Errorf("report relates %d results to the ceiling, want 10 (5 scenarios × 2, not the paced runs)", len(rep.Ceiling))
+	if len(rep.Ceiling) != 12 {
+		t.Errorf("report relates %d results to the ceiling, want 12 (6 scenarios × 2, not the paced runs)", len(rep.Ceiling))
+	}
+	if !strings.Contains(rep.PageWeight, "urgent care view page weight") {
+		t.Errorf("report lacks the urgent care view's page weight: %q", rep.PageWeight)
 	}
 	for i, r := range rep.Results {
 		// Each run with 2 clients is followed by one paced at half its rate.

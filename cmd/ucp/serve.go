@@ -392,6 +392,11 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		doors.Close()
 		return fail(err)
 	}
+	// The web app's pages (web.go).
+	if err := mountWeb(api.Handler(), api.Service(), doors.sessions, sink, log); err != nil {
+		doors.Close()
+		return fail(err)
+	}
 	metricsHTTP, err := serveMetrics(cfg, mx, api.Handler(), log)
 	if err != nil {
 		doors.Close()

@@ -1,0 +1,464 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"ucp/auth"
+	"ucp/fhir/outcome"
+	"ucp/fhir/resource"
+	"ucp/fhir/service"
+	"ucp/profiles"
+	"ucp/store"
+)
+
+// choice is one coded answer of a form, from the project's value sets.
+type choice struct {
+	Value   string // system|code, what the form sends back
+	Display string
+}
+
+// choices lists the concepts of the ValueSet url, leaving out the codes
+// in except.
+func choices(url string, except ...string) []choice {
+	var out []choice
+	for _, vs := range profiles.ValueSets() {
+		if str(vs, "url") != url {
+			continue
+		}
+		for _, inc := range objs(obj(vs, "compose"), "include") {
+			for _, c := range objs(inc, "concept") {
+				code := str(c, "code")
+				skip := false
+				for _, e := range except {
+					skip = skip || e == code
+				}
+				if !skip {
+					out = append(out, choice{Value: str(inc, "system") + "|" + code, Display: str(c, "display")})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// chosen finds the form's answer among the choices: a value not offered is
+// refused, so nothing but the value set's codes is written.
+func chosen(cs []choice, v string) (map[string]any, bool) {
+	for _, c := range cs {
+		if c.Value == v {
+			system, code, _ := strings.Cut(v, "|")
+			return map[string]any{"coding": []any{map[string]any{"system": system, "code": code, "display": c.Display}}}, true
+		}
+	}
+	return nil, false
+}
+
+// me is the signed-in user as a Reference: their fhirUser when they have
+// one, and their name.
+func me(p *auth.Principal) map[string]any {
+	r := map[string]any{"display": p.Name}
+	if p.FHIRUser != "" && !strings.Contains(p.FHIRUser, "://") {
+		r["reference"] = p.FHIRUser
+	}
+	if p.Name == "" {
+		r["display"] = "Clinician " + p.UserID
+	}
+	return r
+}
+
+// newPlanData is the create-a-plan page's data.
+type newPlanData struct {
+	PatientID string
+	Consents  []choice
+	Types     []choice
+	Errors    map[string]string
+	Consent   string
+	Type      string
+}
+
+func newPlanChoices(d *newPlanData) {
+	d.Consents = choices(profiles.ValueSetConsentToShare, profiles.CodeConsentWithdrawn)
+	d.Types = choices(profiles.ValueSetCarePlanType)
+}
+
+// newPlan is the create-a-plan form: the plan's type and the patient's
+// consent to share, without which no plan may be written.
+func (a *App) newPlan(c *gin.Context, v *view) error {
+	ctx := c.Request.Context()
+	if err := clinicianOnly(ctx); err != nil {
+		return err
+	}
+	rd := reader{a: a, ctx: ctx, r: c.Request}
+	id := c.Query("patient")
+	if id == "" && c.Query("nhs_number") != "" {
+		pats, err := rd.search("Patient", url.Values{"identifier": {"https://fhir.nhs.uk/Id/nhs-number|" + c.Query("nhs_number")}})
+		if err != nil {
+			return err
+		}
+		if len(pats) == 0 {
+			return outcome.Errorf(outcome.NotFound, "ucp holds no record for NHS number %s; the patient's record must be added before a plan can be written", c.Query("nhs_number"))
+		}
+		id = resource.ID(pats[0])
+	}
+	if id == "" {
+		return outcome.Errorf(outcome.Invalid, "say which patient the plan is for")
+	}
+	b, _, err := rd.banner(id)
+	if err != nil {
+		return err
+	}
+	v.Patient, v.Title = b, "Create a plan"
+	d := &newPlanData{PatientID: id, Errors: map[string]string{}}
+	newPlanChoices(d)
+	v.Data = d
+	a.render(c, "newplan", v)
+	return nil
+}
+
+// createPlan records the consent to share and writes the draft plan.
+func (a *App) createPlan(c *gin.Context, v *view) error {
+	ctx := c.Request.Context()
+	p := auth.FromContext(ctx)
+	id := c.Param("id")
+	d := &newPlanData{PatientID: id, Errors: map[string]string{}, Consent: c.PostForm("consent"), Type: c.PostForm("type")}
+	newPlanChoices(d)
+	consent, ok := chosen(d.Consents, d.Consent)
+	if !ok {
+		d.Errors["consent"] = "Select how the patient consented to sharing their plan"
+	}
+	typ, ok := chosen(d.Types, d.Type)
+	if !ok {
+		d.Errors["type"] = "Select the type of plan"
+	}
+	if len(d.Errors) > 0 {
+		rd := reader{a: a, ctx: ctx, r: c.Request}
+		b, _, err := rd.banner(id)
+		if err != nil {
+			return err
+		}
+		v.Patient, v.Title, v.Data, v.status = b, "Create a plan", d, http.StatusUnprocessableEntity
+		a.render(c, "newplan", v)
+		return nil
+	}
+	now := a.cfg.Now().UTC().Format("2006-01-02T15:04:05Z")
+	subject := map[string]any{"reference": "Patient/" + id}
+	if _, err := a.write(ctx, c.Request, &service.Entry{Method: http.MethodPost, Type: "Consent", Resource: map[string]any{
+		"resourceType": "Consent", "meta": map[string]any{"profile": []any{profiles.ProfileConsent}}, "status": "active",
+		"scope":    map[string]any{"coding": []any{map[string]any{"system": profiles.SystemConsentScope, "code": "patient-privacy"}}},
+		"category": []any{consent}, "patient": subject, "dateTime": now, "performer": []any{me(p)},
+		"policyRule": map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN", "display": "opt-in"}}},
+		"provision":  map[string]any{"type": "permit"},
+	}}); err != nil {
+		return err
+	}
+	res, err := a.write(ctx, c.Request, &service.Entry{Method: http.MethodPost, Type: "CarePlan", Resource: map[string]any{
+		"resourceType": "CarePlan", "meta": map[string]any{"profile": []any{profiles.ProfileCarePlan}}, "status": "draft",
+		"intent": "plan", "category": []any{typ}, "title": "Urgent care plan", "subject": subject,
+		"period": map[string]any{"start": now}, "created": now, "author": me(p),
+	}})
+	if err != nil {
+		return err
+	}
+	c.Redirect(http.StatusSeeOther, Prefix+"/plans/"+url.PathEscape(res.Version.ID)+"/edit")
+	return nil
+}
+
+// write runs one write through the service, audited.
+func (a *App) write(ctx context.Context, r *http.Request, e *service.Entry) (*service.Result, error) {
+	var res *service.Result
+	err := a.audited(ctx, r, "", e.Access(), func(ctx context.Context, fhir FHIR) error {
+		var err error
+		res, err = fhir.BatchEntry(ctx, e)
+		return err
+	})
+	return res, err
+}
+
+// editData is the edit page's data.
+type editData struct {
+	Plan    *planModel
+	Missing []string
+	// Choices of the section forms, from the project's value sets.
+	Prognoses, CPRs, Discussions, Ceilings, Places []choice
+	Errors                                         map[string]string
+}
+
+// editPlan shows the plan's sections, each with a form, and which
+// sections approval still needs.
+func (a *App) editPlan(c *gin.Context, v *view) error {
+	return a.showEdit(c, v, map[string]string{})
+}
+
+func (a *App) showEdit(c *gin.Context, v *view, errs map[string]string) error {
+	ctx := c.Request.Context()
+	if err := clinicianOnly(ctx); err != nil {
+		return err
+	}
+	rd := reader{a: a, ctx: ctx, r: c.Request}
+	plan, ver, err := rd.read("CarePlan", c.Param("id"))
+	if err != nil {
+		return err
+	}
+	patient := resource.ParseReference(str(obj(plan, "subject"), "reference")).ID
+	b, _, err := rd.banner(patient)
+	if err != nil {
+		return err
+	}
+	// The plan as it is now, from the sections it references now: the
+	// form edits the next version.
+	status := str(plan, "status")
+	plan["status"] = "draft"
+	m, err := rd.model(plan, ver.VersionID, ver.VersionID)
+	if err != nil {
+		return err
+	}
+	m.StatusCode, m.Status = status, statusWords(status)
+	d := &editData{Plan: m, Errors: errs,
+		Prognoses:   choices(profiles.ValueSetPrognosis),
+		CPRs:        choices(profiles.ValueSetResuscitationStatus),
+		Discussions: choices(profiles.ValueSetCPRDiscussion),
+		Ceilings:    choices(profiles.ValueSetTreatmentCeiling),
+		Places:      choices(profiles.ValueSetPreferredPlace),
+	}
+	// What approval will ask for, so the clinician sees it before trying;
+	// the care-plan rules decide when they approve.
+	if len(m.Diagnosis) == 0 {
+		d.Missing = append(d.Missing, "Medical background")
+	}
+	if len(m.Prognosis) == 0 {
+		d.Missing = append(d.Missing, "Prognosis")
+	}
+	if m.CPR == nil {
+		d.Missing = append(d.Missing, "CPR decision")
+	}
+	if len(m.Ceiling) == 0 && len(m.Deteriorates) == 0 {
+		d.Missing = append(d.Missing, "Emergency treatment plan")
+	}
+	v.Patient, v.Title, v.Data = b, "Edit the plan", d
+	if len(errs) > 0 {
+		v.status = http.StatusUnprocessableEntity
+	}
+	a.render(c, "edit", v)
+	return nil
+}
+
+// saveSection writes one section from its form and links it to the plan
+// (replacing the plan's earlier section of the same kind), as a draft.
+func (a *App) saveSection(c *gin.Context, v *view) error {
+	ctx := c.Request.Context()
+	p := auth.FromContext(ctx)
+	id := c.Param("id")
+	rd := reader{a: a, ctx: ctx, r: c.Request}
+	plan, _, err := rd.read("CarePlan", id)
+	if err != nil {
+		return err
+	}
+	subject := obj(plan, "subject")
+	now := a.cfg.Now().UTC().Format("2006-01-02T15:04:05Z")
+	errs := map[string]string{}
+	var res map[string]any
+	field := "supportingInfo"
+	var activity string
+	section := c.PostForm("section")
+	switch section {
+	case "background":
+		text := strings.TrimSpace(c.PostForm("diagnosis"))
+		sct := strings.TrimSpace(c.PostForm("diagnosis_code"))
+		if text == "" {
+			errs["diagnosis"] = "Enter the main diagnosis"
+		}
+		// The project has no value set of diagnoses, and the profile asks
+		// for SNOMED CT: the clinician gives the concept id from their
+		// clinical system, checked for its form and check digit.
+		if !validSCTID(sct) {
+			errs["diagnosis_code"] = "Enter the diagnosis's SNOMED CT concept id, 6 to 18 digits, as your clinical system shows it"
+		}
+		if len(errs) > 0 {
+			break
+		}
+		field = "addresses"
+		res = map[string]any{"resourceType": "Condition", "meta": map[string]any{"profile": []any{profiles.ProfileCondition}},
+			"clinicalStatus": map[string]any{"coding": []any{map[string]any{"system": profiles.SystemConditionClinical, "code": "active"}}},
+			"category":       []any{map[string]any{"coding": []any{map[string]any{"system": profiles.SystemConditionCategory, "code": "problem-list-item"}}}},
+			"code":           map[string]any{"coding": []any{map[string]any{"system": profiles.SystemSNOMED, "code": sct}}, "text": text},
+			"subject":        subject, "recordedDate": now}
+	case "prognosis":
+		pc, ok := chosen(choices(profiles.ValueSetPrognosis), c.PostForm("prognosis"))
+		if !ok {
+			errs["prognosis"] = "Select the prognosis"
+			break
+		}
+		res = map[string]any{"resourceType": "ClinicalImpression", "meta": map[string]any{"profile": []any{profiles.ProfilePrognosis}},
+			"status": "completed", "subject": subject, "date": now, "assessor": me(p), "prognosisCodeableConcept": []any{pc}}
+	case "cpr":
+		dc, ok := chosen(choices(profiles.ValueSetResuscitationStatus), c.PostForm("cpr"))
+		if !ok {
+			errs["cpr"] = "Select the CPR decision"
+			break
+		}
+		res = map[string]any{"resourceType": "Observation", "meta": map[string]any{"profile": []any{profiles.ProfileCPRDecision}},
+			"status": "final", "code": code(profiles.SystemSNOMED, profiles.CodeResuscitationStatus, "Resuscitation status"),
+			"subject": subject, "effectiveDateTime": now, "performer": []any{me(p)}, "valueCodeableConcept": dc}
+		if disc := c.PostForm("discussion"); disc != "" {
+			dd, ok := chosen(choices(profiles.ValueSetCPRDiscussion), disc)
+			if !ok {
+				errs["discussion"] = "Select who the decision was discussed with"
+				break
+			}
+			res["component"] = []any{map[string]any{"code": code(profiles.SystemUCP, "cpr-discussion", "CPR decision discussed with"), "valueCodeableConcept": dd}}
+		}
+	case "escalation":
+		cc, ok := chosen(choices(profiles.ValueSetTreatmentCeiling), c.PostForm("ceiling"))
+		if !ok {
+			errs["ceiling"] = "Select the ceiling of treatment"
+			break
+		}
+		res = map[string]any{"resourceType": "Observation", "meta": map[string]any{"profile": []any{profiles.ProfileTreatmentEscalation}},
+			"status": "final", "code": code(profiles.SystemSNOMED, profiles.CodeTreatmentEscalation, "Treatment escalation plan"),
+			"subject": subject, "effectiveDateTime": now, "performer": []any{me(p)}, "valueCodeableConcept": cc}
+		if rec := strings.TrimSpace(c.PostForm("recommendation")); rec != "" {
+			res["component"] = []any{map[string]any{"code": code(profiles.SystemUCP, "treatment-recommendation", "Specific treatment recommendation"), "valueString": rec}}
+		}
+	case "place-of-death":
+		pc, ok := chosen(choices(profiles.ValueSetPreferredPlace), c.PostForm("place"))
+		if !ok {
+			errs["place"] = "Select the preferred place of death"
+			break
+		}
+		res = map[string]any{"resourceType": "Observation", "meta": map[string]any{"profile": []any{profiles.ProfilePreferredPlace}},
+			"status":   "final",
+			"category": []any{map[string]any{"coding": []any{map[string]any{"system": profiles.SystemObservationCategory, "code": "social-history"}}}},
+			"code":     code(profiles.SystemUCP, profiles.CodePreferredPlaceOfDeath, "Preferred place of death"),
+			"subject":  subject, "effectiveDateTime": now, "valueCodeableConcept": pc,
+			"component": []any{map[string]any{"code": code(profiles.SystemUCP, "preference-rank", "Preference rank"), "valueInteger": json.Number("1")}}}
+	case "deteriorates":
+		activity = strings.TrimSpace(c.PostForm("deteriorates"))
+		if activity == "" {
+			errs["deteriorates"] = "Enter what to do if the patient deteriorates"
+		}
+	default:
+		return outcome.Errorf(outcome.Invalid, "unknown section %q", section)
+	}
+	if len(errs) > 0 {
+		return a.showEdit(c, v, errs)
+	}
+	var ref string
+	if res != nil {
+		out, err := a.write(ctx, c.Request, &service.Entry{Method: http.MethodPost, Type: resource.Type(res), Resource: res})
+		if err != nil {
+			return err
+		}
+		ref = out.Version.Type + "/" + out.Version.ID
+	}
+	// Which earlier sections the new one replaces: those of its kind.
+	kinds := map[string]string{}
+	if ref != "" {
+		for _, r := range objs(plan, field) {
+			typ, rid, _ := refParts(str(r, "reference"))
+			if typ == "" {
+				continue
+			}
+			if old, _, err := rd.read(typ, rid); err == nil && sameKind(old, res) {
+				kinds[str(r, "reference")] = "replaced"
+			}
+		}
+	}
+	patch := func(cur *store.Version) (map[string]any, error) {
+		pl, err := resource.Parse(cur.JSON)
+		if err != nil {
+			return nil, err
+		}
+		if ref != "" {
+			var keep []any
+			for _, r := range objs(pl, field) {
+				if kinds[str(r, "reference")] == "" {
+					keep = append(keep, r)
+				}
+			}
+			pl[field] = append(keep, map[string]any{"reference": ref})
+		}
+		if activity != "" {
+			pl["activity"] = []any{map[string]any{"detail": map[string]any{"status": "scheduled", "description": activity,
+				"code": map[string]any{"text": "If the patient deteriorates"}}}}
+		}
+		return pl, nil
+	}
+	if _, err := a.write(ctx, c.Request, &service.Entry{Method: http.MethodPatch, Type: "CarePlan", ID: id, Patch: patch}); err != nil {
+		return err
+	}
+	c.Redirect(http.StatusSeeOther, Prefix+"/plans/"+url.PathEscape(id)+"/edit#"+section)
+	return nil
+}
+
+func code(system, c, display string) map[string]any {
+	return map[string]any{"coding": []any{map[string]any{"system": system, "code": c, "display": display}}}
+}
+
+// sameKind reports whether two section resources are the same kind of
+// section (so the new one replaces the old).
+func sameKind(a, b map[string]any) bool {
+	if resource.Type(a) != resource.Type(b) {
+		return false
+	}
+	if resource.Type(a) != "Observation" {
+		return true
+	}
+	for _, cd := range objs(obj(b, "code"), "coding") {
+		if hasCoding(obj(a, "code"), str(cd, "system"), str(cd, "code")) {
+			return true
+		}
+	}
+	return false
+}
+
+// clinicianOnly keeps the edit forms from other roles. It is not what
+// protects a plan: the service's policy refuses their writes whatever page
+// they come from.
+func clinicianOnly(ctx context.Context) error {
+	if p := auth.FromContext(ctx); p == nil || p.Role != auth.RoleClinical {
+		return outcome.Errorf(outcome.Forbidden, "only clinicians write and change care plans")
+	}
+	return nil
+}
+
+// validSCTID checks a SNOMED CT concept id: 6 to 18 digits, no leading
+// zero, partition 00 or 10 (a concept), and its Verhoeff check digit.
+func validSCTID(s string) bool {
+	if len(s) < 6 || len(s) > 18 || s[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	if p := s[len(s)-3 : len(s)-1]; p != "00" && p != "10" {
+		return false
+	}
+	c := 0
+	for i := 0; i < len(s); i++ {
+		c = verhoeffD[c][verhoeffP[i%8][s[len(s)-1-i]-'0']]
+	}
+	return c == 0
+}
+
+// The Verhoeff tables (dihedral group D5).
+var (
+	verhoeffD = [10][10]int{
+		{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 2, 3, 4, 0, 6, 7, 8, 9, 5}, {2, 3, 4, 0, 1, 7, 8, 9, 5, 6},
+		{3, 4, 0, 1, 2, 8, 9, 5, 6, 7}, {4, 0, 1, 2, 3, 9, 5, 6, 7, 8}, {5, 9, 8, 7, 6, 0, 4, 3, 2, 1},
+		{6, 5, 9, 8, 7, 1, 0, 4, 3, 2}, {7, 6, 5, 9, 8, 2, 1, 0, 4, 3}, {8, 7, 6, 5, 9, 3, 2, 1, 0, 4},
+		{9, 8, 7, 6, 5, 4, 3, 2, 1, 0},
+	}
+	verhoeffP = [8][10]int{
+		{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 5, 7, 6, 2, 8, 3, 0, 9, 4}, {5, 8, 0, 3, 7, 9, 6, 1, 4, 2},
+		{8, 9, 1, 6, 0, 4, 3, 5, 2, 7}, {9, 4, 5, 3, 1, 2, 7, 6, 8, 0}, {4, 2, 8, 6, 5, 7, 3, 9, 0, 1},
+		{2, 7, 9, 3, 8, 0, 6, 4, 1, 5}, {7, 0, 4, 6, 9, 1, 3, 2, 5, 8},
+	}
+)

@@ -1,0 +1,63 @@
+package web
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidSCTID(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{"254637007", true},  // Non-small cell lung cancer
+		{"37340000", true},   // Motor neuron disease
+		{"304251008", true},  // Resuscitation status
+		{"254637008", false}, // check digit wrong
+		{"254637", false},    // too short for its check digit
+		{"0254637007", false},
+		{"25463700x", false},
+		{"", false},
+		{"450476018", false}, // partition 01: a description id, not a concept
+	} {
+		if got := validSCTID(tc.id); got != tc.want {
+			t.Errorf("validSCTID(%q) = %v, want %v", tc.id, got, tc.want)
+		}
+	}
+}
+
+// FuzzFormValues feeds what a person may type into the parsers of the
+// pages' inputs: none may panic, a tel: link holds only digits, and an id
+// or NHS number accepted is all digits.
+func FuzzFormValues(f *testing.F) {
+	for _, s := range []string{"254637007", "9434765919", "943 476 5919", "1940-02-03", "2026-11-15T10:00:00Z", "2026-11", "07700 900123", "+44 20 7946 0101", "", "٣٤٥", "Observation/x/_history/2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		digits := func(v string) bool {
+			for _, r := range v {
+				if r < '0' || r > '9' {
+					return false
+				}
+			}
+			return v != ""
+		}
+		if validSCTID(s) && !digits(s) {
+			t.Errorf("validSCTID(%q) accepted non-digits", s)
+		}
+		if validNHSNumber(s) && (!digits(s) || len(s) != 10) {
+			t.Errorf("validNHSNumber(%q) accepted it", s)
+		}
+		if u := string(telURI(s)); u != "" {
+			rest := strings.TrimPrefix(strings.TrimPrefix(u, "tel:"), "+")
+			if !strings.HasPrefix(u, "tel:") || !digits(rest) {
+				t.Errorf("telURI(%q) = %q", s, u)
+			}
+		}
+		_ = longDate(s)
+		_, _ = age(s, time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
+		_, _, _ = refParts(s)
+		_ = validDate(s)
+	})
+}
