@@ -164,6 +164,11 @@ func TestUrgentViewShowsTheKeyItemsFirst(t *testing.T) {
 	if got := text(t, ctx, "#plan-status"); got != "Approved" {
 		t.Errorf("status = %q, want it in words: Approved", got)
 	}
+	// An approved plan never says it is not approved, even when its
+	// approver's name was not recorded.
+	if got := text(t, ctx, "#plan-approver"); got == "" || got == "Not approved" {
+		t.Errorf("approver of an approved plan = %q", got)
+	}
 	if got := text(t, ctx, ".ucp-banner__facts"); !strings.Contains(got, "943 476 5919") && !strings.Contains(got, " ") {
 		t.Errorf("banner = %q", got)
 	}
