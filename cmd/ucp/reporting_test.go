@@ -20,7 +20,7 @@ import (
 func TestServeEvaluateMeasure(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "ucp.db")
 	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + db, Demo: true, DemoPatients: 20, MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3}
-	srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := startServer(context.Background(), onTestStore(t, cfg), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
