@@ -1,16 +1,24 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"ucp/auth"
+	"ucp/auth/devissuer"
 	"ucp/internal/resttest"
 )
 
@@ -104,5 +112,101 @@ func TestTwoServersOneDatabase(t *testing.T) {
 	}
 	if code := put(nodes[0], 2); code != http.StatusOK {
 		t.Errorf("PUT If-Match 2 on a: %d, want 200", code)
+	}
+}
+
+// TestTwoServersShareCursorsAndSessions starts two servers on one
+// PostgreSQL database, neither given --cursor-key-file, and checks what
+// they share through it: a paging cursor handed out by one opens on the
+// other (the key is kept in the database), and a browser session started
+// on one is signed in on the other (the sign-in state is there too). Both
+// trust one issuer, as nodes behind one address trust CIS2: a cursor is
+// bound to its caller, the issuer included.
+func TestTwoServersShareCursorsAndSessions(t *testing.T) {
+	db, ok := resttest.PostgresURL(t)
+	if !ok {
+		t.Skip("against PostgreSQL only (make test-postgres)")
+	}
+	mux := http.NewServeMux()
+	issSrv := httptest.NewServer(mux)
+	t.Cleanup(issSrv.Close)
+	const aud = "ucp-two-nodes"
+	iss, err := devissuer.New(devissuer.Config{Issuer: issSrv.URL + "/dev-issuer", Audience: aud})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/dev-issuer/", iss)
+	roles := filepath.Join(t.TempDir(), "roles.json")
+	if err := os.WriteFile(roles, []byte(`{"codes": {"R8000": "clinical"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	node := func(name string) *server {
+		return serveTest(t, serveConfig{Addr: "127.0.0.1:0", Store: db, DataDir: filepath.Join(t.TempDir(), name), MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3,
+			Issuers: []string{iss.URL()}, Audiences: []string{aud}, RolesFile: roles})
+	}
+	a, b := node("a"), node("b")
+	minted, err := iss.Mint(devissuer.TokenRequest{Role: auth.RoleClinical, RoleCode: "R8000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokA, tokB := minted.AccessToken, minted.AccessToken
+
+	for i := range 3 {
+		body := fmt.Sprintf(`{"resourceType":"Patient","name":[{"family":"Cursor%d"}]}`, i)
+		if code, _, got := call(t, http.MethodPost, a.base+"/Patient", tokA, []byte(body), "Content-Type: application/fhir+json"); code != http.StatusCreated {
+			t.Fatalf("create on a: %d %s", code, got)
+		}
+	}
+	code, _, got := call(t, http.MethodGet, a.base+"/Patient?_count=1&_sort=family", tokA, nil)
+	if code != http.StatusOK {
+		t.Fatalf("search on a: %d %s", code, got)
+	}
+	var page struct {
+		Link []struct{ Relation, URL string }
+	}
+	if err := json.Unmarshal(got, &page); err != nil {
+		t.Fatal(err)
+	}
+	next := ""
+	for _, l := range page.Link {
+		if l.Relation == "next" {
+			next = l.URL
+		}
+	}
+	if !strings.HasPrefix(next, a.base+"/") {
+		t.Fatalf("no next link on a's first page: %s", got)
+	}
+	code, _, got = call(t, http.MethodGet, b.base+strings.TrimPrefix(next, a.base), tokB, nil)
+	if code != http.StatusOK || !strings.Contains(string(got), `"Cursor1"`) {
+		t.Errorf("a's next page asked of b: %d %s; want 200 with the second patient", code, got)
+	}
+
+	// Sign in on a through the development form; the session cookie is
+	// then sent to b (a cookie is the host's, whatever the port).
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	fetch := func(resp *http.Response, err error) (int, string) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	rootA, rootB := publicOrigin(a.base), publicOrigin(b.base)
+	if code, _ := fetch(c.Get(rootB + "/auth/patient")); code != http.StatusSeeOther {
+		t.Fatalf("b's patient picker before sign-in: %d, want 303 to the sign-in page", code)
+	}
+	_, form := fetch(c.Get(rootA + "/auth/signin"))
+	f := url.Values{"role": {"clinical"}, "user": {"dev-user"}, "name": {"Dr Two Node"}, "org": {"F84012"}}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(form, -1) {
+		f.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	if code, body := fetch(c.PostForm(rootA+"/auth/signin/dev", f)); code != http.StatusSeeOther {
+		t.Fatalf("sign-in on a: %d\n%s", code, body)
+	}
+	if code, body := fetch(c.Get(rootB + "/auth/patient")); code != http.StatusOK || !strings.Contains(body, "Which patient?") {
+		t.Errorf("b's patient picker after signing in on a: %d\n%s\nwant 200, signed in", code, body)
 	}
 }
