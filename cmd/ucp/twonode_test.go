@@ -210,3 +210,32 @@ func TestTwoServersShareCursorsAndSessions(t *testing.T) {
 		t.Errorf("b's patient picker after signing in on a: %d\n%s\nwant 200, signed in", code, body)
 	}
 }
+
+// TestTwoServersConsentWithdrawn withdraws consent on one node and reads on
+// the other: the plan is hidden there at once. Consent is read from the
+// store on every read, with no cache a node could hold stale (the memo of
+// plan heads is keyed by version, which never changes).
+func TestTwoServersConsentWithdrawn(t *testing.T) {
+	db, ok := resttest.PostgresURL(t)
+	if !ok {
+		t.Skip("against PostgreSQL only (make test-postgres)")
+	}
+	a := serveTest(t, serveConfig{Addr: "127.0.0.1:0", Store: db, DataDir: filepath.Join(t.TempDir(), "a"), Demo: true, MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3})
+	b := serveTest(t, serveConfig{Addr: "127.0.0.1:0", Store: db, DataDir: filepath.Join(t.TempDir(), "b"), MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3})
+	clinical, view := token(t, a, auth.RoleClinical), token(t, b, auth.RoleView)
+	patient := joanID(t, a, clinical)
+	plans := func() any {
+		r := resttest.Do(t, http.MethodGet, b.base+"/CarePlan?subject=Patient/"+patient+"&_summary=count", "", resttest.Bearer(view)).Want(t, http.StatusOK)
+		return resttest.Path(r.JSON(t), "total")
+	}
+	if got := fmt.Sprint(plans()); got != "1" {
+		t.Fatalf("the demo patient's plans seen by urgent care on b: %s, want 1", got)
+	}
+	consent := `{"resourceType":"Consent","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},` +
+		`"category":[{"coding":[{"system":"http://snomed.info/sct","code":"882941000000102"}]}],"patient":{"reference":"Patient/` + patient + `"},` +
+		`"dateTime":"2026-12-01T09:00:00Z","policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTOUT"}]},"provision":{"type":"deny"}}`
+	resttest.Do(t, http.MethodPost, a.base+"/Consent", consent, resttest.Bearer(clinical)).Want(t, http.StatusCreated)
+	if got := fmt.Sprint(plans()); got != "0" {
+		t.Errorf("plans seen on b after consent was withdrawn on a: %s, want 0", got)
+	}
+}
