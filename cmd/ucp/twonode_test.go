@@ -303,6 +303,7 @@ func checkSession(t *testing.T, a, b node) {
 		t.Errorf("b's patient picker after signing in on a: %d\n%s\nwant 200, signed in", code, body)
 	}
 }
+
 // TestTwoServersConsentWithdrawn withdraws consent on one node and reads on
 // the other: the plan is hidden there at once. Consent is read from the
 // store on every read, with no cache a node could hold stale (the memo of
