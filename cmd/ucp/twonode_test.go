@@ -22,6 +22,8 @@ import (
 	"ucp/auth"
 	"ucp/auth/devissuer"
 	"ucp/internal/resttest"
+	"ucp/nrl"
+	"ucp/nrl/nrltest"
 )
 
 // node is one server of a two-node test: its FHIR base and a token it
@@ -330,5 +332,52 @@ func TestTwoServersConsentWithdrawn(t *testing.T) {
 	resttest.Do(t, http.MethodPost, a.base+"/Consent", consent, resttest.Bearer(clinical)).Want(t, http.StatusCreated)
 	if got := fmt.Sprint(plans()); got != "0" {
 		t.Errorf("plans seen on b after consent was withdrawn on a: %s, want 0", got)
+	}
+}
+
+// TestTwoServersNRLPublishOnce runs the NRL publisher on two servers on one
+// database while NRL is down, then brings NRL back: both publishers now
+// compete for every job, and each pointer is created exactly once (a job
+// is claimed by a versioned write with If-Match, which only one node's
+// write can win).
+func TestTwoServersNRLPublishOnce(t *testing.T) {
+	db, ok := resttest.PostgresURL(t)
+	if !ok {
+		t.Skip("against PostgreSQL only (make test-postgres)")
+	}
+	sb := nrltest.Start(t)
+	sb.Down(1 << 20)
+	start := func(name string, demo bool) *server {
+		return serveTest(t, serveConfig{Addr: "127.0.0.1:0", Store: db, DataDir: filepath.Join(t.TempDir(), name), Demo: demo, DemoPatients: 5,
+			MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3,
+			NRL: nrlConfig{URL: sb.URL, ODS: nrlODS, PracticeSetting: nrl.DefaultPracticeSetting, Horizon: nrl.DefaultHorizon, Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond}})
+	}
+	a := start("a", true)
+	start("b", false)
+	sb.Down(0)
+	admin := token(t, a, auth.RoleAdmin)
+	waitFor(t, "no pending NRL job", func() bool {
+		r := resttest.Do(t, http.MethodGet, a.base+"/$nrl-status", "", resttest.Bearer(admin))
+		return r.Status == http.StatusOK && resttest.Path(r.JSON(t), "parameter.0.valueInteger") == resttest.Num(0) &&
+			resttest.Path(r.JSON(t), "parameter.1.valueInteger") == resttest.Num(0)
+	})
+	r := resttest.Do(t, http.MethodGet, a.base+"/Patient?_count=100", "", resttest.Bearer(token(t, a, auth.RoleClinical))).Want(t, http.StatusOK)
+	pointers := 0
+	for i := 0; ; i++ {
+		nhs, ok := resttest.Path(r.JSON(t), fmt.Sprintf("entry.%d.resource.identifier.0.value", i)).(string)
+		if !ok {
+			break
+		}
+		pointers += len(sb.Pointers(nhs))
+	}
+	if pointers == 0 {
+		t.Fatal("no pointer was published")
+	}
+	t.Logf("%d pointers published", pointers)
+	if n := sb.Creates(); n != pointers {
+		t.Errorf("NRL saw %d creates for %d pointers, want one create each", n, pointers)
+	}
+	if v := sb.Violations(); len(v) > 0 {
+		t.Errorf("NRL rule violations:\n%s", strings.Join(v, "\n"))
 	}
 }
