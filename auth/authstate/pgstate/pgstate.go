@@ -29,12 +29,16 @@ const lockSchema = 0x756370_0101
 
 const schema = `CREATE TABLE IF NOT EXISTS auth_state (
 	kind    text   NOT NULL,
-	key     text   NOT NULL,
+	key     bytea  NOT NULL,
 	value   bytea  NOT NULL,
 	expires bigint NOT NULL,
 	PRIMARY KEY (kind, key)
 );
 CREATE INDEX IF NOT EXISTS auth_state_expires ON auth_state (expires)`
+
+// Keys are stored as bytea, not text: callers build keys from ids joined
+// by a NUL byte (a launcher and a link's jti), which PostgreSQL's text
+// refuses, and the contract takes any string.
 
 // Store is the PostgreSQL implementation of authstate's contract.
 type Store struct {
@@ -101,7 +105,7 @@ func (s *Store) Put(ctx context.Context, kind, key string, value []byte, expires
 	_, err := s.pool.Exec(ctx,
 		`INSERT INTO auth_state (kind, key, value, expires) VALUES ($1, $2, $3, $4)
 		 ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, expires = excluded.expires`,
-		kind, key, nonNil(value), expires.UnixNano())
+		kind, []byte(key), nonNil(value), expires.UnixNano())
 	if err != nil {
 		return fmt.Errorf("pgstate: put %s: %w", kind, err)
 	}
@@ -117,7 +121,7 @@ func (s *Store) Add(ctx context.Context, kind, key string, value []byte, expires
 		`INSERT INTO auth_state (kind, key, value, expires) VALUES ($1, $2, $3, $4)
 		 ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, expires = excluded.expires
 		 WHERE auth_state.expires <= $5`,
-		kind, key, nonNil(value), expires.UnixNano(), s.now().UnixNano())
+		kind, []byte(key), nonNil(value), expires.UnixNano(), s.now().UnixNano())
 	if err != nil {
 		return fmt.Errorf("pgstate: add %s: %w", kind, err)
 	}
@@ -133,7 +137,7 @@ func (s *Store) Get(ctx context.Context, kind, key string) ([]byte, error) {
 	var v []byte
 	err := s.pool.QueryRow(ctx,
 		`SELECT value FROM auth_state WHERE kind = $1 AND key = $2 AND expires > $3`,
-		kind, key, s.now().UnixNano()).Scan(&v)
+		kind, []byte(key), s.now().UnixNano()).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, authstate.ErrNotFound
 	}
@@ -151,7 +155,7 @@ func (s *Store) Take(ctx context.Context, kind, key string) ([]byte, error) {
 	var expires int64
 	err := s.pool.QueryRow(ctx,
 		`DELETE FROM auth_state WHERE kind = $1 AND key = $2 RETURNING value, expires`,
-		kind, key).Scan(&v, &expires)
+		kind, []byte(key)).Scan(&v, &expires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, authstate.ErrNotFound
 	}
@@ -166,7 +170,7 @@ func (s *Store) Take(ctx context.Context, kind, key string) ([]byte, error) {
 
 // Delete removes the entry under kind and key; a missing one is no error.
 func (s *Store) Delete(ctx context.Context, kind, key string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM auth_state WHERE kind = $1 AND key = $2`, kind, key); err != nil {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM auth_state WHERE kind = $1 AND key = $2`, kind, []byte(key)); err != nil {
 		return fmt.Errorf("pgstate: delete %s: %w", kind, err)
 	}
 	return nil

@@ -78,3 +78,27 @@ func TestBadConnectionString(t *testing.T) {
 		t.Errorf("error %q; want one that does not repeat the password", got)
 	}
 }
+
+// Keys are any string: a launcher and a link's jti are joined by a NUL,
+// which PostgreSQL's text type refuses.
+func TestKeysAreBytes(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, cluster.Database(t))
+	for _, key := range []string{"launcher\x00jti", "\xff\xfe not UTF-8"} {
+		if err := s.Add(ctx, "jti", key, nil, time.Now().Add(time.Minute)); err != nil {
+			t.Errorf("Add %q: %v", key, err)
+		}
+		if err := s.Add(ctx, "jti", key, nil, time.Now().Add(time.Minute)); !errors.Is(err, authstate.ErrExists) {
+			t.Errorf("second Add %q: err %v, want ErrExists", key, err)
+		}
+		if err := s.Put(ctx, "session", key, []byte("v"), time.Now().Add(time.Minute)); err != nil {
+			t.Errorf("Put %q: %v", key, err)
+		}
+		if v, err := s.Take(ctx, "session", key); err != nil || string(v) != "v" {
+			t.Errorf("Take %q: %q, %v", key, v, err)
+		}
+		if err := s.Delete(ctx, "jti", key); err != nil {
+			t.Errorf("Delete %q: %v", key, err)
+		}
+	}
+}
