@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 )
@@ -28,4 +29,29 @@ func readCursorKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("--cursor-key-file %s: %d bytes, want at least %d (e.g. openssl rand -hex 32 > %s)", path, len(b), minCursorKey, path)
 	}
 	return b, nil
+}
+
+// secretKeeper is a store that keeps keys its nodes share
+// (store/postgres).
+type secretKeeper interface {
+	Secret(ctx context.Context, name string, size int) ([]byte, error)
+}
+
+// pagingKey is the key that seals paging cursors: --cursor-key-file's when
+// given, else one kept in a shared store (so that a cursor one node hands
+// out opens on every other), else nil, and the service makes one for this
+// process alone.
+func pagingKey(ctx context.Context, path string, st any) ([]byte, error) {
+	if path != "" {
+		return readCursorKey(path)
+	}
+	k, ok := st.(secretKeeper)
+	if !ok {
+		return nil, nil
+	}
+	key, err := k.Secret(ctx, "cursor-key", minCursorKey)
+	if err != nil {
+		return nil, fmt.Errorf("the paging-cursor key in the store: %w", err)
+	}
+	return key, nil
 }

@@ -135,7 +135,7 @@ func authStateFile(dataDir string) string { return filepath.Join(dataDir, "auth-
 
 // launchDoors is the wiring of auth/session and auth/launch.
 type launchDoors struct {
-	state    *authstate.Store
+	state    signInState
 	sessions *session.Manager
 	dataDir  string
 	public   string
@@ -178,7 +178,7 @@ func (l *launchDoors) Close() error {
 // link, the sign-in pages, sign-out) on e. public is the server's origin as
 // clients see it.
 func mountLaunch(ctx context.Context, cfg serveConfig, e *gin.Engine, public string, overTLS bool, sec *security, loader *service.Service, sink *audit.Sink, log *slog.Logger) (*launchDoors, error) {
-	state, err := authstate.Open(ctx, authStateFile(cfg.dataDir()))
+	state, err := openSignInState(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("sign-in state: %w", err)
 	}

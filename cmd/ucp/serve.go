@@ -156,7 +156,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS (TLS 1.2 or later) with this certificate chain, a PEM `FILE` (with --tls-key)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the private key of --tls-cert, a PEM `FILE`")
 	// Metrics.
-	fs.StringVar(&cfg.CursorKeyFile, "cursor-key-file", "", "`FILE` holding the key (at least 32 bytes) that seals paging cursors; nodes serving one address share it (default: a random key, so cursors end with the process)")
+	fs.StringVar(&cfg.CursorKeyFile, "cursor-key-file", "", "`FILE` holding the key (at least 32 bytes) that seals paging cursors; nodes serving one address share it (default: with a PostgreSQL store, a key kept in its database for every node; else a random key, so cursors end with the process)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus) on this `HOST:PORT` only, plain HTTP, instead of beside the API")
 	cfg.Launch.register(fs)
 	addNRLFlags(fs, &cfg.NRL)
@@ -321,7 +321,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	// One cache of whose data each version holds, for the audit of reads and
 	// of writes alike.
 	patients := audit.NewPatients(reg)
-	cursorKey, err := readCursorKey(cfg.CursorKeyFile)
+	cursorKey, err := pagingKey(ctx, cfg.CursorKeyFile, st)
 	if err != nil {
 		return fail(err)
 	}

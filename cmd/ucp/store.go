@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"ucp/auth/authstate"
+	"ucp/auth/authstate/pgstate"
 	"ucp/store"
 	"ucp/store/postgres"
 	"ucp/store/sqlite"
@@ -123,4 +125,28 @@ func afterLoad(ctx context.Context, st store.Store, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "statistics of the loaded tables brought up to date in %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// signInState is the sign-in state the doors and the authorization server
+// keep (auth/authstate's contract), with what the server does to it.
+type signInState interface {
+	Put(ctx context.Context, kind, key string, value []byte, expires time.Time) error
+	Add(ctx context.Context, kind, key string, value []byte, expires time.Time) error
+	Get(ctx context.Context, kind, key string) ([]byte, error)
+	Take(ctx context.Context, kind, key string) ([]byte, error)
+	Delete(ctx context.Context, kind, key string) error
+	Sweep(ctx context.Context, now time.Time) (int64, error)
+	Close() error
+}
+
+// openSignInState opens the sign-in state beside the store: in the same
+// PostgreSQL database, so that every node on it shares sessions and sees
+// every used token id, or else a SQLite file in the data folder.
+func openSignInState(ctx context.Context, cfg serveConfig) (signInState, error) {
+	if isPostgres(cfg.Store) {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		return pgstate.Open(ctx, cfg.Store)
+	}
+	return authstate.Open(ctx, authStateFile(cfg.dataDir()))
 }
