@@ -233,7 +233,7 @@ func (p *Publisher) recipient(ctx context.Context, j *Job) (string, error) {
 	}
 	v, err := p.cfg.Service.Read(ctx, "Organization", ref.ID)
 	if k := outcome.KindOf(err); k == outcome.NotFound || k == outcome.Gone {
-		return "", &PermanentError{Err: fmt.Errorf("Organization/%s is not on record", ref.ID)}
+		return "", &PermanentError{Err: fmt.Errorf("the practice Organization/%s is not on record", ref.ID)}
 	}
 	if err != nil {
 		return "", err
@@ -249,7 +249,7 @@ func (p *Publisher) recipient(ctx context.Context, j *Job) (string, error) {
 		}
 	}
 	// An admin adds the address; the job is retried until the horizon.
-	return "", fmt.Errorf("Organization/%s has no email address (telecom system email)", ref.ID)
+	return "", fmt.Errorf("the practice Organization/%s has no email address (telecom system email)", ref.ID)
 }
 
 // Compose writes the email of a job kind. It says that something is
