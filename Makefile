@@ -57,7 +57,7 @@ run-nrl: build
 # plainly. Left out of the race run:
 #   cmd/ucp, synth: end-to-end and generator tests, minutes under -race,
 #     exercising the same concurrent code as the packages above.
-RACE_PKGS := ./auth/... ./bulk/... ./careplan/... ./fhir/fhirpath/... ./fhir/rest/... ./fhir/search/... ./fhir/service/... ./fhir/validate/... ./loadgen/... ./store/...
+RACE_PKGS := ./auth/... ./bulk/... ./careplan/... ./fhir/fhirpath/... ./fhir/rest/... ./fhir/search/... ./fhir/service/... ./fhir/validate/... ./loadgen/... ./store/... ./outbox/... ./notify/...
 # Recursive (=), so go list runs only for make test.
 race_list = $(shell $(GO) list $(RACE_PKGS))
 plain_list = $(filter-out $(race_list),$(shell $(GO) list ./...))
@@ -123,6 +123,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzGrant$$' -fuzztime $(FUZZTIME) ./auth/oauth/
 	$(GO) test -run '^$$' -fuzz '^FuzzJobOf$$' -fuzztime $(FUZZTIME) ./nrl/
 	$(GO) test -run '^$$' -fuzz '^FuzzAnswerError$$' -fuzztime $(FUZZTIME) ./nrl/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSMTPURL$$' -fuzztime $(FUZZTIME) ./notify/
 
 clean:
 	rm -rf bin data

@@ -41,6 +41,9 @@ type Policy struct {
 	PatientTypes []string `json:"patientTypes"`
 	// PatientCreateTypes are the types a patient may create.
 	PatientCreateTypes []string `json:"patientCreateTypes"`
+	// PatientUpdateTypes are the types a patient may update or patch (in
+	// their own compartment): their answers, saved and continued.
+	PatientUpdateTypes []string `json:"patientUpdateTypes"`
 	// Compartment checks patient-scoped reads and writes by id; see
 	// CompartmentFunc.
 	Compartment CompartmentFunc `json:"-"`
@@ -69,6 +72,7 @@ func DefaultPolicy() *Policy {
 		AuditTypes:         []string{"AuditEvent"},
 		PatientTypes:       []string{"Patient", "CarePlan", "Goal", "Observation", "Condition", "Consent", "RelatedPerson", "CareTeam", "DocumentReference", "QuestionnaireResponse", "Task", "Questionnaire", "Composition"},
 		PatientCreateTypes: []string{"QuestionnaireResponse"},
+		PatientUpdateTypes: []string{"QuestionnaireResponse"},
 	}
 }
 
@@ -108,8 +112,11 @@ func (pol *Policy) RoleAllows(role Role, interaction, typ string) bool {
 	case RoleView:
 		return isReadish(interaction) && !audit
 	case RolePatient:
-		if interaction == "create" {
+		switch interaction {
+		case "create":
 			return slices.Contains(pol.PatientCreateTypes, typ)
+		case "update", "patch":
+			return slices.Contains(pol.PatientUpdateTypes, typ)
 		}
 		return isReadish(interaction) && interaction != "history-type" && slices.Contains(pol.PatientTypes, typ)
 	case RoleAdmin:

@@ -29,10 +29,14 @@ type Principal struct {
 	FHIRUser string // fhirUser claim, e.g. Practitioner/123 or an absolute URL
 	Scopes   Scopes
 
-	IDAssurance   int    // CIS2 identity assurance level (0–3), 0 when absent
-	AuthAssurance string // acr, e.g. AAL3_ANY
-	TokenID       string // jti, for the audit
-	Expiry        time.Time
+	IDAssurance int // CIS2 identity assurance level (0–3), 0 when absent
+	// IdentityProofing is a patient's NHS login identity_proofing_level
+	// ("P5", "P9"), "" when the token does not say (ucp's own tokens, and
+	// NHS login's door, which admits P9 only).
+	IdentityProofing string
+	AuthAssurance    string // acr, e.g. AAL3_ANY
+	TokenID          string // jti, for the audit
+	Expiry           time.Time
 }
 
 // IsSystem reports whether the principal is a system acting for itself, with

@@ -387,6 +387,7 @@ type claims struct {
 	SelectedRoleID string      `json:"selected_roleid"`
 	IDAssurance    *flexInt    `json:"idassurancelevel"`
 	IDAssurance2   *flexInt    `json:"id_assurance_level"`
+	Proofing       string      `json:"identity_proofing_level"`
 	ACR            string      `json:"acr"`
 	Scope          flexStrings `json:"scope"`
 	Scp            flexStrings `json:"scp"`
@@ -465,6 +466,8 @@ func (is *issuer) principal(c *claims, tok *oidc.IDToken) *Principal {
 		TokenID:       c.Jti,
 		Expiry:        tok.Expiry,
 		Org:           c.OrgCode,
+
+		IdentityProofing: c.Proofing,
 	}
 	if c.IDAssurance != nil {
 		p.IDAssurance = int(*c.IDAssurance)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"sort"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
+	"ucp/outbox"
 	"ucp/store"
 )
 
@@ -70,10 +70,9 @@ type PublisherConfig struct {
 
 // Publisher sends the outbox jobs to NRL.
 type Publisher struct {
-	cfg PublisherConfig
-	// seed of the jitter, from the clock: no package-level state.
-	rnd *rand.Rand
-	mu  sync.Mutex
+	cfg  PublisherConfig
+	loop *outbox.Loop
+	mu   sync.Mutex
 	// stats of the last pass, for the metrics.
 	depth  int
 	oldest time.Time
@@ -105,8 +104,8 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	seed := uint64(time.Now().UnixNano())
-	return &Publisher{cfg: cfg, rnd: rand.New(rand.NewPCG(seed, seed>>1))}, nil
+	loop := outbox.New(outbox.Config{Horizon: cfg.Horizon, BaseDelay: cfg.BaseDelay, MaxDelay: cfg.MaxDelay, Lease: cfg.Lease, Now: cfg.Now})
+	return &Publisher{cfg: cfg, loop: loop}, nil
 }
 
 // Run sends due jobs every Poll until ctx ends.
@@ -219,47 +218,25 @@ func (p *Publisher) RunOnce(ctx context.Context) (int, error) {
 	return done, nil
 }
 
-// attempt claims a job and sends it if it is due. It reports whether the
-// job is finished, so that the patient's next job may go.
+// attempt claims a job and sends it if it is due (outbox.Loop). It
+// reports whether the job is finished, so that the patient's next job may
+// go.
 func (p *Publisher) attempt(ctx context.Context, j *Job) (bool, error) {
-	now := p.cfg.Now()
-	if now.Before(j.Next) || (j.Status == "in-progress" && now.Before(j.Lease)) {
-		return false, nil
-	}
-	// The claim: a new version written only over the version read, so that
-	// of two publishers (two nodes on one store) one wins and the other
-	// leaves the job alone.
-	j.Status, j.Lease = "in-progress", now.Add(p.cfg.Lease)
-	claimed, err := p.save(ctx, j)
+	st := outbox.State{Status: j.Status, Authored: j.Authored, Attempts: j.Attempts, Next: j.Next, Lease: j.Lease, Error: j.Error}
+	finished, sendErr, err := p.loop.Try(ctx, outbox.Attempt{
+		State: &st,
+		Save: func(ctx context.Context) error {
+			j.Status, j.Attempts, j.Next, j.Lease, j.Error = st.Status, st.Attempts, st.Next, st.Lease, st.Error
+			_, err := p.save(ctx, j)
+			return err
+		},
+		Send: func(ctx context.Context) error { return p.send(ctx, j) },
+		Permanent: func(err error) bool {
+			var ae *APIError
+			return errors.As(err, &ae) && ae.Permanent()
+		},
+	})
 	if err != nil {
-		if k := outcome.KindOf(err); k == outcome.PreconditionFailed || k == outcome.Conflict {
-			return false, nil
-		}
-		return false, err
-	}
-	j.Version = claimed
-	sendErr := p.send(ctx, j)
-	j.Lease = time.Time{}
-	var ae *APIError
-	switch {
-	case sendErr == nil:
-		j.Status, j.Error, j.Next = "completed", "", time.Time{}
-	case ctx.Err() != nil:
-		// Shutting down: the lease runs out and the job is tried again.
-		return false, ctx.Err()
-	case errors.As(sendErr, &ae) && ae.Permanent():
-		j.Status, j.Error = "failed", ae.Error()
-	default:
-		j.Attempts++
-		j.Error = sendErr.Error()
-		if now.Sub(j.Authored) >= p.cfg.Horizon {
-			j.Status = "failed"
-			j.Error = fmt.Sprintf("gave up after %d attempts over %s: %s", j.Attempts, p.cfg.Horizon, j.Error)
-		} else {
-			j.Status, j.Next = "requested", now.Add(p.backoff(j.Attempts))
-		}
-	}
-	if _, err := p.save(ctx, j); err != nil {
 		return false, err
 	}
 	if sendErr != nil {
@@ -268,22 +245,11 @@ func (p *Publisher) attempt(ctx context.Context, j *Job) (bool, error) {
 			return false, err
 		}
 	}
-	return j.Status == "completed" || j.Status == "failed", nil
+	return finished, nil
 }
 
-// backoff is the delay before attempt n+1: BaseDelay·2ⁿ⁻¹ capped at
-// MaxDelay, with full jitter (a random delay up to it), so that many jobs
-// failing together do not all retry at once.
-func (p *Publisher) backoff(n int) time.Duration {
-	d := p.cfg.BaseDelay
-	for i := 1; i < n && d < p.cfg.MaxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, p.cfg.MaxDelay)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return d/2 + time.Duration(p.rnd.Int64N(int64(d/2)+1))
-}
+// backoff is the delay before attempt n+1 (outbox.Loop.Backoff).
+func (p *Publisher) backoff(n int) time.Duration { return p.loop.Backoff(n) }
 
 // save writes the job's new version over the one read and returns the
 // version written.

@@ -38,6 +38,27 @@ const (
 	ExtensionNHSNumberVerificationStatus = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
 )
 
+// QuestionnairePatientPlan is the form a patient fills in to start their own
+// plan (questionnaires/patient-plan.json); its linkIds are QItem* below.
+const QuestionnairePatientPlan = "https://ucp.example.org/fhir/Questionnaire/patient-plan"
+
+// The linkIds of QuestionnairePatientPlan's items that the server reads.
+const (
+	QItemEmail              = "personal.email"
+	QItemContact            = "contacts.person"
+	QItemContactName        = "contacts.person.name"
+	QItemContactRelation    = "contacts.person.relationship"
+	QItemContactPhone       = "contacts.person.phone"
+	QItemPlaceOfCare        = "matters.place-of-care"
+	QItemPlaceOfCareDetail  = "matters.place-of-care.detail"
+	QItemPlaceOfCareReason  = "matters.place-of-care.reason"
+	QItemPlaceOfDeath       = "matters.place-of-death"
+	QItemPlaceOfDeathDetail = "matters.place-of-death.detail"
+	QItemPlaceOfDeathReason = "matters.place-of-death.reason"
+	QItemResuscitation      = "ahead.resuscitation-wishes"
+	QItemWhatMatters        = "matters.what-matters"
+)
+
 // OperationBaseURL is the base of our OperationDefinition canonicals.
 const OperationBaseURL = "https://ucp.example.org/fhir/OperationDefinition/"
 

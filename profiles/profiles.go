@@ -12,20 +12,20 @@ import (
 	"sync"
 )
 
-//go:embed structuredefinitions/*.json valuesets/*.json codesystems/*.json searchparameters/*.json measures/*.json
+//go:embed structuredefinitions/*.json valuesets/*.json codesystems/*.json searchparameters/*.json measures/*.json questionnaires/*.json
 var files embed.FS
 
 // A Resource is one conformance resource as a JSON tree (map[string]any
 // whose numbers are json.Number), together with its raw bytes.
 type Resource struct {
 	URL  string
-	Type string // StructureDefinition, ValueSet, CodeSystem, SearchParameter or Measure
+	Type string // StructureDefinition, ValueSet, CodeSystem, SearchParameter, Measure or Questionnaire
 	Raw  json.RawMessage
 }
 
 type catalogue struct {
-	sds, vss, css, sps, ms []Resource
-	byURL                  map[string]Resource
+	sds, vss, css, sps, ms, qs []Resource
+	byURL                      map[string]Resource
 }
 
 // load parses the embedded files once. A malformed file is a build defect
@@ -33,7 +33,7 @@ type catalogue struct {
 // every caller would have to handle.
 var load = sync.OnceValue(func() *catalogue {
 	c := &catalogue{byURL: map[string]Resource{}}
-	for _, dir := range []string{"structuredefinitions", "valuesets", "codesystems", "searchparameters", "measures"} {
+	for _, dir := range []string{"structuredefinitions", "valuesets", "codesystems", "searchparameters", "measures", "questionnaires"} {
 		entries, err := fs.ReadDir(files, dir)
 		if err != nil {
 			panic(err)
@@ -66,6 +66,8 @@ var load = sync.OnceValue(func() *catalogue {
 				c.sps = append(c.sps, r)
 			case "Measure":
 				c.ms = append(c.ms, r)
+			case "Questionnaire":
+				c.qs = append(c.qs, r)
 			default:
 				panic("profiles: unexpected resourceType in " + e.Name())
 			}
@@ -114,12 +116,16 @@ func SearchParameters() []map[string]any { return trees(load().sps) }
 // report evaluates, as fresh trees, by id.
 func Measures() []map[string]any { return trees(load().ms) }
 
+// Questionnaires returns the forms patients fill in (QuestionnairePatientPlan),
+// as fresh trees.
+func Questionnaires() []map[string]any { return trees(load().qs) }
+
 // All returns every embedded conformance resource with its raw JSON, in a
 // stable order: StructureDefinitions, then ValueSets, then CodeSystems, then
-// SearchParameters, then Measures.
+// SearchParameters, then Measures, then Questionnaires.
 func All() []Resource {
 	c := load()
-	return slices.Concat(c.sds, c.vss, c.css, c.sps, c.ms)
+	return slices.Concat(c.sds, c.vss, c.css, c.sps, c.ms, c.qs)
 }
 
 // URLs returns the canonical URLs of every embedded resource, sorted.

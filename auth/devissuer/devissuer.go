@@ -179,6 +179,9 @@ type TokenRequest struct {
 	// NHSNumber, for a patient, is sent as NHS login sends it (nhs_number,
 	// with identity_proofing_level P9).
 	NHSNumber string
+	// Proofing, for a patient, is the identity_proofing_level claim (P5,
+	// P9); "" leaves it out (P9 with NHSNumber).
+	Proofing string
 	// Nonce is the OpenID Connect nonce of the authorization request.
 	Nonce string
 }
@@ -201,7 +204,7 @@ func DefaultScopes(r auth.Role) string {
 	case auth.RoleView:
 		return "openid fhirUser user/*.rs"
 	case auth.RolePatient:
-		return "openid fhirUser launch/patient patient/*.rs patient/QuestionnaireResponse.c"
+		return "openid fhirUser launch/patient patient/*.rs patient/QuestionnaireResponse.cu"
 	case auth.RoleSystem:
 		return "system/*.rs"
 	}
@@ -283,6 +286,9 @@ func (i *Issuer) Mint(req TokenRequest) (*TokenResponse, error) {
 	}
 	if req.NHSNumber != "" {
 		c["nhs_number"], c["identity_proofing_level"] = req.NHSNumber, "P9"
+	}
+	if req.Proofing != "" {
+		c["identity_proofing_level"] = req.Proofing
 	}
 	if req.Nonce != "" {
 		c["nonce"] = req.Nonce

@@ -263,7 +263,7 @@ func (d *Doors) staffSignIn(ctx context.Context, raw string) (session.Launch, *r
 }
 
 // patientScopes are what a patient's session may do: their own record.
-const patientScopes = "openid fhirUser launch/patient patient/*.rs patient/QuestionnaireResponse.c"
+const patientScopes = "openid fhirUser launch/patient patient/*.rs patient/QuestionnaireResponse.cu"
 
 // patientSignIn binds an NHS login person to their own record, found by
 // the NHS number the ID token carries; only at proofing level P9 (NHS

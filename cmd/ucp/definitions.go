@@ -92,6 +92,7 @@ func installDefinitions(ctx context.Context, svc *service.Service, types map[str
 	defs = append(defs, profiles.CodeSystems()...)
 	defs = append(defs, profiles.SearchParameters()...)
 	defs = append(defs, profiles.Measures()...)
+	defs = append(defs, profiles.Questionnaires()...)
 	for _, def := range defs {
 		typ, id := resource.Type(def), resource.ID(def)
 		u, _ := def["url"].(string)

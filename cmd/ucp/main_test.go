@@ -18,6 +18,7 @@ import (
 	"ucp/auth"
 	"ucp/auth/devissuer"
 	"ucp/internal/resttest"
+	"ucp/profiles"
 )
 
 // bearer is the token get sends; tests that set it run sequentially.
@@ -413,6 +414,15 @@ func TestServeHoldsItsProfiles(t *testing.T) {
 	_, cs := get(t, srv.base+"/metadata")
 	if !strings.Contains(mustJSON(cs), planProfile) {
 		t.Errorf("CapabilityStatement does not list %s as a supportedProfile", planProfile)
+	}
+	// The patient's form is held too, once, for the app that renders it.
+	code, b = get(t, srv.base+"/Questionnaire?url="+url.QueryEscape(profiles.QuestionnairePatientPlan))
+	if total, _ := b["total"].(float64); code != 200 || total != 1 {
+		t.Fatalf("Questionnaire?url=%s: %d total %v", profiles.QuestionnairePatientPlan, code, b["total"])
+	}
+	q := b["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)
+	if v := q["meta"].(map[string]any)["versionId"]; v != "1" {
+		t.Errorf("the Questionnaire was rewritten on restart: version %v", v)
 	}
 }
 

@@ -83,6 +83,8 @@ type serveConfig struct {
 	Launch launchFlags
 	// NRL: publishing pointers to the National Record Locator (nrl.go).
 	NRL nrlConfig
+	// Mail: the email outbox of patient-started plans (patientplan.go).
+	Mail mailConfig
 }
 
 // dataDir is the folder for the server's key and the audit journal:
@@ -160,6 +162,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics (Prometheus) on this `HOST:PORT` only, plain HTTP, instead of beside the API")
 	cfg.Launch.register(fs)
 	addNRLFlags(fs, &cfg.NRL)
+	addMailFlags(fs, &cfg.Mail)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -230,6 +233,8 @@ type server struct {
 	launch *launchDoors
 	// nrl is the NRL publisher, nil when publishing is off.
 	nrl *nrlRunner
+	// mail is the email publisher, nil when email is off.
+	mail *mailRunner
 }
 
 // startServer opens the store, builds the API, listens (synchronously, so
@@ -334,7 +339,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		MaxBodyBytes:      cfg.MaxBody,
 		SoftwareVersion:   version,
 		Logger:            log,
-		WriteInterceptor:  audit.WriteInterceptor{Next: cfg.NRL.outbox(contentGuard{next: agreementWatcher{next: plans, agreements: sec.agreements}, policy: sec.policy}, st, base), Patients: patients},
+		WriteInterceptor:  audit.WriteInterceptor{Next: cfg.NRL.outbox(contentGuard{next: agreementWatcher{next: patientRules(plans, st), agreements: sec.agreements}, policy: sec.policy}, st, base), Patients: patients},
 		ReadInterceptor:   audit.CollectingReader{Next: plans, Patients: patients},
 		Audit:             sink,
 		Caller:            auth.CallerKey,
@@ -413,6 +418,12 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		doors.Close()
 		return fail(fmt.Errorf("NRL: %w", err))
 	}
+	mailRun, err := startMail(ctx, cfg.Mail, loader, base, mx, log)
+	if err != nil {
+		nrlRun.Close()
+		doors.Close()
+		return fail(fmt.Errorf("email: %w", err))
+	}
 	handler := sec.wrap(auth.BreakGlassHandler(api), refused.Record)
 	if scheme == "https" {
 		handler = hsts(handler)
@@ -431,6 +442,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	s.metricsHTTP = metricsHTTP
 	s.launch = doors
 	s.nrl = nrlRun
+	s.mail = mailRun
 	go func() { s.done <- s.http.Serve(ln) }()
 	if cfg.operator() == "" {
 		// Not fatal: the agreements already recorded keep working, and a
@@ -450,6 +462,7 @@ func (s *server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s.nrl.Close() // before the store: it writes the jobs' results
+	s.mail.Close()
 	err := s.http.Shutdown(ctx)
 	if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
