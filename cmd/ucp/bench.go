@@ -484,6 +484,14 @@ func benchScenarios(base, ceiling, bearer string, w *world) []loadgen.Scenario {
 			}
 			return err
 		}},
+		{Name: "Patient by NHS number", Do: func(ctx context.Context, c *http.Client, wk, n int) error {
+			q := url.Values{"identifier": {profiles.SystemNHSNumber + "|" + pick(w.nhs, wk, n)}}
+			_, body, err := do(ctx, c, wk, http.MethodGet, base+"/Patient?"+q.Encode(), nil, nil, 200)
+			if err == nil && !bytes.Contains(body, []byte(`"Patient"`)) {
+				return errors.New("no patient found by NHS number")
+			}
+			return err
+		}},
 		{Name: "Patient/$everything", Do: func(ctx context.Context, c *http.Client, wk, n int) error {
 			_, _, err := do(ctx, c, wk, http.MethodGet, base+"/Patient/"+pick(w.patients, wk, n)+"/$everything?_count=50", nil, nil, 200)
 			return err

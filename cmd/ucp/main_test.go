@@ -454,11 +454,11 @@ func TestBenchRuns(t *testing.T) {
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 21 || rep.Resources == 0 || rep.LoadRejected != 0 {
-		t.Errorf("report has %d results and %d resources (%d rejected), want 21 results (7 scenarios with the ceiling × 2 clients, and 2 clients paced)", len(rep.Results), rep.Resources, rep.LoadRejected)
+	if len(rep.Results) != 24 || rep.Resources == 0 || rep.LoadRejected != 0 {
+		t.Errorf("report has %d results and %d resources (%d rejected), want 24 results (8 scenarios with the ceiling × 2 clients, and 2 clients paced)", len(rep.Results), rep.Resources, rep.LoadRejected)
 	}
-	if len(rep.Ceiling) != 12 {
-		t.Errorf("report relates %d results to the ceiling, want 12 (6 scenarios × 2, not the paced runs)", len(rep.Ceiling))
+	if len(rep.Ceiling) != 14 {
+		t.Errorf("report relates %d results to the ceiling, want 14 (7 scenarios × 2, not the paced runs)", len(rep.Ceiling))
 	}
 	for _, c := range rep.Ceiling {
 		// Each run with 2 clients was paced at half its rate, as the
