@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -52,8 +54,9 @@ type benchReport struct {
 	DatabaseBytes   int64            `json:"database_bytes"`
 	PeakRSSBytes    int64            `json:"peak_rss_bytes"`
 	Results         []loadgen.Result `json:"results"`
-	// Ceiling is each result's req/s as a share of the ceiling scenario's
-	// (a response served from memory) at the same concurrency.
+	// Ceiling is each result's req/s as a share of the ceiling's at the
+	// same concurrency, with the p99s of its paced runs beside the
+	// ceiling's own at the same fraction of capacity.
 	Ceiling []ceilingShare `json:"of_ceiling"`
 	// Measures are the times of one evaluation of each Measure.
 	Measures []measureTiming `json:"measures,omitempty"`
@@ -62,10 +65,22 @@ type benchReport struct {
 }
 
 type ceilingShare struct {
-	Scenario string  `json:"scenario"`
-	Clients  int     `json:"clients"`
-	Share    float64 `json:"share"`
+	Scenario string      `json:"scenario"`
+	Clients  int         `json:"clients"`
+	Share    float64     `json:"share"`
+	Paced    []pacedP99s `json:"paced,omitempty"`
 }
+
+// pacedP99s is a scenario's p99 paced at Fraction of its own capacity,
+// beside the ceiling's p99 paced at the same fraction of the ceiling's.
+type pacedP99s struct {
+	Fraction   float64       `json:"fraction"`
+	P99        time.Duration `json:"p99_ns"`
+	CeilingP99 time.Duration `json:"ceiling_p99_ns"`
+}
+
+// ceilingScenario names the runs against the static-bytes server.
+const ceilingScenario = "ceiling: static plan bytes"
 
 func defaultBenchPatients() int {
 	if n, err := strconv.Atoi(os.Getenv("BENCH_PATIENTS")); err == nil && n > 0 {
@@ -189,6 +204,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "ucp bench:", err)
 		return 1
 	}
+	ceiling, err := startCeiling(ctx, srv.base, "Bearer "+tok.AccessToken, samples.plans[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp bench:", err)
+		return 1
+	}
+	defer ceiling.Close()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -202,14 +223,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		defer pprof.StopCPUProfile()
 	}
-	scenarios := benchScenarios(srv.base, "Bearer "+tok.AccessToken, samples)
+	scenarios := benchScenarios(srv.base, ceiling.URL, "Bearer "+tok.AccessToken, samples)
 	page, weight, err := webBench(ctx, srv, samples)
 	if err != nil {
 		fmt.Fprintln(stderr, "ucp bench:", err)
 		return 1
 	}
 	for _, sc := range append(scenarios, page) {
-		if *only != "" && !strings.Contains(sc.Name, *only) {
+		// The ceiling always runs: every figure is a share of it.
+		if *only != "" && !strings.Contains(sc.Name, *only) && sc.Name != ceilingScenario {
 			continue
 		}
 		for _, c := range clients {
@@ -252,9 +274,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	report.Ceiling = ceilingShares(report.Results)
 	if len(report.Ceiling) > 0 {
-		fmt.Fprintln(stdout, "share of the ceiling (req/s against GET metadata at the same concurrency):")
+		fmt.Fprintln(stdout, "share of the ceiling (req/s against the same plan bytes from a plain net/http handler, same clients; paced p99 beside the ceiling's):")
 		for _, c := range report.Ceiling {
-			fmt.Fprintf(stdout, "  %-36s %3d clients  %5.1f%%\n", c.Scenario, c.Clients, 100*c.Share)
+			fmt.Fprintf(stdout, "  %-36s %3d clients  %6.3f", c.Scenario, c.Clients, c.Share)
+			for _, p := range c.Paced {
+				fmt.Fprintf(stdout, "  p99 at %.0f%%: %s (ceiling %s)", 100*p.Fraction, p.P99.Round(10*time.Microsecond), p.CeilingP99.Round(10*time.Microsecond))
+			}
+			fmt.Fprintln(stdout)
 		}
 	}
 	if *only == "" || strings.Contains(page.Name, *only) {
@@ -416,7 +442,7 @@ func sampleWorld(ctx context.Context, svc *service.Service) (*world, error) {
 func asAnyList(v any) []any { l, _ := v.([]any); return l }
 
 // benchScenarios are the interactions urgent care and GP systems make.
-func benchScenarios(base, bearer string, w *world) []loadgen.Scenario {
+func benchScenarios(base, ceiling, bearer string, w *world) []loadgen.Scenario {
 	// Each worker reads its responses into a buffer of its own, reused: the
 	// generator shares the server's cores, and reading every body into a
 	// fresh slice cost it a third of its CPU and much of the GC.
@@ -454,7 +480,11 @@ func benchScenarios(base, bearer string, w *world) []loadgen.Scenario {
 	pick := func(list []string, worker, n int) string { return list[(worker*7919+n)%len(list)] }
 	var txCounter atomic.Int64
 	return []loadgen.Scenario{
-		{Name: "ceiling: GET metadata", Do: func(ctx context.Context, c *http.Client, wk, _ int) error {
+		{Name: ceilingScenario, Do: func(ctx context.Context, c *http.Client, wk, n int) error {
+			_, _, err := do(ctx, c, wk, http.MethodGet, ceiling+"/CarePlan/"+pick(w.plans, wk, n), nil, nil, 200)
+			return err
+		}},
+		{Name: "GET metadata", Do: func(ctx context.Context, c *http.Client, wk, _ int) error {
 			_, _, err := do(ctx, c, wk, http.MethodGet, base+"/metadata", nil, nil, 200)
 			return err
 		}},
@@ -468,6 +498,14 @@ func benchScenarios(base, bearer string, w *world) []loadgen.Scenario {
 			_, body, err := do(ctx, c, wk, http.MethodGet, base+"/CarePlan?"+q.Encode(), nil, nil, 200)
 			if err == nil && !bytes.Contains(body, []byte(`"CarePlan"`)) {
 				return errors.New("urgent query found no plan")
+			}
+			return err
+		}},
+		{Name: "Patient by NHS number", Do: func(ctx context.Context, c *http.Client, wk, n int) error {
+			q := url.Values{"identifier": {profiles.SystemNHSNumber + "|" + pick(w.nhs, wk, n)}}
+			_, body, err := do(ctx, c, wk, http.MethodGet, base+"/Patient?"+q.Encode(), nil, nil, 200)
+			if err == nil && !bytes.Contains(body, []byte(`"Patient"`)) {
+				return errors.New("no patient found by NHS number")
 			}
 			return err
 		}},
@@ -550,24 +588,101 @@ func newPlanBundle(n int64) []byte {
 	return resource.Marshal(b)
 }
 
-// ceilingShares relates every result to the ceiling scenario's result at
-// the same concurrency.
+// ceilingShares relates every result to the ceiling's at the same
+// concurrency: a capacity (a run back to back) as a share of the ceiling's,
+// and each paced run's p99 beside the ceiling's paced at the same fraction
+// of its capacity. A paced run follows its scenario's run back to back, so
+// its fraction is its offered rate over that run's req/s.
 func ceilingShares(results []loadgen.Result) []ceilingShare {
+	type key struct {
+		clients  int
+		fraction float64
+	}
+	fractionOf := func(paced, capacity loadgen.Result) float64 {
+		return math.Round(100*paced.Rate/capacity.RPS) / 100
+	}
 	ceiling := map[int]float64{}
+	ceilingP99 := map[key]time.Duration{}
+	var last loadgen.Result
 	for _, r := range results {
-		if strings.HasPrefix(r.Scenario, "ceiling") && r.Rate == 0 {
-			ceiling[r.Clients] = r.RPS
+		if r.Scenario != ceilingScenario {
+			continue
+		}
+		if r.Rate == 0 {
+			ceiling[r.Clients], last = r.RPS, r
+		} else if last.RPS > 0 && last.Clients == r.Clients {
+			ceilingP99[key{r.Clients, fractionOf(r, last)}] = r.P99
 		}
 	}
 	var out []ceilingShare
+	var prev loadgen.Result
 	for _, r := range results {
-		// A paced run's req/s is what it was asked for, not a capacity.
-		if c := ceiling[r.Clients]; c > 0 && r.Rate == 0 && !strings.HasPrefix(r.Scenario, "ceiling") {
-			out = append(out, ceilingShare{Scenario: r.Scenario, Clients: r.Clients, Share: r.RPS / c})
+		if r.Scenario == ceilingScenario {
+			continue
+		}
+		c := ceiling[r.Clients]
+		if r.Rate == 0 {
+			prev = r
+			if c > 0 {
+				out = append(out, ceilingShare{Scenario: r.Scenario, Clients: r.Clients, Share: r.RPS / c})
+			}
+			continue
+		}
+		// A paced run's req/s is what it was asked for, not a capacity:
+		// it adds its p99 to the share of the run it follows.
+		n := len(out)
+		if n > 0 && prev.RPS > 0 && out[n-1].Scenario == r.Scenario && out[n-1].Clients == r.Clients {
+			f := fractionOf(r, prev)
+			out[n-1].Paced = append(out[n-1].Paced, pacedP99s{Fraction: f, P99: r.P99, CeilingP99: ceilingP99[key{r.Clients, f}]})
 		}
 	}
 	return out
 }
+
+// startCeiling serves, on a port of its own, the bytes and content type
+// the server answers a read of plan id with, from a plain net/http handler:
+// the most this machine's HTTP stack and the load generator can do with
+// that response, which every figure of the bench is a share of.
+func startCeiling(ctx context.Context, base, bearer, id string) (*ceilingServer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/CarePlan/"+id, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", bearer)
+	req.Header.Set("Accept", "application/fhir+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("reading plan %s for the ceiling: %d %.200s", id, resp.StatusCode, body)
+	}
+	ctype, etag := resp.Header.Get("Content-Type"), resp.Header.Get("ETag")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", ctype)
+		w.Header().Set("ETag", etag)
+		w.Write(body)
+	})}
+	go hs.Serve(ln)
+	return &ceilingServer{URL: "http://" + ln.Addr().String(), srv: hs}, nil
+}
+
+// ceilingServer is the static-bytes server of the bench.
+type ceilingServer struct {
+	URL string
+	srv *http.Server
+}
+
+func (c *ceilingServer) Close() error { return c.srv.Close() }
 
 func fileSizes(paths ...string) int64 {
 	var n int64

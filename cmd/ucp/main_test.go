@@ -464,11 +464,18 @@ func TestBenchRuns(t *testing.T) {
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 21 || rep.Resources == 0 || rep.LoadRejected != 0 {
-		t.Errorf("report has %d results and %d resources (%d rejected), want 21 results (7 scenarios × 2 clients, and 2 clients paced)", len(rep.Results), rep.Resources, rep.LoadRejected)
+	if len(rep.Results) != 27 || rep.Resources == 0 || rep.LoadRejected != 0 {
+		t.Errorf("report has %d results and %d resources (%d rejected), want 27 results (9 scenarios with the ceiling and the urgent care view page × 2 clients, and 2 clients paced)", len(rep.Results), rep.Resources, rep.LoadRejected)
 	}
-	if len(rep.Ceiling) != 12 {
-		t.Errorf("report relates %d results to the ceiling, want 12 (6 scenarios × 2, not the paced runs)", len(rep.Ceiling))
+	if len(rep.Ceiling) != 16 {
+		t.Errorf("report relates %d results to the ceiling, want 16 (8 scenarios × 2, not the paced runs)", len(rep.Ceiling))
+	}
+	for _, c := range rep.Ceiling {
+		// Each run with 2 clients was paced at half its rate, as the
+		// ceiling was.
+		if c.Clients == 2 && (len(c.Paced) != 1 || c.Paced[0].Fraction != 0.5 || c.Paced[0].P99 == 0 || c.Paced[0].CeilingP99 == 0) {
+			t.Errorf("%s × 2: paced p99s %+v, want one at 0.5 beside the ceiling's", c.Scenario, c.Paced)
+		}
 	}
 	if !strings.Contains(rep.PageWeight, "urgent care view page weight") {
 		t.Errorf("report lacks the urgent care view's page weight: %q", rep.PageWeight)

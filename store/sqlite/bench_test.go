@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,6 +97,26 @@ func BenchmarkCreate(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// BenchmarkCreateParallel creates from 8 goroutines at once, as 8 clients
+// of the API do: with group commit, many of their transactions share an
+// fsync.
+func BenchmarkCreateParallel(b *testing.B) {
+	s := mustOpen(b, filepath.Join(b.TempDir(), "ucp.db"))
+	defer s.Close()
+	ctx := context.Background()
+	var next atomic.Int64
+	b.SetParallelism(8 / max(1, runtime.GOMAXPROCS(0)))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Write(ctx, []store.Change{benchPlan(int(next.Add(1)))}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 func BenchmarkCreateBatch1000(b *testing.B) {

@@ -52,3 +52,17 @@ func IndexNames(s *Store) ([]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// HoldWriter takes the writer as a committing write does, so that the
+// writes that follow queue; they are committed as one group after release.
+func (s *Store) HoldWriter() (release func()) {
+	s.gc.turn <- struct{}{}
+	return func() { <-s.gc.turn }
+}
+
+// Queued is the number of writes waiting for the writer.
+func (s *Store) Queued() int {
+	s.gc.mu.Lock()
+	defer s.gc.mu.Unlock()
+	return len(s.gc.pending)
+}

@@ -10,6 +10,9 @@
 // single-connection writer pool whose transactions start with BEGIN IMMEDIATE,
 // so writers queue in Go instead of failing with SQLITE_BUSY, and a separate
 // reader pool whose connections read concurrently from WAL snapshots.
+// Writes that queue are committed together (group commit, see Store.Write):
+// one transaction and one fsync for many, each write in a savepoint of its
+// own, still all or none and durable before it is answered.
 package sqlite
 
 import (
@@ -57,6 +60,8 @@ type Store struct {
 	// connection costs nothing, where preparing them in each transaction
 	// cost a small write about a millisecond.
 	wstmts map[string]*sql.Stmt
+
+	gc groupCommit
 }
 
 const maxCachedStmts = 512
@@ -152,7 +157,7 @@ func Open(path string) (*Store, error) {
 	r.SetMaxIdleConns(n)
 	r.SetConnMaxIdleTime(0)
 
-	s := &Store{w: w, r: r}
+	s := &Store{w: w, r: r, gc: groupCommit{turn: make(chan struct{}, 1)}}
 	if err := s.prepare(); err != nil {
 		s.Close()
 		return nil, err

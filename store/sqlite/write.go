@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"ucp/store"
@@ -26,8 +27,13 @@ func micros(t time.Time) int64 {
 // fromMicros is the inverse of micros for lastUpdated values.
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
-// Write applies changes atomically in one BEGIN IMMEDIATE transaction on the
-// single writer connection.
+// Write applies changes atomically, all or none. Concurrent writes are
+// committed together (group commit): while one transaction commits, the
+// writes that arrive queue, and the next of them to take the writer applies
+// every queued write in one BEGIN IMMEDIATE transaction, each inside a
+// savepoint of its own, and commits them with one fsync. A write that fails
+// is rolled back to its savepoint alone; none is answered before the commit
+// that holds it is durable (synchronous=FULL).
 func (s *Store) Write(ctx context.Context, changes []store.Change) ([]store.Version, error) {
 	if len(changes) == 0 {
 		return nil, nil
@@ -50,12 +56,118 @@ func (s *Store) Write(ctx context.Context, changes []store.Change) ([]store.Vers
 		}
 		seen[ref] = struct{}{}
 	}
+	req := &commitReq{ctx: ctx, changes: changes, done: make(chan struct{})}
+	s.gc.mu.Lock()
+	s.gc.pending = append(s.gc.pending, req)
+	s.gc.mu.Unlock()
+	select {
+	case <-req.done: // committed (or refused) in another write's group
+	case s.gc.turn <- struct{}{}:
+		// The writer is ours: commit everything queued, ours too unless
+		// the group before took it.
+		s.gc.mu.Lock()
+		group := s.gc.pending
+		s.gc.pending = nil
+		s.gc.mu.Unlock()
+		if len(group) > 0 {
+			s.commitGroup(ctx, group)
+		}
+		<-s.gc.turn
+		<-req.done
+	}
+	return req.out, req.err
+}
 
+// groupCommit queues writes for the writer (see Store.Write).
+type groupCommit struct {
+	turn    chan struct{} // capacity 1: held by the write committing a group
+	mu      sync.Mutex
+	pending []*commitReq
+}
+
+// commitReq is one Write waiting for its group's commit.
+type commitReq struct {
+	ctx     context.Context
+	changes []store.Change
+	out     []store.Version
+	err     error
+	done    chan struct{}
+}
+
+// commitGroup applies each write of group in a savepoint of one
+// transaction, commits it, and answers each. The transaction and its
+// statements run under a context no caller can cancel: cancelling a
+// statement interrupts SQLite, which would roll back the whole group. A
+// write whose own context has ended is refused before it is applied.
+func (s *Store) commitGroup(ctx context.Context, group []*commitReq) {
+	ctx = context.WithoutCancel(ctx)
+	fail := func(reqs []*commitReq, err error) {
+		for _, r := range reqs {
+			if r.err == nil {
+				r.err, r.out = err, nil
+			}
+		}
+	}
+	defer func() {
+		for _, r := range group {
+			close(r.done)
+		}
+	}()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, storeErr(err, "sqlite: write")
+		fail(group, storeErr(err, "sqlite: write"))
+		return
 	}
 	defer tx.Rollback()
+	if len(group) == 1 {
+		// Alone in its group, a write needs no savepoint: its failure
+		// rolls back the transaction.
+		r := group[0]
+		if r.err = r.ctx.Err(); r.err != nil {
+			r.err = storeErr(r.err, "sqlite: write")
+			return
+		}
+		if r.out, r.err = s.apply(ctx, tx, r.changes); r.err != nil {
+			r.out = nil
+			return
+		}
+		if err := tx.Commit(); err != nil {
+			fail(group, storeErr(err, "sqlite: commit"))
+		}
+		return
+	}
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = storeErr(err, "sqlite: write")
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+			fail(group, storeErr(err, "sqlite: write"))
+			return
+		}
+		r.out, r.err = s.apply(ctx, tx, r.changes)
+		var err error
+		if r.err != nil {
+			r.out = nil
+			_, err = tx.ExecContext(ctx, "ROLLBACK TO w")
+		}
+		if err == nil {
+			_, err = tx.ExecContext(ctx, "RELEASE w")
+		}
+		if err != nil {
+			// An error SQLite answers by rolling back the whole
+			// transaction (an I/O error, a full disk) ends the group.
+			fail(group, storeErr(err, "sqlite: write"))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		fail(group, storeErr(err, "sqlite: commit"))
+	}
+}
+
+// apply writes one Write's changes inside the group's transaction.
+func (s *Store) apply(ctx context.Context, tx *sql.Tx, changes []store.Change) ([]store.Version, error) {
 	w := writer{s: s, ctx: ctx, tx: tx}
 	out := make([]store.Version, len(changes))
 	for i := range changes {
@@ -67,9 +179,6 @@ func (s *Store) Write(ctx context.Context, changes []store.Change) ([]store.Vers
 	}
 	if err := w.flush(); err != nil {
 		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, storeErr(err, "sqlite: commit")
 	}
 	return out, nil
 }
@@ -86,9 +195,9 @@ type writer struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
 	// nextRID and nextSeq are the next resource and version row numbers,
-	// read once per transaction: the rows are numbered here rather than by
-	// SQLite so that they can be queued. Nothing else writes inside the
-	// IMMEDIATE transaction.
+	// read once per Write (after the savepoints before it in its group):
+	// the rows are numbered here rather than by SQLite so that they can be
+	// queued. Nothing else writes inside the IMMEDIATE transaction.
 	nextRID, nextSeq int64
 	queues           [len(queuedTables)][]any
 }
