@@ -59,7 +59,7 @@ var (
 	asidHeader = regexp.MustCompile(`^\d{12}$`)
 	// sspRequest is what a pointer's URL may be below the base: nothing
 	// else is served on the SSP listener.
-	docPath = regexp.MustCompile(`^/_nrl/pdf/([A-Za-z0-9\-.]{1,64})$`)
+	docPath = regexp.MustCompile(`^/_nrl/(pdf|plan)/([A-Za-z0-9\-.]{1,64})$`)
 )
 
 // sspCaller is what the SSP's JWT and headers say about who is asking.
@@ -75,13 +75,17 @@ type sspCaller struct {
 // ServeHTTP answers a retrieval through the SSP: the PDF, or an
 // OperationOutcome that names no patient data.
 func (s *SSP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	comp, caller, err := s.check(r)
+	kind, id, caller, err := s.check(r)
 	if err != nil {
 		outcome.Write(w, err)
 		return
 	}
 	ctx := auth.NewContext(r.Context(), caller.principal())
-	d, err := s.Docs.Load(ctx, comp)
+	load := s.Docs.Load
+	if kind == "plan" {
+		load = s.Docs.LoadCurrent
+	}
+	d, err := load(ctx, id)
 	if err == nil && caller.Patient != "" && nhsNumberOf(d.Patient) != caller.Patient {
 		// A patient fetching through the SSP sees only their own plan; any
 		// other is as if it did not exist.
@@ -108,39 +112,39 @@ func (s *SSP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // check refuses a request the SSP rules do not allow, each with its 4xx,
 // before anything is read.
-func (s *SSP) check(r *http.Request) (string, *sspCaller, error) {
+func (s *SSP) check(r *http.Request) (kind, id string, _ *sspCaller, _ error) {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
-		return "", nil, outcome.Errorf(outcome.Forbidden, "the Spine Secure Proxy's client certificate is required")
+		return "", "", nil, outcome.Errorf(outcome.Forbidden, "the Spine Secure Proxy's client certificate is required")
 	}
 	if r.Method != http.MethodGet {
-		return "", nil, outcome.Errorf(outcome.MethodNotAllowed, "the Spine Secure Proxy retrieves documents with GET only")
+		return "", "", nil, outcome.Errorf(outcome.MethodNotAllowed, "the Spine Secure Proxy retrieves documents with GET only")
 	}
 	if r.URL.RawQuery != "" || r.URL.Fragment != "" {
-		return "", nil, outcome.Errorf(outcome.Invalid, "a retrieval through the Spine Secure Proxy takes no parameters")
+		return "", "", nil, outcome.Errorf(outcome.Invalid, "a retrieval through the Spine Secure Proxy takes no parameters")
 	}
 	p, ok := strings.CutPrefix(r.URL.Path, strings.TrimSuffix(s.Prefix, "/"))
 	m := docPath.FindStringSubmatch(p)
 	if !ok || m == nil {
-		return "", nil, outcome.Errorf(outcome.NotFound, "no document at this path")
+		return "", "", nil, outcome.Errorf(outcome.NotFound, "no document at this path")
 	}
 	c := &sspCaller{TraceID: r.Header.Get("Ssp-TraceID"), From: r.Header.Get("Ssp-From")}
 	switch {
 	case uuid.Validate(c.TraceID) != nil:
-		return "", nil, outcome.Errorf(outcome.Invalid, "Ssp-TraceID must be a UUID")
+		return "", "", nil, outcome.Errorf(outcome.Invalid, "Ssp-TraceID must be a UUID")
 	case !asidHeader.MatchString(c.From):
-		return "", nil, outcome.Errorf(outcome.Invalid, "Ssp-From must be the consumer's 12-digit ASID")
+		return "", "", nil, outcome.Errorf(outcome.Invalid, "Ssp-From must be the consumer's 12-digit ASID")
 	case r.Header.Get("Ssp-To") != s.ASID:
-		return "", nil, outcome.Errorf(outcome.Forbidden, "Ssp-To does not name this service's ASID")
+		return "", "", nil, outcome.Errorf(outcome.Forbidden, "Ssp-To does not name this service's ASID")
 	case r.Header.Get("Ssp-InteractionID") != InteractionContentRead:
-		return "", nil, outcome.Errorf(outcome.Forbidden, "Ssp-InteractionID must be %s", InteractionContentRead)
+		return "", "", nil, outcome.Errorf(outcome.Forbidden, "Ssp-InteractionID must be %s", InteractionContentRead)
 	}
 	if err := c.readJWT(r.Header.Get("Authorization")); err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
 	if !strings.HasSuffix(c.System, "|"+c.From) {
-		return "", nil, outcome.Errorf(outcome.Forbidden, "requesting_system does not name the ASID in Ssp-From")
+		return "", "", nil, outcome.Errorf(outcome.Forbidden, "requesting_system does not name the ASID in Ssp-From")
 	}
-	return m[1], c, nil
+	return m[1], m[2], c, nil
 }
 
 // sspClaims are the claims ucp reads from the SSP's JWT.
@@ -193,8 +197,9 @@ func hasValue(claim, system string) bool {
 }
 
 // sspScopes are all an SSP consumer may do: read what a document is made
-// from.
-const sspScopes = "user/Composition.r user/CarePlan.r user/Patient.r"
+// from (and search a patient's Compositions for the current approval, for
+// a dynamic pointer).
+const sspScopes = "user/Composition.rs user/CarePlan.r user/Patient.r"
 
 // principal is who reads the document: a view-only caller (the SSP's
 // consumers read, never write) named after the requesting system, with

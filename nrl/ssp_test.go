@@ -107,11 +107,13 @@ type sspWorld struct {
 	*world
 	srv    *httptest.Server
 	client *http.Client // with the SSP's client certificate
-	comp   string
+	path   string       // the pointer's URL below the host
 }
 
-func newSSPWorld(t *testing.T) *sspWorld {
-	w := newWorld(t)
+func newSSPWorld(t *testing.T) *sspWorld { return newSSPWorldStability(t, nrl.StabilityStatic) }
+
+func newSSPWorldStability(t *testing.T, stability string) *sspWorld {
+	w := newWorldStability(t, stability)
 	ca := newCA(t, "Test Spine CA")
 	cfg, err := nrl.SSPTLSConfig(ca.pem, ca.issue(t, "ucp", x509.ExtKeyUsageServerAuth))
 	if err != nil {
@@ -128,7 +130,7 @@ func newSSPWorld(t *testing.T) *sspWorld {
 	s := &sspWorld{world: w, srv: srv, client: cl}
 	w.put(w.seed("pat", "9000000009"))
 	w.run()
-	s.comp = compositionOf(t, w.sandbox.Pointers("9000000009")[0])
+	s.path = strings.TrimPrefix(w.sandbox.Pointers("9000000009")[0].Content[0].Attachment.URL, strings.TrimSuffix(base, "/fhir"))
 	return s
 }
 
@@ -187,7 +189,7 @@ func (s *sspWorld) sspAudits(t *testing.T) []map[string]any {
 // JWT's requesting_*), the trace id and the version served.
 func TestSSPRetrieval(t *testing.T) {
 	s := newSSPWorld(t)
-	url := s.srv.URL + "/fhir/" + nrl.DocumentPath(s.comp)
+	url := s.srv.URL + s.path
 	req := sspRequest(t, http.MethodGet, url, nil)
 	trace := req.Header.Get("Ssp-TraceID")
 	code, body := s.get(t, s.client, req)
@@ -206,11 +208,26 @@ func TestSSPRetrieval(t *testing.T) {
 	}
 }
 
+// A dynamic pointer's URL is served through the SSP too.
+func TestSSPDynamic(t *testing.T) {
+	s := newSSPWorldStability(t, nrl.StabilityDynamic)
+	if !strings.Contains(s.path, "/_nrl/plan/") {
+		t.Fatalf("dynamic pointer path %s", s.path)
+	}
+	code, body := s.get(t, s.client, sspRequest(t, http.MethodGet, s.srv.URL+s.path, nil))
+	if code != http.StatusOK || !strings.HasPrefix(body, "%PDF-") {
+		t.Fatalf("GET through the SSP: %d %.200q, want a PDF", code, body)
+	}
+	if raw := string(resource.Marshal(s.sspAudits(t)[0])); !strings.Contains(raw, "CarePlan/plan-pat/_history/1") {
+		t.Errorf("the AuditEvent lacks the version served:\n%s", raw)
+	}
+}
+
 // Each malformed SSP request answers its 4xx, names nothing of the
 // patient, and audits no disclosure.
 func TestSSPRefusals(t *testing.T) {
 	s := newSSPWorld(t)
-	url := s.srv.URL + "/fhir/" + nrl.DocumentPath(s.comp)
+	url := s.srv.URL + s.path
 	claims := func(edit func(c map[string]any)) func(h http.Header) {
 		return func(h http.Header) {
 			c := goodClaims()
@@ -282,7 +299,7 @@ func TestSSPRefusals(t *testing.T) {
 // handshake fails: nothing is served at all.
 func TestSSPNeedsClientCertificate(t *testing.T) {
 	s := newSSPWorld(t)
-	url := s.srv.URL + "/fhir/" + nrl.DocumentPath(s.comp)
+	url := s.srv.URL + s.path
 	base := s.client.Transport.(*http.Transport).TLSClientConfig
 	other := newCA(t, "Another CA")
 	for name, certs := range map[string][]tls.Certificate{
@@ -317,7 +334,7 @@ func TestSSPNotShared(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSSPWorld(t)
-			url := s.srv.URL + "/fhir/" + nrl.DocumentPath(s.comp)
+			url := s.srv.URL + s.path
 			if code, _ := s.get(t, s.client, sspRequest(t, http.MethodGet, url, nil)); code != http.StatusOK {
 				t.Fatalf("before: %d, want 200", code)
 			}

@@ -41,6 +41,7 @@ type nrlConfig struct {
 	CertFile        string
 	CertKeyFile     string
 	PracticeSetting string
+	Stability       string
 	Horizon         time.Duration
 	Poll            time.Duration
 	Backoff         time.Duration
@@ -62,6 +63,7 @@ func addNRLFlags(fs *flag.FlagSet, c *nrlConfig) {
 	fs.StringVar(&c.CertFile, "nrl-cert", "", "mTLS client certificate for NRL, a PEM `FILE` (with --nrl-cert-key)")
 	fs.StringVar(&c.CertKeyFile, "nrl-cert-key", "", "the private key of --nrl-cert, a PEM `FILE`")
 	fs.StringVar(&c.PracticeSetting, "nrl-practice-setting", nrl.DefaultPracticeSetting, "England-PracticeSetting SNOMED `CODE` of the pointers' context (default Palliative care service)")
+	fs.StringVar(&c.Stability, "nrl-stability", nrl.StabilityStatic, "`static`: each pointer names one approved version and is superseded at the next; dynamic: one pointer per plan whose URL always serves the current approved version")
 	fs.DurationVar(&c.Horizon, "nrl-horizon", nrl.DefaultHorizon, "how long a job is retried while NRL is unreachable before it fails (`duration`)")
 	fs.DurationVar(&c.Poll, "nrl-poll", nrl.DefaultPoll, "how often the publisher looks for due jobs (`duration`)")
 	fs.StringVar(&c.SSPAddr, "ssp-addr", "", "serve the pointers' documents to the Spine Secure Proxy on this `HOST:PORT` (mutual TLS; with --nrl-asid, --ssp-ca, --ssp-cert and --ssp-key)")
@@ -73,7 +75,7 @@ func addNRLFlags(fs *flag.FlagSet, c *nrlConfig) {
 
 // pointer is what the pointers say about this service.
 func (c nrlConfig) pointer(base string) nrl.PointerConfig {
-	return nrl.PointerConfig{ODS: c.ODS, PracticeSetting: c.PracticeSetting, BaseURL: base, ASID: c.ASID}
+	return nrl.PointerConfig{ODS: c.ODS, PracticeSetting: c.PracticeSetting, BaseURL: base, ASID: c.ASID, Stability: c.Stability}
 }
 
 // check refuses a configuration NRL would refuse, before the server starts.
@@ -254,6 +256,20 @@ func startNRL(ctx context.Context, c nrlConfig, svc *service.Service, api *rest.
 	if err != nil {
 		return nil, err
 	}
+	// A dynamic pointer's URL: the plan's current approved version. Both
+	// URLs are served whatever the stability, so pointers published before
+	// a change of --nrl-stability keep working.
+	err = api.RegisterEndpoint(rest.Endpoint{Method: http.MethodGet, Path: nrl.CurrentPath("{plan}"),
+		Handler: func(w http.ResponseWriter, r *rest.EndpointRequest) error {
+			id := r.Params["plan"]
+			if err := r.Authorize(rest.Access{Interaction: "read", Type: "CarePlan", ID: id}); err != nil {
+				return err
+			}
+			return docs.ServeCurrentPDF(w, r.Request, id)
+		}})
+	if err != nil {
+		return nil, err
+	}
 	r := &nrlRunner{done: make(chan struct{})}
 	if c.SSPAddr != "" {
 		if r.ssp, r.sspAddr, err = startSSP(ctx, c, svc, api, base, log); err != nil {
@@ -267,7 +283,7 @@ func startNRL(ctx context.Context, c nrlConfig, svc *service.Service, api *rest.
 		defer close(r.done)
 		pub.Run(runCtx)
 	}()
-	log.Info("NRL publishing on", "url", c.URL, "ods", c.ODS, "practice_setting", c.PracticeSetting, "ssp", c.ASID != "", "auth", c.TokenURL != "")
+	log.Info("NRL publishing on", "url", c.URL, "ods", c.ODS, "practice_setting", c.PracticeSetting, "stability", c.Stability, "ssp", c.ASID != "", "auth", c.TokenURL != "")
 	return r, nil
 }
 

@@ -246,3 +246,24 @@ func devTokenRole(t *testing.T, bin, base, role string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// With --nrl-stability dynamic the pointer names the plan, and its URL
+// serves the current approved version to a Bearer token.
+func TestServeNRLDynamic(t *testing.T) {
+	sb := nrltest.Start(t)
+	st := "sqlite:" + filepath.Join(t.TempDir(), "ucp.db")
+	srv := serveTest(t, serveConfig{Addr: "127.0.0.1:0", Store: st, Demo: true, MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3,
+		NRL: nrlConfig{URL: sb.URL, ODS: nrlODS, PracticeSetting: nrl.DefaultPracticeSetting, Stability: nrl.StabilityDynamic,
+			Horizon: nrl.DefaultHorizon, Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond}})
+	waitFor(t, "the demo plan's pointer", func() bool { return len(sb.Pointers(joansNHS)) == 1 })
+	ptr := sb.Pointers(joansNHS)[0]
+	u := ptr.Content[0].Attachment.URL
+	if !strings.HasPrefix(u, srv.base+"/_nrl/plan/") || ptr.Stability() != nrl.StabilityDynamic {
+		t.Fatalf("pointer URL %s (%s), want %s/_nrl/plan/… and dynamic", u, ptr.Stability(), srv.base)
+	}
+	r := resttest.Do(t, http.MethodGet, u, "", resttest.Bearer(token(t, srv, auth.RoleView))).Want(t, http.StatusOK)
+	if !strings.HasPrefix(string(r.Body), "%PDF-") {
+		t.Errorf("GET %s: not a PDF", u)
+	}
+	resttest.Do(t, http.MethodGet, u, "").Want(t, http.StatusUnauthorized)
+}
