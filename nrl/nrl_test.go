@@ -35,6 +35,7 @@ var clinician = &auth.Principal{Role: auth.RoleClinical, Subject: "dr", FHIRUser
 type world struct {
 	t       testing.TB
 	svc     *service.Service
+	off     *service.Service // the same store with publishing off
 	sandbox *nrltest.Sandbox
 	pub     *nrl.Publisher
 	now     time.Time
@@ -59,6 +60,10 @@ func newWorldStability(t testing.TB, stability string) *world {
 	outbox := &nrl.Outbox{Next: plans, Store: st, Now: clock,
 		Pointer: nrl.PointerConfig{ODS: ods, PracticeSetting: nrl.DefaultPracticeSetting, BaseURL: base, Stability: stability}}
 	w.svc, err = service.New(service.Config{Store: st, Registry: reg, WriteInterceptor: outbox, ReadInterceptor: plans})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.off, err = service.New(service.Config{Store: st, Registry: reg, WriteInterceptor: nrl.JobGuard{Next: plans}, ReadInterceptor: plans})
 	if err != nil {
 		t.Fatal(err)
 	}

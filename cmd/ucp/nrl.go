@@ -281,6 +281,13 @@ func startNRL(ctx context.Context, c nrlConfig, svc *service.Service, api *rest.
 	r.stop = stop
 	go func() {
 		defer close(r.done)
+		// Plans approved while publishing was off are published now; a
+		// failure is logged, and the next start tries again.
+		if n, err := nrl.Backfill(runCtx, svc, c.pointer(base), time.Now()); err != nil {
+			log.Error("NRL backfill of plans approved while publishing was off failed", "err", err, "queued", n)
+		} else if n > 0 {
+			log.Info("NRL backfill: queued plans approved while publishing was off", "queued", n)
+		}
 		pub.Run(runCtx)
 	}()
 	log.Info("NRL publishing on", "url", c.URL, "ods", c.ODS, "practice_setting", c.PracticeSetting, "stability", c.Stability, "ssp", c.ASID != "", "auth", c.TokenURL != "")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -266,4 +267,47 @@ func TestServeNRLDynamic(t *testing.T) {
 		t.Errorf("GET %s: not a PDF", u)
 	}
 	resttest.Do(t, http.MethodGet, u, "").Want(t, http.StatusUnauthorized)
+}
+
+// A plan approved while publishing was off is published once publishing
+// is turned on, and not again at the next start.
+func TestServeNRLBackfill(t *testing.T) {
+	sb := nrltest.Start(t)
+	// One SQLite file across the restarts (the store under test is the
+	// same whatever the backend: these are the service's reads and writes).
+	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(t.TempDir(), "ucp.db"), Demo: true, MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3}
+	start := func() *server {
+		t.Helper()
+		srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	off := start() // the demo plan is approved with publishing off
+	if err := off.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := sb.Creates(); n != 0 {
+		t.Fatalf("%d pointers created with publishing off", n)
+	}
+	cfg.NRL = nrlConfig{URL: sb.URL, ODS: nrlODS, PracticeSetting: nrl.DefaultPracticeSetting, Horizon: nrl.DefaultHorizon, Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond}
+	on := start()
+	waitFor(t, "the backfilled pointer", func() bool { return len(sb.Pointers(joansNHS)) == 1 })
+	if err := on.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := start()
+	defer again.Close()
+	admin := token(t, again, auth.RoleAdmin)
+	waitFor(t, "no pending job", func() bool {
+		r := resttest.Do(t, http.MethodGet, again.base+"/$nrl-status", "", resttest.Bearer(admin))
+		return r.Status == http.StatusOK && resttest.Path(r.JSON(t), "parameter.0.valueInteger") == resttest.Num(0)
+	})
+	if n := sb.Creates(); n != 1 {
+		t.Errorf("NRL saw %d creates, want exactly 1", n)
+	}
+	if v := sb.Violations(); len(v) > 0 {
+		t.Errorf("NRL rule violations:\n%s", strings.Join(v, "\n"))
+	}
 }
