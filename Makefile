@@ -122,6 +122,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzGrant$$' -fuzztime $(FUZZTIME) ./auth/oauth/
 	$(GO) test -run '^$$' -fuzz '^FuzzJobOf$$' -fuzztime $(FUZZTIME) ./nrl/
 	$(GO) test -run '^$$' -fuzz '^FuzzAnswerError$$' -fuzztime $(FUZZTIME) ./nrl/
+	$(GO) test -run '^$$' -fuzz '^FuzzSSPRequest$$' -fuzztime $(FUZZTIME) ./nrl/
 
 clean:
 	rm -rf bin data
