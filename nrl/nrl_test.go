@@ -35,12 +35,19 @@ var clinician = &auth.Principal{Role: auth.RoleClinical, Subject: "dr", FHIRUser
 type world struct {
 	t       testing.TB
 	svc     *service.Service
+	off     *service.Service // the same store with publishing off
 	sandbox *nrltest.Sandbox
 	pub     *nrl.Publisher
 	now     time.Time
 }
 
 func newWorld(t testing.TB) *world {
+	t.Helper()
+	return newWorldStability(t, nrl.StabilityStatic)
+}
+
+// newWorldStability is newWorld publishing pointers of this stability.
+func newWorldStability(t testing.TB, stability string) *world {
 	t.Helper()
 	sb := nrltest.Start(t)
 	st, reg := resttest.OpenStore(t), resttest.NewRegistry(t)
@@ -51,8 +58,12 @@ func newWorld(t testing.TB) *world {
 	w := &world{t: t, sandbox: sb, now: time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return w.now }
 	outbox := &nrl.Outbox{Next: plans, Store: st, Now: clock,
-		Pointer: nrl.PointerConfig{ODS: ods, PracticeSetting: nrl.DefaultPracticeSetting, BaseURL: base}}
+		Pointer: nrl.PointerConfig{ODS: ods, PracticeSetting: nrl.DefaultPracticeSetting, BaseURL: base, Stability: stability}}
 	w.svc, err = service.New(service.Config{Store: st, Registry: reg, WriteInterceptor: outbox, ReadInterceptor: plans})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.off, err = service.New(service.Config{Store: st, Registry: reg, WriteInterceptor: nrl.JobGuard{Next: plans}, ReadInterceptor: plans})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -236,7 +236,12 @@ func RenderPDF(d Document) ([]byte, error) {
 // *service.Service is one.
 type Reader interface {
 	Read(ctx context.Context, typ, id string) (*store.Version, error)
+	Find(ctx context.Context, typ, query string, limit int) ([]store.Version, error)
 }
+
+// maxApprovals bounds the Compositions of one patient LoadCurrent looks
+// through for the approval of a plan's current version.
+const maxApprovals = 1000
 
 // Documents serves what a pointer points to.
 type Documents struct {
@@ -287,12 +292,64 @@ func (ds Documents) Load(ctx context.Context, composition string) (Document, err
 	return d, nil
 }
 
+// LoadCurrent reads the Composition of the approval of plan's current
+// version, for a dynamic pointer, as the caller in ctx: a plan no longer
+// shared is not found, as with Load.
+func (ds Documents) LoadCurrent(ctx context.Context, plan string) (Document, error) {
+	pv, err := ds.Reader.Read(ctx, "CarePlan", plan)
+	if err != nil {
+		return Document{}, err
+	}
+	res, err := resource.Parse(pv.JSON)
+	if err != nil {
+		return Document{}, err
+	}
+	if str(res, "status") != "active" {
+		return Document{}, outcome.Errorf(outcome.NotFound, "the care plan is no longer shared (%s)", str(res, "status"))
+	}
+	pat := refID(subjectRef(res), "Patient")
+	if pat == "" {
+		return Document{}, outcome.Errorf(outcome.NotFound, "CarePlan/%s names no patient", plan)
+	}
+	comps, err := ds.Reader.Find(ctx, "Composition", "subject=Patient/"+pat, maxApprovals)
+	if err != nil {
+		return Document{}, err
+	}
+	want := fmt.Sprint(pv.VersionID)
+	for _, v := range comps {
+		comp, err := resource.Parse(v.JSON)
+		if err != nil {
+			return Document{}, err
+		}
+		if r := (Document{Composition: comp}).PlanRef(); r.ID == plan && r.Version == want {
+			return ds.Load(ctx, v.ID)
+		}
+	}
+	// Never an earlier version in its place: what a clinician replaced
+	// must not be shown as current.
+	return Document{}, outcome.Errorf(outcome.NotFound, "version %s of CarePlan/%s has no approved document", want, plan)
+}
+
 // ServePDF answers a GET of a static pointer's URL with the PDF.
 func (ds Documents) ServePDF(w http.ResponseWriter, r *http.Request, composition string) error {
 	d, err := ds.Load(r.Context(), composition)
 	if err != nil {
 		return err
 	}
+	return writePDF(w, d)
+}
+
+// ServeCurrentPDF answers a GET of a dynamic pointer's URL with the PDF of
+// the plan's current approved version.
+func (ds Documents) ServeCurrentPDF(w http.ResponseWriter, r *http.Request, plan string) error {
+	d, err := ds.LoadCurrent(r.Context(), plan)
+	if err != nil {
+		return err
+	}
+	return writePDF(w, d)
+}
+
+func writePDF(w http.ResponseWriter, d Document) error {
 	b, err := RenderPDF(d)
 	if err != nil {
 		return err

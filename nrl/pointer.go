@@ -153,6 +153,20 @@ func (p *Pointer) TypeCode() string {
 	return p.Type.Coding[0].Code
 }
 
+// Stability is the code of the first content item's ContentStability, ""
+// when it has none.
+func (p *Pointer) Stability() string {
+	if len(p.Content) == 0 {
+		return ""
+	}
+	for _, e := range p.Content[0].Extension {
+		if e.URL == ExtensionStability && e.ValueCodeableConcept != nil && len(e.ValueCodeableConcept.Coding) > 0 {
+			return e.ValueCodeableConcept.Coding[0].Code
+		}
+	}
+	return ""
+}
+
 // Master is the pointer's masterIdentifier value, "" when it has none.
 func (p *Pointer) Master() string {
 	if p.MasterIdentifier == nil {
@@ -173,7 +187,19 @@ type PointerConfig struct {
 	// ASID is the Spine ASID of the service when consumers retrieve the
 	// document through the Spine Secure Proxy; "" for direct retrieval.
 	ASID string
+	// Stability is StabilityStatic (the default, "") or StabilityDynamic.
+	Stability string
 }
+
+// Content stabilities (England-NRLContentStability): a static pointer's URL
+// names one approved version; a dynamic pointer's URL names the plan and
+// always serves its current approved version.
+const (
+	StabilityStatic  = "static"
+	StabilityDynamic = "dynamic"
+)
+
+func (c PointerConfig) dynamic() bool { return c.Stability == StabilityDynamic }
 
 var (
 	odsPattern  = regexp.MustCompile(`^[A-Za-z0-9]{1,12}$`)
@@ -190,6 +216,9 @@ func (c PointerConfig) Check() error {
 	}
 	if c.ASID != "" && !asidPattern.MatchString(c.ASID) {
 		return fmt.Errorf("ASID %q: want 12 digits", c.ASID)
+	}
+	if c.Stability != "" && c.Stability != StabilityStatic && c.Stability != StabilityDynamic {
+		return fmt.Errorf("content stability %q: want static or dynamic", c.Stability)
 	}
 	if !strings.HasPrefix(c.BaseURL, "https://") && !strings.HasPrefix(c.BaseURL, "http://") {
 		return fmt.Errorf("base URL %q: want http(s)://", c.BaseURL)
@@ -225,8 +254,13 @@ func planOfMaster(base, planID string) string {
 // whose Composition is id: the URL of a static pointer.
 func DocumentPath(composition string) string { return "_nrl/pdf/" + composition }
 
+// CurrentPath is the path below the FHIR base of the PDF of a plan's
+// current approved version: the URL of a dynamic pointer.
+func CurrentPath(plan string) string { return "_nrl/plan/" + plan }
+
 // Build returns the pointer to an approved plan version: a static pointer to
-// the PDF rendered from the approval's Composition. NRL's producer
+// the PDF rendered from the approval's Composition, or with cfg.Stability
+// dynamic a pointer to the PDF of the plan's current approved version. NRL's producer
 // specification accepts unstructured documents (and contact details) only,
 // so the FHIR document (Composition/{id}/$document) is not a content item.
 // With cfg.ASID the document is retrieved through the Spine Secure Proxy
@@ -236,6 +270,13 @@ func Build(cfg PointerConfig, pv PlanVersion) *Pointer {
 	ods := &Identifier{System: SystemODS, Value: cfg.ODS}
 	base := strings.TrimSuffix(cfg.BaseURL, "/")
 	u := base + "/" + DocumentPath(pv.Composition)
+	stability := Coding{System: SystemStability, Code: StabilityStatic, Display: "Static"}
+	desc := recordTypes[pv.Type] + ", approved version " + fmt.Sprint(pv.Version)
+	if cfg.dynamic() {
+		u = base + "/" + CurrentPath(pv.PlanID)
+		stability = Coding{System: SystemStability, Code: StabilityDynamic, Display: "Dynamic"}
+		desc = recordTypes[pv.Type] + ", its current approved version"
+	}
 	retrieval := Coding{System: SystemRetrieval, Code: "Direct", Display: "Direct"}
 	var related []Reference
 	if cfg.ASID != "" {
@@ -254,12 +295,12 @@ func Build(cfg PointerConfig, pv PlanVersion) *Pointer {
 		Date:             pv.Approved,
 		Author:           []Reference{{Identifier: ods}},
 		Custodian:        Reference{Identifier: ods},
-		Description:      recordTypes[pv.Type] + ", approved version " + fmt.Sprint(pv.Version),
+		Description:      desc,
 		Content: []Content{{
 			Attachment: Attachment{ContentType: "application/pdf", URL: u, Title: recordTypes[pv.Type], Creation: pv.Approved},
 			Format:     Coding{System: SystemFormat, Code: "urn:nhs-ic:unstructured", Display: "Unstructured Document"},
 			Extension: []Extension{
-				{URL: ExtensionStability, ValueCodeableConcept: &Concept{Coding: []Coding{{System: SystemStability, Code: "static", Display: "Static"}}}},
+				{URL: ExtensionStability, ValueCodeableConcept: &Concept{Coding: []Coding{stability}}},
 				{URL: ExtensionRetrieval, ValueCodeableConcept: &Concept{Coding: []Coding{retrieval}}},
 			},
 		}},

@@ -288,6 +288,11 @@ func (p *Publisher) send(ctx context.Context, j *Job) error {
 			case ptr.Master() == j.Pointer.Master():
 				j.PointerID = ptr.ID // made by an attempt whose answer was lost
 				return nil
+			case strings.HasPrefix(ptr.Master(), plan) && dynamicTo(&ptr, j.Pointer):
+				// A dynamic pointer already serves the plan's current
+				// version: it stays as it is, URL and all.
+				j.PointerID = ptr.ID
+				return nil
 			case strings.HasPrefix(ptr.Master(), plan):
 				replaces = append(replaces, RelatesTo{Code: "replaces", Target: Reference{Type: "DocumentReference", Identifier: &Identifier{Value: ptr.ID}}})
 			}
@@ -318,6 +323,16 @@ func (p *Publisher) send(ctx context.Context, j *Job) error {
 		return nil
 	}
 	return &APIError{Status: 400, Diagnostics: "unknown job kind " + j.Kind}
+}
+
+// dynamicTo says whether an earlier pointer of a plan is the dynamic
+// pointer the job would send: the same URL, always serving the current
+// version.
+func dynamicTo(have, want *Pointer) bool {
+	if len(have.Content) == 0 || len(want.Content) == 0 || want.Stability() != StabilityDynamic {
+		return false
+	}
+	return have.Stability() == StabilityDynamic && have.Content[0].Attachment.URL == want.Content[0].Attachment.URL
 }
 
 // stale says why a publish job must not be sent ("" when it must): its

@@ -30,6 +30,7 @@ import (
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/loadgen"
+	"ucp/nrl/nrltest"
 	"ucp/profiles"
 	"ucp/store"
 	"ucp/store/postgres"
@@ -62,6 +63,8 @@ type benchReport struct {
 	Measures []measureTiming `json:"measures,omitempty"`
 	// PageWeight is what one urgent care view page downloads (web.go).
 	PageWeight string `json:"page_weight,omitempty"`
+	// NRL is approval → pointer and PDF rendering (benchnrl.go).
+	NRL *nrlTiming `json:"nrl,omitempty"`
 }
 
 type ceilingShare struct {
@@ -108,6 +111,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	dir := fs.String("dir", "", "keep the database in `DIR` (default: a temporary folder, removed after)")
 	reuse := fs.Bool("reuse", false, "with --dir: when DIR already holds a loaded database, serve it instead of generating and importing again")
 	storeSpec := fs.String("store", "", "load and serve this PostgreSQL database, `postgres://…` (empty, or loaded with --reuse), instead of a SQLite file in the work folder")
+	nrlRuns := fs.Int("nrl-approvals", 200, "approvals (and PDF renderings) timed for NRL publishing, against the local NRL of $"+nrltest.SpecEnv+" (0, or the variable unset: not timed; --requests bounds it too)")
 	var pool postgres.Options
 	poolFlags(fs, &pool)
 	if err := fs.Parse(args); err != nil {
@@ -269,6 +273,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *only == "" || strings.Contains("evaluate-measure", *only) {
 		if report.Measures, err = benchMeasures(ctx, srv, stdout); err != nil {
 			fmt.Fprintln(stderr, "ucp bench:", err)
+			return 1
+		}
+	}
+	if spec := os.Getenv(nrltest.SpecEnv); *nrlRuns > 0 && spec != "" && (*only == "" || strings.Contains("nrl", *only)) {
+		n := *nrlRuns
+		if *maxRequests > 0 {
+			n = min(n, *maxRequests) // a smoke run
+		}
+		if report.NRL, err = benchNRL(ctx, work, spec, n, stdout); err != nil {
+			fmt.Fprintln(stderr, "ucp bench: NRL:", err)
 			return 1
 		}
 	}

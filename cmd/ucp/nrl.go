@@ -11,8 +11,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
 	"text/tabwriter"
 	"time"
 	"ucp/store/postgres"
@@ -38,9 +41,15 @@ type nrlConfig struct {
 	CertFile        string
 	CertKeyFile     string
 	PracticeSetting string
+	Stability       string
 	Horizon         time.Duration
 	Poll            time.Duration
 	Backoff         time.Duration
+	// SSP: retrieval through the Spine Secure Proxy, on its own listener.
+	SSPAddr    string
+	SSPCA      string
+	SSPCert    string
+	SSPCertKey string
 }
 
 func addNRLFlags(fs *flag.FlagSet, c *nrlConfig) {
@@ -54,14 +63,19 @@ func addNRLFlags(fs *flag.FlagSet, c *nrlConfig) {
 	fs.StringVar(&c.CertFile, "nrl-cert", "", "mTLS client certificate for NRL, a PEM `FILE` (with --nrl-cert-key)")
 	fs.StringVar(&c.CertKeyFile, "nrl-cert-key", "", "the private key of --nrl-cert, a PEM `FILE`")
 	fs.StringVar(&c.PracticeSetting, "nrl-practice-setting", nrl.DefaultPracticeSetting, "England-PracticeSetting SNOMED `CODE` of the pointers' context (default Palliative care service)")
+	fs.StringVar(&c.Stability, "nrl-stability", nrl.StabilityStatic, "`static`: each pointer names one approved version and is superseded at the next; dynamic: one pointer per plan whose URL always serves the current approved version")
 	fs.DurationVar(&c.Horizon, "nrl-horizon", nrl.DefaultHorizon, "how long a job is retried while NRL is unreachable before it fails (`duration`)")
 	fs.DurationVar(&c.Poll, "nrl-poll", nrl.DefaultPoll, "how often the publisher looks for due jobs (`duration`)")
+	fs.StringVar(&c.SSPAddr, "ssp-addr", "", "serve the pointers' documents to the Spine Secure Proxy on this `HOST:PORT` (mutual TLS; with --nrl-asid, --ssp-ca, --ssp-cert and --ssp-key)")
+	fs.StringVar(&c.SSPCA, "ssp-ca", "", "the CA that issues the Spine Secure Proxy's client certificates, a PEM `FILE`: the SSP listener requires and verifies one")
+	fs.StringVar(&c.SSPCert, "ssp-cert", "", "the SSP listener's server certificate (chain), a PEM `FILE` (the FQDN registered with the ASID)")
+	fs.StringVar(&c.SSPCertKey, "ssp-key", "", "the private key of --ssp-cert, a PEM `FILE`")
 	fs.DurationVar(&c.Backoff, "nrl-backoff", nrl.DefaultBaseDelay, "the first retry's delay after NRL failed; it doubles per attempt up to 30m, with jitter (`duration`)")
 }
 
 // pointer is what the pointers say about this service.
 func (c nrlConfig) pointer(base string) nrl.PointerConfig {
-	return nrl.PointerConfig{ODS: c.ODS, PracticeSetting: c.PracticeSetting, BaseURL: base, ASID: c.ASID}
+	return nrl.PointerConfig{ODS: c.ODS, PracticeSetting: c.PracticeSetting, BaseURL: base, ASID: c.ASID, Stability: c.Stability}
 }
 
 // check refuses a configuration NRL would refuse, before the server starts.
@@ -78,7 +92,59 @@ func (c nrlConfig) check(base string) error {
 	if (c.CertFile == "") != (c.CertKeyFile == "") {
 		return errors.New("--nrl-cert and --nrl-cert-key go together")
 	}
+	// An ssp:// pointer that nothing serves would send every consumer to a
+	// dead end: SSP retrieval is configured whole or not at all.
+	ssp := []string{c.ASID, c.SSPAddr, c.SSPCA, c.SSPCert, c.SSPCertKey}
+	if slices.Contains(ssp, "") && slices.ContainsFunc(ssp, func(s string) bool { return s != "" }) {
+		return errors.New("--nrl-asid, --ssp-addr, --ssp-ca, --ssp-cert and --ssp-key go together: pointers with ssp:// URLs need the listener the Spine Secure Proxy connects to")
+	}
 	return nil
+}
+
+// sspTLS is the SSP listener's TLS: --ssp-cert, and client certificates of
+// --ssp-ca required.
+func (c nrlConfig) sspTLS() (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.SSPCert, c.SSPCertKey)
+	if err != nil {
+		return nil, fmt.Errorf("--ssp-cert/--ssp-key: %w", err)
+	}
+	ca, err := os.ReadFile(c.SSPCA)
+	if err != nil {
+		return nil, fmt.Errorf("--ssp-ca: %w", err)
+	}
+	return nrl.SSPTLSConfig(ca, cert)
+}
+
+// startSSP serves the pointers' documents to the Spine Secure Proxy on a
+// listener of its own. Go's server verifies client certificates in the
+// handshake, before any path is known, and cannot ask for one later; a
+// main listener asking every client for a certificate would make browsers
+// prompt clinicians for one. A separate listener requires the SSP's
+// certificate outright (failing closed), serves nothing but documents, and
+// can be opened to Spine's addresses only.
+func startSSP(ctx context.Context, c nrlConfig, svc *service.Service, api *rest.Server, base string, log *slog.Logger) (*http.Server, net.Addr, error) {
+	tc, err := c.sspTLS()
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", c.SSPAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--ssp-addr: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           &nrl.SSP{Docs: nrl.Documents{Reader: api.Service()}, Audit: svc, ASID: c.ASID, Prefix: u.Path},
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	go func() { _ = srv.Serve(tls.NewListener(ln, tc)) }()
+	log.Info("serving documents to the Spine Secure Proxy", "addr", ln.Addr().String(), "asid", c.ASID)
+	return srv, ln.Addr(), nil
 }
 
 // outbox wraps the write rules with the NRL outbox when publishing is on,
@@ -138,6 +204,9 @@ func readRSAKey(file string) (crypto.Signer, error) {
 type nrlRunner struct {
 	stop context.CancelFunc
 	done chan struct{}
+	// ssp serves the Spine Secure Proxy at sspAddr; nil without it.
+	ssp     *http.Server
+	sspAddr net.Addr
 }
 
 // Close stops the publisher; a job it was sending is tried again after its
@@ -145,6 +214,11 @@ type nrlRunner struct {
 func (r *nrlRunner) Close() {
 	if r == nil {
 		return
+	}
+	if r.ssp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = r.ssp.Shutdown(ctx)
 	}
 	r.stop()
 	<-r.done
@@ -182,14 +256,41 @@ func startNRL(ctx context.Context, c nrlConfig, svc *service.Service, api *rest.
 	if err != nil {
 		return nil, err
 	}
+	// A dynamic pointer's URL: the plan's current approved version. Both
+	// URLs are served whatever the stability, so pointers published before
+	// a change of --nrl-stability keep working.
+	err = api.RegisterEndpoint(rest.Endpoint{Method: http.MethodGet, Path: nrl.CurrentPath("{plan}"),
+		Handler: func(w http.ResponseWriter, r *rest.EndpointRequest) error {
+			id := r.Params["plan"]
+			if err := r.Authorize(rest.Access{Interaction: "read", Type: "CarePlan", ID: id}); err != nil {
+				return err
+			}
+			return docs.ServeCurrentPDF(w, r.Request, id)
+		}})
+	if err != nil {
+		return nil, err
+	}
+	r := &nrlRunner{done: make(chan struct{})}
+	if c.SSPAddr != "" {
+		if r.ssp, r.sspAddr, err = startSSP(ctx, c, svc, api, base, log); err != nil {
+			return nil, err
+		}
+	}
 	mx.WatchOutbox("nrl", pub)
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	r := &nrlRunner{stop: stop, done: make(chan struct{})}
+	r.stop = stop
 	go func() {
 		defer close(r.done)
+		// Plans approved while publishing was off are published now; a
+		// failure is logged, and the next start tries again.
+		if n, err := nrl.Backfill(runCtx, svc, c.pointer(base), time.Now()); err != nil {
+			log.Error("NRL backfill of plans approved while publishing was off failed", "err", err, "queued", n)
+		} else if n > 0 {
+			log.Info("NRL backfill: queued plans approved while publishing was off", "queued", n)
+		}
 		pub.Run(runCtx)
 	}()
-	log.Info("NRL publishing on", "url", c.URL, "ods", c.ODS, "practice_setting", c.PracticeSetting, "ssp", c.ASID != "", "auth", c.TokenURL != "")
+	log.Info("NRL publishing on", "url", c.URL, "ods", c.ODS, "practice_setting", c.PracticeSetting, "stability", c.Stability, "ssp", c.ASID != "", "auth", c.TokenURL != "")
 	return r, nil
 }
 

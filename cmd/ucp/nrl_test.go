@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -245,4 +246,82 @@ func devTokenRole(t *testing.T, bin, base, role string) string {
 		t.Fatalf("ucp token: %v", err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// With --nrl-stability dynamic the pointer names the plan, and its URL
+// serves the current approved version to a Bearer token.
+func TestServeNRLDynamic(t *testing.T) {
+	sb := nrltest.Start(t)
+	st := "sqlite:" + filepath.Join(t.TempDir(), "ucp.db")
+	srv := serveTest(t, serveConfig{Addr: "127.0.0.1:0", Store: st, Demo: true, MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3,
+		NRL: nrlConfig{URL: sb.URL, ODS: nrlODS, PracticeSetting: nrl.DefaultPracticeSetting, Stability: nrl.StabilityDynamic,
+			Horizon: nrl.DefaultHorizon, Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond}})
+	waitFor(t, "the demo plan's pointer", func() bool { return len(sb.Pointers(joansNHS)) == 1 })
+	ptr := sb.Pointers(joansNHS)[0]
+	u := ptr.Content[0].Attachment.URL
+	if !strings.HasPrefix(u, srv.base+"/_nrl/plan/") || ptr.Stability() != nrl.StabilityDynamic {
+		t.Fatalf("pointer URL %s (%s), want %s/_nrl/plan/… and dynamic", u, ptr.Stability(), srv.base)
+	}
+	r := resttest.Do(t, http.MethodGet, u, "", resttest.Bearer(token(t, srv, auth.RoleView))).Want(t, http.StatusOK)
+	if !strings.HasPrefix(string(r.Body), "%PDF-") {
+		t.Errorf("GET %s: not a PDF", u)
+	}
+	resttest.Do(t, http.MethodGet, u, "").Want(t, http.StatusUnauthorized)
+}
+
+// A plan approved while publishing was off is published once publishing
+// is turned on, and not again at the next start.
+func TestServeNRLBackfill(t *testing.T) {
+	sb := nrltest.Start(t)
+	// One SQLite file across the restarts (the store under test is the
+	// same whatever the backend: these are the service's reads and writes).
+	cfg := serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(t.TempDir(), "ucp.db"), Demo: true, MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3}
+	start := func() *server {
+		t.Helper()
+		srv, err := startServer(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	off := start() // the demo plan is approved with publishing off
+	if err := off.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := sb.Creates(); n != 0 {
+		t.Fatalf("%d pointers created with publishing off", n)
+	}
+	cfg.NRL = nrlConfig{URL: sb.URL, ODS: nrlODS, PracticeSetting: nrl.DefaultPracticeSetting, Horizon: nrl.DefaultHorizon, Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond}
+	noPending := func(srv *server) {
+		t.Helper()
+		admin := token(t, srv, auth.RoleAdmin)
+		var last string
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("last $nrl-status: %.3000s", last)
+			}
+		})
+		waitFor(t, "no pending job", func() bool {
+			r := resttest.Do(t, http.MethodGet, srv.base+"/$nrl-status", "", resttest.Bearer(admin))
+			last = string(r.Body)
+			return r.Status == http.StatusOK && resttest.Path(r.JSON(t), "parameter.0.valueInteger") == resttest.Num(0)
+		})
+	}
+	on := start()
+	waitFor(t, "the backfilled pointer", func() bool { return len(sb.Pointers(joansNHS)) == 1 })
+	// The job's result is recorded (else, stopped between the send and the
+	// record, it would wait out its lease at the next start).
+	noPending(on)
+	if err := on.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := start()
+	defer again.Close()
+	noPending(again)
+	if n := sb.Creates(); n != 1 {
+		t.Errorf("NRL saw %d creates, want exactly 1", n)
+	}
+	if v := sb.Violations(); len(v) > 0 {
+		t.Errorf("NRL rule violations:\n%s", strings.Join(v, "\n"))
+	}
 }
