@@ -42,9 +42,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // demo loaded, and returns it and its --store.
 func serveNRL(t *testing.T, sb *nrltest.Sandbox) (*server, string) {
 	t.Helper()
-	st := "sqlite:" + filepath.Join(t.TempDir(), "ucp.db")
-	return serveTest(t, serveConfig{Addr: "127.0.0.1:0", Store: st, Demo: true, MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3,
-		NRL: nrlConfig{URL: sb.URL, ODS: nrlODS, PracticeSetting: nrl.DefaultPracticeSetting, Horizon: nrl.DefaultHorizon, Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond}}), st
+	// The store the server really uses (PostgreSQL under make test-postgres),
+	// for ucp nrl status to read.
+	cfg := onTestStore(t, serveConfig{Addr: "127.0.0.1:0", Store: "sqlite:" + filepath.Join(t.TempDir(), "ucp.db"), Demo: true, MaxBody: 1 << 20, Dev: true, MinIDAssurance: 3,
+		NRL: nrlConfig{URL: sb.URL, ODS: nrlODS, PracticeSetting: nrl.DefaultPracticeSetting, Horizon: nrl.DefaultHorizon, Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond}})
+	return serveTest(t, cfg), cfg.Store
 }
 
 // The pointer's document is served to Bearer tokens, as a PDF, while the plan
