@@ -140,7 +140,7 @@ func TestServeNRLFailedJobVisible(t *testing.T) {
 	})
 	// ucp nrl status reads the store beside the running server.
 	var out, errb strings.Builder
-	if code := run(context.Background(), []string{"nrl", "status", "--store", storeArg(t, st)}, &out, &errb); code != 0 {
+	if code := run(context.Background(), []string{"nrl", "status", "--store", st}, &out, &errb); code != 0 {
 		t.Fatalf("ucp nrl status: exit %d: %s", code, errb.String())
 	}
 	if !strings.Contains(out.String(), "0 pending, 1 failed") || !strings.Contains(out.String(), "not known to PDS") {

@@ -33,13 +33,6 @@ func onTestStore(t *testing.T, cfg serveConfig) serveConfig {
 	return cfg
 }
 
-// storeArg is the --store value of a command run beside a test's server:
-// the test's PostgreSQL database when onTestStore moved the server there.
-func storeArg(t *testing.T, store string) string {
-	t.Helper()
-	return onTestStore(t, serveConfig{Store: store}).Store
-}
-
 func TestRedactStore(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"sqlite:./data/ucp.db", "sqlite:./data/ucp.db"},
