@@ -187,14 +187,14 @@ func IsUrgentCarePlan(res map[string]any) bool {
 		return false
 	}
 	if meta, ok := res["meta"].(map[string]any); ok {
-		for _, pr := range list(meta["profile"]) {
+		for _, pr := range resource.List(meta["profile"]) {
 			if s, _ := pr.(string); strings.HasPrefix(s, profiles.ProfileCarePlan) {
 				return true
 			}
 		}
 	}
-	for _, c := range list(res["category"]) {
-		if hasCode(c, profiles.SystemSNOMED, profiles.CodeEndOfLifeCarePlan, profiles.CodeAdvanceCarePlan) {
+	for _, c := range resource.List(res["category"]) {
+		if resource.HasCoding(c, profiles.SystemSNOMED, profiles.CodeEndOfLifeCarePlan, profiles.CodeAdvanceCarePlan) {
 			return true
 		}
 	}
@@ -216,7 +216,7 @@ func (p *Plans) lifecycle(ctx context.Context, op *service.WriteOp, view service
 	if !IsUrgentCarePlan(op.Resource) && !IsUrgentCarePlan(prev) {
 		return nil, nil
 	}
-	prevStatus := str(prev, "status")
+	prevStatus := resource.Str(prev, "status")
 	if op.Interaction == "delete" {
 		if prevStatus == "active" || prevStatus == "on-hold" {
 			return nil, outcome.Errorf(outcome.Conflict, "CarePlan/%s is an %s urgent care plan and cannot be deleted: revoke it (update with status revoked) or complete it; its history is kept", op.ID, prevStatus)
@@ -233,7 +233,7 @@ func (p *Plans) lifecycle(ctx context.Context, op *service.WriteOp, view service
 			return []validate.Issue{problem("CarePlan.subject", "an urgent care plan cannot move to another patient (%s, not %s): mark it entered-in-error and write a new plan for the right patient", was, now)}, nil
 		}
 	}
-	status := str(res, "status")
+	status := resource.Str(res, "status")
 	switch {
 	case status == prevStatus:
 	case status == "draft" && prevStatus != "":
@@ -292,7 +292,7 @@ func (p *Plans) lifecycle(ctx context.Context, op *service.WriteOp, view service
 // subjectOf names whom a plan is about, comparably: "Patient/{id}" for a
 // local or absolute RESTful reference, else the reference as written.
 func subjectOf(res map[string]any) string {
-	raw := str(obj(res, "subject"), "reference")
+	raw := resource.Str(resource.Obj(res, "subject"), "reference")
 	if ref := resource.ParseReference(raw); ref.Type != "" && ref.ID != "" {
 		return ref.Type + "/" + ref.ID
 	}
@@ -302,7 +302,7 @@ func subjectOf(res map[string]any) string {
 // planPatient returns the id of the Patient the plan is about, "" when its
 // subject is not a local Patient reference to an existing Patient.
 func (p *Plans) planPatient(ctx context.Context, view service.View, res map[string]any) (string, error) {
-	ref := resource.ParseReference(str(obj(res, "subject"), "reference"))
+	ref := resource.ParseReference(resource.Str(resource.Obj(res, "subject"), "reference"))
 	if !ref.IsLocal() || ref.Type != "Patient" {
 		return "", nil
 	}
@@ -347,63 +347,22 @@ func approverFrom(ctx context.Context) (approver, error) {
 	return approver{who: who, known: pr.FHIRUser != ""}, nil
 }
 
-// JSON helpers over parsed resource trees.
-
-func str(m map[string]any, k string) string {
-	if m == nil {
-		return ""
-	}
-	s, _ := m[k].(string)
-	return s
-}
-
-func obj(m map[string]any, k string) map[string]any {
-	if m == nil {
-		return nil
-	}
-	o, _ := m[k].(map[string]any)
-	return o
-}
-
-func list(v any) []any {
-	l, _ := v.([]any)
-	return l
-}
-
-// hasCode reports whether a CodeableConcept has a coding of system with one
-// of codes.
-func hasCode(cc any, system string, codes ...string) bool {
-	m, _ := cc.(map[string]any)
-	for _, c := range list(m["coding"]) {
-		cm, _ := c.(map[string]any)
-		if str(cm, "system") != system {
-			continue
-		}
-		for _, code := range codes {
-			if str(cm, "code") == code {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // ccText is a human-readable label for a CodeableConcept: its text, else the
 // first coding's display, else its code.
 func ccText(v any) string {
 	m, _ := v.(map[string]any)
-	if t := str(m, "text"); t != "" {
+	if t := resource.Str(m, "text"); t != "" {
 		return t
 	}
-	for _, c := range list(m["coding"]) {
+	for _, c := range resource.List(m["coding"]) {
 		cm, _ := c.(map[string]any)
-		if d := str(cm, "display"); d != "" {
+		if d := resource.Str(cm, "display"); d != "" {
 			return d
 		}
 	}
-	for _, c := range list(m["coding"]) {
+	for _, c := range resource.List(m["coding"]) {
 		cm, _ := c.(map[string]any)
-		if d := str(cm, "code"); d != "" {
+		if d := resource.Str(cm, "code"); d != "" {
 			return d
 		}
 	}

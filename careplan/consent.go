@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"time"
+	"ucp/fhir/resource"
 
 	"ucp/fhir/service"
 	"ucp/profiles"
@@ -70,7 +71,7 @@ func (p *Plans) consentState(ctx context.Context, view service.View, patient str
 		if err != nil {
 			return consent{}, err
 		}
-		if str(res, "status") != "active" || patientOf(res) != patient {
+		if resource.Str(res, "status") != "active" || patientOf(res) != patient {
 			continue // a pending Consent of another patient, or not active
 		}
 		if !consentCategory(res) {
@@ -86,15 +87,15 @@ func (p *Plans) consentState(ctx context.Context, view service.View, patient str
 	c := consent{id: bestV.ID, ref: versionRef(bestV)}
 	withdrawn := false
 	permit := false
-	for _, cat := range list(best["category"]) {
-		if hasCode(cat, profiles.SystemSNOMED, profiles.CodeConsentWithdrawn) {
+	for _, cat := range resource.List(best["category"]) {
+		if resource.HasCoding(cat, profiles.SystemSNOMED, profiles.CodeConsentWithdrawn) {
 			withdrawn = true
 		}
-		if hasCode(cat, profiles.SystemSNOMED, permitCodes...) {
+		if resource.HasCoding(cat, profiles.SystemSNOMED, permitCodes...) {
 			permit = true
 		}
 	}
-	pt := str(obj(best, "provision"), "type")
+	pt := resource.Str(resource.Obj(best, "provision"), "type")
 	switch {
 	case withdrawn || pt == "deny":
 		c.state = consentWithdrawn
@@ -106,8 +107,8 @@ func (p *Plans) consentState(ctx context.Context, view service.View, patient str
 
 // consentCategory reports whether a Consent is a consent-to-share decision.
 func consentCategory(res map[string]any) bool {
-	for _, cat := range list(res["category"]) {
-		if hasCode(cat, profiles.SystemSNOMED, append([]string{profiles.CodeConsentWithdrawn}, permitCodes...)...) {
+	for _, cat := range resource.List(res["category"]) {
+		if resource.HasCoding(cat, profiles.SystemSNOMED, append([]string{profiles.CodeConsentWithdrawn}, permitCodes...)...) {
 			return true
 		}
 	}
@@ -117,7 +118,7 @@ func consentCategory(res map[string]any) bool {
 // later reports whether consent a is more recent than b: by dateTime, then
 // by lastUpdated (the later record of two decisions at one time wins).
 func later(a map[string]any, av *store.Version, b map[string]any, bv *store.Version) bool {
-	at, bt := fhirTime(str(a, "dateTime")), fhirTime(str(b, "dateTime"))
+	at, bt := fhirTime(resource.Str(a, "dateTime")), fhirTime(resource.Str(b, "dateTime"))
 	if !at.Equal(bt) {
 		return at.After(bt)
 	}

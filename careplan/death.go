@@ -156,7 +156,7 @@ func (p *Plans) recordDeath(ctx context.Context, svc DeathService, req *service.
 	if in.at.After(now) {
 		return 0, nil, outcome.Errorf(outcome.Invalid, "parameter date %s is in the future", in.date)
 	}
-	if bd := str(patient, "birthDate"); bd != "" && len(in.date) >= len(bd) && in.date[:len(bd)] < bd {
+	if bd := resource.Str(patient, "birthDate"); bd != "" && len(in.date) >= len(bd) && in.date[:len(bd)] < bd {
 		return 0, nil, outcome.Errorf(outcome.Invalid, "parameter date %s is before the patient's birth date %s", in.date, bd)
 	}
 	plans, err := p.patientPlans(ctx, req.ID)
@@ -184,7 +184,7 @@ func (p *Plans) recordDeath(ctx context.Context, svc DeathService, req *service.
 		// A plan in force ends with the patient's life: completed. A draft
 		// (or a plan held from draft) was never approved and now never
 		// will be: revoked, so it never counts as a completed plan.
-		if str(res, "status") == "active" || pl.approved {
+		if resource.Str(res, "status") == "active" || pl.approved {
 			res["status"] = "completed"
 		} else {
 			res["status"] = "revoked"
@@ -334,7 +334,7 @@ func (p *Plans) patientPlans(ctx context.Context, patient string) ([]patientPlan
 			continue
 		}
 		pl := patientPlan{v: v, res: res}
-		if str(res, "status") == "on-hold" {
+		if resource.Str(res, "status") == "on-hold" {
 			if pl.approved, err = p.everActive(ctx, v); err != nil {
 				return nil, err
 			}
@@ -351,11 +351,11 @@ func (p *Plans) patientPlans(ctx context.Context, patient string) ([]patientPlan
 // basis is the preference it was compared with (Observation/id/_history/n).
 func (p *Plans) preferredAchieved(ctx context.Context, plans []patientPlan, actual string) (*bool, string, error) {
 	for _, pl := range plans {
-		if str(pl.res, "status") != "active" && !pl.approved {
+		if resource.Str(pl.res, "status") != "active" && !pl.approved {
 			continue
 		}
-		for _, r := range list(pl.res["supportingInfo"]) {
-			ref := resource.ParseReference(str(asMap(r), "reference"))
+		for _, r := range resource.List(pl.res["supportingInfo"]) {
+			ref := resource.ParseReference(resource.Str(asMap(r), "reference"))
 			if !ref.IsLocal() || ref.Type != "Observation" {
 				continue
 			}
@@ -376,13 +376,13 @@ func (p *Plans) preferredAchieved(ctx context.Context, plans []patientPlan, actu
 			if err != nil {
 				return nil, "", err
 			}
-			if !live(obs) || !hasCode(obs["code"], profiles.SystemUCP, profiles.CodePreferredPlaceOfDeath) || PreferenceRank(obs) != 1 {
+			if !live(obs) || !resource.HasCoding(obs["code"], profiles.SystemUCP, profiles.CodePreferredPlaceOfDeath) || PreferenceRank(obs) != 1 {
 				continue
 			}
 			preferred := ""
-			for _, c := range list(asMap(obs["valueCodeableConcept"])["coding"]) {
-				if cm := asMap(c); str(cm, "system") == profiles.SystemDeathLocationType {
-					preferred = str(cm, "code")
+			for _, c := range resource.List(asMap(obs["valueCodeableConcept"])["coding"]) {
+				if cm := asMap(c); resource.Str(cm, "system") == profiles.SystemDeathLocationType {
+					preferred = resource.Str(cm, "code")
 				}
 			}
 			if preferred == "" || preferred == profiles.DeathLocationOther || actual == profiles.DeathLocationOther {
@@ -410,9 +410,9 @@ func PlaceAchieved(preferred, actual string) bool {
 // PreferenceRank is a preferred place Observation's rank component (1 =
 // first choice), 0 when it has none.
 func PreferenceRank(obs map[string]any) int {
-	for _, c := range list(obs["component"]) {
+	for _, c := range resource.List(obs["component"]) {
 		cm := asMap(c)
-		if !hasCode(cm["code"], profiles.SystemUCP, profiles.CodePreferenceRank) {
+		if !resource.HasCoding(cm["code"], profiles.SystemUCP, profiles.CodePreferenceRank) {
 			continue
 		}
 		switch v := cm["valueInteger"].(type) {

@@ -93,15 +93,15 @@ func (p *Plans) composition(plan map[string]any, planRef, patient string, secs *
 	var sectionsOut []docSection
 	// The plan itself first: what to do if the patient deteriorates.
 	var planItems []string
-	if t := str(plan, "title"); t != "" {
+	if t := resource.Str(plan, "title"); t != "" {
 		planItems = append(planItems, "Plan: "+t)
 	}
-	if t := str(plan, "description"); t != "" {
+	if t := resource.Str(plan, "description"); t != "" {
 		planItems = append(planItems, t)
 	}
-	for _, a := range list(plan["activity"]) {
+	for _, a := range resource.List(plan["activity"]) {
 		am, _ := a.(map[string]any)
-		if d := str(obj(am, "detail"), "description"); d != "" {
+		if d := resource.Str(resource.Obj(am, "detail"), "description"); d != "" {
 			planItems = append(planItems, "If the patient deteriorates: "+d)
 		}
 	}
@@ -128,8 +128,8 @@ func (p *Plans) composition(plan map[string]any, planRef, patient string, secs *
 		sectionsOut = append(sectionsOut, docSection{Title: k, Text: narrative(k, items), Entry: entries})
 	}
 	var typ any = concept{Coding: []coding{{System: profiles.SystemSNOMED, Code: profiles.CodeEndOfLifeCarePlan, Display: "End of life care plan"}}}
-	for _, c := range list(plan["category"]) {
-		if hasCode(c, profiles.SystemSNOMED, profiles.CodeEndOfLifeCarePlan, profiles.CodeAdvanceCarePlan) {
+	for _, c := range resource.List(plan["category"]) {
+		if resource.HasCoding(c, profiles.SystemSNOMED, profiles.CodeEndOfLifeCarePlan, profiles.CodeAdvanceCarePlan) {
 			typ = c
 		}
 	}
@@ -141,7 +141,7 @@ func (p *Plans) composition(plan map[string]any, planRef, patient string, secs *
 			author = a
 		}
 	}
-	title := str(plan, "title")
+	title := resource.Str(plan, "title")
 	if title == "" {
 		title = "Urgent care plan"
 	}
@@ -186,53 +186,53 @@ func summarise(res map[string]any) string {
 		add(ccText(res["code"]))
 		add(ccText(res["clinicalStatus"]))
 	case "ClinicalImpression":
-		for _, c := range list(res["prognosisCodeableConcept"]) {
+		for _, c := range resource.List(res["prognosisCodeableConcept"]) {
 			add(ccText(c))
 		}
-		add(str(res, "summary"))
-		add(dateOnly(str(res, "date")))
+		add(resource.Str(res, "summary"))
+		add(dateOnly(resource.Str(res, "date")))
 	case "Observation":
 		add(ccText(res["code"]))
 		add(value(res))
-		for _, c := range list(res["component"]) {
+		for _, c := range resource.List(res["component"]) {
 			cm, _ := c.(map[string]any)
 			if v := value(cm); v != "" {
 				add(ccText(cm["code"]) + ": " + v)
 			}
 		}
-		add(dateOnly(str(res, "effectiveDateTime")))
+		add(dateOnly(resource.Str(res, "effectiveDateTime")))
 	case "RelatedPerson":
 		add(name(res))
-		for _, r := range list(res["relationship"]) {
+		for _, r := range resource.List(res["relationship"]) {
 			add(ccText(r))
 		}
-		for _, t := range list(res["telecom"]) {
+		for _, t := range resource.List(res["telecom"]) {
 			tm, _ := t.(map[string]any)
-			add(str(tm, "value"))
+			add(resource.Str(tm, "value"))
 		}
 	case "CareTeam":
-		add(str(res, "name"))
-		for _, pt := range list(res["participant"]) {
+		add(resource.Str(res, "name"))
+		for _, pt := range resource.List(res["participant"]) {
 			pm, _ := pt.(map[string]any)
-			add(str(obj(pm, "member"), "display"))
+			add(resource.Str(resource.Obj(pm, "member"), "display"))
 		}
 	case "Consent":
-		for _, c := range list(res["category"]) {
+		for _, c := range resource.List(res["category"]) {
 			add(ccText(c))
 		}
-		add(str(res, "status"))
-		add(dateOnly(str(res, "dateTime")))
+		add(resource.Str(res, "status"))
+		add(dateOnly(resource.Str(res, "dateTime")))
 	case "MedicationStatement", "MedicationRequest":
 		add(ccText(res["medicationCodeableConcept"]))
-		for _, d := range list(res["dosage"]) {
+		for _, d := range resource.List(res["dosage"]) {
 			dm, _ := d.(map[string]any)
-			add(str(dm, "text"))
+			add(resource.Str(dm, "text"))
 		}
 	case "Flag":
 		add(ccText(res["code"]))
 	case "DocumentReference":
 		add(ccText(res["type"]))
-		add(str(res, "description"))
+		add(resource.Str(res, "description"))
 	case "Goal":
 		add(ccText(res["description"]))
 	default:
@@ -260,7 +260,7 @@ func value(m map[string]any) string {
 				return ccText(v)
 			}
 			if k == "valueQuantity" {
-				return fmt.Sprint(v["value"]) + " " + str(v, "unit")
+				return fmt.Sprint(v["value"]) + " " + resource.Str(v, "unit")
 			}
 		default:
 			return fmt.Sprint(v)
@@ -270,22 +270,22 @@ func value(m map[string]any) string {
 }
 
 func name(res map[string]any) string {
-	names := list(res["name"])
+	names := resource.List(res["name"])
 	if len(names) == 0 {
 		return ""
 	}
 	// The first name is the one to show, as the patient banner does.
 	nm, _ := names[0].(map[string]any)
-	if t := str(nm, "text"); t != "" {
+	if t := resource.Str(nm, "text"); t != "" {
 		return t
 	}
 	var given []string
-	for _, g := range list(nm["given"]) {
+	for _, g := range resource.List(nm["given"]) {
 		if s, ok := g.(string); ok {
 			given = append(given, s)
 		}
 	}
-	return strings.TrimSpace(strings.Join(given, " ") + " " + str(nm, "family"))
+	return strings.TrimSpace(strings.Join(given, " ") + " " + resource.Str(nm, "family"))
 }
 
 func dateOnly(s string) string {

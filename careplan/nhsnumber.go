@@ -3,6 +3,7 @@ package careplan
 import (
 	"fmt"
 	"slices"
+	"ucp/fhir/resource"
 
 	"ucp/fhir/validate"
 	"ucp/profiles"
@@ -43,7 +44,7 @@ func nhsNumberIssues(res map[string]any) []validate.Issue {
 			}
 		}
 	}
-	walk(res, str(res, "resourceType"))
+	walk(res, resource.Str(res, "resourceType"))
 	return issues
 }
 

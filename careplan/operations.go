@@ -219,7 +219,7 @@ func (p *Plans) documentOp(ctx context.Context, req *service.OperationRequest) (
 		// for byte, not a re-encoding of it.
 		doc.Entry[i] = bundleEntry{FullURL: req.Base + "/" + it.v.Type + "/" + it.v.ID, Resource: it.v.JSON}
 	}
-	doc.Timestamp = str(comp, "date")
+	doc.Timestamp = resource.Str(comp, "date")
 	if doc.Timestamp == "" {
 		doc.Timestamp = resource.FormatInstant(v.LastUpdated)
 	}

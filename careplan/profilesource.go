@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"ucp/fhir/resource"
 
 	"ucp/fhir/search"
 	"ucp/fhir/validate"
@@ -85,10 +86,10 @@ func (s *ProfileSource) Profile(ctx context.Context, canonical string) (map[stri
 		if err != nil {
 			return nil, err
 		}
-		if str(res, "url") != u {
+		if resource.Str(res, "url") != u {
 			continue
 		}
-		if ver == "" || str(res, "version") == ver {
+		if ver == "" || resource.Str(res, "version") == ver {
 			found = res
 		}
 	}

@@ -41,10 +41,10 @@ func (p *Plans) resolveSections(ctx context.Context, view service.View, res map[
 	s := &sections{}
 	var issues []validate.Issue
 	for _, elem := range referencing {
-		for i, r := range list(res[elem]) {
+		for i, r := range resource.List(res[elem]) {
 			expr := fmt.Sprintf("CarePlan.%s[%d]", elem, i)
 			rm, _ := r.(map[string]any)
-			refStr := str(rm, "reference")
+			refStr := resource.Str(rm, "reference")
 			if refStr == "" {
 				continue // identifier-only or display-only: nothing to check
 			}
@@ -102,7 +102,7 @@ func patientOf(res map[string]any) string {
 		return resource.ID(res)
 	}
 	for _, k := range []string{"subject", "patient", "beneficiary"} {
-		ref := resource.ParseReference(str(obj(res, k), "reference"))
+		ref := resource.ParseReference(resource.Str(resource.Obj(res, k), "reference"))
 		if ref.Type == "Patient" {
 			return ref.ID
 		}
@@ -137,11 +137,11 @@ func kindOf(res map[string]any) string {
 	case "Observation":
 		code := res["code"]
 		switch {
-		case hasCode(code, profiles.SystemSNOMED, profiles.CodeResuscitationStatus):
+		case resource.HasCoding(code, profiles.SystemSNOMED, profiles.CodeResuscitationStatus):
 			return kindCPR
-		case hasCode(code, profiles.SystemSNOMED, profiles.CodeTreatmentEscalation):
+		case resource.HasCoding(code, profiles.SystemSNOMED, profiles.CodeTreatmentEscalation):
 			return kindEscalation
-		case hasCode(code, profiles.SystemUCP, profiles.CodePreferredPlaceOfCare, profiles.CodePreferredPlaceOfDeath):
+		case resource.HasCoding(code, profiles.SystemUCP, profiles.CodePreferredPlaceOfCare, profiles.CodePreferredPlaceOfDeath):
 			return kindPlace
 		}
 	case "Goal":
@@ -163,7 +163,7 @@ func kindOf(res map[string]any) string {
 // live reports whether a section resource counts (not entered in error or
 // cancelled).
 func live(res map[string]any) bool {
-	switch str(res, "status") {
+	switch resource.Str(res, "status") {
 	case "entered-in-error", "cancelled":
 		return false
 	}
@@ -193,9 +193,9 @@ func (s *sections) missing(plan map[string]any) []validate.Issue {
 		issues = append(issues, problem("CarePlan.supportingInfo", "missing section: CPR decision (supportingInfo must reference an Observation 304251008 with a value)"))
 	}
 	activity := false
-	for _, a := range list(plan["activity"]) {
+	for _, a := range resource.List(plan["activity"]) {
 		am, _ := a.(map[string]any)
-		if str(obj(am, "detail"), "description") != "" {
+		if resource.Str(resource.Obj(am, "detail"), "description") != "" {
 			activity = true
 		}
 	}

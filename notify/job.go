@@ -119,37 +119,37 @@ func JobOf(v *store.Version) (*Job, error) {
 		return nil, err
 	}
 	j := &Job{ID: v.ID, Version: v.VersionID}
-	j.Status = str(t, "status")
-	for _, c := range list(obj(t, "code")["coding"]) {
-		if m, _ := c.(map[string]any); str(m, "system") == JobSystem {
-			j.Kind = str(m, "code")
+	j.Status = resource.Str(t, "status")
+	for _, c := range resource.List(resource.Obj(t, "code")["coding"]) {
+		if m, _ := c.(map[string]any); resource.Str(m, "system") == JobSystem {
+			j.Kind = resource.Str(m, "code")
 		}
 	}
-	j.Patient = strings.TrimPrefix(str(obj(t, "for"), "reference"), "Patient/")
-	j.Focus = str(obj(t, "focus"), "reference")
-	j.Authored, _ = time.Parse(time.RFC3339Nano, str(t, "authoredOn"))
-	for _, x := range list(t["input"]) {
+	j.Patient = strings.TrimPrefix(resource.Str(resource.Obj(t, "for"), "reference"), "Patient/")
+	j.Focus = resource.Str(resource.Obj(t, "focus"), "reference")
+	j.Authored, _ = time.Parse(time.RFC3339Nano, resource.Str(t, "authoredOn"))
+	for _, x := range resource.List(t["input"]) {
 		m, _ := x.(map[string]any)
-		if str(obj(m, "type"), "text") == "to" {
-			j.To = str(m, "valueString")
+		if resource.Str(resource.Obj(m, "type"), "text") == "to" {
+			j.To = resource.Str(m, "valueString")
 		}
 	}
-	for _, x := range list(t["extension"]) {
+	for _, x := range resource.List(t["extension"]) {
 		m, _ := x.(map[string]any)
-		switch str(m, "url") {
+		switch resource.Str(m, "url") {
 		case extAttempts:
 			n, _ := m["valueInteger"].(json.Number)
 			a, _ := n.Int64()
 			j.Attempts = int(a)
 		case extNext:
-			j.Next, _ = time.Parse(time.RFC3339Nano, str(m, "valueInstant"))
+			j.Next, _ = time.Parse(time.RFC3339Nano, resource.Str(m, "valueInstant"))
 		case extLease:
-			j.Lease, _ = time.Parse(time.RFC3339Nano, str(m, "valueInstant"))
+			j.Lease, _ = time.Parse(time.RFC3339Nano, resource.Str(m, "valueInstant"))
 		}
 	}
-	if r := str(obj(t, "statusReason"), "text"); r != "" {
+	if r := resource.Str(resource.Obj(t, "statusReason"), "text"); r != "" {
 		j.Error = r
-	} else if r := str(obj(t, "businessStatus"), "text"); r != "" {
+	} else if r := resource.Str(resource.Obj(t, "businessStatus"), "text"); r != "" {
 		j.Error = strings.TrimPrefix(r, "retrying: ")
 	}
 	return j, nil
@@ -157,8 +157,8 @@ func JobOf(v *store.Version) (*Job, error) {
 
 // IsJob reports whether a Task is an email job.
 func IsJob(task map[string]any) bool {
-	for _, c := range list(obj(task, "code")["coding"]) {
-		if m, _ := c.(map[string]any); str(m, "system") == JobSystem {
+	for _, c := range resource.List(resource.Obj(task, "code")["coding"]) {
+		if m, _ := c.(map[string]any); resource.Str(m, "system") == JobSystem {
 			return true
 		}
 	}
@@ -187,19 +187,4 @@ func (g JobGuard) BeforeWrite(ctx context.Context, op *service.WriteOp, view ser
 func parsed(v *store.Version) map[string]any {
 	m, _ := resource.Parse(v.JSON)
 	return m
-}
-
-func str(m map[string]any, k string) string {
-	s, _ := m[k].(string)
-	return s
-}
-
-func obj(m map[string]any, k string) map[string]any {
-	o, _ := m[k].(map[string]any)
-	return o
-}
-
-func list(v any) []any {
-	l, _ := v.([]any)
-	return l
 }

@@ -242,10 +242,10 @@ func (p *Publisher) recipient(ctx context.Context, j *Job) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, t := range list(org["telecom"]) {
+	for _, t := range resource.List(org["telecom"]) {
 		m, _ := t.(map[string]any)
-		if str(m, "system") == "email" && str(m, "value") != "" && str(m, "use") != "old" {
-			return str(m, "value"), nil
+		if resource.Str(m, "system") == "email" && resource.Str(m, "value") != "" && resource.Str(m, "use") != "old" {
+			return resource.Str(m, "value"), nil
 		}
 	}
 	// An admin adds the address; the job is retried until the horizon.

@@ -80,10 +80,10 @@ func Backfill(ctx context.Context, svc BackfillService, cfg PointerConfig, now t
 		if nhs == "" || careplan.Deceased(d.Patient) {
 			continue
 		}
-		j := &Job{Kind: KindPublish, Status: "requested", Patient: str(d.Patient, "id"), NHSNumber: nhs,
+		j := &Job{Kind: KindPublish, Status: "requested", Patient: resource.Str(d.Patient, "id"), NHSNumber: nhs,
 			PlanID: pv.ID, PlanVersion: pv.VersionID, Authored: now.UTC(),
 			Pointer: Build(cfg, PlanVersion{PlanID: pv.ID, Version: pv.VersionID, NHSNumber: nhs, Type: planType(plan),
-				Composition: str(d.Composition, "id"), Approved: str(d.Composition, "date")})}
+				Composition: resource.Str(d.Composition, "id"), Approved: resource.Str(d.Composition, "date")})}
 		if _, err := svc.Write(sys, &service.Write{Interaction: "create", Method: "POST", Type: "Task", Resource: j.Task()}); err != nil {
 			return queued, err
 		}

@@ -112,8 +112,8 @@ func (g JobGuard) BeforeWrite(ctx context.Context, op *service.WriteOp, view ser
 }
 
 func isJob(task map[string]any) bool {
-	for _, c := range list(obj(task, "code")["coding"]) {
-		if m, _ := c.(map[string]any); str(m, "system") == JobSystem {
+	for _, c := range resource.List(resource.Obj(task, "code")["coding"]) {
+		if m, _ := c.(map[string]any); resource.Str(m, "system") == JobSystem {
 			return true
 		}
 	}
@@ -144,7 +144,7 @@ func (o *Outbox) planJob(ctx context.Context, op *service.WriteOp, prev map[stri
 	if !careplan.IsUrgentCarePlan(res) && !careplan.IsUrgentCarePlan(prev) {
 		return nil, nil
 	}
-	status, prevStatus := str(res, "status"), str(prev, "status")
+	status, prevStatus := resource.Str(res, "status"), resource.Str(prev, "status")
 	patient := refID(subjectRef(res), "Patient")
 	if patient == "" {
 		patient = refID(subjectRef(prev), "Patient")
@@ -158,8 +158,8 @@ func (o *Outbox) planJob(ctx context.Context, op *service.WriteOp, prev map[stri
 	case status == "active":
 		comp := ""
 		for _, x := range op.Extra {
-			if str(x, "resourceType") == "Composition" {
-				comp = str(x, "id")
+			if resource.Str(x, "resourceType") == "Composition" {
+				comp = resource.Str(x, "id")
 			}
 		}
 		if comp == "" {
@@ -182,19 +182,19 @@ func (o *Outbox) planJob(ctx context.Context, op *service.WriteOp, prev map[stri
 // withdrawn.
 func (o *Outbox) consentJob(ctx context.Context, op *service.WriteOp, view service.View) (*Job, error) {
 	res := op.Resource
-	if str(res, "status") != "active" {
+	if resource.Str(res, "status") != "active" {
 		return nil, nil
 	}
-	withdrawn := str(obj(res, "provision"), "type") == "deny"
-	for _, c := range list(res["category"]) {
-		if hasCode(c, profiles.SystemSNOMED, profiles.CodeConsentWithdrawn) {
+	withdrawn := resource.Str(resource.Obj(res, "provision"), "type") == "deny"
+	for _, c := range resource.List(res["category"]) {
+		if resource.HasCoding(c, profiles.SystemSNOMED, profiles.CodeConsentWithdrawn) {
 			withdrawn = true
 		}
 	}
 	if !withdrawn {
 		return nil, nil
 	}
-	patient := refID(str(obj(res, "patient"), "reference"), "Patient")
+	patient := refID(resource.Str(resource.Obj(res, "patient"), "reference"), "Patient")
 	nhs, err := o.nhsNumber(ctx, view, patient)
 	if err != nil || nhs == "" {
 		return nil, err
@@ -220,7 +220,7 @@ func deceased(res map[string]any) bool {
 		return false
 	}
 	b, _ := res["deceasedBoolean"].(bool)
-	return b || str(res, "deceasedDateTime") != ""
+	return b || resource.Str(res, "deceasedDateTime") != ""
 }
 
 // nhsNumber is the NHS number of a patient, from the writes pending in the
@@ -252,10 +252,10 @@ func (o *Outbox) nhsNumber(ctx context.Context, view service.View, patient strin
 }
 
 func nhsNumberOf(res map[string]any) string {
-	for _, id := range list(res["identifier"]) {
+	for _, id := range resource.List(res["identifier"]) {
 		m, _ := id.(map[string]any)
-		if str(m, "system") == profiles.SystemNHSNumber {
-			return str(m, "value")
+		if resource.Str(m, "system") == profiles.SystemNHSNumber {
+			return resource.Str(m, "value")
 		}
 	}
 	return ""
@@ -264,11 +264,11 @@ func nhsNumberOf(res map[string]any) string {
 // planType is the pointer type of a plan: Advance care plan or ReSPECT when
 // its category says so, else End of life care plan.
 func planType(res map[string]any) string {
-	for _, c := range list(res["category"]) {
+	for _, c := range resource.List(res["category"]) {
 		switch {
-		case hasCode(c, profiles.SystemSNOMED, profiles.CodeReSPECTForm):
+		case resource.HasCoding(c, profiles.SystemSNOMED, profiles.CodeReSPECTForm):
 			return profiles.CodeReSPECTForm
-		case hasCode(c, profiles.SystemSNOMED, profiles.CodeAdvanceCarePlan):
+		case resource.HasCoding(c, profiles.SystemSNOMED, profiles.CodeAdvanceCarePlan):
 			return profiles.CodeAdvanceCarePlan
 		}
 	}
@@ -368,23 +368,23 @@ func JobOf(v *store.Version) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &Job{ID: v.ID, Version: v.VersionID, Status: str(t, "status")}
-	for _, c := range list(obj(t, "code")["coding"]) {
-		if m, _ := c.(map[string]any); str(m, "system") == JobSystem {
-			j.Kind = str(m, "code")
+	j := &Job{ID: v.ID, Version: v.VersionID, Status: resource.Str(t, "status")}
+	for _, c := range resource.List(resource.Obj(t, "code")["coding"]) {
+		if m, _ := c.(map[string]any); resource.Str(m, "system") == JobSystem {
+			j.Kind = resource.Str(m, "code")
 		}
 	}
-	j.Patient = refID(str(obj(t, "for"), "reference"), "Patient")
-	if f := str(obj(t, "focus"), "reference"); f != "" {
+	j.Patient = refID(resource.Str(resource.Obj(t, "for"), "reference"), "Patient")
+	if f := resource.Str(resource.Obj(t, "focus"), "reference"); f != "" {
 		ref := resource.ParseReference(f)
 		j.PlanID = ref.ID
 		fmt.Sscan(ref.Version, &j.PlanVersion)
 	}
-	j.Authored, _ = time.Parse(time.RFC3339Nano, str(t, "authoredOn"))
-	for _, x := range list(t["input"]) {
+	j.Authored, _ = time.Parse(time.RFC3339Nano, resource.Str(t, "authoredOn"))
+	for _, x := range resource.List(t["input"]) {
 		m, _ := x.(map[string]any)
-		val := str(m, "valueString")
-		switch str(obj(m, "type"), "text") {
+		val := resource.Str(m, "valueString")
+		switch resource.Str(resource.Obj(m, "type"), "text") {
 		case "nhs-number":
 			j.NHSNumber = val
 		case "reason":
@@ -396,75 +396,38 @@ func JobOf(v *store.Version) (*Job, error) {
 			}
 		}
 	}
-	for _, x := range list(t["extension"]) {
+	for _, x := range resource.List(t["extension"]) {
 		m, _ := x.(map[string]any)
-		switch str(m, "url") {
+		switch resource.Str(m, "url") {
 		case extAttempts:
 			n, _ := m["valueInteger"].(json.Number)
 			a, _ := n.Int64()
 			j.Attempts = int(a)
 		case extNext:
-			j.Next, _ = time.Parse(time.RFC3339Nano, str(m, "valueInstant"))
+			j.Next, _ = time.Parse(time.RFC3339Nano, resource.Str(m, "valueInstant"))
 		case extLease:
-			j.Lease, _ = time.Parse(time.RFC3339Nano, str(m, "valueInstant"))
+			j.Lease, _ = time.Parse(time.RFC3339Nano, resource.Str(m, "valueInstant"))
 		}
 	}
-	for _, x := range list(t["output"]) {
+	for _, x := range resource.List(t["output"]) {
 		m, _ := x.(map[string]any)
-		j.PointerID = str(m, "valueString")
+		j.PointerID = resource.Str(m, "valueString")
 	}
-	for _, n := range list(t["note"]) {
+	for _, n := range resource.List(t["note"]) {
 		m, _ := n.(map[string]any)
-		j.Note = str(m, "text")
+		j.Note = resource.Str(m, "text")
 	}
-	if r := str(obj(t, "statusReason"), "text"); r != "" {
+	if r := resource.Str(resource.Obj(t, "statusReason"), "text"); r != "" {
 		j.Error = r
-	} else if r := str(obj(t, "businessStatus"), "text"); r != "" {
+	} else if r := resource.Str(resource.Obj(t, "businessStatus"), "text"); r != "" {
 		j.Error = strings.TrimPrefix(r, "retrying: ")
 	}
 	return j, nil
 }
 
-// JSON helpers over parsed resource trees.
-
-func str(m map[string]any, k string) string {
-	if m == nil {
-		return ""
-	}
-	s, _ := m[k].(string)
-	return s
+func subjectRef(res map[string]any) string {
+	return resource.Str(resource.Obj(res, "subject"), "reference")
 }
-
-func obj(m map[string]any, k string) map[string]any {
-	if m == nil {
-		return nil
-	}
-	o, _ := m[k].(map[string]any)
-	return o
-}
-
-func list(v any) []any {
-	l, _ := v.([]any)
-	return l
-}
-
-func hasCode(cc any, system string, codes ...string) bool {
-	m, _ := cc.(map[string]any)
-	for _, c := range list(m["coding"]) {
-		cm, _ := c.(map[string]any)
-		if str(cm, "system") != system {
-			continue
-		}
-		for _, code := range codes {
-			if str(cm, "code") == code {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func subjectRef(res map[string]any) string { return str(obj(res, "subject"), "reference") }
 
 // refID is the id of a local reference to typ, "" for anything else.
 func refID(raw, typ string) string {

@@ -31,11 +31,11 @@ type Document struct {
 // PlanRef is the versioned plan the Composition records (event.detail):
 // "CarePlan/{id}/_history/{v}".
 func (d Document) PlanRef() resource.Reference {
-	for _, e := range list(d.Composition["event"]) {
+	for _, e := range resource.List(d.Composition["event"]) {
 		m, _ := e.(map[string]any)
-		for _, x := range list(m["detail"]) {
+		for _, x := range resource.List(m["detail"]) {
 			xm, _ := x.(map[string]any)
-			if r := resource.ParseReference(str(xm, "reference")); r.Type == "CarePlan" {
+			if r := resource.ParseReference(resource.Str(xm, "reference")); r.Type == "CarePlan" {
 				return r
 			}
 		}
@@ -45,21 +45,21 @@ func (d Document) PlanRef() resource.Reference {
 
 // approver is who legally attested the Composition, else its author.
 func (d Document) approver() string {
-	for _, a := range list(d.Composition["attester"]) {
+	for _, a := range resource.List(d.Composition["attester"]) {
 		m, _ := a.(map[string]any)
-		if p := obj(m, "party"); p != nil {
-			if s := str(p, "display"); s != "" {
+		if p := resource.Obj(m, "party"); p != nil {
+			if s := resource.Str(p, "display"); s != "" {
 				return s
 			}
-			return str(p, "reference")
+			return resource.Str(p, "reference")
 		}
 	}
-	for _, a := range list(d.Composition["author"]) {
+	for _, a := range resource.List(d.Composition["author"]) {
 		m, _ := a.(map[string]any)
-		if s := str(m, "display"); s != "" {
+		if s := resource.Str(m, "display"); s != "" {
 			return s
 		}
-		if s := str(m, "reference"); s != "" {
+		if s := resource.Str(m, "reference"); s != "" {
 			return s
 		}
 	}
@@ -69,15 +69,15 @@ func (d Document) approver() string {
 // banner is the patient line repeated at the top of every page.
 func (d Document) banner() (name, ids string) {
 	p := d.Patient
-	if names := list(p["name"]); len(names) > 0 {
+	if names := resource.List(p["name"]); len(names) > 0 {
 		m, _ := names[0].(map[string]any)
 		var given []string
-		for _, g := range list(m["given"]) {
+		for _, g := range resource.List(m["given"]) {
 			if s, ok := g.(string); ok {
 				given = append(given, s)
 			}
 		}
-		name = strings.TrimSpace(strings.Join(given, " ") + " " + strings.ToUpper(str(m, "family")))
+		name = strings.TrimSpace(strings.Join(given, " ") + " " + strings.ToUpper(resource.Str(m, "family")))
 	}
 	if name == "" {
 		name = "Name not recorded"
@@ -86,7 +86,7 @@ func (d Document) banner() (name, ids string) {
 	if len(nhs) == 10 {
 		nhs = nhs[:3] + " " + nhs[3:6] + " " + nhs[6:]
 	}
-	ids = "NHS number: " + orNot(nhs) + "   Born: " + orNot(str(p, "birthDate")) + "   Gender: " + orNot(str(p, "gender"))
+	ids = "NHS number: " + orNot(nhs) + "   Born: " + orNot(resource.Str(p, "birthDate")) + "   Gender: " + orNot(resource.Str(p, "gender"))
 	return name, ids
 }
 
@@ -114,9 +114,9 @@ type docSection struct {
 
 func (d Document) sections() []docSection {
 	var out []docSection
-	for _, s := range list(d.Composition["section"]) {
+	for _, s := range resource.List(d.Composition["section"]) {
 		m, _ := s.(map[string]any)
-		out = append(out, docSection{title: str(m, "title"), lines: narrativeLines(str(obj(m, "text"), "div"))})
+		out = append(out, docSection{title: resource.Str(m, "title"), lines: narrativeLines(resource.Str(resource.Obj(m, "text"), "div"))})
 	}
 	// Page 1 leads with the CPR decision and the preferred place of death,
 	// said to be missing when the plan records none: a crew must not have to
@@ -185,12 +185,12 @@ func narrativeLines(div string) []string {
 // 1, and the version and its approver.
 func RenderPDF(d Document) ([]byte, error) {
 	pdf := fpdf.New("P", "mm", "A4", "")
-	pdf.SetTitle(str(d.Composition, "title"), true)
+	pdf.SetTitle(resource.Str(d.Composition, "title"), true)
 	pdf.SetCreator("ucp", true)
 	tr := pdf.UnicodeTranslatorFromDescriptor("") // cp1252: the core fonts' encoding
 	name, ids := d.banner()
 	plan := d.PlanRef()
-	version := fmt.Sprintf("Version %s of CarePlan/%s, approved %s by %s", plan.Version, plan.ID, readable(str(d.Composition, "date")), d.approver())
+	version := fmt.Sprintf("Version %s of CarePlan/%s, approved %s by %s", plan.Version, plan.ID, readable(resource.Str(d.Composition, "date")), d.approver())
 	pdf.AliasNbPages("")
 	pdf.SetHeaderFunc(func() {
 		pdf.SetFillColor(0, 94, 184) // NHS blue
@@ -209,7 +209,7 @@ func RenderPDF(d Document) ([]byte, error) {
 	})
 	pdf.AddPage()
 	pdf.SetFont("Helvetica", "B", 16)
-	pdf.MultiCell(0, 8, tr(str(d.Composition, "title")), "", "L", false)
+	pdf.MultiCell(0, 8, tr(resource.Str(d.Composition, "title")), "", "L", false)
 	pdf.SetFont("Helvetica", "", 10)
 	pdf.MultiCell(0, 5, tr(version), "", "L", false)
 	pdf.Ln(3)
@@ -275,13 +275,13 @@ func (ds Documents) Load(ctx context.Context, composition string) (Document, err
 	if err != nil {
 		return Document{}, err
 	}
-	if str(plan, "status") != "active" {
-		return Document{}, outcome.Errorf(outcome.NotFound, "the care plan of this document is no longer shared (%s)", str(plan, "status"))
+	if resource.Str(plan, "status") != "active" {
+		return Document{}, outcome.Errorf(outcome.NotFound, "the care plan of this document is no longer shared (%s)", resource.Str(plan, "status"))
 	}
 	if cur := fmt.Sprint(pv.VersionID); cur != ref.Version {
 		return Document{}, outcome.Errorf(outcome.Gone, "this document is of version %s of the care plan, superseded by version %s (CarePlan/%s/_history/%s): fetch the pointer again", ref.Version, cur, ref.ID, cur)
 	}
-	pat := refID(str(obj(comp, "subject"), "reference"), "Patient")
+	pat := refID(resource.Str(resource.Obj(comp, "subject"), "reference"), "Patient")
 	p, err := ds.Reader.Read(ctx, "Patient", pat)
 	if err != nil {
 		return Document{}, err
@@ -304,8 +304,8 @@ func (ds Documents) LoadCurrent(ctx context.Context, plan string) (Document, err
 	if err != nil {
 		return Document{}, err
 	}
-	if str(res, "status") != "active" {
-		return Document{}, outcome.Errorf(outcome.NotFound, "the care plan is no longer shared (%s)", str(res, "status"))
+	if resource.Str(res, "status") != "active" {
+		return Document{}, outcome.Errorf(outcome.NotFound, "the care plan is no longer shared (%s)", resource.Str(res, "status"))
 	}
 	pat := refID(subjectRef(res), "Patient")
 	if pat == "" {

@@ -349,8 +349,8 @@ func (p *Publisher) stale(ctx context.Context, j *Job) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if v.VersionID != j.PlanVersion || str(plan, "status") != "active" {
-		return fmt.Sprintf("not sent: CarePlan/%s is now version %d (%s)", j.PlanID, v.VersionID, str(plan, "status")), nil
+	if v.VersionID != j.PlanVersion || resource.Str(plan, "status") != "active" {
+		return fmt.Sprintf("not sent: CarePlan/%s is now version %d (%s)", j.PlanID, v.VersionID, resource.Str(plan, "status")), nil
 	}
 	return "", nil
 }

@@ -229,7 +229,7 @@ func (s *SSP) audit(r *http.Request, c *sspCaller, d Document) error {
 		return map[string]any{"system": sys, "value": v}
 	}
 	plan := d.PlanRef()
-	pat := refID(str(obj(d.Composition, "subject"), "reference"), "Patient")
+	pat := refID(resource.Str(resource.Obj(d.Composition, "subject"), "reference"), "Patient")
 	ev := map[string]any{
 		"resourceType": "AuditEvent",
 		"id":           uuid.NewString(),
@@ -249,7 +249,7 @@ func (s *SSP) audit(r *http.Request, c *sspCaller, d Document) error {
 			map[string]any{"what": map[string]any{"identifier": map[string]any{"system": "https://fhir.nhs.uk/Id/ssp-trace-id", "value": c.TraceID}},
 				"name": "Ssp-TraceID"},
 			map[string]any{"what": map[string]any{"reference": "CarePlan/" + plan.ID + "/_history/" + plan.Version}, "name": "version served"},
-			map[string]any{"what": map[string]any{"reference": "Composition/" + str(d.Composition, "id")}},
+			map[string]any{"what": map[string]any{"reference": "Composition/" + resource.Str(d.Composition, "id")}},
 			map[string]any{"what": map[string]any{"reference": "Patient/" + pat},
 				"type": map[string]any{"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"}},
 		},

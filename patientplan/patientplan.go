@@ -107,13 +107,13 @@ func (r *Rules) patientAnswers(ctx context.Context, p *auth.Principal, op *servi
 	if !isPlanAnswers(res) {
 		return outcome.At(outcome.Invalid, "QuestionnaireResponse.questionnaire", "these are answers to %s: they stay so", profiles.QuestionnairePatientPlan)
 	}
-	if subj := str(obj(res, "subject"), "reference"); subj != "Patient/"+p.Patient {
+	if subj := resource.Str(resource.Obj(res, "subject"), "reference"); subj != "Patient/"+p.Patient {
 		return outcome.At(outcome.Forbidden, "QuestionnaireResponse.subject", "a patient answers for themselves only: subject must be Patient/%s", p.Patient)
 	}
-	if a := str(obj(res, "author"), "reference"); a != "" && a != "Patient/"+p.Patient {
+	if a := resource.Str(resource.Obj(res, "author"), "reference"); a != "" && a != "Patient/"+p.Patient {
 		return outcome.At(outcome.Forbidden, "QuestionnaireResponse.author", "a patient's answers are their own: author must be Patient/%s or left out", p.Patient)
 	}
-	status, prevStatus := str(res, "status"), str(prev, "status")
+	status, prevStatus := resource.Str(res, "status"), resource.Str(prev, "status")
 	if prev != nil && prevStatus != "in-progress" {
 		return outcome.Errorf(outcome.Conflict, "these answers were sent to your GP practice (%s) and can no longer be changed; ask for a change instead", prevStatus)
 	}
@@ -150,7 +150,7 @@ func (r *Rules) patientAnswers(ctx context.Context, p *auth.Principal, op *servi
 		"owner":       map[string]any{"reference": org},
 		"authoredOn":  resource.FormatInstant(now),
 	}
-	job := notify.NewJob(notify.KindPlanRequested, p.Patient, org, "Task/"+str(task, "id"), now)
+	job := notify.NewJob(notify.KindPlanRequested, p.Patient, org, "Task/"+resource.Str(task, "id"), now)
 	job.ID = uuid.NewString()
 	op.Extra = append(op.Extra, task, job.Task())
 	return nil
@@ -158,7 +158,7 @@ func (r *Rules) patientAnswers(ctx context.Context, p *auth.Principal, op *servi
 
 // isPlanAnswers reports whether res answers QuestionnairePatientPlan.
 func isPlanAnswers(res map[string]any) bool {
-	return strings.SplitN(str(res, "questionnaire"), "|", 2)[0] == profiles.QuestionnairePatientPlan
+	return strings.SplitN(resource.Str(res, "questionnaire"), "|", 2)[0] == profiles.QuestionnairePatientPlan
 }
 
 func parsed(v *store.Version) map[string]any {
@@ -180,8 +180,8 @@ func (r *Rules) practice(ctx context.Context, patient string, view service.View)
 	if err != nil {
 		return "", err
 	}
-	for _, g := range list(pt["generalPractitioner"]) {
-		ref := resource.ParseReference(str(g.(map[string]any), "reference"))
+	for _, g := range resource.List(pt["generalPractitioner"]) {
+		ref := resource.ParseReference(resource.Str(g.(map[string]any), "reference"))
 		if ref.Type == "Organization" && ref.IsLocal() && ref.ID != "" {
 			return "Organization/" + ref.ID, nil
 		}
@@ -232,19 +232,4 @@ func (a Proofing) Authorize(ctx context.Context, acc service.Access) error {
 		}
 	}
 	return a.Next.Authorize(ctx, acc)
-}
-
-func str(m map[string]any, k string) string {
-	s, _ := m[k].(string)
-	return s
-}
-
-func obj(m map[string]any, k string) map[string]any {
-	o, _ := m[k].(map[string]any)
-	return o
-}
-
-func list(v any) []any {
-	l, _ := v.([]any)
-	return l
 }

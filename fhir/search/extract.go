@@ -1,6 +1,7 @@
 package search
 
 import (
+	"ucp/fhir/resource"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -314,11 +315,6 @@ func hasValueX(m map[string]any) bool {
 	return false
 }
 
-func str(m map[string]any, k string) string {
-	s, _ := m[k].(string)
-	return s
-}
-
 func strs(m map[string]any, k string) []string {
 	switch v := m[k].(type) {
 	case string:
@@ -383,15 +379,15 @@ func (x *extractor) token(code, typ string, v any) {
 	}
 	switch typ {
 	case "Coding":
-		add(str(m, "system"), str(m, "code"), str(m, "display"))
+		add(resource.Str(m, "system"), resource.Str(m, "code"), resource.Str(m, "display"))
 	case "CodeableConcept":
 		// :text matches CodeableConcept.text or a Coding.display: each
 		// coding's Text holds both, so a word of either is found.
-		text := str(m, "text")
+		text := resource.Str(m, "text")
 		codings := maps(m["coding"])
 		for _, c := range codings {
-			t := joinNonEmpty(" ", text, str(c, "display"))
-			add(str(c, "system"), str(c, "code"), t)
+			t := joinNonEmpty(" ", text, resource.Str(c, "display"))
+			add(resource.Str(c, "system"), resource.Str(c, "code"), t)
 		}
 		if len(codings) == 0 {
 			add("", "", text)
@@ -400,29 +396,29 @@ func (x *extractor) token(code, typ string, v any) {
 		// :text on an Identifier matches its type's text.
 		tt := ""
 		if t, ok := m["type"].(map[string]any); ok {
-			tt = str(t, "text")
+			tt = resource.Str(t, "text")
 			for _, c := range maps(t["coding"]) {
-				tt = joinNonEmpty(" ", tt, str(c, "display"))
+				tt = joinNonEmpty(" ", tt, resource.Str(c, "display"))
 			}
 		}
-		add(str(m, "system"), str(m, "value"), tt)
+		add(resource.Str(m, "system"), resource.Str(m, "value"), tt)
 		// :of-type (system|code|value) has entries of its own under
 		// "<code>:of-type", Code holding "typecode|value", so that any store
 		// answers it as a plain token match.
-		if t, ok := m["type"].(map[string]any); ok && str(m, "value") != "" {
+		if t, ok := m["type"].(map[string]any); ok && resource.Str(m, "value") != "" {
 			for _, c := range maps(t["coding"]) {
-				if tc := str(c, "code"); tc != "" {
-					x.out = append(x.out, store.Entry{Param: code + ofType, Type: store.Token, System: str(c, "system"), Code: tc + "|" + str(m, "value")})
+				if tc := resource.Str(c, "code"); tc != "" {
+					x.out = append(x.out, store.Entry{Param: code + ofType, Type: store.Token, System: resource.Str(c, "system"), Code: tc + "|" + resource.Str(m, "value")})
 				}
 			}
 		}
 	case "ContactPoint":
 		// The value is the token; its system (phone, email…) goes into
 		// System so that "phone|0123" works as well as "0123".
-		add(str(m, "system"), str(m, "value"), "")
+		add(resource.Str(m, "system"), resource.Str(m, "value"), "")
 	case "Quantity", "Age", "Duration", "Distance", "Count", "SimpleQuantity", "Money":
 		if n, ok := m["value"].(json.Number); ok {
-			add(str(m, "system"), n.String(), "")
+			add(resource.Str(m, "system"), n.String(), "")
 		}
 	case "Reference":
 		// Some token parameters point at Identifier | Reference choices;
@@ -477,7 +473,7 @@ func (x *extractor) str(code, typ string, v any) {
 				whole = append(whole, s)
 			}
 		}
-		add(str(m, "text"))
+		add(resource.Str(m, "text"))
 		add(strings.Join(whole, " "))
 	case "Address":
 		var whole []string
@@ -487,21 +483,21 @@ func (x *extractor) str(code, typ string, v any) {
 				whole = append(whole, s)
 			}
 		}
-		add(str(m, "text"))
+		add(resource.Str(m, "text"))
 		add(strings.Join(whole, ", "))
 	case "CodeableConcept":
-		add(str(m, "text"))
+		add(resource.Str(m, "text"))
 		for _, c := range maps(m["coding"]) {
-			add(str(c, "display"))
+			add(resource.Str(c, "display"))
 		}
 	case "Coding":
-		add(str(m, "display"))
+		add(resource.Str(m, "display"))
 	case "Annotation":
-		add(str(m, "text"))
+		add(resource.Str(m, "text"))
 	case "Identifier":
-		add(str(m, "value"))
+		add(resource.Str(m, "value"))
 	case "ContactPoint":
-		add(str(m, "value"))
+		add(resource.Str(m, "value"))
 	}
 }
 
@@ -554,7 +550,7 @@ func (x *extractor) date(code, typ string, v any) {
 // periodRange is a Period's range; a missing end is open (MinTime, MaxTime).
 func periodRange(m map[string]any) (lo, hi time.Time, ok bool) {
 	lo, hi = store.MinTime, store.MaxTime
-	s, e := str(m, "start"), str(m, "end")
+	s, e := resource.Str(m, "start"), resource.Str(m, "end")
 	if s == "" && e == "" {
 		return lo, hi, false
 	}
@@ -597,7 +593,7 @@ func (x *extractor) reference(p *Param, typ string, v any) {
 	case map[string]any:
 		if typ == "Resource" || t["resourceType"] != nil {
 			// A resource found by the expression (Bundle.entry[0].resource).
-			rt, id := str(t, "resourceType"), str(t, "id")
+			rt, id := resource.Str(t, "resourceType"), resource.Str(t, "id")
 			if rt == "" || id == "" {
 				return
 			}
@@ -605,7 +601,7 @@ func (x *extractor) reference(p *Param, typ string, v any) {
 			x.out = append(x.out, e)
 			return
 		}
-		ref := str(t, "reference")
+		ref := resource.Str(t, "reference")
 		if strings.HasPrefix(ref, "#") {
 			return // contained: not searchable from outside the resource
 		}
@@ -613,14 +609,14 @@ func (x *extractor) reference(p *Param, typ string, v any) {
 			e.URL = ref
 		}
 		if id, ok := t["identifier"].(map[string]any); ok {
-			e.System, e.Code = str(id, "system"), str(id, "value")
+			e.System, e.Code = resource.Str(id, "system"), resource.Str(id, "value")
 		}
 		if e.RefType == "" && e.URL == "" && e.Code == "" && e.System == "" {
 			return
 		}
 		if e.RefType == "" && e.URL == "" {
 			// Only an identifier: keep the declared or the single possible type.
-			e.RefType = str(t, "type")
+			e.RefType = resource.Str(t, "type")
 			if e.RefType == "" && len(p.Target) == 1 {
 				e.RefType = p.Target[0]
 			}
@@ -732,9 +728,9 @@ func (x *extractor) quantity(p *Param, typ string, v any) {
 		if unit == nil {
 			return
 		}
-		e.System, e.Code = str(unit, "system"), str(unit, "code")
+		e.System, e.Code = resource.Str(unit, "system"), resource.Str(unit, "code")
 		if e.Code == "" {
-			e.Code = str(unit, "unit")
+			e.Code = resource.Str(unit, "unit")
 		}
 		canonical(&e)
 		x.out = append(x.out, e)
@@ -745,9 +741,9 @@ func (x *extractor) quantity(p *Param, typ string, v any) {
 		if !ok {
 			return
 		}
-		system, code, unit := str(m, "system"), str(m, "code"), str(m, "unit")
+		system, code, unit := resource.Str(m, "system"), resource.Str(m, "code"), resource.Str(m, "unit")
 		if typ == "Money" {
-			system, code = "urn:iso:std:iso:4217", str(m, "currency")
+			system, code = "urn:iso:std:iso:4217", resource.Str(m, "currency")
 		}
 		if code == "" {
 			code = unit

@@ -127,8 +127,8 @@ func (w *walker) loadProfile(url string) (*profile, string) {
 			return nil, u + " is not a StructureDefinition"
 		}
 		chain = append(chain, sd)
-		key += u + "|" + str(sd, "version") + "|" + metaStr(sd, "versionId") + "|" + metaStr(sd, "lastUpdated") + ";"
-		u = str(sd, "baseDefinition")
+		key += u + "|" + resource.Str(sd, "version") + "|" + metaStr(sd, "versionId") + "|" + metaStr(sd, "lastUpdated") + ";"
+		u = resource.Str(sd, "baseDefinition")
 	}
 	if len(chain) == 0 {
 		return nil, ""
@@ -149,14 +149,9 @@ func isCoreType(u string) bool {
 	return ok && model.Type(name) != nil
 }
 
-func str(m map[string]any, k string) string {
-	s, _ := m[k].(string)
-	return s
-}
-
 func metaStr(m map[string]any, k string) string {
 	meta, _ := m["meta"].(map[string]any)
-	return str(meta, k)
+	return resource.Str(meta, k)
 }
 
 // compileProfile merges the chain's element definitions, base first, by
@@ -164,7 +159,7 @@ func metaStr(m map[string]any, k string) string {
 // its constraints to the inherited ones.
 func compileProfile(chain []map[string]any) (*profile, string) {
 	leaf := chain[0]
-	p := &profile{url: str(leaf, "url"), name: str(leaf, "name"), typ: str(leaf, "type")}
+	p := &profile{url: resource.Str(leaf, "url"), name: resource.Str(leaf, "name"), typ: resource.Str(leaf, "type")}
 	if p.typ == "" {
 		return nil, "profile " + p.url + " has no type"
 	}
@@ -172,17 +167,17 @@ func compileProfile(chain []map[string]any) (*profile, string) {
 	var order []string
 	for i := len(chain) - 1; i >= 0; i-- {
 		sd := chain[i]
-		if t := str(sd, "type"); t != p.typ {
-			return nil, "profile " + str(sd, "url") + " is for " + t + ", not " + p.typ
+		if t := resource.Str(sd, "type"); t != p.typ {
+			return nil, "profile " + resource.Str(sd, "url") + " is for " + t + ", not " + p.typ
 		}
 		elems := elementsOf(sd, "differential")
 		if elems == nil {
 			elems = elementsOf(sd, "snapshot")
 		}
 		for _, e := range elems {
-			id := str(e, "id")
+			id := resource.Str(e, "id")
 			if id == "" {
-				id = str(e, "path")
+				id = resource.Str(e, "path")
 			}
 			if id == "" {
 				continue
@@ -280,7 +275,7 @@ var coreInvariantSet = func() map[[2]string]bool {
 }()
 
 func parseElemDef(e map[string]any, url string) (*elemDef, string) {
-	d := &elemDef{id: str(e, "id"), path: str(e, "path"), max: str(e, "max")}
+	d := &elemDef{id: resource.Str(e, "id"), path: resource.Str(e, "path"), max: resource.Str(e, "max")}
 	if n, ok := e["min"].(json.Number); ok {
 		i, _ := strconv.Atoi(string(n))
 		d.min, d.hasMin = i, true
@@ -297,39 +292,39 @@ func parseElemDef(e map[string]any, url string) (*elemDef, string) {
 	types, _ := e["type"].([]any)
 	for _, t := range types {
 		tm, _ := t.(map[string]any)
-		tr := typeRef{code: str(tm, "code")}
+		tr := typeRef{code: resource.Str(tm, "code")}
 		tr.profiles = stringList(tm["profile"])
 		tr.targetProfiles = stringList(tm["targetProfile"])
 		d.types = append(d.types, tr)
 	}
 	if b, ok := e["binding"].(map[string]any); ok {
-		d.bindingStrength = str(b, "strength")
-		d.bindingVS = str(b, "valueSet")
+		d.bindingStrength = resource.Str(b, "strength")
+		d.bindingVS = resource.Str(b, "valueSet")
 	}
 	if s, ok := e["slicing"].(map[string]any); ok {
 		d.sliced = true
-		d.rules = str(s, "rules")
+		d.rules = resource.Str(s, "rules")
 		ds, _ := s["discriminator"].([]any)
 		for _, x := range ds {
 			xm, _ := x.(map[string]any)
-			d.discriminators = append(d.discriminators, discriminator{str(xm, "type"), str(xm, "path")})
+			d.discriminators = append(d.discriminators, discriminator{resource.Str(xm, "type"), resource.Str(xm, "path")})
 		}
 	}
 	cs, _ := e["constraint"].([]any)
 	for _, c := range cs {
 		cm, _ := c.(map[string]any)
-		key, expr := str(cm, "key"), str(cm, "expression")
+		key, expr := resource.Str(cm, "key"), resource.Str(cm, "expression")
 		if expr == "" {
 			continue
 		}
-		if src := str(cm, "source"); strings.HasPrefix(src, coreSDPrefix) && isCoreType(src) {
+		if src := resource.Str(cm, "source"); strings.HasPrefix(src, coreSDPrefix) && isCoreType(src) {
 			continue // a core invariant: the base validation checks it
 		}
 		if coreInvariantSet[[2]string{key, expr}] {
 			continue
 		}
-		sev := str(cm, "severity")
-		inv, err := compileInvariant(key, sev, str(cm, "human"), expr)
+		sev := resource.Str(cm, "severity")
+		inv, err := compileInvariant(key, sev, resource.Str(cm, "human"), expr)
 		if err != nil {
 			return nil, "profile " + url + ": constraint " + key + " does not compile: " + err.Error()
 		}
@@ -604,24 +599,24 @@ func (w *profileWalker) targetProfile(d *elemDef, v val) {
 			if sd == nil {
 				return // unknown target profile: its type cannot be known
 			}
-			allowed = append(allowed, str(sd, "type"))
+			allowed = append(allowed, resource.Str(sd, "type"))
 		}
 	}
 	if len(allowed) == 0 {
 		return
 	}
 	m, _ := v.v.(map[string]any)
-	ref := str(m, "reference")
+	ref := resource.Str(m, "reference")
 	typ := ""
 	switch {
 	case ref == "":
-		typ = str(m, "type")
+		typ = resource.Str(m, "type")
 	case strings.HasPrefix(ref, "#"):
 		root, _ := w.env.Vars["resource"][0].Data().(map[string]any)
 		cont, _ := root["contained"].([]any)
 		for _, c := range cont {
-			if cm, ok := c.(map[string]any); ok && str(cm, "id") == ref[1:] {
-				typ = str(cm, "resourceType")
+			if cm, ok := c.(map[string]any); ok && resource.Str(cm, "id") == ref[1:] {
+				typ = resource.Str(cm, "resourceType")
 			}
 		}
 	default:
