@@ -185,8 +185,11 @@ type editData struct {
 	Plan    *planModel
 	Missing []string
 	// Choices of the section forms, from the project's value sets.
-	Prognoses, CPRs, Discussions, Ceilings, Places []choice
-	Errors                                         map[string]string
+	Prognoses, CPRs, Discussions, Ceilings, Places, Relationships []choice
+	Errors                                                        map[string]string
+	// Form is what a refused form sent, so the clinician corrects their
+	// answer rather than typing it again.
+	Form map[string]string
 }
 
 // editPlan shows the plan's sections, each with a form, and which
@@ -225,6 +228,17 @@ func (a *App) showEdit(c *gin.Context, v *view, errs map[string]string) error {
 		Discussions: choices(profiles.ValueSetCPRDiscussion),
 		Ceilings:    choices(profiles.ValueSetTreatmentCeiling),
 		Places:      choices(profiles.ValueSetPreferredPlace),
+		// An attorney is recorded with the LPA, whose profile asks more of
+		// the contact.
+		Relationships: choices(profiles.ValueSetContactRelationship, profiles.RelationshipHealthcarePOA),
+		Form:          map[string]string{},
+	}
+	if len(errs) > 0 {
+		for k, vs := range c.Request.PostForm {
+			if k != "csrf_token" && len(vs) > 0 {
+				d.Form[k] = vs[0]
+			}
+		}
 	}
 	// What approval will ask for, so the clinician sees it before trying;
 	// the care-plan rules decide when they approve.
@@ -337,6 +351,8 @@ func (a *App) saveSection(c *gin.Context, v *view) error {
 			"code":     code(profiles.SystemUCP, profiles.CodePreferredPlaceOfDeath, "Preferred place of death"),
 			"subject":  subject, "effectiveDateTime": now, "valueCodeableConcept": pc,
 			"component": []any{map[string]any{"code": code(profiles.SystemUCP, "preference-rank", "Preference rank"), "valueInteger": json.Number("1")}}}
+	case "contact":
+		res = a.keyContact(c, subject, errs)
 	case "deteriorates":
 		activity = strings.TrimSpace(c.PostForm("deteriorates"))
 		if activity == "" {
@@ -400,13 +416,70 @@ func code(system, c, display string) map[string]any {
 	return map[string]any{"coding": []any{map[string]any{"system": system, "code": c, "display": display}}}
 }
 
+// keyContact is the RelatedPerson the key-contact form describes, or nil
+// with errs saying, in words, what is wrong with each field.
+func (a *App) keyContact(c *gin.Context, subject map[string]any, errs map[string]string) map[string]any {
+	given, family := strings.TrimSpace(c.PostForm("contact_given")), strings.TrimSpace(c.PostForm("contact_family"))
+	if given == "" {
+		errs["contact_given"] = "Enter the contact's first name"
+	}
+	if family == "" {
+		errs["contact_family"] = "Enter the contact's last name"
+	}
+	rel, ok := chosen(choices(profiles.ValueSetContactRelationship, profiles.RelationshipHealthcarePOA), c.PostForm("relationship"))
+	if !ok {
+		errs["relationship"] = "Select how the contact is related to the patient"
+	}
+	phone := strings.TrimSpace(c.PostForm("contact_phone"))
+	if !ukPhone(phone) {
+		errs["contact_phone"] = "Enter a UK phone number, like 07700 900123 or +44 7700 900123"
+	}
+	if len(errs) > 0 {
+		return nil
+	}
+	return map[string]any{"resourceType": "RelatedPerson", "meta": map[string]any{"profile": []any{profiles.ProfileKeyContact}},
+		"active": true, "patient": map[string]any{"reference": str(subject, "reference")}, "relationship": []any{rel},
+		"name":    []any{map[string]any{"given": []any{given}, "family": family}},
+		"telecom": []any{map[string]any{"system": "phone", "value": phone}}}
+}
+
+// ukPhone reports whether s is a UK phone number: 0 and 9 or 10 more
+// digits, or +44 in place of the 0, with spaces, hyphens or brackets
+// between. A crew rings it at 3 a.m., so a mistyped digit count is
+// caught now.
+func ukPhone(s string) bool {
+	var d strings.Builder
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			d.WriteRune(r)
+		case r == '+' && i == 0:
+		case r == ' ' || r == '-' || r == '(' || r == ')':
+		default:
+			return false
+		}
+	}
+	n := d.String()
+	if strings.HasPrefix(s, "+") {
+		if !strings.HasPrefix(n, "44") {
+			return false
+		}
+		n = "0" + strings.TrimPrefix(n, "44")
+	}
+	return len(n) >= 10 && len(n) <= 11 && n[0] == '0' && n[1] != '0'
+}
+
 // sameKind reports whether two section resources are the same kind of
 // section (so the new one replaces the old).
 func sameKind(a, b map[string]any) bool {
 	if resource.Type(a) != resource.Type(b) {
 		return false
 	}
-	if resource.Type(a) != "Observation" {
+	switch resource.Type(a) {
+	case "RelatedPerson":
+		return false // a plan has as many key contacts as the patient names
+	case "Observation":
+	default:
 		return true
 	}
 	for _, cd := range objs(obj(b, "code"), "coding") {

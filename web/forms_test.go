@@ -27,6 +27,32 @@ func TestValidSCTID(t *testing.T) {
 	}
 }
 
+func TestUKPhone(t *testing.T) {
+	for _, tc := range []struct {
+		phone string
+		want  bool
+	}{
+		{"07700 900123", true},
+		{"020 7946 0101", true},
+		{"+44 20 7946 0101", true},
+		{"+44 7700 900123", true},
+		{"(01632) 960 001", true},
+		{"0161-496-0000", true},
+		{"0770 090", false},            // too few digits
+		{"07700 9001234", false},       // too many
+		{"+1 202 555 0100", false},     // not a UK number
+		{"+44 (0) 7700 900123", false}, // the 0 and the +44 together
+		{"00 44 7700 900123", false},
+		{"7700 900123", false},
+		{"07700 900123 ext 2", false},
+		{"", false},
+	} {
+		if got := ukPhone(tc.phone); got != tc.want {
+			t.Errorf("ukPhone(%q) = %v, want %v", tc.phone, got, tc.want)
+		}
+	}
+}
+
 // FuzzFormValues feeds what a person may type into the parsers of the
 // pages' inputs: none may panic, a tel: link holds only digits, and an id
 // or NHS number accepted is all digits.
@@ -54,6 +80,9 @@ func FuzzFormValues(f *testing.F) {
 			if !strings.HasPrefix(u, "tel:") || !digits(rest) {
 				t.Errorf("telURI(%q) = %q", s, u)
 			}
+		}
+		if ukPhone(s) && telURI(s) == "" {
+			t.Errorf("ukPhone(%q) accepted a number with no tel: link", s)
 		}
 		_ = longDate(s)
 		_, _ = age(s, time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))

@@ -558,6 +558,32 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 		click(t, ctx, step[0])
 		submit(t, ctx, step[1])
 	}
+	// A key contact: a half-filled form says what is missing, next to each
+	// field, and keeps what was typed.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('contact_given').value = 'Ngozi'; document.getElementById('contact_phone').value = '0770 090'`)); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save-contact")
+	for _, id := range []string{"#contact_family-error", "#relationship-error", "#contact_phone-error"} {
+		if !exists(t, ctx, id) {
+			t.Errorf("the key-contact form gives no %s next to its field:\n%s", id, text(t, ctx, "#contact"))
+		}
+	}
+	if exists(t, ctx, "#contact_given-error") {
+		t.Error("the key-contact form refuses a first name that was given")
+	}
+	if kept, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS("#contact_given"))); err != nil || kept != "Ngozi" {
+		t.Errorf("the refused form kept first name %q (%v), want what was typed", kept, err)
+	}
+	axe(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('contact_family').value = 'Okafor'; document.getElementById('contact_phone').value = '07700 900123'`)); err != nil {
+		t.Fatal(err)
+	}
+	click(t, ctx, "#relationship-2")
+	submit(t, ctx, "#save-contact")
+	if got := text(t, ctx, "#contacts-now"); !strings.Contains(got, "Ngozi Okafor") || !strings.Contains(got, "07700 900123") {
+		t.Errorf("after adding a key contact the edit page lists %q", got)
+	}
 	shoot(t, ctx, "edit-form")
 	if got := text(t, ctx, "#missing"); !strings.Contains(got, "Every section approval needs is there") {
 		t.Fatalf("after the sections: %q", got)
@@ -580,7 +606,7 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 	if len(res.Matches) != 1 {
 		t.Fatalf("the urgent query found %d plans, want the one approved through the forms", len(res.Matches))
 	}
-	var cpr, ppd, diagnosis string
+	var cpr, ppd, diagnosis, contact string
 	for _, v := range res.Included {
 		r, _ := resource.Parse(v.JSON)
 		disp := ""
@@ -594,7 +620,13 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 			ppd = disp
 		case v.Type == "Condition":
 			diagnosis, _ = r["code"].(map[string]any)["text"].(string)
+		case v.Type == "RelatedPerson":
+			n := r["name"].([]any)[0].(map[string]any)
+			contact = n["given"].([]any)[0].(string) + " " + n["family"].(string) + ", " + r["telecom"].([]any)[0].(map[string]any)["value"].(string)
 		}
+	}
+	if contact != "Ngozi Okafor, 07700 900123" {
+		t.Errorf("the urgent query gives key contact %q, want the one entered through the form", contact)
 	}
 	if cpr == "" || cpr != pageCPR || ppd == "" || !strings.HasPrefix(pagePPD, ppd) || diagnosis != "Motor neurone disease" {
 		t.Errorf("the urgent query gives CPR %q, place %q, diagnosis %q; the page showed %q and %q", cpr, ppd, diagnosis, pageCPR, pagePPD)
