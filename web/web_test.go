@@ -579,7 +579,9 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('contact_family').value = 'Okafor'; document.getElementById('contact_phone').value = '07700 900123'`)); err != nil {
 		t.Fatal(err)
 	}
-	click(t, ctx, "#relationship-2")
+	if _, err := chromedp.Run(ctx, chromedp.SetValue(chromedp.CSS("#relationship"), "http://terminology.hl7.org/CodeSystem/v2-0131|N")); err != nil {
+		t.Fatal(err)
+	}
 	submit(t, ctx, "#save-contact")
 	if got := text(t, ctx, "#contacts-now"); !strings.Contains(got, "Ngozi Okafor") || !strings.Contains(got, "07700 900123") {
 		t.Errorf("after adding a key contact the edit page lists %q", got)
