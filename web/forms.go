@@ -353,6 +353,8 @@ func (a *App) saveSection(c *gin.Context, v *view) error {
 			"component": []any{map[string]any{"code": code(profiles.SystemUCP, "preference-rank", "Preference rank"), "valueInteger": json.Number("1")}}}
 	case "contact":
 		res = a.keyContact(c, subject, errs)
+	case "medicines":
+		res = anticipatoryMedicine(c, subject, now, errs)
 	case "deteriorates":
 		activity = strings.TrimSpace(c.PostForm("deteriorates"))
 		if activity == "" {
@@ -443,6 +445,33 @@ func (a *App) keyContact(c *gin.Context, subject map[string]any, errs map[string
 		"telecom": []any{map[string]any{"system": "phone", "value": phone}}}
 }
 
+// anticipatoryMedicine is the MedicationStatement the medicines form
+// describes, or nil with errs saying what is wrong with each field.
+func anticipatoryMedicine(c *gin.Context, subject map[string]any, now string, errs map[string]string) map[string]any {
+	name := strings.TrimSpace(c.PostForm("medicine"))
+	id := strings.TrimSpace(c.PostForm("medicine_code"))
+	dose := strings.TrimSpace(c.PostForm("dosage"))
+	if name == "" {
+		errs["medicine"] = "Enter the medicine, as prescribed"
+	}
+	// The profile asks for dm+d, which the project holds no value set of:
+	// the clinician gives the id from their prescribing system, a SNOMED
+	// CT id in form and check digit.
+	if !validSCTID(id) {
+		errs["medicine_code"] = "Enter the medicine's dm+d id, 6 to 18 digits, as your prescribing system shows it"
+	}
+	if dose == "" {
+		errs["dosage"] = "Enter the dose, route, how often and what for"
+	}
+	if len(errs) > 0 {
+		return nil
+	}
+	return map[string]any{"resourceType": "MedicationStatement", "meta": map[string]any{"profile": []any{profiles.ProfileAnticipatoryMedication}},
+		"status": "active", "subject": subject, "effectiveDateTime": now,
+		"medicationCodeableConcept": map[string]any{"coding": []any{map[string]any{"system": profiles.SystemDMD, "code": id, "display": name}}, "text": name},
+		"dosage":                    []any{map[string]any{"text": dose}}}
+}
+
 // ukPhone reports whether s is a UK phone number: 0 and 9 or 10 more
 // digits, or +44 in place of the 0, with spaces, hyphens or brackets
 // between. A crew rings it at 3 a.m., so a mistyped digit count is
@@ -476,8 +505,10 @@ func sameKind(a, b map[string]any) bool {
 		return false
 	}
 	switch resource.Type(a) {
-	case "RelatedPerson":
-		return false // a plan has as many key contacts as the patient names
+	case "RelatedPerson", "MedicationStatement":
+		// A plan has as many key contacts and anticipatory medicines as
+		// the patient needs: a new one is added, not swapped in.
+		return false
 	case "Observation":
 	default:
 		return true

@@ -11,9 +11,11 @@ func TestValidSCTID(t *testing.T) {
 		id   string
 		want bool
 	}{
-		{"254637007", true},  // Non-small cell lung cancer
-		{"37340000", true},   // Motor neuron disease
-		{"304251008", true},  // Resuscitation status
+		{"254637007", true},         // Non-small cell lung cancer
+		{"37340000", true},          // Motor neuron disease
+		{"304251008", true},         // Resuscitation status
+		{"36128511000001108", true}, // dm+d: morphine 10mg/1ml ampoules, an extension id
+		{"36128511000001109", false},
 		{"254637008", false}, // check digit wrong
 		{"254637", false},    // too short for its check digit
 		{"0254637007", false},

@@ -586,6 +586,21 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 	if got := text(t, ctx, "#contacts-now"); !strings.Contains(got, "Ngozi Okafor") || !strings.Contains(got, "07700 900123") {
 		t.Errorf("after adding a key contact the edit page lists %q", got)
 	}
+	// An anticipatory medicine: the dm+d id is checked, in words.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('medicine').value = 'Morphine sulfate 10mg/1ml solution for injection ampoules'; document.getElementById('medicine_code').value = '36128511000001109'; document.getElementById('dosage').value = '2.5 to 5 mg subcutaneously every 2 to 4 hours as needed for pain'`)); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save-medicine")
+	if !exists(t, ctx, "#medicine_code-error") || exists(t, ctx, "#medicine-error") || exists(t, ctx, "#dosage-error") {
+		t.Errorf("a dm+d id with a wrong check digit is not refused next to its field alone:\n%s", text(t, ctx, "#medicines"))
+	}
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('medicine_code').value = '36128511000001108'`)); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save-medicine")
+	if got := text(t, ctx, "#medicines-now"); !strings.Contains(got, "Morphine sulfate 10mg/1ml") || !strings.Contains(got, "every 2 to 4 hours") {
+		t.Errorf("after adding a medicine the edit page lists %q", got)
+	}
 	shoot(t, ctx, "edit-form")
 	if got := text(t, ctx, "#missing"); !strings.Contains(got, "Every section approval needs is there") {
 		t.Fatalf("after the sections: %q", got)
@@ -608,7 +623,7 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 	if len(res.Matches) != 1 {
 		t.Fatalf("the urgent query found %d plans, want the one approved through the forms", len(res.Matches))
 	}
-	var cpr, ppd, diagnosis, contact string
+	var cpr, ppd, diagnosis, contact, medicine string
 	for _, v := range res.Included {
 		r, _ := resource.Parse(v.JSON)
 		disp := ""
@@ -622,10 +637,15 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 			ppd = disp
 		case v.Type == "Condition":
 			diagnosis, _ = r["code"].(map[string]any)["text"].(string)
+		case v.Type == "MedicationStatement":
+			medicine = r["medicationCodeableConcept"].(map[string]any)["coding"].([]any)[0].(map[string]any)["code"].(string) + ": " + r["dosage"].([]any)[0].(map[string]any)["text"].(string)
 		case v.Type == "RelatedPerson":
 			n := r["name"].([]any)[0].(map[string]any)
 			contact = n["given"].([]any)[0].(string) + " " + n["family"].(string) + ", " + r["telecom"].([]any)[0].(map[string]any)["value"].(string)
 		}
+	}
+	if want := "36128511000001108: 2.5 to 5 mg subcutaneously every 2 to 4 hours as needed for pain"; medicine != want {
+		t.Errorf("the urgent query gives anticipatory medicine %q, want %q", medicine, want)
 	}
 	if contact != "Ngozi Okafor, 07700 900123" {
 		t.Errorf("the urgent query gives key contact %q, want the one entered through the form", contact)
