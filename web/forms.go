@@ -185,8 +185,8 @@ type editData struct {
 	Plan    *planModel
 	Missing []string
 	// Choices of the section forms, from the project's value sets.
-	Prognoses, CPRs, Discussions, Ceilings, Places, Relationships []choice
-	Errors                                                        map[string]string
+	Prognoses, CPRs, Discussions, Ceilings, Places, Relationships, ADRTs []choice
+	Errors                                                               map[string]string
 	// Form is what a refused form sent, so the clinician corrects their
 	// answer rather than typing it again.
 	Form map[string]string
@@ -231,6 +231,7 @@ func (a *App) showEdit(c *gin.Context, v *view, errs map[string]string) error {
 		// An attorney is recorded with the LPA, whose profile asks more of
 		// the contact.
 		Relationships: choices(profiles.ValueSetContactRelationship, profiles.RelationshipHealthcarePOA),
+		ADRTs:         choices(profiles.ValueSetADRTFlag),
 		Form:          map[string]string{},
 	}
 	if len(errs) > 0 {
@@ -353,6 +354,23 @@ func (a *App) saveSection(c *gin.Context, v *view) error {
 			"component": []any{map[string]any{"code": code(profiles.SystemUCP, "preference-rank", "Preference rank"), "valueInteger": json.Number("1")}}}
 	case "contact":
 		res = a.keyContact(c, subject, errs)
+	case "adrt":
+		ac, ok := chosen(choices(profiles.ValueSetADRTFlag), c.PostForm("adrt"))
+		if !ok {
+			errs["adrt"] = "Select which advance decision to refuse treatment the patient has made"
+		}
+		where := strings.TrimSpace(c.PostForm("adrt_where"))
+		if where == "" {
+			errs["adrt_where"] = "Enter where the signed decision is kept, so a crew can ask to see it"
+		}
+		if len(errs) > 0 {
+			break
+		}
+		// A Flag has no note: where the document is goes in the concept's
+		// text, after the coded meaning, so a reader sees both.
+		ac["text"] = str(objs(ac, "coding")[0], "display") + ". Where the document is: " + where
+		res = map[string]any{"resourceType": "Flag", "meta": map[string]any{"profile": []any{profiles.ProfileADRTFlag}},
+			"status": "active", "code": ac, "subject": subject, "period": map[string]any{"start": now}, "author": me(p)}
 	case "medicines":
 		res = anticipatoryMedicine(c, subject, now, errs)
 	case "deteriorates":
@@ -505,6 +523,9 @@ func sameKind(a, b map[string]any) bool {
 		return false
 	}
 	switch resource.Type(a) {
+	case "Flag":
+		// An ADRT replaces the ADRT, an LPA the LPA: never one the other.
+		return flagKind(a) == flagKind(b)
 	case "RelatedPerson", "MedicationStatement":
 		// A plan has as many key contacts and anticipatory medicines as
 		// the patient needs: a new one is added, not swapped in.
@@ -519,6 +540,16 @@ func sameKind(a, b map[string]any) bool {
 		}
 	}
 	return false
+}
+
+func flagKind(f map[string]any) string {
+	switch code := obj(f, "code"); {
+	case hasCoding(code, profiles.SystemSNOMED, profiles.CodeADRT, profiles.CodeADRTLifeSustaining):
+		return "adrt"
+	case hasCoding(code, profiles.SystemSNOMED, profiles.CodeLPA, profiles.CodeLPALifeSustaining):
+		return "lpa"
+	}
+	return "other: " + conceptText(obj(f, "code"))
 }
 
 // clinicianOnly keeps the edit forms from other roles. It is not what

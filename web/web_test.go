@@ -586,6 +586,19 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 	if got := text(t, ctx, "#contacts-now"); !strings.Contains(got, "Ngozi Okafor") || !strings.Contains(got, "07700 900123") {
 		t.Errorf("after adding a key contact the edit page lists %q", got)
 	}
+	// An ADRT, and where the signed decision is kept.
+	click(t, ctx, "#adrt-2")
+	submit(t, ctx, "#save-adrt")
+	if !exists(t, ctx, "#adrt_where-error") || exists(t, ctx, "#adrt-error") {
+		t.Errorf("an ADRT without where it is kept is not refused next to that field alone:\n%s", text(t, ctx, "#adrt"))
+	}
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('adrt_where').value = 'In the folder by the front door'`)); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save-adrt")
+	if got := text(t, ctx, "#adrt-now"); !strings.Contains(got, "refuse life sustaining treatment") || !strings.Contains(got, "folder by the front door") {
+		t.Errorf("after saving the ADRT the edit page says %q", got)
+	}
 	// An anticipatory medicine: the dm+d id is checked, in words.
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('medicine').value = 'Morphine sulfate 10mg/1ml solution for injection ampoules'; document.getElementById('medicine_code').value = '36128511000001109'; document.getElementById('dosage').value = '2.5 to 5 mg subcutaneously every 2 to 4 hours as needed for pain'`)); err != nil {
 		t.Fatal(err)
@@ -623,7 +636,7 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 	if len(res.Matches) != 1 {
 		t.Fatalf("the urgent query found %d plans, want the one approved through the forms", len(res.Matches))
 	}
-	var cpr, ppd, diagnosis, contact, medicine string
+	var cpr, ppd, diagnosis, contact, medicine, adrt string
 	for _, v := range res.Included {
 		r, _ := resource.Parse(v.JSON)
 		disp := ""
@@ -637,6 +650,8 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 			ppd = disp
 		case v.Type == "Condition":
 			diagnosis, _ = r["code"].(map[string]any)["text"].(string)
+		case v.Type == "Flag":
+			adrt, _ = r["code"].(map[string]any)["text"].(string)
 		case v.Type == "MedicationStatement":
 			medicine = r["medicationCodeableConcept"].(map[string]any)["coding"].([]any)[0].(map[string]any)["code"].(string) + ": " + r["dosage"].([]any)[0].(map[string]any)["text"].(string)
 		case v.Type == "RelatedPerson":
@@ -646,6 +661,9 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 	}
 	if want := "36128511000001108: 2.5 to 5 mg subcutaneously every 2 to 4 hours as needed for pain"; medicine != want {
 		t.Errorf("the urgent query gives anticipatory medicine %q, want %q", medicine, want)
+	}
+	if !strings.Contains(adrt, "refuse life sustaining treatment") || !strings.HasSuffix(adrt, "Where the document is: In the folder by the front door") {
+		t.Errorf("the urgent query gives ADRT %q, want the one entered through the form", adrt)
 	}
 	if contact != "Ngozi Okafor, 07700 900123" {
 		t.Errorf("the urgent query gives key contact %q, want the one entered through the form", contact)
