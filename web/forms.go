@@ -234,6 +234,9 @@ func (a *App) showEdit(c *gin.Context, v *view, errs map[string]string) error {
 		ADRTs:         choices(profiles.ValueSetADRTFlag),
 		Form:          map[string]string{},
 	}
+	// Each form opens on the plan's current answer; a refused form, on
+	// what was sent.
+	rd.answers(plan, d.Form)
 	if len(errs) > 0 {
 		for k, vs := range c.Request.PostForm {
 			if k != "csrf_token" && len(vs) > 0 {
@@ -261,6 +264,73 @@ func (a *App) showEdit(c *gin.Context, v *view, errs map[string]string) error {
 	}
 	a.render(c, "edit", v)
 	return nil
+}
+
+// answers fills form with the plan's current answer to each section form,
+// by the form's field names, from the live sections the plan references.
+func (rd reader) answers(plan map[string]any, form map[string]string) {
+	coded := func(c map[string]any) string {
+		for _, cd := range objs(c, "coding") {
+			return str(cd, "system") + "|" + str(cd, "code")
+		}
+		return ""
+	}
+	comp := func(res map[string]any, code string) map[string]any {
+		for _, c := range objs(res, "component") {
+			if hasCoding(obj(c, "code"), profiles.SystemUCP, code) {
+				return c
+			}
+		}
+		return nil
+	}
+	for _, field := range []string{"addresses", "supportingInfo"} {
+		for _, ref := range objs(plan, field) {
+			typ, id, _ := refParts(str(ref, "reference"))
+			if typ == "" {
+				continue
+			}
+			res, _, err := rd.read(typ, id)
+			if err != nil || !live(res) {
+				continue
+			}
+			code := obj(res, "code")
+			switch resource.Type(res) {
+			case "Condition":
+				form["diagnosis"] = str(code, "text")
+				for _, cd := range objs(code, "coding") {
+					if str(cd, "system") == profiles.SystemSNOMED {
+						form["diagnosis_code"] = str(cd, "code")
+					}
+				}
+			case "ClinicalImpression":
+				for _, p := range objs(res, "prognosisCodeableConcept") {
+					form["prognosis"] = coded(p)
+				}
+			case "Observation":
+				switch {
+				case hasCoding(code, profiles.SystemSNOMED, profiles.CodeResuscitationStatus):
+					form["cpr"] = coded(obj(res, "valueCodeableConcept"))
+					form["discussion"] = coded(obj(comp(res, "cpr-discussion"), "valueCodeableConcept"))
+				case hasCoding(code, profiles.SystemSNOMED, profiles.CodeTreatmentEscalation):
+					form["ceiling"] = coded(obj(res, "valueCodeableConcept"))
+					form["recommendation"] = str(comp(res, "treatment-recommendation"), "valueString")
+				case hasCoding(code, profiles.SystemUCP, profiles.CodePreferredPlaceOfDeath):
+					form["place"] = coded(obj(res, "valueCodeableConcept"))
+				}
+			case "Flag":
+				if flagKind(res) == "adrt" {
+					form["adrt"] = coded(code)
+					_, where, _ := strings.Cut(str(code, "text"), "Where the document is: ")
+					form["adrt_where"] = where
+				}
+			}
+		}
+	}
+	for _, a := range objs(plan, "activity") {
+		if d := str(obj(a, "detail"), "description"); d != "" {
+			form["deteriorates"] = d
+		}
+	}
 }
 
 // saveSection writes one section from its form and links it to the plan

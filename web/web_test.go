@@ -599,6 +599,15 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 	if got := text(t, ctx, "#adrt-now"); !strings.Contains(got, "refuse life sustaining treatment") || !strings.Contains(got, "folder by the front door") {
 		t.Errorf("after saving the ADRT the edit page says %q", got)
 	}
+	// Each form opens on the current answer.
+	if err := chromedp.Do(ctx, chromedp.Navigate(editURL)); err != nil {
+		t.Fatal(err)
+	}
+	current, err := chromedp.Run(ctx, chromedp.Evaluate[string](`['prognosis-2', 'cpr-2', 'ceiling-1', 'place-1', 'adrt-2'].filter(id => !document.getElementById(id).checked).join(' ') + '|' +
+		document.getElementById('diagnosis').value + '|' + document.getElementById('diagnosis_code').value + '|' + document.getElementById('adrt_where').value`))
+	if want := "|Motor neurone disease|37340000|In the folder by the front door"; err != nil || current != want {
+		t.Errorf("the edit forms open on %q (%v), want the answers given (unchecked radios before the first |): %q", current, err, want)
+	}
 	// An anticipatory medicine: the dm+d id is checked, in words.
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('medicine').value = 'Morphine sulfate 10mg/1ml solution for injection ampoules'; document.getElementById('medicine_code').value = '36128511000001109'; document.getElementById('dosage').value = '2.5 to 5 mg subcutaneously every 2 to 4 hours as needed for pain'`)); err != nil {
 		t.Fatal(err)
