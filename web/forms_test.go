@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ucp/profiles"
 )
 
 func TestValidSCTID(t *testing.T) {
@@ -53,6 +55,37 @@ func TestUKPhone(t *testing.T) {
 			t.Errorf("ukPhone(%q) = %v, want %v", tc.phone, got, tc.want)
 		}
 	}
+}
+
+func TestSameKind(t *testing.T) {
+	flag := func(code string) map[string]any {
+		return map[string]any{"resourceType": "Flag", "code": concept(profiles.SystemSNOMED, code)}
+	}
+	obs := func(system, code string) map[string]any {
+		return map[string]any{"resourceType": "Observation", "code": concept(system, code)}
+	}
+	for _, tc := range []struct {
+		name     string
+		old, new map[string]any
+		want     bool
+	}{
+		{"ADRT replaces ADRT", flag(profiles.CodeADRT), flag(profiles.CodeADRTLifeSustaining), true},
+		{"ADRT never replaces the LPA", flag(profiles.CodeLPA), flag(profiles.CodeADRTLifeSustaining), false},
+		{"LPA never replaces the ADRT", flag(profiles.CodeADRT), flag(profiles.CodeLPALifeSustaining), false},
+		{"CPR decision replaces CPR decision", obs(profiles.SystemSNOMED, profiles.CodeResuscitationStatus), obs(profiles.SystemSNOMED, profiles.CodeResuscitationStatus), true},
+		{"ceiling never replaces the CPR decision", obs(profiles.SystemSNOMED, profiles.CodeResuscitationStatus), obs(profiles.SystemSNOMED, profiles.CodeTreatmentEscalation), false},
+		{"a key contact is added", map[string]any{"resourceType": "RelatedPerson"}, map[string]any{"resourceType": "RelatedPerson"}, false},
+		{"a medicine is added", map[string]any{"resourceType": "MedicationStatement"}, map[string]any{"resourceType": "MedicationStatement"}, false},
+		{"prognosis replaces prognosis", map[string]any{"resourceType": "ClinicalImpression"}, map[string]any{"resourceType": "ClinicalImpression"}, true},
+	} {
+		if got := sameKind(tc.old, tc.new); got != tc.want {
+			t.Errorf("%s: sameKind = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func concept(system, c string) map[string]any {
+	return map[string]any{"coding": []any{map[string]any{"system": system, "code": c}}}
 }
 
 // FuzzFormValues feeds what a person may type into the parsers of the
