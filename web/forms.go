@@ -185,8 +185,11 @@ type editData struct {
 	Plan    *planModel
 	Missing []string
 	// Choices of the section forms, from the project's value sets.
-	Prognoses, CPRs, Discussions, Ceilings, Places []choice
-	Errors                                         map[string]string
+	Prognoses, CPRs, Discussions, Ceilings, Places, Relationships, ADRTs []choice
+	Errors                                                               map[string]string
+	// Form is what a refused form sent, so the clinician corrects their
+	// answer rather than typing it again.
+	Form map[string]string
 }
 
 // editPlan shows the plan's sections, each with a form, and which
@@ -225,6 +228,21 @@ func (a *App) showEdit(c *gin.Context, v *view, errs map[string]string) error {
 		Discussions: choices(profiles.ValueSetCPRDiscussion),
 		Ceilings:    choices(profiles.ValueSetTreatmentCeiling),
 		Places:      choices(profiles.ValueSetPreferredPlace),
+		// An attorney is recorded with the LPA, whose profile asks more of
+		// the contact.
+		Relationships: choices(profiles.ValueSetContactRelationship, profiles.RelationshipHealthcarePOA),
+		ADRTs:         choices(profiles.ValueSetADRTFlag),
+		Form:          map[string]string{},
+	}
+	// Each form opens on the plan's current answer; a refused form, on
+	// what was sent.
+	rd.answers(plan, d.Form)
+	if len(errs) > 0 {
+		for k, vs := range c.Request.PostForm {
+			if k != "csrf_token" && len(vs) > 0 {
+				d.Form[k] = vs[0]
+			}
+		}
 	}
 	// What approval will ask for, so the clinician sees it before trying;
 	// the care-plan rules decide when they approve.
@@ -246,6 +264,73 @@ func (a *App) showEdit(c *gin.Context, v *view, errs map[string]string) error {
 	}
 	a.render(c, "edit", v)
 	return nil
+}
+
+// answers fills form with the plan's current answer to each section form,
+// by the form's field names, from the live sections the plan references.
+func (rd reader) answers(plan map[string]any, form map[string]string) {
+	coded := func(c map[string]any) string {
+		for _, cd := range objs(c, "coding") {
+			return str(cd, "system") + "|" + str(cd, "code")
+		}
+		return ""
+	}
+	comp := func(res map[string]any, code string) map[string]any {
+		for _, c := range objs(res, "component") {
+			if hasCoding(obj(c, "code"), profiles.SystemUCP, code) {
+				return c
+			}
+		}
+		return nil
+	}
+	for _, field := range []string{"addresses", "supportingInfo"} {
+		for _, ref := range objs(plan, field) {
+			typ, id, _ := refParts(str(ref, "reference"))
+			if typ == "" {
+				continue
+			}
+			res, _, err := rd.read(typ, id)
+			if err != nil || !live(res) {
+				continue
+			}
+			code := obj(res, "code")
+			switch resource.Type(res) {
+			case "Condition":
+				form["diagnosis"] = str(code, "text")
+				for _, cd := range objs(code, "coding") {
+					if str(cd, "system") == profiles.SystemSNOMED {
+						form["diagnosis_code"] = str(cd, "code")
+					}
+				}
+			case "ClinicalImpression":
+				for _, p := range objs(res, "prognosisCodeableConcept") {
+					form["prognosis"] = coded(p)
+				}
+			case "Observation":
+				switch {
+				case hasCoding(code, profiles.SystemSNOMED, profiles.CodeResuscitationStatus):
+					form["cpr"] = coded(obj(res, "valueCodeableConcept"))
+					form["discussion"] = coded(obj(comp(res, "cpr-discussion"), "valueCodeableConcept"))
+				case hasCoding(code, profiles.SystemSNOMED, profiles.CodeTreatmentEscalation):
+					form["ceiling"] = coded(obj(res, "valueCodeableConcept"))
+					form["recommendation"] = str(comp(res, "treatment-recommendation"), "valueString")
+				case hasCoding(code, profiles.SystemUCP, profiles.CodePreferredPlaceOfDeath):
+					form["place"] = coded(obj(res, "valueCodeableConcept"))
+				}
+			case "Flag":
+				if flagKind(res) == "adrt" {
+					form["adrt"] = coded(code)
+					_, where, _ := strings.Cut(str(code, "text"), "Where the document is: ")
+					form["adrt_where"] = where
+				}
+			}
+		}
+	}
+	for _, a := range objs(plan, "activity") {
+		if d := str(obj(a, "detail"), "description"); d != "" {
+			form["deteriorates"] = d
+		}
+	}
 }
 
 // saveSection writes one section from its form and links it to the plan
@@ -337,6 +422,27 @@ func (a *App) saveSection(c *gin.Context, v *view) error {
 			"code":     code(profiles.SystemUCP, profiles.CodePreferredPlaceOfDeath, "Preferred place of death"),
 			"subject":  subject, "effectiveDateTime": now, "valueCodeableConcept": pc,
 			"component": []any{map[string]any{"code": code(profiles.SystemUCP, "preference-rank", "Preference rank"), "valueInteger": json.Number("1")}}}
+	case "contact":
+		res = a.keyContact(c, subject, errs)
+	case "adrt":
+		ac, ok := chosen(choices(profiles.ValueSetADRTFlag), c.PostForm("adrt"))
+		if !ok {
+			errs["adrt"] = "Select which advance decision to refuse treatment the patient has made"
+		}
+		where := strings.TrimSpace(c.PostForm("adrt_where"))
+		if where == "" {
+			errs["adrt_where"] = "Enter where the signed decision is kept, so a crew can ask to see it"
+		}
+		if len(errs) > 0 {
+			break
+		}
+		// A Flag has no note: where the document is goes in the concept's
+		// text, after the coded meaning, so a reader sees both.
+		ac["text"] = str(objs(ac, "coding")[0], "display") + ". Where the document is: " + where
+		res = map[string]any{"resourceType": "Flag", "meta": map[string]any{"profile": []any{profiles.ProfileADRTFlag}},
+			"status": "active", "code": ac, "subject": subject, "period": map[string]any{"start": now}, "author": me(p)}
+	case "medicines":
+		res = anticipatoryMedicine(c, subject, now, errs)
 	case "deteriorates":
 		activity = strings.TrimSpace(c.PostForm("deteriorates"))
 		if activity == "" {
@@ -400,13 +506,102 @@ func code(system, c, display string) map[string]any {
 	return map[string]any{"coding": []any{map[string]any{"system": system, "code": c, "display": display}}}
 }
 
+// keyContact is the RelatedPerson the key-contact form describes, or nil
+// with errs saying, in words, what is wrong with each field.
+func (a *App) keyContact(c *gin.Context, subject map[string]any, errs map[string]string) map[string]any {
+	given, family := strings.TrimSpace(c.PostForm("contact_given")), strings.TrimSpace(c.PostForm("contact_family"))
+	if given == "" {
+		errs["contact_given"] = "Enter the contact's first name"
+	}
+	if family == "" {
+		errs["contact_family"] = "Enter the contact's last name"
+	}
+	rel, ok := chosen(choices(profiles.ValueSetContactRelationship, profiles.RelationshipHealthcarePOA), c.PostForm("relationship"))
+	if !ok {
+		errs["relationship"] = "Select how the contact is related to the patient"
+	}
+	phone := strings.TrimSpace(c.PostForm("contact_phone"))
+	if !ukPhone(phone) {
+		errs["contact_phone"] = "Enter a UK phone number, like 07700 900123 or +44 7700 900123"
+	}
+	if len(errs) > 0 {
+		return nil
+	}
+	return map[string]any{"resourceType": "RelatedPerson", "meta": map[string]any{"profile": []any{profiles.ProfileKeyContact}},
+		"active": true, "patient": map[string]any{"reference": str(subject, "reference")}, "relationship": []any{rel},
+		"name":    []any{map[string]any{"given": []any{given}, "family": family}},
+		"telecom": []any{map[string]any{"system": "phone", "value": phone}}}
+}
+
+// anticipatoryMedicine is the MedicationStatement the medicines form
+// describes, or nil with errs saying what is wrong with each field.
+func anticipatoryMedicine(c *gin.Context, subject map[string]any, now string, errs map[string]string) map[string]any {
+	name := strings.TrimSpace(c.PostForm("medicine"))
+	id := strings.TrimSpace(c.PostForm("medicine_code"))
+	dose := strings.TrimSpace(c.PostForm("dosage"))
+	if name == "" {
+		errs["medicine"] = "Enter the medicine, as prescribed"
+	}
+	// The profile asks for dm+d, which the project holds no value set of:
+	// the clinician gives the id from their prescribing system, a SNOMED
+	// CT id in form and check digit.
+	if !validSCTID(id) {
+		errs["medicine_code"] = "Enter the medicine's dm+d id, 6 to 18 digits, as your prescribing system shows it"
+	}
+	if dose == "" {
+		errs["dosage"] = "Enter the dose, route, how often and what for"
+	}
+	if len(errs) > 0 {
+		return nil
+	}
+	return map[string]any{"resourceType": "MedicationStatement", "meta": map[string]any{"profile": []any{profiles.ProfileAnticipatoryMedication}},
+		"status": "active", "subject": subject, "effectiveDateTime": now,
+		"medicationCodeableConcept": map[string]any{"coding": []any{map[string]any{"system": profiles.SystemDMD, "code": id, "display": name}}, "text": name},
+		"dosage":                    []any{map[string]any{"text": dose}}}
+}
+
+// ukPhone reports whether s is a UK phone number: 0 and 9 or 10 more
+// digits, or +44 in place of the 0, with spaces, hyphens or brackets
+// between. A crew rings it at 3 a.m., so a mistyped digit count is
+// caught now.
+func ukPhone(s string) bool {
+	var d strings.Builder
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			d.WriteRune(r)
+		case r == '+' && i == 0:
+		case r == ' ' || r == '-' || r == '(' || r == ')':
+		default:
+			return false
+		}
+	}
+	n := d.String()
+	if strings.HasPrefix(s, "+") {
+		if !strings.HasPrefix(n, "44") {
+			return false
+		}
+		n = "0" + strings.TrimPrefix(n, "44")
+	}
+	return len(n) >= 10 && len(n) <= 11 && n[0] == '0' && n[1] != '0'
+}
+
 // sameKind reports whether two section resources are the same kind of
 // section (so the new one replaces the old).
 func sameKind(a, b map[string]any) bool {
 	if resource.Type(a) != resource.Type(b) {
 		return false
 	}
-	if resource.Type(a) != "Observation" {
+	switch resource.Type(a) {
+	case "Flag":
+		// An ADRT replaces the ADRT, an LPA the LPA: never one the other.
+		return flagKind(a) == flagKind(b)
+	case "RelatedPerson", "MedicationStatement":
+		// A plan has as many key contacts and anticipatory medicines as
+		// the patient needs: a new one is added, not swapped in.
+		return false
+	case "Observation":
+	default:
 		return true
 	}
 	for _, cd := range objs(obj(b, "code"), "coding") {
@@ -415,6 +610,16 @@ func sameKind(a, b map[string]any) bool {
 		}
 	}
 	return false
+}
+
+func flagKind(f map[string]any) string {
+	switch code := obj(f, "code"); {
+	case hasCoding(code, profiles.SystemSNOMED, profiles.CodeADRT, profiles.CodeADRTLifeSustaining):
+		return "adrt"
+	case hasCoding(code, profiles.SystemSNOMED, profiles.CodeLPA, profiles.CodeLPALifeSustaining):
+		return "lpa"
+	}
+	return "other: " + conceptText(obj(f, "code"))
 }
 
 // clinicianOnly keeps the edit forms from other roles. It is not what

@@ -558,6 +558,71 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 		click(t, ctx, step[0])
 		submit(t, ctx, step[1])
 	}
+	// A key contact: a half-filled form says what is missing, next to each
+	// field, and keeps what was typed.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('contact_given').value = 'Ngozi'; document.getElementById('contact_phone').value = '0770 090'`)); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save-contact")
+	for _, id := range []string{"#contact_family-error", "#relationship-error", "#contact_phone-error"} {
+		if !exists(t, ctx, id) {
+			t.Errorf("the key-contact form gives no %s next to its field:\n%s", id, text(t, ctx, "#contact"))
+		}
+	}
+	if exists(t, ctx, "#contact_given-error") {
+		t.Error("the key-contact form refuses a first name that was given")
+	}
+	if kept, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS("#contact_given"))); err != nil || kept != "Ngozi" {
+		t.Errorf("the refused form kept first name %q (%v), want what was typed", kept, err)
+	}
+	axe(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('contact_family').value = 'Okafor'; document.getElementById('contact_phone').value = '07700 900123'`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.SetValue(chromedp.CSS("#relationship"), "http://terminology.hl7.org/CodeSystem/v2-0131|N")); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save-contact")
+	if got := text(t, ctx, "#contacts-now"); !strings.Contains(got, "Ngozi Okafor") || !strings.Contains(got, "07700 900123") {
+		t.Errorf("after adding a key contact the edit page lists %q", got)
+	}
+	// An ADRT, and where the signed decision is kept.
+	click(t, ctx, "#adrt-2")
+	submit(t, ctx, "#save-adrt")
+	if !exists(t, ctx, "#adrt_where-error") || exists(t, ctx, "#adrt-error") {
+		t.Errorf("an ADRT without where it is kept is not refused next to that field alone:\n%s", text(t, ctx, "#adrt"))
+	}
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('adrt_where').value = 'In the folder by the front door'`)); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save-adrt")
+	if got := text(t, ctx, "#adrt-now"); !strings.Contains(got, "refuse life sustaining treatment") || !strings.Contains(got, "folder by the front door") {
+		t.Errorf("after saving the ADRT the edit page says %q", got)
+	}
+	// Each form opens on the current answer.
+	if err := chromedp.Do(ctx, chromedp.Navigate(editURL)); err != nil {
+		t.Fatal(err)
+	}
+	current, err := chromedp.Run(ctx, chromedp.Evaluate[string](`['prognosis-2', 'cpr-2', 'ceiling-1', 'place-1', 'adrt-2'].filter(id => !document.getElementById(id).checked).join(' ') + '|' +
+		document.getElementById('diagnosis').value + '|' + document.getElementById('diagnosis_code').value + '|' + document.getElementById('adrt_where').value`))
+	if want := "|Motor neurone disease|37340000|In the folder by the front door"; err != nil || current != want {
+		t.Errorf("the edit forms open on %q (%v), want the answers given (unchecked radios before the first |): %q", current, err, want)
+	}
+	// An anticipatory medicine: the dm+d id is checked, in words.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('medicine').value = 'Morphine sulfate 10mg/1ml solution for injection ampoules'; document.getElementById('medicine_code').value = '36128511000001109'; document.getElementById('dosage').value = '2.5 to 5 mg subcutaneously every 2 to 4 hours as needed for pain'`)); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save-medicine")
+	if !exists(t, ctx, "#medicine_code-error") || exists(t, ctx, "#medicine-error") || exists(t, ctx, "#dosage-error") {
+		t.Errorf("a dm+d id with a wrong check digit is not refused next to its field alone:\n%s", text(t, ctx, "#medicines"))
+	}
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('medicine_code').value = '36128511000001108'`)); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save-medicine")
+	if got := text(t, ctx, "#medicines-now"); !strings.Contains(got, "Morphine sulfate 10mg/1ml") || !strings.Contains(got, "every 2 to 4 hours") {
+		t.Errorf("after adding a medicine the edit page lists %q", got)
+	}
 	shoot(t, ctx, "edit-form")
 	if got := text(t, ctx, "#missing"); !strings.Contains(got, "Every section approval needs is there") {
 		t.Fatalf("after the sections: %q", got)
@@ -580,7 +645,7 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 	if len(res.Matches) != 1 {
 		t.Fatalf("the urgent query found %d plans, want the one approved through the forms", len(res.Matches))
 	}
-	var cpr, ppd, diagnosis string
+	var cpr, ppd, diagnosis, contact, medicine, adrt string
 	for _, v := range res.Included {
 		r, _ := resource.Parse(v.JSON)
 		disp := ""
@@ -594,7 +659,23 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 			ppd = disp
 		case v.Type == "Condition":
 			diagnosis, _ = r["code"].(map[string]any)["text"].(string)
+		case v.Type == "Flag":
+			adrt, _ = r["code"].(map[string]any)["text"].(string)
+		case v.Type == "MedicationStatement":
+			medicine = r["medicationCodeableConcept"].(map[string]any)["coding"].([]any)[0].(map[string]any)["code"].(string) + ": " + r["dosage"].([]any)[0].(map[string]any)["text"].(string)
+		case v.Type == "RelatedPerson":
+			n := r["name"].([]any)[0].(map[string]any)
+			contact = n["given"].([]any)[0].(string) + " " + n["family"].(string) + ", " + r["telecom"].([]any)[0].(map[string]any)["value"].(string)
 		}
+	}
+	if want := "36128511000001108: 2.5 to 5 mg subcutaneously every 2 to 4 hours as needed for pain"; medicine != want {
+		t.Errorf("the urgent query gives anticipatory medicine %q, want %q", medicine, want)
+	}
+	if !strings.Contains(adrt, "refuse life sustaining treatment") || !strings.HasSuffix(adrt, "Where the document is: In the folder by the front door") {
+		t.Errorf("the urgent query gives ADRT %q, want the one entered through the form", adrt)
+	}
+	if contact != "Ngozi Okafor, 07700 900123" {
+		t.Errorf("the urgent query gives key contact %q, want the one entered through the form", contact)
 	}
 	if cpr == "" || cpr != pageCPR || ppd == "" || !strings.HasPrefix(pagePPD, ppd) || diagnosis != "Motor neurone disease" {
 		t.Errorf("the urgent query gives CPR %q, place %q, diagnosis %q; the page showed %q and %q", cpr, ppd, diagnosis, pageCPR, pagePPD)
