@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/url"
 	"time"
-	"ucp/fhir/resource"
 
+	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/profiles"
 	"ucp/store"

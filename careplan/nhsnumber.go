@@ -3,8 +3,8 @@ package careplan
 import (
 	"fmt"
 	"slices"
-	"ucp/fhir/resource"
 
+	"ucp/fhir/resource"
 	"ucp/fhir/validate"
 	"ucp/profiles"
 )

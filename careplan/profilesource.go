@@ -5,8 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"ucp/fhir/resource"
 
+	"ucp/fhir/resource"
 	"ucp/fhir/search"
 	"ucp/fhir/validate"
 	"ucp/profiles"

@@ -1,7 +1,6 @@
 package search
 
 import (
-	"ucp/fhir/resource"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -10,6 +9,7 @@ import (
 
 	"ucp/fhir/fhirpath"
 	"ucp/fhir/outcome"
+	"ucp/fhir/resource"
 	"ucp/store"
 )
 
