@@ -163,12 +163,14 @@ func (p *Plans) composition(plan map[string]any, planRef, patient string, secs *
 	}
 }
 
+// attesterOf is the approval's legal attester. The party is named on every
+// approval path, whether the approver has a fhirUser reference, only an SDS
+// user id or only a name: the urgent care view, the PDF and the document
+// read the approver here, and must name the same person the Provenance
+// does.
 func attesterOf(who approver, now time.Time) attester {
-	a := attester{Mode: "legal", Time: resource.FormatInstant(now)}
-	if who.known {
-		a.Party = &who.who
-	}
-	return a
+	party := who.who
+	return attester{Mode: "legal", Time: resource.FormatInstant(now), Party: &party}
 }
 
 // summarise is a one-line, plain-text summary of a section resource for the

@@ -48,6 +48,7 @@ func TestApprovalGolden(t *testing.T) {
 	for name, who := range map[string]approver{
 		"known approver":   {who: reference{Reference: "Practitioner/pr1", Display: "Dr Approver"}, known: true},
 		"unknown approver": {who: reference{Display: "unknown (no authenticated user)"}},
+		"sds approver":     {who: reference{Display: "ucp demo data loader", Identifier: &identifier{System: profiles.SystemSDSUserID, Value: "ucp-demo-loader"}}},
 	} {
 		op := &service.WriteOp{Interaction: "update", Type: "CarePlan", ID: "cp1", Resource: plan, Version: 4}
 		extra, err := p.approve(op, plan, "pat1", secs, cs, who)
@@ -56,6 +57,14 @@ func TestApprovalGolden(t *testing.T) {
 		}
 		if len(extra) != 2 {
 			t.Fatalf("%s: %d resources, want a Composition and a Provenance", name, len(extra))
+		}
+		// Whoever approved, the document's attester and the Provenance's
+		// agent are the same party: the pages read one, the history the
+		// other.
+		attester := resource.Obj(resource.List(extra[0]["attester"])[0].(map[string]any), "party")
+		agent := resource.Obj(resource.List(extra[1]["agent"])[0].(map[string]any), "who")
+		if diff := cmp.Diff(agent, attester); diff != "" {
+			t.Errorf("%s: Composition attester party differs from the Provenance agent (-agent +attester):\n%s", name, diff)
 		}
 		compID := resource.ID(extra[0])
 		if len(compID) != 36 {
