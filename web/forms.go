@@ -185,8 +185,8 @@ type editData struct {
 	Plan    *planModel
 	Missing []string
 	// Choices of the section forms, from the project's value sets.
-	Prognoses, CPRs, Discussions, Ceilings, Places, Relationships, ADRTs []choice
-	Errors                                                               map[string]string
+	Prognoses, CPRs, Discussions, Ceilings, Places, Relationships, ADRTs, LPAs []choice
+	Errors                                                                     map[string]string
 	// Form is what a refused form sent, so the clinician corrects their
 	// answer rather than typing it again.
 	Form map[string]string
@@ -232,6 +232,7 @@ func (a *App) showEdit(c *gin.Context, v *view, errs map[string]string) error {
 		// the contact.
 		Relationships: choices(profiles.ValueSetContactRelationship, profiles.RelationshipHealthcarePOA),
 		ADRTs:         choices(profiles.ValueSetADRTFlag),
+		LPAs:          lpaChoices(),
 		Form:          map[string]string{},
 	}
 	// Each form opens on the plan's current answer; a refused form, on
@@ -318,10 +319,20 @@ func (rd reader) answers(plan map[string]any, form map[string]string) {
 					form["place"] = coded(obj(res, "valueCodeableConcept"))
 				}
 			case "Flag":
-				if flagKind(res) == "adrt" {
-					form["adrt"] = coded(code)
+				if k := flagKind(res); k == "adrt" || k == "lpa" {
+					form[k] = coded(code)
 					_, where, _ := strings.Cut(str(code, "text"), "Where the document is: ")
-					form["adrt_where"] = where
+					form[k+"_where"] = where
+				}
+			case "RelatedPerson":
+				if isAttorney(res) {
+					if ns := objs(res, "name"); len(ns) > 0 {
+						if gs, ok := ns[0]["given"].([]any); ok && len(gs) > 0 {
+							form["attorney_given"], _ = gs[0].(string)
+						}
+						form["attorney_family"] = str(ns[0], "family")
+					}
+					form["attorney_phone"] = contactOf(res).Phone
 				}
 			}
 		}
@@ -348,6 +359,10 @@ func (a *App) saveSection(c *gin.Context, v *view) error {
 	now := a.cfg.Now().UTC().Format("2006-01-02T15:04:05Z")
 	errs := map[string]string{}
 	var res map[string]any
+	// more are further sections the form writes with res (an LPA's
+	// attorney); drop, the references the form takes off the plan.
+	var more []map[string]any
+	drop := map[string]bool{}
 	field := "supportingInfo"
 	var activity string
 	section := c.PostForm("section")
@@ -441,6 +456,31 @@ func (a *App) saveSection(c *gin.Context, v *view) error {
 		ac["text"] = str(objs(ac, "coding")[0], "display") + ". Where the document is: " + where
 		res = map[string]any{"resourceType": "Flag", "meta": map[string]any{"profile": []any{profiles.ProfileADRTFlag}},
 			"status": "active", "code": ac, "subject": subject, "period": map[string]any{"start": now}, "author": me(p)}
+	case "lpa":
+		if c.PostForm("lpa") == lpaNone {
+			// No LPA: the plan's LPA and its attorney come off it.
+			for _, r := range objs(plan, field) {
+				typ, rid, _ := refParts(str(r, "reference"))
+				if typ == "" {
+					continue
+				}
+				if old, _, err := rd.read(typ, rid); err == nil && (flagKind(old) == "lpa" || isAttorney(old)) {
+					drop[str(r, "reference")] = true
+				}
+			}
+			break
+		}
+		res, more = a.lpa(c, subject, now, errs)
+	case "remove":
+		// A key contact or an anticipatory medicine comes off the plan;
+		// the resource itself stays, versioned, as every earlier version
+		// of the plan referenced it.
+		ref, err := removable(rd, plan, c.PostForm("ref"))
+		if err != nil {
+			return err
+		}
+		drop[ref] = true
+		section = map[bool]string{true: "contact", false: "medicines"}[strings.HasPrefix(ref, "RelatedPerson/")]
 	case "medicines":
 		res = anticipatoryMedicine(c, subject, now, errs)
 	case "deteriorates":
@@ -454,40 +494,59 @@ func (a *App) saveSection(c *gin.Context, v *view) error {
 	if len(errs) > 0 {
 		return a.showEdit(c, v, errs)
 	}
-	var ref string
+	var news []map[string]any
 	if res != nil {
-		out, err := a.write(ctx, c.Request, &service.Entry{Method: http.MethodPost, Type: resource.Type(res), Resource: res})
+		news = append([]map[string]any{res}, more...)
+	}
+	var refs []any
+	for _, n := range news {
+		out, err := a.write(ctx, c.Request, &service.Entry{Method: http.MethodPost, Type: resource.Type(n), Resource: n})
 		if err != nil {
 			return err
 		}
-		ref = out.Version.Type + "/" + out.Version.ID
+		refs = append(refs, map[string]any{"reference": out.Version.Type + "/" + out.Version.ID})
 	}
-	// Which earlier sections the new one replaces: those of its kind.
-	kinds := map[string]string{}
-	if ref != "" {
+	// Which earlier sections the new ones replace: those of their kind.
+	if len(news) > 0 {
 		for _, r := range objs(plan, field) {
 			typ, rid, _ := refParts(str(r, "reference"))
 			if typ == "" {
 				continue
 			}
-			if old, _, err := rd.read(typ, rid); err == nil && sameKind(old, res) {
-				kinds[str(r, "reference")] = "replaced"
+			old, _, err := rd.read(typ, rid)
+			if err != nil {
+				continue
+			}
+			for _, n := range news {
+				if sameKind(old, n) {
+					drop[str(r, "reference")] = true
+				}
 			}
 		}
+	}
+	if len(refs) == 0 && len(drop) == 0 && activity == "" {
+		// Nothing to change (no LPA, and none recorded): no new version.
+		c.Redirect(http.StatusSeeOther, Prefix+"/plans/"+url.PathEscape(id)+"/edit#"+section)
+		return nil
 	}
 	patch := func(cur *store.Version) (map[string]any, error) {
 		pl, err := resource.Parse(cur.JSON)
 		if err != nil {
 			return nil, err
 		}
-		if ref != "" {
+		if len(refs) > 0 || len(drop) > 0 {
 			var keep []any
 			for _, r := range objs(pl, field) {
-				if kinds[str(r, "reference")] == "" {
+				if !drop[str(r, "reference")] {
 					keep = append(keep, r)
 				}
 			}
-			pl[field] = append(keep, map[string]any{"reference": ref})
+			keep = append(keep, refs...)
+			if len(keep) == 0 {
+				delete(pl, field)
+			} else {
+				pl[field] = keep
+			}
 		}
 		if activity != "" {
 			pl["activity"] = []any{map[string]any{"detail": map[string]any{"status": "scheduled", "description": activity,
@@ -531,6 +590,82 @@ func (a *App) keyContact(c *gin.Context, subject map[string]any, errs map[string
 		"active": true, "patient": map[string]any{"reference": str(subject, "reference")}, "relationship": []any{rel},
 		"name":    []any{map[string]any{"given": []any{given}, "family": family}},
 		"telecom": []any{map[string]any{"system": "phone", "value": phone}}}
+}
+
+// lpaNone is the LPA form's answer that the patient has no lasting power
+// of attorney for health and welfare.
+const lpaNone = "none"
+
+// lpaChoices are the LPA form's answers: the LPA value set's codes, then
+// that there is none.
+func lpaChoices() []choice {
+	return append(choices(profiles.ValueSetLPAFlag), choice{Value: lpaNone, Display: "No lasting power of attorney for health and welfare"})
+}
+
+// lpa is the LPA Flag (UCPLPAFlag) and its attorney (UCPLPAAttorney) the
+// LPA form describes, or nils with errs saying what is wrong with each
+// field. The attorney's phone is required: a crew rings the attorney
+// about decisions the patient cannot make.
+func (a *App) lpa(c *gin.Context, subject map[string]any, now string, errs map[string]string) (map[string]any, []map[string]any) {
+	lc, ok := chosen(choices(profiles.ValueSetLPAFlag), c.PostForm("lpa"))
+	if !ok {
+		errs["lpa"] = "Select whether the patient has a lasting power of attorney for health and welfare"
+	}
+	given, family := strings.TrimSpace(c.PostForm("attorney_given")), strings.TrimSpace(c.PostForm("attorney_family"))
+	if given == "" {
+		errs["attorney_given"] = "Enter the attorney's first name"
+	}
+	if family == "" {
+		errs["attorney_family"] = "Enter the attorney's last name"
+	}
+	tel := strings.TrimSpace(c.PostForm("attorney_phone"))
+	if !ukPhone(tel) {
+		errs["attorney_phone"] = "Enter the attorney's UK phone number, like 07700 900123 or +44 7700 900123"
+	}
+	where := strings.TrimSpace(c.PostForm("lpa_where"))
+	if where == "" {
+		errs["lpa_where"] = "Enter where the registered LPA is kept, so a crew can ask to see it"
+	}
+	if len(errs) > 0 {
+		return nil, nil
+	}
+	rel, _ := chosen(choices(profiles.ValueSetContactRelationship), profiles.SystemV3RoleCode+"|"+profiles.RelationshipHealthcarePOA)
+	// As for an ADRT, a Flag has no note: where the document is follows
+	// the coded meaning in the concept's text.
+	lc["text"] = str(objs(lc, "coding")[0], "display") + ". Where the document is: " + where
+	flag := map[string]any{"resourceType": "Flag", "meta": map[string]any{"profile": []any{profiles.ProfileLPAFlag}},
+		"status": "active", "code": lc, "subject": subject, "period": map[string]any{"start": now}, "author": me(auth.FromContext(c.Request.Context()))}
+	attorney := map[string]any{"resourceType": "RelatedPerson", "meta": map[string]any{"profile": []any{profiles.ProfileLPAAttorney}},
+		"active": true, "patient": map[string]any{"reference": str(subject, "reference")}, "relationship": []any{rel},
+		"name":    []any{map[string]any{"given": []any{given}, "family": family}},
+		"telecom": []any{map[string]any{"system": "phone", "value": tel}}}
+	return flag, []map[string]any{attorney}
+}
+
+// removable returns the plan's reference to the section ref names when it
+// is a key contact (not the LPA's attorney, changed with the LPA) or an
+// anticipatory medicine the plan holds now; anything else is refused.
+func removable(rd reader, plan map[string]any, ref string) (string, error) {
+	wantType, wantID, _ := refParts(ref)
+	for _, r := range objs(plan, "supportingInfo") {
+		typ, id, _ := refParts(str(r, "reference"))
+		if typ != wantType || id != wantID || id == "" {
+			continue
+		}
+		res, _, err := rd.read(typ, id)
+		if err != nil {
+			return "", err
+		}
+		switch resource.Type(res) {
+		case "MedicationStatement", "MedicationRequest":
+			return str(r, "reference"), nil
+		case "RelatedPerson":
+			if !isAttorney(res) {
+				return str(r, "reference"), nil
+			}
+		}
+	}
+	return "", outcome.Errorf(outcome.Invalid, "that is not a key contact or an anticipatory medicine of this plan; reload the plan and try again")
 }
 
 // anticipatoryMedicine is the MedicationStatement the medicines form
@@ -596,9 +731,13 @@ func sameKind(a, b map[string]any) bool {
 	case "Flag":
 		// An ADRT replaces the ADRT, an LPA the LPA: never one the other.
 		return flagKind(a) == flagKind(b)
-	case "RelatedPerson", "MedicationStatement":
-		// A plan has as many key contacts and anticipatory medicines as
-		// the patient needs: a new one is added, not swapped in.
+	case "RelatedPerson":
+		// A plan has as many key contacts as the patient needs: a new one
+		// is added, not swapped in. The LPA's attorney replaces the
+		// attorney.
+		return isAttorney(a) && isAttorney(b)
+	case "MedicationStatement":
+		// As many anticipatory medicines as the patient needs.
 		return false
 	case "Observation":
 	default:

@@ -75,6 +75,9 @@ func TestSameKind(t *testing.T) {
 		{"CPR decision replaces CPR decision", obs(profiles.SystemSNOMED, profiles.CodeResuscitationStatus), obs(profiles.SystemSNOMED, profiles.CodeResuscitationStatus), true},
 		{"ceiling never replaces the CPR decision", obs(profiles.SystemSNOMED, profiles.CodeResuscitationStatus), obs(profiles.SystemSNOMED, profiles.CodeTreatmentEscalation), false},
 		{"a key contact is added", map[string]any{"resourceType": "RelatedPerson"}, map[string]any{"resourceType": "RelatedPerson"}, false},
+		{"the attorney replaces the attorney", attorney(), attorney(), true},
+		{"a key contact never replaces the attorney", attorney(), map[string]any{"resourceType": "RelatedPerson"}, false},
+		{"the attorney never replaces a key contact", map[string]any{"resourceType": "RelatedPerson"}, attorney(), false},
 		{"a medicine is added", map[string]any{"resourceType": "MedicationStatement"}, map[string]any{"resourceType": "MedicationStatement"}, false},
 		{"prognosis replaces prognosis", map[string]any{"resourceType": "ClinicalImpression"}, map[string]any{"resourceType": "ClinicalImpression"}, true},
 	} {
@@ -82,6 +85,10 @@ func TestSameKind(t *testing.T) {
 			t.Errorf("%s: sameKind = %v, want %v", tc.name, got, tc.want)
 		}
 	}
+}
+
+func attorney() map[string]any {
+	return map[string]any{"resourceType": "RelatedPerson", "relationship": []any{concept(profiles.SystemV3RoleCode, profiles.RelationshipHealthcarePOA)}}
 }
 
 func concept(system, c string) map[string]any {

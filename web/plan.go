@@ -46,13 +46,19 @@ type planModel struct {
 	PlaceOfCare  []string
 	PlaceOfDeath []string
 	LPA          []string
-	ADRT         []string
-	Documents    []string
-	Contacts     []contact
-	Diagnosis    []string
-	Prognosis    []string
-	Medicines    []string
-	Other        []string
+	// Attorneys are the LPA's attorneys, with their phone numbers: a crew
+	// rings them about decisions the patient cannot make.
+	Attorneys []contact
+	ADRT      []string
+	Documents []string
+	Contacts  []contact
+	Diagnosis []string
+	Prognosis []string
+	Medicines []string
+	// MedicineItems are Medicines with the section each came from, for
+	// the edit page's remove buttons.
+	MedicineItems []item
+	Other         []string
 	// Withheld counts the sections the user may not read.
 	Withheld int
 }
@@ -70,10 +76,17 @@ type cprModel struct {
 
 type contact struct {
 	Name, Relationship, Phone string
+	// Ref is the section the plan references for this contact
+	// ("RelatedPerson/id"), "" when it comes from the care team: only a
+	// contact of the plan's own can be removed from it.
+	Ref string
 	// Tel is a tel: link made of the number's digits only, so it is safe
 	// as a URL (html/template refuses tel: strings).
 	Tel template.URL
 }
+
+// item is one line of a section with the section resource it came from.
+type item struct{ Text, Ref string }
 
 // statusWords says a plan's state in words: colour is lost on paper.
 func statusWords(status string) string {
@@ -406,10 +419,15 @@ func (rd reader) section(m *planModel, res map[string]any) {
 	case "Goal":
 		m.Wishes = append(m.Wishes, conceptText(obj(res, "description")))
 	case "RelatedPerson":
-		m.addContact(res)
+		// An attorney is shown with the LPA, and changed through its form;
+		// any other person is a key contact of the plan's.
 		if isAttorney(res) {
-			m.LPA = append(m.LPA, "Attorney: "+contactLine(res))
+			m.Attorneys = appendContact(m.Attorneys, contactOf(res))
+			break
 		}
+		c := contactOf(res)
+		c.Ref = resource.Type(res) + "/" + resource.ID(res)
+		m.Contacts = appendContact(m.Contacts, c)
 	case "CareTeam":
 		for _, p := range objs(res, "participant") {
 			mem := obj(p, "member")
@@ -458,6 +476,7 @@ func (rd reader) section(m *planModel, res map[string]any) {
 			}
 		}
 		m.Medicines = append(m.Medicines, t)
+		m.MedicineItems = append(m.MedicineItems, item{Text: t, Ref: resource.Type(res) + "/" + resource.ID(res)})
 	case "Consent":
 		// Shown by the banner's state; the page need not repeat it.
 	}
@@ -510,18 +529,6 @@ func contactOf(res map[string]any) contact {
 		}
 	}
 	return c
-}
-
-func contactLine(res map[string]any) string {
-	c := contactOf(res)
-	if c.Phone != "" {
-		return c.Name + ", " + c.Phone
-	}
-	return c.Name
-}
-
-func (m *planModel) addContact(res map[string]any) {
-	m.Contacts = appendContact(m.Contacts, contactOf(res))
 }
 
 func appendContact(cs []contact, c contact) []contact {

@@ -599,13 +599,51 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 	if got := text(t, ctx, "#adrt-now"); !strings.Contains(got, "refuse life sustaining treatment") || !strings.Contains(got, "folder by the front door") {
 		t.Errorf("after saving the ADRT the edit page says %q", got)
 	}
+	// A lasting power of attorney: the attorney's name, phone and where
+	// the LPA is kept are each asked for next to their field.
+	click(t, ctx, "#lpa-2")
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('attorney_given').value = 'Chidi'; document.getElementById('attorney_phone').value = '12345'`)); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save-lpa")
+	for _, id := range []string{"#attorney_family-error", "#attorney_phone-error", "#lpa_where-error"} {
+		if !exists(t, ctx, id) {
+			t.Errorf("the LPA form gives no %s next to its field:\n%s", id, text(t, ctx, "#lpa"))
+		}
+	}
+	if exists(t, ctx, "#lpa-error") || exists(t, ctx, "#attorney_given-error") {
+		t.Error("the LPA form refuses an answer that was given")
+	}
+	axe(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('attorney_family').value = 'Okafor'; document.getElementById('attorney_phone').value = '07700 900456'; document.getElementById('lpa_where').value = 'Chidi holds the registered LPA'`)); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save-lpa")
+	if got := text(t, ctx, "#lpa-now"); !strings.Contains(got, "life sustaining treatment") || !strings.Contains(got, "Chidi Okafor, 07700 900456") || !strings.Contains(got, "Chidi holds the registered LPA") {
+		t.Errorf("after saving the LPA the edit page says %q", got)
+	}
+	// A second key contact, then removed: it is gone from the plan.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById('contact_given').value = 'Tom'; document.getElementById('contact_family').value = 'Brown'; document.getElementById('contact_phone').value = '01632 960001'`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.SetValue(chromedp.CSS("#relationship"), "http://terminology.hl7.org/CodeSystem/v2-0131|C")); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save-contact")
+	if got := text(t, ctx, "#contacts-now"); !strings.Contains(got, "Tom Brown") {
+		t.Fatalf("after adding a second key contact the edit page lists %q", got)
+	}
+	submit(t, ctx, "#remove-contact-2")
+	if got := text(t, ctx, "#contacts-now"); strings.Contains(got, "Tom Brown") || !strings.Contains(got, "Ngozi Okafor") {
+		t.Errorf("after removing Tom Brown the edit page lists %q", got)
+	}
 	// Each form opens on the current answer.
 	if err := chromedp.Do(ctx, chromedp.Navigate(editURL)); err != nil {
 		t.Fatal(err)
 	}
-	current, err := chromedp.Run(ctx, chromedp.Evaluate[string](`['prognosis-2', 'cpr-2', 'ceiling-1', 'place-1', 'adrt-2'].filter(id => !document.getElementById(id).checked).join(' ') + '|' +
-		document.getElementById('diagnosis').value + '|' + document.getElementById('diagnosis_code').value + '|' + document.getElementById('adrt_where').value`))
-	if want := "|Motor neurone disease|37340000|In the folder by the front door"; err != nil || current != want {
+	current, err := chromedp.Run(ctx, chromedp.Evaluate[string](`['prognosis-2', 'cpr-2', 'ceiling-1', 'place-1', 'adrt-2', 'lpa-2'].filter(id => !document.getElementById(id).checked).join(' ') + '|' +
+		['diagnosis', 'diagnosis_code', 'adrt_where', 'attorney_given', 'attorney_family', 'attorney_phone', 'lpa_where'].map(id => document.getElementById(id).value).join('|')`))
+	if want := "|Motor neurone disease|37340000|In the folder by the front door|Chidi|Okafor|07700 900456|Chidi holds the registered LPA"; err != nil || current != want {
 		t.Errorf("the edit forms open on %q (%v), want the answers given (unchecked radios before the first |): %q", current, err, want)
 	}
 	// An anticipatory medicine: the dm+d id is checked, in words.
@@ -632,6 +670,9 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 		t.Fatalf("after approval the status is %q:\n%s", got, text(t, ctx, "main"))
 	}
 	pageCPR, pagePPD := text(t, ctx, "#cpr-decision"), text(t, ctx, "#ppd-value")
+	if !exists(t, ctx, `#attorneys a[href="tel:07700900456"]`) {
+		t.Errorf("the urgent care view gives no tel: link for the attorney:\n%s", text(t, ctx, "#lpa"))
+	}
 	// The FHIR urgent query (README, "The urgent-care query"), as urgent
 	// care runs it, finds that plan with the same content.
 	nhs := nhsOf(t, e.load("patient-minimal"))
@@ -645,7 +686,8 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 	if len(res.Matches) != 1 {
 		t.Fatalf("the urgent query found %d plans, want the one approved through the forms", len(res.Matches))
 	}
-	var cpr, ppd, diagnosis, contact, medicine, adrt string
+	var cpr, ppd, diagnosis, contact, medicine, adrt, lpa, attorney string
+	var contacts int
 	for _, v := range res.Included {
 		r, _ := resource.Parse(v.JSON)
 		disp := ""
@@ -659,13 +701,21 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 			ppd = disp
 		case v.Type == "Condition":
 			diagnosis, _ = r["code"].(map[string]any)["text"].(string)
+		case v.Type == "Flag" && bytes.Contains(v.JSON, []byte("UCPLPAFlag")):
+			lpa, _ = r["code"].(map[string]any)["text"].(string)
 		case v.Type == "Flag":
 			adrt, _ = r["code"].(map[string]any)["text"].(string)
 		case v.Type == "MedicationStatement":
 			medicine = r["medicationCodeableConcept"].(map[string]any)["coding"].([]any)[0].(map[string]any)["code"].(string) + ": " + r["dosage"].([]any)[0].(map[string]any)["text"].(string)
 		case v.Type == "RelatedPerson":
 			n := r["name"].([]any)[0].(map[string]any)
-			contact = n["given"].([]any)[0].(string) + " " + n["family"].(string) + ", " + r["telecom"].([]any)[0].(map[string]any)["value"].(string)
+			who := n["given"].([]any)[0].(string) + " " + n["family"].(string) + ", " + r["telecom"].([]any)[0].(map[string]any)["value"].(string)
+			if bytes.Contains(v.JSON, []byte(`"HPOWATT"`)) {
+				attorney = who
+			} else {
+				contact = who
+				contacts++
+			}
 		}
 	}
 	if want := "36128511000001108: 2.5 to 5 mg subcutaneously every 2 to 4 hours as needed for pain"; medicine != want {
@@ -674,8 +724,11 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 	if !strings.Contains(adrt, "refuse life sustaining treatment") || !strings.HasSuffix(adrt, "Where the document is: In the folder by the front door") {
 		t.Errorf("the urgent query gives ADRT %q, want the one entered through the form", adrt)
 	}
-	if contact != "Ngozi Okafor, 07700 900123" {
-		t.Errorf("the urgent query gives key contact %q, want the one entered through the form", contact)
+	if contact != "Ngozi Okafor, 07700 900123" || contacts != 1 {
+		t.Errorf("the urgent query gives %d key contacts, %q; want the one entered through the form and not the one removed", contacts, contact)
+	}
+	if !strings.Contains(lpa, "life sustaining treatment") || !strings.HasSuffix(lpa, "Where the document is: Chidi holds the registered LPA") || attorney != "Chidi Okafor, 07700 900456" {
+		t.Errorf("the urgent query gives LPA %q with attorney %q, want the ones entered through the form", lpa, attorney)
 	}
 	if cpr == "" || cpr != pageCPR || ppd == "" || !strings.HasPrefix(pagePPD, ppd) || diagnosis != "Motor neurone disease" {
 		t.Errorf("the urgent query gives CPR %q, place %q, diagnosis %q; the page showed %q and %q", cpr, ppd, diagnosis, pageCPR, pagePPD)
