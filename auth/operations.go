@@ -13,7 +13,8 @@ import (
 // of its instance, or a search of its type; $export is a search of what it
 // exports (see exportAccess); $evaluate-measure is the report role's and
 // admins' (see authorizeMeasure); $nrl-status a search of the audit; any
-// other is an update. $reindex is left to Next, which treats it as an
+// other is an update. $access-log is a read of the patient's own Patient,
+// for the patient (and admins) only. $reindex is left to Next, which treats it as an
 // operator's act.
 type OperationPolicy struct {
 	Next Authorizer
@@ -38,6 +39,15 @@ func (o OperationPolicy) Authorize(ctx context.Context, a Access) error {
 		// The NRL outbox's jobs are the service's record of what it sent
 		// to a national service: whoever may read the audit may read them.
 		acc = Access{Interaction: "search-type", Type: "AuditEvent", Operation: a.Operation}
+	case "access-log":
+		// Who has looked at a record is the patient's to see, on their
+		// own record only (the policy's compartment check on the read of
+		// their Patient), and the audit's readers'; a clinician or urgent
+		// care looks at the plan, not at who else did.
+		if p := FromContext(ctx); p != nil && p.Role != RolePatient && p.Role != RoleAdmin {
+			return forbidden("the access log of a record is for its patient; role %s may not read it", p.Role)
+		}
+		acc.Interaction = "read"
 	case "validate", "document", "everything": // change nothing stored
 		acc.Interaction = "read"
 		if a.ID == "" {

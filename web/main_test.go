@@ -100,9 +100,13 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Authorizer = auth.OperationPolicy{Next: policy}
+	cfg.Authorizer = auth.InProcess{Next: auth.OperationPolicy{Next: policy}, Trusted: []*auth.Principal{audit.AccessLogReader}}
+	cfg.Audit = sink
 	svc, err := service.New(cfg)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RegisterOperation(audit.AccessLogOperation(svc)); err != nil {
 		t.Fatal(err)
 	}
 	// Real sessions (auth/session on auth/authstate's SQLite file): the

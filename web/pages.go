@@ -14,6 +14,7 @@ import (
 	"ucp/auth"
 	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
+	"ucp/fhir/service"
 	"ucp/profiles"
 )
 
@@ -62,6 +63,91 @@ type urgentData struct {
 	Clinician     bool
 	// CurrentPlan is the approved plan when the page shows another one.
 	CurrentPlan string
+	// Looks are who has looked at the patient's record, newest first, on
+	// the patient's own page.
+	Looks []look
+}
+
+// look is one line of the patient's access log, in words.
+type look struct {
+	When, Who, Org string
+	Emergency      bool
+}
+
+// accessLog reads who has looked at the patient's record through
+// Patient/{id}/$access-log, which shows the patient only when, the
+// organisation, the role, the name and whether it was emergency access.
+// The service records the call itself.
+func (a *App) accessLog(ctx context.Context, r *http.Request, patient string) ([]look, error) {
+	call := &service.Call{Disclosure: &service.Disclosure{}}
+	res, err := a.cfg.FHIR(call).Operation(ctx, &service.OperationRequest{Name: "access-log", Method: http.MethodGet,
+		Type: "Patient", ID: patient, Path: r.URL.Path})
+	if err != nil {
+		return nil, err
+	}
+	params, err := resource.Parse(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	var out []look
+	for _, p := range objs(params, "parameter") {
+		var l look
+		var role, roleName, name, org, orgName string
+		for _, part := range objs(p, "part") {
+			switch str(part, "name") {
+			case "when":
+				l.When = longDate(str(part, "valueInstant"))
+			case "organisation":
+				org = str(obj(part, "valueIdentifier"), "value")
+			case "organisationName":
+				orgName = str(part, "valueString")
+			case "role":
+				role = str(part, "valueCode")
+			case "roleName":
+				roleName = str(part, "valueString")
+			case "name":
+				name = str(part, "valueString")
+			case "emergency":
+				l.Emergency = part["valueBoolean"] == true
+			}
+		}
+		l.Who = lookerWords(role, roleName, name)
+		switch {
+		case orgName != "":
+			l.Org = orgName
+		case org != "":
+			l.Org = "Organisation " + org
+		default:
+			l.Org = "Not recorded"
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// lookerWords says who looked, for a patient: their name where the audit
+// has it, and their role in plain English.
+func lookerWords(role, roleName, name string) string {
+	var what string
+	switch auth.Role(role) {
+	case auth.RoleClinical:
+		what = "a doctor or nurse"
+	case auth.RoleView:
+		what = "an ambulance, NHS 111 or out-of-hours clinician"
+	case auth.RoleSystem:
+		what = "a connected NHS computer system"
+	case auth.RoleAdmin:
+		what = "a ucp administrator"
+	default:
+		what = "someone at the organisation"
+	}
+	if roleName != "" {
+		what += " (" + roleName + ")"
+	}
+	if name != "" {
+		return name + ", " + what
+	}
+	return strings.ToUpper(what[:1]) + what[1:]
 }
 
 // urgentView is the urgent care view of a patient's current plan (or the
@@ -171,6 +257,11 @@ func (a *App) showPlan(c *gin.Context, v *view, ctx context.Context, d *urgentDa
 	}
 	v.Data = d
 	if p.Role == auth.RolePatient {
+		looks, err := a.accessLog(ctx, c.Request, id)
+		if err != nil {
+			return err
+		}
+		d.Looks = looks
 		a.render(c, "mine", v)
 		return nil
 	}

@@ -38,6 +38,9 @@ type FHIR interface {
 	// authorises the interaction itself, as the REST adapter does before
 	// calling Write, so no page can write around the policy.
 	BatchEntry(ctx context.Context, e *service.Entry) (*service.Result, error)
+	// Operation invokes a FHIR operation ($access-log on the patient's
+	// page); the service authorises and records it itself.
+	Operation(ctx context.Context, req *service.OperationRequest) (*service.OperationResult, error)
 }
 
 // Sessions is what the pages need of sign-in (*session.Manager): where to

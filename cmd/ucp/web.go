@@ -25,6 +25,11 @@ import (
 // user of its session, through the API's own FHIR service (the same
 // authorizer, care-plan rules and audit).
 func mountWeb(e *gin.Engine, svc *service.Service, sessions *session.Manager, sink *audit.Sink, log *slog.Logger) error {
+	// The patient's page shows who has looked at their record; the API
+	// serves the same operation.
+	if err := svc.RegisterOperation(audit.AccessLogOperation(svc)); err != nil {
+		return err
+	}
 	app, err := web.New(web.Config{FHIR: func(c *service.Call) web.FHIR { return svc.For(c) }, Sessions: sessions, Audit: sink, Logger: log})
 	if err != nil {
 		return err
