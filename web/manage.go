@@ -40,7 +40,7 @@ func (a *App) history(c *gin.Context, v *view) error {
 	ctx := c.Request.Context()
 	rd := reader{a: a, ctx: ctx, r: c.Request}
 	var hr *service.HistoryResult
-	err := a.audited(ctx, c.Request, "", service.Access{Interaction: "history-instance", Type: "CarePlan", ID: id}, func(ctx context.Context, fhir FHIR) error {
+	err := rd.do(service.Access{Interaction: "history-instance", Type: "CarePlan", ID: id}, func(ctx context.Context, fhir FHIR) error {
 		var err error
 		hr, err = fhir.History(ctx, service.HistoryRequest{Type: "CarePlan", ID: id, Count: 100})
 		return err
@@ -48,6 +48,7 @@ func (a *App) history(c *gin.Context, v *view) error {
 	if err != nil {
 		return err
 	}
+	rd.shown(hr.Versions...)
 	vs := append([]store.Version(nil), hr.Versions...)
 	sort.Slice(vs, func(i, j int) bool { return vs[i].VersionID < vs[j].VersionID })
 	if len(vs) == 0 {

@@ -193,8 +193,12 @@ func (a *App) showPlan(c *gin.Context, v *view, ctx context.Context, d *urgentDa
 	id := c.Param("id")
 	p := auth.FromContext(ctx)
 	rd := reader{a: a, ctx: ctx, r: c.Request}
-	if d != nil {
+	if d != nil && d.BreakGlass != "" {
 		rd.breakGlass = d.BreakGlass
+		// Every read of this page is emergency access, recorded as such.
+		if pa := pageOf(ctx); pa != nil {
+			pa.call.BreakGlass = d.BreakGlass
+		}
 	}
 	banner, _, err := rd.banner(id)
 	if err != nil {

@@ -117,9 +117,32 @@ type reader struct {
 	breakGlass string
 }
 
+// do runs one read interaction of the page: through the Call the page's
+// reads share, recorded once for the page (pageAudit), or, outside a
+// page, as an interaction audited on its own.
+func (rd reader) do(acc service.Access, f func(ctx context.Context, fhir FHIR) error) error {
+	pa := pageOf(rd.ctx)
+	if pa == nil {
+		return rd.a.audited(rd.ctx, rd.r, rd.breakGlass, acc, f)
+	}
+	if pa.first == nil {
+		pa.first = &acc
+	}
+	return f(rd.ctx, pa.fhir)
+}
+
+// shown notes that the page showed v, for its audit record.
+func (rd reader) shown(vs ...store.Version) {
+	if pa := pageOf(rd.ctx); pa != nil {
+		for i := range vs {
+			pa.note(&vs[i])
+		}
+	}
+}
+
 func (rd reader) read(typ, id string) (map[string]any, *store.Version, error) {
 	var v *store.Version
-	err := rd.a.audited(rd.ctx, rd.r, rd.breakGlass, service.Access{Interaction: "read", Type: typ, ID: id}, func(ctx context.Context, fhir FHIR) error {
+	err := rd.do(service.Access{Interaction: "read", Type: typ, ID: id}, func(ctx context.Context, fhir FHIR) error {
 		var err error
 		v, err = fhir.Read(ctx, typ, id)
 		return err
@@ -127,13 +150,14 @@ func (rd reader) read(typ, id string) (map[string]any, *store.Version, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	rd.shown(*v)
 	res, err := resource.Parse(v.JSON)
 	return res, v, err
 }
 
 func (rd reader) vread(typ, id string, vid int64) (map[string]any, *store.Version, error) {
 	var v *store.Version
-	err := rd.a.audited(rd.ctx, rd.r, rd.breakGlass, service.Access{Interaction: "vread", Type: typ, ID: id}, func(ctx context.Context, fhir FHIR) error {
+	err := rd.do(service.Access{Interaction: "vread", Type: typ, ID: id}, func(ctx context.Context, fhir FHIR) error {
 		var err error
 		v, err = fhir.VRead(ctx, typ, id, vid)
 		return err
@@ -141,6 +165,7 @@ func (rd reader) vread(typ, id string, vid int64) (map[string]any, *store.Versio
 	if err != nil {
 		return nil, nil, err
 	}
+	rd.shown(*v)
 	res, err := resource.Parse(v.JSON)
 	return res, v, err
 }
@@ -148,14 +173,16 @@ func (rd reader) vread(typ, id string, vid int64) (map[string]any, *store.Versio
 // search runs a search of typ and returns the matches, parsed.
 func (rd reader) search(typ string, params url.Values) ([]map[string]any, error) {
 	var res *service.SearchResult
-	err := rd.a.audited(rd.ctx, rd.r, rd.breakGlass, service.Access{Interaction: "search-type", Type: typ, Query: params.Encode()}, func(ctx context.Context, fhir FHIR) error {
+	query := params.Encode()
+	err := rd.do(service.Access{Interaction: "search-type", Type: typ, Query: query}, func(ctx context.Context, fhir FHIR) error {
 		var err error
-		res, err = fhir.Search(ctx, service.SearchRequest{Type: typ, Params: params, Query: params.Encode()})
+		res, err = fhir.Search(ctx, service.SearchRequest{Type: typ, Params: params, Query: query})
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	rd.shown(res.Matches...)
 	out := make([]map[string]any, 0, len(res.Matches))
 	for _, v := range res.Matches {
 		m, err := resource.Parse(v.JSON)

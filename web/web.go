@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -179,10 +180,65 @@ func (a *App) page(h handler, signedIn bool) gin.HandlerFunc {
 				return
 			}
 		}
-		if err := h(c, v); err != nil {
+		pa := &pageAudit{call: &service.Call{Disclosure: &service.Disclosure{}}, start: a.cfg.Now()}
+		pa.fhir = a.cfg.FHIR(pa.call)
+		c.Request = r.WithContext(context.WithValue(r.Context(), pageKey{}, pa))
+		err := h(c, v)
+		if err != nil {
 			a.fail(c, v, err)
 		}
+		a.recordPage(c, pa, err)
 	}
+}
+
+// pageAudit is the one audit record of a page view. A page makes a dozen
+// reads (the patient, their plans, the approval's Composition, each
+// section); they share one Call, so the read filter and the audit see one
+// interaction, and the view is recorded once: as its first read, with every
+// patient (the Call's Disclosure) and every resource it showed. Writes stay
+// interactions of their own, each audited with its write.
+type pageAudit struct {
+	call  *service.Call
+	fhir  FHIR
+	start time.Time
+	first *service.Access
+	shown []string
+	seen  map[string]bool
+}
+
+type pageKey struct{}
+
+// pageOf is the page view ctx belongs to, nil outside one.
+func pageOf(ctx context.Context) *pageAudit {
+	pa, _ := ctx.Value(pageKey{}).(*pageAudit)
+	return pa
+}
+
+// note adds v to what the page showed.
+func (pa *pageAudit) note(v *store.Version) {
+	ref := v.Type + "/" + v.ID + "/_history/" + strconv.FormatInt(v.VersionID, 10)
+	if pa.seen == nil {
+		pa.seen = map[string]bool{}
+	}
+	if !pa.seen[ref] {
+		pa.seen[ref] = true
+		pa.shown = append(pa.shown, ref)
+	}
+}
+
+// recordPage records the page view, once, when it read anything: with the
+// page's status (or its error's), its path, and what it showed.
+func (a *App) recordPage(c *gin.Context, pa *pageAudit, err error) {
+	if a.cfg.Audit == nil || pa.first == nil {
+		return
+	}
+	r := c.Request
+	status := c.Writer.Status()
+	if err != nil {
+		status = outcome.Status(err)
+	}
+	a.cfg.Audit.Record(r.Context(), service.AuditRecord{Access: *pa.first, Call: pa.call, Method: r.Method, Path: r.URL.Path,
+		Status: status, Time: pa.start, Err: err, Page: r.URL.Path, Disclosed: pa.shown})
 }
 
 // checkCSRF refuses a form without its session's token; a form with no

@@ -77,6 +77,11 @@ type Event struct {
 	BreakGlass  string // the stated reason, for break-glass access
 	// Details describe the object further (an import's file and counts).
 	Details []Detail
+	// Page is the web page the event records a view of (its path), and
+	// Disclosed the further resources it showed, as references: an entity
+	// each.
+	Page      string
+	Disclosed []string
 }
 
 // actions maps the interaction to AuditEvent.action.
@@ -272,7 +277,7 @@ func localRef(s string) string {
 }
 
 func entities(e *Event) []Entity {
-	n := len(e.Patients) + 1
+	n := len(e.Patients) + 1 + len(e.Disclosed)
 	out := make([]Entity, 0, n)
 	for _, id := range e.Patients {
 		out = append(out, Entity{
@@ -301,9 +306,16 @@ func entities(e *Event) []Entity {
 	if e.Operation != "" {
 		obj.Detail = []Detail{{Type: "operation", ValueString: "$" + e.Operation}}
 	}
+	if e.Page != "" {
+		obj.Detail = append(obj.Detail, Detail{Type: "page", ValueString: e.Page})
+	}
 	obj.Detail = append(obj.Detail, e.Details...)
 	if obj.What != nil || obj.Query != "" || obj.Detail != nil {
 		out = append(out, obj)
+	}
+	for _, ref := range e.Disclosed {
+		out = append(out, Entity{What: &Reference{Reference: ref}, Type: coding(sysEntityType, "2", "System Object"),
+			Role: &Coding{System: sysObjectRole, Code: "4", Display: "Domain Resource"}})
 	}
 	if len(out) == 0 {
 		return nil

@@ -235,7 +235,7 @@ func (s *Sink) Record(ctx context.Context, r service.AuditRecord) {
 		return // public metadata, no one's data: auditing it is noise
 	}
 	e := &Event{Interaction: r.Interaction, Operation: r.Operation, Type: r.Type, ID: r.ID,
-		Query: r.Query, Status: r.Status, Err: r.Err, Time: r.Time}
+		Query: r.Query, Status: r.Status, Err: r.Err, Time: r.Time, Page: r.Page, Disclosed: r.Disclosed}
 	shown, refused, written := r.Call.Disclosed().Report()
 	if written && r.Status < 400 && isWrite(r.Interaction) {
 		return // the WriteInterceptor's AuditEvent was stored with the write

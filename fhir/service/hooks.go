@@ -94,6 +94,12 @@ type AuditRecord struct {
 	Status int
 	Time   time.Time
 	Err    error
+	// Page is the web page (its path) a record stands for, "" for an API
+	// interaction: a page makes several reads and is recorded once, as its
+	// first interaction (Access) and, in Disclosed, as references
+	// ("Type/id/_history/v"), every further resource it showed.
+	Page      string
+	Disclosed []string
 }
 
 // AuditSink receives one record per interaction after it completes.
