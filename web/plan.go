@@ -173,6 +173,13 @@ func (rd reader) vread(typ, id string, vid int64) (map[string]any, *store.Versio
 // search runs a search of typ and returns the matches, parsed.
 func (rd reader) search(typ string, params url.Values) ([]map[string]any, error) {
 	var res *service.SearchResult
+	// The pages show matches, never a count: no total, which the service
+	// would otherwise correct for what the caller may not see, by
+	// counting again.
+	if params.Get("_total") == "" {
+		params = cloneValues(params)
+		params.Set("_total", "none")
+	}
 	query := params.Encode()
 	err := rd.do(service.Access{Interaction: "search-type", Type: typ, Query: query}, func(ctx context.Context, fhir FHIR) error {
 		var err error
@@ -192,6 +199,14 @@ func (rd reader) search(typ string, params url.Values) ([]map[string]any, error)
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v)+1)
+	for k, vs := range v {
+		out[k] = vs
+	}
+	return out
 }
 
 // banner reads the patient and builds the banner.
@@ -375,22 +390,38 @@ func (rd reader) model(plan map[string]any, vid, latest int64) (*planModel, erro
 // composition finds the Composition the approval of plan version vid
 // wrote: its event.detail names that version.
 func (rd reader) composition(plan map[string]any, vid int64) (map[string]any, error) {
+	want := "CarePlan/" + resource.ID(plan) + "/_history/" + strconv.FormatInt(vid, 10)
+	// Most pages show the plan's current approval, the newest document
+	// whose entries include the plan: one match to read, not every
+	// document the patient has.
 	subject := str(obj(plan, "subject"), "reference")
-	comps, err := rd.search("Composition", url.Values{"subject": {subject}, "_sort": {"-date"}, "_count": {"50"}})
+	comps, err := rd.search("Composition", url.Values{"subject": {subject}, "entry": {"CarePlan/" + resource.ID(plan)}, "_sort": {"-date"}, "_count": {"1"}})
 	if err != nil {
 		return nil, err
 	}
-	want := "CarePlan/" + resource.ID(plan) + "/_history/" + strconv.FormatInt(vid, 10)
+	if c := approvalOf(comps, want); c != nil {
+		return c, nil
+	}
+	comps, err = rd.search("Composition", url.Values{"subject": {subject}, "_sort": {"-date"}, "_count": {"50"}})
+	if err != nil {
+		return nil, err
+	}
+	return approvalOf(comps, want), nil
+}
+
+// approvalOf is the Composition among comps whose event names the plan
+// version want.
+func approvalOf(comps []map[string]any, want string) map[string]any {
 	for _, c := range comps {
 		for _, ev := range objs(c, "event") {
 			for _, d := range objs(ev, "detail") {
 				if str(d, "reference") == want {
-					return c, nil
+					return c
 				}
 			}
 		}
 	}
-	return nil, nil
+	return nil
 }
 
 func live(res map[string]any) bool {
