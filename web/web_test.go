@@ -673,6 +673,7 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 	if !exists(t, ctx, `#attorneys a[href="tel:07700900456"]`) {
 		t.Errorf("the urgent care view gives no tel: link for the attorney:\n%s", text(t, ctx, "#lpa"))
 	}
+	shoot(t, ctx, "urgent-view-written-through-forms")
 	// The FHIR urgent query (README, "The urgent-care query"), as urgent
 	// care runs it, finds that plan with the same content.
 	nhs := nhsOf(t, e.load("patient-minimal"))
