@@ -5,8 +5,10 @@
 // Every page reads and writes through the FHIR service (ucp/fhir/service) as
 // the signed-in user: the principal is in the request's context (put there by
 // the session middleware of ucp/auth/session), so each page view is
-// authorised, consent-filtered and audited exactly like an API call, and a
-// page never shows what the API would refuse. A refusal is rendered as a
+// authorised and consent-filtered exactly like an API call, and a page never
+// shows what the API would refuse. A page's reads share one service.Call and
+// the view is one AuditEvent naming the page, every patient and every
+// resource it showed; each write is audited with the write. A refusal is rendered as a
 // plain page saying so. The package never reads a token and never sends HTTP
 // to ucp itself.
 //
@@ -23,5 +25,14 @@
 // approved version is rendered from its Composition (the FHIR document the
 // approval wrote, whose entries name the exact section versions), so the page,
 // the printout and the document cannot disagree; a plan not yet approved is
-// rendered from the sections it references now. State is said in words.
+// rendered from the sections it references now. State is said in words. The
+// approver shown is the Composition's attester, the person the version
+// history names from the approval's Provenance.
+//
+// # The patient's page
+//
+// A patient sees their own plan in plain English and who has looked at it,
+// from Patient/{id}/$access-log (ucp/auth/audit): when, who and from which
+// organisation, and whether it was emergency access, nothing else of the
+// audit.
 package web
