@@ -78,3 +78,43 @@ func TestRemoveTakesOnlyAContactOrMedicineOffThePlan(t *testing.T) {
 		}
 	}
 }
+
+// "No lasting power of attorney" takes the plan's LPA and its attorney off
+// the plan, and nothing else; the attorney cannot be removed as if a key
+// contact, apart from the LPA.
+func TestNoLPATakesTheLPAOffThePlan(t *testing.T) {
+	e := newEnv(t)
+	e.seedPlan()
+	lpa := url.Values{"section": {"lpa"}, "lpa": {"http://snomed.info/sct|816361000000101"}, "attorney_given": {"Chidi"},
+		"attorney_family": {"Okafor"}, "attorney_phone": {"07700 900456"}, "lpa_where": {"With the attorney"}}
+	if code, body := e.postForm(auth.RoleClinical, "/app/plans/ex-careplan/sections", lpa, true); code != http.StatusSeeOther {
+		t.Fatalf("saving an LPA: %d\n%s", code, body)
+	}
+	var flag, attorney string
+	for _, r := range e.supporting("ex-careplan") {
+		switch {
+		case strings.HasPrefix(r, "Flag/") && r != "Flag/ex-adrt-flag":
+			flag = r
+		case strings.HasPrefix(r, "RelatedPerson/") && r != "RelatedPerson/ex-key-contact":
+			attorney = r
+		}
+	}
+	if flag == "" || attorney == "" {
+		t.Fatalf("after saving an LPA the plan references %v, want its Flag and attorney", e.supporting("ex-careplan"))
+	}
+	if code, _ := e.postForm(auth.RoleClinical, "/app/plans/ex-careplan/sections", url.Values{"section": {"remove"}, "ref": {attorney}}, true); code != http.StatusBadRequest {
+		t.Errorf("removing the attorney as a key contact: %d, want 400", code)
+	}
+	if code, body := e.postForm(auth.RoleClinical, "/app/plans/ex-careplan/sections", url.Values{"section": {"lpa"}, "lpa": {"none"}}, true); code != http.StatusSeeOther {
+		t.Fatalf("saying there is no LPA: %d\n%s", code, body)
+	}
+	got := strings.Join(e.supporting("ex-careplan"), " ")
+	if strings.Contains(got, flag) || strings.Contains(got, attorney) {
+		t.Errorf("after \"no LPA\" the plan still references its LPA or attorney: %s", got)
+	}
+	for _, keep := range []string{"RelatedPerson/ex-key-contact", "Flag/ex-adrt-flag", "Observation/ex-cpr-dnacpr"} {
+		if !strings.Contains(got, keep) {
+			t.Errorf("\"no LPA\" took %s off the plan too: %s", keep, got)
+		}
+	}
+}
