@@ -3,6 +3,8 @@ package web_test
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -53,5 +55,35 @@ func TestUrgentViewAndHistoryNameTheSameApprover(t *testing.T) {
 				t.Errorf("the history says %q of the approved version; the urgent care view named %q", got, onView)
 			}
 		})
+	}
+}
+
+// An older approved version, opened from a link, shows what was approved
+// then (its own approval's Composition), not the current one's content.
+func TestAnOlderApprovedVersionShowsItsOwnDocument(t *testing.T) {
+	e := newEnv(t)
+	e.seedPlan()
+	// Version 2, approved with the change: for CPR now.
+	if code, body := e.postForm(auth.RoleClinical, "/app/plans/ex-careplan/sections", url.Values{"section": {"cpr"}, "cpr": {"http://snomed.info/sct|450475007"}}, true); code != http.StatusSeeOther {
+		t.Fatalf("changing the CPR decision: %d\n%s", code, body)
+	}
+	if s, v := e.planStatus("ex-careplan"); s != "active" || v != 2 {
+		t.Fatalf("after the change the plan is %s version %d, want active version 2", s, v)
+	}
+	ctx := e.open(auth.RoleClinical, "", "Dr Sam Okoro", "/app/patients/ex-patient")
+	if got := text(t, ctx, "#cpr-decision"); strings.Contains(got, "Not for") {
+		t.Fatalf("the current version shows CPR decision %q, want the changed one", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/app/patients/ex-patient?plan=ex-careplan&version=1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, ctx, "#cpr-decision"); !strings.Contains(got, "Not for attempted cardiopulmonary resuscitation") {
+		t.Errorf("version 1 shows CPR decision %q, want the one approved then", got)
+	}
+	if got := text(t, ctx, ".ucp-source"); !strings.Contains(got, "as approved (version 1)") {
+		t.Errorf("version 1 says %q, want it shown from its own approval", got)
+	}
+	if !exists(t, ctx, "#newer-version") {
+		t.Error("version 1 does not say a newer version exists")
 	}
 }
