@@ -179,6 +179,7 @@ func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frame
 	doors.Routes(e)
 	// The landing page is the web app's; this one says who is signed in
 	// on which patient.
+	mgr = lc.Sessions // an option may give the sessions a clock of its own
 	app := e.Group("/app", mgr.Middleware())
 	app.GET("/patients/:id", func(c *gin.Context) {
 		p := auth.FromContext(c.Request.Context())
