@@ -63,8 +63,9 @@ type TokenVerifier interface {
 	Verify(ctx context.Context, raw string) (*auth.Principal, error)
 }
 
-// DevMinter mints a development token (devissuer.Issuer.Mint, wrapped).
-type DevMinter func(role auth.Role, user, name, org, patient string) (string, error)
+// DevMinter mints a development token (devissuer.Issuer.Mint, wrapped);
+// proofing is a patient's identity_proofing_level (P5, P9), "" for staff.
+type DevMinter func(role auth.Role, user, name, org, patient, proofing string) (string, error)
 
 // Config configures the doors.
 type Config struct {

@@ -39,9 +39,8 @@ func (c *offsetClock) Add(d time.Duration) {
 // (launch.NHSLogin) against the stand-in NHS login, over loopback.
 type nhsLoginHarness struct {
 	*harness
-	op       *nhslogintest.Server
-	sessions *session.Manager
-	clock    *offsetClock
+	op    *nhslogintest.Server
+	clock *offsetClock
 }
 
 func newNHSLoginHarness(t *testing.T, serve func(http.Handler) string) *nhsLoginHarness {
@@ -70,7 +69,6 @@ func newNHSLoginHarness(t *testing.T, serve func(http.Handler) string) *nhsLogin
 				t.Fatal(err)
 			}
 			c.Sessions, c.SignIn, c.Pending, c.Origin = mgr, []*launch.SignInProvider{sp}, state, root
-			nh.sessions = mgr
 		})
 	return nh
 }
@@ -101,14 +99,14 @@ func (nh *nhsLoginHarness) signIn(t *testing.T, c *http.Client, start, who strin
 }
 
 // session is the session c's cookie opens, as a page sees it.
-func (nh *nhsLoginHarness) session(t *testing.T, c *http.Client) (*session.Session, bool) {
+func (h *harness) session(t *testing.T, c *http.Client) (*session.Session, bool) {
 	t.Helper()
-	r, _ := http.NewRequest("GET", nh.root+"/app/", nil)
-	u, _ := url.Parse(nh.root)
+	r, _ := http.NewRequest("GET", h.root+"/app/", nil)
+	u, _ := url.Parse(h.root)
 	for _, ck := range c.Jar.Cookies(u) {
 		r.AddCookie(ck)
 	}
-	return nh.sessions.Current(r)
+	return h.sessions.Current(r)
 }
 
 func TestNHSLoginSignIn(t *testing.T) {

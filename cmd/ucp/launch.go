@@ -216,8 +216,8 @@ func mountLaunch(ctx context.Context, cfg serveConfig, e *gin.Engine, public str
 		}
 		dev := sec.dev
 		lc.Dev, lc.DevVerify = true, sec.verifier
-		lc.DevMint = func(role auth.Role, user, name, org, patient string) (string, error) {
-			tok, err := dev.Mint(devissuer.TokenRequest{Role: role, User: user, Name: name, Org: org, Patient: patient, TTL: session.AbsoluteTimeout})
+		lc.DevMint = func(role auth.Role, user, name, org, patient, proofing string) (string, error) {
+			tok, err := dev.Mint(devissuer.TokenRequest{Role: role, User: user, Name: name, Org: org, Patient: patient, Proofing: proofing, TTL: session.AbsoluteTimeout})
 			if err != nil {
 				return "", err
 			}
