@@ -145,6 +145,10 @@ func New(clients []Client, users ...User) (*Server, error) {
 	return s, nil
 }
 
+// Register registers a client (or replaces it): a relying party whose
+// callback URL is known only once it serves.
+func (s *Server) Register(c Client) { s.mu.Lock(); s.clients[c.ID] = c; s.mu.Unlock() }
+
 // URL is the issuer.
 func (s *Server) URL() string { return s.url }
 
@@ -227,7 +231,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.Form
+	s.mu.Lock()
 	c, ok := s.clients[f.Get("client_id")]
+	s.mu.Unlock()
 	if !ok || !slices.Contains(c.RedirectURIs, f.Get("redirect_uri")) {
 		// Never redirect to an address not registered.
 		http.Error(w, "unknown client or redirect_uri not registered", http.StatusBadRequest)
@@ -399,7 +405,9 @@ func (s *Server) checkAssertion(raw, clientID string) (string, error) {
 	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
 		return "", errors.New("client_assertion claims unreadable")
 	}
+	s.mu.Lock()
 	c, ok := s.clients[unverified.Issuer]
+	s.mu.Unlock()
 	if !ok || (clientID != "" && clientID != c.ID) {
 		return "", errors.New("client_assertion iss is not a registered client (or not the client_id)")
 	}
