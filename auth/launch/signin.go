@@ -61,8 +61,8 @@ func (d *Doors) devForm(c *gin.Context, status int, returnTo, problem string, pr
 	}
 	proofing := get("proofing", session.ProofingP9)
 	var levels []option
-	for _, l := range []struct{ v, t string }{{session.ProofingP9, "P9: identity verified (sees and sends their plan)"},
-		{session.ProofingP5, "P5: basic checks only (may start their answers)"}} {
+	for _, l := range []struct{ v, t string }{{session.ProofingP9, "P9: identity verified"},
+		{session.ProofingP5, "P5: basic checks only"}} {
 		levels = append(levels, option{Value: l.v, Text: l.t, Selected: l.v == proofing})
 	}
 	p := page{
@@ -76,7 +76,7 @@ func (d *Doors) devForm(c *gin.Context, status int, returnTo, problem string, pr
 				{Name: "name", Label: "Name", Value: get("name", "Dr Dev Clinician")},
 				{Name: "org", Label: "Organisation (ODS code)", Value: get("org", "F84012")},
 				{Name: "nhs_number", Label: "Patient's NHS number", Hint: "Required for a patient; for staff, optional (you can pick the patient next)", Value: get("nhs_number", "")},
-				{Name: "proofing", Label: "Patient's NHS login identity level", Hint: "For a patient only, as NHS login would say", Options: levels},
+				{Name: "proofing", Label: "Patient's NHS login identity level", Hint: "For a patient only, as NHS login would say: P9 sees and sends their plan, P5 may only start their answers", Options: levels},
 			}},
 	}
 	if problem != "" {
