@@ -5,7 +5,6 @@ import (
 	"html"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -72,8 +71,6 @@ func newNHSLoginHarness(t *testing.T, serve func(http.Handler) string) *nhsLogin
 		})
 	return nh
 }
-
-var userButton = regexp.MustCompile(`<button type="submit" id="user-([^"]+)"`)
 
 // signIn starts at start (a path), picks who at the stand-in and comes
 // back: the callback's answer.
