@@ -57,6 +57,7 @@ func newNHSLoginHarness(t *testing.T, serve func(http.Handler) string) *nhsLogin
 				nhslogintest.User{Sub: "joan-p5", NHSNumber: nhsJoan, Proofing: "P5", GivenName: "Joan", FamilyName: "Smyth", Birthdate: "1940-02-03"},
 				nhslogintest.User{Sub: "joan-uplift", NHSNumber: nhsJoan, Proofing: "P5", GivenName: "Joan", FamilyName: "Proving", Birthdate: "1940-02-03"},
 				nhslogintest.User{Sub: "stranger-p9", NHSNumber: nhsUnknown, Proofing: "P9", GivenName: "Bob", FamilyName: "Nobody", Birthdate: "1950-01-01"},
+				nhslogintest.User{Sub: "joan-other-dob", NHSNumber: nhsJoan, Proofing: "P9", GivenName: "Joan", FamilyName: "Smith", Birthdate: "1941-02-03"},
 				nhslogintest.User{Sub: "low-p0", NHSNumber: nhsJoan, Proofing: "P0", GivenName: "Pat", FamilyName: "Zero"},
 			)
 			sp, err := launch.NHSLogin("nhslogin", nh.op.URL(), "ucp-test", key)
@@ -150,6 +151,8 @@ func TestNHSLoginSignIn(t *testing.T) {
 		{name: "userinfo about someone else is refused", start: "/auth/oidc/nhslogin/start", who: "joan-p9",
 			faults: nhslogintest.Faults{UserInfoSub: "stranger-p9"},
 			want:   outcome{Status: 401, Says: "did not agree with each other"}, wantVTR: launch.NHSLoginVectors},
+		{name: "a date of birth other than the record's is refused", start: "/auth/oidc/nhslogin/start", who: "joan-other-dob",
+			want: outcome{Status: 403, Says: "Ask your GP practice to check your details"}, wantVTR: launch.NHSLoginVectors},
 		{name: "a patient ucp has no record of", start: "/auth/oidc/nhslogin/start", who: "stranger-p9",
 			want: outcome{Status: 404, Says: "no care plan for you"}, wantVTR: launch.NHSLoginVectors},
 	} {

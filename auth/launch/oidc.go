@@ -388,7 +388,8 @@ const patientScopes = "openid fhirUser launch/patient patient/*.rs patient/Quest
 
 // patientSignIn binds an NHS login person to their own record, found by
 // the NHS number the provider traced (never typed by the person, never
-// shown back to them). Their proofing level goes with the session: P9
+// shown back to them) and, when the provider gives one, the same date of
+// birth as the record. Their proofing level goes with the session: P9
 // sees plan content, P5 may only start their answers (patientplan); the
 // lower of identity_proofing_level and the vot's level, and P5 when
 // neither says.
@@ -406,6 +407,13 @@ func (d *Doors) patientSignIn(ctx context.Context, sp *SignInProvider, idt *oidc
 	}
 	if err != nil {
 		return session.Launch{}, refuse(http.StatusServiceUnavailable, "You could not be signed in", "Something went wrong at ucp. Try again in a minute.", "%v", err)
+	}
+	if cl.Birthdate != "" && pt.BirthDate != "" && cl.Birthdate != pt.BirthDate {
+		// The NHS number found a record of someone else's date of birth: a
+		// wrong match must not show anyone a plan.
+		return session.Launch{NHSNumber: cl.NHSNumber}, refuse(http.StatusForbidden, "Your details do not match ucp's record",
+			"The details NHS login holds for you do not match ucp's record, so ucp cannot show it to you. Ask your GP practice to check your details.",
+			"NHS login's birthdate does not match the record's")
 	}
 	sc, _ := auth.ParseScopes(patientScopes)
 	name := cl.Name
