@@ -223,3 +223,27 @@ func TestUserinfoNeedsTheAccessToken(t *testing.T) {
 		t.Errorf("%d, want 401", resp.StatusCode)
 	}
 }
+
+// FuzzParseVTR: any vtr is either refused or a non-empty list of NHS
+// login's vectors; never a panic.
+func FuzzParseVTR(f *testing.F) {
+	for _, s := range []string{"", `["P9.Cp.Cd"]`, `["P5.Cm","P9.Cm"]`, `[]`, `["P7"]`, `"P9.Cp.Cd"`, `[1]`, `{"a":1}`, `["P9.Cp.Cd",null]`} {
+		f.Add(s)
+	}
+	known := map[string]bool{"P0.Cp": true, "P0.Cp.Cd": true, "P0.Cp.Ck": true, "P0.Cm": true, "P5.Cp.Cd": true, "P5.Cp.Ck": true, "P5.Cm": true,
+		"P9.Cp.Cd": true, "P9.Cp.Ck": true, "P9.Cm": true}
+	f.Fuzz(func(t *testing.T, v string) {
+		got, err := nhslogintest.ParseVTR(v)
+		if err != nil {
+			return
+		}
+		if len(got) == 0 {
+			t.Fatalf("ParseVTR(%q) = no vectors, no error", v)
+		}
+		for _, x := range got {
+			if !known[x] {
+				t.Fatalf("ParseVTR(%q) accepted %q", v, x)
+			}
+		}
+	})
+}
