@@ -142,6 +142,9 @@ func New(cfg Config) (*Doors, error) {
 		if sp.Name == "" || sp.Issuer == "" || sp.ClientID == "" || (sp.ClientSecret == "" && sp.Key == nil) {
 			return nil, errors.New("launch: a sign-in provider needs a name, issuer, client id and a secret or key")
 		}
+		if !sp.Patients && (len(sp.Vectors) > 0 || len(sp.StepUpVectors) > 0 || sp.UserInfo) {
+			return nil, fmt.Errorf("launch: %s: vectors of trust and userinfo claims are read for patients' sign-in only", sp.Name)
+		}
 		if !sp.Patients && cfg.Staff == nil {
 			return nil, fmt.Errorf("launch: staff sign-in with %s needs Staff, the verifier of its ID tokens", sp.Issuer)
 		}

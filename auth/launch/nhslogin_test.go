@@ -267,3 +267,33 @@ func TestStepUpPath(t *testing.T) {
 		}
 	}
 }
+
+// TestVectorsAreForPatients: a staff provider's ID tokens are mapped as
+// Bearer tokens are, so vectors of trust or userinfo on one would go
+// unchecked: New refuses them.
+func TestVectorsAreForPatients(t *testing.T) {
+	key, err := auth.NewSigningKey("RS512")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newHarnessOn(t, func(h http.Handler) string { return resttest.Serve(t, h).URL }, false, nil,
+		func(c *launch.Config, _ *devissuer.Issuer, state *authstate.Store) {
+			for _, edit := range []func(*launch.SignInProvider){
+				func(sp *launch.SignInProvider) { sp.UserInfo, sp.StepUpVectors = false, nil },
+				func(sp *launch.SignInProvider) { sp.Vectors, sp.StepUpVectors = nil, nil },
+				func(sp *launch.SignInProvider) { sp.Vectors, sp.UserInfo = nil, false },
+			} {
+				sp, err := launch.NHSLogin("staff", "https://cis2.example", "ucp", key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sp.Patients = false
+				edit(sp)
+				cfg := *c
+				cfg.SignIn, cfg.Pending, cfg.Origin, cfg.Staff = []*launch.SignInProvider{sp}, state, "https://ucp.example", c.DevVerify
+				if _, err := launch.New(cfg); err == nil {
+					t.Errorf("a staff provider with vectors %v, step-up %v, userinfo %v was accepted", sp.Vectors, sp.StepUpVectors, sp.UserInfo)
+				}
+			}
+		})
+}

@@ -262,12 +262,14 @@ func (d *Doors) oidcCallback(c *gin.Context) {
 	}
 	var l session.Launch
 	var rf *refusal
-	cl, rf := sp.claims(ctx, p, tok, idt, pd.Vectors)
-	switch {
-	case rf != nil:
-	case sp.Patients:
-		l, rf = d.patientSignIn(ctx, sp, idt, cl)
-	default:
+	if sp.Patients {
+		var cl personClaims
+		if cl, rf = sp.claims(ctx, p, tok, idt, pd.Vectors); rf == nil {
+			l, rf = d.patientSignIn(ctx, sp, idt, cl)
+		}
+	} else {
+		// Staff are mapped from the ID token alone, as a Bearer token of
+		// the same issuer is.
 		l, rf = d.staffSignIn(ctx, raw)
 	}
 	if rf != nil {
