@@ -1,7 +1,10 @@
 // Package launch holds the doors into a ucp browser session: the signed
-// in-context link of GP systems that do not speak SMART (/launch/link), the
-// development sign-in page (/auth/signin, --dev only), the patient picker
-// after a staff sign-in (/auth/patient) and sign-out (/auth/signout).
+// in-context link of GP systems that do not speak SMART (/launch/link), ucp
+// as a SMART app of a GP system (/launch/smart), delegated sign-in as an
+// OpenID Connect relying party (/auth/oidc/{name}/…: NHS CIS2 for staff,
+// NHS login for patients under its own rules, NHSLogin), the development
+// sign-in page (/auth/signin, --dev only), the patient picker after a staff
+// sign-in (/auth/patient) and sign-out (/auth/signout).
 //
 // It lives under auth/ because each door is authentication: it verifies who
 // the person is (a launcher's signed assertion, the development issuer's
