@@ -120,6 +120,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParams$$' -fuzztime $(FUZZTIME) ./report/
 	$(GO) test -run '^$$' -fuzz '^FuzzFormValues$$' -fuzztime $(FUZZTIME) ./web/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyLink$$' -fuzztime $(FUZZTIME) ./auth/launch/
+	$(GO) test -run '^$$' -fuzz '^FuzzProofingLevel$$' -fuzztime $(FUZZTIME) ./auth/launch/
+	$(GO) test -run '^$$' -fuzz '^FuzzLocalPath$$' -fuzztime $(FUZZTIME) ./auth/session/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseVTR$$' -fuzztime $(FUZZTIME) ./auth/launch/nhslogintest/
 	$(GO) test -run '^$$' -fuzz '^FuzzGrant$$' -fuzztime $(FUZZTIME) ./auth/oauth/
 	$(GO) test -run '^$$' -fuzz '^FuzzJobOf$$' -fuzztime $(FUZZTIME) ./nrl/
 	$(GO) test -run '^$$' -fuzz '^FuzzAnswerError$$' -fuzztime $(FUZZTIME) ./nrl/

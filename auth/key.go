@@ -27,13 +27,13 @@ type SigningKey struct {
 	signer jose.Signer
 }
 
-// NewSigningKey generates a key for alg: RS256, RS384 (RSA 2048) or ES256,
-// ES384 (P-256, P-384).
+// NewSigningKey generates a key for alg: RS256, RS384, RS512 (RSA 2048; NHS
+// login requires RS512) or ES256, ES384 (P-256, P-384).
 func NewSigningKey(alg string) (*SigningKey, error) {
 	var priv crypto.Signer
 	var err error
 	switch alg {
-	case "RS256", "RS384":
+	case "RS256", "RS384", "RS512":
 		priv, err = rsa.GenerateKey(rand.Reader, 2048)
 	case "ES256":
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -92,7 +92,7 @@ func LoadOrCreateSigningKey(path, alg string) (*SigningKey, error) {
 	}
 	switch k := priv.(type) {
 	case *rsa.PrivateKey:
-		if alg != "RS256" && alg != "RS384" {
+		if alg != "RS256" && alg != "RS384" && alg != "RS512" {
 			alg = "RS256"
 		}
 	case *ecdsa.PrivateKey:

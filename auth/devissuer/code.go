@@ -17,7 +17,8 @@ import (
 // The authorization code flow, so that ucp's sign-in (an OpenID Connect
 // relying party) can be tried and tested against this issuer as against
 // NHS CIS2 or NHS login: GET authorize shows a development login form
-// (pick role, user, organisation, or a patient's NHS number), POST
+// (pick role, user, organisation, or a patient's NHS number and identity
+// proofing level, P9 or P5), POST
 // authorize redirects back with a code, and the token endpoint exchanges
 // the code (PKCE S256 required) for an ID token carrying the nonce.
 // Codes are kept in memory: this issuer is for development only.
@@ -49,6 +50,7 @@ var loginForm = template.Must(template.New("login").Parse(`<!doctype html>
 <p><label for="name">Name</label><br><input id="name" name="name" value="Dr Dev Clinician"></p>
 <p><label for="org">Organisation (ODS code)</label><br><input id="org" name="org" value="F84012"></p>
 <p><label for="nhs_number">NHS number (a patient, as NHS login gives it)</label><br><input id="nhs_number" name="nhs_number"></p>
+<p><label for="proofing">Identity proofing (a patient, as NHS login says it)</label><br><select id="proofing" name="proofing"><option>P9</option><option>P5</option></select></p>
 <p><button type="submit">Sign in</button></p>
 </form></body></html>`))
 
@@ -102,6 +104,13 @@ func (i *Issuer) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	if req.Role == auth.RolePatient {
 		// NHS login names the person by NHS number, not by a FHIR id.
 		req.Patient = "nhs-" + req.NHSNumber
+		switch p := f.Get("proofing"); p {
+		case "", "P9", "P5":
+			req.Proofing = p
+		default:
+			back(url.Values{"error": {"access_denied"}, "error_description": {"identity proofing is P9 or P5"}})
+			return
+		}
 	}
 	if _, err := auth.ParseRole(string(req.Role)); err != nil || req.Role == auth.RoleSystem {
 		back(url.Values{"error": {"access_denied"}, "error_description": {"pick a person's role"}})

@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"ucp/auth/launch"
+	"ucp/auth/launch/nhslogintest"
 	"ucp/internal/browsertest"
 )
 
@@ -173,4 +174,43 @@ func TestLinkFramed(t *testing.T) {
 			t.Errorf("ucp rendered in a frame of an origin not allowed: %q", got)
 		}
 	})
+}
+
+// TestNHSLoginInChromium signs a patient in through the stand-in NHS login
+// in a real browser: P9 lands on their own record; a vot outside the
+// request is a page in words.
+func TestNHSLoginInChromium(t *testing.T) {
+	nh := newNHSLoginHarness(t, func(h http.Handler) string {
+		s := httptest.NewServer(h)
+		t.Cleanup(s.Close)
+		return s.URL
+	})
+	ctx := browser.Tab(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(nh.root+"/auth/oidc/nhslogin/start"), chromedp.WaitVisible("#user-joan-p9"),
+		chromedp.Click("#user-joan-p9"), chromedp.WaitVisible("#who")); err != nil {
+		t.Fatal(err)
+	}
+	who, err := chromedp.Run(ctx, chromedp.Text("#who"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "signed in as Joan Smith (patient, ) on Patient/" + nh.patient; who != want {
+		t.Errorf("landing page says %q, want %q", who, want)
+	}
+	nh.op.SetFaults(nhslogintest.Faults{VOT: "P5.Cp.Cd"})
+	defer nh.op.SetFaults(nhslogintest.Faults{})
+	if err := chromedp.Do(ctx, chromedp.Navigate(nh.root+"/auth/oidc/nhslogin/start?step=p9"), chromedp.WaitVisible("#user-joan-p9"),
+		chromedp.Click("#user-joan-p9"), chromedp.WaitVisible("main h1")); err != nil {
+		t.Fatal(err)
+	}
+	title, err := chromedp.Run(ctx, chromedp.Text("main h1"))
+	if err != nil || title != "NHS login did not confirm your identity as ucp asked" {
+		t.Errorf("refusal page heading %q (%v)", title, err)
+	}
+	dir := shots(t)
+	for _, w := range []int64{1280, 375} {
+		if err := browsertest.Screenshot(ctx, filepath.Join(dir, fmt.Sprintf("nhslogin-vot-refused-%d.png", w)), w, 800); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

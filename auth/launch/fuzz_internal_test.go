@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,6 +48,27 @@ func FuzzVerifyLink(f *testing.F) {
 		_, _, rf := d.verifyLink(context.Background(), tok)
 		if rf != nil && (rf.status < http.StatusBadRequest || rf.status >= http.StatusInternalServerError) {
 			t.Fatalf("token %q: status %d: %s", tok, rf.status, rf.reason)
+		}
+	})
+}
+
+// FuzzProofingLevel reads any identity_proofing_level and vot: the
+// answer is P9 only when both say P9 (or the claim does and there is no
+// vot), else P5 or a refusal; never more than either says.
+func FuzzProofingLevel(f *testing.F) {
+	for _, s := range [][2]string{{"P9", "P9.Cp.Cd"}, {"P9", "P5.Cp.Cd"}, {"P5", "P9.Cm"}, {"", ""}, {"P0", "P0.Cp"}, {"P9", ""}, {"P9", "P9"}, {"p9", "P9.Cp.Cd"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, claim, vot string) {
+		got := proofingLevel(claim, vot)
+		switch got {
+		case "", "P5":
+		case "P9":
+			if claim != "P9" || (vot != "" && !strings.HasPrefix(vot, "P9.") && vot != "P9") {
+				t.Fatalf("proofingLevel(%q, %q) = P9", claim, vot)
+			}
+		default:
+			t.Fatalf("proofingLevel(%q, %q) = %q", claim, vot, got)
 		}
 	})
 }

@@ -1,7 +1,10 @@
 // Package launch holds the doors into a ucp browser session: the signed
-// in-context link of GP systems that do not speak SMART (/launch/link), the
-// development sign-in page (/auth/signin, --dev only), the patient picker
-// after a staff sign-in (/auth/patient) and sign-out (/auth/signout).
+// in-context link of GP systems that do not speak SMART (/launch/link), ucp
+// as a SMART app of a GP system (/launch/smart), delegated sign-in as an
+// OpenID Connect relying party (/auth/oidc/{name}/…: NHS CIS2 for staff,
+// NHS login for patients under its own rules, NHSLogin), the development
+// sign-in page (/auth/signin, --dev only), the patient picker after a staff
+// sign-in (/auth/patient) and sign-out (/auth/signout).
 //
 // It lives under auth/ because each door is authentication: it verifies who
 // the person is (a launcher's signed assertion, the development issuer's
@@ -63,8 +66,9 @@ type TokenVerifier interface {
 	Verify(ctx context.Context, raw string) (*auth.Principal, error)
 }
 
-// DevMinter mints a development token (devissuer.Issuer.Mint, wrapped).
-type DevMinter func(role auth.Role, user, name, org, patient string) (string, error)
+// DevMinter mints a development token (devissuer.Issuer.Mint, wrapped);
+// proofing is a patient's identity_proofing_level (P5, P9), "" for staff.
+type DevMinter func(role auth.Role, user, name, org, patient, proofing string) (string, error)
 
 // Config configures the doors.
 type Config struct {
@@ -140,6 +144,9 @@ func New(cfg Config) (*Doors, error) {
 	for _, sp := range cfg.SignIn {
 		if sp.Name == "" || sp.Issuer == "" || sp.ClientID == "" || (sp.ClientSecret == "" && sp.Key == nil) {
 			return nil, errors.New("launch: a sign-in provider needs a name, issuer, client id and a secret or key")
+		}
+		if !sp.Patients && (len(sp.Vectors) > 0 || len(sp.StepUpVectors) > 0 || sp.UserInfo) {
+			return nil, fmt.Errorf("launch: %s: vectors of trust and userinfo claims are read for patients' sign-in only", sp.Name)
 		}
 		if !sp.Patients && cfg.Staff == nil {
 			return nil, fmt.Errorf("launch: staff sign-in with %s needs Staff, the verifier of its ID tokens", sp.Issuer)

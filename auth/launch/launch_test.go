@@ -51,6 +51,7 @@ type harness struct {
 	svc      *service.Service
 	handler  http.Handler // the doors' engine, for in-process benchmarks
 	launcher *smart.Client
+	sessions *session.Manager
 }
 
 // journal passes events to the real audit sink and keeps them for the
@@ -159,8 +160,8 @@ func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frame
 		Sessions: mgr, Patients: svc, Launchers: launchers, Replay: state, Exists: authstate.ErrExists,
 		Agreements: &auth.StoreAgreements{Store: st}, Operator: "X26", Roles: roles, Journal: j,
 		LinkURL: root + "/launch/link", Dev: true,
-		DevMint: func(role auth.Role, user, name, org, patient string) (string, error) {
-			tok, err := dev.Mint(devissuer.TokenRequest{Role: role, User: user, Name: name, Org: org, Patient: patient})
+		DevMint: func(role auth.Role, user, name, org, patient, proofing string) (string, error) {
+			tok, err := dev.Mint(devissuer.TokenRequest{Role: role, User: user, Name: name, Org: org, Patient: patient, Proofing: proofing})
 			if err != nil {
 				return "", err
 			}
@@ -179,6 +180,7 @@ func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frame
 	doors.Routes(e)
 	// The landing page is the web app's; this one says who is signed in
 	// on which patient.
+	mgr = lc.Sessions // an option may give the sessions a clock of its own
 	app := e.Group("/app", mgr.Middleware())
 	app.GET("/patients/:id", func(c *gin.Context) {
 		p := auth.FromContext(c.Request.Context())
@@ -206,7 +208,7 @@ func newHarnessOn(t testing.TB, serve func(http.Handler) string, tls bool, frame
 		c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(`<!doctype html><title>landing</title><p id="who">`+html.EscapeString(who)+
 			`</p><script>if (parent !== window) parent.postMessage(document.getElementById("who").textContent, "*")</script>`))
 	})
-	return &harness{svc: svc, handler: e, root: root, linkURL: root + "/launch/link", key: key, other: other, events: j, patient: patient, launcher: launcher}
+	return &harness{svc: svc, handler: e, root: root, linkURL: root + "/launch/link", key: key, other: other, events: j, patient: patient, launcher: launcher, sessions: mgr}
 }
 
 func joanClaims() launch.LinkClaims {

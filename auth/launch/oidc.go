@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,20 @@ type SignInProvider struct {
 	// HTTPClient talks to the provider; default a client with a 10 s
 	// timeout.
 	HTTPClient *http.Client
+
+	// Vectors, when set, are sent as the vtr request parameter (NHS
+	// login's vectors of trust, a JSON array) and the ID token's vot must
+	// be one of them. StepUpVectors are sent instead by a step-up
+	// (/auth/oidc/{Name}/start?step=p9): NHS login's P9 vectors.
+	Vectors, StepUpVectors []string
+	// IDTokenAlgs are the signature algorithms an ID token may carry;
+	// default auth.SigningAlgorithms (NHS login: RS512 only).
+	IDTokenAlgs []string
+	// UserInfo says the person's claims (NHS login: nhs_number,
+	// identity_proofing_level, birthdate, email) come from the userinfo
+	// endpoint, called with the access token; its sub must be the ID
+	// token's.
+	UserInfo bool
 
 	mu       sync.Mutex
 	provider *oidc.Provider
@@ -95,6 +110,10 @@ type pending struct {
 	Verifier string `json:"verifier"`
 	ReturnTo string `json:"returnTo"`
 	Browser  string `json:"browser"` // the form cookie of the browser that started it
+	// Vectors are the vtr sent: the vot must be one of them.
+	Vectors []string `json:"vectors,omitempty"`
+	// StepUp says the sign-in asked again for P9, keeping ReturnTo.
+	StepUp bool `json:"stepUp,omitempty"`
 }
 
 const (
@@ -121,11 +140,28 @@ func (d *Doors) callbackURL(name string) string {
 	return d.cfg.Origin + "/auth/oidc/" + url.PathEscape(name) + "/callback"
 }
 
-// oidcStart sends the browser to the provider.
+// oidcStart sends the browser to the provider. With step=p9 it asks
+// again for the provider's StepUpVectors (a P5 patient proving who they
+// are) and comes back to return_to, a local path only.
 func (d *Doors) oidcStart(c *gin.Context) {
 	sp := d.provider(c.Param("name"))
 	if sp == nil {
 		d.render(c.Writer, http.StatusNotFound, page{Title: "Page not found"})
+		return
+	}
+	vectors, stepUp := sp.Vectors, false
+	switch c.Query("step") {
+	case "":
+	case "p9":
+		if len(sp.StepUpVectors) == 0 {
+			d.render(c.Writer, http.StatusBadRequest, page{Title: "This sign-in cannot check your identity further",
+				Lead: "Sign in again from the sign-in page.", Links: []link{{Href: d.cfg.Sessions.SignInURL(""), Text: "Sign in"}}})
+			return
+		}
+		vectors, stepUp = sp.StepUpVectors, true
+	default:
+		d.render(c.Writer, http.StatusBadRequest, page{Title: "The sign-in link is not right",
+			Lead: "Sign in again from the sign-in page.", Links: []link{{Href: d.cfg.Sessions.SignInURL(""), Text: "Sign in"}}})
 		return
 	}
 	ctx := c.Request.Context()
@@ -136,7 +172,7 @@ func (d *Doors) oidcStart(c *gin.Context) {
 	}
 	state, nonce, verifier := auth.NewJTI(), auth.NewJTI(), oauth2.GenerateVerifier()
 	pd := pending{Provider: sp.Name, Nonce: nonce, Verifier: verifier, ReturnTo: session.LocalPath(c.Query("return_to")),
-		Browser: d.cfg.Sessions.FormToken(c.Writer)}
+		Browser: d.cfg.Sessions.FormToken(c.Writer), Vectors: vectors, StepUp: stepUp}
 	if c.Query("return_to") == "" {
 		pd.ReturnTo = ""
 	}
@@ -145,7 +181,23 @@ func (d *Doors) oidcStart(c *gin.Context) {
 		d.failed(c, nil, err)
 		return
 	}
-	c.Redirect(http.StatusSeeOther, sp.oauth(p, d.callbackURL(sp.Name)).AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)))
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
+	if len(vectors) > 0 {
+		vtr, _ := json.Marshal(vectors)
+		opts = append(opts, oauth2.SetAuthURLParam("vtr", string(vtr)))
+	}
+	c.Redirect(http.StatusSeeOther, sp.oauth(p, d.callbackURL(sp.Name)).AuthCodeURL(state, opts...))
+}
+
+// StepUpPath is where a page sends a patient signed in below P9 to prove
+// who they are at the provider named name (NHS login: "nhslogin"), coming
+// back to returnTo (a local path) when done.
+func StepUpPath(name, returnTo string) string {
+	q := url.Values{"step": {"p9"}}
+	if returnTo != "" {
+		q.Set("return_to", session.LocalPath(returnTo))
+	}
+	return "/auth/oidc/" + url.PathEscape(name) + "/start?" + q.Encode()
 }
 
 // oidcCallback finishes a sign-in: the code exchanged with its PKCE
@@ -195,7 +247,11 @@ func (d *Doors) oidcCallback(c *gin.Context) {
 		return
 	}
 	raw, _ := tok.Extra("id_token").(string)
-	idt, err := p.Verifier(&oidc.Config{ClientID: sp.ClientID, SupportedSigningAlgs: auth.SigningAlgorithms, Now: d.cfg.Now}).Verify(ctx, raw)
+	algs := sp.IDTokenAlgs
+	if len(algs) == 0 {
+		algs = auth.SigningAlgorithms
+	}
+	idt, err := p.Verifier(&oidc.Config{ClientID: sp.ClientID, SupportedSigningAlgs: algs, Now: d.cfg.Now}).Verify(ctx, raw)
 	if err != nil {
 		d.signInFailed(c, sp, http.StatusUnauthorized, "ID token: "+err.Error())
 		return
@@ -207,8 +263,13 @@ func (d *Doors) oidcCallback(c *gin.Context) {
 	var l session.Launch
 	var rf *refusal
 	if sp.Patients {
-		l, rf = d.patientSignIn(ctx, sp, idt)
+		var cl personClaims
+		if cl, rf = sp.claims(ctx, p, tok, idt, pd.Vectors); rf == nil {
+			l, rf = d.patientSignIn(ctx, sp, idt, cl)
+		}
 	} else {
+		// Staff are mapped from the ID token alone, as a Bearer token of
+		// the same issuer is.
 		l, rf = d.staffSignIn(ctx, raw)
 	}
 	if rf != nil {
@@ -228,7 +289,9 @@ func (d *Doors) oidcCallback(c *gin.Context) {
 		d.failed(c, nil, err)
 		return
 	}
-	if pd.ReturnTo != "" && l.User.Role != auth.RolePatient {
+	// A patient lands on their own record, unless they stepped up from a
+	// page of theirs: back to where they were.
+	if pd.ReturnTo != "" && (l.User.Role != auth.RolePatient || pd.StepUp) {
 		c.Redirect(http.StatusSeeOther, pd.ReturnTo)
 		return
 	}
@@ -262,24 +325,82 @@ func (d *Doors) staffSignIn(ctx context.Context, raw string) (session.Launch, *r
 	return session.Launch{User: &q}, nil
 }
 
+// personClaims are the claims a patient's sign-in reads: from the ID
+// token, and from userinfo where the provider keeps them there.
+type personClaims struct {
+	Subject   string `json:"sub"`
+	NHSNumber string `json:"nhs_number"`
+	Proofing  string `json:"identity_proofing_level"`
+	Birthdate string `json:"birthdate"`
+	Email     string `json:"email"`
+	Name      string `json:"name"`
+	Given     string `json:"given_name"`
+	Family    string `json:"family_name"`
+	VOT       string `json:"vot"`
+}
+
+// fill takes from o what c lacks.
+func (c *personClaims) fill(o personClaims) {
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{{&c.NHSNumber, o.NHSNumber}, {&c.Proofing, o.Proofing}, {&c.Birthdate, o.Birthdate},
+		{&c.Email, o.Email}, {&c.Name, o.Name}, {&c.Given, o.Given}, {&c.Family, o.Family}} {
+		if *f.dst == "" {
+			*f.dst = f.src
+		}
+	}
+}
+
+// claims reads the person's claims: the ID token's, the vot checked
+// against the vectors asked for, and, for a provider that keeps them
+// there, userinfo's, whose sub must be the ID token's (else the answer
+// could be about someone else).
+func (sp *SignInProvider) claims(ctx context.Context, p *oidc.Provider, tok *oauth2.Token, idt *oidc.IDToken, vectors []string) (personClaims, *refusal) {
+	var cl personClaims
+	if err := idt.Claims(&cl); err != nil {
+		return cl, refuse(http.StatusUnauthorized, "You could not be signed in", "The sign-in did not finish. Start again from the sign-in page.",
+			"ID token claims: %v", err)
+	}
+	if len(vectors) > 0 && !slices.Contains(vectors, cl.VOT) {
+		return cl, refuse(http.StatusForbidden, "NHS login did not confirm your identity as ucp asked",
+			"NHS login signed you in at a different level of identity checking from the one ucp asked for, so ucp cannot accept the sign-in. Start again from the sign-in page; if it keeps happening, call the ucp service desk.",
+			"vot %q is not one of the vectors requested %v", cl.VOT, vectors)
+	}
+	if !sp.UserInfo {
+		return cl, nil
+	}
+	ui, err := p.UserInfo(oidc.ClientContext(ctx, sp.client()), oauth2.StaticTokenSource(tok))
+	if err != nil {
+		return cl, refuse(http.StatusServiceUnavailable, "You could not be signed in",
+			"ucp could not get your details from NHS login. Try again in a minute.", "userinfo: %v", err)
+	}
+	var more personClaims
+	if err := ui.Claims(&more); err != nil || ui.Subject != idt.Subject {
+		return cl, refuse(http.StatusUnauthorized, "You could not be signed in",
+			"NHS login's answers about you did not agree with each other, so ucp cannot accept the sign-in. Start again from the sign-in page.",
+			"userinfo sub %q is not the ID token's %q (%v)", ui.Subject, idt.Subject, err)
+	}
+	cl.fill(more)
+	return cl, nil
+}
+
 // patientScopes are what a patient's session may do: their own record.
 const patientScopes = "openid fhirUser launch/patient patient/*.rs patient/QuestionnaireResponse.cu"
 
 // patientSignIn binds an NHS login person to their own record, found by
-// the NHS number the ID token carries; only at proofing level P9 (NHS
-// login's highest, which identifies the person).
-func (d *Doors) patientSignIn(ctx context.Context, sp *SignInProvider, idt *oidc.IDToken) (session.Launch, *refusal) {
-	var cl struct {
-		NHSNumber string `json:"nhs_number"`
-		Proofing  string `json:"identity_proofing_level"`
-		Name      string `json:"name"`
-		Given     string `json:"given_name"`
-		Family    string `json:"family_name"`
-	}
-	if err := idt.Claims(&cl); err != nil || !profiles.ValidNHSNumber(cl.NHSNumber) || cl.Proofing != "P9" {
+// the NHS number the provider traced (never typed by the person, never
+// shown back to them) and, when the provider gives one, the same date of
+// birth as the record. Their proofing level goes with the session: P9
+// sees plan content, P5 may only start their answers (patientplan); the
+// lower of identity_proofing_level and the vot's level, and P5 when
+// neither says.
+func (d *Doors) patientSignIn(ctx context.Context, sp *SignInProvider, idt *oidc.IDToken, cl personClaims) (session.Launch, *refusal) {
+	level := proofingLevel(cl.Proofing, cl.VOT)
+	if !profiles.ValidNHSNumber(cl.NHSNumber) || level == "" {
 		return session.Launch{}, refuse(http.StatusForbidden, "NHS login could not confirm who you are",
-			"To see your care plan, your NHS login must be fully verified (NHS number and identity checked). You can do this in the NHS App.",
-			"no valid nhs_number at proofing level P9 (got %q, %q)", cl.NHSNumber, cl.Proofing)
+			"To use ucp, your NHS login must have at least your NHS number and basic identity checked. You can do this in the NHS App, or at access.login.nhs.uk.",
+			"no valid nhs_number at proofing level P5 or P9 (got %d digits, level %q, vot %q)", len(cl.NHSNumber), cl.Proofing, cl.VOT)
 	}
 	pt, err := d.findPatient(ctx, cl.NHSNumber)
 	if errors.Is(err, errNoRecord) || errors.Is(err, errManyRecords) {
@@ -289,14 +410,49 @@ func (d *Doors) patientSignIn(ctx context.Context, sp *SignInProvider, idt *oidc
 	if err != nil {
 		return session.Launch{}, refuse(http.StatusServiceUnavailable, "You could not be signed in", "Something went wrong at ucp. Try again in a minute.", "%v", err)
 	}
+	if cl.Birthdate != "" && pt.BirthDate != "" && cl.Birthdate != pt.BirthDate {
+		// The NHS number found a record of someone else's date of birth: a
+		// wrong match must not show anyone a plan.
+		return session.Launch{NHSNumber: cl.NHSNumber}, refuse(http.StatusForbidden, "Your details do not match ucp's record",
+			"The details NHS login holds for you do not match ucp's record, so ucp cannot show it to you. Ask your GP practice to check your details.",
+			"NHS login's birthdate does not match the record's")
+	}
 	sc, _ := auth.ParseScopes(patientScopes)
 	name := cl.Name
 	if name == "" {
 		name = strings.TrimSpace(cl.Given + " " + cl.Family)
 	}
 	return session.Launch{User: &auth.Principal{Issuer: idt.Issuer, Subject: idt.Subject, UserID: idt.Subject, Name: name,
-		Role: auth.RolePatient, Patient: pt.ID, FHIRUser: "Patient/" + pt.ID, ClientID: sp.ClientID, Scopes: sc},
+		Role: auth.RolePatient, Patient: pt.ID, FHIRUser: "Patient/" + pt.ID, ClientID: sp.ClientID, Scopes: sc, IdentityProofing: level},
 		PatientID: pt.ID, NHSNumber: cl.NHSNumber}, nil
+}
+
+// proofingLevel is the identity proofing a sign-in establishes: the lower
+// of the claim and the vot's first component (a vot of P5.Cp.Cd beside a
+// claim of P9 is a P5 sign-in; a provider that sends no vot leaves the
+// claim alone); P5 when the claim is missing; "" for P0 or anything
+// unknown, which ucp does not admit.
+func proofingLevel(claim, vot string) string {
+	rank := map[string]int{"P5": 5, "P9": 9}
+	if claim == "" {
+		claim = "P5"
+	}
+	a, ok := rank[claim]
+	if !ok {
+		return ""
+	}
+	if vot != "" {
+		v, _, _ := strings.Cut(vot, ".")
+		b, ok := rank[v]
+		if !ok {
+			return ""
+		}
+		a = min(a, b)
+	}
+	if a == 9 {
+		return session.ProofingP9
+	}
+	return session.ProofingP5
 }
 
 // clientAssertion is ucp's private_key_jwt at the provider's token

@@ -59,6 +59,12 @@ func (d *Doors) devForm(c *gin.Context, status int, returnTo, problem string, pr
 		{"admin", "Administrator"}, {"patient", "Patient (their own plan)"}} {
 		opts = append(opts, option{Value: r.v, Text: r.t, Selected: r.v == role})
 	}
+	proofing := get("proofing", session.ProofingP9)
+	var levels []option
+	for _, l := range []struct{ v, t string }{{session.ProofingP9, "P9: identity verified"},
+		{session.ProofingP5, "P5: basic checks only"}} {
+		levels = append(levels, option{Value: l.v, Text: l.t, Selected: l.v == proofing})
+	}
 	p := page{
 		Title: "Development sign-in",
 		Lead:  "This server runs in development mode: pick who you are. A real server signs people in through NHS CIS2 or NHS login.",
@@ -70,6 +76,7 @@ func (d *Doors) devForm(c *gin.Context, status int, returnTo, problem string, pr
 				{Name: "name", Label: "Name", Value: get("name", "Dr Dev Clinician")},
 				{Name: "org", Label: "Organisation (ODS code)", Value: get("org", "F84012")},
 				{Name: "nhs_number", Label: "Patient's NHS number", Hint: "Required for a patient; for staff, optional (you can pick the patient next)", Value: get("nhs_number", "")},
+				{Name: "proofing", Label: "Patient's NHS login identity level", Hint: "For a patient only, as NHS login would say: P9 sees and sends their plan, P5 may only start their answers", Options: levels},
 			}},
 	}
 	if problem != "" {
@@ -99,7 +106,7 @@ func (d *Doors) devSignIn(c *gin.Context) {
 		return
 	}
 	f := map[string]string{}
-	for _, k := range []string{"role", "user", "name", "org", "nhs_number", "return_to"} {
+	for _, k := range []string{"role", "user", "name", "org", "nhs_number", "proofing", "return_to"} {
 		f[k] = strings.TrimSpace(r.PostForm.Get(k))
 	}
 	returnTo := f["return_to"]
@@ -121,6 +128,20 @@ func (d *Doors) devSignIn(c *gin.Context) {
 		d.devForm(c, http.StatusBadRequest, returnTo, "a patient signs in to their own record: enter their NHS number", f)
 		return
 	}
+	// A patient's level as NHS login would send it; a form without one is
+	// P5, as a sign-in that does not say is.
+	proofing := ""
+	if role == auth.RolePatient {
+		switch f["proofing"] {
+		case session.ProofingP9, session.ProofingP5:
+			proofing = f["proofing"]
+		case "":
+			proofing = session.ProofingP5
+		default:
+			d.devForm(c, http.StatusBadRequest, returnTo, "choose the patient's identity level from the list", f)
+			return
+		}
+	}
 	var patientID string
 	if nhs != "" {
 		if !profiles.ValidNHSNumber(nhs) {
@@ -138,7 +159,7 @@ func (d *Doors) devSignIn(c *gin.Context) {
 		}
 		patientID = p.ID
 	}
-	raw, err := d.cfg.DevMint(role, f["user"], f["name"], f["org"], patientID)
+	raw, err := d.cfg.DevMint(role, f["user"], f["name"], f["org"], patientID, proofing)
 	if err != nil {
 		d.devForm(c, http.StatusBadRequest, returnTo, err.Error(), f)
 		return

@@ -178,3 +178,45 @@ func TestSignOut(t *testing.T) {
 		t.Errorf("after sign-out the page answered %d to %q, want 303 to sign-in", got.status, got.location)
 	}
 }
+
+// TestDevSignInProofing: the development page signs a patient in at P9 or
+// P5, so the P5 path can be seen without NHS login; a form that does not
+// say is P5, as a sign-in that does not say is.
+func TestDevSignInProofing(t *testing.T) {
+	h := newHarness(t)
+	signin := h.root + "/auth/signin"
+	for _, tc := range []struct {
+		name, role, proofing string
+		status               int
+		want                 string // the session's level
+	}{
+		{"a verified patient", "patient", "P9", 303, "P9"},
+		{"a P5 patient", "patient", "P5", 303, "P5"},
+		{"a patient whose form does not say", "patient", "", 303, "P5"},
+		{"a level NHS login does not have", "patient", "P7", 400, ""},
+		{"staff carry none", "clinical", "P9", 303, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := client(t)
+			f := url.Values{"role": {tc.role}, "user": {"p1"}, "name": {"Ann Smith"}, "org": {"F84012"}, "nhs_number": {nhsJoan}}
+			if tc.proofing != "" {
+				f.Set("proofing", tc.proofing)
+			}
+			f.Set("csrf_token", formToken(t, c, signin))
+			a := do(t, c, "POST", h.root+"/auth/signin/dev", f)
+			if a.status != tc.status {
+				t.Fatalf("status %d, want %d:\n%s", a.status, tc.status, a.body)
+			}
+			if tc.status != 303 {
+				return
+			}
+			s, ok := h.session(t, c)
+			if !ok {
+				t.Fatal("no session")
+			}
+			if got := s.Launch.User.IdentityProofing; got != tc.want {
+				t.Errorf("session proofing %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -15,7 +15,12 @@
 // state in a [State] (auth/authstate), keyed by a hash of the id, so a copy
 // of that database does not hand out live cookies, and sessions survive a
 // restart. A session ends 30 minutes after its last use or 12 hours after it
-// began, whichever is first.
+// began, whichever is first (NHS login has no session management of its
+// own, so these are a patient's limits too).
+//
+// A patient's session keeps their NHS login identity proofing level in
+// auth.Principal.IdentityProofing for every request: P9, or P5 when the
+// sign-in said anything else or nothing.
 package session
 
 import (
@@ -190,6 +195,7 @@ type principal struct {
 	Scopes                          string
 	IDAssurance                     int
 	AuthAssurance                   string
+	IdentityProofing                string `json:",omitempty"`
 }
 
 func fromPrincipal(p *auth.Principal) principal {
@@ -197,7 +203,7 @@ func fromPrincipal(p *auth.Principal) principal {
 		Issuer: p.Issuer, Subject: p.Subject, UserID: p.UserID, Name: p.Name, Role: p.Role,
 		RoleCode: p.RoleCode, RoleName: p.RoleName, RoleID: p.RoleID, Org: p.Org, Activity: p.Activity,
 		ClientID: p.ClientID, Patient: p.Patient, FHIRUser: p.FHIRUser, Scopes: p.Scopes.String(),
-		IDAssurance: p.IDAssurance, AuthAssurance: p.AuthAssurance,
+		IDAssurance: p.IDAssurance, AuthAssurance: p.AuthAssurance, IdentityProofing: p.IdentityProofing,
 	}
 }
 
@@ -210,8 +216,24 @@ func (p principal) principal() (*auth.Principal, error) {
 		Issuer: p.Issuer, Subject: p.Subject, UserID: p.UserID, Name: p.Name, Role: p.Role,
 		RoleCode: p.RoleCode, RoleName: p.RoleName, RoleID: p.RoleID, Org: p.Org, Activity: p.Activity,
 		ClientID: p.ClientID, Patient: p.Patient, FHIRUser: p.FHIRUser, Scopes: sc,
-		IDAssurance: p.IDAssurance, AuthAssurance: p.AuthAssurance,
+		IDAssurance: p.IDAssurance, AuthAssurance: p.AuthAssurance, IdentityProofing: proofing(p.Role, p.IdentityProofing),
 	}, nil
+}
+
+// Identity proofing levels of NHS login (identity_proofing_level).
+const (
+	ProofingP5 = "P5" // medium: basic identity information checked
+	ProofingP9 = "P9" // high: identity verified, which plan content needs
+)
+
+// proofing is the level a session of role carries: a patient whose
+// sign-in did not say counts as P5, never as verified, since plan content
+// shown to the wrong person cannot be taken back.
+func proofing(role auth.Role, level string) string {
+	if role == auth.RolePatient && level != ProofingP9 {
+		return ProofingP5
+	}
+	return level
 }
 
 func randomToken() string {
@@ -242,6 +264,7 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	u := *l.User
 	u.Patient = l.PatientID
+	u.IdentityProofing = proofing(u.Role, u.IdentityProofing)
 	u.Scopes = append(auth.Scopes(nil), l.User.Scopes...)
 	l.User = &u
 	now := m.cfg.Now()

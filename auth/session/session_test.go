@@ -315,3 +315,61 @@ func TestFrameAncestorsMustBeOrigins(t *testing.T) {
 		}
 	}
 }
+
+func TestPatientProofing(t *testing.T) {
+	pat := func(level string) *auth.Principal {
+		return &auth.Principal{Subject: "nhs-login-1", Role: auth.RolePatient, Patient: "p1", FHIRUser: "Patient/p1", IdentityProofing: level}
+	}
+	staff := clinician()
+	for _, tc := range []struct {
+		name string
+		user *auth.Principal
+		want string
+	}{
+		{"a verified patient stays P9", pat("P9"), "P9"},
+		{"a P5 patient stays P5", pat("P5"), "P5"},
+		{"a patient whose sign-in did not say counts as P5", pat(""), "P5"},
+		{"an unknown level counts as P5", pat("P7"), "P5"},
+		{"staff carry no proofing level", staff, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := newManager(t, Config{})
+			s, c := start(t, m, Launch{User: tc.user, PatientID: "p1", Door: DoorSignIn})
+			got, ok := m.Current(withCookie(c))
+			if !ok {
+				t.Fatal("no session")
+			}
+			if diff := cmp.Diff([]string{tc.want, tc.want}, []string{s.Launch.User.IdentityProofing, got.Launch.User.IdentityProofing}); diff != "" {
+				t.Errorf("proofing at start and restored (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// FuzzLocalPath checks that whatever a return_to holds, LocalPath gives a
+// path a browser resolves on this server: never another host, never a
+// scheme, so a sign-in cannot be turned into an open redirect.
+func FuzzLocalPath(f *testing.F) {
+	for _, s := range []string{"/app/patients/p1?tab=plan", "//evil.example/", "/\\evil.example", "https://evil.example", "/app/\r\n",
+		"javascript:alert(1)", "/%2F%2Fevil.example", "/.//evil.example", " /evil", "/\x00x", "/app/#frag", "\t//evil.example"} {
+		f.Add(s)
+	}
+	base, _ := url.Parse("https://ucp.example/auth/oidc/nhslogin/callback")
+	f.Fuzz(func(t *testing.T, in string) {
+		got := LocalPath(in)
+		if got != in && got != "/app/" {
+			t.Fatalf("LocalPath(%q) = %q: neither the path nor /app/", in, got)
+		}
+		if !strings.HasPrefix(got, "/") || strings.HasPrefix(got, "//") || strings.ContainsAny(got, "\\\r\n\t") {
+			t.Fatalf("LocalPath(%q) = %q, not a local path", in, got)
+		}
+		// A browser drops tabs and newlines and treats \ as /; then resolves.
+		u, err := url.Parse(got)
+		if err != nil {
+			t.Fatalf("LocalPath(%q) = %q does not parse: %v", in, got, err)
+		}
+		if r := base.ResolveReference(u); r.Host != "ucp.example" || r.Scheme != "https" {
+			t.Fatalf("LocalPath(%q) = %q leads to %s", in, got, r)
+		}
+	})
+}

@@ -47,7 +47,7 @@ func (lf *launchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&lf.SignInSecretFile, "signin-client-secret-file", "", "a `FILE` holding ucp's client secret at --signin-issuer")
 	fs.StringVar(&lf.NHSLoginIssuer, "nhslogin-issuer", "", "patients sign in with this NHS login issuer `URL`")
 	fs.StringVar(&lf.NHSLoginClientID, "nhslogin-client-id", "", "ucp's client `ID` at --nhslogin-issuer")
-	fs.StringVar(&lf.NHSLoginKeyFile, "nhslogin-key", "", "ucp's private key at --nhslogin-issuer (private_key_jwt), a PEM `FILE`")
+	fs.StringVar(&lf.NHSLoginKeyFile, "nhslogin-key", "", "ucp's RSA private key at --nhslogin-issuer (private_key_jwt, signed RS512), a PKCS #8 PEM `FILE`")
 	fs.StringVar(&lf.LaunchersFile, "launchers", "", "JSON `FILE` of the GP systems trusted to launch ucp as a SMART app (/launch/smart): name, iss, client_id, client_secret_file or key_file, roles")
 }
 
@@ -75,12 +75,15 @@ func (lf *launchFlags) signIn(cfg serveConfig, sec *security) ([]*launch.SignInP
 		if _, err := os.Stat(lf.NHSLoginKeyFile); err != nil {
 			return nil, nil, fmt.Errorf("--nhslogin-key: %w", err)
 		}
-		key, err := auth.LoadOrCreateSigningKey(lf.NHSLoginKeyFile, "RS256")
+		key, err := auth.LoadOrCreateSigningKey(lf.NHSLoginKeyFile, launch.NHSLoginAlgorithm)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--nhslogin-key: %w", err)
 		}
-		providers = append(providers, &launch.SignInProvider{Name: "nhslogin", Label: "Sign in with NHS login (patients)", Issuer: lf.NHSLoginIssuer,
-			ClientID: lf.NHSLoginClientID, Key: key, Scopes: []string{"profile"}, Patients: true})
+		sp, err := launch.NHSLogin("nhslogin", lf.NHSLoginIssuer, lf.NHSLoginClientID, key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--nhslogin-key: %w", err)
+		}
+		providers = append(providers, sp)
 	}
 	if sec.dev != nil && len(providers) == 0 {
 		// Development: the same relying party against the development
@@ -216,8 +219,8 @@ func mountLaunch(ctx context.Context, cfg serveConfig, e *gin.Engine, public str
 		}
 		dev := sec.dev
 		lc.Dev, lc.DevVerify = true, sec.verifier
-		lc.DevMint = func(role auth.Role, user, name, org, patient string) (string, error) {
-			tok, err := dev.Mint(devissuer.TokenRequest{Role: role, User: user, Name: name, Org: org, Patient: patient, TTL: session.AbsoluteTimeout})
+		lc.DevMint = func(role auth.Role, user, name, org, patient, proofing string) (string, error) {
+			tok, err := dev.Mint(devissuer.TokenRequest{Role: role, User: user, Name: name, Org: org, Patient: patient, Proofing: proofing, TTL: session.AbsoluteTimeout})
 			if err != nil {
 				return "", err
 			}
