@@ -3,6 +3,7 @@ package nrl
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -248,6 +249,24 @@ func MasterFor(base, planID string, version int64) string {
 // MasterFor: pointers of every version of one plan share it.
 func planOfMaster(base, planID string) string {
 	return fmt.Sprintf("%s/CarePlan/%s/_history/", strings.TrimSuffix(base, "/"), planID)
+}
+
+// PlanOfMaster returns the plan id a masterIdentifier made by MasterFor
+// names, "" when it is not one of this service's (another base URL, or not
+// a plan version's URL).
+func PlanOfMaster(base, master string) string {
+	rest, ok := strings.CutPrefix(master, strings.TrimSuffix(base, "/")+"/CarePlan/")
+	if !ok {
+		return ""
+	}
+	id, version, ok := strings.Cut(rest, "/_history/")
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return ""
+	}
+	if _, err := strconv.ParseInt(version, 10, 64); err != nil {
+		return ""
+	}
+	return id
 }
 
 // DocumentPath is the path below the FHIR base of the PDF of the approval

@@ -281,12 +281,13 @@ func startNRL(ctx context.Context, c nrlConfig, svc *service.Service, api *rest.
 	r.stop = stop
 	go func() {
 		defer close(r.done)
-		// Plans approved while publishing was off are published now; a
-		// failure is logged, and the next start tries again.
+		// Plans approved while publishing was off are published now, and
+		// the pointers of plans no longer shared are removed; a failure is
+		// logged, and the next start tries again.
 		if n, err := nrl.Backfill(runCtx, svc, c.pointer(base), time.Now()); err != nil {
-			log.Error("NRL backfill of plans approved while publishing was off failed", "err", err, "queued", n)
+			log.Error("NRL backfill of what changed while publishing was off failed", "err", err, "queued", n)
 		} else if n > 0 {
-			log.Info("NRL backfill: queued plans approved while publishing was off", "queued", n)
+			log.Info("NRL backfill: queued jobs for what changed while publishing was off", "queued", n)
 		}
 		pub.Run(runCtx)
 	}()
