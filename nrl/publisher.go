@@ -355,13 +355,21 @@ func (p *Publisher) sweep(ctx context.Context, j *Job, ptr *Pointer) error {
 }
 
 // dynamicTo says whether an earlier pointer of a plan is the dynamic
-// pointer the job would send: the same URL, always serving the current
-// version.
+// pointer the job would send: the same content items at the same URLs,
+// always serving the current version. One with other items (published
+// before --nrl-structured changed) is
+// superseded.
 func dynamicTo(have, want *Pointer) bool {
-	if len(have.Content) == 0 || len(want.Content) == 0 || want.Stability() != StabilityDynamic {
+	if len(want.Content) == 0 || want.Stability() != StabilityDynamic || have.Stability() != StabilityDynamic || len(have.Content) != len(want.Content) {
 		return false
 	}
-	return have.Stability() == StabilityDynamic && have.Content[0].Attachment.URL == want.Content[0].Attachment.URL
+	for i := range want.Content {
+		h, w := have.Content[i].Attachment, want.Content[i].Attachment
+		if h.URL != w.URL || h.ContentType != w.ContentType {
+			return false
+		}
+	}
+	return true
 }
 
 // stale says why a publish job must not be sent ("" when it must): its
