@@ -49,7 +49,9 @@ type Config struct {
 	// DirStorage's, used when Storage is nil.
 	Dir string
 	// Storage keeps the jobs' state and files; nil means DirStorage{Dir}.
-	// A shared one (pgexport) lets every node answer for every job.
+	// A shared one (pgexport) lets every node answer for every job. The
+	// Manager owns it: New (when it fails) and Close close it if it is an
+	// io.Closer.
 	Storage Storage
 	// Workers is how many jobs run at once; default 1. MaxQueued bounds
 	// the jobs waiting (a kick-off beyond it is refused); default
@@ -130,7 +132,7 @@ func New(cfg Config) (*Manager, error) {
 	m := &Manager{cfg: cfg, log: cfg.Logger, ctx: ctx, stop: stop, queue: make(chan *job, cfg.MaxQueued), jobs: map[string]*job{}, st: cfg.Storage}
 	if err := m.load(); err != nil {
 		stop()
-		return nil, err
+		return nil, errors.Join(err, m.closeStorage())
 	}
 	m.expire()
 	for range cfg.Workers {
@@ -151,6 +153,13 @@ func New(cfg Config) (*Manager, error) {
 func (m *Manager) Close() error {
 	m.stop()
 	m.wg.Wait()
+	return m.closeStorage()
+}
+
+func (m *Manager) closeStorage() error {
+	if c, ok := m.st.(io.Closer); ok {
+		return c.Close()
+	}
 	return nil
 }
 
