@@ -127,8 +127,8 @@ func publishShared(ctx context.Context, svc BackfillService, cfg PointerConfig, 
 			return queued, err
 		}
 		nhs := nhsNumberOf(d.Patient)
-		if nhs == "" || careplan.Deceased(d.Patient) {
-			continue
+		if nhs == "" {
+			continue // nothing to publish under (a dead patient's plan is not Shared)
 		}
 		j := &Job{Kind: KindPublish, Status: "requested", Patient: resource.Str(d.Patient, "id"), NHSNumber: nhs,
 			PlanID: pv.ID, PlanVersion: pv.VersionID, Authored: now.UTC(),
