@@ -128,6 +128,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAnswerError$$' -fuzztime $(FUZZTIME) ./nrl/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSMTPURL$$' -fuzztime $(FUZZTIME) ./notify/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSPRequest$$' -fuzztime $(FUZZTIME) ./nrl/
+	$(GO) test -run '^$$' -fuzz '^FuzzPlanOfMaster$$' -fuzztime $(FUZZTIME) ./nrl/
 
 clean:
 	rm -rf bin data

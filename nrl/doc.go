@@ -29,9 +29,15 @@
 // overtaken while NRL was away (by a newer version, or a revocation) is
 // finished without sending. JobGuard keeps clients (a clinician may write
 // Tasks) from writing jobs. Documents serves what a pointer names: the PDF
-// (RenderPDF) of the approval's Composition, while it is the plan's current
-// shared version. StatusOperation is $nrl-status, the failed and pending
-// jobs.
+// (RenderPDF) of the approval's Composition and, with
+// PointerConfig.Structured, the FHIR document (its $document Bundle), while
+// it is the plan's current shared version. StatusOperation is $nrl-status,
+// the failed and pending jobs.
+//
+// Backfill, at start, publishes the plans shared now that have no job and
+// queues a removal for each plan with a pointer recorded that is no longer
+// shared (Withdraw); the publisher also deletes a pointer of its own it
+// finds on NRL for a plan no longer shared (Shared).
 //
 // NRL gives every POST a new pointer id, so a blind retry after a timeout
 // would make a duplicate. Before creating, the publisher searches its own

@@ -49,7 +49,15 @@ func newWorld(t testing.TB) *world {
 // newWorldStability is newWorld publishing pointers of this stability.
 func newWorldStability(t testing.TB, stability string) *world {
 	t.Helper()
-	sb := nrltest.Start(t)
+	return newWorldPointers(t, stability, false)
+}
+
+// newWorldPointers is newWorld publishing pointers of this stability, with
+// the FHIR document as a second content item when structured (to a sandbox
+// that accepts it).
+func newWorldPointers(t testing.TB, stability string, structured bool) *world {
+	t.Helper()
+	sb := nrltest.StartWith(t, nrltest.Options{Structured: structured})
 	st, reg := resttest.OpenStore(t), resttest.NewRegistry(t)
 	plans, err := careplan.New(careplan.Config{Store: st, Registry: reg, Validator: careplan.NewValidator(st, reg)})
 	if err != nil {
@@ -58,8 +66,8 @@ func newWorldStability(t testing.TB, stability string) *world {
 	w := &world{t: t, sandbox: sb, now: time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return w.now }
 	outbox := &nrl.Outbox{Next: plans, Store: st, Now: clock,
-		Pointer: nrl.PointerConfig{ODS: ods, PracticeSetting: nrl.DefaultPracticeSetting, BaseURL: base, Stability: stability}}
-	w.svc, err = service.New(service.Config{Store: st, Registry: reg, WriteInterceptor: outbox, ReadInterceptor: plans})
+		Pointer: nrl.PointerConfig{ODS: ods, PracticeSetting: nrl.DefaultPracticeSetting, BaseURL: base, Stability: stability, Structured: structured}}
+	w.svc, err = service.New(service.Config{Store: st, Registry: reg, WriteInterceptor: outbox, ReadInterceptor: plans, Operations: plans.Operations()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
+	"ucp/fhir/service"
 	"ucp/store"
 )
 
@@ -243,9 +245,18 @@ type Reader interface {
 // through for the approval of a plan's current version.
 const maxApprovals = 1000
 
+// Operator invokes FHIR operations as the caller in the context;
+// *service.Service is one.
+type Operator interface {
+	Operation(ctx context.Context, req *service.OperationRequest) (*service.OperationResult, error)
+}
+
 // Documents serves what a pointer points to.
 type Documents struct {
 	Reader Reader
+	// Ops runs Composition/{id}/$document for the FHIR document; without it
+	// only the PDF is served.
+	Ops Operator
 }
 
 // Load reads the approval's Composition and its patient as the caller in
@@ -355,6 +366,58 @@ func writePDF(w http.ResponseWriter, d Document) error {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Cache-Control", "no-store")
+	_, err = w.Write(b)
+	return err
+}
+
+// Bundle is the FHIR document of a loaded approval: the Bundle of
+// Composition/{id}/$document, run through the service as the caller in ctx
+// (authorised and audited as that operation); base is the FHIR base its
+// fullUrls are under.
+func (ds Documents) Bundle(ctx context.Context, d Document, base string) ([]byte, error) {
+	if ds.Ops == nil {
+		return nil, outcome.Errorf(outcome.NotFound, "this service does not serve the FHIR document of a pointer")
+	}
+	res, err := ds.Ops.Operation(ctx, &service.OperationRequest{Name: "document", Method: http.MethodGet,
+		Type: "Composition", ID: resource.Str(d.Composition, "id"), Query: url.Values{}, Base: strings.TrimSuffix(base, "/")})
+	if err != nil {
+		return nil, err
+	}
+	if res.Status != http.StatusOK || len(res.Body) == 0 {
+		return nil, fmt.Errorf("nrl: Composition/%s/$document answered %d", resource.Str(d.Composition, "id"), res.Status)
+	}
+	return res.Body, nil
+}
+
+// ServeDocument answers a GET of a static pointer's structured content
+// item with the FHIR document of the approval whose Composition is id:
+// while it is the plan's current shared version, as ServePDF.
+func (ds Documents) ServeDocument(w http.ResponseWriter, r *http.Request, composition, base string) error {
+	d, err := ds.Load(r.Context(), composition)
+	if err != nil {
+		return err
+	}
+	return ds.writeBundle(w, r, d, base)
+}
+
+// ServeCurrentDocument answers a GET of a dynamic pointer's structured
+// content item with the FHIR document of the plan's current approved
+// version.
+func (ds Documents) ServeCurrentDocument(w http.ResponseWriter, r *http.Request, plan, base string) error {
+	d, err := ds.LoadCurrent(r.Context(), plan)
+	if err != nil {
+		return err
+	}
+	return ds.writeBundle(w, r, d, base)
+}
+
+func (ds Documents) writeBundle(w http.ResponseWriter, r *http.Request, d Document, base string) error {
+	b, err := ds.Bundle(r.Context(), d, base)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", ContentFHIR)
 	w.Header().Set("Cache-Control", "no-store")
 	_, err = w.Write(b)
 	return err

@@ -3,6 +3,7 @@ package nrl
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -18,6 +19,8 @@ const (
 	ExtensionStability  = "https://fhir.nhs.uk/England/StructureDefinition/Extension-England-ContentStability"
 	ExtensionRetrieval  = "https://fhir.nhs.uk/England/StructureDefinition/Extension-England-NRLRetrievalMechanism"
 	SystemURI           = "urn:ietf:rfc:3986"
+	FormatUnstructured  = "urn:nhs-ic:unstructured"
+	FormatStructured    = "urn:nhs-ic:structured"
 	CategoryCarePlan    = "734163000"
 	categoryCarePlanTxt = "Care plan"
 )
@@ -189,6 +192,12 @@ type PointerConfig struct {
 	ASID string
 	// Stability is StabilityStatic (the default, "") or StabilityDynamic.
 	Stability string
+	// Structured adds the FHIR document as a second content item
+	// (urn:nhs-ic:structured). Off by default: NRL's published producer
+	// specification enumerates only unstructured and record-contact
+	// formats, so NRL refuses it unless the onboarding agreed structured
+	// content.
+	Structured bool
 }
 
 // Content stabilities (England-NRLContentStability): a static pointer's URL
@@ -250,6 +259,24 @@ func planOfMaster(base, planID string) string {
 	return fmt.Sprintf("%s/CarePlan/%s/_history/", strings.TrimSuffix(base, "/"), planID)
 }
 
+// PlanOfMaster returns the plan id a masterIdentifier made by MasterFor
+// names, "" when it is not one of this service's (another base URL, or not
+// a plan version's URL).
+func PlanOfMaster(base, master string) string {
+	rest, ok := strings.CutPrefix(master, strings.TrimSuffix(base, "/")+"/CarePlan/")
+	if !ok {
+		return ""
+	}
+	id, version, ok := strings.Cut(rest, "/_history/")
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return ""
+	}
+	if _, err := strconv.ParseInt(version, 10, 64); err != nil {
+		return ""
+	}
+	return id
+}
+
 // DocumentPath is the path below the FHIR base of the PDF of the approval
 // whose Composition is id: the URL of a static pointer.
 func DocumentPath(composition string) string { return "_nrl/pdf/" + composition }
@@ -258,31 +285,63 @@ func DocumentPath(composition string) string { return "_nrl/pdf/" + composition 
 // current approved version: the URL of a dynamic pointer.
 func CurrentPath(plan string) string { return "_nrl/plan/" + plan }
 
-// Build returns the pointer to an approved plan version: a static pointer to
-// the PDF rendered from the approval's Composition, or with cfg.Stability
-// dynamic a pointer to the PDF of the plan's current approved version. NRL's producer
-// specification accepts unstructured documents (and contact details) only,
-// so the FHIR document (Composition/{id}/$document) is not a content item.
-// With cfg.ASID the document is retrieved through the Spine Secure Proxy
-// (an ssp:// URL and the ASID in context.related), else directly over HTTPS
-// with the API's Bearer tokens.
+// StructuredPath is the path below the FHIR base of the FHIR document
+// (the $document Bundle) of the approval whose Composition is id: the URL
+// of a static pointer's structured content item.
+func StructuredPath(composition string) string { return "_nrl/fhir/" + composition }
+
+// CurrentStructuredPath is the path below the FHIR base of the FHIR
+// document of a plan's current approved version: the URL of a dynamic
+// pointer's structured content item.
+func CurrentStructuredPath(plan string) string { return "_nrl/plan-fhir/" + plan }
+
+// Content types of a pointer's content items.
+const (
+	ContentPDF  = "application/pdf"
+	ContentFHIR = "application/fhir+json"
+)
+
+// Build returns the pointer to an approved plan version, with two content
+// items: the PDF rendered from the approval's Composition (unstructured),
+// which every NRL consumer can show, and the same approval as a FHIR
+// document, the Bundle of Composition/{id}/$document (structured), which a
+// consumer system can read into its own record, when cfg.Structured. A static pointer's URLs name the approval; with cfg.Stability
+// dynamic they name the plan and serve its current approved version. With
+// cfg.ASID the documents are retrieved through the Spine Secure Proxy (ssp://
+// URLs and the ASID in context.related), else directly over HTTPS with the
+// API's Bearer tokens.
 func Build(cfg PointerConfig, pv PlanVersion) *Pointer {
 	ods := &Identifier{System: SystemODS, Value: cfg.ODS}
 	base := strings.TrimSuffix(cfg.BaseURL, "/")
-	u := base + "/" + DocumentPath(pv.Composition)
+	pdfURL, fhirURL := base+"/"+DocumentPath(pv.Composition), base+"/"+StructuredPath(pv.Composition)
 	stability := Coding{System: SystemStability, Code: StabilityStatic, Display: "Static"}
 	desc := recordTypes[pv.Type] + ", approved version " + fmt.Sprint(pv.Version)
 	if cfg.dynamic() {
-		u = base + "/" + CurrentPath(pv.PlanID)
+		pdfURL, fhirURL = base+"/"+CurrentPath(pv.PlanID), base+"/"+CurrentStructuredPath(pv.PlanID)
 		stability = Coding{System: SystemStability, Code: StabilityDynamic, Display: "Dynamic"}
 		desc = recordTypes[pv.Type] + ", its current approved version"
 	}
 	retrieval := Coding{System: SystemRetrieval, Code: "Direct", Display: "Direct"}
 	var related []Reference
 	if cfg.ASID != "" {
-		u = "ssp://" + u[strings.Index(u, "://")+3:]
+		ssp := func(u string) string { return "ssp://" + u[strings.Index(u, "://")+3:] }
+		pdfURL, fhirURL = ssp(pdfURL), ssp(fhirURL)
 		retrieval = Coding{System: SystemRetrieval, Code: "SSP", Display: "Spine Secure Proxy"}
 		related = []Reference{{Identifier: &Identifier{System: SystemASID, Value: cfg.ASID}}}
+	}
+	item := func(contentType, u string, format Coding) Content {
+		return Content{
+			Attachment: Attachment{ContentType: contentType, URL: u, Title: recordTypes[pv.Type], Creation: pv.Approved},
+			Format:     format,
+			Extension: []Extension{
+				{URL: ExtensionStability, ValueCodeableConcept: &Concept{Coding: []Coding{stability}}},
+				{URL: ExtensionRetrieval, ValueCodeableConcept: &Concept{Coding: []Coding{retrieval}}},
+			},
+		}
+	}
+	content := []Content{item(ContentPDF, pdfURL, Coding{System: SystemFormat, Code: FormatUnstructured, Display: "Unstructured Document"})}
+	if cfg.Structured {
+		content = append(content, item(ContentFHIR, fhirURL, Coding{System: SystemFormat, Code: FormatStructured, Display: "Structured Document"}))
 	}
 	return &Pointer{
 		ResourceType:     "DocumentReference",
@@ -296,17 +355,21 @@ func Build(cfg PointerConfig, pv PlanVersion) *Pointer {
 		Author:           []Reference{{Identifier: ods}},
 		Custodian:        Reference{Identifier: ods},
 		Description:      desc,
-		Content: []Content{{
-			Attachment: Attachment{ContentType: "application/pdf", URL: u, Title: recordTypes[pv.Type], Creation: pv.Approved},
-			Format:     Coding{System: SystemFormat, Code: "urn:nhs-ic:unstructured", Display: "Unstructured Document"},
-			Extension: []Extension{
-				{URL: ExtensionStability, ValueCodeableConcept: &Concept{Coding: []Coding{stability}}},
-				{URL: ExtensionRetrieval, ValueCodeableConcept: &Concept{Coding: []Coding{retrieval}}},
-			},
-		}},
+		Content:          content,
 		Context: Context{
 			PracticeSetting: Concept{Coding: []Coding{{System: SystemSNOMED, Code: cfg.PracticeSetting, Display: practiceSettings[cfg.PracticeSetting]}}},
 			Related:         related,
 		},
 	}
+}
+
+// ContentOf returns the pointer's content item of a content type, nil when
+// it has none.
+func (p *Pointer) ContentOf(contentType string) *Content {
+	for i := range p.Content {
+		if p.Content[i].Attachment.ContentType == contentType {
+			return &p.Content[i]
+		}
+	}
+	return nil
 }

@@ -27,6 +27,9 @@ type Service interface {
 	Read(ctx context.Context, typ, id string) (*store.Version, error)
 	Find(ctx context.Context, typ, query string, limit int) ([]store.Version, error)
 	Write(ctx context.Context, w *service.Write) (*service.Result, error)
+	// Visible reads a resource as the principal in ctx would see it: the
+	// publisher asks whether a plan is still shared (Shared).
+	Visible(ctx context.Context, typ, id string) (*store.Version, error)
 }
 
 // Sender is what the publisher needs of NRL; *Client is one.
@@ -295,6 +298,10 @@ func (p *Publisher) send(ctx context.Context, j *Job) error {
 				return nil
 			case strings.HasPrefix(ptr.Master(), plan):
 				replaces = append(replaces, RelatesTo{Code: "replaces", Target: Reference{Type: "DocumentReference", Identifier: &Identifier{Value: ptr.ID}}})
+			default:
+				if err := p.sweep(ctx, j, &ptr); err != nil {
+					return err
+				}
 			}
 		}
 		send := *j.Pointer
@@ -311,9 +318,14 @@ func (p *Publisher) send(ctx context.Context, j *Job) error {
 			return err
 		}
 		for _, ptr := range mine {
-			// A removal takes the pointers of the plan's versions before
-			// it, never one of a later re-approval.
-			if j.Kind == KindRemove && (!strings.HasPrefix(ptr.Master(), plan) || versionOf(ptr.Master(), plan) >= j.PlanVersion) {
+			// A removal takes the pointers of the plan's versions up to
+			// its own (the version that stopped sharing it, or for one
+			// queued at start the version last published), never one of a
+			// later re-approval.
+			if j.Kind == KindRemove && (!strings.HasPrefix(ptr.Master(), plan) || versionOf(ptr.Master(), plan) > j.PlanVersion) {
+				if err := p.sweep(ctx, j, &ptr); err != nil {
+					return err
+				}
 				continue
 			}
 			if err := p.cfg.NRL.Delete(ctx, j.ID, ptr.ID); err != nil {
@@ -325,14 +337,39 @@ func (p *Publisher) send(ctx context.Context, j *Job) error {
 	return &APIError{Status: 400, Diagnostics: "unknown job kind " + j.Kind}
 }
 
+// sweep deletes a pointer of this service's found on NRL for another plan
+// of the patient when that plan is no longer shared: one left behind by a
+// revocation, withdrawal or death while publishing was off, or by a job
+// that failed for good. A pointer of another service, or of a plan still
+// shared, is left alone.
+func (p *Publisher) sweep(ctx context.Context, j *Job, ptr *Pointer) error {
+	plan := PlanOfMaster(p.cfg.BaseURL, ptr.Master())
+	if plan == "" || plan == j.PlanID {
+		return nil
+	}
+	shared, err := Shared(ctx, p.cfg.Service, plan)
+	if err != nil || shared {
+		return err
+	}
+	return p.cfg.NRL.Delete(ctx, j.ID, ptr.ID)
+}
+
 // dynamicTo says whether an earlier pointer of a plan is the dynamic
-// pointer the job would send: the same URL, always serving the current
-// version.
+// pointer the job would send: the same content items at the same URLs,
+// always serving the current version. One with other items (published
+// before --nrl-structured changed) is
+// superseded.
 func dynamicTo(have, want *Pointer) bool {
-	if len(have.Content) == 0 || len(want.Content) == 0 || want.Stability() != StabilityDynamic {
+	if len(want.Content) == 0 || want.Stability() != StabilityDynamic || have.Stability() != StabilityDynamic || len(have.Content) != len(want.Content) {
 		return false
 	}
-	return have.Stability() == StabilityDynamic && have.Content[0].Attachment.URL == want.Content[0].Attachment.URL
+	for i := range want.Content {
+		h, w := have.Content[i].Attachment, want.Content[i].Attachment
+		if h.URL != w.URL || h.ContentType != w.ContentType {
+			return false
+		}
+	}
+	return true
 }
 
 // stale says why a publish job must not be sent ("" when it must): its

@@ -52,14 +52,17 @@ type SSP struct {
 	// Prefix is the path of the FHIR base (e.g. "/fhir"): the SSP forwards
 	// the pointer's URL, which is below it.
 	Prefix string
-	Now    func() time.Time
+	// Base is the absolute FHIR base URL, for the fullUrls of the FHIR
+	// document.
+	Base string
+	Now  func() time.Time
 }
 
 var (
 	asidHeader = regexp.MustCompile(`^\d{12}$`)
 	// sspRequest is what a pointer's URL may be below the base: nothing
 	// else is served on the SSP listener.
-	docPath = regexp.MustCompile(`^/_nrl/(pdf|plan)/([A-Za-z0-9\-.]{1,64})$`)
+	docPath = regexp.MustCompile(`^/_nrl/(pdf|plan|fhir|plan-fhir)/([A-Za-z0-9\-.]{1,64})$`)
 )
 
 // sspCaller is what the SSP's JWT and headers say about who is asking.
@@ -72,8 +75,8 @@ type sspCaller struct {
 	Patient      string // requesting_patient: an NHS number, for patient access
 }
 
-// ServeHTTP answers a retrieval through the SSP: the PDF, or an
-// OperationOutcome that names no patient data.
+// ServeHTTP answers a retrieval through the SSP: the PDF or the FHIR
+// document, or an OperationOutcome that names no patient data.
 func (s *SSP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	kind, id, caller, err := s.check(r)
 	if err != nil {
@@ -82,7 +85,7 @@ func (s *SSP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := auth.NewContext(r.Context(), caller.principal())
 	load := s.Docs.Load
-	if kind == "plan" {
+	if kind == "plan" || kind == "plan-fhir" {
 		load = s.Docs.LoadCurrent
 	}
 	d, err := load(ctx, id)
@@ -95,17 +98,21 @@ func (s *SSP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		outcome.Write(w, err)
 		return
 	}
-	b, err := RenderPDF(d)
+	contentType, render := ContentPDF, func() ([]byte, error) { return RenderPDF(d) }
+	if kind == "fhir" || kind == "plan-fhir" {
+		contentType, render = ContentFHIR, func() ([]byte, error) { return s.Docs.Bundle(ctx, d, s.Base) }
+	}
+	b, err := render()
 	if err != nil {
 		outcome.Write(w, err)
 		return
 	}
 	// The document is disclosed only once its disclosure is on record.
-	if err := s.audit(r, caller, d); err != nil {
+	if err := s.audit(r, caller, d, contentType); err != nil {
 		outcome.Write(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(b)
 }
@@ -215,7 +222,7 @@ func (c *sspCaller) principal() *auth.Principal {
 // audit records a document served through the SSP (DICOM Export), with
 // the trace id, the requesting system, organisation and user or patient,
 // and the version of the plan served.
-func (s *SSP) audit(r *http.Request, c *sspCaller, d Document) error {
+func (s *SSP) audit(r *http.Request, c *sspCaller, d Document, contentType string) error {
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
@@ -248,7 +255,8 @@ func (s *SSP) audit(r *http.Request, c *sspCaller, d Document) error {
 		"entity": []any{
 			map[string]any{"what": map[string]any{"identifier": map[string]any{"system": "https://fhir.nhs.uk/Id/ssp-trace-id", "value": c.TraceID}},
 				"name": "Ssp-TraceID"},
-			map[string]any{"what": map[string]any{"reference": "CarePlan/" + plan.ID + "/_history/" + plan.Version}, "name": "version served"},
+			map[string]any{"what": map[string]any{"reference": "CarePlan/" + plan.ID + "/_history/" + plan.Version}, "name": "version served",
+				"description": "served as " + contentType},
 			map[string]any{"what": map[string]any{"reference": "Composition/" + resource.Str(d.Composition, "id")}},
 			map[string]any{"what": map[string]any{"reference": "Patient/" + pat},
 				"type": map[string]any{"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"}},

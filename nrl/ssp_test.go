@@ -113,13 +113,17 @@ type sspWorld struct {
 func newSSPWorld(t *testing.T) *sspWorld { return newSSPWorldStability(t, nrl.StabilityStatic) }
 
 func newSSPWorldStability(t *testing.T, stability string) *sspWorld {
-	w := newWorldStability(t, stability)
+	return newSSPWorldPointers(t, stability, false)
+}
+
+func newSSPWorldPointers(t *testing.T, stability string, structured bool) *sspWorld {
+	w := newWorldPointers(t, stability, structured)
 	ca := newCA(t, "Test Spine CA")
 	cfg, err := nrl.SSPTLSConfig(ca.pem, ca.issue(t, "ucp", x509.ExtKeyUsageServerAuth))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(&nrl.SSP{Docs: nrl.Documents{Reader: w.svc}, Audit: w.svc, ASID: ourASID, Prefix: "/fhir"})
+	srv := httptest.NewUnstartedServer(&nrl.SSP{Docs: nrl.Documents{Reader: w.svc, Ops: w.svc}, Audit: w.svc, ASID: ourASID, Prefix: "/fhir", Base: base})
 	srv.TLS = cfg
 	srv.StartTLS()
 	t.Cleanup(srv.Close)

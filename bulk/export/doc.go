@@ -64,10 +64,13 @@
 //
 // Jobs run in the background, Config.Workers at a time (others queue, at
 // most Config.MaxQueued), reading the store a page at a time by its stable
-// cursor, so memory does not grow with the export. Each job lives in a
-// directory under Config.Dir: job.json (its state, rewritten atomically)
-// and its files. At start the Manager reloads them: completed and failed
-// jobs keep answering; a job a restart interrupted is reported failed.
+// cursor, so memory does not grow with the export. Jobs and their files
+// are kept by a Storage: DirStorage, a directory per job under Config.Dir
+// (job.json, its state rewritten atomically, and its files), or a shared
+// one (package pgexport) that every node on one database answers from. At
+// start the Manager reloads them: completed and failed jobs keep
+// answering; a job a restart interrupted is reported failed (with a shared
+// storage, once its node has not rewritten it for three heartbeats).
 // Finished jobs and their files are removed Config.Expiry after they
 // finish. Close cancels running jobs (they are then failed, "interrupted
 // by shutdown") and waits for them.

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -63,6 +62,10 @@ type job struct {
 	// Warnings are the parts of a lenient request that were not honoured.
 	Warnings []string `json:"warnings,omitempty"`
 	Failure  string   `json:"failure,omitempty"`
+	// Beat is when the state was last written: a node rewrites its open
+	// jobs' state every heartbeat, so that other nodes can tell a job
+	// whose node stopped.
+	Beat time.Time `json:"beat,omitzero"`
 
 	principal *auth.Principal
 	written   atomic.Int64
@@ -159,7 +162,7 @@ func (m *Manager) kickoff(ctx context.Context, r *service.OperationRequest) (int
 	if err := m.parse(ctx, r, j, strict); err != nil {
 		return 0, nil, err
 	}
-	if err := m.save(j); err != nil {
+	if err := m.create(ctx, j); err != nil {
 		return 0, nil, outcome.Errorf(outcome.Internal, "saving export job: %v", err)
 	}
 	m.mu.Lock()
@@ -169,7 +172,9 @@ func (m *Manager) kickoff(ctx context.Context, r *service.OperationRequest) (int
 		m.mu.Unlock()
 	default:
 		m.mu.Unlock()
-		os.RemoveAll(m.jobDir(j.ID))
+		if err := m.st.Remove(ctx, j.ID); err != nil {
+			m.log.Error("export: removing a job refused", "job", j.ID, "err", err)
+		}
 		return 0, nil, outcome.Errorf(outcome.Conflict, "too many export jobs are waiting; try again later")
 	}
 	r.ResponseHeader.Set("Content-Location", statusURL(r.Base, j.ID))

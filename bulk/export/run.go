@@ -1,14 +1,11 @@
 package export
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -72,7 +69,9 @@ func (m *Manager) run(j *job) {
 	}
 	m.mu.Unlock()
 	if deleted {
-		os.RemoveAll(m.jobDir(j.ID))
+		if err := m.st.Remove(m.ctx, j.ID); err != nil {
+			m.log.Error("export: removing a deleted job", "job", j.ID, "err", err)
+		}
 		return
 	}
 	if err != nil {
@@ -89,11 +88,8 @@ func (m *Manager) run(j *job) {
 // removeFiles removes a failed job's partial files; its state stays, to
 // answer its status until it expires.
 func (m *Manager) removeFiles(j *job) {
-	entries, _ := os.ReadDir(m.jobDir(j.ID))
-	for _, e := range entries {
-		if e.Name() != stateFile {
-			os.Remove(filepath.Join(m.jobDir(j.ID), e.Name()))
-		}
+	if err := m.st.RemoveFiles(m.ctx, j.ID); err != nil {
+		m.log.Error("export: removing a failed job's files", "job", j.ID, "err", err)
 	}
 }
 
@@ -112,7 +108,7 @@ func (m *Manager) export(ctx context.Context, j *job) error {
 			}
 		}
 	}
-	x := &exporter{m: m, j: j, dir: m.jobDir(j.ID), out: map[string]*output{}}
+	x := &exporter{m: m, j: j, ctx: ctx, out: map[string]*output{}}
 	defer x.closeAll()
 	var err error
 	x.base, err = m.baseWhere(j)
@@ -172,7 +168,7 @@ func (m *Manager) baseWhere(j *job) ([]store.Clause, error) {
 type exporter struct {
 	m       *Manager
 	j       *job
-	dir     string
+	ctx     context.Context // the job's, for the storage
 	base    []store.Clause
 	filters map[string][][]store.Clause
 	out     map[string]*output
@@ -185,8 +181,7 @@ type exporter struct {
 type output struct {
 	typ   string
 	n     int // files of the type so far
-	f     *os.File
-	w     *bufio.Writer
+	f     FileWriter
 	count int
 }
 
@@ -438,8 +433,7 @@ func (x *exporter) emit(ctx context.Context, v *store.Version) error {
 		}
 		line = buf.Bytes()
 	}
-	o.w.Write(line)
-	if err := o.w.WriteByte('\n'); err != nil {
+	if _, err := o.f.Write(append(line, '\n')); err != nil {
 		return err
 	}
 	o.count++
@@ -459,11 +453,11 @@ func (x *exporter) output(typ string) (*output, error) {
 	}
 	if o.f == nil {
 		o.n++
-		f, err := os.OpenFile(filepath.Join(x.dir, fileName(typ, o.n)), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		f, err := x.m.st.CreateFile(x.ctx, x.j.ID, fileName(typ, o.n))
 		if err != nil {
 			return nil, err
 		}
-		o.f, o.w, o.count = f, bufio.NewWriterSize(f, 256<<10), 0
+		o.f, o.count = f, 0
 	}
 	return o, nil
 }
@@ -474,8 +468,8 @@ func (x *exporter) close(typ string) error {
 	if o == nil || o.f == nil {
 		return nil
 	}
-	err := errors.Join(o.w.Flush(), o.f.Sync(), o.f.Close())
-	o.f, o.w = nil, nil
+	err := o.f.Commit()
+	o.f = nil
 	if err != nil {
 		return err
 	}
@@ -503,7 +497,14 @@ func (x *exporter) finish() error {
 	}
 	oo := outcome.New(issues...).JSON()
 	name := fileName("OperationOutcome", 1)
-	if err := os.WriteFile(filepath.Join(x.dir, name), append(oo, '\n'), 0o600); err != nil {
+	f, err := x.m.st.CreateFile(x.ctx, x.j.ID, name)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(oo, '\n')); err != nil {
+		return errors.Join(err, f.Abort())
+	}
+	if err := f.Commit(); err != nil {
 		return err
 	}
 	x.errFiles = append(x.errFiles, file{Type: "OperationOutcome", Name: name, Count: 1})

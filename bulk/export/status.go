@@ -2,9 +2,8 @@ package export
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +48,7 @@ func (m *Manager) callersJob(r *Request) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.lookup(r.Params["job"], owner)
+	return m.lookup(r.Context(), r.Params["job"], owner)
 }
 
 // handleStatus answers GET _bulk/{job}: 202 while queued or running, the
@@ -118,11 +117,13 @@ func (m *Manager) handleDelete(w http.ResponseWriter, r *Request) error {
 	j.deleted = true
 	running := j.cancel != nil
 	if running {
-		j.cancel() // the worker removes the directory when it stops
+		j.cancel() // the worker removes the job when it stops
 	}
 	m.mu.Unlock()
-	if !running {
-		if err := os.RemoveAll(m.jobDir(j.ID)); err != nil {
+	// With a shared storage the job may run on another node: removing it
+	// from the storage is what stops it there (its next write is refused).
+	if !running || m.st.Shared() {
+		if err := m.st.Remove(r.Context(), j.ID); err != nil {
 			return outcome.Errorf(outcome.Internal, "removing export job: %v", err)
 		}
 	}
@@ -163,17 +164,15 @@ func (m *Manager) handleFile(w http.ResponseWriter, r *Request) error {
 			return err
 		}
 	}
-	fh, err := os.Open(filepath.Join(m.jobDir(j.ID), name))
-	if err != nil {
+	fh, err := m.st.OpenFile(r.Context(), j.ID, name)
+	if errors.Is(err, ErrGone) {
 		return outcome.Errorf(outcome.NotFound, "export job %s has no file %q", j.ID, name)
-	}
-	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
+	} else if err != nil {
 		return err
 	}
+	defer fh.Close()
 	w.Header().Set("Content-Type", "application/fhir+ndjson")
 	w.Header().Set("Cache-Control", "no-store")
-	http.ServeContent(w, r.Request, "", st.ModTime(), fh)
+	http.ServeContent(w, r.Request, "", fh.ModTime(), fh)
 	return nil
 }

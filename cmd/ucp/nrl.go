@@ -42,9 +42,11 @@ type nrlConfig struct {
 	CertKeyFile     string
 	PracticeSetting string
 	Stability       string
-	Horizon         time.Duration
-	Poll            time.Duration
-	Backoff         time.Duration
+	// Structured: the FHIR document as a second content item.
+	Structured bool
+	Horizon    time.Duration
+	Poll       time.Duration
+	Backoff    time.Duration
 	// SSP: retrieval through the Spine Secure Proxy, on its own listener.
 	SSPAddr    string
 	SSPCA      string
@@ -64,6 +66,7 @@ func addNRLFlags(fs *flag.FlagSet, c *nrlConfig) {
 	fs.StringVar(&c.CertKeyFile, "nrl-cert-key", "", "the private key of --nrl-cert, a PEM `FILE`")
 	fs.StringVar(&c.PracticeSetting, "nrl-practice-setting", nrl.DefaultPracticeSetting, "England-PracticeSetting SNOMED `CODE` of the pointers' context (default Palliative care service)")
 	fs.StringVar(&c.Stability, "nrl-stability", nrl.StabilityStatic, "`static`: each pointer names one approved version and is superseded at the next; dynamic: one pointer per plan whose URL always serves the current approved version")
+	fs.BoolVar(&c.Structured, "nrl-structured", false, "add the FHIR document (Composition/$document, application/fhir+json, format urn:nhs-ic:structured) as a second content item of each pointer, beside the PDF; only where the NRL onboarding agreed structured content (the published producer specification allows unstructured only)")
 	fs.DurationVar(&c.Horizon, "nrl-horizon", nrl.DefaultHorizon, "how long a job is retried while NRL is unreachable before it fails (`duration`)")
 	fs.DurationVar(&c.Poll, "nrl-poll", nrl.DefaultPoll, "how often the publisher looks for due jobs (`duration`)")
 	fs.StringVar(&c.SSPAddr, "ssp-addr", "", "serve the pointers' documents to the Spine Secure Proxy on this `HOST:PORT` (mutual TLS; with --nrl-asid, --ssp-ca, --ssp-cert and --ssp-key)")
@@ -75,7 +78,7 @@ func addNRLFlags(fs *flag.FlagSet, c *nrlConfig) {
 
 // pointer is what the pointers say about this service.
 func (c nrlConfig) pointer(base string) nrl.PointerConfig {
-	return nrl.PointerConfig{ODS: c.ODS, PracticeSetting: c.PracticeSetting, BaseURL: base, ASID: c.ASID, Stability: c.Stability}
+	return nrl.PointerConfig{ODS: c.ODS, PracticeSetting: c.PracticeSetting, BaseURL: base, ASID: c.ASID, Stability: c.Stability, Structured: c.Structured}
 }
 
 // check refuses a configuration NRL would refuse, before the server starts.
@@ -136,7 +139,7 @@ func startSSP(ctx context.Context, c nrlConfig, svc *service.Service, api *rest.
 		return nil, nil, fmt.Errorf("--ssp-addr: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           &nrl.SSP{Docs: nrl.Documents{Reader: api.Service()}, Audit: svc, ASID: c.ASID, Prefix: u.Path},
+		Handler:           &nrl.SSP{Docs: nrl.Documents{Reader: api.Service(), Ops: api.Service()}, Audit: svc, ASID: c.ASID, Prefix: u.Path, Base: base},
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -244,7 +247,10 @@ func startNRL(ctx context.Context, c nrlConfig, svc *service.Service, api *rest.
 	if err != nil {
 		return nil, err
 	}
-	docs := nrl.Documents{Reader: api.Service()}
+	docs := nrl.Documents{Reader: api.Service(), Ops: api.Service()}
+	if err := registerNRLDocuments(api, docs); err != nil {
+		return nil, err
+	}
 	err = api.RegisterEndpoint(rest.Endpoint{Method: http.MethodGet, Path: nrl.DocumentPath("{composition}"),
 		Handler: func(w http.ResponseWriter, r *rest.EndpointRequest) error {
 			id := r.Params["composition"]
@@ -281,17 +287,45 @@ func startNRL(ctx context.Context, c nrlConfig, svc *service.Service, api *rest.
 	r.stop = stop
 	go func() {
 		defer close(r.done)
-		// Plans approved while publishing was off are published now; a
-		// failure is logged, and the next start tries again.
+		// Plans approved while publishing was off are published now, and
+		// the pointers of plans no longer shared are removed; a failure is
+		// logged, and the next start tries again.
 		if n, err := nrl.Backfill(runCtx, svc, c.pointer(base), time.Now()); err != nil {
-			log.Error("NRL backfill of plans approved while publishing was off failed", "err", err, "queued", n)
+			log.Error("NRL backfill of what changed while publishing was off failed", "err", err, "queued", n)
 		} else if n > 0 {
-			log.Info("NRL backfill: queued plans approved while publishing was off", "queued", n)
+			log.Info("NRL backfill: queued jobs for what changed while publishing was off", "queued", n)
 		}
 		pub.Run(runCtx)
 	}()
-	log.Info("NRL publishing on", "url", c.URL, "ods", c.ODS, "practice_setting", c.PracticeSetting, "stability", c.Stability, "ssp", c.ASID != "", "auth", c.TokenURL != "")
+	log.Info("NRL publishing on", "url", c.URL, "ods", c.ODS, "practice_setting", c.PracticeSetting, "stability", c.Stability, "structured", c.Structured, "ssp", c.ASID != "", "auth", c.TokenURL != "")
 	return r, nil
+}
+
+// registerNRLDocuments serves the FHIR documents pointers name (their
+// structured content items) to Bearer tokens: a static pointer's, of one
+// approval, and a dynamic pointer's, of the plan's current approved
+// version. Both are served whatever --nrl-structured says, so pointers
+// published before a change of it keep working.
+func registerNRLDocuments(api *rest.Server, docs nrl.Documents) error {
+	err := api.RegisterEndpoint(rest.Endpoint{Method: http.MethodGet, Path: nrl.StructuredPath("{composition}"),
+		Handler: func(w http.ResponseWriter, r *rest.EndpointRequest) error {
+			id := r.Params["composition"]
+			if err := r.Authorize(rest.Access{Interaction: "read", Type: "Composition", ID: id}); err != nil {
+				return err
+			}
+			return docs.ServeDocument(w, r.Request, id, r.Base)
+		}})
+	if err != nil {
+		return err
+	}
+	return api.RegisterEndpoint(rest.Endpoint{Method: http.MethodGet, Path: nrl.CurrentStructuredPath("{plan}"),
+		Handler: func(w http.ResponseWriter, r *rest.EndpointRequest) error {
+			id := r.Params["plan"]
+			if err := r.Authorize(rest.Access{Interaction: "read", Type: "CarePlan", ID: id}); err != nil {
+				return err
+			}
+			return docs.ServeCurrentDocument(w, r.Request, id, r.Base)
+		}})
 }
 
 // runNRL is `ucp nrl status`, the open and failed jobs of a store, and `ucp
@@ -360,6 +394,7 @@ func runNRLSandbox(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:9090", "listen on `HOST:PORT`")
 	spec := fs.String("spec", os.Getenv(nrltest.SpecEnv), "NRL's producer OpenAPI specification, `FILE` (default $"+nrltest.SpecEnv+")")
+	structured := fs.Bool("structured", false, "also accept structured content items (urn:nhs-ic:structured), for ucp serve --nrl-structured")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -370,7 +405,7 @@ func runNRLSandbox(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "ucp nrl sandbox: give --spec FILE (../shared/specs/nrl-producer.yaml) or set "+nrltest.SpecEnv)
 		return 2
 	}
-	sb, err := nrltest.Listen(ctx, *spec, *addr, slog.New(slog.NewTextHandler(stderr, nil)))
+	sb, err := nrltest.ListenWith(ctx, *spec, *addr, slog.New(slog.NewTextHandler(stderr, nil)), nrltest.Options{Structured: *structured})
 	if err != nil {
 		fmt.Fprintln(stderr, "ucp nrl sandbox:", err)
 		return 1

@@ -306,9 +306,16 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	if exportDir == "" {
 		exportDir = filepath.Join(cfg.dataDir(), "exports")
 	}
+	exportStorage, err := openExportStorage(ctx, cfg, exportDir)
+	if err != nil {
+		ln.Close()
+		sink.Close()
+		st.Close()
+		return nil, err
+	}
 	exports, err := export.New(export.Config{
 		Store: st, Registry: reg, Types: reg.Types(), Authorizer: sec.authorizer(), ReadInterceptor: plans,
-		Dir: exportDir, Expiry: cfg.ExportExpiry, Logger: log,
+		Dir: exportDir, Storage: exportStorage, Expiry: cfg.ExportExpiry, Logger: log,
 	})
 	if err != nil {
 		ln.Close()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -111,47 +109,9 @@ func TestTwoProcessesOneDatabase(t *testing.T) {
 	if !ok {
 		t.Skip("against PostgreSQL only (make test-postgres)")
 	}
-	bin := filepath.Join(t.TempDir(), "ucp")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	iss, aud, roles := sharedIssuer(t)
-	start := func(name string) node {
-		dir := filepath.Join(t.TempDir(), name)
-		cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--store", db, "--data-dir", dir, "--dev",
-			"--oidc-issuer", iss.URL(), "--oidc-audience", aud, "--roles", roles, "--log-level", "warn")
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Signal(os.Interrupt)
-			cmd.Wait()
-		})
-		// The banner names the address once the server listens; reading
-		// the rest keeps the pipe from filling.
-		banner := regexp.MustCompile(`ucp is serving FHIR R4 at (\S+)`)
-		lines := bufio.NewScanner(out)
-		base := ""
-		for base == "" && lines.Scan() {
-			if m := banner.FindStringSubmatch(lines.Text()); m != nil {
-				base = m[1]
-			}
-		}
-		go io.Copy(io.Discard, out)
-		if base == "" {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("ucp serve (%s) ended without serving:\n%s", name, stderr.String())
-		}
-		return node{base, sharedToken(t, iss)}
-	}
-	a, b := start("a"), start("b")
+	start := serveProcesses(t, db, iss.URL(), aud, roles)
+	a, b := node{start("a"), sharedToken(t, iss)}, node{start("b"), sharedToken(t, iss)}
 	checkConditionalCreates(t, []node{a, b})
 	checkIfMatch(t, []node{a, b})
 	checkCursor(t, a, b)

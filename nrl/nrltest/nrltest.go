@@ -70,11 +70,29 @@ type Sandbox struct {
 // test is skipped when SpecEnv is unset.
 func Start(tb testing.TB) *Sandbox {
 	tb.Helper()
+	return StartWith(tb, Options{})
+}
+
+// Options change what the sandbox accepts beyond the published
+// specification.
+type Options struct {
+	// Structured accepts content items of format urn:nhs-ic:structured
+	// ("Structured Document", application/fhir+json): NRL's format code
+	// system and its validators know the code, but the published producer
+	// specification's NRLFormatCode enumerates only record-contact and
+	// unstructured, so an NRL onboarding must agree it first. Without it
+	// the sandbox holds pointers to exactly what the specification allows.
+	Structured bool
+}
+
+// StartWith is Start with opts.
+func StartWith(tb testing.TB, opts Options) *Sandbox {
+	tb.Helper()
 	spec := os.Getenv(SpecEnv)
 	if spec == "" {
 		tb.Skip(SpecEnv + " is not set (the NRL producer specification, ../shared/specs/nrl-producer.yaml); make test sets it when the file is there")
 	}
-	s, err := Listen(context.Background(), spec, "127.0.0.1:0", nil)
+	s, err := ListenWith(context.Background(), spec, "127.0.0.1:0", nil, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -87,6 +105,11 @@ func Start(tb testing.TB) *Sandbox {
 // request that breaks the specification or NRL's rules (for a person
 // watching; tests read Pointers and Violations).
 func Listen(ctx context.Context, spec, addr string, log *slog.Logger) (*Sandbox, error) {
+	return ListenWith(ctx, spec, addr, log, Options{})
+}
+
+// ListenWith is Listen with opts.
+func ListenWith(ctx context.Context, spec, addr string, log *slog.Logger, opts Options) (*Sandbox, error) {
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromFile(spec)
 	if err != nil {
@@ -102,6 +125,12 @@ func Listen(ctx context.Context, spec, addr string, log *slog.Logger) (*Sandbox,
 	if err := unionExtensions(doc); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("nrltest: %s: %w", spec, err)
+	}
+	if opts.Structured {
+		if err := allowStructured(doc); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("nrltest: %s: %w", spec, err)
+		}
 	}
 	// The specification's own examples break its schemas (an empty "none"
 	// subject), so they are not checked; requests and responses are.
@@ -289,6 +318,32 @@ func unionExtensions(doc *openapi3.T) error {
 		return errors.New("DocumentReferenceContent.extension is no longer a oneOf: review unionExtensions")
 	}
 	items.Value.AnyOf, items.Value.OneOf = items.Value.OneOf, nil
+	return nil
+}
+
+// allowStructured adds the structured format (Options.Structured) to the
+// specification's NRLFormatCode, its code and its display; nothing else of
+// the specification changes.
+func allowStructured(doc *openapi3.T) error {
+	f := doc.Components.Schemas["NRLFormatCode"]
+	if f == nil || f.Value == nil {
+		return errors.New("no NRLFormatCode schema")
+	}
+	widened := 0
+	for _, part := range f.Value.AllOf {
+		if part.Value == nil {
+			continue
+		}
+		for prop, add := range map[string]string{"code": nrl.FormatStructured, "display": "Structured Document"} {
+			if p := part.Value.Properties[prop]; p != nil && p.Value != nil && len(p.Value.Enum) > 0 {
+				p.Value.Enum = append(p.Value.Enum, add)
+				widened++
+			}
+		}
+	}
+	if widened != 2 {
+		return errors.New("NRLFormatCode no longer enumerates code and display: review allowStructured")
+	}
 	return nil
 }
 

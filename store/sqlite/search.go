@@ -1332,7 +1332,7 @@ func (b *sqlb) keyset(keys []store.SortKey, cur *searchCursor, i int) {
 		return
 	}
 	k := "k" + strconv.Itoa(i)
-	c := cur.Keys[i].value()
+	c := cur.Keys[i].Value()
 	desc := keys[i].Desc
 	b.w("(")
 	if c == nil {
