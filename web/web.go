@@ -128,6 +128,7 @@ func (a *App) Routes(r gin.IRouter) {
 	g.POST("/patients/:id/plans", a.page(a.createPlan, true))
 	g.GET("/plans/:id/edit", a.page(a.editPlan, true))
 	g.POST("/plans/:id/sections", a.page(a.saveSection, true))
+	a.questionnaireRoutes(g)
 }
 
 // handler is a page's handler: it renders or returns an error, which page
