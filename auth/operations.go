@@ -38,6 +38,9 @@ func (o OperationPolicy) Authorize(ctx context.Context, a Access) error {
 		// The NRL outbox's jobs are the service's record of what it sent
 		// to a national service: whoever may read the audit may read them.
 		acc = Access{Interaction: "search-type", Type: "AuditEvent", Operation: a.Operation}
+	case "create-plan":
+		// Making a plan from a patient's answers writes a plan: only whoever may create one.
+		acc = Access{Interaction: "create", Type: "CarePlan", Operation: a.Operation}
 	case "validate", "document", "everything": // change nothing stored
 		acc.Interaction = "read"
 		if a.ID == "" {

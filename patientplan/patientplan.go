@@ -40,6 +40,9 @@ const (
 	// ActionReviewSubmission asks the practice to make a plan from a
 	// patient's submitted answers.
 	ActionReviewSubmission = "review-submission"
+	// ActionChangeRequest asks the practice to change a patient's plan,
+	// in the patient's words.
+	ActionChangeRequest = "change-request"
 )
 
 // Store is what the rules read: the patient (for their practice); the

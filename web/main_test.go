@@ -107,6 +107,9 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := svc.RegisterOperation(patientplan.CreatePlanOperation(svc, nil)); err != nil {
+		t.Fatal(err)
+	}
 	// Real sessions (auth/session on auth/authstate's SQLite file): the
 	// cookie, the CSRF tokens and the session middleware are ucp serve's.
 	// The test opens a session at /test/signin the way every sign-in door
@@ -133,6 +136,9 @@ func newEnv(t *testing.T) *env {
 	})
 	e.GET("/test/signin", func(c *gin.Context) {
 		p := principal(auth.Role(c.Query("role")), c.Query("patient"), c.Query("name"))
+		if org := c.Query("org"); org != "" {
+			p.Org = org
+		}
 		if _, err := mgr.Start(c.Request.Context(), c.Writer, c.Request, session.Launch{User: p, PatientID: p.Patient, Door: session.DoorDev}); err != nil {
 			c.String(http.StatusForbidden, err.Error())
 			return

@@ -37,12 +37,27 @@ type client struct {
 // level given ("" for none in the token).
 func (e *env) signInAs(role auth.Role, patient, proofing string) *client {
 	e.t.Helper()
+	return e.signInWith(role, patient, proofing, "")
+}
+
+// practiceODS is the example practice's ODS code (organization-gp).
+const practiceODS = "G85012"
+
+// signInStaff opens a session of a member of staff of the organisation
+// with the ODS code org.
+func (e *env) signInStaff(role auth.Role, org string) *client {
+	e.t.Helper()
+	return e.signInWith(role, "", "", org)
+}
+
+func (e *env) signInWith(role auth.Role, patient, proofing, org string) *client {
+	e.t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	cl := &client{t: e.t, e: e, proofing: proofing, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	u := e.url + "/test/signin?" + url.Values{"role": {string(role)}, "patient": {patient}, "name": {"Someone"},
+	u := e.url + "/test/signin?" + url.Values{"role": {string(role)}, "patient": {patient}, "name": {"Someone"}, "org": {org},
 		"next": {"/app/accessibility"}}.Encode()
 	if st, _, _ := cl.get(strings.TrimPrefix(u, e.url)); st != http.StatusSeeOther {
 		e.t.Fatalf("sign-in: %d", st)

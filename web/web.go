@@ -38,6 +38,9 @@ type FHIR interface {
 	// authorises the interaction itself, as the REST adapter does before
 	// calling Write, so no page can write around the policy.
 	BatchEntry(ctx context.Context, e *service.Entry) (*service.Result, error)
+	// Operation invokes a FHIR operation ($create-plan), authorised and
+	// audited by the service.
+	Operation(ctx context.Context, req *service.OperationRequest) (*service.OperationResult, error)
 }
 
 // Sessions is what the pages need of sign-in (*session.Manager): where to
@@ -129,6 +132,7 @@ func (a *App) Routes(r gin.IRouter) {
 	g.GET("/plans/:id/edit", a.page(a.editPlan, true))
 	g.POST("/plans/:id/sections", a.page(a.saveSection, true))
 	a.questionnaireRoutes(g)
+	a.actionRoutes(g)
 }
 
 // handler is a page's handler: it renders or returns an error, which page
@@ -149,7 +153,10 @@ type view struct {
 	// ErrorItems are the separate problems behind Error (each missing
 	// section of a plan, say), listed one by one.
 	ErrorItems []string
-	status     int
+	// Actions is the count of the staff member's organisation's open
+	// Tasks (Action needed), nil when not shown.
+	Actions *int
+	status  int
 }
 
 // page wraps a handler: sign-in when needed, the common view, errors as pages.
@@ -171,6 +178,7 @@ func (a *App) page(h handler, signedIn bool) gin.HandlerFunc {
 		if p != nil && sess != nil {
 			v.CSRF = a.cfg.Sessions.CSRFToken(sess)
 		}
+		v.Actions = a.actionCount(c, p)
 		if r.Method == http.MethodPost {
 			if err := a.checkCSRF(r, sess); err != nil {
 				a.fail(c, v, outcome.Errorf(outcome.Forbidden, "the form has expired or did not come from this service"))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"ucp/careplan"
+	"ucp/fhir/rest"
 	"ucp/fhir/service"
 	"ucp/metrics"
 	"ucp/notify"
@@ -119,4 +120,11 @@ func startMail(ctx context.Context, c mailConfig, svc *service.Service, base str
 	}()
 	log.Info("email on", "smtp", fmt.Sprintf("%s:%d", sender.Host, sender.Port), "from", sender.From, "link", link)
 	return r, nil
+}
+
+// registerPatientPlans adds QuestionnaireResponse/{id}/$create-plan,
+// through the API server's own service, so the caller's authorisation, the
+// care-plan rules and the audit apply to what it writes.
+func registerPatientPlans(api *rest.Server) error {
+	return api.RegisterOperation(patientplan.CreatePlanOperation(api.Service(), nil))
 }
