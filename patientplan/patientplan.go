@@ -45,10 +45,12 @@ const (
 	ActionChangeRequest = "change-request"
 )
 
-// Store is what the rules read: the patient (for their practice); the
+// Store is what the rules read: the patient (for their practice), the
+// practice's Task of a plan and the answers it was made from; the
 // service's store satisfies it.
 type Store interface {
 	Read(ctx context.Context, typ, id string) (*store.Version, error)
+	Search(ctx context.Context, q store.Query) (*store.Result, error)
 }
 
 // Rules is the service.WriteInterceptor of patient-started plans. It runs
@@ -72,6 +74,13 @@ func (r *Rules) now() time.Time {
 func (r *Rules) BeforeWrite(ctx context.Context, op *service.WriteOp, view service.View) error {
 	if err := r.Next.BeforeWrite(ctx, op, view); err != nil {
 		return err
+	}
+	if approvesFromDraft(op) {
+		return r.planApproved(ctx, op)
+	}
+	if op.Type == "Task" && (op.Previous == nil || op.Previous.JSON == nil) && isAction(op.Resource, ActionChangeRequest) {
+		r.changeRequested(op)
+		return nil
 	}
 	p := auth.FromContext(ctx)
 	if op.Type != "QuestionnaireResponse" || p == nil || p.Role != auth.RolePatient {

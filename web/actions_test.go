@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -11,8 +12,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"ucp/auth"
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
+	"ucp/notify"
 	"ucp/patientplan"
 	"ucp/profiles"
 )
@@ -240,5 +243,178 @@ func TestViewRoleCannotCreatePlan(t *testing.T) {
 		if n := len(e.find(typ, func(map[string]any) bool { return true })); n != 0 {
 			t.Errorf("%d %s written by a viewer", n, typ)
 		}
+	}
+}
+
+// approve completes the draft's mandatory sections with the example's and
+// approves it, as the clinician, through the service.
+func (e *env) approve(planID string) {
+	e.t.Helper()
+	e.put("condition", "prognosis", "cpr-dnacpr", "treatment-escalation")
+	ctx := auth.NewContext(context.Background(), principal(auth.RoleClinical, "", "Dr Priya Shah"))
+	v, err := e.st.Read(ctx, "CarePlan", planID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	plan, _ := resource.Parse(v.JSON)
+	delete(plan, "meta")
+	plan["status"] = "active"
+	plan["addresses"] = []any{map[string]any{"reference": "Condition/ex-condition"}}
+	plan["supportingInfo"] = append(resource.List(plan["supportingInfo"]), map[string]any{"reference": "Observation/ex-cpr-dnacpr"},
+		map[string]any{"reference": "Observation/ex-tep"}, map[string]any{"reference": "ClinicalImpression/ex-prognosis"})
+	if _, err := e.svc.BatchEntry(ctx, &service.Entry{Method: http.MethodPut, Type: "CarePlan", ID: planID, Resource: plan, IfMatch: v.VersionID}); err != nil {
+		e.t.Fatalf("approve: %v", err)
+	}
+}
+
+// jobs lists the email jobs of kind, by recipient.
+func (e *env) jobs(kind string) []string {
+	e.t.Helper()
+	var out []string
+	for _, r := range e.find("Task", notify.IsJob) {
+		v, err := e.st.Read(context.Background(), "Task", resource.ID(r))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		j, err := notify.JobOf(v)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if j.Kind == kind {
+			out = append(out, j.To+" about "+j.Focus)
+		}
+	}
+	return out
+}
+
+// TestApprovalAndChangeRequest: approving the plan made from the answers
+// emails the patient (a job in the approval's own write) and the completer
+// then completes the practice's Task with the plan as output; the patient
+// sees the approved plan, asks for a change in their words, and it reaches
+// the practice's Action needed, changing nothing of the plan.
+func TestApprovalAndChangeRequest(t *testing.T) {
+	e := newEnv(t)
+	e.planPractice()
+	task := e.submitAnswers()
+	gp := e.signInStaff(auth.RoleClinical, practiceODS)
+	gp.get("/app/actions/" + task)
+	_, loc, _ := gp.post("/app/actions/"+task+"/create-plan", url.Values{"type": {planType}, "consent": {consentGiven}})
+	planID := strings.TrimSuffix(strings.TrimPrefix(loc, "/app/plans/"), "/edit")
+	if got := e.jobs(notify.KindPlanApproved); len(got) != 0 {
+		t.Fatalf("approval emails before approval: %v", got)
+	}
+	e.approve(planID)
+	if d := cmp.Diff([]string{"mailto:jo@example.com about CarePlan/" + planID}, e.jobs(notify.KindPlanApproved)); d != "" {
+		t.Errorf("approval emails (-want +got):\n%s", d)
+	}
+	c := &patientplan.Completer{Service: e.loader}
+	if n, err := c.Pass(context.Background()); err != nil || n != 1 {
+		t.Fatalf("completer: %d, %v; want 1", n, err)
+	}
+	tv, err := e.st.Read(context.Background(), "Task", task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, _ := resource.Parse(tv.JSON)
+	got := map[string]string{"status": resource.Str(tk, "status"), "output": patientplan.TaskOutput(tk),
+		"authoredOn": fmt.Sprint(resource.Str(tk, "authoredOn") != ""), "start": fmt.Sprint(resource.Str(resource.Obj(tk, "executionPeriod"), "start") != ""),
+		"end": fmt.Sprint(resource.Str(resource.Obj(tk, "executionPeriod"), "end") != "")}
+	want := map[string]string{"status": "completed", "output": "CarePlan/" + planID, "authoredOn": "true", "start": "true", "end": "true"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("completed Task (-want +got):\n%s", d)
+	}
+	if n, err := c.Pass(context.Background()); err != nil || n != 0 {
+		t.Errorf("second pass: %d, %v; want 0", n, err)
+	}
+	if _, _, page := gp.get("/app/accessibility"); strings.Contains(page, `id="action-count"`) && !strings.Contains(page, "Action needed (0)") {
+		t.Errorf("a completed Task still counts:\n%s", page)
+	}
+
+	pat := e.signInAs(auth.RolePatient, "ex-patient", "P9")
+	st, _, page := pat.get("/app/patients/ex-patient")
+	if st != http.StatusOK || !strings.Contains(page, `id="ask-for-change"`) {
+		t.Fatalf("patient's plan page: %d\n%s", st, page)
+	}
+	pat.get("/app/change-request")
+	if st, _, page := pat.post("/app/change-request", url.Values{"change": {"  "}}); st != http.StatusUnprocessableEntity || !strings.Contains(page, `id="change-error"`) {
+		t.Fatalf("empty request: %d\n%s", st, page)
+	}
+	before, _ := e.st.Read(context.Background(), "CarePlan", planID)
+	const words = "Please add my son Tom as a contact"
+	if st, loc, page := pat.post("/app/change-request", url.Values{"change": {words}}); st != http.StatusSeeOther || loc != "/app/change-request?sent=1" {
+		t.Fatalf("ask for a change: %d %q\n%s", st, loc, page)
+	}
+	after, _ := e.st.Read(context.Background(), "CarePlan", planID)
+	if after.VersionID != before.VersionID {
+		t.Errorf("asking for a change changed the plan (version %d → %d)", before.VersionID, after.VersionID)
+	}
+	reqs := e.find("Task", func(r map[string]any) bool { return resource.HasCoding(r["code"], patientplan.ActionSystem, patientplan.ActionChangeRequest) })
+	if len(reqs) != 1 || resource.Str(resource.Obj(reqs[0], "owner"), "reference") != "Organization/ex-practice" ||
+		resource.Str(resource.Obj(reqs[0], "requester"), "reference") != "Patient/ex-patient" {
+		t.Fatalf("change requests: %v", reqs)
+	}
+	if d := cmp.Diff([]string{"Organization/ex-practice about Task/" + resource.ID(reqs[0])}, e.jobs(notify.KindChangeRequested)); d != "" {
+		t.Errorf("change request emails (-want +got):\n%s", d)
+	}
+	_, _, page = gp.get("/app/actions")
+	if !strings.Contains(page, `href="/app/actions/`+resource.ID(reqs[0])+`"`) || !strings.Contains(page, "Action needed (1)") {
+		t.Errorf("the change request is not in Action needed:\n%s", page)
+	}
+	_, _, page = gp.get("/app/actions/" + resource.ID(reqs[0]))
+	if !strings.Contains(page, words) {
+		t.Errorf("the request's page lacks the patient's words:\n%s", page)
+	}
+}
+
+// TestAskForChangeOwnPlanOnly: $ask-for-change is the patient's, for their
+// own plan; another patient, a clinician and a P5 patient are refused and
+// nothing is written.
+func TestAskForChangeOwnPlanOnly(t *testing.T) {
+	e := newEnv(t)
+	e.seedPlan()
+	e.put("patient-minimal")
+	ask := func(p *auth.Principal) error {
+		ctx := auth.NewContext(context.Background(), p)
+		_, err := e.svc.Operation(ctx, &service.OperationRequest{Name: "ask-for-change", Method: http.MethodPost, Type: "CarePlan", ID: "ex-careplan",
+			Parameters: map[string]any{"resourceType": "Parameters", "parameter": []any{map[string]any{"name": "text", "valueString": "change it"}}}})
+		return err
+	}
+	p5 := principal(auth.RolePatient, "ex-patient", "p5")
+	p5.IdentityProofing = "P5"
+	for name, p := range map[string]*auth.Principal{
+		"another patient": principal(auth.RolePatient, "ex-patient-minimal", "other"),
+		"clinician":       principal(auth.RoleClinical, "", "gp"),
+		"P5 patient":      p5,
+	} {
+		if err := ask(p); err == nil {
+			t.Errorf("%s: asked for a change to ex-patient's plan", name)
+		}
+	}
+	if n := len(e.find("Task", func(map[string]any) bool { return true })); n != 0 {
+		t.Fatalf("%d Tasks written by refused requests", n)
+	}
+	if err := ask(principal(auth.RolePatient, "ex-patient", "me")); err != nil {
+		t.Fatalf("the patient's own request: %v", err)
+	}
+}
+
+// TestP5RefusedPlanContent: at the service, a patient proofed to P5 reads
+// their answers but no plan content, and is told how to verify.
+func TestP5RefusedPlanContent(t *testing.T) {
+	e := newEnv(t)
+	e.seedPlan()
+	p5 := principal(auth.RolePatient, "ex-patient", "p5")
+	p5.IdentityProofing = "P5"
+	ctx := auth.NewContext(context.Background(), p5)
+	for _, r := range []struct{ typ, id string }{{"CarePlan", "ex-careplan"}, {"Observation", "ex-cpr-dnacpr"}, {"Patient", "ex-patient"}} {
+		_, err := e.svc.Read(ctx, r.typ, r.id)
+		if outcome.KindOf(err) != outcome.Forbidden || !strings.Contains(err.Error(), "Prove who you are") {
+			t.Errorf("P5 read %s/%s: %v, want forbidden with the step-up", r.typ, r.id, err)
+		}
+	}
+	p9 := principal(auth.RolePatient, "ex-patient", "p9")
+	p9.IdentityProofing = "P9"
+	if _, err := e.svc.Read(auth.NewContext(context.Background(), p9), "CarePlan", "ex-careplan"); err != nil {
+		t.Errorf("P9 read of their plan: %v", err)
 	}
 }

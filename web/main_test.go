@@ -102,13 +102,15 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Authorizer = patientplan.Proofing{Next: auth.OperationPolicy{Next: policy}}
+	cfg.Authorizer = auth.InProcess{Next: patientplan.Proofing{Next: auth.OperationPolicy{Next: policy}}, Trusted: []*auth.Principal{patientplan.Principal}}
 	svc, err := service.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.RegisterOperation(patientplan.CreatePlanOperation(svc, nil)); err != nil {
-		t.Fatal(err)
+	for _, op := range []service.Operation{patientplan.CreatePlanOperation(svc, nil), patientplan.AskForChangeOperation(svc, nil)} {
+		if err := svc.RegisterOperation(op); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Real sessions (auth/session on auth/authstate's SQLite file): the
 	// cookie, the CSRF tokens and the session middleware are ucp serve's.

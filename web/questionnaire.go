@@ -632,4 +632,79 @@ func (a *App) questionnaireRoutes(g gin.IRouter) {
 	g.POST("/questionnaire/sections/:section", a.page(a.saveQuestionnaireSection, true))
 	g.GET("/questionnaire/check", a.page(a.questionnaireCheck, true))
 	g.POST("/questionnaire/send", a.page(a.sendQuestionnaire, true))
+	g.GET("/change-request", a.page(a.changeRequest, true))
+	g.POST("/change-request", a.page(a.sendChangeRequest, true))
+}
+
+// changeData is the ask-for-a-change page's data.
+type changeData struct {
+	PlanID, Text, Error string
+	Sent                bool
+}
+
+// myActivePlan is the patient's approved plan's id, "" for none.
+func (a *App) myActivePlan(c *gin.Context, p *auth.Principal) (string, error) {
+	rd := reader{a: a, ctx: c.Request.Context(), r: c.Request}
+	plans, err := rd.search("CarePlan", url.Values{"subject": {"Patient/" + p.Patient}, "status": {"active"}, "_count": {"1"}})
+	if err != nil || len(plans) == 0 {
+		return "", err
+	}
+	return resource.ID(plans[0]), nil
+}
+
+// changeRequest is the form in which a patient asks their practice for a
+// change to their approved plan, in their own words.
+func (a *App) changeRequest(c *gin.Context, v *view) error {
+	p, err := patientOnly(c.Request.Context())
+	if err != nil {
+		return err
+	}
+	plan, err := a.myActivePlan(c, p)
+	if err != nil {
+		return err
+	}
+	if plan == "" {
+		return outcome.Errorf(outcome.NotFound, "you do not have an approved plan to change yet")
+	}
+	v.Title, v.Data = "Ask for a change to your plan", &changeData{PlanID: plan, Sent: c.Query("sent") != ""}
+	a.render(c, "change-request", v)
+	return nil
+}
+
+// sendChangeRequest sends the request: CarePlan/{id}/$ask-for-change as the
+// patient, which puts a Task on the practice's list and emails it; the
+// plan itself does not change.
+func (a *App) sendChangeRequest(c *gin.Context, v *view) error {
+	ctx := c.Request.Context()
+	p, err := patientOnly(ctx)
+	if err != nil {
+		return err
+	}
+	plan, err := a.myActivePlan(c, p)
+	if err != nil {
+		return err
+	}
+	if plan == "" {
+		return outcome.Errorf(outcome.NotFound, "you do not have an approved plan to change yet")
+	}
+	d := &changeData{PlanID: plan, Text: strings.TrimSpace(c.PostForm("change"))}
+	switch n := utf8.RuneCountInString(d.Text); {
+	case n == 0:
+		d.Error = "Say what you would like changed"
+	case n > maxLong:
+		d.Error = fmt.Sprintf("Write %d characters or fewer (you wrote %d)", maxLong, n)
+	}
+	if d.Error != "" {
+		v.Title, v.Data, v.status = "There is a problem: ask for a change to your plan", d, http.StatusUnprocessableEntity
+		a.render(c, "change-request", v)
+		return nil
+	}
+	// The service authorises and audits an operation itself.
+	if _, err := a.cfg.FHIR(&service.Call{Disclosure: &service.Disclosure{}}).Operation(ctx, &service.OperationRequest{
+		Name: "ask-for-change", Method: http.MethodPost, Type: "CarePlan", ID: plan, Path: c.Request.URL.Path, ResponseHeader: http.Header{},
+		Parameters: map[string]any{"resourceType": "Parameters", "parameter": []any{map[string]any{"name": "text", "valueString": d.Text}}}}); err != nil {
+		return err
+	}
+	c.Redirect(http.StatusSeeOther, Prefix+"/change-request?sent=1")
+	return nil
 }
