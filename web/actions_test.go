@@ -348,7 +348,9 @@ func TestApprovalAndChangeRequest(t *testing.T) {
 	if after.VersionID != before.VersionID {
 		t.Errorf("asking for a change changed the plan (version %d → %d)", before.VersionID, after.VersionID)
 	}
-	reqs := e.find("Task", func(r map[string]any) bool { return resource.HasCoding(r["code"], patientplan.ActionSystem, patientplan.ActionChangeRequest) })
+	reqs := e.find("Task", func(r map[string]any) bool {
+		return resource.HasCoding(r["code"], patientplan.ActionSystem, patientplan.ActionChangeRequest)
+	})
 	if len(reqs) != 1 || resource.Str(resource.Obj(reqs[0], "owner"), "reference") != "Organization/ex-practice" ||
 		resource.Str(resource.Obj(reqs[0], "requester"), "reference") != "Patient/ex-patient" {
 		t.Fatalf("change requests: %v", reqs)
