@@ -54,6 +54,7 @@ type qField struct {
 	Value    string
 	Error    string
 	Choices  []choice
+	ValueSet string // the answers' value set, for a choice
 	Required bool
 	// EnableWhen is the linkId of the yes/no question this one follows:
 	// its answer is kept only when that question is answered yes.
@@ -63,6 +64,7 @@ type qField struct {
 // qGroup is a block of questions: the section's own, or one contact.
 type qGroup struct {
 	Legend string // "" for the section's own questions
+	Text   string // the repeated group's text in the form
 	Fields []*qField
 }
 
@@ -104,7 +106,10 @@ func sections() []*qSection {
 		for _, it := range objs(sec, "item") {
 			if str(it, "type") == "group" {
 				for n := 1; n <= contactSlots; n++ {
-					g := &qGroup{Legend: fmt.Sprintf("%s (%d of %d)", str(it, "text"), n, contactSlots)}
+					g := &qGroup{Legend: str(it, "text"), Text: str(it, "text")}
+					if n > 1 {
+						g.Legend = "Another person we should contact"
+					}
 					for _, sub := range objs(it, "item") {
 						g.Fields = append(g.Fields, field(sub, n))
 					}
@@ -140,7 +145,11 @@ func field(it map[string]any, slot int) *qField {
 		f.Name += "-" + strconv.Itoa(slot)
 	}
 	if vs := str(it, "answerValueSet"); vs != "" {
+		f.ValueSet = vs
 		f.Choices = choices(vs)
+		if vs == profiles.ValueSetPreferredPlace {
+			f.Choices = patientPlaces(f.Choices, f.LinkID == profiles.QItemPlaceOfDeath)
+		}
 	}
 	for _, ew := range objs(it, "enableWhen") {
 		f.EnableWhen = str(ew, "question")
@@ -160,6 +169,30 @@ func field(it map[string]any, slot int) *qField {
 		f.Input, f.Auto = "text", "off"
 	}
 	return f
+}
+
+// undecidedPlace is SNOMED's "preferred place of death: patient undecided".
+const undecidedPlace = profiles.SystemSNOMED + "|517161000000101"
+
+// patientPlaces words the preferred places as a patient answers for
+// themselves: the places, in the first person, and for the place of death
+// "not decided yet"; the value set's other findings (unable to express a
+// preference, discussion not appropriate or declined) are a clinician's to
+// record, and a patient who does not want to say leaves the question.
+func patientPlaces(cs []choice, death bool) []choice {
+	var out []choice
+	for _, c := range cs {
+		switch {
+		case strings.HasPrefix(c.Value, profiles.SystemDeathLocationType+"|"):
+			if c.Display == "Patient's own home" {
+				c.Display = "My own home"
+			}
+			out = append(out, c)
+		case death && c.Value == undecidedPlace:
+			out = append(out, choice{Value: c.Value, Display: "I have not decided yet"})
+		}
+	}
+	return out
 }
 
 // sectionOf finds the page of linkId.
@@ -359,7 +392,7 @@ func (a *App) saveQuestionnaireSection(c *gin.Context, v *view) error {
 			items = append(items, sub...)
 			continue
 		}
-		items = append(items, map[string]any{"linkId": profiles.QItemContact, "text": strings.SplitN(g.Legend, " (", 2)[0], "item": sub})
+		items = append(items, map[string]any{"linkId": profiles.QItemContact, "text": g.Text, "item": sub})
 	}
 	change := c.PostForm("change") != ""
 	if len(errs) > 0 {
@@ -476,7 +509,11 @@ func answerOf(f *qField) (map[string]any, string) {
 		}
 		return nil, "Select yes or no"
 	case "choice":
-		cc, ok := chosen(f.Choices, f.Value)
+		if _, ok := chosen(f.Choices, f.Value); !ok {
+			return nil, "Select one of the options"
+		}
+		// Stored with the value set's display, not the page's wording.
+		cc, ok := chosen(choices(f.ValueSet), f.Value)
 		if !ok {
 			return nil, "Select one of the options"
 		}

@@ -308,6 +308,8 @@ func TestQuestionnaireErrors(t *testing.T) {
 		{"contact without a name", "contacts", url.Values{"contacts-person-phone-2": {"07700 900123"}}, "contacts-person-name-2", "Enter their name"},
 		{"relationship not offered", "contacts", url.Values{"contacts-person-name-1": {"Sam"}, "contacts-person-relationship-1": {"http://example.org|X"}},
 			"contacts-person-relationship-1", "Select one of the options"},
+		{"a clinician's finding as the place of care", "matters", url.Values{"matters-place-of-care": {"http://snomed.info/sct|517131000000106"}},
+			"matters-place-of-care", "Select one of the options"},
 		{"place not offered", "matters", url.Values{"matters-place-of-care": {"http://snomed.info/sct|1"}}, "matters-place-of-care", "Select one of the options"},
 		{"where without yes", "ahead", url.Values{"ahead-adrt": {"no"}, "ahead-adrt-where": {"In the drawer"}}, "ahead-adrt-where",
 			"Leave this empty, or answer yes to the question above"},
