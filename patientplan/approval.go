@@ -257,7 +257,7 @@ func (c *Completer) Pass(ctx context.Context) (int, error) {
 	for _, tv := range tasks {
 		ok, err := c.complete(ctx, tv)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("Task/%s: %w", tv.ID, err))
+			errs = append(errs, fmt.Errorf("practice task %s: %w", tv.ID, err))
 		}
 		if ok {
 			done++

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 
 	"ucp/auth"
@@ -409,4 +410,59 @@ func TestQuestionnaireOwnOnly(t *testing.T) {
 			t.Errorf("%s: questionnaire %d, want 403", role, st)
 		}
 	}
+}
+
+// TestPatientPagesAccessible walks the patient's and the practice's new
+// pages in Chromium and runs axe on each: no serious or critical
+// violation, the errors linked from the summary to their fields.
+func TestPatientPagesAccessible(t *testing.T) {
+	if browser == nil {
+		t.Skip("no Chromium")
+	}
+	e := newEnv(t)
+	e.planPractice()
+	ctx := e.open(auth.RolePatient, "ex-patient", "Margaret Okafor", "/app/questionnaire")
+	axe(t, ctx)
+	shoot(t, ctx, "web-questionnaire-start")
+	submit(t, ctx, "#start")
+	axe(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#personal-email"), "not an address")); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save")
+	if !exists(t, ctx, "#personal-email-error") || !exists(t, ctx, `.nhsuk-error-summary a[href="#personal-email-error"]`) {
+		t.Fatalf("no error beside the email field:\n%s", text(t, ctx, "main"))
+	}
+	axe(t, ctx)
+	shoot(t, ctx, "web-questionnaire-error")
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#personal-email"), "jo@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, ctx, "#save")
+	axe(t, ctx) // contacts, with two contact blocks
+	shoot(t, ctx, "web-questionnaire-contacts")
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/app/questionnaire/sections/ahead")); err != nil {
+		t.Fatal(err)
+	}
+	axe(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/app/questionnaire/check")); err != nil {
+		t.Fatal(err)
+	}
+	axe(t, ctx)
+	submit(t, ctx, "#send")
+	axe(t, ctx)
+
+	gp := browser.Tab(t)
+	if err := chromedp.Do(gp, chromedp.Navigate(e.signIn(auth.RoleClinical, "", "Dr Priya Shah", "/app/actions")+"&org="+practiceODS)); err != nil {
+		t.Fatal(err)
+	}
+	shoot(t, gp, "web-action-needed")
+	axe(t, gp)
+	submit(t, gp, `#actions a[href^="/app/actions/"]`)
+	axe(t, gp)
+	submit(t, gp, "#create-plan")
+	if !exists(t, gp, "#type-error") || !exists(t, gp, "#consent-error") {
+		t.Fatalf("create plan without answers gives no errors beside the fields:\n%s", text(t, gp, "main"))
+	}
+	axe(t, gp)
 }

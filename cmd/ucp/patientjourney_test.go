@@ -125,6 +125,9 @@ func (b tab) shoot(name string) {
 			b.t.Fatal(err)
 		}
 	}
+	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		b.t.Fatal(err)
+	}
 }
 
 func jsQuote(s string) string {
