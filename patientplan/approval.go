@@ -228,6 +228,7 @@ func askForChange(ctx context.Context, svc ChangeService, req *service.Operation
 type CompleterService interface {
 	Find(ctx context.Context, typ, query string, limit int) ([]store.Version, error)
 	Read(ctx context.Context, typ, id string) (*store.Version, error)
+	VRead(ctx context.Context, typ, id string, vid int64) (*store.Version, error)
 	Write(ctx context.Context, w *service.Write) (*service.Result, error)
 }
 
@@ -294,10 +295,9 @@ func (c *Completer) complete(ctx context.Context, tv store.Version) (bool, error
 	if period == nil {
 		period = map[string]any{}
 	}
-	// The approval's time, from the plan's version that first became
-	// active, is what "days from submission to approval" counts; the
-	// plan's current lastUpdated is as near as a pass can read it.
-	period["end"] = resource.Str(resource.Obj(parsed(pv), "meta"), "lastUpdated")
+	// The approval's time, when the plan's current run of active versions
+	// began, is what "days from submission to approval" counts.
+	period["end"] = c.approvedAt(ctx, pv)
 	task["executionPeriod"] = period
 	task["output"] = []any{map[string]any{"type": map[string]any{"text": "care plan"},
 		"valueReference": map[string]any{"reference": "CarePlan/" + id}}}
@@ -306,6 +306,20 @@ func (c *Completer) complete(ctx context.Context, tv store.Version) (bool, error
 		return false, nil // another node completed it first
 	}
 	return err == nil, err
+}
+
+// approvedAt is the lastUpdated of the earliest version in the plan's
+// current run of active versions (a plan has a handful of versions).
+func (c *Completer) approvedAt(ctx context.Context, cur *store.Version) string {
+	at := resource.Str(resource.Obj(parsed(cur), "meta"), "lastUpdated")
+	for vid := cur.VersionID - 1; vid > 0; vid-- {
+		v, err := c.Service.VRead(ctx, "CarePlan", cur.ID, vid)
+		if err != nil || v.JSON == nil || resource.Str(parsed(v), "status") != "active" {
+			break
+		}
+		at = resource.Str(resource.Obj(parsed(v), "meta"), "lastUpdated")
+	}
+	return at
 }
 
 // Run makes a pass every interval until ctx ends.

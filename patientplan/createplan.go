@@ -176,8 +176,24 @@ func createPlan(ctx context.Context, svc PlanService, req *service.OperationRequ
 	if err != nil {
 		return 0, nil, err
 	}
-	if out := TaskOutput(task); out != "" || resource.Str(task, "status") != "requested" {
-		return 0, nil, outcome.Errorf(outcome.Conflict, "a plan has already been made from these answers (%s, Task %s)", out, resource.Str(task, "status"))
+	switch st := resource.Str(task, "status"); {
+	case TaskOutput(task) != "":
+		return 0, nil, outcome.Errorf(outcome.Conflict, "a plan has already been made from these answers (%s)", TaskOutput(task))
+	case st != "requested" && st != "received" && st != "accepted":
+		return 0, nil, outcome.Errorf(outcome.Conflict, "the practice's Task for these answers is %s: no plan is made from it", st)
+	}
+	if consent == nil {
+		// The plan needs the patient's consent to share (careplan refuses it
+		// otherwise); asked first, so a refusal writes none of the
+		// pre-filled items, which are stored before the plan.
+		found, err := svc.Find(ctx, "Consent", url.Values{"patient": {"Patient/" + patient}, "status": {"active"}}.Encode(), 1)
+		if err != nil {
+			return 0, nil, err
+		}
+		if len(found) == 0 {
+			return 0, nil, outcome.At(outcome.Unprocessable, "Parameters.parameter[consent]",
+				"Patient/%s has no consent to share on record: give the consent parameter", patient)
+		}
 	}
 
 	stamp := resource.FormatInstant(now)

@@ -304,8 +304,25 @@ func TestApprovalAndChangeRequest(t *testing.T) {
 		t.Fatalf("approval emails before approval: %v", got)
 	}
 	e.approve(planID)
+	approved, err := e.st.Read(context.Background(), "CarePlan", planID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approvedAt := resource.FormatInstant(approved.LastUpdated)
 	if d := cmp.Diff([]string{"mailto:jo@example.com about CarePlan/" + planID}, e.jobs(notify.KindPlanApproved)); d != "" {
 		t.Errorf("approval emails (-want +got):\n%s", d)
+	}
+	// A change to the approved plan before the completer's pass: a second
+	// approval, which emails nobody, and which is not the approval time.
+	edited, _ := resource.Parse(approved.JSON)
+	delete(edited, "meta")
+	edited["title"] = "Urgent care plan (reviewed)"
+	ctx := auth.NewContext(context.Background(), principal(auth.RoleClinical, "", "Dr Priya Shah"))
+	if _, err := e.svc.BatchEntry(ctx, &service.Entry{Method: http.MethodPut, Type: "CarePlan", ID: planID, Resource: edited, IfMatch: approved.VersionID}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.jobs(notify.KindPlanApproved)); n != 1 {
+		t.Errorf("%d approval emails after a review, want 1", n)
 	}
 	c := &patientplan.Completer{Service: e.loader}
 	if n, err := c.Pass(context.Background()); err != nil || n != 1 {
@@ -318,8 +335,8 @@ func TestApprovalAndChangeRequest(t *testing.T) {
 	tk, _ := resource.Parse(tv.JSON)
 	got := map[string]string{"status": resource.Str(tk, "status"), "output": patientplan.TaskOutput(tk),
 		"authoredOn": fmt.Sprint(resource.Str(tk, "authoredOn") != ""), "start": fmt.Sprint(resource.Str(resource.Obj(tk, "executionPeriod"), "start") != ""),
-		"end": fmt.Sprint(resource.Str(resource.Obj(tk, "executionPeriod"), "end") != "")}
-	want := map[string]string{"status": "completed", "output": "CarePlan/" + planID, "authoredOn": "true", "start": "true", "end": "true"}
+		"end": resource.Str(resource.Obj(tk, "executionPeriod"), "end")}
+	want := map[string]string{"status": "completed", "output": "CarePlan/" + planID, "authoredOn": "true", "start": "true", "end": approvedAt}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("completed Task (-want +got):\n%s", d)
 	}

@@ -313,6 +313,13 @@ func TestServeCreatePlanOverFHIR(t *testing.T) {
 	if n := resttest.Path(plans, "total"); n != resttest.Num(0) {
 		t.Fatalf("%v plans after refused calls", n)
 	}
+	// Without the consent parameter, and none on record: refused before
+	// any pre-filled item is written.
+	noConsent := `{"resourceType":"Parameters","parameter":[{"name":"category","valueCoding":{"system":"http://snomed.info/sct","code":"736373009"}}]}`
+	resttest.Do(t, http.MethodPost, op, noConsent, resttest.Bearer(clin)).Want(t, http.StatusUnprocessableEntity)
+	if g := resttest.Do(t, http.MethodGet, srv.base+"/Goal?subject=Patient/ex-patient", "", resttest.Bearer(clin)).Want(t, http.StatusOK).JSON(t); resttest.Path(g, "total") != resttest.Num(0) {
+		t.Fatalf("a refused call wrote Goals: %v", resttest.Path(g, "total"))
+	}
 	made := resttest.Do(t, http.MethodPost, op, params, resttest.Bearer(clin))
 	made.Want(t, http.StatusCreated)
 	plan := made.JSON(t)
