@@ -286,15 +286,23 @@ func groupOf(qr map[string]any, linkID string) map[string]any {
 
 // fill puts the stored answers of a section into its fields.
 func fill(s *qSection, group map[string]any) {
+	var blocks []*qGroup // the repeated group's blocks, in order
+	for _, g := range s.Groups {
+		if g.Legend != "" {
+			blocks = append(blocks, g)
+		}
+	}
 	slot := 0
 	for _, it := range objs(group, "item") {
 		if len(objs(it, "item")) > 0 {
-			// A contact: the next slot's group.
+			// A contact: the next block. Answers written over FHIR may
+			// hold more than the page has room for; the page shows the
+			// first ones.
 			slot++
-			if slot >= len(s.Groups) {
+			if slot > len(blocks) {
 				continue
 			}
-			g := s.Groups[len(s.Groups)-contactSlots+slot-1]
+			g := blocks[slot-1]
 			for _, sub := range objs(it, "item") {
 				for _, f := range g.Fields {
 					if f.LinkID == str(sub, "linkId") {
@@ -302,6 +310,9 @@ func fill(s *qSection, group map[string]any) {
 					}
 				}
 			}
+			continue
+		}
+		if len(s.Groups) == 0 || s.Groups[0].Legend != "" {
 			continue
 		}
 		for _, f := range s.Groups[0].Fields {

@@ -3,6 +3,8 @@ package web
 import (
 	"testing"
 	"unicode/utf8"
+
+	"ucp/fhir/resource"
 )
 
 // FuzzQuestionnaireAnswers feeds arbitrary form values to every page of
@@ -79,6 +81,27 @@ func FuzzQuestionnaireAnswers(f *testing.F) {
 			for _, fl := range g.Fields {
 				if fl.Value != kept[fl.Name] {
 					t.Fatalf("%s reads back %q, saved %q", fl.Name, fl.Value, kept[fl.Name])
+				}
+			}
+		}
+	})
+}
+
+// FuzzStoredAnswers reads arbitrary stored answers (a client may write a
+// QuestionnaireResponse of any shape over FHIR) into the pages: nothing
+// panics, and nothing but strings reach the page's fields.
+func FuzzStoredAnswers(f *testing.F) {
+	f.Add([]byte(`{"resourceType":"QuestionnaireResponse","item":[{"linkId":"contacts","item":[{"linkId":"contacts.person","item":[{"linkId":"contacts.person.name","answer":[{"valueString":"Sam"}]}]},{"linkId":"contacts.person","item":[]},{"linkId":"contacts.person","item":[{"linkId":"x"}]}]}]}`))
+	f.Add([]byte(`{"resourceType":"QuestionnaireResponse","item":[{"linkId":"personal","item":[{"linkId":"personal.email","answer":[{"valueBoolean":true},{"valueCoding":1}]}]}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		qr, err := resource.Parse(b)
+		if err != nil {
+			return
+		}
+		for _, cs := range answerSections(qr) {
+			for _, r := range cs.Rows {
+				if r.Question == "" {
+					t.Fatalf("an answer without its question in %s", cs.Title)
 				}
 			}
 		}
