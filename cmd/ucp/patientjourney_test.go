@@ -192,7 +192,7 @@ func TestPatientJourneyInChromium(t *testing.T) {
 	pat.submit("#save")
 	pat.set("contacts-person-name-1", "Ngozi Okafor")
 	pat.set("contacts-person-phone-1", "07700 900123")
-	pat.check("contacts-person-relationship-1", "http://terminology.hl7.org/CodeSystem/v3-RoleCode|DAU")
+	pat.set("contacts-person-relationship-1", "http://terminology.hl7.org/CodeSystem/v3-RoleCode|DAU")
 	pat.submit("#save")
 	if !strings.HasSuffix(pat.location(), "/sections/communication") {
 		t.Fatalf("after contacts: %s", pat.location())
