@@ -155,7 +155,7 @@ type actionData struct {
 	Words string
 	// Plan is the plan the Task produced ("" for none yet).
 	Plan                  string
-	CanCreate             bool
+	CanCreate, CanClose   bool
 	Types, Consents       []choice
 	Type, Consent         string
 	Errors                map[string]string
@@ -187,6 +187,8 @@ func (a *App) showAction(c *gin.Context, v *view, d *actionData) error {
 			d.Words = s
 		}
 	}
+	d.CanClose = hasCoding(obj(t, "code"), patientplan.ActionSystem, patientplan.ActionChangeRequest) &&
+		str(t, "status") != "completed" && str(t, "status") != "cancelled" && p.Role == auth.RoleClinical
 	if typ, id, _ := refParts(str(obj(t, "focus"), "reference")); typ == "QuestionnaireResponse" {
 		qr, _, err := rd.read("QuestionnaireResponse", id)
 		if err != nil {
@@ -279,9 +281,45 @@ func (a *App) createFromAction(c *gin.Context, v *view) error {
 	return nil
 }
 
+// markDone closes a patient's change request once the practice has dealt
+// with it (the plan changed, or the patient spoken to): the Task
+// completed, through the service as the clinician.
+func (a *App) markDone(c *gin.Context, v *view) error {
+	ctx := c.Request.Context()
+	if err := clinicianOnly(ctx); err != nil {
+		return err
+	}
+	rd := reader{a: a, ctx: ctx, r: c.Request}
+	t, tv, err := rd.read("Task", c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if !hasCoding(obj(t, "code"), patientplan.ActionSystem, patientplan.ActionChangeRequest) {
+		return outcome.Errorf(outcome.Invalid, "only a patient's request for a change is marked done here; a submission is done when its plan is approved")
+	}
+	switch str(t, "status") {
+	case "completed", "cancelled":
+		c.Redirect(http.StatusSeeOther, Prefix+"/actions")
+		return nil
+	}
+	// Full precision: the Task was authored within this second, and an
+	// end before its start is refused (per-1, inv-1).
+	now := resource.FormatInstant(a.cfg.Now().UTC())
+	delete(t, "meta")
+	t["status"] = "completed"
+	t["lastModified"] = now
+	t["executionPeriod"] = map[string]any{"start": str(t, "authoredOn"), "end": now}
+	if _, err := a.write(ctx, c.Request, &service.Entry{Method: http.MethodPut, Type: "Task", ID: tv.ID, Resource: t, IfMatch: tv.VersionID}); err != nil {
+		return err
+	}
+	c.Redirect(http.StatusSeeOther, Prefix+"/actions")
+	return nil
+}
+
 // actionRoutes registers Action needed.
 func (a *App) actionRoutes(g gin.IRouter) {
 	g.GET("/actions", a.page(a.actions, true))
 	g.GET("/actions/:id", a.page(a.action, true))
 	g.POST("/actions/:id/create-plan", a.page(a.createFromAction, true))
+	g.POST("/actions/:id/done", a.page(a.markDone, true))
 }

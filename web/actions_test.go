@@ -380,8 +380,24 @@ func TestApprovalAndChangeRequest(t *testing.T) {
 		t.Errorf("the change request is not in Action needed:\n%s", page)
 	}
 	_, _, page = gp.get("/app/actions/" + resource.ID(reqs[0]))
-	if !strings.Contains(page, words) {
-		t.Errorf("the request's page lacks the patient's words:\n%s", page)
+	if !strings.Contains(page, words) || !strings.Contains(page, `id="mark-done"`) {
+		t.Errorf("the request's page lacks the patient's words or Mark as done:\n%s", page)
+	}
+	// A viewer cannot close it; the clinician marks it done.
+	viewer := e.signInStaff(auth.RoleView, practiceODS)
+	viewer.get("/app/actions")
+	if st, _, _ := viewer.post("/app/actions/"+resource.ID(reqs[0])+"/done", url.Values{}); st != http.StatusForbidden {
+		t.Errorf("viewer marks done: %d, want 403", st)
+	}
+	if st, loc, page := gp.post("/app/actions/"+resource.ID(reqs[0])+"/done", url.Values{}); st != http.StatusSeeOther || loc != "/app/actions" {
+		t.Fatalf("mark done: %d %q\n%s", st, loc, page)
+	}
+	if _, _, page := gp.get("/app/actions"); !strings.Contains(page, `id="no-actions"`) {
+		t.Errorf("a done request is still in Action needed:\n%s", page)
+	}
+	// A submission is not closed by hand: its plan's approval closes it.
+	if st, _, _ := gp.post("/app/actions/"+task+"/done", url.Values{}); st != http.StatusBadRequest {
+		t.Errorf("mark a submission done: %d, want 400", st)
 	}
 }
 
