@@ -12,6 +12,16 @@
 // A patient whose NHS login identity is proofed to P5 only may save answers
 // but not submit them, nor read anything but their answers, their Tasks and
 // the form (Proofing, an authorizer).
+//
+// A clinician makes a draft plan from submitted answers with
+// QuestionnaireResponse/{id}/$create-plan (CreatePlanOperation): each item
+// it pre-fills is the target of a Provenance whose entity is the response,
+// and the patient's wishes are Goals in their words, never a CPR decision.
+// The plan's first approval adds, in its own write, an email job telling
+// the patient (when they gave an address); the Completer then completes the
+// practice's Task with the plan as output. After approval the patient asks
+// for changes with CarePlan/{id}/$ask-for-change (AskForChangeOperation): a
+// Task for the practice in their words, and an email to it.
 package patientplan
 
 import (
