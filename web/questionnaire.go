@@ -257,7 +257,7 @@ func (a *App) questionnaireStart(c *gin.Context, v *view) error {
 		return err
 	}
 	all := sections()
-	d := &startData{First: all[0].LinkID, Verified: patientplan.Verified(p), StepUp: patientplan.StepUpMessage}
+	d := &startData{First: all[0].LinkID, Verified: patientplan.Verified(p), StepUp: stepUp()}
 	if ans != nil {
 		d.Started, d.Sent = true, ans.sent()
 		d.SentOn = longDate(str(ans.Res, "authored"))
@@ -366,7 +366,7 @@ func (a *App) questionnaireSection(c *gin.Context, v *view) error {
 	}
 	v.Title = s.Title
 	v.Data = &qData{Section: s, Errors: map[string]string{}, Change: c.Query("change") != "", Step: i + 1, Steps: len(all),
-		Verified: patientplan.Verified(p), StepUp: patientplan.StepUpMessage}
+		Verified: patientplan.Verified(p), StepUp: stepUp()}
 	a.render(c, "questionnaire", v)
 	return nil
 }
@@ -409,7 +409,7 @@ func (a *App) saveQuestionnaireSection(c *gin.Context, v *view) error {
 	if len(errs) > 0 {
 		v.Title, v.status = "There is a problem: "+s.Title, http.StatusUnprocessableEntity
 		v.Data = &qData{Section: s, Errors: errs, Change: change, Step: i + 1, Steps: len(all),
-			Verified: patientplan.Verified(p), StepUp: patientplan.StepUpMessage}
+			Verified: patientplan.Verified(p), StepUp: stepUp()}
 		a.render(c, "questionnaire", v)
 		return nil
 	}
@@ -550,6 +550,11 @@ func answerOf(f *qField) (map[string]any, string) {
 	return map[string]any{"valueString": f.Value}, ""
 }
 
+// stepUp is patientplan.StepUpMessage as a sentence on a page.
+func stepUp() string {
+	return strings.ToUpper(patientplan.StepUpMessage[:1]) + patientplan.StepUpMessage[1:]
+}
+
 func lowerFirst(s string) string {
 	if s == "" {
 		return s
@@ -591,7 +596,7 @@ func (a *App) questionnaireCheck(c *gin.Context, v *view) error {
 		c.Redirect(http.StatusSeeOther, QuestionnairePath)
 		return nil
 	}
-	d := &checkData{Verified: patientplan.Verified(p), StepUp: patientplan.StepUpMessage, Empty: ans == nil}
+	d := &checkData{Verified: patientplan.Verified(p), StepUp: stepUp(), Empty: ans == nil}
 	for _, s := range sections() {
 		cs := checkSection{LinkID: s.LinkID, Title: s.Title}
 		if ans != nil {
@@ -663,7 +668,7 @@ func (a *App) sendQuestionnaire(c *gin.Context, v *view) error {
 	if err != nil {
 		if outcome.KindOf(err) == outcome.Forbidden && !patientplan.Verified(p) {
 			v.Title, v.status = "Verify your identity to send your answers", http.StatusForbidden
-			v.Data = &startData{Started: true, Verified: false, StepUp: patientplan.StepUpMessage}
+			v.Data = &startData{Started: true, Verified: false, StepUp: stepUp()}
 			a.render(c, "questionnaire-start", v)
 			return nil
 		}

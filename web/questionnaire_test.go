@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 
@@ -365,7 +366,7 @@ func TestQuestionnaireP5(t *testing.T) {
 		t.Fatalf("P5 check page offers sending:\n%s", page)
 	}
 	st, _, page = cl.post("/app/questionnaire/send", url.Values{})
-	if st != http.StatusForbidden || !strings.Contains(page, patientplan.StepUpMessage) {
+	if st != http.StatusForbidden || !strings.Contains(page, patientplan.StepUpMessage[1:]) {
 		t.Fatalf("P5 send: %d, want 403 with the step-up message\n%s", st, page)
 	}
 	if got := e.answersOf("ex-patient"); len(got) != 1 || resource.Str(got[0], "status") != "in-progress" {
@@ -451,6 +452,24 @@ func TestPatientPagesAccessible(t *testing.T) {
 	axe(t, ctx)
 	submit(t, ctx, "#send")
 	axe(t, ctx)
+
+	// A patient proofed to P5 only (the header stands in for the session
+	// carrying it; see newEnv): the start and check pages say how to verify.
+	p5 := e.open(auth.RolePatient, "ex-patient-minimal", "Sam Patient", "/app/accessibility")
+	if _, err := chromedp.Call(p5, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(p5, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"X-Test-Proofing": "P5"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(p5, chromedp.Navigate(e.url+"/app/questionnaire")); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(t, p5, "#step-up") {
+		t.Fatalf("no step-up for a P5 patient:\n%s", text(t, p5, "main"))
+	}
+	axe(t, p5)
+	shoot(t, p5, "web-questionnaire-p5")
 
 	gp := browser.Tab(t)
 	if err := chromedp.Do(gp, chromedp.Navigate(e.signIn(auth.RoleClinical, "", "Dr Priya Shah", "/app/actions")+"&org="+practiceODS)); err != nil {
