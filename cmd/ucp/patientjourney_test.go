@@ -172,17 +172,21 @@ func TestPatientJourneyInChromium(t *testing.T) {
 
 	// The patient signs in with the development NHS login.
 	pat := tab{t, b.Tab(t)}
-	pat.navigate(root + "/auth/oidc/dev-patient/start")
-	if err := chromedp.Do(pat.ctx, chromedp.SetValue(chromedp.CSS("#role"), "patient")); err != nil {
-		t.Fatal(err)
+	signIn := func() {
+		t.Helper()
+		pat.navigate(root + "/auth/oidc/dev-patient/start")
+		if err := chromedp.Do(pat.ctx, chromedp.SetValue(chromedp.CSS("#role"), "patient")); err != nil {
+			t.Fatal(err)
+		}
+		pat.set("user", "nhs-login-margaret")
+		pat.set("name", "Margaret Okafor")
+		pat.set("nhs_number", nhs)
+		pat.submit(`button[type="submit"]`)
+		if !strings.Contains(pat.location(), "/app/patients/ex-patient") {
+			t.Fatalf("the patient landed on %s:\n%s", pat.location(), pat.body())
+		}
 	}
-	pat.set("user", "nhs-login-margaret")
-	pat.set("name", "Margaret Okafor")
-	pat.set("nhs_number", nhs)
-	pat.submit(`button[type="submit"]`)
-	if !strings.Contains(pat.location(), "/app/patients/ex-patient") {
-		t.Fatalf("the patient landed on %s:\n%s", pat.location(), pat.body())
-	}
+	signIn()
 	pat.submit("#start-questionnaire")
 	pat.shoot("questionnaire-start")
 	pat.submit("#start")
@@ -197,8 +201,14 @@ func TestPatientJourneyInChromium(t *testing.T) {
 	if !strings.HasSuffix(pat.location(), "/sections/communication") {
 		t.Fatalf("after contacts: %s", pat.location())
 	}
-	// Leave, and come back: the questionnaire continues where it stopped.
-	pat.navigate(root + "/app/accessibility")
+	// Leave (sign out), and come back (sign in again): the questionnaire
+	// continues where it stopped.
+	pat.submit(".ucp-link-button")
+	pat.navigate(root + "/app/questionnaire")
+	if pat.has("#resume") || pat.has("#start") {
+		t.Fatalf("still signed in after signing out: %s", pat.location())
+	}
+	signIn()
 	pat.navigate(root + "/app/questionnaire")
 	pat.submit("#resume")
 	if !strings.HasSuffix(pat.location(), "/sections/communication") {
