@@ -50,8 +50,10 @@ type PlanService interface {
 //     wish is never the clinical CPR decision, which only a clinician
 //     records); and one Provenance whose targets are these items, whose
 //     entity (role source) is the response's version and whose agents are
-//     the clinician (author) and the patient (source): that is the mark
+//     the clinician (author) and the patient (informant): that is the mark
 //     that each item came from the patient;
+//     and the practice's Task claimed (accepted, with If-Match), so of two
+//     calls at once only one writes these;
 //  2. the draft CarePlan (category from the parameter category) referencing
 //     them (supportingInfo, goal), and the practice's Task moved to
 //     in-progress with the draft as its output.
@@ -229,13 +231,28 @@ func createPlan(ctx context.Context, svc PlanService, req *service.OperationRequ
 			"entity": []any{map[string]any{"role": "source", "what": map[string]any{"reference": source}}},
 		}))
 	}
+	// The first write also claims the Task (accepted, If-Match), so of two
+	// clicks at once only one writes the pre-filled items.
+	delete(task, "meta")
+	claim := make(map[string]any, len(task))
+	for k, v := range task {
+		claim[k] = v
+	}
+	claim["status"] = "accepted"
+	claim["lastModified"] = stamp
+	claimEntry := &service.Entry{Method: http.MethodPut, Type: "Task", ID: tv.ID, Path: "Task/" + tv.ID, Resource: claim, IfMatch: tv.VersionID}
+	first = append(first, claimEntry)
 	refs := map[string][]any{}
-	if len(first) > 0 {
+	var claimed int64
+	{
 		res, err := svc.Transaction(ctx, number(first))
 		if err != nil {
 			return 0, nil, err
 		}
 		for i, e := range first {
+			if e == claimEntry && res[i].Version != nil {
+				claimed = res[i].Version.VersionID
+			}
 			v := res[i].Version
 			if v == nil {
 				continue
@@ -263,10 +280,9 @@ func createPlan(ctx context.Context, svc PlanService, req *service.OperationRequ
 	task["lastModified"] = stamp
 	task["output"] = []any{map[string]any{"type": map[string]any{"text": "care plan"}, "valueReference": map[string]any{"reference": planURN}}}
 	task["executionPeriod"] = map[string]any{"start": stamp}
-	delete(task, "meta")
 	second := number([]*service.Entry{
 		post("CarePlan", planURN, plan),
-		{Method: http.MethodPut, Type: "Task", ID: tv.ID, Path: "Task/" + tv.ID, Resource: task, IfMatch: tv.VersionID},
+		{Method: http.MethodPut, Type: "Task", ID: tv.ID, Path: "Task/" + tv.ID, Resource: task, IfMatch: claimed},
 	})
 	res, err := svc.Transaction(ctx, second)
 	if err != nil {

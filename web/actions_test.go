@@ -453,3 +453,40 @@ func TestP5RefusedPlanContent(t *testing.T) {
 		t.Errorf("P9 read of their plan: %v", err)
 	}
 }
+
+// TestCreatePlanTwiceAtOnce: two clinicians pressing "Create plan from
+// this" together make one plan and one set of pre-filled items; the other
+// is refused.
+func TestCreatePlanTwiceAtOnce(t *testing.T) {
+	e := newEnv(t)
+	e.planPractice()
+	task := e.submitAnswers()
+	qr := strings.TrimPrefix(resource.Str(resource.Obj(e.find("Task", func(r map[string]any) bool { return resource.ID(r) == task })[0], "focus"), "reference"), "QuestionnaireResponse/")
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			ctx := auth.NewContext(context.Background(), principal(auth.RoleClinical, "", "Dr Priya Shah"))
+			_, err := e.svc.Operation(ctx, &service.OperationRequest{Name: "create-plan", Method: http.MethodPost, Type: "QuestionnaireResponse", ID: qr,
+				Parameters: map[string]any{"resourceType": "Parameters", "parameter": []any{
+					map[string]any{"name": "category", "valueString": planType}, map[string]any{"name": "consent", "valueString": consentGiven}}}})
+			errs <- err
+		}()
+	}
+	var failed int
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			failed++
+			if k := outcome.KindOf(err); k != outcome.Conflict && k != outcome.PreconditionFailed {
+				t.Errorf("the second call failed with %v, want a conflict", err)
+			}
+		}
+	}
+	got := map[string]int{"refused": failed}
+	for _, typ := range []string{"CarePlan", "Goal", "RelatedPerson", "Observation"} {
+		got[typ] = len(e.find(typ, func(map[string]any) bool { return true }))
+	}
+	want := map[string]int{"refused": 1, "CarePlan": 1, "Goal": 2, "RelatedPerson": 2, "Observation": 1}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("after two calls at once (-want +got):\n%s", d)
+	}
+}
