@@ -119,6 +119,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDeathDate$$' -fuzztime $(FUZZTIME) ./careplan/
 	$(GO) test -run '^$$' -fuzz '^FuzzParams$$' -fuzztime $(FUZZTIME) ./report/
 	$(GO) test -run '^$$' -fuzz '^FuzzFormValues$$' -fuzztime $(FUZZTIME) ./web/
+	$(GO) test -run '^$$' -fuzz '^FuzzQuestionnaireAnswers$$' -fuzztime $(FUZZTIME) ./web/
+	$(GO) test -run '^$$' -fuzz '^FuzzStoredAnswers$$' -fuzztime $(FUZZTIME) ./web/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyLink$$' -fuzztime $(FUZZTIME) ./auth/launch/
 	$(GO) test -run '^$$' -fuzz '^FuzzProofingLevel$$' -fuzztime $(FUZZTIME) ./auth/launch/
 	$(GO) test -run '^$$' -fuzz '^FuzzLocalPath$$' -fuzztime $(FUZZTIME) ./auth/session/

@@ -48,6 +48,12 @@ func (o OperationPolicy) Authorize(ctx context.Context, a Access) error {
 			return forbidden("the access log of a record is for its patient; role %s may not read it", p.Role)
 		}
 		acc.Interaction = "read"
+	case "create-plan":
+		// Making a plan from a patient's answers writes a plan: only whoever may create one.
+		acc = Access{Interaction: "create", Type: "CarePlan", Operation: a.Operation}
+	case "ask-for-change":
+		// Asking for a change to a plan changes nothing of it: whoever may see the plan may ask.
+		acc = Access{Interaction: "read", Type: a.Type, ID: a.ID, Operation: a.Operation}
 	case "validate", "document", "everything": // change nothing stored
 		acc.Interaction = "read"
 		if a.ID == "" {

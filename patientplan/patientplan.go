@@ -12,6 +12,16 @@
 // A patient whose NHS login identity is proofed to P5 only may save answers
 // but not submit them, nor read anything but their answers, their Tasks and
 // the form (Proofing, an authorizer).
+//
+// A clinician makes a draft plan from submitted answers with
+// QuestionnaireResponse/{id}/$create-plan (CreatePlanOperation): each item
+// it pre-fills is the target of a Provenance whose entity is the response,
+// and the patient's wishes are Goals in their words, never a CPR decision.
+// The plan's first approval adds, in its own write, an email job telling
+// the patient (when they gave an address); the Completer then completes the
+// practice's Task with the plan as output. After approval the patient asks
+// for changes with CarePlan/{id}/$ask-for-change (AskForChangeOperation): a
+// Task for the practice in their words, and an email to it.
 package patientplan
 
 import (
@@ -40,12 +50,17 @@ const (
 	// ActionReviewSubmission asks the practice to make a plan from a
 	// patient's submitted answers.
 	ActionReviewSubmission = "review-submission"
+	// ActionChangeRequest asks the practice to change a patient's plan,
+	// in the patient's words.
+	ActionChangeRequest = "change-request"
 )
 
-// Store is what the rules read: the patient (for their practice); the
+// Store is what the rules read: the patient (for their practice), the
+// practice's Task of a plan and the answers it was made from; the
 // service's store satisfies it.
 type Store interface {
 	Read(ctx context.Context, typ, id string) (*store.Version, error)
+	Search(ctx context.Context, q store.Query) (*store.Result, error)
 }
 
 // Rules is the service.WriteInterceptor of patient-started plans. It runs
@@ -69,6 +84,13 @@ func (r *Rules) now() time.Time {
 func (r *Rules) BeforeWrite(ctx context.Context, op *service.WriteOp, view service.View) error {
 	if err := r.Next.BeforeWrite(ctx, op, view); err != nil {
 		return err
+	}
+	if approvesFromDraft(op) {
+		return r.planApproved(ctx, op)
+	}
+	if op.Type == "Task" && (op.Previous == nil || op.Previous.JSON == nil) && isAction(op.Resource, ActionChangeRequest) {
+		r.changeRequested(op)
+		return nil
 	}
 	p := auth.FromContext(ctx)
 	if op.Type != "QuestionnaireResponse" || p == nil || p.Role != auth.RolePatient {

@@ -35,4 +35,18 @@
 // from Patient/{id}/$access-log (ucp/auth/audit): when, who and from which
 // organisation, and whether it was emergency access, nothing else of the
 // audit.
+//
+// # Patient-started plans
+//
+// /app/questionnaire is the patient's questionnaire (the Questionnaire
+// profiles.QuestionnairePatientPlan), a section a page: each page saves the
+// patient's QuestionnaireResponse in progress, a check page lists every
+// answer with a link to change it, and sending writes it completed; the
+// rules of package patientplan apply to every write, and a patient proofed
+// below P9 is told how to verify. /app/actions is Action needed: the open
+// Tasks of the staff member's organisation, oldest first, counted in every
+// staff page's header; a submission opens read-only with "Create plan from
+// this" ($create-plan). /app/change-request is the patient's "Ask for a
+// change" ($ask-for-change). The pages never show a patient their NHS
+// number.
 package web

@@ -23,6 +23,8 @@ import (
 	"ucp/fhir/service"
 	"ucp/internal/browsertest"
 	"ucp/internal/resttest"
+	"ucp/notify"
+	"ucp/patientplan"
 	"ucp/profiles"
 	"ucp/store"
 	"ucp/web"
@@ -61,7 +63,7 @@ type env struct {
 // that role gets.
 func principal(role auth.Role, patient, name string) *auth.Principal {
 	p := &auth.Principal{Role: role, Patient: patient, Name: name, Subject: name, UserID: "u-" + string(role), Org: "F84012"}
-	scope := map[auth.Role]string{auth.RoleClinical: "user/*.cruds", auth.RoleView: "user/*.rs", auth.RolePatient: "patient/*.rs"}[role]
+	scope := map[auth.Role]string{auth.RoleClinical: "user/*.cruds", auth.RoleView: "user/*.rs", auth.RolePatient: "patient/*.rs patient/QuestionnaireResponse.cu"}[role]
 	p.Scopes, _ = auth.ParseScopes(scope)
 	if role == auth.RoleClinical {
 		p.FHIRUser = "Practitioner/ex-gp"
@@ -93,14 +95,14 @@ func newEnv(t *testing.T) *env {
 	policy.Compartment = auth.StoreCompartment(st)
 	policy.Patients = reg.Patients
 	cfg := service.Config{Store: st, Registry: reg, Types: reg.Types(),
-		WriteInterceptor: audit.WriteInterceptor{Next: plans, Patients: patients},
+		WriteInterceptor: audit.WriteInterceptor{Next: &patientplan.Rules{Next: notify.JobGuard{Next: plans}, Store: st}, Patients: patients},
 		ReadInterceptor:  audit.CollectingReader{Next: plans, Patients: patients},
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil))}
 	loader, err := service.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Authorizer = auth.InProcess{Next: auth.OperationPolicy{Next: policy}, Trusted: []*auth.Principal{audit.AccessLogReader}}
+	cfg.Authorizer = auth.InProcess{Next: patientplan.Proofing{Next: auth.OperationPolicy{Next: policy}}, Trusted: []*auth.Principal{audit.AccessLogReader, patientplan.Principal}}
 	cfg.Audit = sink
 	svc, err := service.New(cfg)
 	if err != nil {
@@ -108,6 +110,11 @@ func newEnv(t *testing.T) *env {
 	}
 	if err := svc.RegisterOperation(audit.AccessLogOperation(svc)); err != nil {
 		t.Fatal(err)
+	}
+	for _, op := range []service.Operation{patientplan.CreatePlanOperation(svc, nil), patientplan.AskForChangeOperation(svc, nil)} {
+		if err := svc.RegisterOperation(op); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Real sessions (auth/session on auth/authstate's SQLite file): the
 	// cookie, the CSRF tokens and the session middleware are ucp serve's.
@@ -121,8 +128,23 @@ func newEnv(t *testing.T) *env {
 	var mgr *session.Manager
 	e := gin.New()
 	e.Use(func(c *gin.Context) { mgr.Middleware()(c) })
+	// Sessions do not yet keep NHS login's identity proofing level: a
+	// test's client names it in a header, which stands in for the session's
+	// principal carrying it.
+	e.Use(func(c *gin.Context) {
+		if lvl := c.GetHeader("X-Test-Proofing"); lvl != "" {
+			if p := auth.FromContext(c.Request.Context()); p != nil {
+				q := *p
+				q.IdentityProofing = lvl
+				c.Request = c.Request.WithContext(auth.NewContext(c.Request.Context(), &q))
+			}
+		}
+	})
 	e.GET("/test/signin", func(c *gin.Context) {
 		p := principal(auth.Role(c.Query("role")), c.Query("patient"), c.Query("name"))
+		if org := c.Query("org"); org != "" {
+			p.Org = org
+		}
 		if _, err := mgr.Start(c.Request.Context(), c.Writer, c.Request, session.Launch{User: p, PatientID: p.Patient, Door: session.DoorDev}); err != nil {
 			c.String(http.StatusForbidden, err.Error())
 			return

@@ -15,6 +15,7 @@ import (
 	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
+	"ucp/patientplan"
 	"ucp/profiles"
 )
 
@@ -295,6 +296,12 @@ type findResult struct {
 // date of birth. A patient is sent to their own record.
 func (a *App) find(c *gin.Context, v *view) error {
 	p := auth.FromContext(c.Request.Context())
+	if p.Role == auth.RolePatient && p.Patient != "" && !patientplan.Verified(p) {
+		// A patient proofed below P9 may not see their record, only
+		// start their answers.
+		c.Redirect(http.StatusSeeOther, QuestionnairePath)
+		return nil
+	}
 	if p.Role == auth.RolePatient && p.Patient != "" {
 		c.Redirect(http.StatusSeeOther, Prefix+"/patients/"+url.PathEscape(p.Patient))
 		return nil

@@ -40,7 +40,8 @@ type FHIR interface {
 	// calling Write, so no page can write around the policy.
 	BatchEntry(ctx context.Context, e *service.Entry) (*service.Result, error)
 	// Operation invokes a FHIR operation ($access-log on the patient's
-	// page); the service authorises and records it itself.
+	// page, $create-plan from Action needed); the service authorises and
+	// records it itself.
 	Operation(ctx context.Context, req *service.OperationRequest) (*service.OperationResult, error)
 }
 
@@ -132,6 +133,8 @@ func (a *App) Routes(r gin.IRouter) {
 	g.POST("/patients/:id/plans", a.page(a.createPlan, true))
 	g.GET("/plans/:id/edit", a.page(a.editPlan, true))
 	g.POST("/plans/:id/sections", a.page(a.saveSection, true))
+	a.questionnaireRoutes(g)
+	a.actionRoutes(g)
 }
 
 // handler is a page's handler: it renders or returns an error, which page
@@ -152,7 +155,10 @@ type view struct {
 	// ErrorItems are the separate problems behind Error (each missing
 	// section of a plan, say), listed one by one.
 	ErrorItems []string
-	status     int
+	// Actions is the count of the staff member's organisation's open
+	// Tasks (Action needed), nil when not shown.
+	Actions *int
+	status  int
 }
 
 // page wraps a handler: sign-in when needed, the common view, errors as pages.
@@ -174,6 +180,7 @@ func (a *App) page(h handler, signedIn bool) gin.HandlerFunc {
 		if p != nil && sess != nil {
 			v.CSRF = a.cfg.Sessions.CSRFToken(sess)
 		}
+		v.Actions = a.actionCount(c, p)
 		if r.Method == http.MethodPost {
 			if err := a.checkCSRF(r, sess); err != nil {
 				a.fail(c, v, outcome.Errorf(outcome.Forbidden, "the form has expired or did not come from this service"))

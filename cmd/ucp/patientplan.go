@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"ucp/careplan"
+	"ucp/fhir/rest"
 	"ucp/fhir/service"
 	"ucp/metrics"
 	"ucp/notify"
@@ -74,32 +76,51 @@ func patientRules(plans *careplan.Plans, st store.Store) service.WriteIntercepto
 	return &patientplan.Rules{Next: notify.JobGuard{Next: plans}, Store: st}
 }
 
-// mailRunner is the running email publisher.
+// mailRunner is the running email publisher and the completer of the
+// practices' Tasks.
 type mailRunner struct {
 	stop context.CancelFunc
-	done chan struct{}
+	wg   sync.WaitGroup
 }
 
-// Close stops the publisher; an email it was sending is tried again after
-// its lease.
+// Close stops the publisher and the completer; an email being sent is
+// tried again after its lease.
 func (r *mailRunner) Close() {
 	if r == nil {
 		return
 	}
 	r.stop()
-	<-r.done
+	r.wg.Wait()
 }
 
-// startMail starts the email publisher (sending through svc as
-// notify.Principal) and adds its queue to the metrics; with email off it
-// says so.
+func (r *mailRunner) run(f func()) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		f()
+	}()
+}
+
+// startMail starts the completer of the practices' Tasks and the email
+// publisher (both acting through svc, as patientplan.Principal and
+// notify.Principal) and adds the email queue to the metrics; with email off
+// it says so.
 func startMail(ctx context.Context, c mailConfig, svc *service.Service, base string, mx *metrics.Metrics, log *slog.Logger) (*mailRunner, error) {
 	sender, err := c.smtp()
-	if err != nil || sender == nil {
-		if err == nil {
-			log.Info("email is off (no --smtp-url): practices are not emailed when a patient sends their answers; the jobs wait until it is on")
-		}
+	if err != nil {
 		return nil, err
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	r := &mailRunner{stop: stop}
+	poll := c.Poll
+	if poll <= 0 {
+		poll = notify.DefaultPoll
+	}
+	completer := &patientplan.Completer{Service: svc, Logger: log}
+	r.run(func() { completer.Run(runCtx, poll) })
+	if sender == nil {
+		log.Info("email is off (no --smtp-url): practices are not emailed when a patient sends their answers; the jobs wait until it is on")
+		return r, nil
 	}
 	link := c.Link
 	if link == "" {
@@ -108,15 +129,22 @@ func startMail(ctx context.Context, c mailConfig, svc *service.Service, base str
 	pub, err := notify.NewPublisher(notify.PublisherConfig{Service: svc, Mailer: sender, SignInURL: link, PracticeOverride: c.PracticeOverride,
 		Horizon: c.Horizon, Poll: c.Poll, BaseDelay: c.Backoff, Logger: log})
 	if err != nil {
+		r.Close()
 		return nil, err
 	}
 	mx.WatchOutbox("email", pub)
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	r := &mailRunner{stop: stop, done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		pub.Run(runCtx)
-	}()
+	r.run(func() { pub.Run(runCtx) })
 	log.Info("email on", "smtp", fmt.Sprintf("%s:%d", sender.Host, sender.Port), "from", sender.From, "link", link)
 	return r, nil
+}
+
+// registerPatientPlans adds QuestionnaireResponse/{id}/$create-plan and
+// CarePlan/{id}/$ask-for-change,
+// through the API server's own service, so the caller's authorisation, the
+// care-plan rules and the audit apply to what it writes.
+func registerPatientPlans(api *rest.Server) error {
+	if err := api.RegisterOperation(patientplan.CreatePlanOperation(api.Service(), nil)); err != nil {
+		return err
+	}
+	return api.RegisterOperation(patientplan.AskForChangeOperation(api.Service(), nil))
 }

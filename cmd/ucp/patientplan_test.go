@@ -286,3 +286,57 @@ func startBinary(t *testing.T, bin string, args ...string) (*exec.Cmd, string) {
 	t.Fatal("the server stopped before serving")
 	return nil, ""
 }
+
+// TestServeCreatePlanOverFHIR: $create-plan over the API is the page's
+// path: a view role, the patient and a request without a category are
+// refused and write nothing; a clinician gets the draft plan (201), whose
+// pre-filled wishes are the patient's words and never a CPR decision; a
+// second call makes no second plan (409).
+func TestServeCreatePlanOverFHIR(t *testing.T) {
+	mp := mailpittest.Start(t)
+	srv := servePatientPlans(t, mp)
+	clin, admin := token(t, srv, auth.RoleClinical), token(t, srv, auth.RoleAdmin)
+	writePractice(t, srv.base, clin, admin)
+	pat := mint(t, srv, devissuer.TokenRequest{Role: auth.RolePatient, Patient: "ex-patient"})
+	view := token(t, srv, auth.RoleView)
+	r := resttest.Do(t, http.MethodPost, srv.base+"/QuestionnaireResponse", answers("", "completed"), resttest.Bearer(pat))
+	r.Want(t, http.StatusCreated)
+	id := resttest.Path(r.JSON(t), "id").(string)
+	op := srv.base + "/QuestionnaireResponse/" + id + "/$create-plan"
+	params := `{"resourceType":"Parameters","parameter":[` +
+		`{"name":"category","valueCoding":{"system":"http://snomed.info/sct","code":"736373009"}},` +
+		`{"name":"consent","valueCoding":{"system":"http://snomed.info/sct","code":"882921000000109"}}]}`
+	resttest.Do(t, http.MethodPost, op, params, resttest.Bearer(view)).Want(t, http.StatusForbidden)
+	resttest.Do(t, http.MethodPost, op, params, resttest.Bearer(pat)).Want(t, http.StatusForbidden)
+	resttest.Do(t, http.MethodPost, op, `{"resourceType":"Parameters"}`, resttest.Bearer(clin)).Want(t, http.StatusBadRequest)
+	plans := resttest.Do(t, http.MethodGet, srv.base+"/CarePlan?subject=Patient/ex-patient", "", resttest.Bearer(clin)).Want(t, http.StatusOK).JSON(t)
+	if n := resttest.Path(plans, "total"); n != resttest.Num(0) {
+		t.Fatalf("%v plans after refused calls", n)
+	}
+	// Without the consent parameter, and none on record: refused before
+	// any pre-filled item is written.
+	noConsent := `{"resourceType":"Parameters","parameter":[{"name":"category","valueCoding":{"system":"http://snomed.info/sct","code":"736373009"}}]}`
+	resttest.Do(t, http.MethodPost, op, noConsent, resttest.Bearer(clin)).Want(t, http.StatusUnprocessableEntity)
+	if g := resttest.Do(t, http.MethodGet, srv.base+"/Goal?subject=Patient/ex-patient", "", resttest.Bearer(clin)).Want(t, http.StatusOK).JSON(t); resttest.Path(g, "total") != resttest.Num(0) {
+		t.Fatalf("a refused call wrote Goals: %v", resttest.Path(g, "total"))
+	}
+	made := resttest.Do(t, http.MethodPost, op, params, resttest.Bearer(clin))
+	made.Want(t, http.StatusCreated)
+	plan := made.JSON(t)
+	if s := resttest.Path(plan, "status"); s != "draft" {
+		t.Errorf("the plan's status is %v, want draft", s)
+	}
+	goals := resttest.Do(t, http.MethodGet, srv.base+"/Goal?subject=Patient/ex-patient", "", resttest.Bearer(clin)).Want(t, http.StatusOK).JSON(t)
+	if d := resttest.Path(goals, "entry.0.resource.description.text"); !strings.Contains(resttest.Str(d), wishes) {
+		t.Errorf("the patient's wishes as a Goal: %v", d)
+	}
+	cpr := resttest.Do(t, http.MethodGet, srv.base+"/Observation?subject=Patient/ex-patient&code=http://snomed.info/sct|304251008", "", resttest.Bearer(clin)).Want(t, http.StatusOK).JSON(t)
+	if n := resttest.Path(cpr, "total"); n != resttest.Num(0) {
+		t.Errorf("%v CPR decisions made from the patient's words", n)
+	}
+	resttest.Do(t, http.MethodPost, op, params, resttest.Bearer(clin)).Want(t, http.StatusConflict)
+	plans = resttest.Do(t, http.MethodGet, srv.base+"/CarePlan?subject=Patient/ex-patient", "", resttest.Bearer(clin)).Want(t, http.StatusOK).JSON(t)
+	if n := resttest.Path(plans, "total"); n != resttest.Num(1) {
+		t.Errorf("%v plans after a second call, want 1", n)
+	}
+}

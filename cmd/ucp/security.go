@@ -119,7 +119,7 @@ func newSecurity(cfg serveConfig, root, base string, st store.Store, reg *search
 // then operations mapped to interactions, then the policy with the
 // agreement check.
 func (sec *security) authorizer() auth.Authorizer {
-	return auth.InProcess{Next: patientplan.Proofing{Next: auth.OperationPolicy{Next: sec.authz}}, Trusted: []*auth.Principal{definitionsLoader, demoLoader, &report.ReadAs, launchResolver, nrl.Principal, notify.Principal, audit.AccessLogReader}}
+	return auth.InProcess{Next: patientplan.Proofing{Next: auth.OperationPolicy{Next: sec.authz}}, Trusted: []*auth.Principal{definitionsLoader, demoLoader, &report.ReadAs, launchResolver, nrl.Principal, notify.Principal, audit.AccessLogReader, patientplan.Principal}}
 }
 
 // mount adds the development issuer in --dev. The token endpoint (SMART

@@ -389,6 +389,9 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	if err := registerReporting(api, plans, loader); err != nil {
 		return fail(err)
 	}
+	if err := registerPatientPlans(api); err != nil {
+		return fail(err)
+	}
 	// SearchParameters POSTed at run time survive a restart. One the
 	// registry now refuses is logged, not fatal: the others still work.
 	if err := api.LoadSearchParameters(ctx); err != nil {
