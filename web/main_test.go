@@ -128,22 +128,18 @@ func newEnv(t *testing.T) *env {
 	var mgr *session.Manager
 	e := gin.New()
 	e.Use(func(c *gin.Context) { mgr.Middleware()(c) })
-	// Sessions do not yet keep NHS login's identity proofing level: a
-	// test's client names it in a header, which stands in for the session's
-	// principal carrying it.
-	e.Use(func(c *gin.Context) {
-		if lvl := c.GetHeader("X-Test-Proofing"); lvl != "" {
-			if p := auth.FromContext(c.Request.Context()); p != nil {
-				q := *p
-				q.IdentityProofing = lvl
-				c.Request = c.Request.WithContext(auth.NewContext(c.Request.Context(), &q))
-			}
-		}
-	})
 	e.GET("/test/signin", func(c *gin.Context) {
 		p := principal(auth.Role(c.Query("role")), c.Query("patient"), c.Query("name"))
 		if org := c.Query("org"); org != "" {
 			p.Org = org
+		}
+		// The session keeps a patient's identity proofing level as a
+		// sign-in door gives it; tests that do not say are verified (P9).
+		if p.Role == auth.RolePatient {
+			p.IdentityProofing = session.ProofingP9
+			if lvl := c.Query("proofing"); lvl != "" {
+				p.IdentityProofing = lvl
+			}
 		}
 		if _, err := mgr.Start(c.Request.Context(), c.Writer, c.Request, session.Launch{User: p, PatientID: p.Patient, Door: session.DoorDev}); err != nil {
 			c.String(http.StatusForbidden, err.Error())

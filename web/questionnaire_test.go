@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 
@@ -30,9 +29,6 @@ type client struct {
 	e    *env
 	c    *http.Client
 	csrf string
-	// proofing is the identity proofing level the session carries ("" for
-	// none): see newEnv.
-	proofing string
 }
 
 // signInAs opens a session of role for patient, at the identity proofing
@@ -58,9 +54,9 @@ func (e *env) signInWith(role auth.Role, patient, proofing, org string) *client 
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	cl := &client{t: e.t, e: e, proofing: proofing, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	cl := &client{t: e.t, e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	u := e.url + "/test/signin?" + url.Values{"role": {string(role)}, "patient": {patient}, "name": {"Someone"}, "org": {org},
-		"next": {"/app/accessibility"}}.Encode()
+		"proofing": {proofing}, "next": {"/app/accessibility"}}.Encode()
 	if st, _, _ := cl.get(strings.TrimPrefix(u, e.url)); st != http.StatusSeeOther {
 		e.t.Fatalf("sign-in: %d", st)
 	}
@@ -72,9 +68,6 @@ func (e *env) signInWith(role auth.Role, patient, proofing, org string) *client 
 
 func (cl *client) do(req *http.Request) (int, string, string) {
 	cl.t.Helper()
-	if cl.proofing != "" {
-		req.Header.Set("X-Test-Proofing", cl.proofing)
-	}
 	resp, err := cl.c.Do(req)
 	if err != nil {
 		cl.t.Fatal(err)
@@ -453,13 +446,10 @@ func TestPatientPagesAccessible(t *testing.T) {
 	submit(t, ctx, "#send")
 	axe(t, ctx)
 
-	// A patient proofed to P5 only (the header stands in for the session
-	// carrying it; see newEnv): the start and check pages say how to verify.
-	p5 := e.open(auth.RolePatient, "ex-patient-minimal", "Sam Patient", "/app/accessibility")
-	if _, err := chromedp.Call(p5, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(p5, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"X-Test-Proofing": "P5"}}); err != nil {
+	// A patient proofed to P5 only: the start and check pages say how to
+	// verify.
+	p5 := browser.Tab(t)
+	if err := chromedp.Do(p5, chromedp.Navigate(e.signIn(auth.RolePatient, "ex-patient-minimal", "Sam Patient", "/app/accessibility")+"&proofing=P5")); err != nil {
 		t.Fatal(err)
 	}
 	if err := chromedp.Do(p5, chromedp.Navigate(e.url+"/app/questionnaire")); err != nil {
