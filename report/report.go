@@ -15,10 +15,11 @@ import (
 	"ucp/profiles"
 )
 
-// Reader is what an evaluation reads through: the FHIR service's search.
-// *service.Service satisfies it.
+// Reader is what an evaluation reads through: the FHIR service's search and
+// history. *service.Service satisfies it.
 type Reader interface {
 	Search(ctx context.Context, r service.SearchRequest) (*service.SearchResult, error)
+	History(ctx context.Context, r service.HistoryRequest) (*service.HistoryResult, error)
 }
 
 // ReadAs is the principal an evaluation reads as (see the package doc): an
@@ -33,12 +34,17 @@ type Config struct {
 	Service Reader
 	// Now is the clock (the MeasureReport's date); nil means time.Now.
 	Now func() time.Time
+	// Refresh is how long the facts read for evaluations are brought up to
+	// date from the histories before the register is read whole again (see
+	// facts); 0 means an hour.
+	Refresh time.Duration
 }
 
 // Reports evaluates the embedded Measures.
 type Reports struct {
 	cfg      Config
 	measures map[string]map[string]any // id → Measure
+	facts    *facts
 }
 
 // New returns Reports for cfg.
@@ -49,7 +55,12 @@ func New(cfg Config) (*Reports, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Reports{cfg: cfg, measures: map[string]map[string]any{}}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = time.Hour
+	}
+	// The facts follow the store's clock (meta.lastUpdated), not cfg.Now,
+	// which may be fixed for a report's date.
+	r := &Reports{cfg: cfg, measures: map[string]map[string]any{}, facts: newFacts(time.Now, cfg.Refresh)}
 	for _, m := range profiles.Measures() {
 		id := resource.ID(m)
 		if _, ok := measureDefs[id]; !ok {
@@ -152,14 +163,16 @@ func (r *Reports) evaluateOp(ctx context.Context, req *service.OperationRequest)
 		defer c2()
 	}
 	defer context.AfterFunc(ctx, cancel)()
-	d, err := load(rctx, r.cfg.Service, in.org)
+	var t *tally
+	err = r.facts.sync(rctx, r.cfg.Service, func(byType map[string]map[string]*fact) {
+		t = derive(byType, in.org).evaluate(in.measure, in.period)
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, nil, ctx.Err()
 		}
 		return 0, nil, err
 	}
-	t := d.evaluate(in.measure, in.period)
 	return http.StatusOK, r.measureReport(m, in, t), nil
 }
 
