@@ -123,11 +123,7 @@ func (d *data) inForce(pl *plan, p period) bool {
 
 func (d *data) strata(pl *plan, p period) [3]string {
 	pt := d.patients[pl.patient]
-	group := d.groups[pl.mainCondition]
-	if group == "" {
-		group = "other"
-	}
-	return [3]string{pt.ods, ageBand(pt.birth, p.lastDay()), group}
+	return [3]string{pt.ods, ageBand(pt.birth, p.lastDay()), d.group(pl.mainCondition)}
 }
 
 // evaluate counts measure over the period.
@@ -158,7 +154,7 @@ func (d *data) evaluate(measure string, p period) *tally {
 			for _, r := range pl.supporting {
 				switch r.Type {
 				case "Observation":
-					have[d.obsKind[r.ID]] = true
+					have[d.section(r.ID)] = true
 				case "RelatedPerson":
 					have[sectionContacts] = true
 				case "Flag":

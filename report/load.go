@@ -24,8 +24,8 @@ type data struct {
 	patients  map[string]*patient
 	plans     []*plan
 	approvals map[string][]time.Time // plan id → approval times, sorted
-	obsKind   map[string]string      // Observation id → section
-	groups    map[string]string      // Condition id → condition group
+	obs       map[string]*fact       // Observation id → its facts
+	groups    map[string]*fact       // Condition id → its facts
 	places    map[string]*place      // patient id → actual place of death
 }
 
@@ -444,8 +444,8 @@ func sorted(m map[string]*fact) []*fact {
 // derive builds an evaluation's data from the records. org, when not "",
 // keeps only the patients of that GP practice (Organization id).
 func derive(byType map[string]map[string]*fact, org string) *data {
-	d := &data{patients: map[string]*patient{}, approvals: map[string][]time.Time{}, obsKind: map[string]string{},
-		groups: map[string]string{}, places: map[string]*place{}}
+	d := &data{patients: map[string]*patient{}, approvals: map[string][]time.Time{},
+		obs: byType["Observation"], groups: byType["Condition"], places: map[string]*place{}}
 	odsOf := func(id string) string {
 		if o := byType["Organization"][id]; o != nil {
 			return o.ods
@@ -480,25 +480,37 @@ func derive(byType map[string]map[string]*fact, org string) *data {
 	for _, ts := range d.approvals {
 		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
 	}
-	for id, f := range byType["Condition"] {
-		d.groups[id] = f.group
-	}
-	for _, f := range sorted(byType["Observation"]) {
+	// A patient's place of death is the latest recorded; of two at the same
+	// time, the first seen.
+	seq := map[string]int64{}
+	for _, f := range byType["Observation"] {
 		of := f.observation
 		if of.section != "" {
 			continue
 		}
-		if prev := d.places[of.subject]; prev == nil || of.place.at.After(prev.at) {
+		prev := d.places[of.subject]
+		if prev == nil || of.place.at.After(prev.at) || of.place.at.Equal(prev.at) && f.seq < seq[of.subject] {
 			pl := of.place
-			d.places[of.subject] = &pl
-		}
-	}
-	for id, f := range byType["Observation"] {
-		if f.observation.section != "" {
-			d.obsKind[id] = f.observation.section
+			d.places[of.subject], seq[of.subject] = &pl, f.seq
 		}
 	}
 	return d
+}
+
+// section is the plan section Observation id records, "" when none.
+func (d *data) section(id string) string {
+	if f := d.obs[id]; f != nil {
+		return f.observation.section
+	}
+	return ""
+}
+
+// group is the condition group of Condition id.
+func (d *data) group(id string) string {
+	if f := d.groups[id]; f != nil {
+		return f.group
+	}
+	return "other"
 }
 
 const systemDocumentCompletion = "http://terminology.hl7.org/CodeSystem/v3-DocumentCompletion"
