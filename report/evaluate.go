@@ -2,6 +2,7 @@ package report
 
 import (
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -22,6 +23,11 @@ var sections = []string{sectionCPR, sectionCeiling, sectionPlaceOfCare, sectionP
 // Stratifiers, in the order of a stratum's key.
 var stratifiers = []string{"ods", "age-band", "condition-group"}
 
+// stratifierSections stratifies the completeness group by the number of
+// recommended sections a plan has ("0" to "8"): the distribution of
+// completeness.
+const stratifierSections = "sections"
+
 // A group of a Measure: its populations, in order (the first is the
 // initial population or denominator, the second the numerator).
 type groupDef struct {
@@ -30,6 +36,8 @@ type groupDef struct {
 	// median says the score is the median completeness, not a
 	// proportion.
 	median bool
+	// extra are the group's stratifiers besides the common ones.
+	extra []string
 }
 
 // measureDefs are the groups of each Measure, as profiles/measures define
@@ -41,7 +49,7 @@ var measureDefs = map[string][]groupDef{
 		{id: "ended", populations: []string{"initial-population"}},
 	},
 	"ucp-quality": {
-		{id: "completeness", populations: []string{"initial-population", "numerator"}, median: true},
+		{id: "completeness", populations: []string{"initial-population", "numerator"}, median: true, extra: []string{stratifierSections}},
 		{id: "overdue-review", populations: []string{"initial-population", "numerator"}},
 	},
 	"ucp-outcomes": {
@@ -181,8 +189,10 @@ func (d *data) evaluate(measure string, p period) *tally {
 			s := d.strata(pl, p)
 			t.add("completeness", "initial-population", s)
 			t.add("overdue-review", "initial-population", s)
+			t.strata[[4]string{"completeness", "initial-population", stratifierSections, strconv.Itoa(n)}]++
 			if n == len(sections)+1 {
 				t.add("completeness", "numerator", s)
+				t.strata[[4]string{"completeness", "numerator", stratifierSections, strconv.Itoa(n)}]++
 			}
 			if !pl.review.IsZero() && pl.review.Before(p.to) {
 				t.add("overdue-review", "numerator", s)

@@ -279,7 +279,7 @@ func (r *Reports) measureReport(m map[string]any, in request, t *tally) measureR
 				rg.MeasureScore = &quantity{Value: percent(float64(rn) * 100 / float64(rd)), Unit: "%", System: "http://unitsofmeasure.org", Code: "%"}
 			}
 		}
-		for _, s := range stratifiers {
+		for _, s := range append(slices.Clone(stratifiers), g.extra...) {
 			values := map[string]bool{}
 			for k := range t.strata {
 				if k[0] == g.id && k[2] == s {

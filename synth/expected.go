@@ -112,6 +112,7 @@ type expectation struct {
 	from, to time.Time // [from, to)
 	counts   map[cell]int
 	scores   map[string][]float64 // completeness of each plan in force
+	sections map[string]int       // "population/sections=n" → plans in force with n sections
 	v        Values
 }
 
@@ -180,8 +181,13 @@ func (e *expectation) add(f *Facts) {
 		}
 		e.count("ucp-quality", "completeness", "initial-population", f, ageAt)
 		e.count("ucp-quality", "overdue-review", "initial-population", f, ageAt)
+		if e.sections == nil {
+			e.sections = map[string]int{}
+		}
+		e.sections[fmt.Sprintf("initial-population/sections=%d", have)]++
 		if have == len(sectionNames)+1 {
 			e.count("ucp-quality", "completeness", "numerator", f, ageAt)
+			e.sections[fmt.Sprintf("numerator/sections=%d", have)]++
 		}
 		if !f.Review.IsZero() && f.Review.Before(e.to) {
 			e.count("ucp-quality", "overdue-review", "numerator", f, ageAt)
@@ -257,6 +263,9 @@ func (e *expectation) publish() Values {
 	}
 	for k, n := range strata {
 		e.v[k] = suppress(n)
+	}
+	for k, n := range e.sections {
+		e.v["ucp-quality/completeness/"+k] = suppress(n)
 	}
 	return e.v
 }
