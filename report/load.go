@@ -441,9 +441,9 @@ func sorted(m map[string]*fact) []*fact {
 	return slices.SortedFunc(maps.Values(m), func(a, b *fact) int { return cmp.Compare(a.seq, b.seq) })
 }
 
-// derive builds an evaluation's data from the records. org, when not "",
-// keeps only the patients of that GP practice (Organization id).
-func derive(byType map[string]map[string]*fact, org string) *data {
+// derive builds an evaluation's data from the records. keep, when not nil,
+// keeps only the patients of the GP practices (Organization ids) it keeps.
+func derive(byType map[string]map[string]*fact, keep func(org string) bool) *data {
 	d := &data{patients: map[string]*patient{}, approvals: map[string][]time.Time{},
 		obs: byType["Observation"], groups: byType["Condition"], places: map[string]*place{}}
 	odsOf := func(id string) string {
@@ -456,10 +456,12 @@ func derive(byType map[string]map[string]*fact, org string) *data {
 		pf := f.patient
 		pt := &patient{id: id, birth: pf.birth, died: pf.died}
 		switch {
-		case org != "" && !slices.Contains(pf.gps, org):
-			continue // another practice's patient
-		case org != "":
-			pt.ods = odsOf(org)
+		case keep != nil:
+			i := slices.IndexFunc(pf.gps, keep)
+			if i < 0 {
+				continue // another practice's patient
+			}
+			pt.ods = odsOf(pf.gps[i])
 		case len(pf.gps) > 0:
 			pt.ods = odsOf(pf.gps[len(pf.gps)-1])
 		default:

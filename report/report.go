@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"ucp/auth"
@@ -82,6 +83,24 @@ func (r *Reports) Operations() []service.Operation {
 	}}
 }
 
+// odsSubject begins the subject parameter that names a practice by its ODS
+// code.
+const odsSubject = "Organization?identifier=" + profiles.SystemODSCode + "|"
+
+// validODS reports whether s looks like an ODS code: 3 to 12 letters and
+// digits.
+func validODS(s string) bool {
+	if len(s) < 3 || len(s) > 12 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {
+			return false
+		}
+	}
+	return true
+}
+
 // maxPeriod bounds a period: ten years covers any register's history.
 const maxPeriod = 10 * 366 * 24 * time.Hour
 
@@ -91,7 +110,8 @@ type request struct {
 	period  period
 	start   string
 	end     string
-	org     string
+	org     string // Organization id of subject=Organization/{id}
+	ods     string // ODS code of subject=Organization?identifier=…|{code}
 }
 
 func params(req *service.OperationRequest) (request, error) {
@@ -133,7 +153,14 @@ func params(req *service.OperationRequest) (request, error) {
 	default:
 		return out, outcome.Errorf(outcome.Invalid, "reportType %q: only summary is served (counts, never a patient's data)", rt)
 	}
-	if s := req.String("subject"); s != "" {
+	if s := req.String("subject"); strings.HasPrefix(s, odsSubject) {
+		// A practice by its ODS code, as a conditional reference: the
+		// report role reads no Organization to learn its id.
+		out.ods = strings.TrimPrefix(s, odsSubject)
+		if !validODS(out.ods) {
+			return out, outcome.Errorf(outcome.Invalid, "subject %q: expected an ODS code (letters and digits) after %s", s, odsSubject)
+		}
+	} else if s != "" {
 		ref := resource.ParseReference(s)
 		if ref.Type != "Organization" || !ref.IsLocal() || ref.Version != "" || !resource.ValidID(ref.ID) {
 			return out, outcome.Errorf(outcome.Invalid, "subject %q: expected Organization/{id}, a GP practice", s)
@@ -165,7 +192,14 @@ func (r *Reports) evaluateOp(ctx context.Context, req *service.OperationRequest)
 	defer context.AfterFunc(ctx, cancel)()
 	var t *tally
 	err = r.facts.sync(rctx, r.cfg.Service, func(byType map[string]map[string]*fact) {
-		t = derive(byType, in.org).evaluate(in.measure, in.period)
+		var keep func(string) bool
+		switch {
+		case in.org != "":
+			keep = func(id string) bool { return id == in.org }
+		case in.ods != "":
+			keep = func(id string) bool { o := byType["Organization"][id]; return o != nil && o.ods == in.ods }
+		}
+		t = derive(byType, keep).evaluate(in.measure, in.period)
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -260,8 +294,11 @@ func (r *Reports) measureReport(m map[string]any, in request, t *tally) measureR
 		Date:   resource.FormatInstant(r.cfg.Now().UTC().Truncate(time.Second)),
 		Period: periodJSON{Start: in.start, End: in.end},
 	}
-	if in.org != "" {
+	switch {
+	case in.org != "":
 		out.Subject = &reference{Reference: "Organization/" + in.org}
+	case in.ods != "":
+		out.Subject = &reference{Reference: odsSubject + in.ods}
 	}
 	for _, g := range measureDefs[in.measure] {
 		rg := reportGroup{ID: g.id, Code: codeText{Text: g.id}}

@@ -211,12 +211,20 @@ func measuresMatchGenerated(t *testing.T, s *server) {
 		{"2026-01-01", "2026-03-31"},
 		{"2024-11-01", "2026-10-31"},
 	} {
-		for _, org := range []string{"", s.orgs[0]} {
+		// The whole register, a practice by id and the same practice by
+		// its ODS code.
+		for _, org := range []string{"", s.orgs[0], "ods"} {
 			from, _ := time.Parse("2006-01-02", tc.start)
 			to, _ := time.Parse("2006-01-02", tc.end)
-			ods := ""
-			if org != "" {
+			ods, subject := "", ""
+			switch org {
+			case "":
+			case "ods":
+				ods = odsOf(t, s, s.orgs[0])
+				subject = url.QueryEscape("Organization?identifier=" + profiles.SystemODSCode + "|" + ods)
+			default:
 				ods = odsOf(t, s, org)
+				subject = "Organization/" + org
 			}
 			want, err := synth.Expected(opts, from, to, ods)
 			if err != nil {
@@ -225,8 +233,8 @@ func measuresMatchGenerated(t *testing.T, s *server) {
 			got := synth.Values{}
 			for _, m := range []string{"ucp-uptake", "ucp-quality", "ucp-outcomes"} {
 				q := "Measure/" + m + "/$evaluate-measure?periodStart=" + tc.start + "&periodEnd=" + tc.end
-				if org != "" {
-					q += "&subject=Organization/" + org
+				if subject != "" {
+					q += "&subject=" + subject
 				}
 				status, mr := s.do(t, "report", "GET", q)
 				if status != 200 {
@@ -313,6 +321,9 @@ func evaluateMeasureBadInput(t *testing.T, s *server) {
 		{"periodStart=2026-01-01&periodEnd=2026-10-31&subject=Patient/x", 400},
 		{"periodStart=2026-01-01&periodEnd=2026-10-31&subject=Organization/", 400},
 		{"periodStart=2026-01-01&periodEnd=2026-10-31&measure=x", 400},
+		{"periodStart=2026-01-01&periodEnd=2026-10-31&subject=" + url.QueryEscape("Organization?identifier="+profiles.SystemODSCode+"|F8"), 400},
+		{"periodStart=2026-01-01&periodEnd=2026-10-31&subject=" + url.QueryEscape("Organization?identifier="+profiles.SystemODSCode+"|F84012&x"), 400},
+		{"periodStart=2026-01-01&periodEnd=2026-10-31&subject=" + url.QueryEscape("Organization?identifier=other|F84012"), 400},
 		{"periodStart=2026-01-01&periodEnd=2026-10-31&_format=json", 200},
 	} {
 		status, body := s.do(t, "report", "GET", base+tc.query)
