@@ -134,5 +134,5 @@ clean:
 ## from the web package's browser tests, into screenshots/ (not committed)
 screenshots:
 	@mkdir -p screenshots
-	UCP_SCREENSHOTS=$(abspath screenshots) $(GO) test -count=1 -run 'TestUrgentView|TestClinician|TestPatientSees|TestFindAPatient|TestPrint' ./web/
+	UCP_SCREENSHOTS=$(abspath screenshots) $(GO) test -count=1 -run 'TestUrgentView|TestClinician|TestPatientSees|TestFindAPatient|TestPrint|TestDashboard' ./web/
 	@ls screenshots

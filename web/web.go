@@ -38,6 +38,9 @@ type FHIR interface {
 	// authorises the interaction itself, as the REST adapter does before
 	// calling Write, so no page can write around the policy.
 	BatchEntry(ctx context.Context, e *service.Entry) (*service.Result, error)
+	// Operation invokes an operation ($evaluate-measure for the
+	// dashboard), authorised and audited by the service itself.
+	Operation(ctx context.Context, req *service.OperationRequest) (*service.OperationResult, error)
 }
 
 // Sessions is what the pages need of sign-in (*session.Manager): where to
@@ -128,6 +131,8 @@ func (a *App) Routes(r gin.IRouter) {
 	g.POST("/patients/:id/plans", a.page(a.createPlan, true))
 	g.GET("/plans/:id/edit", a.page(a.editPlan, true))
 	g.POST("/plans/:id/sections", a.page(a.saveSection, true))
+	g.GET("/dashboard", a.page(a.dashboard, true))
+	g.GET("/dashboard/:file", a.page(a.dashboardCSV, true))
 }
 
 // handler is a page's handler: it renders or returns an error, which page
