@@ -18,9 +18,26 @@
 // counted too). So, once the caller is authorised for the operation, it
 // reads through the in-process FHIR service given as Config.Service (the
 // trusted service of start-up loading, without an authorizer but with the
-// read rules) as the named principal Reader, in a context of its own: the
+// read rules) as the named principal ReadAs, in a context of its own: the
 // request's audit records the evaluation, by whom, for which Measure and
 // period, and no patient as disclosed, because none is.
+//
+// # Speed
+//
+// Reading the register for each evaluation takes time linear in its size.
+// So Reports keeps, between evaluations, one small record per resource the
+// measures use (facts): the first evaluation reads them all by search; each
+// later one reads the type histories since the last read began (less an
+// overlap of a minute, for writes stamped before it and committed after), so
+// updates and deletions are applied, and then evaluates from memory. After
+// Config.Refresh (an hour) the register is read whole again. The records are
+// the process's own: each node keeps its own, read from the shared store.
+//
+// subject names a practice as Organization/{id} or, for callers who read no
+// Organization (the report role, the web dashboard), by its ODS code:
+// Organization?identifier=https://fhir.nhs.uk/Id/ods-organization-code|{code}.
+// The quality measure's completeness group is also stratified by the number
+// of recommended sections a plan has ("sections", 0 to 8).
 //
 // # Rules
 //

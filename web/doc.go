@@ -24,4 +24,15 @@
 // approval wrote, whose entries name the exact section versions), so the page,
 // the printout and the document cannot disagree; a plan not yet approved is
 // rendered from the sections it references now. State is said in words.
+//
+// # The measures dashboard
+//
+// /app/dashboard is for the report role and admins: uptake by month, the
+// completeness distribution of plans in force and the preferred place of
+// death achieved by practice, drawn by ucp/report/chart as inline SVG, each
+// with its table and a CSV (/app/dashboard/{uptake|completeness|
+// preferred-place}.csv). Months and practice (by ODS code) come from a GET
+// form. Every number is Measure/{id}/$evaluate-measure invoked through the
+// service as the signed-in user, so the operation's authorisation, audit and
+// disclosure control ("<5") are the page's; other roles are refused in words.
 package web
