@@ -1,7 +1,8 @@
-// Package report evaluates ucp's uptake, quality and outcome measures:
-// Measure/{id}/$evaluate-measure (R4 measure-operation-evaluate-measure)
-// answers a summary MeasureReport for the Measures embedded in package
-// profiles (ucp-uptake, ucp-quality, ucp-outcomes), stratified by the GP
+// Package report evaluates ucp's uptake, quality, outcome and
+// patient-started measures: Measure/{id}/$evaluate-measure (R4
+// measure-operation-evaluate-measure) answers a summary MeasureReport for the
+// Measures embedded in package profiles (ucp-uptake, ucp-quality,
+// ucp-outcomes, ucp-patient-started), stratified by the GP
 // practice's ODS code, the age band on the period's last day and the main
 // condition group.
 //
@@ -48,5 +49,9 @@
 // A plan's sections and review date are those of its current version.
 // Deaths are Patient.deceasedDateTime; the actual place and whether the
 // preferred place was achieved come from the UCPPlaceOfDeath Observation
-// that Patient/{id}/$record-death writes.
+// that Patient/{id}/$record-death writes. A patient-started plan is a
+// completed QuestionnaireResponse to profiles.QuestionnairePatientPlan, sent
+// when its practice Task (Task.focus) was authored; it is approved when that
+// Task is completed with the CarePlan as its output and the plan has an
+// approval at or after the submission. Days to approval are whole days (UTC).
 package report

@@ -38,6 +38,11 @@ type groupDef struct {
 	median bool
 	// extra are the group's stratifiers besides the common ones.
 	extra []string
+	// ofNumerator says the median is of the numerator's members (days to
+	// approval of the approved), not the initial population's; unit is
+	// the score's UCUM unit ("%" when "").
+	ofNumerator bool
+	unit        string
 }
 
 // measureDefs are the groups of each Measure, as profiles/measures define
@@ -51,6 +56,10 @@ var measureDefs = map[string][]groupDef{
 	"ucp-quality": {
 		{id: "completeness", populations: []string{"initial-population", "numerator"}, median: true, extra: []string{stratifierSections}},
 		{id: "overdue-review", populations: []string{"initial-population", "numerator"}},
+	},
+	"ucp-patient-started": {
+		{id: "submissions", populations: []string{"initial-population"}},
+		{id: "days-to-approval", populations: []string{"initial-population", "numerator"}, median: true, ofNumerator: true, unit: "d"},
 	},
 	"ucp-outcomes": {
 		{id: "preferred-place", populations: []string{"denominator", "numerator"}},
@@ -199,6 +208,46 @@ func (d *data) evaluate(measure string, p period) *tally {
 			}
 			t.scores["completeness"] = append(t.scores["completeness"], float64(n)*100/float64(len(sections)+1))
 		}
+	case "ucp-patient-started":
+		// The first plan of each patient, for the condition group of a
+		// submission no plan was made from yet.
+		first := map[string]*plan{}
+		for _, pl := range d.plans {
+			if first[pl.patient] == nil {
+				first[pl.patient] = pl
+			}
+		}
+		for _, s := range d.submissions {
+			if !p.in(s.at) {
+				continue
+			}
+			pl := d.planByID[s.plan]
+			if pl == nil {
+				pl = first[s.patient]
+			}
+			pt := d.patients[s.patient]
+			st := [3]string{pt.ods, ageBand(pt.birth, p.lastDay()), "other"}
+			if pl != nil {
+				st[2] = d.group(pl.mainCondition)
+			}
+			t.add("submissions", "initial-population", st)
+			t.add("days-to-approval", "initial-population", st)
+			if s.plan == "" {
+				continue
+			}
+			// The plan's first approval at or after the submission, by the
+			// period's end.
+			for _, a := range d.approvals[s.plan] {
+				if a.Before(s.at) {
+					continue
+				}
+				if a.Before(p.to) {
+					t.add("days-to-approval", "numerator", st)
+					t.scores["days-to-approval"] = append(t.scores["days-to-approval"], day(a).Sub(day(s.at)).Hours()/24)
+				}
+				break
+			}
+		}
 	case "ucp-outcomes":
 		byPatient := map[string][]*plan{}
 		for _, pl := range d.plans {
@@ -247,6 +296,10 @@ func (d *data) evaluate(measure string, p period) *tally {
 	}
 	return t
 }
+
+// day is t's day (UTC): days to approval are whole days, so that an
+// approval the next morning is a day.
+func day(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
 
 // place0 stands for a death whose place was not recorded: it counts in
 // the denominators, in no numerator.

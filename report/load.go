@@ -27,6 +27,18 @@ type data struct {
 	obs       map[string]*fact       // Observation id → its facts
 	groups    map[string]*fact       // Condition id → its facts
 	places    map[string]*place      // patient id → actual place of death
+	// submissions are the patient-started plans' submissions.
+	submissions []*submission
+	planByID    map[string]*plan
+}
+
+// submission is one patient's answers sent to their practice: when (the
+// Task's authoredOn, else the answers' authored) and the plan made from
+// them once the Task is completed ("" before).
+type submission struct {
+	patient string
+	at      time.Time
+	plan    string
 }
 
 type patient struct {
@@ -78,6 +90,15 @@ type (
 		at    time.Time
 		plans []string // CarePlan ids approved
 	}
+	answersFacts struct {
+		patient  string
+		authored time.Time
+	}
+	taskFacts struct {
+		answers    string // QuestionnaireResponse id in Task.focus
+		authoredOn time.Time
+		plan       string // CarePlan id of the output, when completed
+	}
 	observationFacts struct {
 		section string // a plan section, or "" for an actual place of death
 		subject string // Patient id
@@ -91,12 +112,15 @@ type (
 		approval    *provenanceFacts
 		group       string // Condition
 		observation *observationFacts
+		answers     *answersFacts // QuestionnaireResponse
+		task        *taskFacts
 	}
 	// fact is a record with the version it was taken from and the order it
 	// was first seen in (the store's order on a full read, then the order
 	// of arrival), which keeps evaluations deterministic where a patient
 	// has more than one plan.
 	fact struct {
+		id      string
 		version int64
 		seq     int64
 		record
@@ -118,7 +142,16 @@ var loadTypes = []struct{ typ, query string }{
 		profiles.SystemUCP + "|" + profiles.CodePreferredPlaceOfDeath,
 		profiles.SystemUCP + "|" + profiles.CodeActualPlaceOfDeath,
 	}, ","))},
+	{"QuestionnaireResponse", "status=completed"},
+	{"Task", "code=" + url.QueryEscape(systemPatientPlanAction+"|"+codeReviewSubmission)},
 }
+
+// The Task package patientplan writes for a submission (its ActionSystem
+// and ActionReviewSubmission; report does not import it).
+const (
+	systemPatientPlanAction = profiles.CodeSystemBaseURL + "patient-plan-action"
+	codeReviewSubmission    = "review-submission"
+)
 
 // facts holds the records of the whole register between evaluations.
 //
@@ -169,7 +202,7 @@ func (f *facts) sync(ctx context.Context, svc Reader, fn func(map[string]map[str
 					return err
 				}
 				seq++
-				m[v.ID] = &fact{version: v.VersionID, seq: seq, record: *rec}
+				m[v.ID] = &fact{id: v.ID, version: v.VersionID, seq: seq, record: *rec}
 				return nil
 			})
 			if err != nil {
@@ -225,7 +258,7 @@ func (f *facts) apply(ctx context.Context, svc Reader, typ string, since time.Ti
 				old.version, old.record = v.VersionID, *rec
 			default:
 				f.seq++
-				m[v.ID] = &fact{version: v.VersionID, seq: f.seq, record: *rec}
+				m[v.ID] = &fact{id: v.ID, version: v.VersionID, seq: f.seq, record: *rec}
 			}
 		}
 		if res.Next == "" {
@@ -339,6 +372,53 @@ func decode(typ string, raw []byte) (*record, error) {
 		return &record{group: conditionGroup(c.Code)}, nil
 	case "Observation":
 		return decodeObservation(raw)
+	case "QuestionnaireResponse":
+		var q struct {
+			Questionnaire string `json:"questionnaire"`
+			Status        string `json:"status"`
+			Subject       ref    `json:"subject"`
+			Authored      string `json:"authored"`
+		}
+		if err := json.Unmarshal(raw, &q); err != nil {
+			return nil, err
+		}
+		subj := resource.ParseReference(q.Subject.Reference)
+		if strings.SplitN(q.Questionnaire, "|", 2)[0] != profiles.QuestionnairePatientPlan || q.Status != "completed" || subj.Type != "Patient" {
+			return nil, nil
+		}
+		at, _ := parseTime(q.Authored)
+		return &record{answers: &answersFacts{patient: subj.ID, authored: at}}, nil
+	case "Task":
+		var t struct {
+			Status     string  `json:"status"`
+			Code       concept `json:"code"`
+			Focus      ref     `json:"focus"`
+			AuthoredOn string  `json:"authoredOn"`
+			Output     []struct {
+				ValueReference *ref `json:"valueReference"`
+			} `json:"output"`
+		}
+		if err := json.Unmarshal(raw, &t); err != nil {
+			return nil, err
+		}
+		focus := resource.ParseReference(t.Focus.Reference)
+		if !t.Code.has(systemPatientPlanAction, codeReviewSubmission) || focus.Type != "QuestionnaireResponse" {
+			return nil, nil
+		}
+		tf := &taskFacts{answers: focus.ID}
+		tf.authoredOn, _ = parseTime(t.AuthoredOn)
+		if t.Status == "completed" {
+			for _, o := range t.Output {
+				if o.ValueReference == nil {
+					continue
+				}
+				if r := resource.ParseReference(o.ValueReference.Reference); r.Type == "CarePlan" && r.IsLocal() {
+					tf.plan = r.ID
+					break
+				}
+			}
+		}
+		return &record{task: tf}, nil
 	}
 	return nil, fmt.Errorf("no facts of a %s", typ)
 }
@@ -481,6 +561,29 @@ func derive(byType map[string]map[string]*fact, keep func(org string) bool) *dat
 	}
 	for _, ts := range d.approvals {
 		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	}
+	d.planByID = map[string]*plan{}
+	for _, pl := range d.plans {
+		d.planByID[pl.id] = pl
+	}
+	tasks := map[string]*taskFacts{} // answers id → its Task, the first seen
+	for _, f := range sorted(byType["Task"]) {
+		if tasks[f.task.answers] == nil {
+			tasks[f.task.answers] = f.task
+		}
+	}
+	for _, f := range sorted(byType["QuestionnaireResponse"]) {
+		if d.patients[f.answers.patient] == nil {
+			continue
+		}
+		s := &submission{patient: f.answers.patient, at: f.answers.authored}
+		if t := tasks[f.id]; t != nil {
+			if !t.authoredOn.IsZero() {
+				s.at = t.authoredOn
+			}
+			s.plan = t.plan
+		}
+		d.submissions = append(d.submissions, s)
 	}
 	// A patient's place of death is the latest recorded; of two at the same
 	// time, the first seen.

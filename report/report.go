@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,7 +78,7 @@ func (r *Reports) Operations() []service.Operation {
 	return []service.Operation{{
 		Name:          "evaluate-measure",
 		Definition:    "http://hl7.org/fhir/OperationDefinition/Measure-evaluate-measure",
-		Documentation: "Evaluates one of ucp's Measures (ucp-uptake, ucp-quality, ucp-outcomes) to a summary MeasureReport stratified by ODS code, age band and condition group. Parameters: periodStart and periodEnd (YYYY-MM-DD, inclusive), subject (Organization/{id}: that practice's patients), reportType (summary). Counts of 1 to 4 are suppressed and other counts rounded to 5. For the report role and admins.",
+		Documentation: "Evaluates one of ucp's Measures (ucp-uptake, ucp-quality, ucp-outcomes, ucp-patient-started) to a summary MeasureReport stratified by ODS code, age band and condition group. Parameters: periodStart and periodEnd (YYYY-MM-DD, inclusive), subject (Organization/{id}: that practice's patients), reportType (summary). Counts of 1 to 4 are suppressed and other counts rounded to 5. For the report role and admins.",
 		Instance:      []string{"Measure"},
 		Handler:       r.evaluateOp,
 	}}
@@ -178,7 +179,7 @@ func (r *Reports) evaluateOp(ctx context.Context, req *service.OperationRequest)
 	}
 	m, ok := r.measures[in.measure]
 	if !ok {
-		return 0, nil, outcome.Errorf(outcome.NotFound, "Measure/%s is not one of the measures this server evaluates (ucp-uptake, ucp-quality, ucp-outcomes)", in.measure)
+		return 0, nil, outcome.Errorf(outcome.NotFound, "Measure/%s is not one of the measures this server evaluates (ucp-uptake, ucp-quality, ucp-outcomes, ucp-patient-started)", in.measure)
 	}
 	// The reads run as ReadAs in a context of their own (see the package
 	// doc), ended with the request's.
@@ -309,9 +310,14 @@ func (r *Reports) measureReport(m map[string]any, in request, t *tally) measureR
 			den, num := t.total[[2]string{g.id, g.populations[0]}], t.total[[2]string{g.id, g.populations[1]}]
 			rd, dok := Suppress(den)
 			rn, nok := Suppress(num)
+			unit := cmp.Or(g.unit, "%")
+			of, ofOK := den, dok
+			if g.ofNumerator {
+				of, ofOK = num, nok
+			}
 			switch {
-			case g.median && dok && den > 0:
-				rg.MeasureScore = &quantity{Value: percent(median(t.scores[g.id])), Unit: "%", System: "http://unitsofmeasure.org", Code: "%"}
+			case g.median && ofOK && of > 0:
+				rg.MeasureScore = &quantity{Value: percent(median(t.scores[g.id])), Unit: unit, System: "http://unitsofmeasure.org", Code: unit}
 			case !g.median && dok && nok && rd > 0:
 				rg.MeasureScore = &quantity{Value: percent(float64(rn) * 100 / float64(rd)), Unit: "%", System: "http://unitsofmeasure.org", Code: "%"}
 			}

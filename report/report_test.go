@@ -231,7 +231,7 @@ func measuresMatchGenerated(t *testing.T, s *server) {
 				t.Fatal(err)
 			}
 			got := synth.Values{}
-			for _, m := range []string{"ucp-uptake", "ucp-quality", "ucp-outcomes"} {
+			for _, m := range []string{"ucp-uptake", "ucp-quality", "ucp-outcomes", "ucp-patient-started"} {
 				q := "Measure/" + m + "/$evaluate-measure?periodStart=" + tc.start + "&periodEnd=" + tc.end
 				if subject != "" {
 					q += "&subject=" + subject
@@ -250,7 +250,8 @@ func measuresMatchGenerated(t *testing.T, s *server) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("%s to %s, subject %q: measures (-want +got):\n%s", tc.start, tc.end, org, diff)
 			}
-			if org == "" && (want["ucp-outcomes/preferred-place/denominator"] == "0" || want["ucp-uptake/in-force/initial-population"] == "0") {
+			if org == "" && (want["ucp-outcomes/preferred-place/denominator"] == "0" || want["ucp-uptake/in-force/initial-population"] == "0" ||
+				want["ucp-patient-started/submissions/initial-population"] == "0") {
 				t.Errorf("%s to %s: the generated data has no deaths or plans in force: %v", tc.start, tc.end, want)
 			}
 		}
@@ -378,7 +379,7 @@ func measuresFollowWrites(t *testing.T, s *server) {
 		delete(out, "date")
 		return out
 	}
-	measures := []string{"ucp-uptake", "ucp-quality", "ucp-outcomes"}
+	measures := []string{"ucp-uptake", "ucp-quality", "ucp-outcomes", "ucp-patient-started"}
 	before := map[string]map[string]any{}
 	for _, m := range measures {
 		before[m] = evaluate(s.reports, m)

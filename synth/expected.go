@@ -31,6 +31,11 @@ type Facts struct {
 	Died     time.Time
 	Place    string
 	Achieved *bool
+	// Submitted is when the patient sent their own answers (zero: never);
+	// SubmissionApproved whether the plan made from them is the one
+	// approved (first at Approvals[0]).
+	Submitted          time.Time
+	SubmissionApproved bool
 }
 
 // sectionNames are the recommended sections of the quality measure, but
@@ -198,6 +203,22 @@ func (e *expectation) add(f *Facts) {
 		e.scores["completeness"] = append(e.scores["completeness"], float64(have)*100/float64(len(sectionNames)+1))
 	}
 
+	// Patient-started plans: submissions in the period, and the whole days
+	// from each to its plan's first approval, when that was by the period's
+	// end.
+	if in(f.Submitted) {
+		e.count("ucp-patient-started", "submissions", "initial-population", f, ageAt)
+		e.count("ucp-patient-started", "days-to-approval", "initial-population", f, ageAt)
+		if f.SubmissionApproved && f.Approvals[0].Before(e.to) {
+			e.count("ucp-patient-started", "days-to-approval", "numerator", f, ageAt)
+			if e.scores == nil {
+				e.scores = map[string][]float64{}
+			}
+			day := func(t time.Time) time.Time { y, m, d := t.Date(); return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+			e.scores["days-to-approval"] = append(e.scores["days-to-approval"], day(f.Approvals[0]).Sub(day(f.Submitted)).Hours()/24)
+		}
+	}
+
 	// Outcomes.
 	if in(f.Died) {
 		if approvedBy(f.Died) {
@@ -229,6 +250,8 @@ var groups = []struct{ measure, group, populations string }{
 	{"ucp-outcomes", "preferred-place", "denominator numerator"},
 	{"ucp-outcomes", "hospital-with-plan", "denominator numerator"},
 	{"ucp-outcomes", "hospital-without-plan", "denominator numerator"},
+	{"ucp-patient-started", "submissions", "initial-population"},
+	{"ucp-patient-started", "days-to-approval", "initial-population numerator"},
 }
 
 var stratifiers = []string{"ods", "age-band", "condition-group"}
@@ -255,6 +278,10 @@ func (e *expectation) publish() Values {
 			if g.group == "completeness" {
 				if den >= 5 {
 					e.v[g.measure+"/"+g.group+"/score"] = formatScore(median(e.scores["completeness"]))
+				}
+			} else if g.group == "days-to-approval" {
+				if num >= 5 { // the median of the approved ones
+					e.v[g.measure+"/"+g.group+"/score"] = formatScore(median(e.scores["days-to-approval"]))
 				}
 			} else if r, ok := proportion(num, den); ok {
 				e.v[g.measure+"/"+g.group+"/score"] = r

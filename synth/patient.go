@@ -625,6 +625,7 @@ func (g *generator) patient(i int) *Record {
 }
 
 func (p *pgen) record(i int) *Record {
+	p.submission(i)
 	f := p.facts
 	return &Record{Index: i, Entries: append(p.shared, p.own...), Facts: &f}
 }
@@ -776,4 +777,70 @@ func (p *pgen) preferredPlace(tag, kind string, rank int, at time.Time, patient 
 func familyRole(r *rand.Rand) map[string]any {
 	x := pick(r, [][2]string{{"SON", "natural son"}, {"DAU", "natural daughter"}, {"NIECE", "niece"}, {"NEPHEW", "nephew"}, {"FRND", "unrelated friend"}, {"SPS", "spouse"}})
 	return codeable(profiles.SystemV3RoleCode, x[0], x[1], "")
+}
+
+// submissionStream seeds the random stream of patient-started submissions,
+// apart from the patient's own, so the rest of the patient is as it was.
+const submissionStream = 0x7375626d6974
+
+// submission: about one patient in five started their plan themselves. They
+// sent their answers (a completed QuestionnaireResponse to
+// profiles.QuestionnairePatientPlan) and their practice got a Task, as
+// package patientplan writes them; once a clinician made and approved the
+// plan from them, the Task is completed with the plan as its output. Most
+// submissions led to the plan's first approval; the rest are still waiting.
+func (p *pgen) submission(i int) {
+	r := rand.New(rand.NewPCG(p.g.opts.Seed^submissionStream, uint64(i)+1))
+	if !chance(r, 20) {
+		return
+	}
+	approved := len(p.facts.Approvals) > 0 && chance(r, 75)
+	var at time.Time
+	if approved {
+		at = workingHours(r, p.facts.Approvals[0].Add(-days(1+r.IntN(45))))
+		if !at.Before(p.facts.Approvals[0]) {
+			return
+		}
+	} else {
+		at = workingHours(r, p.g.opts.Now.Add(-days(1+r.IntN(120))))
+		if !at.Before(p.g.opts.Now) {
+			return
+		}
+	}
+	if !p.facts.Died.IsZero() && !at.Before(p.facts.Died) {
+		return // nobody sends answers after their death
+	}
+	p.step++
+	patient := ref("Patient", p.id+"-patient", "")
+	qrID := p.id + "-answers"
+	p.add("QuestionnaireResponse", "answers", "", map[string]any{
+		"identifier":    ident(SystemSynthetic, qrID), // 0..1 here, not a list
+		"questionnaire": profiles.QuestionnairePatientPlan,
+		"status":        "completed",
+		"subject":       patient,
+		"author":        patient,
+		"authored":      instant(at),
+	})
+	task := map[string]any{
+		"status":   "requested",
+		"intent":   "order",
+		"priority": "routine",
+		"code": map[string]any{"coding": []any{map[string]any{"system": profiles.CodeSystemBaseURL + "patient-plan-action",
+			"code": "review-submission", "display": "Make a care plan from the patient's answers"}}},
+		"description": "The patient has sent their care plan questionnaire: create their plan from it.",
+		"for":         patient,
+		"focus":       ref("QuestionnaireResponse", qrID, ""),
+		"requester":   patient,
+		"owner":       ref("Organization", p.facts.OrgID, ""),
+		"authoredOn":  instant(at),
+	}
+	if approved {
+		task["status"] = "completed"
+		task["output"] = []any{map[string]any{
+			"type":           map[string]any{"text": "The care plan made from the answers"},
+			"valueReference": ref("CarePlan", p.id+"-plan", ""),
+		}}
+	}
+	p.add("Task", "submission", "", task)
+	p.facts.Submitted, p.facts.SubmissionApproved = at, approved
 }
