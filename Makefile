@@ -119,6 +119,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDeathDate$$' -fuzztime $(FUZZTIME) ./careplan/
 	$(GO) test -run '^$$' -fuzz '^FuzzParams$$' -fuzztime $(FUZZTIME) ./report/
 	$(GO) test -run '^$$' -fuzz '^FuzzFormValues$$' -fuzztime $(FUZZTIME) ./web/
+	$(GO) test -run '^$$' -fuzz '^FuzzDashboardForm$$' -fuzztime $(FUZZTIME) ./web/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyLink$$' -fuzztime $(FUZZTIME) ./auth/launch/
 	$(GO) test -run '^$$' -fuzz '^FuzzGrant$$' -fuzztime $(FUZZTIME) ./auth/oauth/
 	$(GO) test -run '^$$' -fuzz '^FuzzJobOf$$' -fuzztime $(FUZZTIME) ./nrl/
