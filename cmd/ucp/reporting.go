@@ -81,7 +81,7 @@ func benchMeasures(ctx context.Context, srv *server, stdout io.Writer) ([]measur
 	if err != nil {
 		return nil, err
 	}
-	measures := []string{"ucp-uptake", "ucp-quality", "ucp-outcomes"}
+	measures := []string{"ucp-uptake", "ucp-quality", "ucp-outcomes", "ucp-patient-started"}
 	out := make([]measureTiming, len(measures))
 	for round := range 2 {
 		for i, m := range measures {
