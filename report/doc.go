@@ -46,7 +46,12 @@
 // approved when an approval Provenance (activity LA) targeting it was
 // recorded; it is in force on a day when its first approval is by then and
 // it is active, or revoked or completed with a period.end after that day.
-// A plan's sections and review date are those of its current version.
+// A plan's sections, for the quality measure, are those of the version
+// approved last by the period's end (the version its approval Provenance
+// names, read with vread once and kept), so a section added at a later
+// review does not count for an earlier period; an approval that names no
+// version (a transaction Bundle's conditional reference cannot) stands for
+// the current version. The review date is the current version's.
 // Deaths are Patient.deceasedDateTime; the actual place and whether the
 // preferred place was achieved come from the UCPPlaceOfDeath Observation
 // that Patient/{id}/$record-death writes. A patient-started plan is a

@@ -168,7 +168,11 @@ func (d *data) evaluate(measure string, p period) *tally {
 				continue
 			}
 			have := map[string]bool{}
-			for _, r := range pl.supporting {
+			supporting := pl.supporting
+			if refs, ok := d.inForceSections[pl.id]; ok {
+				supporting = refs
+			}
+			for _, r := range supporting {
 				switch r.Type {
 				case "Observation":
 					have[d.section(r.ID)] = true

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/profiles"
@@ -24,9 +25,15 @@ type data struct {
 	patients  map[string]*patient
 	plans     []*plan
 	approvals map[string][]time.Time // plan id → approval times, sorted
-	obs       map[string]*fact       // Observation id → its facts
-	groups    map[string]*fact       // Condition id → its facts
-	places    map[string]*place      // patient id → actual place of death
+	// approved are each plan's approvals with the version they approved,
+	// sorted by time.
+	approved map[string][]approval
+	// inForceSections is, for the quality measure, the sections of the version of
+	// each plan approved last by the period's end (see approvedSections).
+	inForceSections map[string][]resource.Reference
+	obs             map[string]*fact  // Observation id → its facts
+	groups          map[string]*fact  // Condition id → its facts
+	places          map[string]*place // patient id → actual place of death
 	// submissions are the patient-started plans' submissions.
 	submissions []*submission
 	planByID    map[string]*plan
@@ -47,7 +54,15 @@ type patient struct {
 	died    time.Time
 }
 
+// approval is a plan's approval: when, and which version (0 when the
+// Provenance names none).
+type approval struct {
+	at      time.Time
+	version int64
+}
+
 type plan struct {
+	version             int64 // the current version
 	id, patient, status string
 	end, review         time.Time
 	supporting          []resource.Reference
@@ -88,7 +103,7 @@ type (
 	}
 	provenanceFacts struct {
 		at    time.Time
-		plans []string // CarePlan ids approved
+		plans []resource.Reference // the CarePlan versions approved
 	}
 	answersFacts struct {
 		patient  string
@@ -175,6 +190,9 @@ type facts struct {
 	synced time.Time // when the last read (full or since) began
 	seq    int64
 	byType map[string]map[string]*fact // type → id → fact
+	// sections holds the supporting references of earlier plan versions
+	// read for past periods, by "id/version": a version never changes.
+	sections map[string][]resource.Reference
 }
 
 // overlap is how far before the last read began a read of changes starts.
@@ -187,7 +205,7 @@ func newFacts(now func() time.Time, maxAge time.Duration) *facts {
 // sync brings the records up to date and hands them to fn, under the lock
 // (evaluations are serialised with their reads; each takes milliseconds
 // once the records are current).
-func (f *facts) sync(ctx context.Context, svc Reader, fn func(map[string]map[string]*fact)) error {
+func (f *facts) sync(ctx context.Context, svc Reader, fn func(map[string]map[string]*fact) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	start := f.now()
@@ -202,6 +220,9 @@ func (f *facts) sync(ctx context.Context, svc Reader, fn func(map[string]map[str
 					return err
 				}
 				seq++
+				if rec.plan != nil {
+					rec.plan.version = v.VersionID
+				}
 				m[v.ID] = &fact{id: v.ID, version: v.VersionID, seq: seq, record: *rec}
 				return nil
 			})
@@ -220,8 +241,7 @@ func (f *facts) sync(ctx context.Context, svc Reader, fn func(map[string]map[str
 		}
 		f.synced = start
 	}
-	fn(f.byType)
-	return nil
+	return fn(f.byType)
 }
 
 // apply reads the history of typ since the given time and applies the newest
@@ -249,6 +269,9 @@ func (f *facts) apply(ctx context.Context, svc Reader, typ string, since time.Ti
 			if !v.Deleted {
 				if rec, err = decode(typ, v.JSON); err != nil {
 					return fmt.Errorf("report: %s/%s: %w", typ, v.ID, err)
+				}
+				if rec != nil && rec.plan != nil {
+					rec.plan.version = v.VersionID
 				}
 			}
 			switch {
@@ -358,7 +381,7 @@ func decode(typ string, raw []byte) (*record, error) {
 		pf := &provenanceFacts{at: at}
 		for _, t := range p.Target {
 			if r := resource.ParseReference(t.Reference); r.Type == "CarePlan" && r.IsLocal() {
-				pf.plans = append(pf.plans, r.ID)
+				pf.plans = append(pf.plans, r)
 			}
 		}
 		return &record{approval: pf}, nil
@@ -521,10 +544,55 @@ func sorted(m map[string]*fact) []*fact {
 	return slices.SortedFunc(maps.Values(m), func(a, b *fact) int { return cmp.Compare(a.seq, b.seq) })
 }
 
+// approvedSections fills d.inForceSections for period p: for each plan, the
+// sections of the version approved last by the period's end, which is what
+// was in force then; a later version (a review that added a section) does
+// not count for an earlier period. The current version's are at hand; an
+// earlier one is read once (vread) and kept, as a version never changes.
+// Called under f's lock (from sync's fn).
+func (f *facts) approvedSections(ctx context.Context, svc Reader, d *data, p period) error {
+	d.inForceSections = map[string][]resource.Reference{}
+	for _, pl := range d.plans {
+		var v int64
+		for _, a := range d.approved[pl.id] {
+			if a.at.Before(p.to) {
+				v = a.version
+			}
+		}
+		if v == 0 || v == pl.version {
+			continue // the current version, or an approval naming none
+		}
+		key := pl.id + "/" + strconv.FormatInt(v, 10)
+		refs, ok := f.sections[key]
+		if !ok {
+			ver, err := svc.VRead(ctx, "CarePlan", pl.id, v)
+			if outcome.KindOf(err) == outcome.NotFound || outcome.KindOf(err) == outcome.Gone {
+				continue // nothing older to go by: the current version's
+			}
+			if err != nil {
+				return err
+			}
+			rec, err := decodePlan(ver.JSON)
+			if err != nil {
+				return fmt.Errorf("report: CarePlan/%s/_history/%d: %w", pl.id, v, err)
+			}
+			if rec != nil {
+				refs = rec.plan.supporting
+			}
+			if f.sections == nil {
+				f.sections = map[string][]resource.Reference{}
+			}
+			f.sections[key] = refs
+		}
+		d.inForceSections[pl.id] = refs
+	}
+	return nil
+}
+
 // derive builds an evaluation's data from the records. keep, when not nil,
 // keeps only the patients of the GP practices (Organization ids) it keeps.
 func derive(byType map[string]map[string]*fact, keep func(org string) bool) *data {
-	d := &data{patients: map[string]*patient{}, approvals: map[string][]time.Time{},
+	d := &data{patients: map[string]*patient{}, approvals: map[string][]time.Time{}, approved: map[string][]approval{},
 		obs: byType["Observation"], groups: byType["Condition"], places: map[string]*place{}}
 	odsOf := func(id string) string {
 		if o := byType["Organization"][id]; o != nil {
@@ -554,13 +622,18 @@ func derive(byType map[string]map[string]*fact, keep func(org string) bool) *dat
 			d.plans = append(d.plans, f.plan)
 		}
 	}
-	for _, f := range byType["Provenance"] {
-		for _, id := range f.approval.plans {
-			d.approvals[id] = append(d.approvals[id], f.approval.at)
+	for _, f := range sorted(byType["Provenance"]) {
+		for _, r := range f.approval.plans {
+			d.approvals[r.ID] = append(d.approvals[r.ID], f.approval.at)
+			v, _ := strconv.ParseInt(r.Version, 10, 64)
+			d.approved[r.ID] = append(d.approved[r.ID], approval{at: f.approval.at, version: v})
 		}
 	}
 	for _, ts := range d.approvals {
 		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	}
+	for _, as := range d.approved {
+		slices.SortStableFunc(as, func(a, b approval) int { return a.at.Compare(b.at) })
 	}
 	d.planByID = map[string]*plan{}
 	for _, pl := range d.plans {

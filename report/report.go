@@ -15,6 +15,7 @@ import (
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/profiles"
+	"ucp/store"
 )
 
 // Reader is what an evaluation reads through: the FHIR service's search and
@@ -22,6 +23,7 @@ import (
 type Reader interface {
 	Search(ctx context.Context, r service.SearchRequest) (*service.SearchResult, error)
 	History(ctx context.Context, r service.HistoryRequest) (*service.HistoryResult, error)
+	VRead(ctx context.Context, typ, id string, vid int64) (*store.Version, error)
 }
 
 // ReadAs is the principal an evaluation reads as (see the package doc): an
@@ -192,7 +194,7 @@ func (r *Reports) evaluateOp(ctx context.Context, req *service.OperationRequest)
 	}
 	defer context.AfterFunc(ctx, cancel)()
 	var t *tally
-	err = r.facts.sync(rctx, r.cfg.Service, func(byType map[string]map[string]*fact) {
+	err = r.facts.sync(rctx, r.cfg.Service, func(byType map[string]map[string]*fact) error {
 		var keep func(string) bool
 		switch {
 		case in.org != "":
@@ -200,7 +202,14 @@ func (r *Reports) evaluateOp(ctx context.Context, req *service.OperationRequest)
 		case in.ods != "":
 			keep = func(id string) bool { o := byType["Organization"][id]; return o != nil && o.ods == in.ods }
 		}
-		t = derive(byType, keep).evaluate(in.measure, in.period)
+		d := derive(byType, keep)
+		if in.measure == "ucp-quality" {
+			if err := r.facts.approvedSections(rctx, r.cfg.Service, d, in.period); err != nil {
+				return err
+			}
+		}
+		t = d.evaluate(in.measure, in.period)
+		return nil
 	})
 	if err != nil {
 		if ctx.Err() != nil {

@@ -1,6 +1,7 @@
 package report_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"ucp/auth"
+	"ucp/bulk"
 	"ucp/careplan"
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
@@ -84,24 +86,20 @@ func load(t testing.TB, opts synth.Options) (*server, error) {
 		return nil, err
 	}
 	ctx := auth.NewContext(context.Background(), &auth.Principal{Role: auth.RoleClinical, Subject: "loader", Name: "test loader"})
-	err = synth.Generate(opts, synth.Bundles(func(_, _ int, b []byte) error {
-		tree, err := resource.Parse(b)
-		if err != nil {
-			return err
-		}
-		results, err := loader.Bundle(ctx, tree)
-		if err != nil {
-			return err
-		}
-		for _, r := range results {
-			if r.Err != nil {
-				return r.Err
-			}
-		}
-		return nil
-	}))
-	if err != nil {
+	// The single NDJSON stream, as ucp import loads it: ids and references
+	// kept as written, so each approval names the plan version it approved
+	// (a transaction Bundle's conditional references cannot).
+	var nd bytes.Buffer
+	if err := synth.Generate(opts, synth.NDJSONStream(&nd)); err != nil {
 		return nil, err
+	}
+	var rejected []bulk.Rejection
+	im := &bulk.Importer{Store: st, Registry: reg, Rules: plans, Reject: func(r bulk.Rejection) { rejected = append(rejected, r) }}
+	if _, err := im.ImportNDJSON(ctx, &nd, "synth"); err != nil {
+		return nil, err
+	}
+	if len(rejected) > 0 {
+		return nil, fmt.Errorf("%d generated resources refused, the first: %+v", len(rejected), rejected[0])
 	}
 	reports, err := report.New(report.Config{Service: loader})
 	if err != nil {

@@ -23,8 +23,10 @@ type Facts struct {
 	Status        string
 	Ended, Review time.Time
 	// Sections are the recommended sections the plan has, by name (see
-	// sectionNames).
-	Sections map[string]bool
+	// sectionNames); ApprovedSections those of the version each approval
+	// approved, in the order of Approvals.
+	Sections         map[string]bool
+	ApprovedSections []map[string]bool
 	// Died is when the patient died (zero: alive); Place the actual place
 	// of death (NHS Data Dictionary code); Achieved whether the first
 	// choice was met, nil when it cannot be told.
@@ -169,16 +171,19 @@ func (e *expectation) add(f *Facts) {
 
 	// Quality.
 	if inForce {
-		have := 0
-		for _, s := range sectionNames {
-			if f.Sections[s] {
-				have++
+		// The sections of the version approved last by the period's end:
+		// what was in force then.
+		k := 0
+		for j, a := range f.Approvals {
+			if !a.After(end) && a.After(f.Approvals[k]) {
+				k = j
 			}
 		}
-		last := f.Approvals[0]
-		for _, a := range f.Approvals {
-			if !a.After(end) && a.After(last) {
-				last = a
+		last := f.Approvals[k]
+		have := 0
+		for _, s := range sectionNames {
+			if f.ApprovedSections[k][s] {
+				have++
 			}
 		}
 		if !last.Before(e.to.AddDate(-1, 0, 0)) {

@@ -2,7 +2,9 @@ package synth
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -445,8 +447,17 @@ func (g *generator) patient(i int) *Record {
 
 	// Preferred places of death and of care, first and second choices.
 	section("Observation", p.preferredPlace("ppd1", profiles.CodePreferredPlaceOfDeath, 1, decided, patRef()))
+	// Half the plans that will be reviewed gain their preferred place of
+	// care only at the first review (drawn from a stream of its own), so an
+	// earlier period sees the plan without it.
+	heldBack := ""
 	if chance(r, 70) {
-		section("Observation", p.preferredPlace("ppc1", profiles.CodePreferredPlaceOfCare, 1, decided, patRef()))
+		ppc := p.preferredPlace("ppc1", profiles.CodePreferredPlaceOfCare, 1, decided, patRef())
+		if hr := rand.New(rand.NewPCG(g.opts.Seed^reviewStream, uint64(i)+1)); st == storyReviewed && chance(hr, 50) {
+			heldBack = ppc
+		} else {
+			section("Observation", ppc)
+		}
 	}
 	if chance(r, 45) {
 		section("Observation", p.preferredPlace("ppd2", profiles.CodePreferredPlaceOfDeath, 2, decided, patRef()))
@@ -536,7 +547,7 @@ func (g *generator) patient(i int) *Record {
 			"author":         author,
 			"careTeam":       []any{ref("CareTeam", careTeam, "")},
 			"addresses":      conditions,
-			"supportingInfo": sections,
+			"supportingInfo": slices.Clone(sections),
 			"activity":       activities,
 		}
 		if goals != nil {
@@ -562,6 +573,7 @@ func (g *generator) patient(i int) *Record {
 			agent["onBehalfOf"] = ref("Organization", org.entry.ID, org.name)
 		}
 		p.facts.Approvals = append(p.facts.Approvals, at)
+		p.facts.ApprovedSections = append(p.facts.ApprovedSections, maps.Clone(p.facts.Sections))
 		p.add("Provenance", "prov"+strconv.Itoa(version), profiles.ProfileUKCoreProvenance, map[string]any{
 			"target":   []any{map[string]any{"reference": "CarePlan/" + planID + "/_history/" + strconv.Itoa(version)}},
 			"recorded": instant(at),
@@ -604,6 +616,10 @@ func (g *generator) patient(i int) *Record {
 				p.useShared(who)
 			}
 			author = ref("Practitioner", who.entry.ID, who.name)
+			if heldBack != "" {
+				section("Observation", heldBack)
+				heldBack = ""
+			}
 			plan("active", approved, review(at), time.Time{})
 			approve(at, who, org)
 		}
@@ -778,6 +794,9 @@ func familyRole(r *rand.Rand) map[string]any {
 	x := pick(r, [][2]string{{"SON", "natural son"}, {"DAU", "natural daughter"}, {"NIECE", "niece"}, {"NEPHEW", "nephew"}, {"FRND", "unrelated friend"}, {"SPS", "spouse"}})
 	return codeable(profiles.SystemV3RoleCode, x[0], x[1], "")
 }
+
+// reviewStream seeds the choice of plans that gain a section at review.
+const reviewStream = 0x726576696577
 
 // submissionStream seeds the random stream of patient-started submissions,
 // apart from the patient's own, so the rest of the patient is as it was.
