@@ -114,7 +114,7 @@ func benchMeasures(ctx context.Context, srv *server, stdout io.Writer) ([]measur
 		}
 	}
 	for _, t := range out {
-		fmt.Fprintf(stdout, "$evaluate-measure %-14s first %8.3f s, then %8.3f s\n", t.Measure, t.FirstSeconds, t.Seconds)
+		fmt.Fprintf(stdout, "$evaluate-measure %-19s first %8.3f s, then %8.3f s\n", t.Measure, t.FirstSeconds, t.Seconds)
 	}
 	return out, nil
 }
