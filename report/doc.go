@@ -31,8 +31,10 @@
 // later one reads the type histories since the last read began (less an
 // overlap of a minute, for writes stamped before it and committed after), so
 // updates and deletions are applied, and then evaluates from memory. After
-// Config.Refresh (an hour) the register is read whole again. The records are
-// the process's own: each node keeps its own, read from the shared store.
+// Config.Refresh (an hour) the register is read whole again. Warm does the
+// first read ahead of any evaluation (ucp serve runs it at start). The
+// records are the process's own: each node keeps its own, read from the
+// shared store.
 //
 // subject names a practice as Organization/{id} or, for callers who read no
 // Organization (the report role, the web dashboard), by its ODS code:

@@ -75,6 +75,13 @@ func New(cfg Config) (*Reports, error) {
 	return r, nil
 }
 
+// Warm reads what the measures use ahead of the first evaluation, so that
+// no caller waits for the whole register to be read (ucp serve runs it in
+// the background at start). It reads as ReadAs, like an evaluation.
+func (r *Reports) Warm(ctx context.Context) error {
+	return r.facts.sync(auth.NewContext(ctx, &ReadAs), r.cfg.Service, func(map[string]map[string]*fact) error { return nil })
+}
+
 // Operations returns Measure/{id}/$evaluate-measure for the REST server.
 func (r *Reports) Operations() []service.Operation {
 	return []service.Operation{{

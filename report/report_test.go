@@ -105,6 +105,9 @@ func load(t testing.TB, opts synth.Options) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := reports.Warm(context.Background()); err != nil {
+		return nil, err
+	}
 	pol := auth.DefaultPolicy()
 	srv, err := rest.New(rest.Config{
 		Store: st, Registry: reg, Types: reg.Types(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -23,20 +24,36 @@ import (
 // authorisation and the audit apply to its writes), and Measure/{id}/
 // $evaluate-measure, which reads through the trusted in-process service
 // once the caller is authorised (see package report).
-func registerReporting(api *rest.Server, plans *careplan.Plans, trusted *service.Service) error {
+func registerReporting(api *rest.Server, plans *careplan.Plans, trusted *service.Service) (*report.Reports, error) {
 	if err := api.RegisterOperation(plans.RecordDeathOperation(api.Service())); err != nil {
-		return err
+		return nil, err
 	}
 	reports, err := report.New(report.Config{Service: trusted})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, op := range reports.Operations() {
 		if err := api.RegisterOperation(op); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return reports, nil
+}
+
+// warmReports reads what the measures use in the background
+// (report.Reports.Warm), so that the first evaluation does not wait for the
+// whole register to be read. stop ends the read and waits for it, before
+// the store closes.
+func warmReports(ctx context.Context, reports *report.Reports, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := reports.Warm(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("reading the register for the measures failed; the first evaluation will read it", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // printExpected is ucp generate --expected: the measures' published values
