@@ -121,6 +121,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFormValues$$' -fuzztime $(FUZZTIME) ./web/
 	$(GO) test -run '^$$' -fuzz '^FuzzQuestionnaireAnswers$$' -fuzztime $(FUZZTIME) ./web/
 	$(GO) test -run '^$$' -fuzz '^FuzzStoredAnswers$$' -fuzztime $(FUZZTIME) ./web/
+	$(GO) test -run '^$$' -fuzz '^FuzzDashboardForm$$' -fuzztime $(FUZZTIME) ./web/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyLink$$' -fuzztime $(FUZZTIME) ./auth/launch/
 	$(GO) test -run '^$$' -fuzz '^FuzzProofingLevel$$' -fuzztime $(FUZZTIME) ./auth/launch/
 	$(GO) test -run '^$$' -fuzz '^FuzzLocalPath$$' -fuzztime $(FUZZTIME) ./auth/session/
@@ -140,5 +141,5 @@ clean:
 ## from the web package's browser tests, into screenshots/ (not committed)
 screenshots:
 	@mkdir -p screenshots
-	UCP_SCREENSHOTS=$(abspath screenshots) $(GO) test -count=1 -run 'TestUrgentView|TestClinician|TestPatientSees|TestFindAPatient|TestPrint' ./web/
+	UCP_SCREENSHOTS=$(abspath screenshots) $(GO) test -count=1 -run 'TestUrgentView|TestClinician|TestPatientSees|TestFindAPatient|TestPrint|TestDashboard' ./web/
 	@ls screenshots

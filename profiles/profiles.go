@@ -112,7 +112,7 @@ func CodeSystems() []map[string]any { return trees(load().css) }
 // them.
 func SearchParameters() []map[string]any { return trees(load().sps) }
 
-// Measures returns the uptake, quality and outcome Measures that package
+// Measures returns the uptake, quality, outcome and patient-started Measures that package
 // report evaluates, as fresh trees, by id.
 func Measures() []map[string]any { return trees(load().ms) }
 

@@ -2,6 +2,7 @@ package report
 
 import (
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -22,6 +23,11 @@ var sections = []string{sectionCPR, sectionCeiling, sectionPlaceOfCare, sectionP
 // Stratifiers, in the order of a stratum's key.
 var stratifiers = []string{"ods", "age-band", "condition-group"}
 
+// stratifierSections stratifies the completeness group by the number of
+// recommended sections a plan has ("0" to "8"): the distribution of
+// completeness.
+const stratifierSections = "sections"
+
 // A group of a Measure: its populations, in order (the first is the
 // initial population or denominator, the second the numerator).
 type groupDef struct {
@@ -30,6 +36,13 @@ type groupDef struct {
 	// median says the score is the median completeness, not a
 	// proportion.
 	median bool
+	// extra are the group's stratifiers besides the common ones.
+	extra []string
+	// ofNumerator says the median is of the numerator's members (days to
+	// approval of the approved), not the initial population's; unit is
+	// the score's UCUM unit ("%" when "").
+	ofNumerator bool
+	unit        string
 }
 
 // measureDefs are the groups of each Measure, as profiles/measures define
@@ -41,8 +54,12 @@ var measureDefs = map[string][]groupDef{
 		{id: "ended", populations: []string{"initial-population"}},
 	},
 	"ucp-quality": {
-		{id: "completeness", populations: []string{"initial-population", "numerator"}, median: true},
+		{id: "completeness", populations: []string{"initial-population", "numerator"}, median: true, extra: []string{stratifierSections}},
 		{id: "overdue-review", populations: []string{"initial-population", "numerator"}},
+	},
+	"ucp-patient-started": {
+		{id: "submissions", populations: []string{"initial-population"}},
+		{id: "days-to-approval", populations: []string{"initial-population", "numerator"}, median: true, ofNumerator: true, unit: "d"},
 	},
 	"ucp-outcomes": {
 		{id: "preferred-place", populations: []string{"denominator", "numerator"}},
@@ -123,11 +140,7 @@ func (d *data) inForce(pl *plan, p period) bool {
 
 func (d *data) strata(pl *plan, p period) [3]string {
 	pt := d.patients[pl.patient]
-	group := d.groups[pl.mainCondition]
-	if group == "" {
-		group = "other"
-	}
-	return [3]string{pt.ods, ageBand(pt.birth, p.lastDay()), group}
+	return [3]string{pt.ods, ageBand(pt.birth, p.lastDay()), d.group(pl.mainCondition)}
 }
 
 // evaluate counts measure over the period.
@@ -155,10 +168,14 @@ func (d *data) evaluate(measure string, p period) *tally {
 				continue
 			}
 			have := map[string]bool{}
-			for _, r := range pl.supporting {
+			supporting := pl.supporting
+			if refs, ok := d.inForceSections[pl.id]; ok {
+				supporting = refs
+			}
+			for _, r := range supporting {
 				switch r.Type {
 				case "Observation":
-					have[d.obsKind[r.ID]] = true
+					have[d.section(r.ID)] = true
 				case "RelatedPerson":
 					have[sectionContacts] = true
 				case "Flag":
@@ -185,13 +202,55 @@ func (d *data) evaluate(measure string, p period) *tally {
 			s := d.strata(pl, p)
 			t.add("completeness", "initial-population", s)
 			t.add("overdue-review", "initial-population", s)
+			t.strata[[4]string{"completeness", "initial-population", stratifierSections, strconv.Itoa(n)}]++
 			if n == len(sections)+1 {
 				t.add("completeness", "numerator", s)
+				t.strata[[4]string{"completeness", "numerator", stratifierSections, strconv.Itoa(n)}]++
 			}
 			if !pl.review.IsZero() && pl.review.Before(p.to) {
 				t.add("overdue-review", "numerator", s)
 			}
 			t.scores["completeness"] = append(t.scores["completeness"], float64(n)*100/float64(len(sections)+1))
+		}
+	case "ucp-patient-started":
+		// The first plan of each patient, for the condition group of a
+		// submission no plan was made from yet.
+		first := map[string]*plan{}
+		for _, pl := range d.plans {
+			if first[pl.patient] == nil {
+				first[pl.patient] = pl
+			}
+		}
+		for _, s := range d.submissions {
+			if !p.in(s.at) {
+				continue
+			}
+			pl := d.planByID[s.plan]
+			if pl == nil {
+				pl = first[s.patient]
+			}
+			pt := d.patients[s.patient]
+			st := [3]string{pt.ods, ageBand(pt.birth, p.lastDay()), "other"}
+			if pl != nil {
+				st[2] = d.group(pl.mainCondition)
+			}
+			t.add("submissions", "initial-population", st)
+			t.add("days-to-approval", "initial-population", st)
+			if s.plan == "" {
+				continue
+			}
+			// The plan's first approval at or after the submission, by the
+			// period's end.
+			for _, a := range d.approvals[s.plan] {
+				if a.Before(s.at) {
+					continue
+				}
+				if a.Before(p.to) {
+					t.add("days-to-approval", "numerator", st)
+					t.scores["days-to-approval"] = append(t.scores["days-to-approval"], day(a).Sub(day(s.at)).Hours()/24)
+				}
+				break
+			}
 		}
 	case "ucp-outcomes":
 		byPatient := map[string][]*plan{}
@@ -241,6 +300,10 @@ func (d *data) evaluate(measure string, p period) *tally {
 	}
 	return t
 }
+
+// day is t's day (UTC): days to approval are whole days, so that an
+// approval the next morning is a day.
+func day(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
 
 // place0 stands for a death whose place was not recorded: it counts in
 // the denominators, in no numerator.

@@ -1,18 +1,23 @@
 package report
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/profiles"
+	"ucp/store"
 )
 
 // data is what an evaluation reads, reduced to what the measures use.
@@ -20,9 +25,27 @@ type data struct {
 	patients  map[string]*patient
 	plans     []*plan
 	approvals map[string][]time.Time // plan id → approval times, sorted
-	obsKind   map[string]string      // Observation id → section
-	groups    map[string]string      // Condition id → condition group
-	places    map[string]*place      // patient id → actual place of death
+	// approved are each plan's approvals with the version they approved,
+	// sorted by time.
+	approved map[string][]approval
+	// inForceSections is, for the quality measure, the sections of the version of
+	// each plan approved last by the period's end (see approvedSections).
+	inForceSections map[string][]resource.Reference
+	obs             map[string]*fact  // Observation id → its facts
+	groups          map[string]*fact  // Condition id → its facts
+	places          map[string]*place // patient id → actual place of death
+	// submissions are the patient-started plans' submissions.
+	submissions []*submission
+	planByID    map[string]*plan
+}
+
+// submission is one patient's answers sent to their practice: when (the
+// Task's authoredOn, else the answers' authored) and the plan made from
+// them once the Task is completed ("" before).
+type submission struct {
+	patient string
+	at      time.Time
+	plan    string
 }
 
 type patient struct {
@@ -31,7 +54,15 @@ type patient struct {
 	died    time.Time
 }
 
+// approval is a plan's approval: when, and which version (0 when the
+// Provenance names none).
+type approval struct {
+	at      time.Time
+	version int64
+}
+
 type plan struct {
+	version             int64 // the current version
 	id, patient, status string
 	end, review         time.Time
 	supporting          []resource.Reference
@@ -61,9 +92,208 @@ func (c concept) has(system, code string) bool {
 	return slices.ContainsFunc(c.Coding, func(x coding) bool { return x.System == system && x.Code == code })
 }
 
+// The facts the measures use, one record per resource, kept current by
+// facts.sync. A decoder returns nil for a resource the measures do not use
+// (a plan that is not an urgent care plan, a Provenance that is not an
+// approval), which drops an earlier version's record.
+type (
+	patientFacts struct {
+		birth, died time.Time
+		gps         []string // local Organization ids of Patient.generalPractitioner, in order
+	}
+	provenanceFacts struct {
+		at    time.Time
+		plans []resource.Reference // the CarePlan versions approved
+	}
+	answersFacts struct {
+		patient  string
+		authored time.Time
+	}
+	taskFacts struct {
+		answers    string // QuestionnaireResponse id in Task.focus
+		authoredOn time.Time
+		plan       string // CarePlan id of the output, when completed
+	}
+	observationFacts struct {
+		section string // a plan section, or "" for an actual place of death
+		subject string // Patient id
+		place   place
+	}
+	// record is one resource's facts: exactly one field is set.
+	record struct {
+		ods         string // Organization
+		patient     *patientFacts
+		plan        *plan
+		approval    *provenanceFacts
+		group       string // Condition
+		observation *observationFacts
+		answers     *answersFacts // QuestionnaireResponse
+		task        *taskFacts
+	}
+	// fact is a record with the version it was taken from and the order it
+	// was first seen in (the store's order on a full read, then the order
+	// of arrival), which keeps evaluations deterministic where a patient
+	// has more than one plan.
+	fact struct {
+		id      string
+		version int64
+		seq     int64
+		record
+	}
+)
+
+// loadTypes are the types an evaluation reads, with the search that narrows
+// a full read to what the measures use.
+var loadTypes = []struct{ typ, query string }{
+	{"Organization", ""},
+	{"Patient", ""},
+	{"CarePlan", ""},
+	{"Provenance", ""},
+	{"Condition", ""},
+	{"Observation", "code=" + url.QueryEscape(strings.Join([]string{
+		profiles.SystemSNOMED + "|" + profiles.CodeResuscitationStatus,
+		profiles.SystemSNOMED + "|" + profiles.CodeTreatmentEscalation,
+		profiles.SystemUCP + "|" + profiles.CodePreferredPlaceOfCare,
+		profiles.SystemUCP + "|" + profiles.CodePreferredPlaceOfDeath,
+		profiles.SystemUCP + "|" + profiles.CodeActualPlaceOfDeath,
+	}, ","))},
+	{"QuestionnaireResponse", "status=completed"},
+	{"Task", "code=" + url.QueryEscape(systemPatientPlanAction+"|"+codeReviewSubmission)},
+}
+
+// The Task package patientplan writes for a submission (its ActionSystem
+// and ActionReviewSubmission; report does not import it).
+const (
+	systemPatientPlanAction = profiles.CodeSystemBaseURL + "patient-plan-action"
+	codeReviewSubmission    = "review-submission"
+)
+
+// facts holds the records of the whole register between evaluations.
+//
+// Reading the register for every evaluation costs time linear in its size
+// (about 0.3 ms of CPU a patient), far from the seconds a report should
+// take at 100,000 patients. So the first evaluation reads every resource the
+// measures use, through the service, and later ones read only the versions
+// written since the last read began, less an overlap: the type histories
+// with _since, which also show deletions. The overlap covers a write stamped
+// (meta.lastUpdated, as the service prepares it) before a read began but
+// committed after it, and the clocks of other nodes on the same store: the
+// service commits straight after it stamps, and a lost race prepares again
+// with a new stamp. Applying a version twice does nothing, as a record is
+// replaced only by a newer version. After maxAge the register is read whole
+// again, so that anything missed cannot last.
+type facts struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	maxAge time.Duration
+	loaded time.Time // when the last full read began; zero before the first
+	synced time.Time // when the last read (full or since) began
+	seq    int64
+	byType map[string]map[string]*fact // type → id → fact
+	// sections holds the supporting references of earlier plan versions
+	// read for past periods, by "id/version": a version never changes.
+	sections map[string][]resource.Reference
+}
+
+// overlap is how far before the last read began a read of changes starts.
+const overlap = time.Minute
+
+func newFacts(now func() time.Time, maxAge time.Duration) *facts {
+	return &facts{now: now, maxAge: maxAge}
+}
+
+// sync brings the records up to date and hands them to fn, under the lock
+// (evaluations are serialised with their reads; each takes milliseconds
+// once the records are current).
+func (f *facts) sync(ctx context.Context, svc Reader, fn func(map[string]map[string]*fact) error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	start := f.now()
+	if f.byType == nil || start.Sub(f.loaded) > f.maxAge {
+		byType := map[string]map[string]*fact{}
+		var seq int64
+		for _, lt := range loadTypes {
+			m := map[string]*fact{}
+			err := each(ctx, svc, lt.typ, lt.query, func(v *store.Version) error {
+				rec, err := decode(v.Type, v.JSON)
+				if err != nil || rec == nil {
+					return err
+				}
+				seq++
+				if rec.plan != nil {
+					rec.plan.version = v.VersionID
+				}
+				m[v.ID] = &fact{id: v.ID, version: v.VersionID, seq: seq, record: *rec}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			byType[lt.typ] = m
+		}
+		f.byType, f.seq, f.loaded, f.synced = byType, seq, start, start
+	} else {
+		since := f.synced.Add(-overlap)
+		for _, lt := range loadTypes {
+			if err := f.apply(ctx, svc, lt.typ, since); err != nil {
+				return err
+			}
+		}
+		f.synced = start
+	}
+	return fn(f.byType)
+}
+
+// apply reads the history of typ since the given time and applies the newest
+// version of each resource that is newer than its record.
+func (f *facts) apply(ctx context.Context, svc Reader, typ string, since time.Time) error {
+	m := f.byType[typ]
+	seen := map[string]bool{} // a history page is newest first
+	cursor := ""
+	for {
+		res, err := svc.History(ctx, service.HistoryRequest{Type: typ, Since: since, Count: 1000, Cursor: cursor})
+		if err != nil {
+			return err
+		}
+		for i := range res.Versions {
+			v := &res.Versions[i]
+			if seen[v.ID] {
+				continue
+			}
+			seen[v.ID] = true
+			old := m[v.ID]
+			if old != nil && old.version >= v.VersionID {
+				continue
+			}
+			var rec *record
+			if !v.Deleted {
+				if rec, err = decode(typ, v.JSON); err != nil {
+					return fmt.Errorf("report: %s/%s: %w", typ, v.ID, err)
+				}
+				if rec != nil && rec.plan != nil {
+					rec.plan.version = v.VersionID
+				}
+			}
+			switch {
+			case rec == nil:
+				delete(m, v.ID)
+			case old != nil:
+				old.version, old.record = v.VersionID, *rec
+			default:
+				f.seq++
+				m[v.ID] = &fact{id: v.ID, version: v.VersionID, seq: f.seq, record: *rec}
+			}
+		}
+		if res.Next == "" {
+			return nil
+		}
+		cursor = res.Next
+	}
+}
+
 // each runs fn on every version of typ matching query that the reading
 // principal may see, a page at a time.
-func each(ctx context.Context, svc Reader, typ, query string, fn func(raw []byte) error) error {
+func each(ctx context.Context, svc Reader, typ, query string, fn func(v *store.Version) error) error {
 	params, err := url.ParseQuery(query)
 	if err != nil {
 		return err
@@ -77,7 +307,7 @@ func each(ctx context.Context, svc Reader, typ, query string, fn func(raw []byte
 			return err
 		}
 		for i := range res.Matches {
-			if err := fn(res.Matches[i].JSON); err != nil {
+			if err := fn(&res.Matches[i]); err != nil {
 				return fmt.Errorf("report: %s/%s: %w", typ, res.Matches[i].ID, err)
 			}
 		}
@@ -88,220 +318,377 @@ func each(ctx context.Context, svc Reader, typ, query string, fn func(raw []byte
 	}
 }
 
-// load reads what the measures need. org, when not "", keeps only the
-// patients of that GP practice (Organization id).
-func load(ctx context.Context, svc Reader, org string) (*data, error) {
-	d := &data{patients: map[string]*patient{}, approvals: map[string][]time.Time{}, obsKind: map[string]string{},
-		groups: map[string]string{}, places: map[string]*place{}}
-	ods := map[string]string{}
-	err := each(ctx, svc, "Organization", "", func(raw []byte) error {
+// decode reduces one version of typ to the record the measures use, nil
+// when they use none of it.
+func decode(typ string, raw []byte) (*record, error) {
+	switch typ {
+	case "Organization":
 		var o struct {
-			ID         string `json:"id"`
 			Identifier []struct {
 				System string `json:"system"`
 				Value  string `json:"value"`
 			} `json:"identifier"`
 		}
 		if err := json.Unmarshal(raw, &o); err != nil {
-			return err
+			return nil, err
 		}
+		ods := ""
 		for _, id := range o.Identifier {
 			if id.System == profiles.SystemODSCode {
-				ods[o.ID] = id.Value
+				ods = id.Value
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = each(ctx, svc, "Patient", "", func(raw []byte) error {
+		if ods == "" {
+			return nil, nil
+		}
+		return &record{ods: ods}, nil
+	case "Patient":
 		var p struct {
-			ID        string `json:"id"`
 			BirthDate string `json:"birthDate"`
 			Deceased  string `json:"deceasedDateTime"`
 			GP        []ref  `json:"generalPractitioner"`
 		}
 		if err := json.Unmarshal(raw, &p); err != nil {
-			return err
+			return nil, err
 		}
-		pt := &patient{id: p.ID}
+		pf := &patientFacts{}
 		for _, g := range p.GP {
 			if r := resource.ParseReference(g.Reference); r.Type == "Organization" && r.IsLocal() {
-				if org != "" && r.ID != org {
-					continue
-				}
-				pt.ods = ods[r.ID]
-				if pt.ods == "" {
-					pt.ods = "unknown"
-				}
+				pf.gps = append(pf.gps, r.ID)
 			}
 		}
-		if org != "" && pt.ods == "" {
-			return nil // another practice's patient
-		}
-		if pt.ods == "" {
-			pt.ods = "unknown"
-		}
-		pt.birth, _ = parseDay(p.BirthDate)
-		pt.died, _ = parseTime(p.Deceased)
-		d.patients[p.ID] = pt
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = each(ctx, svc, "CarePlan", "", func(raw []byte) error {
-		var c struct {
-			ID     string `json:"id"`
-			Status string `json:"status"`
-			Meta   struct {
-				Profile []string `json:"profile"`
-			} `json:"meta"`
-			Category  []concept            `json:"category"`
-			Subject   ref                  `json:"subject"`
-			Period    struct{ End string } `json:"period"`
-			Extension []struct {
-				URL       string `json:"url"`
-				ValueDate string `json:"valueDate"`
-			} `json:"extension"`
-			SupportingInfo []ref `json:"supportingInfo"`
-			Addresses      []ref `json:"addresses"`
-		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return err
-		}
-		urgent := slices.ContainsFunc(c.Meta.Profile, func(p string) bool { return strings.HasPrefix(p, profiles.ProfileCarePlan) }) ||
-			slices.ContainsFunc(c.Category, func(cc concept) bool {
-				return cc.has(profiles.SystemSNOMED, profiles.CodeEndOfLifeCarePlan) || cc.has(profiles.SystemSNOMED, profiles.CodeAdvanceCarePlan)
-			})
-		subj := resource.ParseReference(c.Subject.Reference)
-		if !urgent || subj.Type != "Patient" || d.patients[subj.ID] == nil {
-			return nil
-		}
-		pl := &plan{id: c.ID, patient: subj.ID, status: c.Status}
-		pl.end, _ = parseTime(c.Period.End)
-		for _, x := range c.Extension {
-			if x.URL == profiles.ExtensionReviewDate {
-				pl.review, _ = parseDay(x.ValueDate)
-			}
-		}
-		for _, s := range c.SupportingInfo {
-			pl.supporting = append(pl.supporting, resource.ParseReference(s.Reference))
-		}
-		if len(c.Addresses) > 0 {
-			if r := resource.ParseReference(c.Addresses[0].Reference); r.Type == "Condition" {
-				pl.mainCondition = r.ID
-			}
-		}
-		d.plans = append(d.plans, pl)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = each(ctx, svc, "Provenance", "", func(raw []byte) error {
+		pf.birth, _ = parseDay(p.BirthDate)
+		pf.died, _ = parseTime(p.Deceased)
+		return &record{patient: pf}, nil
+	case "CarePlan":
+		return decodePlan(raw)
+	case "Provenance":
 		var p struct {
 			Target   []ref   `json:"target"`
 			Recorded string  `json:"recorded"`
 			Activity concept `json:"activity"`
 		}
 		if err := json.Unmarshal(raw, &p); err != nil {
-			return err
+			return nil, err
 		}
 		if !p.Activity.has(systemDocumentCompletion, "LA") {
-			return nil
+			return nil, nil
 		}
 		at, err := parseTime(p.Recorded)
 		if err != nil {
-			return nil // an approval record without a usable time counts for nothing
+			return nil, nil // an approval record without a usable time counts for nothing
 		}
+		pf := &provenanceFacts{at: at}
 		for _, t := range p.Target {
 			if r := resource.ParseReference(t.Reference); r.Type == "CarePlan" && r.IsLocal() {
-				d.approvals[r.ID] = append(d.approvals[r.ID], at)
+				pf.plans = append(pf.plans, r)
 			}
 		}
-		return nil
-	})
-	if err != nil {
+		return &record{approval: pf}, nil
+	case "Condition":
+		var c struct {
+			Code concept `json:"code"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, err
+		}
+		return &record{group: conditionGroup(c.Code)}, nil
+	case "Observation":
+		return decodeObservation(raw)
+	case "QuestionnaireResponse":
+		var q struct {
+			Questionnaire string `json:"questionnaire"`
+			Status        string `json:"status"`
+			Subject       ref    `json:"subject"`
+			Authored      string `json:"authored"`
+		}
+		if err := json.Unmarshal(raw, &q); err != nil {
+			return nil, err
+		}
+		subj := resource.ParseReference(q.Subject.Reference)
+		if strings.SplitN(q.Questionnaire, "|", 2)[0] != profiles.QuestionnairePatientPlan || q.Status != "completed" || subj.Type != "Patient" {
+			return nil, nil
+		}
+		at, _ := parseTime(q.Authored)
+		return &record{answers: &answersFacts{patient: subj.ID, authored: at}}, nil
+	case "Task":
+		var t struct {
+			Status     string  `json:"status"`
+			Code       concept `json:"code"`
+			Focus      ref     `json:"focus"`
+			AuthoredOn string  `json:"authoredOn"`
+			Output     []struct {
+				ValueReference *ref `json:"valueReference"`
+			} `json:"output"`
+		}
+		if err := json.Unmarshal(raw, &t); err != nil {
+			return nil, err
+		}
+		focus := resource.ParseReference(t.Focus.Reference)
+		if !t.Code.has(systemPatientPlanAction, codeReviewSubmission) || focus.Type != "QuestionnaireResponse" {
+			return nil, nil
+		}
+		tf := &taskFacts{answers: focus.ID}
+		tf.authoredOn, _ = parseTime(t.AuthoredOn)
+		if t.Status == "completed" {
+			for _, o := range t.Output {
+				if o.ValueReference == nil {
+					continue
+				}
+				if r := resource.ParseReference(o.ValueReference.Reference); r.Type == "CarePlan" && r.IsLocal() {
+					tf.plan = r.ID
+					break
+				}
+			}
+		}
+		return &record{task: tf}, nil
+	}
+	return nil, fmt.Errorf("no facts of a %s", typ)
+}
+
+func decodePlan(raw []byte) (*record, error) {
+	var c struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Meta   struct {
+			Profile []string `json:"profile"`
+		} `json:"meta"`
+		Category  []concept            `json:"category"`
+		Subject   ref                  `json:"subject"`
+		Period    struct{ End string } `json:"period"`
+		Extension []struct {
+			URL       string `json:"url"`
+			ValueDate string `json:"valueDate"`
+		} `json:"extension"`
+		SupportingInfo []ref `json:"supportingInfo"`
+		Addresses      []ref `json:"addresses"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, err
+	}
+	urgent := slices.ContainsFunc(c.Meta.Profile, func(p string) bool { return strings.HasPrefix(p, profiles.ProfileCarePlan) }) ||
+		slices.ContainsFunc(c.Category, func(cc concept) bool {
+			return cc.has(profiles.SystemSNOMED, profiles.CodeEndOfLifeCarePlan) || cc.has(profiles.SystemSNOMED, profiles.CodeAdvanceCarePlan)
+		})
+	subj := resource.ParseReference(c.Subject.Reference)
+	if !urgent || subj.Type != "Patient" {
+		return nil, nil
+	}
+	pl := &plan{id: c.ID, patient: subj.ID, status: c.Status}
+	pl.end, _ = parseTime(c.Period.End)
+	for _, x := range c.Extension {
+		if x.URL == profiles.ExtensionReviewDate {
+			pl.review, _ = parseDay(x.ValueDate)
+		}
+	}
+	for _, s := range c.SupportingInfo {
+		pl.supporting = append(pl.supporting, resource.ParseReference(s.Reference))
+	}
+	if len(c.Addresses) > 0 {
+		if r := resource.ParseReference(c.Addresses[0].Reference); r.Type == "Condition" {
+			pl.mainCondition = r.ID
+		}
+	}
+	return &record{plan: pl}, nil
+}
+
+func decodeObservation(raw []byte) (*record, error) {
+	var o struct {
+		Status    string  `json:"status"`
+		Code      concept `json:"code"`
+		Subject   ref     `json:"subject"`
+		Effective string  `json:"effectiveDateTime"`
+		Value     concept `json:"valueCodeableConcept"`
+		Component []struct {
+			Code         concept `json:"code"`
+			ValueBoolean *bool   `json:"valueBoolean"`
+		} `json:"component"`
+	}
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return nil, err
+	}
+	if o.Status == "entered-in-error" || o.Status == "cancelled" {
+		return nil, nil
+	}
+	of := &observationFacts{}
+	switch {
+	case o.Code.has(profiles.SystemSNOMED, profiles.CodeResuscitationStatus):
+		of.section = sectionCPR
+	case o.Code.has(profiles.SystemSNOMED, profiles.CodeTreatmentEscalation):
+		of.section = sectionCeiling
+	case o.Code.has(profiles.SystemUCP, profiles.CodePreferredPlaceOfCare):
+		of.section = sectionPlaceOfCare
+	case o.Code.has(profiles.SystemUCP, profiles.CodePreferredPlaceOfDeath):
+		of.section = sectionPlaceOfDeath
+	case o.Code.has(profiles.SystemUCP, profiles.CodeActualPlaceOfDeath):
+		of.subject = resource.ParseReference(o.Subject.Reference).ID
+		of.place.at, _ = parseTime(o.Effective)
+		for _, c := range o.Value.Coding {
+			if c.System == profiles.SystemDeathLocationType {
+				of.place.code = c.Code
+			}
+		}
+		for _, c := range o.Component {
+			if c.Code.has(profiles.SystemUCP, profiles.CodePreferredPlaceAchieved) {
+				of.place.achieved = c.ValueBoolean
+			}
+		}
+	default:
+		return nil, nil
+	}
+	return &record{observation: of}, nil
+}
+
+// sorted returns m's facts in the order they were first seen.
+func sorted(m map[string]*fact) []*fact {
+	return slices.SortedFunc(maps.Values(m), func(a, b *fact) int { return cmp.Compare(a.seq, b.seq) })
+}
+
+// approvedSections fills d.inForceSections for period p: for each plan, the
+// sections of the version approved last by the period's end, which is what
+// was in force then; a later version (a review that added a section) does
+// not count for an earlier period. The current version's are at hand; an
+// earlier one is read once (vread) and kept, as a version never changes.
+// Called under f's lock (from sync's fn).
+func (f *facts) approvedSections(ctx context.Context, svc Reader, d *data, p period) error {
+	d.inForceSections = map[string][]resource.Reference{}
+	for _, pl := range d.plans {
+		var v int64
+		for _, a := range d.approved[pl.id] {
+			if a.at.Before(p.to) {
+				v = a.version
+			}
+		}
+		if v == 0 || v == pl.version {
+			continue // the current version, or an approval naming none
+		}
+		key := pl.id + "/" + strconv.FormatInt(v, 10)
+		refs, ok := f.sections[key]
+		if !ok {
+			ver, err := svc.VRead(ctx, "CarePlan", pl.id, v)
+			if outcome.KindOf(err) == outcome.NotFound || outcome.KindOf(err) == outcome.Gone {
+				continue // nothing older to go by: the current version's
+			}
+			if err != nil {
+				return err
+			}
+			rec, err := decodePlan(ver.JSON)
+			if err != nil {
+				return fmt.Errorf("report: CarePlan/%s/_history/%d: %w", pl.id, v, err)
+			}
+			if rec != nil {
+				refs = rec.plan.supporting
+			}
+			if f.sections == nil {
+				f.sections = map[string][]resource.Reference{}
+			}
+			f.sections[key] = refs
+		}
+		d.inForceSections[pl.id] = refs
+	}
+	return nil
+}
+
+// derive builds an evaluation's data from the records. keep, when not nil,
+// keeps only the patients of the GP practices (Organization ids) it keeps.
+func derive(byType map[string]map[string]*fact, keep func(org string) bool) *data {
+	d := &data{patients: map[string]*patient{}, approvals: map[string][]time.Time{}, approved: map[string][]approval{},
+		obs: byType["Observation"], groups: byType["Condition"], places: map[string]*place{}}
+	odsOf := func(id string) string {
+		if o := byType["Organization"][id]; o != nil {
+			return o.ods
+		}
+		return "unknown"
+	}
+	for id, f := range byType["Patient"] {
+		pf := f.patient
+		pt := &patient{id: id, birth: pf.birth, died: pf.died}
+		switch {
+		case keep != nil:
+			i := slices.IndexFunc(pf.gps, keep)
+			if i < 0 {
+				continue // another practice's patient
+			}
+			pt.ods = odsOf(pf.gps[i])
+		case len(pf.gps) > 0:
+			pt.ods = odsOf(pf.gps[len(pf.gps)-1])
+		default:
+			pt.ods = "unknown"
+		}
+		d.patients[id] = pt
+	}
+	for _, f := range sorted(byType["CarePlan"]) {
+		if d.patients[f.plan.patient] != nil {
+			d.plans = append(d.plans, f.plan)
+		}
+	}
+	for _, f := range sorted(byType["Provenance"]) {
+		for _, r := range f.approval.plans {
+			d.approvals[r.ID] = append(d.approvals[r.ID], f.approval.at)
+			v, _ := strconv.ParseInt(r.Version, 10, 64)
+			d.approved[r.ID] = append(d.approved[r.ID], approval{at: f.approval.at, version: v})
+		}
 	}
 	for _, ts := range d.approvals {
 		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
 	}
-	err = each(ctx, svc, "Condition", "", func(raw []byte) error {
-		var c struct {
-			ID   string  `json:"id"`
-			Code concept `json:"code"`
-		}
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return err
-		}
-		d.groups[c.ID] = conditionGroup(c.Code)
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	for _, as := range d.approved {
+		slices.SortStableFunc(as, func(a, b approval) int { return a.at.Compare(b.at) })
 	}
-	codes := strings.Join([]string{
-		profiles.SystemSNOMED + "|" + profiles.CodeResuscitationStatus,
-		profiles.SystemSNOMED + "|" + profiles.CodeTreatmentEscalation,
-		profiles.SystemUCP + "|" + profiles.CodePreferredPlaceOfCare,
-		profiles.SystemUCP + "|" + profiles.CodePreferredPlaceOfDeath,
-		profiles.SystemUCP + "|" + profiles.CodeActualPlaceOfDeath,
-	}, ",")
-	err = each(ctx, svc, "Observation", "code="+url.QueryEscape(codes), func(raw []byte) error {
-		var o struct {
-			ID        string  `json:"id"`
-			Status    string  `json:"status"`
-			Code      concept `json:"code"`
-			Subject   ref     `json:"subject"`
-			Effective string  `json:"effectiveDateTime"`
-			Value     concept `json:"valueCodeableConcept"`
-			Component []struct {
-				Code         concept `json:"code"`
-				ValueBoolean *bool   `json:"valueBoolean"`
-			} `json:"component"`
-		}
-		if err := json.Unmarshal(raw, &o); err != nil {
-			return err
-		}
-		if o.Status == "entered-in-error" || o.Status == "cancelled" {
-			return nil
-		}
-		switch {
-		case o.Code.has(profiles.SystemSNOMED, profiles.CodeResuscitationStatus):
-			d.obsKind[o.ID] = sectionCPR
-		case o.Code.has(profiles.SystemSNOMED, profiles.CodeTreatmentEscalation):
-			d.obsKind[o.ID] = sectionCeiling
-		case o.Code.has(profiles.SystemUCP, profiles.CodePreferredPlaceOfCare):
-			d.obsKind[o.ID] = sectionPlaceOfCare
-		case o.Code.has(profiles.SystemUCP, profiles.CodePreferredPlaceOfDeath):
-			d.obsKind[o.ID] = sectionPlaceOfDeath
-		case o.Code.has(profiles.SystemUCP, profiles.CodeActualPlaceOfDeath):
-			subj := resource.ParseReference(o.Subject.Reference)
-			at, _ := parseTime(o.Effective)
-			pl := &place{at: at}
-			for _, c := range o.Value.Coding {
-				if c.System == profiles.SystemDeathLocationType {
-					pl.code = c.Code
-				}
-			}
-			for _, c := range o.Component {
-				if c.Code.has(profiles.SystemUCP, profiles.CodePreferredPlaceAchieved) {
-					pl.achieved = c.ValueBoolean
-				}
-			}
-			if prev := d.places[subj.ID]; prev == nil || pl.at.After(prev.at) {
-				d.places[subj.ID] = pl
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	d.planByID = map[string]*plan{}
+	for _, pl := range d.plans {
+		d.planByID[pl.id] = pl
 	}
-	return d, nil
+	tasks := map[string]*taskFacts{} // answers id → its Task, the first seen
+	for _, f := range sorted(byType["Task"]) {
+		if tasks[f.task.answers] == nil {
+			tasks[f.task.answers] = f.task
+		}
+	}
+	for _, f := range sorted(byType["QuestionnaireResponse"]) {
+		if d.patients[f.answers.patient] == nil {
+			continue
+		}
+		s := &submission{patient: f.answers.patient, at: f.answers.authored}
+		if t := tasks[f.id]; t != nil {
+			if !t.authoredOn.IsZero() {
+				s.at = t.authoredOn
+			}
+			s.plan = t.plan
+		}
+		d.submissions = append(d.submissions, s)
+	}
+	// A patient's place of death is the latest recorded; of two at the same
+	// time, the first seen.
+	seq := map[string]int64{}
+	for _, f := range byType["Observation"] {
+		of := f.observation
+		if of.section != "" {
+			continue
+		}
+		prev := d.places[of.subject]
+		if prev == nil || of.place.at.After(prev.at) || of.place.at.Equal(prev.at) && f.seq < seq[of.subject] {
+			pl := of.place
+			d.places[of.subject], seq[of.subject] = &pl, f.seq
+		}
+	}
+	return d
+}
+
+// section is the plan section Observation id records, "" when none.
+func (d *data) section(id string) string {
+	if f := d.obs[id]; f != nil {
+		return f.observation.section
+	}
+	return ""
+}
+
+// group is the condition group of Condition id.
+func (d *data) group(id string) string {
+	if f := d.groups[id]; f != nil {
+		return f.group
+	}
+	return "other"
 }
 
 const systemDocumentCompletion = "http://terminology.hl7.org/CodeSystem/v3-DocumentCompletion"

@@ -1,11 +1,13 @@
 package report
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"ucp/auth"
@@ -13,12 +15,15 @@ import (
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
 	"ucp/profiles"
+	"ucp/store"
 )
 
-// Reader is what an evaluation reads through: the FHIR service's search.
-// *service.Service satisfies it.
+// Reader is what an evaluation reads through: the FHIR service's search and
+// history. *service.Service satisfies it.
 type Reader interface {
 	Search(ctx context.Context, r service.SearchRequest) (*service.SearchResult, error)
+	History(ctx context.Context, r service.HistoryRequest) (*service.HistoryResult, error)
+	VRead(ctx context.Context, typ, id string, vid int64) (*store.Version, error)
 }
 
 // ReadAs is the principal an evaluation reads as (see the package doc): an
@@ -33,12 +38,17 @@ type Config struct {
 	Service Reader
 	// Now is the clock (the MeasureReport's date); nil means time.Now.
 	Now func() time.Time
+	// Refresh is how long the facts read for evaluations are brought up to
+	// date from the histories before the register is read whole again (see
+	// facts); 0 means an hour.
+	Refresh time.Duration
 }
 
 // Reports evaluates the embedded Measures.
 type Reports struct {
 	cfg      Config
 	measures map[string]map[string]any // id → Measure
+	facts    *facts
 }
 
 // New returns Reports for cfg.
@@ -49,7 +59,12 @@ func New(cfg Config) (*Reports, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Reports{cfg: cfg, measures: map[string]map[string]any{}}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = time.Hour
+	}
+	// The facts follow the store's clock (meta.lastUpdated), not cfg.Now,
+	// which may be fixed for a report's date.
+	r := &Reports{cfg: cfg, measures: map[string]map[string]any{}, facts: newFacts(time.Now, cfg.Refresh)}
 	for _, m := range profiles.Measures() {
 		id := resource.ID(m)
 		if _, ok := measureDefs[id]; !ok {
@@ -60,15 +75,40 @@ func New(cfg Config) (*Reports, error) {
 	return r, nil
 }
 
+// Warm reads what the measures use ahead of the first evaluation, so that
+// no caller waits for the whole register to be read (ucp serve runs it in
+// the background at start). It reads as ReadAs, like an evaluation.
+func (r *Reports) Warm(ctx context.Context) error {
+	return r.facts.sync(auth.NewContext(ctx, &ReadAs), r.cfg.Service, func(map[string]map[string]*fact) error { return nil })
+}
+
 // Operations returns Measure/{id}/$evaluate-measure for the REST server.
 func (r *Reports) Operations() []service.Operation {
 	return []service.Operation{{
 		Name:          "evaluate-measure",
 		Definition:    "http://hl7.org/fhir/OperationDefinition/Measure-evaluate-measure",
-		Documentation: "Evaluates one of ucp's Measures (ucp-uptake, ucp-quality, ucp-outcomes) to a summary MeasureReport stratified by ODS code, age band and condition group. Parameters: periodStart and periodEnd (YYYY-MM-DD, inclusive), subject (Organization/{id}: that practice's patients), reportType (summary). Counts of 1 to 4 are suppressed and other counts rounded to 5. For the report role and admins.",
+		Documentation: "Evaluates one of ucp's Measures (ucp-uptake, ucp-quality, ucp-outcomes, ucp-patient-started) to a summary MeasureReport stratified by ODS code, age band and condition group. Parameters: periodStart and periodEnd (YYYY-MM-DD, inclusive), subject (Organization/{id}: that practice's patients), reportType (summary). Counts of 1 to 4 are suppressed and other counts rounded to 5. For the report role and admins.",
 		Instance:      []string{"Measure"},
 		Handler:       r.evaluateOp,
 	}}
+}
+
+// odsSubject begins the subject parameter that names a practice by its ODS
+// code.
+const odsSubject = "Organization?identifier=" + profiles.SystemODSCode + "|"
+
+// validODS reports whether s looks like an ODS code: 3 to 12 letters and
+// digits.
+func validODS(s string) bool {
+	if len(s) < 3 || len(s) > 12 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 // maxPeriod bounds a period: ten years covers any register's history.
@@ -80,7 +120,8 @@ type request struct {
 	period  period
 	start   string
 	end     string
-	org     string
+	org     string // Organization id of subject=Organization/{id}
+	ods     string // ODS code of subject=Organization?identifier=…|{code}
 }
 
 func params(req *service.OperationRequest) (request, error) {
@@ -122,7 +163,14 @@ func params(req *service.OperationRequest) (request, error) {
 	default:
 		return out, outcome.Errorf(outcome.Invalid, "reportType %q: only summary is served (counts, never a patient's data)", rt)
 	}
-	if s := req.String("subject"); s != "" {
+	if s := req.String("subject"); strings.HasPrefix(s, odsSubject) {
+		// A practice by its ODS code, as a conditional reference: the
+		// report role reads no Organization to learn its id.
+		out.ods = strings.TrimPrefix(s, odsSubject)
+		if !validODS(out.ods) {
+			return out, outcome.Errorf(outcome.Invalid, "subject %q: expected an ODS code (letters and digits) after %s", s, odsSubject)
+		}
+	} else if s != "" {
 		ref := resource.ParseReference(s)
 		if ref.Type != "Organization" || !ref.IsLocal() || ref.Version != "" || !resource.ValidID(ref.ID) {
 			return out, outcome.Errorf(outcome.Invalid, "subject %q: expected Organization/{id}, a GP practice", s)
@@ -140,7 +188,7 @@ func (r *Reports) evaluateOp(ctx context.Context, req *service.OperationRequest)
 	}
 	m, ok := r.measures[in.measure]
 	if !ok {
-		return 0, nil, outcome.Errorf(outcome.NotFound, "Measure/%s is not one of the measures this server evaluates (ucp-uptake, ucp-quality, ucp-outcomes)", in.measure)
+		return 0, nil, outcome.Errorf(outcome.NotFound, "Measure/%s is not one of the measures this server evaluates (ucp-uptake, ucp-quality, ucp-outcomes, ucp-patient-started)", in.measure)
 	}
 	// The reads run as ReadAs in a context of their own (see the package
 	// doc), ended with the request's.
@@ -152,14 +200,30 @@ func (r *Reports) evaluateOp(ctx context.Context, req *service.OperationRequest)
 		defer c2()
 	}
 	defer context.AfterFunc(ctx, cancel)()
-	d, err := load(rctx, r.cfg.Service, in.org)
+	var t *tally
+	err = r.facts.sync(rctx, r.cfg.Service, func(byType map[string]map[string]*fact) error {
+		var keep func(string) bool
+		switch {
+		case in.org != "":
+			keep = func(id string) bool { return id == in.org }
+		case in.ods != "":
+			keep = func(id string) bool { o := byType["Organization"][id]; return o != nil && o.ods == in.ods }
+		}
+		d := derive(byType, keep)
+		if in.measure == "ucp-quality" {
+			if err := r.facts.approvedSections(rctx, r.cfg.Service, d, in.period); err != nil {
+				return err
+			}
+		}
+		t = d.evaluate(in.measure, in.period)
+		return nil
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, nil, ctx.Err()
 		}
 		return 0, nil, err
 	}
-	t := d.evaluate(in.measure, in.period)
 	return http.StatusOK, r.measureReport(m, in, t), nil
 }
 
@@ -247,8 +311,11 @@ func (r *Reports) measureReport(m map[string]any, in request, t *tally) measureR
 		Date:   resource.FormatInstant(r.cfg.Now().UTC().Truncate(time.Second)),
 		Period: periodJSON{Start: in.start, End: in.end},
 	}
-	if in.org != "" {
+	switch {
+	case in.org != "":
 		out.Subject = &reference{Reference: "Organization/" + in.org}
+	case in.ods != "":
+		out.Subject = &reference{Reference: odsSubject + in.ods}
 	}
 	for _, g := range measureDefs[in.measure] {
 		rg := reportGroup{ID: g.id, Code: codeText{Text: g.id}}
@@ -259,14 +326,19 @@ func (r *Reports) measureReport(m map[string]any, in request, t *tally) measureR
 			den, num := t.total[[2]string{g.id, g.populations[0]}], t.total[[2]string{g.id, g.populations[1]}]
 			rd, dok := Suppress(den)
 			rn, nok := Suppress(num)
+			unit := cmp.Or(g.unit, "%")
+			of, ofOK := den, dok
+			if g.ofNumerator {
+				of, ofOK = num, nok
+			}
 			switch {
-			case g.median && dok && den > 0:
-				rg.MeasureScore = &quantity{Value: percent(median(t.scores[g.id])), Unit: "%", System: "http://unitsofmeasure.org", Code: "%"}
+			case g.median && ofOK && of > 0:
+				rg.MeasureScore = &quantity{Value: percent(median(t.scores[g.id])), Unit: unit, System: "http://unitsofmeasure.org", Code: unit}
 			case !g.median && dok && nok && rd > 0:
 				rg.MeasureScore = &quantity{Value: percent(float64(rn) * 100 / float64(rd)), Unit: "%", System: "http://unitsofmeasure.org", Code: "%"}
 			}
 		}
-		for _, s := range stratifiers {
+		for _, s := range append(slices.Clone(stratifiers), g.extra...) {
 			values := map[string]bool{}
 			for k := range t.strata {
 				if k[0] == g.id && k[2] == s {

@@ -1,12 +1,14 @@
 package report_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"ucp/auth"
+	"ucp/bulk"
 	"ucp/careplan"
 	"ucp/fhir/resource"
 	"ucp/fhir/rest"
@@ -35,26 +38,30 @@ func TestMain(m *testing.M) {
 var opts = synth.Options{Patients: 150, Seed: 21}
 
 type server struct {
-	hs   *resttest.Server
-	orgs []string // Organization ids of the practices
+	hs      *resttest.Server
+	orgs    []string // Organization ids of the practices
+	reports *report.Reports
+	loader  *service.Service
 }
 
 // TestReports loads the generated data once (the slow part) and runs the
 // report's tests against it.
 func TestReports(t *testing.T) {
-	s, err := load(t)
+	s, err := load(t, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Run("MeasuresMatchGenerated", func(t *testing.T) { measuresMatchGenerated(t, s) })
 	t.Run("MeasureRoles", func(t *testing.T) { measureRoles(t, s) })
 	t.Run("EvaluateMeasureBadInput", func(t *testing.T) { evaluateMeasureBadInput(t, s) })
+	// Last: it changes the register.
+	t.Run("MeasuresFollowWrites", func(t *testing.T) { measuresFollowWrites(t, s) })
 }
 
 // load stores opts' patients through the care-plan rules, as the demo
 // loader does, and serves the API with the real authorizer; a test-only
 // wrapper turns an X-Test-Role header into the principal.
-func load(t *testing.T) (*server, error) {
+func load(t testing.TB, opts synth.Options) (*server, error) {
 	st := resttest.OpenStore(t)
 	reg, err := search.NewRegistry()
 	if err != nil {
@@ -79,27 +86,26 @@ func load(t *testing.T) (*server, error) {
 		return nil, err
 	}
 	ctx := auth.NewContext(context.Background(), &auth.Principal{Role: auth.RoleClinical, Subject: "loader", Name: "test loader"})
-	err = synth.Generate(opts, synth.Bundles(func(_, _ int, b []byte) error {
-		tree, err := resource.Parse(b)
-		if err != nil {
-			return err
-		}
-		results, err := loader.Bundle(ctx, tree)
-		if err != nil {
-			return err
-		}
-		for _, r := range results {
-			if r.Err != nil {
-				return r.Err
-			}
-		}
-		return nil
-	}))
-	if err != nil {
+	// The single NDJSON stream, as ucp import loads it: ids and references
+	// kept as written, so each approval names the plan version it approved
+	// (a transaction Bundle's conditional references cannot).
+	var nd bytes.Buffer
+	if err := synth.Generate(opts, synth.NDJSONStream(&nd)); err != nil {
 		return nil, err
+	}
+	var rejected []bulk.Rejection
+	im := &bulk.Importer{Store: st, Registry: reg, Rules: plans, Reject: func(r bulk.Rejection) { rejected = append(rejected, r) }}
+	if _, err := im.ImportNDJSON(ctx, &nd, "synth"); err != nil {
+		return nil, err
+	}
+	if len(rejected) > 0 {
+		return nil, fmt.Errorf("%d generated resources refused, the first: %+v", len(rejected), rejected[0])
 	}
 	reports, err := report.New(report.Config{Service: loader})
 	if err != nil {
+		return nil, err
+	}
+	if err := reports.Warm(context.Background()); err != nil {
 		return nil, err
 	}
 	pol := auth.DefaultPolicy()
@@ -124,7 +130,7 @@ func load(t *testing.T) (*server, error) {
 		}
 		srv.ServeHTTP(w, r)
 	}))
-	s := &server{hs: hs}
+	s := &server{hs: hs, reports: reports, loader: loader}
 	vs, err := loader.Find(auth.NewContext(context.Background(), &report.ReadAs), "Organization", "identifier="+profiles.SystemODSCode+"|", 1000)
 	if err != nil {
 		return nil, err
@@ -206,22 +212,30 @@ func measuresMatchGenerated(t *testing.T, s *server) {
 		{"2026-01-01", "2026-03-31"},
 		{"2024-11-01", "2026-10-31"},
 	} {
-		for _, org := range []string{"", s.orgs[0]} {
+		// The whole register, a practice by id and the same practice by
+		// its ODS code.
+		for _, org := range []string{"", s.orgs[0], "ods"} {
 			from, _ := time.Parse("2006-01-02", tc.start)
 			to, _ := time.Parse("2006-01-02", tc.end)
-			ods := ""
-			if org != "" {
+			ods, subject := "", ""
+			switch org {
+			case "":
+			case "ods":
+				ods = odsOf(t, s, s.orgs[0])
+				subject = url.QueryEscape("Organization?identifier=" + profiles.SystemODSCode + "|" + ods)
+			default:
 				ods = odsOf(t, s, org)
+				subject = "Organization/" + org
 			}
 			want, err := synth.Expected(opts, from, to, ods)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := synth.Values{}
-			for _, m := range []string{"ucp-uptake", "ucp-quality", "ucp-outcomes"} {
+			for _, m := range []string{"ucp-uptake", "ucp-quality", "ucp-outcomes", "ucp-patient-started"} {
 				q := "Measure/" + m + "/$evaluate-measure?periodStart=" + tc.start + "&periodEnd=" + tc.end
-				if org != "" {
-					q += "&subject=Organization/" + org
+				if subject != "" {
+					q += "&subject=" + subject
 				}
 				status, mr := s.do(t, "report", "GET", q)
 				if status != 200 {
@@ -237,7 +251,8 @@ func measuresMatchGenerated(t *testing.T, s *server) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("%s to %s, subject %q: measures (-want +got):\n%s", tc.start, tc.end, org, diff)
 			}
-			if org == "" && (want["ucp-outcomes/preferred-place/denominator"] == "0" || want["ucp-uptake/in-force/initial-population"] == "0") {
+			if org == "" && (want["ucp-outcomes/preferred-place/denominator"] == "0" || want["ucp-uptake/in-force/initial-population"] == "0" ||
+				want["ucp-patient-started/submissions/initial-population"] == "0") {
 				t.Errorf("%s to %s: the generated data has no deaths or plans in force: %v", tc.start, tc.end, want)
 			}
 		}
@@ -308,6 +323,9 @@ func evaluateMeasureBadInput(t *testing.T, s *server) {
 		{"periodStart=2026-01-01&periodEnd=2026-10-31&subject=Patient/x", 400},
 		{"periodStart=2026-01-01&periodEnd=2026-10-31&subject=Organization/", 400},
 		{"periodStart=2026-01-01&periodEnd=2026-10-31&measure=x", 400},
+		{"periodStart=2026-01-01&periodEnd=2026-10-31&subject=" + url.QueryEscape("Organization?identifier="+profiles.SystemODSCode+"|F8"), 400},
+		{"periodStart=2026-01-01&periodEnd=2026-10-31&subject=" + url.QueryEscape("Organization?identifier="+profiles.SystemODSCode+"|F84012&x"), 400},
+		{"periodStart=2026-01-01&periodEnd=2026-10-31&subject=" + url.QueryEscape("Organization?identifier=other|F84012"), 400},
 		{"periodStart=2026-01-01&periodEnd=2026-10-31&_format=json", 200},
 	} {
 		status, body := s.do(t, "report", "GET", base+tc.query)
@@ -335,5 +353,97 @@ func TestSuppress(t *testing.T) {
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("Suppress(%d) = %d, %v; want %d, %v", tc.n, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+// An evaluation after writes counts what they wrote: the facts kept between
+// evaluations follow updates and deletions, and give what a first read of
+// the register gives.
+func measuresFollowWrites(t *testing.T, s *server) {
+	ctx := auth.NewContext(context.Background(), &report.ReadAs)
+	q := "periodStart=2024-11-01&periodEnd=2026-10-31"
+	evaluate := func(r *report.Reports, m string) map[string]any {
+		t.Helper()
+		vals, _ := url.ParseQuery(q)
+		_, body, err := r.Operations()[0].Handler(ctx, &service.OperationRequest{Name: "evaluate-measure", Method: "GET", Type: "Measure", ID: m, Query: vals})
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]any
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatal(err)
+		}
+		delete(out, "date")
+		return out
+	}
+	measures := []string{"ucp-uptake", "ucp-quality", "ucp-outcomes", "ucp-patient-started"}
+	before := map[string]map[string]any{}
+	for _, m := range measures {
+		before[m] = evaluate(s.reports, m)
+	}
+
+	// A practice changes its ODS code; every Condition of one kind becomes
+	// another; a Provenance of an approval is deleted.
+	org, err := s.loader.Read(ctx, "Organization", s.orgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := resource.Parse(org.JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o["identifier"] = []any{map[string]any{"system": profiles.SystemODSCode, "value": "Z99999"}}
+	if _, err := s.loader.Write(ctx, &service.Write{Interaction: "update", Method: "PUT", Type: "Organization", ID: s.orgs[0], Resource: o}); err != nil {
+		t.Fatal(err)
+	}
+	conds, err := s.loader.Find(ctx, "Condition", "code="+profiles.SystemSNOMED+"|363358000", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := 0
+	for _, c := range conds {
+		tree, err := resource.Parse(c.JSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(c.JSON), `"code":"363358000"`) {
+			continue
+		}
+		tree["code"] = map[string]any{"coding": []any{map[string]any{"system": profiles.SystemSNOMED, "code": "84114007"}}}
+		if _, err := s.loader.Write(ctx, &service.Write{Interaction: "update", Method: "PUT", Type: "Condition", ID: c.ID, Resource: tree}); err != nil {
+			t.Fatal(err)
+		}
+		changed++
+	}
+	if changed == 0 {
+		t.Fatal("no Condition coded 363358000 to change")
+	}
+	provs, err := s.loader.Find(ctx, "Provenance", "target:CarePlan.status=active", 1)
+	if err != nil || len(provs) == 0 {
+		t.Fatalf("a Provenance to delete: %v %v", provs, err)
+	}
+	if _, err := s.loader.Write(ctx, &service.Write{Interaction: "delete", Method: "DELETE", Type: "Provenance", ID: provs[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+
+	fresh, err := report.New(report.Config{Service: s.loader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range measures {
+		got, want := evaluate(s.reports, m), evaluate(fresh, m)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s after writes, kept facts against a first read (-want +got):\n%s", m, diff)
+		}
+		if cmp.Equal(before[m], got) {
+			t.Errorf("%s: the same report before and after the writes", m)
+		}
+	}
+	if b, _ := json.Marshal(evaluate(s.reports, "ucp-uptake")); !strings.Contains(string(b), "Z99999") {
+		t.Errorf("the new ODS code is not a stratum: %s", b)
 	}
 }

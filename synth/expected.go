@@ -23,14 +23,21 @@ type Facts struct {
 	Status        string
 	Ended, Review time.Time
 	// Sections are the recommended sections the plan has, by name (see
-	// sectionNames).
-	Sections map[string]bool
+	// sectionNames); ApprovedSections those of the version each approval
+	// approved, in the order of Approvals.
+	Sections         map[string]bool
+	ApprovedSections []map[string]bool
 	// Died is when the patient died (zero: alive); Place the actual place
 	// of death (NHS Data Dictionary code); Achieved whether the first
 	// choice was met, nil when it cannot be told.
 	Died     time.Time
 	Place    string
 	Achieved *bool
+	// Submitted is when the patient sent their own answers (zero: never);
+	// SubmissionApproved whether the plan made from them is the one
+	// approved (first at Approvals[0]).
+	Submitted          time.Time
+	SubmissionApproved bool
 }
 
 // sectionNames are the recommended sections of the quality measure, but
@@ -112,6 +119,7 @@ type expectation struct {
 	from, to time.Time // [from, to)
 	counts   map[cell]int
 	scores   map[string][]float64 // completeness of each plan in force
+	sections map[string]int       // "population/sections=n" → plans in force with n sections
 	v        Values
 }
 
@@ -163,16 +171,19 @@ func (e *expectation) add(f *Facts) {
 
 	// Quality.
 	if inForce {
-		have := 0
-		for _, s := range sectionNames {
-			if f.Sections[s] {
-				have++
+		// The sections of the version approved last by the period's end:
+		// what was in force then.
+		k := 0
+		for j, a := range f.Approvals {
+			if !a.After(end) && a.After(f.Approvals[k]) {
+				k = j
 			}
 		}
-		last := f.Approvals[0]
-		for _, a := range f.Approvals {
-			if !a.After(end) && a.After(last) {
-				last = a
+		last := f.Approvals[k]
+		have := 0
+		for _, s := range sectionNames {
+			if f.ApprovedSections[k][s] {
+				have++
 			}
 		}
 		if !last.Before(e.to.AddDate(-1, 0, 0)) {
@@ -180,8 +191,13 @@ func (e *expectation) add(f *Facts) {
 		}
 		e.count("ucp-quality", "completeness", "initial-population", f, ageAt)
 		e.count("ucp-quality", "overdue-review", "initial-population", f, ageAt)
+		if e.sections == nil {
+			e.sections = map[string]int{}
+		}
+		e.sections[fmt.Sprintf("initial-population/sections=%d", have)]++
 		if have == len(sectionNames)+1 {
 			e.count("ucp-quality", "completeness", "numerator", f, ageAt)
+			e.sections[fmt.Sprintf("numerator/sections=%d", have)]++
 		}
 		if !f.Review.IsZero() && f.Review.Before(e.to) {
 			e.count("ucp-quality", "overdue-review", "numerator", f, ageAt)
@@ -190,6 +206,22 @@ func (e *expectation) add(f *Facts) {
 			e.scores = map[string][]float64{}
 		}
 		e.scores["completeness"] = append(e.scores["completeness"], float64(have)*100/float64(len(sectionNames)+1))
+	}
+
+	// Patient-started plans: submissions in the period, and the whole days
+	// from each to its plan's first approval, when that was by the period's
+	// end.
+	if in(f.Submitted) {
+		e.count("ucp-patient-started", "submissions", "initial-population", f, ageAt)
+		e.count("ucp-patient-started", "days-to-approval", "initial-population", f, ageAt)
+		if f.SubmissionApproved && f.Approvals[0].Before(e.to) {
+			e.count("ucp-patient-started", "days-to-approval", "numerator", f, ageAt)
+			if e.scores == nil {
+				e.scores = map[string][]float64{}
+			}
+			day := func(t time.Time) time.Time { y, m, d := t.Date(); return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+			e.scores["days-to-approval"] = append(e.scores["days-to-approval"], day(f.Approvals[0]).Sub(day(f.Submitted)).Hours()/24)
+		}
 	}
 
 	// Outcomes.
@@ -223,6 +255,8 @@ var groups = []struct{ measure, group, populations string }{
 	{"ucp-outcomes", "preferred-place", "denominator numerator"},
 	{"ucp-outcomes", "hospital-with-plan", "denominator numerator"},
 	{"ucp-outcomes", "hospital-without-plan", "denominator numerator"},
+	{"ucp-patient-started", "submissions", "initial-population"},
+	{"ucp-patient-started", "days-to-approval", "initial-population numerator"},
 }
 
 var stratifiers = []string{"ods", "age-band", "condition-group"}
@@ -250,6 +284,10 @@ func (e *expectation) publish() Values {
 				if den >= 5 {
 					e.v[g.measure+"/"+g.group+"/score"] = formatScore(median(e.scores["completeness"]))
 				}
+			} else if g.group == "days-to-approval" {
+				if num >= 5 { // the median of the approved ones
+					e.v[g.measure+"/"+g.group+"/score"] = formatScore(median(e.scores["days-to-approval"]))
+				}
 			} else if r, ok := proportion(num, den); ok {
 				e.v[g.measure+"/"+g.group+"/score"] = r
 			}
@@ -257,6 +295,9 @@ func (e *expectation) publish() Values {
 	}
 	for k, n := range strata {
 		e.v[k] = suppress(n)
+	}
+	for k, n := range e.sections {
+		e.v["ucp-quality/completeness/"+k] = suppress(n)
 	}
 	return e.v
 }

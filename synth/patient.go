@@ -2,7 +2,9 @@ package synth
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -445,8 +447,17 @@ func (g *generator) patient(i int) *Record {
 
 	// Preferred places of death and of care, first and second choices.
 	section("Observation", p.preferredPlace("ppd1", profiles.CodePreferredPlaceOfDeath, 1, decided, patRef()))
+	// Half the plans that will be reviewed gain their preferred place of
+	// care only at the first review (drawn from a stream of its own), so an
+	// earlier period sees the plan without it.
+	heldBack := ""
 	if chance(r, 70) {
-		section("Observation", p.preferredPlace("ppc1", profiles.CodePreferredPlaceOfCare, 1, decided, patRef()))
+		ppc := p.preferredPlace("ppc1", profiles.CodePreferredPlaceOfCare, 1, decided, patRef())
+		if hr := rand.New(rand.NewPCG(g.opts.Seed^reviewStream, uint64(i)+1)); st == storyReviewed && chance(hr, 50) {
+			heldBack = ppc
+		} else {
+			section("Observation", ppc)
+		}
 	}
 	if chance(r, 45) {
 		section("Observation", p.preferredPlace("ppd2", profiles.CodePreferredPlaceOfDeath, 2, decided, patRef()))
@@ -536,7 +547,7 @@ func (g *generator) patient(i int) *Record {
 			"author":         author,
 			"careTeam":       []any{ref("CareTeam", careTeam, "")},
 			"addresses":      conditions,
-			"supportingInfo": sections,
+			"supportingInfo": slices.Clone(sections),
 			"activity":       activities,
 		}
 		if goals != nil {
@@ -562,6 +573,7 @@ func (g *generator) patient(i int) *Record {
 			agent["onBehalfOf"] = ref("Organization", org.entry.ID, org.name)
 		}
 		p.facts.Approvals = append(p.facts.Approvals, at)
+		p.facts.ApprovedSections = append(p.facts.ApprovedSections, maps.Clone(p.facts.Sections))
 		p.add("Provenance", "prov"+strconv.Itoa(version), profiles.ProfileUKCoreProvenance, map[string]any{
 			"target":   []any{map[string]any{"reference": "CarePlan/" + planID + "/_history/" + strconv.Itoa(version)}},
 			"recorded": instant(at),
@@ -604,6 +616,10 @@ func (g *generator) patient(i int) *Record {
 				p.useShared(who)
 			}
 			author = ref("Practitioner", who.entry.ID, who.name)
+			if heldBack != "" {
+				section("Observation", heldBack)
+				heldBack = ""
+			}
 			plan("active", approved, review(at), time.Time{})
 			approve(at, who, org)
 		}
@@ -625,6 +641,7 @@ func (g *generator) patient(i int) *Record {
 }
 
 func (p *pgen) record(i int) *Record {
+	p.submission(i)
 	f := p.facts
 	return &Record{Index: i, Entries: append(p.shared, p.own...), Facts: &f}
 }
@@ -776,4 +793,73 @@ func (p *pgen) preferredPlace(tag, kind string, rank int, at time.Time, patient 
 func familyRole(r *rand.Rand) map[string]any {
 	x := pick(r, [][2]string{{"SON", "natural son"}, {"DAU", "natural daughter"}, {"NIECE", "niece"}, {"NEPHEW", "nephew"}, {"FRND", "unrelated friend"}, {"SPS", "spouse"}})
 	return codeable(profiles.SystemV3RoleCode, x[0], x[1], "")
+}
+
+// reviewStream seeds the choice of plans that gain a section at review.
+const reviewStream = 0x726576696577
+
+// submissionStream seeds the random stream of patient-started submissions,
+// apart from the patient's own, so the rest of the patient is as it was.
+const submissionStream = 0x7375626d6974
+
+// submission: about one patient in five started their plan themselves. They
+// sent their answers (a completed QuestionnaireResponse to
+// profiles.QuestionnairePatientPlan) and their practice got a Task, as
+// package patientplan writes them; once a clinician made and approved the
+// plan from them, the Task is completed with the plan as its output. Most
+// submissions led to the plan's first approval; the rest are still waiting.
+func (p *pgen) submission(i int) {
+	r := rand.New(rand.NewPCG(p.g.opts.Seed^submissionStream, uint64(i)+1))
+	if !chance(r, 20) {
+		return
+	}
+	approved := len(p.facts.Approvals) > 0 && chance(r, 75)
+	var at time.Time
+	if approved {
+		at = workingHours(r, p.facts.Approvals[0].Add(-days(1+r.IntN(45))))
+		if !at.Before(p.facts.Approvals[0]) {
+			return
+		}
+	} else {
+		at = workingHours(r, p.g.opts.Now.Add(-days(1+r.IntN(120))))
+		if !at.Before(p.g.opts.Now) {
+			return
+		}
+	}
+	if !p.facts.Died.IsZero() && !at.Before(p.facts.Died) {
+		return // nobody sends answers after their death
+	}
+	p.step++
+	patient := ref("Patient", p.id+"-patient", "")
+	qrID := p.id + "-answers"
+	p.add("QuestionnaireResponse", "answers", "", map[string]any{
+		"identifier":    ident(SystemSynthetic, qrID), // 0..1 here, not a list
+		"questionnaire": profiles.QuestionnairePatientPlan,
+		"status":        "completed",
+		"subject":       patient,
+		"author":        patient,
+		"authored":      instant(at),
+	})
+	task := map[string]any{
+		"status":   "requested",
+		"intent":   "order",
+		"priority": "routine",
+		"code": map[string]any{"coding": []any{map[string]any{"system": profiles.CodeSystemBaseURL + "patient-plan-action",
+			"code": "review-submission", "display": "Make a care plan from the patient's answers"}}},
+		"description": "The patient has sent their care plan questionnaire: create their plan from it.",
+		"for":         patient,
+		"focus":       ref("QuestionnaireResponse", qrID, ""),
+		"requester":   patient,
+		"owner":       ref("Organization", p.facts.OrgID, ""),
+		"authoredOn":  instant(at),
+	}
+	if approved {
+		task["status"] = "completed"
+		task["output"] = []any{map[string]any{
+			"type":           map[string]any{"text": "The care plan made from the answers"},
+			"valueReference": ref("CarePlan", p.id+"-plan", ""),
+		}}
+	}
+	p.add("Task", "submission", "", task)
+	p.facts.Submitted, p.facts.SubmissionApproved = at, approved
 }

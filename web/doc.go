@@ -49,4 +49,15 @@
 // this" ($create-plan). /app/change-request is the patient's "Ask for a
 // change" ($ask-for-change). The pages never show a patient their NHS
 // number.
+//
+// # The measures dashboard
+//
+// /app/dashboard is for the report role and admins: uptake by month, the
+// completeness distribution of plans in force and the preferred place of
+// death achieved by practice, drawn by ucp/report/chart as inline SVG, each
+// with its table and a CSV (/app/dashboard/{uptake|completeness|
+// preferred-place}.csv). Months and practice (by ODS code) come from a GET
+// form. Every number is Measure/{id}/$evaluate-measure invoked through the
+// service as the signed-in user, so the operation's authorisation, audit and
+// disclosure control ("<5") are the page's; other roles are refused in words.
 package web

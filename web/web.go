@@ -40,8 +40,8 @@ type FHIR interface {
 	// calling Write, so no page can write around the policy.
 	BatchEntry(ctx context.Context, e *service.Entry) (*service.Result, error)
 	// Operation invokes a FHIR operation ($access-log on the patient's
-	// page, $create-plan from Action needed); the service authorises and
-	// records it itself.
+	// page, $create-plan from Action needed, $evaluate-measure for the
+	// dashboard); the service authorises and records it itself.
 	Operation(ctx context.Context, req *service.OperationRequest) (*service.OperationResult, error)
 }
 
@@ -135,6 +135,8 @@ func (a *App) Routes(r gin.IRouter) {
 	g.POST("/plans/:id/sections", a.page(a.saveSection, true))
 	a.questionnaireRoutes(g)
 	a.actionRoutes(g)
+	g.GET("/dashboard", a.page(a.dashboard, true))
+	g.GET("/dashboard/:file", a.page(a.dashboardCSV, true))
 }
 
 // handler is a page's handler: it renders or returns an error, which page

@@ -56,7 +56,7 @@ func (d *Doors) devForm(c *gin.Context, status int, returnTo, problem string, pr
 	role := get("role", "clinical")
 	var opts []option
 	for _, r := range []struct{ v, t string }{{"clinical", "Clinician (writes and approves plans)"}, {"view", "Urgent care (reads plans)"},
-		{"admin", "Administrator"}, {"patient", "Patient (their own plan)"}} {
+		{"admin", "Administrator"}, {"patient", "Patient (their own plan)"}, {"report", "Reporting (counts only: the measures dashboard)"}} {
 		opts = append(opts, option{Value: r.v, Text: r.t, Selected: r.v == role})
 	}
 	proofing := get("proofing", session.ProofingP9)
@@ -178,12 +178,18 @@ func (d *Doors) devSignIn(c *gin.Context) {
 		d.devForm(c, http.StatusBadRequest, returnTo, err.Error(), f)
 		return
 	}
+	if returnTo == "" && role == auth.RoleReport {
+		returnTo = reportLanding // the report role has no patient to pick
+	}
 	if returnTo != "" {
 		c.Redirect(http.StatusSeeOther, session.LocalPath(returnTo))
 		return
 	}
 	d.land(c, patientID)
 }
+
+// reportLanding is where the report role lands: the web app's dashboard.
+const reportLanding = "/app/dashboard"
 
 // patientPage lets a signed-in staff member pick the patient by NHS number
 // (standalone: no launcher gave one).

@@ -45,6 +45,8 @@ func TestDevSignIn(t *testing.T) {
 		{"patient without an NHS number", url.Values{"role": {"patient"}, "user": {"p1"}, "name": {"Ann Smith"}}, 400, "", "", "enter their NHS number"},
 		{"unknown NHS number", url.Values{"role": {"clinical"}, "user": {"u1"}, "name": {"Dr Dev"}, "org": {"F84012"}, "nhs_number": {nhsUnknown}}, 404, "", "", "no record for NHS number 943 476 5870"},
 		{"bad NHS number", url.Values{"role": {"clinical"}, "user": {"u1"}, "name": {"Dr Dev"}, "org": {"F84012"}, "nhs_number": {"1234567890"}}, 400, "", "", "correct check digit"},
+		{"reporting, to the dashboard", url.Values{"role": {"report"}, "user": {"r1"}, "name": {"Commissioner Dev"}, "org": {"X24"}},
+			303, "/app/dashboard", "", ""},
 		{"system role", url.Values{"role": {"system"}, "user": {"u1"}, "name": {"x"}, "org": {"F84012"}}, 400, "", "", "choose a role"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

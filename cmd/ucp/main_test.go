@@ -488,8 +488,8 @@ func TestBenchRuns(t *testing.T) {
 			}
 		}
 	}
-	if len(rep.Measures) != 3 {
-		t.Errorf("report times %d measure evaluations, want 3: %v", len(rep.Measures), rep.Measures)
+	if len(rep.Measures) != 4 {
+		t.Errorf("report times %d measure evaluations, want 4: %v", len(rep.Measures), rep.Measures)
 	}
 	if rep.DatabaseBytes == 0 || rep.PeakRSSBytes == 0 {
 		t.Errorf("report lacks the database size (%d) or peak RSS (%d)", rep.DatabaseBytes, rep.PeakRSSBytes)

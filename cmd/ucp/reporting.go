@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -23,20 +24,36 @@ import (
 // authorisation and the audit apply to its writes), and Measure/{id}/
 // $evaluate-measure, which reads through the trusted in-process service
 // once the caller is authorised (see package report).
-func registerReporting(api *rest.Server, plans *careplan.Plans, trusted *service.Service) error {
+func registerReporting(api *rest.Server, plans *careplan.Plans, trusted *service.Service) (*report.Reports, error) {
 	if err := api.RegisterOperation(plans.RecordDeathOperation(api.Service())); err != nil {
-		return err
+		return nil, err
 	}
 	reports, err := report.New(report.Config{Service: trusted})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, op := range reports.Operations() {
 		if err := api.RegisterOperation(op); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return reports, nil
+}
+
+// warmReports reads what the measures use in the background
+// (report.Reports.Warm), so that the first evaluation does not wait for the
+// whole register to be read. stop ends the read and waits for it, before
+// the store closes.
+func warmReports(ctx context.Context, reports *report.Reports, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := reports.Warm(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("reading the register for the measures failed; the first evaluation will read it", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // printExpected is ucp generate --expected: the measures' published values
@@ -62,46 +79,59 @@ func printExpected(opts synth.Options, start, end, ods string, stdout, stderr io
 	return 0
 }
 
-// measureTiming is one Measure's evaluation in ucp bench.
+// measureTiming is one Measure's evaluation in ucp bench: the first after
+// start (for the first Measure, with the whole register read, see package
+// report) and the next, with the facts read kept current.
 type measureTiming struct {
-	Measure string  `json:"measure"`
-	Seconds float64 `json:"seconds"`
-	Status  int     `json:"status"`
+	Measure      string  `json:"measure"`
+	FirstSeconds float64 `json:"first_seconds"`
+	Seconds      float64 `json:"seconds"`
+	Status       int     `json:"status"`
 }
 
-// benchMeasures evaluates each Measure once over the generator's year, as
-// the report role over loopback HTTP, and times it. An evaluation reads the
-// whole register, so its time grows with the number of patients, not with
-// the period.
+// benchMeasures evaluates each Measure twice over the generator's year, as
+// the report role over loopback HTTP, and times it. The server's first
+// evaluation reads the whole register, so its time grows with the number of
+// patients; later ones read what was written since and evaluate from memory.
 func benchMeasures(ctx context.Context, srv *server, stdout io.Writer) ([]measureTiming, error) {
 	tok, err := srv.dev.Mint(devissuer.TokenRequest{Role: auth.RoleReport, TTL: time.Hour})
 	if err != nil {
 		return nil, err
 	}
-	var out []measureTiming
-	for _, m := range []string{"ucp-uptake", "ucp-quality", "ucp-outcomes"} {
-		u := srv.base + "/Measure/" + m + "/$evaluate-measure?periodStart=2025-11-01&periodEnd=2026-10-31"
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return nil, err
+	measures := []string{"ucp-uptake", "ucp-quality", "ucp-outcomes", "ucp-patient-started"}
+	out := make([]measureTiming, len(measures))
+	for round := range 2 {
+		for i, m := range measures {
+			u := srv.base + "/Measure/" + m + "/$evaluate-measure?periodStart=2025-11-01&periodEnd=2026-10-31"
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+			if err != nil {
+				return nil, err
+			}
+			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			start := time.Now()
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return nil, err
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			took := time.Since(start)
+			if err != nil {
+				return nil, err
+			}
+			if resp.StatusCode != http.StatusOK {
+				return nil, fmt.Errorf("evaluating %s: status %d", m, resp.StatusCode)
+			}
+			out[i].Measure, out[i].Status = m, resp.StatusCode
+			if round == 0 {
+				out[i].FirstSeconds = took.Seconds()
+			} else {
+				out[i].Seconds = took.Seconds()
+			}
 		}
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		start := time.Now()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		took := time.Since(start)
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("evaluating %s: status %d", m, resp.StatusCode)
-		}
-		out = append(out, measureTiming{Measure: m, Seconds: took.Seconds(), Status: resp.StatusCode})
-		fmt.Fprintf(stdout, "$evaluate-measure %-14s %8.3f s\n", m, took.Seconds())
+	}
+	for _, t := range out {
+		fmt.Fprintf(stdout, "$evaluate-measure %-19s first %8.3f s, then %8.3f s\n", t.Measure, t.FirstSeconds, t.Seconds)
 	}
 	return out, nil
 }

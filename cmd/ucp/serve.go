@@ -235,6 +235,8 @@ type server struct {
 	nrl *nrlRunner
 	// mail is the email publisher, nil when email is off.
 	mail *mailRunner
+	// stopReports ends the measures' background read (warmReports).
+	stopReports func()
 }
 
 // startServer opens the store, builds the API, listens (synchronously, so
@@ -386,7 +388,8 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 			return fail(fmt.Errorf("loading demo data: %w", err))
 		}
 	}
-	if err := registerReporting(api, plans, loader); err != nil {
+	reports, err := registerReporting(api, plans, loader)
+	if err != nil {
 		return fail(err)
 	}
 	if err := registerPatientPlans(api); err != nil {
@@ -453,6 +456,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 	s.launch = doors
 	s.nrl = nrlRun
 	s.mail = mailRun
+	s.stopReports = warmReports(ctx, reports, log)
 	go func() { s.done <- s.http.Serve(ln) }()
 	if cfg.operator() == "" {
 		// Not fatal: the agreements already recorded keep working, and a
@@ -473,6 +477,7 @@ func (s *server) Close() error {
 	defer cancel()
 	s.nrl.Close() // before the store: it writes the jobs' results
 	s.mail.Close()
+	s.stopReports() // before the store: it reads it
 	err := s.http.Shutdown(ctx)
 	if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
