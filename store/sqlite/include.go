@@ -98,6 +98,9 @@ func (s *Store) Included(ctx context.Context, from []store.Ref, paths []store.In
 		}
 		seen[l] = true
 		v.LastUpdated = fromMicros(lu)
+		if v.JSON, err = s.codec.unpack(v.JSON); err != nil {
+			return nil, err
+		}
 		out = append(out, store.Inclusion{Path: int(path), From: from[src], Version: v})
 	}
 	if err := rows.Err(); err != nil {
