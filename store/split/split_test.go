@@ -1,0 +1,270 @@
+package split_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"ucp/store"
+	"ucp/store/split"
+	"ucp/store/sqlite"
+	"ucp/store/storetest"
+)
+
+var auditParams = []string{"patient", "agent", "entity", "date", "type", "subtype", "outcome"}
+
+// open is a split store over two SQLite files, AuditEvent in the second,
+// as ucp serve opens it; main and side are the stores underneath.
+func open(t *testing.T) (s *split.Store, main, side store.Store) {
+	t.Helper()
+	dir := t.TempDir()
+	m, err := sqlite.Open(filepath.Join(dir, "ucp.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := sqlite.OpenWith(filepath.Join(dir, "ucp-audit.db"), sqlite.Options{CompressJSON: true})
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	s = split.New(m, a, split.Options{Types: []string{"AuditEvent"}, Params: auditParams})
+	t.Cleanup(func() { s.Close() })
+	return s, m, a
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, _, _ := open(t)
+		return s
+	})
+}
+
+var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+func body(typ, id string, v int64) []byte {
+	return fmt.Appendf(nil, `{"resourceType":%q,"id":%q,"meta":{"versionId":"%d"}}`, typ, id, v)
+}
+
+func patient(id string, at time.Time) store.Change {
+	return store.Change{Type: "Patient", ID: id, VersionID: 1, LastUpdated: at, Method: "PUT", JSON: body("Patient", id, 1),
+		Entries: []store.Entry{{Param: "name", Type: store.String, Norm: id, Exact: id}}}
+}
+
+// event is an AuditEvent about patient p, with one entry the side store
+// does not index (action).
+func event(id, p string, at time.Time) store.Change {
+	return store.Change{Type: "AuditEvent", ID: id, VersionID: 1, LastUpdated: at, Method: "POST", JSON: body("AuditEvent", id, 1),
+		Patients: []string{p},
+		Entries: []store.Entry{
+			{Param: "patient", Type: store.Reference, RefType: "Patient", RefID: p},
+			{Param: "entity", Type: store.Reference, RefType: "Patient", RefID: p},
+			{Param: "action", Type: store.Token, Code: "R"},
+			{Param: "date", Type: store.Date, Low: at, High: at.Add(time.Microsecond)},
+		}}
+}
+
+func ids(vs []store.Version) []string {
+	out := []string{}
+	for _, v := range vs {
+		out = append(out, v.Type+"/"+v.ID)
+	}
+	return out
+}
+
+func TestWriteRoutesByType(t *testing.T) {
+	ctx := context.Background()
+	s, main, side := open(t)
+	got, err := s.Write(ctx, []store.Change{event("e1", "p1", t0), patient("p1", t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"AuditEvent/e1", "Patient/p1"}, ids(got)); diff != "" {
+		t.Errorf("Write's versions (-want +got):\n%s", diff)
+	}
+	if _, err := side.Read(ctx, "AuditEvent", "e1"); err != nil {
+		t.Errorf("the AuditEvent is not in the side store: %v", err)
+	}
+	if _, err := main.Read(ctx, "AuditEvent", "e1"); store.KindOf(err) != store.NotFound {
+		t.Errorf("the main store read the AuditEvent: %v, want NotFound", err)
+	}
+	if _, err := side.Read(ctx, "Patient", "p1"); store.KindOf(err) != store.NotFound {
+		t.Errorf("the side store read the Patient: %v, want NotFound", err)
+	}
+	for _, typ := range []string{"AuditEvent", "Patient"} {
+		id := map[string]string{"AuditEvent": "e1", "Patient": "p1"}[typ]
+		if v, err := s.Read(ctx, typ, id); err != nil || string(v.JSON) != string(body(typ, id, 1)) {
+			t.Errorf("Read %s/%s = %v, %v", typ, id, v, err)
+		}
+	}
+	res, err := s.Search(ctx, store.Query{Types: []string{"AuditEvent"}, Count: 10,
+		Where: []store.Clause{{Any: []store.Cond{{Param: "patient", Type: store.Reference, RefType: "Patient", RefID: "p1"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"AuditEvent/e1"}, ids(res.Versions)); diff != "" {
+		t.Errorf("AuditEvent?patient=Patient/p1 (-want +got):\n%s", diff)
+	}
+	// action is not indexed in the side store: refused, never an empty answer.
+	_, err = s.Search(ctx, store.Query{Types: []string{"AuditEvent"}, Count: 10,
+		Where: []store.Clause{{Any: []store.Cond{{Param: "action", Type: store.Token, Code: "R"}}}}})
+	if store.KindOf(err) != store.Unsupported {
+		t.Errorf("AuditEvent?action=R: %v, want Unsupported", err)
+	}
+	// Nor were its rows stored: asked directly, the side store finds nothing.
+	res, err = side.Search(ctx, store.Query{Types: []string{"AuditEvent"}, Count: 10,
+		Where: []store.Clause{{Any: []store.Cond{{Param: "action", Type: store.Token, Code: "R"}}}}})
+	if err != nil || len(res.Versions) != 0 {
+		t.Errorf("the side store indexed action: %v, %v", ids(res.Versions), err)
+	}
+}
+
+// TestFailedWriteRetractsItsAudit: when the main half of a write fails,
+// its AuditEvent, already committed in the side store, is retracted, so
+// an audit search never shows a write that did not happen.
+func TestFailedWriteRetractsItsAudit(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := open(t)
+	if _, err := s.Write(ctx, []store.Change{patient("p1", t0)}); err != nil {
+		t.Fatal(err)
+	}
+	stale := patient("p1", t0.Add(time.Second)) // PrevVersion 0: p1 exists, so Conflict
+	_, err := s.Write(ctx, []store.Change{event("e2", "p1", t0.Add(time.Second)), stale})
+	if store.KindOf(err) != store.Conflict {
+		t.Fatalf("Write = %v, want Conflict", err)
+	}
+	if _, err := s.Read(ctx, "AuditEvent", "e2"); store.KindOf(err) != store.Gone {
+		t.Errorf("Read of the failed write's AuditEvent = %v, want Gone", err)
+	}
+	res, err := s.Search(ctx, store.Query{Types: []string{"AuditEvent"}, Count: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Versions) != 0 {
+		t.Errorf("AuditEvent search shows %v after the write failed", ids(res.Versions))
+	}
+}
+
+func TestCrossStoreReachesRefused(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := open(t)
+	for name, q := range map[string]store.Query{
+		"AuditEvent chained to Patient": {Types: []string{"AuditEvent"}, Count: 1, Where: []store.Clause{{Any: []store.Cond{{
+			Param: "patient", Type: store.Reference, Chain: &store.Chain{Type: "Patient",
+				Where: []store.Clause{{Any: []store.Cond{{Param: "name", Type: store.String, Value: "p"}}}}}}}}}},
+		"Patient _has AuditEvent": {Types: []string{"Patient"}, Count: 1, Where: []store.Clause{{Any: []store.Cond{{
+			Param: "_has", Has: &store.Has{Type: "AuditEvent", Param: "patient",
+				Where: []store.Clause{{Any: []store.Cond{{Param: "date", Type: store.Date, Prefix: store.Ge, Low: t0, High: t0.Add(time.Second)}}}}}}}}}},
+		"system search sorted": {Types: []string{"Patient", "AuditEvent"}, Count: 1, Sort: []store.SortKey{{Param: "_lastUpdated"}}},
+	} {
+		if _, err := s.Search(ctx, q); store.KindOf(err) != store.Unsupported {
+			t.Errorf("%s: %v, want Unsupported", name, err)
+		}
+	}
+}
+
+func TestIncludeAcrossStores(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := open(t)
+	prov := store.Change{Type: "Provenance", ID: "v1", VersionID: 1, LastUpdated: t0, Method: "POST", JSON: body("Provenance", "v1", 1),
+		Entries: []store.Entry{
+			{Param: "entity", Type: store.Reference, RefType: "AuditEvent", RefID: "e1"},
+			{Param: "entity", Type: store.Reference, RefType: "Patient", RefID: "p1"},
+		}}
+	if _, err := s.Write(ctx, []store.Change{patient("p1", t0), event("e1", "p1", t0), prov}); err != nil {
+		t.Fatal(err)
+	}
+	type inc struct {
+		Path int
+		From string
+		To   string
+	}
+	flat := func(got []store.Inclusion) []inc {
+		var out []inc
+		for _, g := range got {
+			out = append(out, inc{g.Path, g.From.String(), g.Version.Type + "/" + g.Version.ID})
+		}
+		return out
+	}
+	got, err := s.Included(ctx, []store.Ref{{Type: "AuditEvent", ID: "e1"}, {Type: "Provenance", ID: "v1"}},
+		[]store.IncludePath{{SourceType: "AuditEvent", Param: "patient"}, {SourceType: "Provenance", Param: "entity"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []inc{
+		{0, "AuditEvent/e1", "Patient/p1"},
+		{1, "Provenance/v1", "Patient/p1"},
+		{1, "Provenance/v1", "AuditEvent/e1"},
+	}
+	if diff := cmp.Diff(want, flat(got)); diff != "" {
+		t.Errorf("Included (-want +got):\n%s", diff)
+	}
+}
+
+// TestSystemHistoryAndSearchSpanBoth pages through a system history and a
+// search of both stores' types two at a time.
+func TestSystemHistoryAndSearchSpanBoth(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := open(t)
+	var changes []store.Change
+	for i := range 5 {
+		changes = append(changes, patient(fmt.Sprintf("p%d", i), t0.Add(time.Duration(2*i)*time.Second)),
+			event(fmt.Sprintf("e%d", i), fmt.Sprintf("p%d", i), t0.Add(time.Duration(2*i+1)*time.Second)))
+	}
+	for _, c := range changes {
+		if _, err := s.Write(ctx, []store.Change{c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var hist []string
+	cur := ""
+	for range 20 {
+		p, err := s.History(ctx, store.HistoryQuery{Count: 2, Cursor: cur})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Total != 10 {
+			t.Errorf("history total %d, want 10", p.Total)
+		}
+		hist = append(hist, ids(p.Versions)...)
+		if cur = p.Next; cur == "" {
+			break
+		}
+	}
+	var want []string
+	for i := 4; i >= 0; i-- {
+		want = append(want, fmt.Sprintf("AuditEvent/e%d", i), fmt.Sprintf("Patient/p%d", i))
+	}
+	if diff := cmp.Diff(want, hist); diff != "" {
+		t.Errorf("system history, newest first (-want +got):\n%s", diff)
+	}
+
+	var found []string
+	cur = ""
+	for range 20 {
+		r, err := s.Search(ctx, store.Query{Types: []string{"Patient", "AuditEvent"}, Count: 3, Cursor: cur})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Total != 10 {
+			t.Errorf("search total %d, want 10", r.Total)
+		}
+		found = append(found, ids(r.Versions)...)
+		if cur = r.Next; cur == "" {
+			break
+		}
+	}
+	want = nil
+	for i := range 5 {
+		want = append(want, fmt.Sprintf("Patient/p%d", i))
+	}
+	for i := range 5 {
+		want = append(want, fmt.Sprintf("AuditEvent/e%d", i))
+	}
+	if diff := cmp.Diff(want, found); diff != "" {
+		t.Errorf("search of both, main store's first (-want +got):\n%s", diff)
+	}
+}
