@@ -306,7 +306,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stdout, w)
 		report.PageWeight = w
 	}
-	report.DatabaseBytes = fileSizes(db, db+"-wal")
+	report.DatabaseBytes = fileSizes(db, db+"-wal", auditStorePath(db), auditStorePath(db)+"-wal")
 	if sz, ok := srv.store.(interface {
 		Size(context.Context) (int64, error)
 	}); ok && isPostgres(spec) {

@@ -21,8 +21,12 @@
 //     sort would have to merge two stores' orders) and is refused so.
 //   - _include follows references between the stores (store.Referrer);
 //     _revinclude is a search of the referring type, answered where it is.
-//   - A chain or _has from one store's type to the other's is refused
-//     (Unsupported): no one SQL statement can join them.
+//   - A chain from one store's type to the other's is answered in two
+//     steps: the chained resources are searched in their store, and the
+//     chain becomes references to them (at most maxResolved). _has from
+//     one store's type to the other's, and a chain under :not or
+//     :missing, are refused (Unsupported): no one SQL statement can join
+//     the two files.
 //   - A search of a side type by a parameter the side store does not index
 //     is refused (Unsupported) rather than answered wrongly; a search of
 //     every type (Query.Types empty) by one is answered by the main store.
@@ -369,6 +373,20 @@ func (s *Store) Search(ctx context.Context, q store.Query) (*store.Result, error
 			mainT = append(mainT, t)
 		}
 	}
+	if len(q.Types) > 0 && (len(sideT) == 0 || len(mainT) == 0) {
+		where, none, err := s.resolve(ctx, q.Where, len(mainT) == 0)
+		if err != nil {
+			return nil, err
+		}
+		if none {
+			r := &store.Result{}
+			if q.Total == store.TotalNone {
+				r.Total = -1
+			}
+			return r, nil
+		}
+		q.Where = where
+	}
 	switch {
 	case len(q.Types) > 0 && len(sideT) == 0:
 		if err := s.check(q, false); err != nil {
@@ -489,6 +507,61 @@ func (s *Store) searchBoth(ctx context.Context, q, mq, sq store.Query) (*store.R
 	return out, nil
 }
 
+// maxResolved bounds the resources a chain into the other store may
+// match: each becomes a reference condition of the query.
+const maxResolved = 1000
+
+// resolve replaces each chain (at the top level of where) into the other
+// store than the one searched (the side store's when side) by the
+// references to the resources it matches there, searched first: a chain
+// is "the parameter refers to a resource that matches", and those
+// resources are few in every chain ucp answers (an agent's or a patient's
+// identifier). A chain under :not or :missing, or matching more than
+// maxResolved resources, is left for check to refuse. none reports a
+// clause left with no condition, which no resource can match.
+func (s *Store) resolve(ctx context.Context, where []store.Clause, side bool) (_ []store.Clause, none bool, err error) {
+	out := where
+	copied := false
+	for i, cl := range where {
+		var conds []store.Cond
+		changed := false
+		for j, c := range cl.Any {
+			if c.Chain == nil || s.types[c.Chain.Type] == side || c.Not || c.Missing != nil {
+				if changed {
+					conds = append(conds, c)
+				}
+				continue
+			}
+			if !changed {
+				changed = true
+				conds = append([]store.Cond(nil), cl.Any[:j]...)
+			}
+			res, err := s.Search(ctx, store.Query{Types: []string{c.Chain.Type}, Where: c.Chain.Where, Count: maxResolved + 1, Total: store.TotalNone})
+			if err != nil {
+				return nil, false, err
+			}
+			if len(res.Versions) > maxResolved {
+				return nil, false, store.Errorf(store.Unsupported, "%s.%s matches more than %d resources kept in another store: narrow it", c.Param, c.Chain.Type, maxResolved)
+			}
+			for _, v := range res.Versions {
+				conds = append(conds, store.Cond{Param: c.Param, Type: store.Reference, RefType: v.Type, RefID: v.ID})
+			}
+		}
+		if !changed {
+			continue
+		}
+		if len(conds) == 0 {
+			return nil, true, nil
+		}
+		if !copied {
+			out = append([]store.Clause(nil), where...)
+			copied = true
+		}
+		out[i] = store.Clause{Any: conds}
+	}
+	return out, false, nil
+}
+
 // check refuses what a query of one store cannot answer: a chain or _has
 // reaching the other store's types and, in the side store, a parameter it
 // does not index.
@@ -514,6 +587,7 @@ func (s *Store) checkWhere(where []store.Clause, side bool) error {
 			}
 			if c.Chain != nil {
 				if s.types[c.Chain.Type] != side {
+					// resolve has replaced every chain it could.
 					return store.Errorf(store.Unsupported, "%s cannot be chained to %s here: they are kept in separate stores", c.Param, c.Chain.Type)
 				}
 				if err := s.checkWhere(c.Chain.Where, side); err != nil {
@@ -641,4 +715,35 @@ func (s *Store) crossPaths(paths []store.IncludePath, side bool) ([]store.Includ
 		}
 	}
 	return out, idx
+}
+
+// Size is the bytes of both stores, for monitoring (each that can say).
+func (s *Store) Size(ctx context.Context) (int64, error) {
+	type sizer interface {
+		Size(ctx context.Context) (int64, error)
+	}
+	var n int64
+	for _, st := range []store.Store{s.main, s.side} {
+		if sz, ok := st.(sizer); ok {
+			m, err := sz.Size(ctx)
+			if err != nil {
+				return 0, err
+			}
+			n += m
+		}
+	}
+	return n, nil
+}
+
+// DeferIndexes sets the main store's search-only indexes aside for a bulk
+// load when it can (store/sqlite); the side store's stay, as a load brings
+// few AuditEvents.
+func (s *Store) DeferIndexes(ctx context.Context) (restore func(context.Context) error, err error) {
+	d, ok := s.main.(interface {
+		DeferIndexes(ctx context.Context) (func(context.Context) error, error)
+	})
+	if !ok {
+		return func(context.Context) error { return nil }, nil
+	}
+	return d.DeferIndexes(ctx)
 }

@@ -152,8 +152,8 @@ func TestCrossStoreReachesRefused(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := open(t)
 	for name, q := range map[string]store.Query{
-		"AuditEvent chained to Patient": {Types: []string{"AuditEvent"}, Count: 1, Where: []store.Clause{{Any: []store.Cond{{
-			Param: "patient", Type: store.Reference, Chain: &store.Chain{Type: "Patient",
+		"AuditEvent chained to Patient under :not": {Types: []string{"AuditEvent"}, Count: 1, Where: []store.Clause{{Any: []store.Cond{{
+			Param: "patient", Type: store.Reference, Not: true, Chain: &store.Chain{Type: "Patient",
 				Where: []store.Clause{{Any: []store.Cond{{Param: "name", Type: store.String, Value: "p"}}}}}}}}}},
 		"Patient _has AuditEvent": {Types: []string{"Patient"}, Count: 1, Where: []store.Clause{{Any: []store.Cond{{
 			Param: "_has", Has: &store.Has{Type: "AuditEvent", Param: "patient",
@@ -266,5 +266,37 @@ func TestSystemHistoryAndSearchSpanBoth(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, found); diff != "" {
 		t.Errorf("search of both, main store's first (-want +got):\n%s", diff)
+	}
+}
+
+// TestChainAcrossStores: AuditEvent?patient.name=… (and agent:identifier,
+// whose own-identifier chain reaches a Practitioner) is answered by
+// searching the chained type in its store first.
+func TestChainAcrossStores(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := open(t)
+	if _, err := s.Write(ctx, []store.Change{patient("ann", t0), patient("bob", t0), event("e1", "ann", t0), event("e2", "bob", t0), event("e3", "ann", t0)}); err != nil {
+		t.Fatal(err)
+	}
+	chain := func(name string) store.Query {
+		return store.Query{Types: []string{"AuditEvent"}, Count: 10, Where: []store.Clause{{Any: []store.Cond{{
+			Param: "patient", Type: store.Reference, Chain: &store.Chain{Type: "Patient",
+				Where: []store.Clause{{Any: []store.Cond{{Param: "name", Type: store.String, Value: name}}}}}}}}}}
+	}
+	for name, want := range map[string][]string{
+		"ann": {"AuditEvent/e1", "AuditEvent/e3"},
+		"bob": {"AuditEvent/e2"},
+		"cy":  {},
+	} {
+		res, err := s.Search(ctx, chain(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, ids(res.Versions)); diff != "" {
+			t.Errorf("AuditEvent?patient.name=%s (-want +got):\n%s", name, diff)
+		}
+		if res.Total != len(want) {
+			t.Errorf("AuditEvent?patient.name=%s: total %d, want %d", name, res.Total, len(want))
+		}
 	}
 }
