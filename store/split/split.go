@@ -21,12 +21,12 @@
 //     sort would have to merge two stores' orders) and is refused so.
 //   - _include follows references between the stores (store.Referrer);
 //     _revinclude is a search of the referring type, answered where it is.
-//   - A chain from one store's type to the other's is answered in two
-//     steps: the chained resources are searched in their store, and the
-//     chain becomes references to them (at most maxResolved). _has from
-//     one store's type to the other's, and a chain under :not or
-//     :missing, are refused (Unsupported): no one SQL statement can join
-//     the two files.
+//   - A chain or _has from one store's type to the other's is answered in
+//     two steps, as no one SQL statement can join the two files: the
+//     chained (or referring) resources are searched in their store first,
+//     and the condition becomes references to them (or the ids they refer
+//     to), within bounds (maxResolved, maxReferring). Under :not or
+//     :missing either is refused (Unsupported).
 //   - A search of a side type by a parameter the side store does not index
 //     is refused (Unsupported) rather than answered wrongly; a search of
 //     every type (Query.Types empty) by one is answered by the main store.
@@ -374,7 +374,7 @@ func (s *Store) Search(ctx context.Context, q store.Query) (*store.Result, error
 		}
 	}
 	if len(q.Types) > 0 && (len(sideT) == 0 || len(mainT) == 0) {
-		where, none, err := s.resolve(ctx, q.Where, len(mainT) == 0)
+		where, none, err := s.resolve(ctx, q.Where, q.Types, len(mainT) == 0)
 		if err != nil {
 			return nil, err
 		}
@@ -516,17 +516,21 @@ const maxResolved = 1000
 // references to the resources it matches there, searched first: a chain
 // is "the parameter refers to a resource that matches", and those
 // resources are few in every chain ucp answers (an agent's or a patient's
-// identifier). A chain under :not or :missing, or matching more than
-// maxResolved resources, is left for check to refuse. none reports a
-// clause left with no condition, which no resource can match.
-func (s *Store) resolve(ctx context.Context, where []store.Clause, side bool) (_ []store.Clause, none bool, err error) {
+// identifier). A chain matching more than maxResolved resources is
+// refused. Likewise each _has of the other store's type becomes the ids
+// of the resources of types that its matches refer to (see referred). A
+// chain or _has under :not or :missing is left for check to refuse. none
+// reports a clause left with no condition, which no resource can match.
+func (s *Store) resolve(ctx context.Context, where []store.Clause, types []string, side bool) (_ []store.Clause, none bool, err error) {
 	out := where
 	copied := false
 	for i, cl := range where {
 		var conds []store.Cond
 		changed := false
 		for j, c := range cl.Any {
-			if c.Chain == nil || s.types[c.Chain.Type] == side || c.Not || c.Missing != nil {
+			chain := c.Chain != nil && s.types[c.Chain.Type] != side
+			has := c.Has != nil && s.types[c.Has.Type] != side
+			if (!chain && !has) || c.Not || c.Missing != nil {
 				if changed {
 					conds = append(conds, c)
 				}
@@ -536,15 +540,25 @@ func (s *Store) resolve(ctx context.Context, where []store.Clause, side bool) (_
 				changed = true
 				conds = append([]store.Cond(nil), cl.Any[:j]...)
 			}
-			res, err := s.Search(ctx, store.Query{Types: []string{c.Chain.Type}, Where: c.Chain.Where, Count: maxResolved + 1, Total: store.TotalNone})
+			if chain {
+				res, err := s.Search(ctx, store.Query{Types: []string{c.Chain.Type}, Where: c.Chain.Where, Count: maxResolved + 1, Total: store.TotalNone})
+				if err != nil {
+					return nil, false, err
+				}
+				if len(res.Versions) > maxResolved {
+					return nil, false, store.Errorf(store.Unsupported, "%s.%s matches more than %d resources kept in another store: narrow it", c.Param, c.Chain.Type, maxResolved)
+				}
+				for _, v := range res.Versions {
+					conds = append(conds, store.Cond{Param: c.Param, Type: store.Reference, RefType: v.Type, RefID: v.ID})
+				}
+				continue
+			}
+			ids, err := s.referred(ctx, c.Has, types)
 			if err != nil {
 				return nil, false, err
 			}
-			if len(res.Versions) > maxResolved {
-				return nil, false, store.Errorf(store.Unsupported, "%s.%s matches more than %d resources kept in another store: narrow it", c.Param, c.Chain.Type, maxResolved)
-			}
-			for _, v := range res.Versions {
-				conds = append(conds, store.Cond{Param: c.Param, Type: store.Reference, RefType: v.Type, RefID: v.ID})
+			for _, id := range ids {
+				conds = append(conds, store.Cond{Param: "_id", Type: store.Token, Code: id})
 			}
 		}
 		if !changed {
@@ -560,6 +574,54 @@ func (s *Store) resolve(ctx context.Context, where []store.Clause, side bool) (_
 		out[i] = store.Clause{Any: conds}
 	}
 	return out, false, nil
+}
+
+// maxReferring bounds the resources of the other store a _has may match:
+// each is read to find what it refers to.
+const maxReferring = 10000
+
+// referred is the ids of the resources of types (one type) that the
+// resources matching has refer to through has.Param: _has answered in two
+// steps, as resolve does a chain.
+func (s *Store) referred(ctx context.Context, has *store.Has, types []string) ([]string, error) {
+	if len(types) != 1 {
+		return nil, store.Errorf(store.Unsupported, "_has:%s is kept in a separate store: it is searched for one type at a time", has.Type)
+	}
+	rf, ok := s.of(has.Type).(store.Referrer)
+	if !ok {
+		return nil, store.Errorf(store.Unsupported, "_has:%s cannot be searched here: %s is kept in a separate store", has.Type, has.Type)
+	}
+	path := []store.IncludePath{{SourceType: has.Type, Param: has.Param, TargetType: types[0]}}
+	q := store.Query{Types: []string{has.Type}, Where: has.Where, Count: 1000, Total: store.TotalNone}
+	seen := map[string]bool{}
+	var ids []string
+	for n := 0; ; {
+		res, err := s.Search(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if n += len(res.Versions); n > maxReferring {
+			return nil, store.Errorf(store.Unsupported, "_has:%s matches more than %d resources kept in a separate store: narrow it", has.Type, maxReferring)
+		}
+		from := make([]store.Ref, len(res.Versions))
+		for i, v := range res.Versions {
+			from[i] = store.Ref{Type: v.Type, ID: v.ID}
+		}
+		links, err := rf.References(ctx, from, path)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range links {
+			if !seen[l.To.ID] {
+				seen[l.To.ID] = true
+				ids = append(ids, l.To.ID)
+			}
+		}
+		if res.Next == "" {
+			return ids, nil
+		}
+		q.Cursor = res.Next
+	}
 }
 
 // check refuses what a query of one store cannot answer: a chain or _has

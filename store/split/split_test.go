@@ -155,8 +155,8 @@ func TestCrossStoreReachesRefused(t *testing.T) {
 		"AuditEvent chained to Patient under :not": {Types: []string{"AuditEvent"}, Count: 1, Where: []store.Clause{{Any: []store.Cond{{
 			Param: "patient", Type: store.Reference, Not: true, Chain: &store.Chain{Type: "Patient",
 				Where: []store.Clause{{Any: []store.Cond{{Param: "name", Type: store.String, Value: "p"}}}}}}}}}},
-		"Patient _has AuditEvent": {Types: []string{"Patient"}, Count: 1, Where: []store.Clause{{Any: []store.Cond{{
-			Param: "_has", Has: &store.Has{Type: "AuditEvent", Param: "patient",
+		"Patient _has AuditEvent under :not": {Types: []string{"Patient"}, Count: 1, Where: []store.Clause{{Any: []store.Cond{{
+			Param: "_has", Not: true, Has: &store.Has{Type: "AuditEvent", Param: "patient",
 				Where: []store.Clause{{Any: []store.Cond{{Param: "date", Type: store.Date, Prefix: store.Ge, Low: t0, High: t0.Add(time.Second)}}}}}}}}}},
 		"system search sorted": {Types: []string{"Patient", "AuditEvent"}, Count: 1, Sort: []store.SortKey{{Param: "_lastUpdated"}}},
 	} {
@@ -271,7 +271,8 @@ func TestSystemHistoryAndSearchSpanBoth(t *testing.T) {
 
 // TestChainAcrossStores: AuditEvent?patient.name=… (and agent:identifier,
 // whose own-identifier chain reaches a Practitioner) is answered by
-// searching the chained type in its store first.
+// searching the chained type in its store first, and
+// Patient?_has:AuditEvent:… by searching the AuditEvents first.
 func TestChainAcrossStores(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := open(t)
@@ -297,6 +298,18 @@ func TestChainAcrossStores(t *testing.T) {
 		}
 		if res.Total != len(want) {
 			t.Errorf("AuditEvent?patient.name=%s: total %d, want %d", name, res.Total, len(want))
+		}
+	}
+	// Patient?_has:AuditEvent:patient:_id=…: the patients those events name.
+	for ev, want := range map[string][]string{"e1": {"Patient/ann"}, "e2": {"Patient/bob"}, "nope": {}} {
+		res, err := s.Search(ctx, store.Query{Types: []string{"Patient"}, Count: 10, Where: []store.Clause{{Any: []store.Cond{{
+			Param: "_has", Has: &store.Has{Type: "AuditEvent", Param: "patient",
+				Where: []store.Clause{{Any: []store.Cond{{Param: "_id", Type: store.Token, Code: ev}}}}}}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, ids(res.Versions)); diff != "" {
+			t.Errorf("Patient?_has:AuditEvent:patient:_id=%s (-want +got):\n%s", ev, diff)
 		}
 	}
 }
