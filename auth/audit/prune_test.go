@@ -95,7 +95,7 @@ func TestPruneBefore(t *testing.T) {
 	ctx := context.Background()
 	before := pruneT0.Add(6 * 24 * time.Hour) // a0…a5 go
 	for _, name := range []string{"archive.ndjson", "archive.ndjson.zst", ""} {
-		t.Run(name, func(t *testing.T) {
+		t.Run("archive="+name, func(t *testing.T) {
 			st := pruneStore(t)
 			p := audit.Prune{Before: before, Batch: 4}
 			if name != "" {
