@@ -19,7 +19,7 @@ var auditParams = []string{"patient", "agent", "entity", "date", "type", "subtyp
 
 // open is a split store over two SQLite files, AuditEvent in the second,
 // as ucp serve opens it; main and side are the stores underneath.
-func open(t *testing.T) (s *split.Store, main, side store.Store) {
+func open(t testing.TB) (s *split.Store, main, side store.Store) {
 	t.Helper()
 	dir := t.TempDir()
 	m, err := sqlite.Open(filepath.Join(dir, "ucp.db"))
@@ -312,4 +312,36 @@ func TestChainAcrossStores(t *testing.T) {
 			t.Errorf("Patient?_has:AuditEvent:patient:_id=%s (-want +got):\n%s", ev, diff)
 		}
 	}
+}
+
+// FuzzCursor: a cursor of a search or history spanning both stores is
+// either read or refused as Invalid; never a panic or another error.
+func FuzzCursor(f *testing.F) {
+	s, _, _ := open(f)
+	ctx := context.Background()
+	if _, err := s.Write(ctx, []store.Change{patient("p0", t0), event("e0", "p0", t0), patient("p1", t0), event("e1", "p1", t0)}); err != nil {
+		f.Fatal(err)
+	}
+	r, err := s.Search(ctx, store.Query{Types: []string{"Patient", "AuditEvent"}, Count: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h, err := s.History(ctx, store.HistoryQuery{Count: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, c := range []string{r.Next, h.Next, "split.", "split.e30", "split.eyJzaWRlIjp0cnVlLCJzIjoieCJ9", "x"} {
+		f.Add(c)
+	}
+	f.Fuzz(func(t *testing.T, c string) {
+		if c == "" {
+			return
+		}
+		if _, err := s.Search(ctx, store.Query{Types: []string{"Patient", "AuditEvent"}, Count: 2, Cursor: c}); err != nil && store.KindOf(err) != store.Invalid {
+			t.Errorf("Search cursor %q: %v, want Invalid or an answer", c, err)
+		}
+		if _, err := s.History(ctx, store.HistoryQuery{Count: 2, Cursor: c}); err != nil && store.KindOf(err) != store.Invalid {
+			t.Errorf("History cursor %q: %v, want Invalid or an answer", c, err)
+		}
+	})
 }
