@@ -130,6 +130,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzJobOf$$' -fuzztime $(FUZZTIME) ./nrl/
 	$(GO) test -run '^$$' -fuzz '^FuzzAnswerError$$' -fuzztime $(FUZZTIME) ./nrl/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSMTPURL$$' -fuzztime $(FUZZTIME) ./notify/
+	$(GO) test -run '^$$' -fuzz '^FuzzCursor$$' -fuzztime $(FUZZTIME) ./store/split/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSPRequest$$' -fuzztime $(FUZZTIME) ./nrl/
 	$(GO) test -run '^$$' -fuzz '^FuzzPlanOfMaster$$' -fuzztime $(FUZZTIME) ./nrl/
 

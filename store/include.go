@@ -42,3 +42,26 @@ type Inclusion struct {
 	From    Ref
 	Version Version
 }
+
+// Referrer is implemented by a store that can list the local references of
+// stored resources, through the same reference index entries Includer
+// follows, without reading what they refer to: a store that keeps some
+// types in another store (store/split) reads those targets there.
+type Referrer interface {
+	// References returns, for each path and each of the current,
+	// non-deleted resources in from matching the path's SourceType, the
+	// local references (RefType and RefID both set) of the path's Param
+	// restricted to the path's TargetType, exactly as Included follows them,
+	// but whether or not the target exists. The order is Included's; a
+	// source naming one target through several entries of a path yields it
+	// once for that path. Errors are Included's.
+	References(ctx context.Context, from []Ref, paths []IncludePath) ([]Link, error)
+}
+
+// Link is one reference found by Referrer.References: From refers to
+// To through Path (an index into the paths asked for).
+type Link struct {
+	Path int
+	From Ref
+	To   Ref
+}

@@ -132,3 +132,13 @@ func (ev *AuditEvent) Resource() map[string]any {
 	}
 	return res
 }
+
+// SearchParams are the AuditEvent search parameters a store of AuditEvents
+// must index (besides _id and _lastUpdated): who (agent), whose data
+// (patient, entity), when (date), what (type, subtype), how it ended
+// (outcome), and from where (address, which finds the refused logins of
+// one client). ucp's own audit store keeps only these (cmd/ucp, store/split);
+// a search by another AuditEvent parameter is refused there.
+func SearchParams() []string {
+	return []string{"patient", "agent", "entity", "date", "type", "subtype", "outcome", "address"}
+}

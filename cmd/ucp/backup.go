@@ -14,9 +14,10 @@ import (
 )
 
 // runBackup copies what a restore needs while the server runs: the
-// database (a consistent snapshot), the server's signing keys and the
-// audit journal, to FILE, FILE.server-key.pem, FILE.oidc-key.pem and
-// FILE.audit.journal. It overwrites nothing.
+// database and its AuditEvents' file (consistent snapshots), the server's
+// signing keys and the audit journal, to FILE, its auditStorePath,
+// FILE.server-key.pem, FILE.oidc-key.pem and FILE.audit.journal. It
+// overwrites nothing.
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cfg serveConfig
 	var to string
@@ -51,7 +52,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		// drained and rotated away in between would be in neither.
 		{audit.JournalPath(cfg.auditDir()), to + ".audit.journal"},
 	}
-	for _, p := range []string{to, files[0].to, files[1].to, files[2].to} {
+	for _, p := range []string{to, auditStorePath(to), files[0].to, files[1].to, files[2].to} {
 		if _, err := os.Lstat(p); err == nil {
 			fmt.Fprintf(stderr, "ucp backup: %s already exists; a backup never overwrites a file\n", p)
 			return 1
@@ -79,7 +80,17 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := sqlite.Backup(ctx, path, to); err != nil {
 		return fail(err)
 	}
-	fmt.Fprintf(stdout, "backed up %s to %s\n", path, strings.Join(append([]string{to}, copies...), ", "))
+	copies = append(copies, to)
+	// The AuditEvents' file after the database: a write commits its
+	// AuditEvent there before itself (store/split), so every write in the
+	// database's copy has its AuditEvent in this one.
+	if _, err := os.Stat(auditStorePath(path)); err == nil {
+		if err := sqlite.Backup(ctx, auditStorePath(path), auditStorePath(to)); err != nil {
+			return fail(err)
+		}
+		copies = append(copies, auditStorePath(to))
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s\n", path, strings.Join(copies, ", "))
 	return 0
 }
 

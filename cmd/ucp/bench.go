@@ -39,22 +39,28 @@ import (
 
 // benchReport is what `ucp bench` writes to bench/results.
 type benchReport struct {
-	Time            time.Time        `json:"time"`
-	AuditSync       string           `json:"audit_sync"`
-	GoVersion       string           `json:"go_version"`
-	CPUs            int              `json:"cpus"`
-	Patients        int              `json:"patients"`
-	Store           string           `json:"store"`
-	GenerateSeconds float64          `json:"generate_seconds"`
-	Resources       int64            `json:"resources_loaded"`
-	Versions        int64            `json:"versions_written"`
-	LoadSeconds     float64          `json:"load_seconds"`
-	LoadRate        float64          `json:"load_resources_per_s"`
-	LoadMethod      string           `json:"load_method"`
-	LoadRejected    int              `json:"load_rejected"`
-	DatabaseBytes   int64            `json:"database_bytes"`
-	PeakRSSBytes    int64            `json:"peak_rss_bytes"`
-	Results         []loadgen.Result `json:"results"`
+	Time            time.Time `json:"time"`
+	AuditSync       string    `json:"audit_sync"`
+	GoVersion       string    `json:"go_version"`
+	CPUs            int       `json:"cpus"`
+	Patients        int       `json:"patients"`
+	Store           string    `json:"store"`
+	GenerateSeconds float64   `json:"generate_seconds"`
+	Resources       int64     `json:"resources_loaded"`
+	Versions        int64     `json:"versions_written"`
+	LoadSeconds     float64   `json:"load_seconds"`
+	LoadRate        float64   `json:"load_resources_per_s"`
+	LoadMethod      string    `json:"load_method"`
+	LoadRejected    int       `json:"load_rejected"`
+	DatabaseBytes   int64     `json:"database_bytes"`
+	// LoadedBytes is the SQLite files' size just after the load, before
+	// any request; AuditBytes the audit file's at the end and AuditEvents
+	// how many it then holds (SQLite only).
+	LoadedBytes  int64            `json:"loaded_database_bytes,omitempty"`
+	AuditBytes   int64            `json:"audit_bytes,omitempty"`
+	AuditEvents  int              `json:"audit_events,omitempty"`
+	PeakRSSBytes int64            `json:"peak_rss_bytes"`
+	Results      []loadgen.Result `json:"results"`
 	// Ceiling is each result's req/s as a share of the ceiling's at the
 	// same concurrency, with the p99s of its paced runs beside the
 	// ceiling's own at the same fraction of capacity.
@@ -189,6 +195,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 
+	if !isPostgres(spec) {
+		report.LoadedBytes = sqliteBytes(db)
+		fmt.Fprintf(stdout, "database after the load: %.1f MB, %.1f KB a patient\n",
+			float64(report.LoadedBytes)/1e6, float64(report.LoadedBytes)/1e3/float64(max(report.Patients, 1)))
+	}
 	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	srv, err := startServer(ctx, serveConfig{Addr: "127.0.0.1:0", Store: spec, DataDir: work, Pool: pool,
 		Dev: true, MaxBody: 16 << 20, MinIDAssurance: 3, AuditSync: *auditSync}, quiet)
@@ -306,7 +317,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stdout, w)
 		report.PageWeight = w
 	}
-	report.DatabaseBytes = fileSizes(db, db+"-wal")
+	report.DatabaseBytes = sqliteBytes(db)
+	if !isPostgres(spec) {
+		if err := auditFigures(ctx, srv, db, &report, stdout); err != nil {
+			fmt.Fprintln(stderr, "ucp bench:", err)
+			return 1
+		}
+	}
 	if sz, ok := srv.store.(interface {
 		Size(context.Context) (int64, error)
 	}); ok && isPostgres(spec) {
@@ -697,6 +714,29 @@ type ceilingServer struct {
 }
 
 func (c *ceilingServer) Close() error { return c.srv.Close() }
+
+// sqliteBytes is the size of the SQLite store at db: both files and their
+// write-ahead logs.
+func sqliteBytes(db string) int64 {
+	return fileSizes(db, db+"-wal", auditStorePath(db), auditStorePath(db)+"-wal")
+}
+
+// auditFigures notes the audit file's size and how many AuditEvents it
+// holds once the journal is drained: the storage an audited request costs.
+func auditFigures(ctx context.Context, srv *server, db string, report *benchReport, stdout io.Writer) error {
+	if _, err := srv.audit.Drain(ctx); err != nil {
+		return err
+	}
+	res, err := srv.store.Search(ctx, store.Query{Types: []string{"AuditEvent"}, Total: store.TotalAccurate})
+	if err != nil {
+		return err
+	}
+	report.AuditEvents = res.Total
+	report.AuditBytes = fileSizes(auditStorePath(db), auditStorePath(db)+"-wal")
+	fmt.Fprintf(stdout, "audit: %.1f MB for %d AuditEvents, %.2f KB each (the file and its WAL)\n",
+		float64(report.AuditBytes)/1e6, report.AuditEvents, float64(report.AuditBytes)/1e3/float64(max(report.AuditEvents, 1)))
+	return nil
+}
 
 func fileSizes(paths ...string) int64 {
 	var n int64

@@ -14,7 +14,7 @@ import (
 
 	"ucp/auth/audit"
 	"ucp/store"
-	"ucp/store/sqlite"
+	"ucp/store/postgres"
 )
 
 // TestImportCommand generates a small register as per-type NDJSON files
@@ -62,7 +62,8 @@ func TestImportAudited(t *testing.T) {
 	if code := run(ctx, []string{"import", "--store", "sqlite:" + dbPath, good, bad}, &out, &errb); code != 1 {
 		t.Fatalf("import answered %d, want 1 for the rejected line: %s\n%s", code, out.String(), errb.String())
 	}
-	st, err := sqlite.Open(dbPath)
+	// As the server opens it: the AuditEvents are in their own file.
+	st, err := openStore(ctx, "sqlite:"+dbPath, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

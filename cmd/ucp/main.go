@@ -25,6 +25,7 @@ Usage:
   ucp import [--store sqlite:PATH|postgres://…] [--batch N] PATH...   (NDJSON files, transaction Bundles, directories)
   ucp migrate --from sqlite:PATH --to postgres://… (or back)   (copies every version exactly; resumable)
   ucp bench [--patients N] [--duration D] [--clients 1,8,32] [--out DIR]
+  ucp audit prune --before DATE (--archive FILE.ndjson[.zst] | --no-archive) [--store sqlite:PATH]
   ucp nrl status [--store sqlite:PATH]   (pending and failed NRL pointer jobs)
   ucp nrl sandbox [--addr HOST:PORT] [--spec FILE]   (a local NRL to publish to)
   ucp generate [--patients N] [--seed S] [--format ndjson|bundle] [--out DIR]
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runMigrate(ctx, args[1:], stdout, stderr)
 	case "nrl":
 		return runNRL(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ucp", version)
 		return 0

@@ -243,6 +243,7 @@ func TestBackupAndRestore(t *testing.T) {
 		backup + ".server-key.pem": filepath.Join(restored, "server-key.pem"),
 		backup + ".oidc-key.pem":   filepath.Join(restored, "oidc-key.pem"),
 		backup + ".audit.journal":  filepath.Join(restored, "audit", "audit.journal"),
+		auditStorePath(backup):     filepath.Join(restored, "ucp-audit.db"),
 	} {
 		b, err := os.ReadFile(from)
 		if err != nil {

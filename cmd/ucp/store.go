@@ -6,16 +6,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"ucp/auth/audit"
 	"ucp/auth/authstate"
 	"ucp/auth/authstate/pgstate"
 	"ucp/store"
 	"ucp/store/postgres"
+	"ucp/store/split"
 	"ucp/store/sqlite"
 )
 
@@ -84,10 +87,80 @@ func openStore(ctx context.Context, spec string, pool postgres.Options) (store.S
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, err
 		}
-		return sqlite.Open(path)
+		return openSQLite(ctx, path)
 	default:
 		return nil, fmt.Errorf("--store %q: unknown store %q (want sqlite:PATH or postgres://…)", redactStore(spec), kind)
 	}
+}
+
+// auditStorePath is the SQLite file of AuditEvents beside the main file at
+// path: ucp.db → ucp-audit.db.
+func auditStorePath(path string) string {
+	ext := filepath.Ext(path)
+	if strings.ContainsRune(ext, filepath.Separator) {
+		ext = ""
+	}
+	return strings.TrimSuffix(path, ext) + "-audit" + ext
+}
+
+// openSQLite opens the SQLite store at path with its AuditEvents in a file
+// of their own (store/split, auditStorePath), zstd-compressed and indexed
+// only by audit.SearchParams. A database of an earlier ucp, which holds its
+// AuditEvents itself and has no audit file, is opened as it is, with a
+// warning: ucp migrate into a new file moves its AuditEvents out.
+func openSQLite(ctx context.Context, path string) (store.Store, error) {
+	main, err := sqlite.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	ap := auditStorePath(path)
+	if _, err := os.Stat(ap); errors.Is(err, os.ErrNotExist) {
+		// The audit file is made with the database. Missing beside a
+		// database that holds resources, it is either an earlier ucp's
+		// database or an audit file lost: a new empty one would hide
+		// the loss of every AuditEvent.
+		legacy, err := holds(ctx, main, "AuditEvent")
+		if err == nil && legacy {
+			slog.Warn("the database holds its AuditEvents itself, as before ucp kept them in a file of their own; "+
+				"ucp migrate --from sqlite:OLD --to sqlite:NEW moves them out (README, \"How long audit is kept\")",
+				"store", path, "audit file", ap)
+			return main, nil
+		}
+		var used bool
+		if err == nil {
+			used, err = holds(ctx, main, "")
+		}
+		if err == nil && used {
+			err = fmt.Errorf("the audit file %s of the database %s is missing: restore it with the database from the same ucp backup; "+
+				"a database of an earlier ucp without one is moved to this layout with ucp migrate into a new file", ap, path)
+		}
+		if err != nil {
+			main.Close()
+			return nil, err
+		}
+	} else if err != nil {
+		main.Close()
+		return nil, err
+	}
+	side, err := sqlite.OpenWith(ap, sqlite.Options{CompressJSON: true})
+	if err != nil {
+		main.Close()
+		return nil, err
+	}
+	return split.New(main, side, split.Options{Types: []string{"AuditEvent"}, Params: audit.SearchParams()}), nil
+}
+
+// holds reports whether st holds a current resource of typ ("": any).
+func holds(ctx context.Context, st store.Store, typ string) (bool, error) {
+	q := store.Query{Count: 1, Total: store.TotalNone}
+	if typ != "" {
+		q.Types = []string{typ}
+	}
+	r, err := st.Search(ctx, q)
+	if err != nil {
+		return false, err
+	}
+	return len(r.Versions) > 0, nil
 }
 
 // postgresBackup is what ucp backup says of a PostgreSQL store, which

@@ -4,14 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"ucp/internal/resttest"
+	"ucp/store"
 	"ucp/store/postgres"
+	"ucp/store/sqlite"
 )
 
 // onTestStore returns cfg with its SQLite store swapped for a fresh
@@ -138,4 +144,96 @@ func TestBenchOnPostgres(t *testing.T) {
 	if code := run(context.Background(), []string{"bench", "--store", url, "--patients", "10", "--out", out}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "--reuse") {
 		t.Errorf("bench on a loaded database: exit %d, %s; want 2 and the advice to pass --reuse", code, stderr.String())
 	}
+}
+
+// TestOpenSQLiteAuditFile: a new database gets its audit file; a database
+// of an earlier ucp, which holds its AuditEvents itself, opens as it is; a
+// used database whose audit file is missing is refused, never given an
+// empty one in its place.
+func TestOpenSQLiteAuditFile(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	change := func(typ, id string) store.Change {
+		return store.Change{Type: typ, ID: id, VersionID: 1, LastUpdated: at, Method: "POST",
+			JSON: []byte(`{"resourceType":"` + typ + `","id":"` + id + `","meta":{"versionId":"1"}}`)}
+	}
+	if diff := cmp.Diff("/d/ucp-audit.db", auditStorePath("/d/ucp.db")); diff != "" {
+		t.Errorf("auditStorePath (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff("/d.x/ucp-audit", auditStorePath("/d.x/ucp")); diff != "" {
+		t.Errorf("auditStorePath without an extension (-want +got):\n%s", diff)
+	}
+
+	t.Run("new", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "ucp.db")
+		st, err := openSQLite(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write(ctx, []store.Change{change("AuditEvent", "e1"), change("Patient", "p1")}); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		side, err := sqlite.Open(auditStorePath(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer side.Close()
+		if _, err := side.Read(ctx, "AuditEvent", "e1"); err != nil {
+			t.Errorf("the AuditEvent is not in %s: %v", auditStorePath(path), err)
+		}
+		// Reopened: the same two files.
+		st, err = openSQLite(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if _, err := st.Read(ctx, "AuditEvent", "e1"); err != nil {
+			t.Errorf("reopened: %v", err)
+		}
+	})
+
+	t.Run("earlier ucp", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "ucp.db")
+		old, err := sqlite.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.Write(ctx, []store.Change{change("AuditEvent", "e1"), change("Patient", "p1")}); err != nil {
+			t.Fatal(err)
+		}
+		old.Close()
+		st, err := openSQLite(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if _, err := st.Read(ctx, "AuditEvent", "e1"); err != nil {
+			t.Errorf("the earlier database's AuditEvent: %v", err)
+		}
+		if _, err := os.Stat(auditStorePath(path)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("an audit file was made beside an earlier database: %v", err)
+		}
+	})
+
+	t.Run("audit file lost", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "ucp.db")
+		st, err := openSQLite(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write(ctx, []store.Change{change("AuditEvent", "e1"), change("Patient", "p1")}); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(auditStorePath(path) + suffix)
+		}
+		if st, err := openSQLite(ctx, path); err == nil || !strings.Contains(err.Error(), "is missing") {
+			if st != nil {
+				st.Close()
+			}
+			t.Errorf("opened without its audit file: %v", err)
+		}
+	})
 }

@@ -27,6 +27,9 @@ func (s *Store) Read(ctx context.Context, typ, id string) (*store.Version, error
 		v.JSON = nil
 		return nil, &store.Error{Kind: store.Gone, Message: typ + "/" + id + " was deleted", Version: v}
 	}
+	if v.JSON, err = s.codec.unpack(v.JSON); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 
@@ -44,6 +47,9 @@ func (s *Store) VRead(ctx context.Context, typ, id string, version int64) (*stor
 	v.LastUpdated = fromMicros(lu)
 	if v.Deleted {
 		v.JSON = nil
+	}
+	if v.JSON, err = s.codec.unpack(v.JSON); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
@@ -133,6 +139,9 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (*store.Histo
 		v.LastUpdated = fromMicros(lu)
 		if v.Deleted {
 			v.JSON = nil
+		}
+		if v.JSON, err = s.codec.unpack(v.JSON); err != nil {
+			return nil, err
 		}
 		page.Versions = append(page.Versions, v)
 		last = historyCursor{LU: lu, Seq: seq}

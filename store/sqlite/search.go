@@ -996,6 +996,10 @@ func (s *Store) Search(ctx context.Context, q store.Query) (*store.Result, error
 			rows.Close()
 			return nil, storeErr(err, "sqlite: search")
 		}
+		if v.JSON, err = s.codec.unpack(v.JSON); err != nil {
+			rows.Close()
+			return nil, err
+		}
 		v.LastUpdated = fromMicros(lu)
 		p := pos{rid: rid}
 		if len(vals) > 0 {

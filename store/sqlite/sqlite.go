@@ -62,6 +62,8 @@ type Store struct {
 	wstmts map[string]*sql.Stmt
 
 	gc groupCommit
+
+	codec *codec // stored JSON: plain or zstd (Options.CompressJSON)
 }
 
 const maxCachedStmts = 512
@@ -99,7 +101,10 @@ var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the SQLite database at path and brings its
 // schema up to date.
-func Open(path string) (*Store, error) {
+func Open(path string) (*Store, error) { return OpenWith(path, Options{}) }
+
+// OpenWith is Open with options.
+func OpenWith(path string, o Options) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
 		// Two pools over an in-memory database would be two databases.
 		return nil, store.Errorf(store.Unsupported, "sqlite: an in-memory database is not supported; use a file")
@@ -158,6 +163,10 @@ func Open(path string) (*Store, error) {
 	r.SetConnMaxIdleTime(0)
 
 	s := &Store{w: w, r: r, gc: groupCommit{turn: make(chan struct{}, 1)}}
+	if s.codec, err = newCodec(o.CompressJSON); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.prepare(); err != nil {
 		s.Close()
 		return nil, err
@@ -223,6 +232,9 @@ func (s *Store) Close() error {
 	}
 	if s.w != nil {
 		errs = append(errs, s.w.Close())
+	}
+	if s.codec != nil {
+		s.codec.close()
 	}
 	if err := errors.Join(errs...); err != nil {
 		return storeErr(err, "sqlite: close")

@@ -424,7 +424,7 @@ func (w *writer) apply(c *store.Change) (store.Version, error) {
 		w.nextRID++
 		w.queue(tResource, rid, c.Type, c.ID, c.VersionID, lu.UnixMicro(), c.Deleted, seq)
 	}
-	w.queue(tVersion, seq, rid, c.Type, c.ID, c.VersionID, lu.UnixMicro(), c.Deleted, method, body)
+	w.queue(tVersion, seq, rid, c.Type, c.ID, c.VersionID, lu.UnixMicro(), c.Deleted, method, w.s.codec.pack(body))
 	if !c.Deleted {
 		if err := w.index(rid, c.Type, c.ID, c.Entries, c.Patients); err != nil {
 			return store.Version{}, err
