@@ -41,6 +41,7 @@ import (
 type benchReport struct {
 	Time            time.Time `json:"time"`
 	AuditSync       string    `json:"audit_sync"`
+	Role            string    `json:"role"` // the token's role: clinical skips the sharing checks urgent care (view) passes
 	GoVersion       string    `json:"go_version"`
 	CPUs            int       `json:"cpus"`
 	Patients        int       `json:"patients"`
@@ -113,6 +114,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	out := fs.String("out", "bench/results", "`DIR` for the JSON report")
 	auditSync := fs.Duration("audit-sync-interval", 0, "as for serve: 0 fsyncs the audit journal before each response")
 	only := fs.String("scenario", "", "run only the scenarios whose name contains `TEXT`")
+	roleFlag := fs.String("role", string(auth.RoleClinical), "the `ROLE` of the bench's token: clinical (every scenario), or view to time the reads as urgent care makes them, through the consent and sharing checks clinicians skip (the write scenarios then fail)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load phase (server and generator) to `FILE`, for go tool pprof")
 	dir := fs.String("dir", "", "keep the database in `DIR` (default: a temporary folder, removed after)")
 	reuse := fs.Bool("reuse", false, "with --dir: when DIR already holds a loaded database, serve it instead of generating and importing again")
@@ -124,6 +126,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	role, err := auth.ParseRole(*roleFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, "ucp bench: --role:", err)
 		return 2
 	}
 	var clients []int
@@ -171,7 +178,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		spec = *storeSpec
 	}
-	report := benchReport{Store: redactStore(spec), Time: time.Now().UTC(), AuditSync: "before each response", GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Patients: *patients,
+	report := benchReport{Store: redactStore(spec), Time: time.Now().UTC(), AuditSync: "before each response", GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Patients: *patients, Role: string(role),
 		LoadMethod: "ucp import of the generator's NDJSON (bulk.Importer: validation, care-plan rules, index extraction; 2,000 resources per store transaction; search-only indexes rebuilt after, included in the time)"}
 	if *auditSync > 0 {
 		report.AuditSync = "every " + auditSync.String()
@@ -214,7 +221,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "ucp bench:", err)
 		return 1
 	}
-	tok, err := srv.dev.Mint(devissuer.TokenRequest{Role: auth.RoleClinical, TTL: 6 * time.Hour})
+	tok, err := srv.dev.Mint(devissuer.TokenRequest{Role: role, TTL: 6 * time.Hour})
 	if err != nil {
 		fmt.Fprintln(stderr, "ucp bench:", err)
 		return 1

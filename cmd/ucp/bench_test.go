@@ -1,6 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,5 +62,50 @@ func TestCeilingShares(t *testing.T) {
 				t.Errorf("ceilingShares (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestBenchViewRole runs the read scenarios with an urgent-care (view)
+// token, whose reads pass the consent and sharing checks a clinician's
+// skip, and checks that every request was answered and the report names
+// the role. A role that does not exist is a usage error.
+func TestBenchViewRole(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"bench", "--role", "view", "--scenario", " by ", "--patients", "15", "--duration", "10m",
+		"--warmup", "0", "--requests", "10", "--clients", "1", "--paced", "", "--nrl-approvals", "0", "--out", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), stdout.String())
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "bench-15-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("reports: %v", files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep benchReport
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Role != "view" {
+		t.Errorf("report role %q, want view", rep.Role)
+	}
+	var got []string
+	for _, r := range rep.Results {
+		got = append(got, r.Scenario)
+		if r.Errors > 0 || r.Requests == 0 {
+			t.Errorf("%s × %d: %d requests, %d errors (%s)", r.Scenario, r.Clients, r.Requests, r.Errors, r.FirstError)
+		}
+	}
+	want := []string{ceilingScenario, "read a plan by id", "urgent query by NHS number", "Patient by NHS number"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("scenarios run (-want +got):\n%s", diff)
+	}
+
+	stderr.Reset()
+	if code := run(context.Background(), []string{"bench", "--role", "nurse", "--out", out}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "--role") {
+		t.Errorf("--role nurse: exit %d, %q; want 2 naming --role", code, stderr.String())
 	}
 }
