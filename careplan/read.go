@@ -168,7 +168,7 @@ func (p *Plans) AllowRead(ctx context.Context, v *store.Version, _ service.Purpo
 			}
 			// The policy is asked about the plan: the patient it is
 			// about may see its approvals.
-			if err := p.planShared(ctx, pr, bg, cur, cur); err != nil {
+			if err := p.planShared(ctx, call, pr, bg, cur, cur); err != nil {
 				return err
 			}
 		}
@@ -189,11 +189,11 @@ func (p *Plans) AllowRead(ctx context.Context, v *store.Version, _ service.Purpo
 					return err
 				}
 				if cur != nil {
-					return p.planShared(ctx, pr, bg, cur, v)
+					return p.planShared(ctx, call, pr, bg, cur, v)
 				}
 			}
 		}
-		return p.consentShared(ctx, pr, bg, h, v)
+		return p.consentShared(ctx, call, pr, bg, h, v)
 	}
 	// Whether this is an urgent care plan is the current version's to say
 	// too (planShared).
@@ -203,7 +203,7 @@ func (p *Plans) AllowRead(ctx context.Context, v *store.Version, _ service.Purpo
 	} else if c != nil {
 		cur = c
 	}
-	return p.planShared(ctx, pr, bg, cur, v)
+	return p.planShared(ctx, call, pr, bg, cur, v)
 }
 
 // currentPlan returns the current version of CarePlan id (a deletion when
@@ -222,7 +222,7 @@ func (p *Plans) currentPlan(ctx context.Context, id string) (*store.Version, err
 // planShared decides, by cur (the plan's current version), whether the
 // caller may see v: a version of that plan, its document or its approval
 // record. The SharingPolicy is asked about v.
-func (p *Plans) planShared(ctx context.Context, pr *auth.Principal, bg string, cur, v *store.Version) error {
+func (p *Plans) planShared(ctx context.Context, call *service.Call, pr *auth.Principal, bg string, cur, v *store.Version) error {
 	why := Hidden("")
 	var h *planHead
 	if cur.Deleted {
@@ -261,7 +261,7 @@ func (p *Plans) planShared(ctx context.Context, pr *auth.Principal, bg string, c
 	if h == nil {
 		return nil
 	}
-	return p.consentShared(ctx, pr, bg, h, v)
+	return p.consentShared(ctx, call, pr, bg, h, v)
 }
 
 // everActive reports whether some version of the plan up to cur was active,
@@ -294,20 +294,30 @@ func (p *Plans) everActive(ctx context.Context, cur *store.Version) (bool, error
 
 // consentShared hides v (a plan, or a plan's document, with head h) when
 // the patient's latest consent is a withdrawal, as the SharingPolicy allows.
-func (p *Plans) consentShared(ctx context.Context, pr *auth.Principal, bg string, h *planHead, v *store.Version) error {
+//
+// The consent is read once per interaction and patient (call.Remember): an
+// urgent query's bundle asks it for the plan and again for each of its
+// approval records and documents.
+func (p *Plans) consentShared(ctx context.Context, call *service.Call, pr *auth.Principal, bg string, h *planHead, v *store.Version) error {
 	ref := resource.ParseReference(h.Subject.Reference)
 	if ref.Type != "Patient" || !ref.IsLocal() {
 		return nil
 	}
-	cs, err := p.consentState(ctx, service.View{}, ref.ID)
+	got, err := call.Remember(consentKey(ref.ID), func() (any, error) {
+		return p.consentState(ctx, service.View{}, ref.ID)
+	})
 	if err != nil {
 		return err
 	}
+	cs := got.(consent)
 	if cs.state == consentWithdrawn {
 		return p.cfg.Sharing(ctx, pr, bg, v, HiddenConsentWithdrawn)
 	}
 	return nil
 }
+
+// consentKey is the Call.Remember key of a patient's consent state.
+type consentKey string
 
 // MayHide implements service.TypeHider: AllowRead hides only plans, plan
 // documents and approval records, and nothing from a caller the sharing

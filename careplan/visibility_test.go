@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"ucp/internal/resttest"
 	"ucp/profiles"
 )
@@ -177,4 +179,88 @@ func TestUnapprovedPlanHiddenFromUrgentCare(t *testing.T) {
 	// Approved, a draft is shared.
 	s.must(200, "PUT", "CarePlan/draft", with(with(plan, "id", "draft"), "status", "active"), "clinical")
 	s.must(200, "GET", "CarePlan/draft", nil, "view")
+}
+
+// A withdrawal of consent hides the plan from urgent care from the very next
+// interaction, and from the rest of the interaction that records it: the
+// consent is read once per interaction (Call.Remember), and a write of the
+// interaction drops what it remembered.
+func TestWithdrawalSeenByNextRead(t *testing.T) {
+	s, _ := sharedPlan(t, "plan")
+	query := "CarePlan?subject=Patient/pat&_revinclude=Provenance:target"
+	s.must(200, "GET", "CarePlan/plan", nil, "view")
+	if n, _ := count(s.must(200, "GET", query, nil, "view")); n == 0 {
+		t.Fatalf("urgent query found nothing before the withdrawal")
+	}
+
+	// One batch: a read that reads the consent (permit), the withdrawal,
+	// then the same read again.
+	withdrawal := consentRes(profiles.CodeConsentWithdrawn, "active", "deny", "2026-11-01T09:00:00Z")
+	b := s.must(200, "POST", "", map[string]any{"resourceType": "Bundle", "type": "batch", "entry": []any{
+		map[string]any{"request": map[string]any{"method": "GET", "url": "CarePlan/plan"}},
+		map[string]any{"resource": withdrawal, "request": map[string]any{"method": "POST", "url": "Consent"}},
+		map[string]any{"request": map[string]any{"method": "GET", "url": "CarePlan/plan"}},
+	}}, "view")
+	var got []string
+	for _, e := range b["entry"].([]any) {
+		got = append(got, e.(map[string]any)["response"].(map[string]any)["status"].(string))
+	}
+	if diff := cmp.Diff([]string{"200 OK", "201 Created", "404 Not Found"}, got); diff != "" {
+		t.Errorf("batch read, withdraw, read: statuses (-want +got):\n%s", diff)
+	}
+
+	// The next interactions.
+	s.must(404, "GET", "CarePlan/plan", nil, "view")
+	for _, e := range entries(s.must(200, "GET", query, nil, "view")) {
+		if rt := e["resourceType"]; rt == "CarePlan" || rt == "Provenance" {
+			t.Errorf("urgent query after the withdrawal shows %s/%v", rt, e["id"])
+		}
+	}
+}
+
+// The consent one interaction remembers is its patient's: in one bundle, a
+// patient's withdrawal hides their plan and not another's, whichever is
+// read first.
+func TestConsentRememberedPerPatient(t *testing.T) {
+	s, plan := sharedPlan(t, "plan")
+	s.must(201, "PUT", "ClinicalImpression/otherprog", map[string]any{"resourceType": "ClinicalImpression", "id": "otherprog",
+		"status": "completed", "subject": resttest.Ref("Patient/other"), "date": "2026-11-01T10:00:00Z", "assessor": resttest.Ref("Practitioner/dr"),
+		"prognosisCodeableConcept": []any{resttest.Concept(profiles.SystemSNOMED, profiles.CodePrognosisWeeks, "Weeks")}}, "")
+	s.must(201, "PUT", "Condition/othercond", map[string]any{"resourceType": "Condition", "id": "othercond",
+		"code": map[string]any{"text": "Heart failure"}, "subject": resttest.Ref("Patient/other")}, "")
+	given := with(consentRes(profiles.CodeConsentGiven, "active", "permit", "2026-10-01T09:00:00Z"), "patient", resttest.Ref("Patient/other"))
+	s.must(201, "POST", "Consent", given, "clinical")
+	other := with(with(with(with(plan, "id", "otherplan"), "subject", resttest.Ref("Patient/other")),
+		"addresses", []any{resttest.Ref("Condition/othercond")}),
+		"supportingInfo", []any{resttest.Ref("ClinicalImpression/otherprog"), resttest.Ref("Observation/othercpr")})
+	s.must(201, "PUT", "CarePlan/otherplan", with(other, "status", "active"), "clinical")
+	withdrawn := with(consentRes(profiles.CodeConsentWithdrawn, "active", "deny", "2026-11-01T09:00:00Z"), "patient", resttest.Ref("Patient/other"))
+	s.must(201, "POST", "Consent", withdrawn, "clinical")
+
+	read := func(id string) any {
+		return map[string]any{"request": map[string]any{"method": "GET", "url": "CarePlan/" + id}}
+	}
+	for _, tc := range []struct {
+		name  string
+		order []string
+		want  []string
+	}{
+		{"shared first", []string{"plan", "otherplan", "plan"}, []string{"200 OK", "404 Not Found", "200 OK"}},
+		{"withdrawn first", []string{"otherplan", "plan", "otherplan"}, []string{"404 Not Found", "200 OK", "404 Not Found"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var reads []any
+			for _, id := range tc.order {
+				reads = append(reads, read(id))
+			}
+			b := s.must(200, "POST", "", map[string]any{"resourceType": "Bundle", "type": "batch", "entry": reads}, "view")
+			var got []string
+			for _, e := range b["entry"].([]any) {
+				got = append(got, e.(map[string]any)["response"].(map[string]any)["status"].(string))
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("batch reads %v: statuses (-want +got):\n%s", tc.order, diff)
+			}
+		})
+	}
 }

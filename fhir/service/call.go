@@ -27,6 +27,53 @@ type Call struct {
 	// Disclosure collects whose data the interaction showed, for its audit
 	// record; nil collects nothing.
 	Disclosure *Disclosure
+
+	mu   sync.Mutex
+	memo map[any]any // Remember's values; dropped by each committed write
+}
+
+// Remember returns the value f computed earlier in this interaction under
+// key, or calls f and keeps its value for the rest of the interaction. A
+// read hook uses it for what one interaction asks many times (the consent
+// of the patient of every plan in a bundle): one decision per interaction,
+// never carried into the next, so a change committed before an interaction
+// starts is always seen by it. A write the interaction itself commits drops
+// every value (see Service.Committed). An error, or a nil c, keeps nothing.
+// Keys follow the rules of context keys: a type of the caller's own.
+func (c *Call) Remember(key any, f func() (any, error)) (any, error) {
+	if c == nil {
+		return f()
+	}
+	c.mu.Lock()
+	v, ok := c.memo[key]
+	c.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	// Not under mu: f does I/O, and two hooks computing the same value at
+	// once only do the work twice.
+	v, err := f()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.memo == nil {
+		c.memo = map[any]any{}
+	}
+	c.memo[key] = v
+	c.mu.Unlock()
+	return v, nil
+}
+
+// forget drops what the interaction remembered: what it wrote may have
+// changed it.
+func (c *Call) forget() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.memo = nil
+	c.mu.Unlock()
 }
 
 // BreakGlassReason returns c.BreakGlass; "" for a nil c.

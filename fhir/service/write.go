@@ -271,10 +271,14 @@ func checkType(res map[string]any, want string) error {
 }
 
 // Committed applies the registry changes of prepared writes that have been
-// stored (by Store.Write of their Changes). Write and Transaction call it
+// stored (by Store.Write of their Changes), and drops what the interaction
+// remembered (Call.Remember). Write and Transaction call it
 // themselves; a caller that stores prepared writes on its own (a bulk
 // import) calls it after its write succeeded.
 func (s *Service) Committed(ps ...*Prepared) {
+	// What the interaction remembered (a patient's consent) may be what it
+	// just wrote.
+	s.call.forget()
 	changed := false
 	for _, p := range ps {
 		if p == nil || p.Change == nil {
