@@ -242,6 +242,9 @@ func (s *Service) Operation(ctx context.Context, req *OperationRequest) (*Operat
 	}
 	start := s.cfg.Now()
 	res, err := s.runOperation(ctx, op, a, req)
+	// An operation may write through a service of its own, which cannot
+	// drop what this interaction remembered (Call.Remember).
+	s.call.forget()
 	status := outcome.Status(err)
 	if err == nil {
 		status = res.Status

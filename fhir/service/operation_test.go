@@ -259,3 +259,31 @@ func sortEntries(es []everythingEntry) []everythingEntry {
 	sort.Slice(es, func(i, j int) bool { return es[i].Ref < es[j].Ref })
 	return es
 }
+
+// TestOperationForgetsRemembered: an operation may write through a service
+// of its own, so what its interaction remembered (Call.Remember) is dropped
+// once it has run, as after a write of the interaction itself.
+func TestOperationForgetsRemembered(t *testing.T) {
+	type key string
+	svc := opService(t, service.Config{Operations: []service.Operation{
+		{Name: "change", System: true, AffectsState: true, Handler: func(context.Context, *service.OperationRequest) (int, any, error) {
+			return 0, nil, nil
+		}},
+	}})
+	call := &service.Call{}
+	computed := 0
+	remember := func() {
+		if _, err := call.Remember(key("consent of pat"), func() (any, error) { computed++; return "permit", nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remember()
+	remember()
+	if _, err := svc.For(call).Operation(context.Background(), &service.OperationRequest{Name: "change", Method: "POST", Path: "/fhir/$change"}); err != nil {
+		t.Fatal(err)
+	}
+	remember()
+	if computed != 2 {
+		t.Errorf("computed %d times, want 2: once before the operation, once after", computed)
+	}
+}
