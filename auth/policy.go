@@ -68,9 +68,14 @@ func DefaultPolicy() *Policy {
 			"Practitioner", "PractitionerRole", "Communication", "ServiceRequest", "Procedure",
 			"AllergyIntolerance", "MedicationStatement", "ClinicalImpression", "Binary", "Group",
 		},
-		AdminTypes:         []string{"Organization", "Contract", "Device", "Endpoint", "Location", "HealthcareService", "Subscription"},
-		AuditTypes:         []string{"AuditEvent"},
-		PatientTypes:       []string{"Patient", "CarePlan", "Goal", "Observation", "Condition", "Consent", "RelatedPerson", "CareTeam", "DocumentReference", "QuestionnaireResponse", "Task", "Questionnaire", "Composition"},
+		AdminTypes: []string{"Organization", "Contract", "Device", "Endpoint", "Location", "HealthcareService", "Subscription"},
+		AuditTypes: []string{"AuditEvent"},
+		// A patient reads their own plan's sections, their anticipatory
+		// medicines and ADRT/LPA flags included (the compartment check
+		// keeps them to their own), but not the clinician's prognosis
+		// (ClinicalImpression), which is for a conversation.
+		PatientTypes: []string{"Patient", "CarePlan", "Goal", "Observation", "Condition", "Consent", "RelatedPerson", "CareTeam", "DocumentReference", "QuestionnaireResponse", "Task", "Questionnaire", "Composition",
+			"Flag", "MedicationRequest", "MedicationStatement"},
 		PatientCreateTypes: []string{"QuestionnaireResponse"},
 		PatientUpdateTypes: []string{"QuestionnaireResponse"},
 	}

@@ -400,10 +400,15 @@ func TestPatientSeesTheirOwnPlanOnly(t *testing.T) {
 	if got := text(t, ctx, "#cpr-decision"); !strings.Contains(got, "should not be given CPR") {
 		t.Errorf("patient's CPR wording = %q, want plain English", got)
 	}
-	// The policy keeps some section types from patients; the page says
-	// so rather than "not written down".
+	// A patient reads their anticipatory medicines and advance decisions;
+	// the prognosis (a ClinicalImpression) is for a conversation, not a
+	// page read alone, and the page says something is left out rather than
+	// "not written down".
 	if !exists(t, ctx, "#withheld") {
 		t.Error("the patient is not told that parts of the plan are not shown")
+	}
+	if got := text(t, ctx, "main"); !strings.Contains(got, "Morphine") || !strings.Contains(got, "Has ADRT") {
+		t.Errorf("the patient's page lacks their medicines or their advance decision:\n%s", got)
 	}
 	axe(t, ctx)
 	shoot(t, ctx, "patient-view")
