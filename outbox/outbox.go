@@ -53,6 +53,9 @@ type Loop struct {
 	cfg Config
 	mu  sync.Mutex
 	rnd *rand.Rand // the jitter's source, seeded from the clock
+	// the open jobs at the last Pass, for the metrics.
+	depth  int
+	oldest time.Time
 }
 
 // New returns a Loop for cfg.
