@@ -61,7 +61,7 @@ func Decode(t map[string]any, ext Ext) State {
 		case ext.Attempts:
 			n, _ := m["valueInteger"].(json.Number)
 			a, _ := n.Int64()
-			s.Attempts = int(a)
+			s.Attempts = int(max(a, 0))
 		case ext.Next:
 			s.Next, _ = time.Parse(time.RFC3339Nano, resource.Str(m, "valueInstant"))
 		case ext.Lease:
