@@ -133,6 +133,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCursor$$' -fuzztime $(FUZZTIME) ./store/split/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSPRequest$$' -fuzztime $(FUZZTIME) ./nrl/
 	$(GO) test -run '^$$' -fuzz '^FuzzPlanOfMaster$$' -fuzztime $(FUZZTIME) ./nrl/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./outbox/
 
 clean:
 	rm -rf bin data

@@ -9,7 +9,6 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -44,6 +43,8 @@ const (
 	extLease    = profiles.BaseURL + "notify-job-lease"
 )
 
+func jobExt() outbox.Ext { return outbox.Ext{Attempts: extAttempts, Next: extNext, Lease: extLease} }
+
 // Principal is the system principal the publisher acts as.
 var Principal = &auth.Principal{Role: auth.RoleAdmin, Subject: "ucp-mail-publisher", UserID: "ucp-mail-publisher", Name: "ucp email publisher"}
 
@@ -67,11 +68,9 @@ type Job struct {
 func (j *Job) Task() map[string]any {
 	t := map[string]any{
 		"resourceType": "Task",
-		"status":       j.Status,
 		"intent":       "order",
 		"code":         map[string]any{"coding": []any{map[string]any{"system": JobSystem, "code": j.Kind}}},
 		"for":          map[string]any{"reference": "Patient/" + j.Patient},
-		"authoredOn":   resource.FormatInstant(j.Authored),
 		"input":        []any{input("to", j.To)},
 	}
 	if j.ID != "" {
@@ -80,26 +79,7 @@ func (j *Job) Task() map[string]any {
 	if j.Focus != "" {
 		t["focus"] = map[string]any{"reference": j.Focus}
 	}
-	var ext []any
-	if j.Attempts > 0 {
-		ext = append(ext, map[string]any{"url": extAttempts, "valueInteger": j.Attempts})
-	}
-	if !j.Next.IsZero() {
-		ext = append(ext, map[string]any{"url": extNext, "valueInstant": resource.FormatInstant(j.Next)})
-	}
-	if !j.Lease.IsZero() {
-		ext = append(ext, map[string]any{"url": extLease, "valueInstant": resource.FormatInstant(j.Lease)})
-	}
-	if len(ext) > 0 {
-		t["extension"] = ext
-	}
-	if j.Error != "" {
-		if j.Status == outbox.Failed {
-			t["statusReason"] = map[string]any{"text": j.Error}
-		} else {
-			t["businessStatus"] = map[string]any{"text": "retrying: " + j.Error}
-		}
-	}
+	j.State.Encode(t, jobExt())
 	return t
 }
 
@@ -118,51 +98,23 @@ func JobOf(v *store.Version) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &Job{ID: v.ID, Version: v.VersionID}
-	j.Status = resource.Str(t, "status")
-	for _, c := range resource.List(resource.Obj(t, "code")["coding"]) {
-		if m, _ := c.(map[string]any); resource.Str(m, "system") == JobSystem {
-			j.Kind = resource.Str(m, "code")
-		}
-	}
+	j := &Job{ID: v.ID, Version: v.VersionID, State: outbox.Decode(t, jobExt())}
+	j.Kind, _ = outbox.Kind(t, JobSystem)
 	j.Patient = strings.TrimPrefix(resource.Str(resource.Obj(t, "for"), "reference"), "Patient/")
 	j.Focus = resource.Str(resource.Obj(t, "focus"), "reference")
-	j.Authored, _ = time.Parse(time.RFC3339Nano, resource.Str(t, "authoredOn"))
 	for _, x := range resource.List(t["input"]) {
 		m, _ := x.(map[string]any)
 		if resource.Str(resource.Obj(m, "type"), "text") == "to" {
 			j.To = resource.Str(m, "valueString")
 		}
 	}
-	for _, x := range resource.List(t["extension"]) {
-		m, _ := x.(map[string]any)
-		switch resource.Str(m, "url") {
-		case extAttempts:
-			n, _ := m["valueInteger"].(json.Number)
-			a, _ := n.Int64()
-			j.Attempts = int(a)
-		case extNext:
-			j.Next, _ = time.Parse(time.RFC3339Nano, resource.Str(m, "valueInstant"))
-		case extLease:
-			j.Lease, _ = time.Parse(time.RFC3339Nano, resource.Str(m, "valueInstant"))
-		}
-	}
-	if r := resource.Str(resource.Obj(t, "statusReason"), "text"); r != "" {
-		j.Error = r
-	} else if r := resource.Str(resource.Obj(t, "businessStatus"), "text"); r != "" {
-		j.Error = strings.TrimPrefix(r, "retrying: ")
-	}
 	return j, nil
 }
 
 // IsJob reports whether a Task is an email job.
 func IsJob(task map[string]any) bool {
-	for _, c := range resource.List(resource.Obj(task, "code")["coding"]) {
-		if m, _ := c.(map[string]any); resource.Str(m, "system") == JobSystem {
-			return true
-		}
-	}
-	return false
+	_, ok := outbox.Kind(task, JobSystem)
+	return ok
 }
 
 // JobGuard is the service.WriteInterceptor that keeps the email jobs to

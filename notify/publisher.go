@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"ucp/auth"
 	"ucp/fhir/outcome"
@@ -65,10 +61,6 @@ type PublisherConfig struct {
 type Publisher struct {
 	cfg  PublisherConfig
 	loop *outbox.Loop
-	mu   sync.Mutex
-	// stats of the last pass, for the metrics.
-	depth  int
-	oldest time.Time
 }
 
 // NewPublisher returns a Publisher for cfg.
@@ -98,46 +90,20 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 
 // Run sends due jobs every Poll until ctx ends.
 func (p *Publisher) Run(ctx context.Context) {
-	t := time.NewTicker(p.cfg.Poll)
-	defer t.Stop()
-	for {
-		if _, err := p.RunOnce(ctx); err != nil && ctx.Err() == nil {
-			p.cfg.Logger.Warn("email publisher pass", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	outbox.Run(ctx, p.cfg.Poll, p.RunOnce, func(err error) { p.cfg.Logger.Warn("email publisher pass", "err", err) })
 }
 
 // Depth is the number of open jobs at the last pass.
-func (p *Publisher) Depth() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.depth
-}
+func (p *Publisher) Depth() int { return p.loop.Depth() }
 
 // OldestAge is the age of the oldest open job at the last pass, 0 when
 // there is none.
-func (p *Publisher) OldestAge() time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.oldest.IsZero() {
-		return 0
-	}
-	return p.cfg.Now().Sub(p.oldest)
-}
+func (p *Publisher) OldestAge() time.Duration { return p.loop.OldestAge() }
 
 // Jobs returns the email jobs of the given statuses (comma-separated),
 // oldest first.
 func Jobs(ctx context.Context, svc Service, status string) ([]*Job, error) {
-	codes := []string{}
-	for _, k := range []string{KindPlanRequested, KindPlanApproved, KindChangeRequested} {
-		codes = append(codes, JobSystem+"|"+k)
-	}
-	q := "code=" + url.QueryEscape(strings.Join(codes, ",")) + "&status=" + url.QueryEscape(status)
+	q := outbox.Query(JobSystem, []string{KindPlanRequested, KindPlanApproved, KindChangeRequested}, status)
 	vs, err := svc.Find(auth.NewContext(ctx, Principal), "Task", q, maxJobs)
 	if err != nil {
 		return nil, err
@@ -157,42 +123,27 @@ func Jobs(ctx context.Context, svc Service, status string) ([]*Job, error) {
 // RunOnce tries every due job once and returns how many it finished (sent,
 // or failed for good).
 func (p *Publisher) RunOnce(ctx context.Context) (int, error) {
-	ctx = auth.NewContext(ctx, Principal)
-	open, err := Jobs(ctx, p.cfg.Service, "requested,in-progress")
-	if err != nil {
-		return 0, err
-	}
-	p.mu.Lock()
-	p.depth, p.oldest = len(open), time.Time{}
-	if len(open) > 0 {
-		p.oldest = open[0].Authored
-	}
-	p.mu.Unlock()
-	done := 0
-	for _, j := range open {
-		finished, sendErr, err := p.loop.Try(ctx, outbox.Attempt{
-			State: &j.State,
-			Save:  func(ctx context.Context) error { return p.save(ctx, j) },
-			Send:  func(ctx context.Context) error { return p.send(ctx, j) },
-			Permanent: func(err error) bool {
-				var pe *PermanentError
-				return errors.As(err, &pe)
-			},
-		})
-		if err != nil {
-			return done, err
-		}
-		if sendErr != nil {
-			p.cfg.Logger.Warn("email job failed", "task", j.ID, "kind", j.Kind, "status", j.Status, "err", sendErr)
-			if err := p.audit(ctx, j, sendErr); err != nil {
-				return done, err
-			}
-		}
-		if finished {
-			done++
-		}
-	}
-	return done, nil
+	return outbox.Pass[*Job](auth.NewContext(ctx, Principal), p.loop, mailOutbox{p})
+}
+
+// mailOutbox is the email outbox as outbox.Pass sees it. Email jobs are
+// independent: none waits for another.
+type mailOutbox struct{ p *Publisher }
+
+func (o mailOutbox) Open(ctx context.Context) ([]*Job, error) {
+	return Jobs(ctx, o.p.cfg.Service, "requested,in-progress")
+}
+func (mailOutbox) State(j *Job) *outbox.State               { return &j.State }
+func (mailOutbox) Key(*Job) string                          { return "" }
+func (o mailOutbox) Save(ctx context.Context, j *Job) error { return o.p.save(ctx, j) }
+func (o mailOutbox) Send(ctx context.Context, j *Job) error { return o.p.send(ctx, j) }
+func (mailOutbox) Permanent(err error) bool {
+	var pe *PermanentError
+	return errors.As(err, &pe)
+}
+func (o mailOutbox) Failed(ctx context.Context, j *Job, sendErr error) error {
+	o.p.cfg.Logger.Warn("email job failed", "task", j.ID, "kind", j.Kind, "status", j.Status, "err", sendErr)
+	return o.p.audit(ctx, j, sendErr)
 }
 
 // save writes the job over the version read last.
@@ -279,29 +230,8 @@ func Compose(kind, to, signIn string) (Message, error) {
 // audit records a failed attempt as an AuditEvent, naming the job and the
 // patient, so that admins see it (AuditEvent?entity=Task/…).
 func (p *Publisher) audit(ctx context.Context, j *Job, sendErr error) error {
-	outcomeCode := "4" // minor failure: it will be retried
-	if j.Status == outbox.Failed {
-		outcomeCode = "8"
-	}
-	ev := map[string]any{
-		"resourceType": "AuditEvent",
-		"id":           uuid.NewString(),
-		"type":         map[string]any{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110106", "display": "Export"},
-		"action":       "C",
-		"recorded":     resource.FormatInstant(p.cfg.Now()),
-		"outcome":      outcomeCode,
-		"outcomeDesc":  "email " + j.Kind + " (" + j.Status + "): " + sendErr.Error(),
-		"agent": []any{map[string]any{
-			"who":       map[string]any{"display": Principal.Name, "identifier": map[string]any{"value": Principal.Subject}},
-			"requestor": true,
-		}},
-		"source": map[string]any{"observer": map[string]any{"display": "ucp"}},
-		"entity": []any{
-			map[string]any{"what": map[string]any{"reference": "Task/" + j.ID}},
-			map[string]any{"what": map[string]any{"reference": "Patient/" + j.Patient},
-				"type": map[string]any{"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"}},
-		},
-	}
+	ev := outbox.AuditEvent(outbox.Audit{Principal: Principal, Action: "C", Failed: j.Status == outbox.Failed,
+		Desc: "email " + j.Kind + " (" + j.Status + "): " + sendErr.Error(), Task: j.ID, Patient: j.Patient, Recorded: p.cfg.Now()})
 	_, err := p.cfg.Service.Write(ctx, &service.Write{Interaction: "create", Method: "POST", Type: "AuditEvent", Resource: ev})
 	return err
 }

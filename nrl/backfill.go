@@ -130,8 +130,8 @@ func publishShared(ctx context.Context, svc BackfillService, cfg PointerConfig, 
 		if nhs == "" {
 			continue // nothing to publish under (a dead patient's plan is not Shared)
 		}
-		j := &Job{Kind: KindPublish, Status: "requested", Patient: resource.Str(d.Patient, "id"), NHSNumber: nhs,
-			PlanID: pv.ID, PlanVersion: pv.VersionID, Authored: now.UTC(),
+		j := &Job{Kind: KindPublish, State: requested(now), Patient: resource.Str(d.Patient, "id"), NHSNumber: nhs,
+			PlanID: pv.ID, PlanVersion: pv.VersionID,
 			Pointer: Build(cfg, PlanVersion{PlanID: pv.ID, Version: pv.VersionID, NHSNumber: nhs, Type: planType(plan),
 				Composition: resource.Str(d.Composition, "id"), Approved: resource.Str(d.Composition, "date")})}
 		if _, err := svc.Write(sys, &service.Write{Interaction: "create", Method: "POST", Type: "Task", Resource: j.Task()}); err != nil {
@@ -222,8 +222,8 @@ func Withdraw(ctx context.Context, svc Service, now time.Time) (int, error) {
 		if shared {
 			continue
 		}
-		j := &Job{Kind: KindRemove, Status: "requested", Patient: pub.Patient, NHSNumber: pub.NHSNumber,
-			PlanID: plan, PlanVersion: pub.PlanVersion, Authored: now.UTC(),
+		j := &Job{Kind: KindRemove, State: requested(now), Patient: pub.Patient, NHSNumber: pub.NHSNumber,
+			PlanID: plan, PlanVersion: pub.PlanVersion,
 			Reason: fmt.Sprintf("no longer shared, found at start (pointer %s of version %d)", pub.PointerID, pub.PlanVersion)}
 		if _, err := svc.Write(sys, &service.Write{Interaction: "create", Method: "POST", Type: "Task", Resource: j.Task()}); err != nil {
 			return queued, err

@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"ucp/fhir/resource"
+	"ucp/outbox"
 	"ucp/store"
 )
 
@@ -14,9 +15,9 @@ import (
 // is written back (Task) and read again unchanged: the publisher's state
 // survives its own round trip.
 func FuzzJobOf(f *testing.F) {
-	j := &Job{Kind: KindPublish, Status: "requested", Patient: "p1", NHSNumber: "9000000009", PlanID: "plan", PlanVersion: 3,
-		Pointer:  Build(PointerConfig{ODS: "X26", PracticeSetting: DefaultPracticeSetting, BaseURL: "https://ucp.example/fhir"}, PlanVersion{PlanID: "plan", Version: 3, NHSNumber: "9000000009", Type: "736373009", Composition: "c1"}),
-		Authored: time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC), Attempts: 2, Next: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC), Error: "NRL answered 503"}
+	j := &Job{Kind: KindPublish, Patient: "p1", NHSNumber: "9000000009", PlanID: "plan", PlanVersion: 3,
+		Pointer: Build(PointerConfig{ODS: "X26", PracticeSetting: DefaultPracticeSetting, BaseURL: "https://ucp.example/fhir"}, PlanVersion{PlanID: "plan", Version: 3, NHSNumber: "9000000009", Type: "736373009", Composition: "c1"}),
+		State:   outbox.State{Status: outbox.Requested, Authored: time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC), Attempts: 2, Next: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC), Error: "NRL answered 503"}}
 	f.Add(mustJSON(f, j.Task()))
 	f.Add([]byte(`{"resourceType":"Task","input":[{"type":{"text":"request"},"valueString":"{"}]}`))
 	f.Add([]byte(`{"resourceType":"Task","extension":[{"url":"` + extAttempts + `","valueInteger":1e400}]}`))

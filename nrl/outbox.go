@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"ucp/auth"
@@ -12,6 +11,7 @@ import (
 	"ucp/fhir/outcome"
 	"ucp/fhir/resource"
 	"ucp/fhir/service"
+	"ucp/outbox"
 	"ucp/profiles"
 	"ucp/store"
 )
@@ -38,6 +38,8 @@ const (
 	extNext     = profiles.BaseURL + "nrl-job-next-attempt"
 	extLease    = profiles.BaseURL + "nrl-job-lease"
 )
+
+func jobExt() outbox.Ext { return outbox.Ext{Attempts: extAttempts, Next: extNext, Lease: extLease} }
 
 // Principal is the system principal the publisher acts as.
 var Principal = &auth.Principal{Role: auth.RoleAdmin, Subject: "ucp-nrl-publisher", UserID: "ucp-nrl-publisher", Name: "ucp NRL publisher"}
@@ -112,12 +114,8 @@ func (g JobGuard) BeforeWrite(ctx context.Context, op *service.WriteOp, view ser
 }
 
 func isJob(task map[string]any) bool {
-	for _, c := range resource.List(resource.Obj(task, "code")["coding"]) {
-		if m, _ := c.(map[string]any); resource.Str(m, "system") == JobSystem {
-			return true
-		}
-	}
-	return false
+	_, ok := outbox.Kind(task, JobSystem)
+	return ok
 }
 
 // parsed is a stored version's resource; nil for a deletion or bad JSON
@@ -128,6 +126,11 @@ func parsed(v *store.Version) map[string]any {
 	}
 	m, _ := resource.Parse(v.JSON)
 	return m
+}
+
+// requested is the state of a new job, written at now.
+func requested(now time.Time) outbox.State {
+	return outbox.State{Status: outbox.Requested, Authored: now.UTC()}
 }
 
 func (o *Outbox) now() time.Time {
@@ -153,7 +156,7 @@ func (o *Outbox) planJob(ctx context.Context, op *service.WriteOp, prev map[stri
 	if err != nil || nhs == "" {
 		return nil, err
 	}
-	job := &Job{Patient: patient, NHSNumber: nhs, PlanID: op.ID, PlanVersion: op.Version, Authored: o.now().UTC(), Status: "requested"}
+	job := &Job{Patient: patient, NHSNumber: nhs, PlanID: op.ID, PlanVersion: op.Version, State: requested(o.now())}
 	switch {
 	case status == "active":
 		comp := ""
@@ -199,7 +202,7 @@ func (o *Outbox) consentJob(ctx context.Context, op *service.WriteOp, view servi
 	if err != nil || nhs == "" {
 		return nil, err
 	}
-	return &Job{Kind: KindRemovePatient, Patient: patient, NHSNumber: nhs, Authored: o.now().UTC(), Status: "requested",
+	return &Job{Kind: KindRemovePatient, Patient: patient, NHSNumber: nhs, State: requested(o.now()),
 		Reason: "consent to share withdrawn (Consent/" + op.ID + ")"}, nil
 }
 
@@ -212,7 +215,7 @@ func (o *Outbox) deathJob(op *service.WriteOp, prev map[string]any) *Job {
 	if nhs == "" {
 		return nil
 	}
-	return &Job{Kind: KindRemovePatient, Patient: op.ID, NHSNumber: nhs, Authored: o.now().UTC(), Status: "requested", Reason: "patient deceased"}
+	return &Job{Kind: KindRemovePatient, Patient: op.ID, NHSNumber: nhs, State: requested(o.now()), Reason: "patient deceased"}
 }
 
 func deceased(res map[string]any) bool {
@@ -280,7 +283,6 @@ type Job struct {
 	ID      string // the Task's id ("" before it is stored)
 	Version int64  // the Task's version, for If-Match
 	Kind    string
-	Status  string // Task.status: requested, in-progress, completed, failed
 	// Patient is the patient's id: jobs of one patient are sent in order.
 	Patient     string
 	NHSNumber   string
@@ -288,28 +290,24 @@ type Job struct {
 	PlanVersion int64
 	// Pointer is the exact pointer a publish job sends (relatesTo is added
 	// when it supersedes).
-	Pointer  *Pointer
-	Reason   string    // why a removal was asked for
-	Authored time.Time // when the job was written
-	Attempts int
-	Next     time.Time // no attempt before then
-	Lease    time.Time // claimed by a publisher until then
-	// Result: the pointer id made (publish), or what went wrong last.
+	Pointer *Pointer
+	Reason  string // why a removal was asked for
+	// PointerID is the pointer id a publish made.
 	PointerID string
-	Error     string
 	// Note says why a finished job sent nothing (it was overtaken).
 	Note string
+	// State is the job's delivery state: status (Task.status), when it
+	// was written, attempts, next attempt, lease, what went wrong last.
+	outbox.State
 }
 
 // Task returns the job as a FHIR Task.
 func (j *Job) Task() map[string]any {
 	t := map[string]any{
 		"resourceType": "Task",
-		"status":       j.Status,
 		"intent":       "order",
 		"code":         map[string]any{"coding": []any{map[string]any{"system": JobSystem, "code": j.Kind}}},
 		"for":          map[string]any{"reference": "Patient/" + j.Patient},
-		"authoredOn":   resource.FormatInstant(j.Authored),
 	}
 	if j.ID != "" {
 		t["id"] = j.ID
@@ -329,32 +327,13 @@ func (j *Job) Task() map[string]any {
 		in = append(in, input("reason", j.Reason))
 	}
 	t["input"] = in
-	var ext []any
-	if j.Attempts > 0 {
-		ext = append(ext, map[string]any{"url": extAttempts, "valueInteger": j.Attempts})
-	}
-	if !j.Next.IsZero() {
-		ext = append(ext, map[string]any{"url": extNext, "valueInstant": resource.FormatInstant(j.Next)})
-	}
-	if !j.Lease.IsZero() {
-		ext = append(ext, map[string]any{"url": extLease, "valueInstant": resource.FormatInstant(j.Lease)})
-	}
-	if len(ext) > 0 {
-		t["extension"] = ext
-	}
 	if j.PointerID != "" {
 		t["output"] = []any{map[string]any{"type": map[string]any{"text": "pointer"}, "valueString": j.PointerID}}
 	}
 	if j.Note != "" {
 		t["note"] = []any{map[string]any{"text": j.Note}}
 	}
-	if j.Error != "" {
-		if j.Status == "failed" {
-			t["statusReason"] = map[string]any{"text": j.Error}
-		} else {
-			t["businessStatus"] = map[string]any{"text": "retrying: " + j.Error}
-		}
-	}
+	j.State.Encode(t, jobExt())
 	return t
 }
 
@@ -368,19 +347,14 @@ func JobOf(v *store.Version) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &Job{ID: v.ID, Version: v.VersionID, Status: resource.Str(t, "status")}
-	for _, c := range resource.List(resource.Obj(t, "code")["coding"]) {
-		if m, _ := c.(map[string]any); resource.Str(m, "system") == JobSystem {
-			j.Kind = resource.Str(m, "code")
-		}
-	}
+	j := &Job{ID: v.ID, Version: v.VersionID, State: outbox.Decode(t, jobExt())}
+	j.Kind, _ = outbox.Kind(t, JobSystem)
 	j.Patient = refID(resource.Str(resource.Obj(t, "for"), "reference"), "Patient")
 	if f := resource.Str(resource.Obj(t, "focus"), "reference"); f != "" {
 		ref := resource.ParseReference(f)
 		j.PlanID = ref.ID
 		fmt.Sscan(ref.Version, &j.PlanVersion)
 	}
-	j.Authored, _ = time.Parse(time.RFC3339Nano, resource.Str(t, "authoredOn"))
 	for _, x := range resource.List(t["input"]) {
 		m, _ := x.(map[string]any)
 		val := resource.Str(m, "valueString")
@@ -396,19 +370,6 @@ func JobOf(v *store.Version) (*Job, error) {
 			}
 		}
 	}
-	for _, x := range resource.List(t["extension"]) {
-		m, _ := x.(map[string]any)
-		switch resource.Str(m, "url") {
-		case extAttempts:
-			n, _ := m["valueInteger"].(json.Number)
-			a, _ := n.Int64()
-			j.Attempts = int(a)
-		case extNext:
-			j.Next, _ = time.Parse(time.RFC3339Nano, resource.Str(m, "valueInstant"))
-		case extLease:
-			j.Lease, _ = time.Parse(time.RFC3339Nano, resource.Str(m, "valueInstant"))
-		}
-	}
 	for _, x := range resource.List(t["output"]) {
 		m, _ := x.(map[string]any)
 		j.PointerID = resource.Str(m, "valueString")
@@ -416,11 +377,6 @@ func JobOf(v *store.Version) (*Job, error) {
 	for _, n := range resource.List(t["note"]) {
 		m, _ := n.(map[string]any)
 		j.Note = resource.Str(m, "text")
-	}
-	if r := resource.Str(resource.Obj(t, "statusReason"), "text"); r != "" {
-		j.Error = r
-	} else if r := resource.Str(resource.Obj(t, "businessStatus"), "text"); r != "" {
-		j.Error = strings.TrimPrefix(r, "retrying: ")
 	}
 	return j, nil
 }

@@ -5,14 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"ucp/auth"
 	"ucp/fhir/outcome"
@@ -75,10 +71,6 @@ type PublisherConfig struct {
 type Publisher struct {
 	cfg  PublisherConfig
 	loop *outbox.Loop
-	mu   sync.Mutex
-	// stats of the last pass, for the metrics.
-	depth  int
-	oldest time.Time
 }
 
 // NewPublisher returns a Publisher for cfg.
@@ -113,38 +105,16 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 
 // Run sends due jobs every Poll until ctx ends.
 func (p *Publisher) Run(ctx context.Context) {
-	t := time.NewTicker(p.cfg.Poll)
-	defer t.Stop()
-	for {
-		if _, err := p.RunOnce(ctx); err != nil && ctx.Err() == nil {
-			p.cfg.Logger.Warn("NRL publisher pass", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	outbox.Run(ctx, p.cfg.Poll, p.RunOnce, func(err error) { p.cfg.Logger.Warn("NRL publisher pass", "err", err) })
 }
 
 // Depth is the number of open jobs (pending or being sent) at the last
 // pass.
-func (p *Publisher) Depth() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.depth
-}
+func (p *Publisher) Depth() int { return p.loop.Depth() }
 
 // OldestAge is the age of the oldest open job at the last pass, 0 when
 // there is none.
-func (p *Publisher) OldestAge() time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.oldest.IsZero() {
-		return 0
-	}
-	return p.cfg.Now().Sub(p.oldest)
-}
+func (p *Publisher) OldestAge() time.Duration { return p.loop.OldestAge() }
 
 // Open returns the open jobs (requested or in progress), oldest first.
 func Open(ctx context.Context, svc Service) ([]*Job, error) {
@@ -157,11 +127,7 @@ func Failed(ctx context.Context, svc Service) ([]*Job, error) {
 }
 
 func jobs(ctx context.Context, svc Service, status string) ([]*Job, error) {
-	codes := []string{}
-	for _, k := range []string{KindPublish, KindRemove, KindRemovePatient} {
-		codes = append(codes, JobSystem+"|"+k)
-	}
-	q := "code=" + url.QueryEscape(strings.Join(codes, ",")) + "&status=" + url.QueryEscape(status)
+	q := outbox.Query(JobSystem, []string{KindPublish, KindRemove, KindRemovePatient}, status)
 	vs, err := svc.Find(auth.NewContext(ctx, Principal), "Task", q, maxJobs)
 	if err != nil {
 		return nil, err
@@ -186,69 +152,28 @@ func jobs(ctx context.Context, svc Service, status string) ([]*Job, error) {
 // RunOnce sends every due job once, in order per patient, and returns how
 // many jobs it finished (sent, or failed for good).
 func (p *Publisher) RunOnce(ctx context.Context) (int, error) {
-	ctx = auth.NewContext(ctx, Principal)
-	open, err := Open(ctx, p.cfg.Service)
-	if err != nil {
-		return 0, err
-	}
-	p.mu.Lock()
-	p.depth, p.oldest = len(open), time.Time{}
-	if len(open) > 0 {
-		p.oldest = open[0].Authored
-	}
-	p.mu.Unlock()
-	byPatient := map[string][]*Job{}
-	var patients []string
-	for _, j := range open {
-		if _, ok := byPatient[j.Patient]; !ok {
-			patients = append(patients, j.Patient)
-		}
-		byPatient[j.Patient] = append(byPatient[j.Patient], j)
-	}
-	done := 0
-	for _, pt := range patients {
-		for _, j := range byPatient[pt] {
-			finished, err := p.attempt(ctx, j)
-			if err != nil {
-				return done, err
-			}
-			if !finished {
-				break // a later job of this patient waits for this one
-			}
-			done++
-		}
-	}
-	return done, nil
+	return outbox.Pass[*Job](auth.NewContext(ctx, Principal), p.loop, nrlOutbox{p})
 }
 
-// attempt claims a job and sends it if it is due (outbox.Loop). It
-// reports whether the job is finished, so that the patient's next job may
-// go.
-func (p *Publisher) attempt(ctx context.Context, j *Job) (bool, error) {
-	st := outbox.State{Status: j.Status, Authored: j.Authored, Attempts: j.Attempts, Next: j.Next, Lease: j.Lease, Error: j.Error}
-	finished, sendErr, err := p.loop.Try(ctx, outbox.Attempt{
-		State: &st,
-		Save: func(ctx context.Context) error {
-			j.Status, j.Attempts, j.Next, j.Lease, j.Error = st.Status, st.Attempts, st.Next, st.Lease, st.Error
-			_, err := p.save(ctx, j)
-			return err
-		},
-		Send: func(ctx context.Context) error { return p.send(ctx, j) },
-		Permanent: func(err error) bool {
-			var ae *APIError
-			return errors.As(err, &ae) && ae.Permanent()
-		},
-	})
-	if err != nil {
-		return false, err
-	}
-	if sendErr != nil {
-		p.cfg.Logger.Warn("NRL job failed", "task", j.ID, "kind", j.Kind, "status", j.Status, "err", sendErr)
-		if err := p.audit(ctx, j, sendErr); err != nil {
-			return false, err
-		}
-	}
-	return finished, nil
+// nrlOutbox is the NRL outbox as outbox.Pass sees it. A patient's jobs
+// are sent in order: a removal must never overtake the publish it undoes.
+type nrlOutbox struct{ p *Publisher }
+
+func (o nrlOutbox) Open(ctx context.Context) ([]*Job, error) { return Open(ctx, o.p.cfg.Service) }
+func (nrlOutbox) State(j *Job) *outbox.State                 { return &j.State }
+func (nrlOutbox) Key(j *Job) string                          { return j.Patient }
+func (o nrlOutbox) Save(ctx context.Context, j *Job) error {
+	_, err := o.p.save(ctx, j)
+	return err
+}
+func (o nrlOutbox) Send(ctx context.Context, j *Job) error { return o.p.send(ctx, j) }
+func (nrlOutbox) Permanent(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Permanent()
+}
+func (o nrlOutbox) Failed(ctx context.Context, j *Job, sendErr error) error {
+	o.p.cfg.Logger.Warn("NRL job failed", "task", j.ID, "kind", j.Kind, "status", j.Status, "err", sendErr)
+	return o.p.audit(ctx, j, sendErr)
 }
 
 // backoff is the delay before attempt n+1 (outbox.Loop.Backoff).
@@ -405,32 +330,12 @@ func versionOf(master, plan string) int64 {
 // audit records a failed attempt as an AuditEvent (DICOM Export: a
 // disclosure to a national service), naming the job and the patient.
 func (p *Publisher) audit(ctx context.Context, j *Job, sendErr error) error {
-	action, outcomeCode := "C", "4" // minor failure: it will be retried
+	action := "C"
 	if j.Kind != KindPublish {
 		action = "D"
 	}
-	if j.Status == "failed" {
-		outcomeCode = "8"
-	}
-	ev := map[string]any{
-		"resourceType": "AuditEvent",
-		"id":           uuid.NewString(),
-		"type":         map[string]any{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110106", "display": "Export"},
-		"action":       action,
-		"recorded":     resource.FormatInstant(p.cfg.Now()),
-		"outcome":      outcomeCode,
-		"outcomeDesc":  "NRL " + j.Kind + " (" + j.Status + "): " + sendErr.Error(),
-		"agent": []any{map[string]any{
-			"who":       map[string]any{"display": Principal.Name, "identifier": map[string]any{"value": Principal.Subject}},
-			"requestor": true,
-		}},
-		"source": map[string]any{"observer": map[string]any{"display": "ucp"}},
-		"entity": []any{
-			map[string]any{"what": map[string]any{"reference": "Task/" + j.ID}},
-			map[string]any{"what": map[string]any{"reference": "Patient/" + j.Patient},
-				"type": map[string]any{"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"}},
-		},
-	}
+	ev := outbox.AuditEvent(outbox.Audit{Principal: Principal, Action: action, Failed: j.Status == outbox.Failed,
+		Desc: "NRL " + j.Kind + " (" + j.Status + "): " + sendErr.Error(), Task: j.ID, Patient: j.Patient, Recorded: p.cfg.Now()})
 	_, err := p.cfg.Service.Write(ctx, &service.Write{Interaction: "create", Method: "POST", Type: "AuditEvent", Resource: ev})
 	return err
 }

@@ -4,8 +4,11 @@
 // version of it over the version it read (If-Match), with a lease, so that of
 // two workers on one store only one sends it; a failed attempt is retried
 // with a jittered exponential backoff until a horizon, then the job fails
-// for good. What a job is, how it is stored and how it is sent belong to the
-// outbox that uses the loop.
+// for good. Pass runs that over every open job of an outbox, keeping the
+// order of the jobs of one key (an NRL patient's), and a job stored as a
+// FHIR Task keeps its state with State.Encode and Decode. What a job asks,
+// how it is sent, which errors are permanent and its ordering key belong to
+// the outbox (the Outbox interface it implements).
 package outbox
 
 import (
@@ -53,6 +56,9 @@ type Loop struct {
 	cfg Config
 	mu  sync.Mutex
 	rnd *rand.Rand // the jitter's source, seeded from the clock
+	// the open jobs at the last Pass, for the metrics.
+	depth  int
+	oldest time.Time
 }
 
 // New returns a Loop for cfg.
