@@ -1,5 +1,7 @@
 // Command traindict trains the zstd dictionary the SQLite store compresses
-// stored JSON with (store/sqlite/zdict), from synthetic patients.
+// stored JSON with (store/sqlite/zdict), from synthetic patients' resources
+// and the AuditEvents of reads and searches of them (audit.Build), which
+// make up the audit file.
 //
 // Run from the module root:
 //
@@ -11,13 +13,18 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"time"
 
 	"github.com/klauspost/compress/dict"
 	"github.com/klauspost/compress/zstd"
 
+	"ucp/auth"
+	"ucp/auth/audit"
 	"ucp/synth"
 )
 
@@ -39,8 +46,26 @@ func main() {
 
 func run(id uint32, patients int, seed uint64, size int) error {
 	var samples [][]byte
-	w := synth.NDJSON(func(_ string, line []byte) error {
+	rng := rand.New(rand.NewPCG(seed, 0x75637))
+	w := synth.NDJSON(func(typ string, line []byte) error {
 		samples = append(samples, append([]byte(nil), line...))
+		if typ != "CarePlan" {
+			return nil
+		}
+		var plan struct {
+			ID      string
+			Subject struct{ Reference string }
+		}
+		if err := json.Unmarshal(line, &plan); err != nil {
+			return err
+		}
+		for _, e := range auditEvents(rng, plan.ID, plan.Subject.Reference) {
+			b, err := json.Marshal(audit.Build(e))
+			if err != nil {
+				return err
+			}
+			samples = append(samples, b)
+		}
 		return nil
 	})
 	if err := synth.Generate(synth.Options{Patients: patients, Seed: seed}, w); err != nil {
@@ -57,4 +82,26 @@ func run(id uint32, patients int, seed uint64, size int) error {
 	}
 	_, err = os.Stdout.Write(d)
 	return err
+}
+
+// auditEvents are what a care plan's day brings to the audit file: an
+// urgent care clinician's search and read, and its author's update.
+func auditEvents(rng *rand.Rand, plan, subject string) []*audit.Event {
+	patient := subject[len("Patient/"):]
+	at := synth.DefaultNow.Add(-time.Duration(rng.Int64N(int64(365 * 24 * time.Hour))))
+	n := rng.IntN(900000) + 100000
+	viewer := &auth.Principal{Issuer: "https://cis2", Subject: fmt.Sprintf("sub-%d", n), UserID: fmt.Sprintf("5550%08d", n),
+		Name: fmt.Sprintf("Paramedic %d", n), Role: auth.RoleView, RoleCode: "S8000:G8000:R8003", RoleName: "Paramedic",
+		Org: fmt.Sprintf("R%02d", rng.IntN(99)), ClientID: "ambulance-epr", TokenID: fmt.Sprintf("jti-%d", rng.Int64()),
+		FHIRUser: fmt.Sprintf("https://example.org/fhir/Practitioner/%d", n)}
+	author := &auth.Principal{Issuer: "https://cis2", Subject: fmt.Sprintf("sub-%d", n+1), UserID: fmt.Sprintf("5550%08d", n+1),
+		Name: fmt.Sprintf("Dr %d", n+1), Role: auth.RoleClinical, RoleCode: "S8000:G8000:R8000", RoleName: "Clinical Practitioner Access Role",
+		Org: fmt.Sprintf("F%05d", rng.IntN(99999)), ClientID: "gp-system", TokenID: fmt.Sprintf("jti-%d", rng.Int64())}
+	return []*audit.Event{
+		{Interaction: "search-type", Type: "CarePlan", Query: "subject=" + subject + "&status=active&_include=CarePlan:subject",
+			Status: 200, Patients: []string{patient}, Principal: viewer, Time: at},
+		{Interaction: "read", Type: "CarePlan", ID: plan, Status: 200, Patients: []string{patient}, Principal: viewer, Time: at.Add(time.Second)},
+		{Interaction: "read", Type: "Patient", ID: patient, Status: 200, Patients: []string{patient}, Principal: viewer, Time: at.Add(2 * time.Second)},
+		{Interaction: "update", Type: "CarePlan", ID: plan, Version: 2, Patients: []string{patient}, Principal: author, Time: at.Add(time.Hour)},
+	}
 }
