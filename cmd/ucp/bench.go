@@ -34,6 +34,7 @@ import (
 	"ucp/profiles"
 	"ucp/store"
 	"ucp/store/postgres"
+	"ucp/store/sqlite"
 	"ucp/synth"
 )
 
@@ -206,6 +207,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		report.LoadedBytes = sqliteBytes(db)
 		fmt.Fprintf(stdout, "database after the load: %.1f MB, %.1f KB a patient\n",
 			float64(report.LoadedBytes)/1e6, float64(report.LoadedBytes)/1e3/float64(max(report.Patients, 1)))
+		if err := printSpace(ctx, db, report.Patients, stdout); err != nil {
+			fmt.Fprintln(stderr, "ucp bench:", err)
+			return 1
+		}
 	}
 	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	srv, err := startServer(ctx, serveConfig{Addr: "127.0.0.1:0", Store: spec, DataDir: work, Pool: pool,
@@ -726,6 +731,25 @@ func (c *ceilingServer) Close() error { return c.srv.Close() }
 // write-ahead logs.
 func sqliteBytes(db string) int64 {
 	return fileSizes(db, db+"-wal", auditStorePath(db), auditStorePath(db)+"-wal")
+}
+
+// printSpace prints the largest tables and indexes of the SQLite file at
+// db, per patient: where the bytes of the database go.
+func printSpace(ctx context.Context, db string, patients int, stdout io.Writer) error {
+	st, err := sqlite.Open(db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	space, err := st.Space(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range space[:min(len(space), 10)] {
+		fmt.Fprintf(stdout, "  %-24s %7.1f MB %6.1f KB a patient %9d rows\n",
+			o.Name, float64(o.Bytes)/1e6, float64(o.Bytes)/1e3/float64(max(patients, 1)), o.Rows)
+	}
+	return nil
 }
 
 // auditFigures notes the audit file's size and how many AuditEvents it

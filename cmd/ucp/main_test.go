@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -479,6 +480,10 @@ func TestBenchRuns(t *testing.T) {
 	}
 	if !strings.Contains(rep.PageWeight, "urgent care view page weight") {
 		t.Errorf("report lacks the urgent care view's page weight: %q", rep.PageWeight)
+	}
+	// Where the database's bytes go: the versions' table among its largest.
+	if !regexp.MustCompile(`(?m)^  version +[0-9.]+ MB +[0-9.]+ KB a patient +[1-9][0-9]* rows$`).MatchString(stdout.String()) {
+		t.Errorf("stdout lacks the version table's space:\n%s", stdout.String())
 	}
 	for i, r := range rep.Results {
 		// Each run with 2 clients is followed by one paced at half its rate.

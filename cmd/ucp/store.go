@@ -103,13 +103,16 @@ func auditStorePath(path string) string {
 	return strings.TrimSuffix(path, ext) + "-audit" + ext
 }
 
-// openSQLite opens the SQLite store at path with its AuditEvents in a file
-// of their own (store/split, auditStorePath), zstd-compressed and indexed
+// openSQLite opens the SQLite store at path, its JSON zstd-compressed, with
+// its AuditEvents in a file of their own (store/split, auditStorePath), zstd-compressed and indexed
 // only by audit.SearchParams. A database of an earlier ucp, which holds its
 // AuditEvents itself and has no audit file, is opened as it is, with a
 // warning: ucp migrate into a new file moves its AuditEvents out.
 func openSQLite(ctx context.Context, path string) (store.Store, error) {
-	main, err := sqlite.Open(path)
+	// Compressed with the shipped dictionary: about a third of the file's
+	// bytes at 10,000 patients were the versions' JSON. A database written
+	// uncompressed reads as before; its new versions are compressed.
+	main, err := sqlite.OpenWith(path, sqlite.Options{CompressJSON: true})
 	if err != nil {
 		return nil, err
 	}
