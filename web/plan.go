@@ -42,7 +42,10 @@ type planModel struct {
 	CPR          *cprModel
 	Ceiling      []string
 	Deteriorates []string
-	Wishes       []string
+	// Wishes are the patient's Goals (CarePlan.goal): what matters to
+	// them, their wishes about resuscitation and who to involve, in their
+	// own words. Never a clinical decision: the pages mark them so.
+	Wishes       []item
 	PlaceOfCare  []string
 	PlaceOfDeath []string
 	LPA          []string
@@ -87,6 +90,12 @@ type contact struct {
 
 // item is one line of a section with the section resource it came from.
 type item struct{ Text, Ref string }
+
+// ID is the id part of the item's Ref, for the page's field ids.
+func (i item) ID() string {
+	_, id, _ := refParts(i.Ref)
+	return id
+}
 
 // statusWords says a plan's state in words: colour is lost on paper.
 func statusWords(status string) string {
@@ -357,7 +366,7 @@ func (rd reader) model(plan map[string]any, vid, latest int64) (*planModel, erro
 		}
 	}
 	if !m.FromDocument {
-		for _, k := range []string{"addresses", "supportingInfo", "careTeam"} {
+		for _, k := range []string{"addresses", "supportingInfo", "goal", "careTeam"} {
 			for _, r := range objs(plan, k) {
 				refs = append(refs, str(r, "reference"))
 			}
@@ -475,7 +484,7 @@ func (rd reader) section(m *planModel, res map[string]any) {
 			m.Other = append(m.Other, strings.TrimSpace(conceptText(code)+": "+value(res)))
 		}
 	case "Goal":
-		m.Wishes = append(m.Wishes, conceptText(obj(res, "description")))
+		m.Wishes = append(m.Wishes, item{Text: conceptText(obj(res, "description")), Ref: "Goal/" + resource.ID(res)})
 	case "RelatedPerson":
 		// An attorney is shown with the LPA, and changed through its form;
 		// any other person is a key contact of the plan's.
