@@ -67,6 +67,24 @@ func TestWishesShownAsThePatientsWords(t *testing.T) {
 	e.approve(planID)
 	want := []string{"What matters to me: Being at home with my dog", "My wishes about resuscitation, in my own words: " + wishesOfDeath}
 
+	// The approval's document, which the PDF and the FHIR document also
+	// come from, says whose words they are.
+	comps := e.find("Composition", func(map[string]any) bool { return true })
+	if len(comps) != 1 {
+		t.Fatalf("%d Compositions after one approval", len(comps))
+	}
+	var narrative string
+	for _, sec := range resource.List(comps[0]["section"]) {
+		if sm := sec.(map[string]any); resource.Str(sm, "title") == "What matters to the patient" {
+			narrative = resource.Str(resource.Obj(sm, "text"), "div")
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(narrative, "In the patient&#39;s own words: \u201c"+w) && !strings.Contains(narrative, "In the patient's own words: \u201c"+w) {
+			t.Errorf("the document's wishes section does not give %q as the patient's words:\n%s", w, narrative)
+		}
+	}
+
 	ctx := e.open(auth.RoleView, "", "Paramedic Jo Bloggs", "/app/patients/ex-patient")
 	wishes := text(t, ctx, "#wishes")
 	if !strings.Contains(wishes, "In the patient's own words") {
