@@ -413,6 +413,15 @@ func TestQuestionnaireStepUp(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("step-up links (-want +got):\n%s", diff)
 			}
+			if browser == nil {
+				return
+			}
+			ctx := browser.Tab(t)
+			if err := chromedp.Do(ctx, chromedp.Navigate(e.signIn(auth.RolePatient, "ex-patient", "Margaret Okafor", "/app/questionnaire/check")+"&proofing=P5")); err != nil {
+				t.Fatal(err)
+			}
+			axe(t, ctx)
+			shoot(t, ctx, "web-questionnaire-check-p5-"+strings.ReplaceAll(tc.name, " ", "-"))
 		})
 	}
 }
