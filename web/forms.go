@@ -245,6 +245,12 @@ func (a *App) showEdit(c *gin.Context, v *view, errs map[string]string) error {
 				d.Form[k] = vs[0]
 			}
 		}
+		// A refused change to a wish goes back into that wish's field,
+		// not the one that adds a wish.
+		if ref := c.PostForm("ref"); c.PostForm("section") == "wish" && ref != "" {
+			_, id, _ := refParts(ref)
+			d.Form["wish-"+id], d.Form["wish"] = d.Form["wish"], ""
+		}
 	}
 	// What approval will ask for, so the clinician sees it before trying;
 	// the care-plan rules decide when they approve.

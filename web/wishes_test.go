@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -154,6 +155,14 @@ func TestClinicianEditsAndRemovesAWish(t *testing.T) {
 	st, _, page = gp.post(edit, url.Values{"section": {"wish"}, "ref": {refs[0][1]}, "wish": {"  "}})
 	if st != http.StatusUnprocessableEntity || !strings.Contains(page, `id="wish-`+strings.TrimPrefix(refs[0][1], "Goal/")+`-error"`) {
 		t.Errorf("empty wish: %d, want 422 with the error beside the wish\n%s", st, page)
+	}
+	long := strings.Repeat("My garden. ", 400)
+	st, _, page = gp.post(edit, url.Values{"section": {"wish"}, "ref": {refs[1][1]}, "wish": {long}})
+	field := regexp.MustCompile(`(?s)<textarea class="nhsuk-textarea" id="wish-` + strings.TrimPrefix(refs[1][1], "Goal/") + `"[^>]*>(.*?)</textarea>`).FindStringSubmatch(page)
+	adder := regexp.MustCompile(`(?s)<textarea class="nhsuk-textarea" id="wish" [^>]*>(.*?)</textarea>`).FindStringSubmatch(page)
+	if st != http.StatusUnprocessableEntity || !strings.Contains(page, "Enter the wish in 4000 characters or fewer") || field == nil || adder == nil ||
+		html.UnescapeString(field[1]) != long || adder[1] != "" {
+		t.Errorf("too long a wish: %d, want 422 with the error and the text typed back in that wish's field, the new wish's empty\n%.3000s", st, page)
 	}
 	if st, _, page := gp.post(edit, url.Values{"section": {"wish"}, "ref": {"Condition/ex-condition"}, "wish": {"x"}}); st != http.StatusBadRequest {
 		t.Errorf("a wish of no plan: %d, want 400\n%s", st, page)
