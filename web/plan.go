@@ -89,7 +89,11 @@ type contact struct {
 }
 
 // item is one line of a section with the section resource it came from.
-type item struct{ Text, Ref string }
+type item struct {
+	Text, Ref string
+	// Own is true for a wish the patient expressed (Goal.expressedBy).
+	Own bool
+}
 
 // ID is the id part of the item's Ref, for the page's field ids.
 func (i item) ID() string {
@@ -484,7 +488,9 @@ func (rd reader) section(m *planModel, res map[string]any) {
 			m.Other = append(m.Other, strings.TrimSpace(conceptText(code)+": "+value(res)))
 		}
 	case "Goal":
-		m.Wishes = append(m.Wishes, item{Text: conceptText(obj(res, "description")), Ref: "Goal/" + resource.ID(res)})
+		// Only a goal the patient expressed is shown as their own words.
+		m.Wishes = append(m.Wishes, item{Text: conceptText(obj(res, "description")), Ref: "Goal/" + resource.ID(res),
+			Own: strings.HasPrefix(str(obj(res, "expressedBy"), "reference"), "Patient/")})
 	case "RelatedPerson":
 		// An attorney is shown with the LPA, and changed through its form;
 		// any other person is a key contact of the plan's.

@@ -65,6 +65,18 @@ func TestWishesShownAsThePatientsWords(t *testing.T) {
 	}
 	e := newEnv(t)
 	planID, _ := e.planFromSubmission()
+	// A goal the care team recorded, not the patient: not shown as their
+	// words.
+	e.putRes(map[string]any{"resourceType": "Goal", "id": "team-goal", "lifecycleStatus": "active",
+		"description": map[string]any{"text": "Keep pain controlled at home"}, "subject": map[string]any{"reference": "Patient/ex-patient"}})
+	v, err := e.st.Read(context.Background(), "CarePlan", planID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, _ := resource.Parse(v.JSON)
+	delete(pl, "meta")
+	pl["goal"] = append(resource.List(pl["goal"]), map[string]any{"reference": "Goal/team-goal"})
+	e.putRes(pl)
 	e.approve(planID)
 	want := []string{"What matters to me: Being at home with my dog", "My wishes about resuscitation, in my own words: " + wishesOfDeath}
 
@@ -96,6 +108,9 @@ func TestWishesShownAsThePatientsWords(t *testing.T) {
 			t.Errorf("the urgent view's wishes lack %q: %q", w, wishes)
 		}
 	}
+	if other := text(t, ctx, "#other-goals"); strings.Contains(wishes, "Keep pain controlled") || !strings.Contains(other, "Keep pain controlled at home") {
+		t.Errorf("the care team's goal is among the patient's words or missing: wishes %q, other goals %q", wishes, other)
+	}
 	// The wish about resuscitation is never in the CPR decision's place.
 	if cpr := text(t, ctx, "#cpr-decision"); strings.Contains(cpr, wishesOfDeath) {
 		t.Errorf("the CPR decision shows the patient's wish: %q", cpr)
@@ -104,7 +119,7 @@ func TestWishesShownAsThePatientsWords(t *testing.T) {
 
 	patient := e.open(auth.RolePatient, "ex-patient", "Margaret Okafor", "/app/")
 	mine := text(t, patient, "#wishes")
-	if !strings.Contains(mine, "In your own words") || !strings.Contains(mine, wishesOfDeath) {
+	if !strings.Contains(mine, "In your own words") || !strings.Contains(mine, wishesOfDeath) || strings.Contains(mine, "Keep pain controlled") {
 		t.Errorf("the patient's page shows their wishes as %q", mine)
 	}
 	shoot(t, patient, "web-mine-wishes")
