@@ -236,7 +236,13 @@ func summarise(res map[string]any) string {
 		add(ccText(res["type"]))
 		add(resource.Str(res, "description"))
 	case "Goal":
-		add(ccText(res["description"]))
+		// A wish the patient expressed is said to be theirs, so that the
+		// printed plan and the PDF cannot pass it off as a decision.
+		t := ccText(res["description"])
+		if strings.HasPrefix(resource.Str(resource.Obj(res, "expressedBy"), "reference"), "Patient/") {
+			t = "In the patient's own words: \u201c" + t + "\u201d"
+		}
+		add(t)
 	default:
 		add(resource.Type(res))
 	}

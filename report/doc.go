@@ -30,9 +30,11 @@
 // measures use (facts): the first evaluation reads them all by search; each
 // later one reads the type histories since the last read began (less an
 // overlap of a minute, for writes stamped before it and committed after), so
-// updates and deletions are applied, and then evaluates from memory. After
-// Config.Refresh (an hour) the register is read whole again. Warm does the
-// first read ahead of any evaluation (ucp serve runs it at start). The
+// updates and deletions are applied, and then evaluates from memory. Run
+// (which ucp serve starts) does the first read ahead of any evaluation
+// (Warm) and reads the register whole again every Config.Refresh (an hour;
+// Reread) in the background: evaluations never wait for a whole read, and
+// answer meanwhile from the kept records and the changes. The
 // records are the process's own: each node keeps its own, read from the
 // shared store.
 //

@@ -180,13 +180,13 @@ const (
 // committed after it, and the clocks of other nodes on the same store: the
 // service commits straight after it stamps, and a lost race prepares again
 // with a new stamp. Applying a version twice does nothing, as a record is
-// replaced only by a newer version. After maxAge the register is read whole
-// again, so that anything missed cannot last.
+// replaced only by a newer version. Now and then (Reports.Run, every
+// Config.Refresh) the register is read whole again, so that anything
+// missed cannot last; that read holds no lock while it reads, so that
+// evaluations meanwhile answer from the kept records and the changes.
 type facts struct {
 	mu     sync.Mutex
 	now    func() time.Time
-	maxAge time.Duration
-	loaded time.Time // when the last full read began; zero before the first
 	synced time.Time // when the last read (full or since) began
 	seq    int64
 	byType map[string]map[string]*fact // type → id → fact
@@ -198,50 +198,77 @@ type facts struct {
 // overlap is how far before the last read began a read of changes starts.
 const overlap = time.Minute
 
-func newFacts(now func() time.Time, maxAge time.Duration) *facts {
-	return &facts{now: now, maxAge: maxAge}
+func newFacts(now func() time.Time) *facts {
+	return &facts{now: now}
 }
 
 // sync brings the records up to date and hands them to fn, under the lock
 // (evaluations are serialised with their reads; each takes milliseconds
-// once the records are current).
+// once the records are current). Only when nothing has been read yet does
+// it read the register whole.
 func (f *facts) sync(ctx context.Context, svc Reader, fn func(map[string]map[string]*fact) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	start := f.now()
-	if f.byType == nil || start.Sub(f.loaded) > f.maxAge {
-		byType := map[string]map[string]*fact{}
-		var seq int64
-		for _, lt := range loadTypes {
-			m := map[string]*fact{}
-			err := each(ctx, svc, lt.typ, lt.query, func(v *store.Version) error {
-				rec, err := decode(v.Type, v.JSON)
-				if err != nil || rec == nil {
-					return err
-				}
-				seq++
-				if rec.plan != nil {
-					rec.plan.version = v.VersionID
-				}
-				m[v.ID] = &fact{id: v.ID, version: v.VersionID, seq: seq, record: *rec}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			byType[lt.typ] = m
+	if f.byType == nil {
+		byType, seq, start, err := f.readAll(ctx, svc)
+		if err != nil {
+			return err
 		}
-		f.byType, f.seq, f.loaded, f.synced = byType, seq, start, start
-	} else {
-		since := f.synced.Add(-overlap)
-		for _, lt := range loadTypes {
-			if err := f.apply(ctx, svc, lt.typ, since); err != nil {
-				return err
-			}
-		}
-		f.synced = start
+		f.byType, f.seq, f.synced = byType, seq, start
+		return fn(f.byType)
 	}
+	start := f.now()
+	since := f.synced.Add(-overlap)
+	for _, lt := range loadTypes {
+		if err := f.apply(ctx, svc, lt.typ, since); err != nil {
+			return err
+		}
+	}
+	f.synced = start
 	return fn(f.byType)
+}
+
+// reread reads the register whole without the lock, then puts the new
+// records in place of the kept ones. The writes made while it read are
+// applied again by the next read of changes, which begins an overlap
+// before this read began.
+func (f *facts) reread(ctx context.Context, svc Reader) error {
+	byType, seq, start, err := f.readAll(ctx, svc)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.byType, f.seq, f.synced = byType, seq, start
+	return nil
+}
+
+// readAll reads every resource the measures use, returning the records,
+// the last sequence number given and when the read began.
+func (f *facts) readAll(ctx context.Context, svc Reader) (map[string]map[string]*fact, int64, time.Time, error) {
+	start := f.now()
+	byType := map[string]map[string]*fact{}
+	var seq int64
+	for _, lt := range loadTypes {
+		m := map[string]*fact{}
+		err := each(ctx, svc, lt.typ, lt.query, func(v *store.Version) error {
+			rec, err := decode(v.Type, v.JSON)
+			if err != nil || rec == nil {
+				return err
+			}
+			seq++
+			if rec.plan != nil {
+				rec.plan.version = v.VersionID
+			}
+			m[v.ID] = &fact{id: v.ID, version: v.VersionID, seq: seq, record: *rec}
+			return nil
+		})
+		if err != nil {
+			return nil, 0, time.Time{}, err
+		}
+		byType[lt.typ] = m
+	}
+	return byType, seq, start, nil
 }
 
 // apply reads the history of typ since the given time and applies the newest

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,8 +55,108 @@ func TestReports(t *testing.T) {
 	t.Run("MeasuresMatchGenerated", func(t *testing.T) { measuresMatchGenerated(t, s) })
 	t.Run("MeasureRoles", func(t *testing.T) { measureRoles(t, s) })
 	t.Run("EvaluateMeasureBadInput", func(t *testing.T) { evaluateMeasureBadInput(t, s) })
-	// Last: it changes the register.
+	// Last: they change the register.
 	t.Run("MeasuresFollowWrites", func(t *testing.T) { measuresFollowWrites(t, s) })
+	t.Run("EvaluateDuringReread", func(t *testing.T) { evaluateDuringReread(t, s) })
+}
+
+// heldReader is the service with its searches held while hold is open:
+// a whole read of the register (searches) stops there, while reads of
+// changes (histories) go on.
+type heldReader struct {
+	report.Reader
+	hold    chan struct{}
+	entered chan struct{}
+	once    sync.Once
+}
+
+func (h *heldReader) Search(ctx context.Context, r service.SearchRequest) (*service.SearchResult, error) {
+	if h.hold != nil {
+		h.once.Do(func() { close(h.entered) })
+		select {
+		case <-h.hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return h.Reader.Search(ctx, r)
+}
+
+// evaluateDuringReread: while the register is read whole again, an
+// evaluation does not wait for it and answers from the kept facts and the
+// changes since; once the read is in place the answer is the same.
+func evaluateDuringReread(t *testing.T, s *server) {
+	ctx := auth.NewContext(context.Background(), &report.ReadAs)
+	held := &heldReader{Reader: s.loader}
+	reports, err := report.New(report.Config{Service: held})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reports.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evaluate := func(r *report.Reports) string {
+		t.Helper()
+		vals, _ := url.ParseQuery("periodStart=2024-11-01&periodEnd=2026-10-31")
+		_, body, err := r.Operations()[0].Handler(ctx, &service.OperationRequest{Name: "evaluate-measure", Method: "GET", Type: "Measure", ID: "ucp-uptake", Query: vals})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]any
+		b, _ := json.Marshal(body)
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatal(err)
+		}
+		delete(out, "date")
+		b, _ = json.Marshal(out)
+		return string(b)
+	}
+
+	held.hold, held.entered = make(chan struct{}), make(chan struct{})
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	reread := make(chan error, 1)
+	go func() { reread <- reports.Reread(rctx) }()
+	<-held.entered
+
+	// A practice changes its ODS code while the whole read is held.
+	org, err := s.loader.Read(ctx, "Organization", s.orgs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := resource.Parse(org.JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o["identifier"] = []any{map[string]any{"system": profiles.SystemODSCode, "value": "Z88888"}}
+	if _, err := s.loader.Write(ctx, &service.Write{Interaction: "update", Method: "PUT", Type: "Organization", ID: s.orgs[1], Resource: o}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := report.New(report.Config{Service: s.loader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := evaluate(fresh)
+	if !strings.Contains(want, "Z88888") {
+		t.Fatalf("the new ODS code is not a stratum of a first read: %s", want)
+	}
+	// The whole read is still held: this answer comes from the kept facts
+	// and the changes.
+	if diff := cmp.Diff(want, evaluate(reports)); diff != "" {
+		t.Errorf("evaluation during a reread, against a first read (-want +got):\n%s", diff)
+	}
+	select {
+	case err := <-reread:
+		t.Fatalf("the reread ended while held: %v", err)
+	default:
+	}
+	close(held.hold)
+	if err := <-reread; err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, evaluate(reports)); diff != "" {
+		t.Errorf("evaluation after the reread, against a first read (-want +got):\n%s", diff)
+	}
 }
 
 // load stores opts' patients through the care-plan rules, as the demo

@@ -21,8 +21,10 @@ import (
 )
 
 // The dashboard (/app/dashboard) draws the measures for the report role and
-// admins: uptake by month, the completeness of plans in force, and whether
-// patients who died with a plan died in their preferred place, by practice.
+// admins: uptake by month, the completeness of plans in force, whether
+// patients who died with a plan died in their preferred place, by practice,
+// and the plans patients started themselves, by month, with the median days
+// from submission to approval.
 // Every number comes from Measure/{id}/$evaluate-measure, invoked through
 // the service as the signed-in user (which authorises and audits each
 // evaluation), so the page shows exactly what the operation publishes,
@@ -83,13 +85,16 @@ func (a *App) dashboardForm(r *http.Request) (dashboardQuery, map[string]string)
 
 // dashboardData is the page's data.
 type dashboardData struct {
-	Query       dashboardQuery
-	Errors      map[string]string
-	Practices   []string // ODS codes to choose from
-	Period      string   // the period in words
-	Charts      []dashboardChart
-	Median      string // the median completeness, or why there is none
-	QueryString string // the form's values, for the CSV links
+	Query     dashboardQuery
+	Errors    map[string]string
+	Practices []string // ODS codes to choose from
+	Period    string   // the period in words
+	Charts    []dashboardChart
+	Median    string // the median completeness, or why there is none
+	// DaysToApproval is the median days from a patient's submission to
+	// the approval of the plan made from it, or why there is none.
+	DaysToApproval string
+	QueryString    string // the form's values, for the CSV links
 }
 
 // dashboardChart is one chart with its table and CSV link.
@@ -134,11 +139,11 @@ func (a *App) dashboard(c *gin.Context, v *view) error {
 		d.Period = q.from.Format("January 2006")
 	}
 	d.QueryString = url.Values{"start": {q.Start}, "end": {q.End}, "ods": {q.ODS}}.Encode()
-	charts, median, err := a.dashboardCharts(c, q)
+	charts, med, err := a.dashboardCharts(c, q)
 	if err != nil {
 		return err
 	}
-	d.Median = median
+	d.Median, d.DaysToApproval = med.completeness, med.daysToApproval
 	for _, ch := range charts {
 		d.Charts = append(d.Charts, dashboardChart{ID: ch.id, Heading: ch.Title, Intro: ch.intro, SVG: ch.svg(), Table: chart.Table(ch.Chart)})
 	}
@@ -194,9 +199,14 @@ func (n namedChart) svg() template.HTML {
 	return template.HTML(chart.Bar(n.Chart))
 }
 
-// dashboardCharts evaluates what the charts show: the uptake of each month,
-// and the quality and outcomes of the whole period.
-func (a *App) dashboardCharts(c *gin.Context, q dashboardQuery) ([]namedChart, string, error) {
+// medians are the dashboard's published medians, or why each is not.
+type medians struct{ completeness, daysToApproval string }
+
+// dashboardCharts evaluates what the charts show: the uptake and the
+// patient-started plans of each month, and the quality and outcomes of the
+// whole period.
+func (a *App) dashboardCharts(c *gin.Context, q dashboardQuery) ([]namedChart, medians, error) {
+	var med medians
 	uptake := namedChart{id: "uptake", line: true,
 		intro: "Patients with an approved plan in force at the end of each month, plans approved in the month, and plans revoked or completed in the month.",
 		Chart: chart.Chart{Title: "Uptake by month", Unit: "plans", Series: []chart.Series{
@@ -205,7 +215,7 @@ func (a *App) dashboardCharts(c *gin.Context, q dashboardQuery) ([]namedChart, s
 		from := q.from.AddDate(0, i, 0)
 		mr, err := a.evaluate(c, "ucp-uptake", from, from.AddDate(0, 1, -1), q.ODS)
 		if err != nil {
-			return nil, "", err
+			return nil, med, err
 		}
 		label := from.Format("Jan 2006")
 		for si, g := range []string{"in-force", "approved", "ended"} {
@@ -215,7 +225,7 @@ func (a *App) dashboardCharts(c *gin.Context, q dashboardQuery) ([]namedChart, s
 
 	quality, err := a.evaluate(c, "ucp-quality", q.from, q.to, q.ODS)
 	if err != nil {
-		return nil, "", err
+		return nil, med, err
 	}
 	completeness := namedChart{id: "completeness",
 		intro: "Plans in force at the end of the period by how many of the eight recommended sections they have: CPR decision, ceiling of treatment, preferred place of care, preferred place of death, key contacts, ADRT or LPA status, anticipatory medicines, and a review in the last 12 months.",
@@ -225,14 +235,14 @@ func (a *App) dashboardCharts(c *gin.Context, q dashboardQuery) ([]namedChart, s
 		p.Label = fmt.Sprintf("%d of 8", n)
 		completeness.Series[0].Points = append(completeness.Series[0].Points, p)
 	}
-	median := "not published: fewer than 5 plans are in force"
+	med.completeness = "not published: fewer than 5 plans are in force"
 	if s, ok := quality.score("completeness"); ok {
-		median = s + "%"
+		med.completeness = s + "%"
 	}
 
 	outcomes, err := a.evaluate(c, "ucp-outcomes", q.from, q.to, q.ODS)
 	if err != nil {
-		return nil, "", err
+		return nil, med, err
 	}
 	place := namedChart{id: "preferred-place",
 		intro: "Patients who died in the period with an approved plan, and of them those who died in their preferred place, by GP practice.",
@@ -242,7 +252,30 @@ func (a *App) dashboardCharts(c *gin.Context, q dashboardQuery) ([]namedChart, s
 		place.Series[0].Points = append(place.Series[0].Points, outcomes.stratumPoint("preferred-place", "ods", ods, "denominator"))
 		place.Series[1].Points = append(place.Series[1].Points, outcomes.stratumPoint("preferred-place", "ods", ods, "numerator"))
 	}
-	return []namedChart{uptake, completeness, place}, median, nil
+
+	started := namedChart{id: "patient-started",
+		intro: "Patients who sent their practice their wishes from the web app, each month, and how many of those submissions had become an approved plan by the end of that month.",
+		Chart: chart.Chart{Title: "Patient-started plans by month", Unit: "submissions", Series: []chart.Series{
+			{Name: "Submissions"}, {Name: "Approved by the month's end"}}}}
+	for i := range q.months {
+		from := q.from.AddDate(0, i, 0)
+		mr, err := a.evaluate(c, "ucp-patient-started", from, from.AddDate(0, 1, -1), q.ODS)
+		if err != nil {
+			return nil, med, err
+		}
+		label := from.Format("Jan 2006")
+		started.Series[0].Points = append(started.Series[0].Points, mr.point(label, "submissions", "initial-population"))
+		started.Series[1].Points = append(started.Series[1].Points, mr.point(label, "days-to-approval", "numerator"))
+	}
+	whole, err := a.evaluate(c, "ucp-patient-started", q.from, q.to, q.ODS)
+	if err != nil {
+		return nil, med, err
+	}
+	med.daysToApproval = "not published: fewer than 5 submissions in the period became approved plans"
+	if s, ok := whole.score("days-to-approval"); ok {
+		med.daysToApproval = s + " days"
+	}
+	return []namedChart{uptake, completeness, place, started}, med, nil
 }
 
 // evaluate invokes Measure/{id}/$evaluate-measure as the signed-in user.

@@ -141,6 +141,25 @@ func dashboardNumbers(t *testing.T, e *env) {
 		t.Errorf("uptake by month (-want +got):\n%s", diff)
 	}
 
+	want = nil
+	var submitted bool
+	for i := range 12 {
+		from := start.AddDate(0, i, 0)
+		v, err := synth.Expected(dashboardOpts, from, from.AddDate(0, 1, -1), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := or0(v, "ucp-patient-started/submissions/initial-population")
+		submitted = submitted || n != "0"
+		want = append(want, []string{from.Format("Jan 2006"), n, or0(v, "ucp-patient-started/days-to-approval/numerator")})
+	}
+	if diff := cmp.Diff(want, csvOf("patient-started")); diff != "" {
+		t.Errorf("patient-started plans by month (-want +got):\n%s", diff)
+	}
+	if !submitted {
+		t.Errorf("the generated data should have submissions in the period: %v", want)
+	}
+
 	year, err := synth.Expected(dashboardOpts, start, start.AddDate(1, 0, -1), "")
 	if err != nil {
 		t.Fatal(err)
@@ -202,8 +221,8 @@ func dashboardRoles(t *testing.T, e *env) {
 		if tc.want == 403 && (!strings.Contains(body, "only the reporting role and administrators can see them") || strings.Contains(body, "<svg")) {
 			t.Errorf("%s: the refusal is not in words, or shows a chart:\n%.2000s", tc.role, body)
 		}
-		if tc.want == 200 && strings.Count(body, "<svg") != 3 {
-			t.Errorf("%s: %d charts, want 3", tc.role, strings.Count(body, "<svg"))
+		if tc.want == 200 && strings.Count(body, "<svg") != 4 {
+			t.Errorf("%s: %d charts, want 4", tc.role, strings.Count(body, "<svg"))
 		}
 		status, _, _ = get(t, e.client(tc.role), e.url+"/app/dashboard/uptake.csv?"+dashboardQuery)
 		if status != tc.want {
@@ -251,11 +270,20 @@ func dashboardPage(t *testing.T, e *env) {
 	}
 	axe(t, ctx)
 	shoot(t, ctx, "dashboard")
-	// Choose a practice with the form, as a person would.
 	year, err := synth.Expected(dashboardOpts, time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 10, 31, 0, 0, 0, 0, time.UTC), "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The median days to approval is the measure's score, or not published
+	// (suppressed) when fewer than 5 submissions were approved.
+	wantDays := "not published: fewer than 5"
+	if s, ok := year["ucp-patient-started/days-to-approval/score"]; ok {
+		wantDays = ": " + s + " days"
+	}
+	if got := text(t, ctx, "#days-to-approval"); !strings.Contains(got, wantDays) {
+		t.Errorf("median days to approval = %q, want it to say %q", got, wantDays)
+	}
+	// Choose a practice with the form, as a person would.
 	ods := practices(year, "ucp-uptake/approved/")[0]
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById("ods").value = `+jsString(ods))); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -244,6 +245,12 @@ func (a *App) showEdit(c *gin.Context, v *view, errs map[string]string) error {
 				d.Form[k] = vs[0]
 			}
 		}
+		// A refused change to a wish goes back into that wish's field,
+		// not the one that adds a wish.
+		if ref := c.PostForm("ref"); c.PostForm("section") == "wish" && ref != "" {
+			_, id, _ := refParts(ref)
+			d.Form["wish-"+id], d.Form["wish"] = d.Form["wish"], ""
+		}
 	}
 	// What approval will ask for, so the clinician sees it before trying;
 	// the care-plan rules decide when they approve.
@@ -480,7 +487,39 @@ func (a *App) saveSection(c *gin.Context, v *view) error {
 			return err
 		}
 		drop[ref] = true
-		section = map[bool]string{true: "contact", false: "medicines"}[strings.HasPrefix(ref, "RelatedPerson/")]
+		switch {
+		case strings.HasPrefix(ref, "Goal/"):
+			field, section = "goal", "wishes"
+		case strings.HasPrefix(ref, "RelatedPerson/"):
+			section = "contact"
+		default:
+			section = "medicines"
+		}
+	case "wish":
+		// A wish is changed by replacing its Goal with one in the new
+		// words; the old one stays, versioned, with the plan versions that
+		// referenced it.
+		field, section = "goal", "wishes"
+		key := "wish"
+		if ref := c.PostForm("ref"); ref != "" {
+			old, err := planWish(plan, ref)
+			if err != nil {
+				return err
+			}
+			drop[old] = true
+			key = "wish-" + strings.TrimPrefix(old, "Goal/")
+		}
+		text := strings.TrimSpace(c.PostForm("wish"))
+		switch {
+		case text == "":
+			errs[key] = "Enter the wish in the patient's own words, or remove it"
+		case len(text) > maxWish:
+			errs[key] = fmt.Sprintf("Enter the wish in %d characters or fewer: it is %d", maxWish, len(text))
+		}
+		if len(errs) > 0 {
+			break
+		}
+		res = patientWish(subject, p, text, now)
 	case "medicines":
 		res = anticipatoryMedicine(c, subject, now, errs)
 	case "deteriorates":
@@ -665,7 +704,36 @@ func removable(rd reader, plan map[string]any, ref string) (string, error) {
 			}
 		}
 	}
-	return "", outcome.Errorf(outcome.Invalid, "that is not a key contact or an anticipatory medicine of this plan; reload the plan and try again")
+	if ref, err := planWish(plan, ref); err == nil {
+		return ref, nil
+	}
+	return "", outcome.Errorf(outcome.Invalid, "that is not a key contact, an anticipatory medicine or a wish of this plan; reload the plan and try again")
+}
+
+// maxWish is the longest wish the form takes, in bytes: a few paragraphs.
+const maxWish = 4000
+
+// planWish returns the plan's reference to the Goal ref names, when the
+// plan's goal holds it; anything else is refused.
+func planWish(plan map[string]any, ref string) (string, error) {
+	wantType, wantID, _ := refParts(ref)
+	for _, r := range objs(plan, "goal") {
+		typ, id, _ := refParts(str(r, "reference"))
+		if typ == "Goal" && typ == wantType && id == wantID && id != "" {
+			return str(r, "reference"), nil
+		}
+	}
+	return "", outcome.Errorf(outcome.Invalid, "that is not a wish of this plan; reload the plan and try again")
+}
+
+// patientWish is a wish of the patient's as a Goal, as $create-plan
+// writes one: expressed by the patient, in their words, with the
+// clinician who wrote it down as the note's author.
+func patientWish(subject map[string]any, p *auth.Principal, text, now string) map[string]any {
+	return map[string]any{"resourceType": "Goal", "lifecycleStatus": "proposed",
+		"description": map[string]any{"text": text},
+		"subject":     subject, "expressedBy": subject, "startDate": now[:10],
+		"note": []any{map[string]any{"authorReference": me(p), "time": now, "text": text}}}
 }
 
 // anticipatoryMedicine is the MedicationStatement the medicines form
@@ -736,8 +804,8 @@ func sameKind(a, b map[string]any) bool {
 		// is added, not swapped in. The LPA's attorney replaces the
 		// attorney.
 		return isAttorney(a) && isAttorney(b)
-	case "MedicationStatement":
-		// As many anticipatory medicines as the patient needs.
+	case "MedicationStatement", "Goal":
+		// As many anticipatory medicines, and wishes, as the patient has.
 		return false
 	case "Observation":
 	default:

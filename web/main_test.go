@@ -71,7 +71,8 @@ func principal(role auth.Role, patient, name string) *auth.Principal {
 	return p
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the app on a fresh store; opts adjust its Config.
+func newEnv(t *testing.T, opts ...func(*web.Config)) *env {
 	t.Helper()
 	st, reg := resttest.OpenStore(t), resttest.NewRegistry(t)
 	// ucp's own search parameters (supporting-info, for the urgent query),
@@ -147,8 +148,12 @@ func newEnv(t *testing.T) *env {
 		}
 		c.Redirect(http.StatusSeeOther, session.LocalPath(c.Query("next")))
 	})
-	app, err := web.New(web.Config{FHIR: func(c *service.Call) web.FHIR { return svc.For(c) }, Sessions: sessionsOf{&mgr}, Audit: sink,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	wcfg := web.Config{FHIR: func(c *service.Call) web.FHIR { return svc.For(c) }, Sessions: sessionsOf{&mgr}, Audit: sink,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, o := range opts {
+		o(&wcfg)
+	}
+	app, err := web.New(wcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

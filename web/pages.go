@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,10 @@ import (
 var funcs = template.FuncMap{
 	"join": strings.Join,
 	"inc":  func(i int) int { return i + 1 },
+	// ownWishes and otherWishes say whether any of the plan's goals are
+	// (are not) the patient's own words, which are shown apart.
+	"ownWishes":   func(ws []item) bool { return slices.ContainsFunc(ws, func(w item) bool { return w.Own }) },
+	"otherWishes": func(ws []item) bool { return slices.ContainsFunc(ws, func(w item) bool { return !w.Own }) },
 	// dict passes named values to a shared template (radios).
 	"dict": func(kv ...any) map[string]any {
 		m := map[string]any{}

@@ -42,7 +42,10 @@ type planModel struct {
 	CPR          *cprModel
 	Ceiling      []string
 	Deteriorates []string
-	Wishes       []string
+	// Wishes are the patient's Goals (CarePlan.goal): what matters to
+	// them, their wishes about resuscitation and who to involve, in their
+	// own words. Never a clinical decision: the pages mark them so.
+	Wishes       []item
 	PlaceOfCare  []string
 	PlaceOfDeath []string
 	LPA          []string
@@ -86,7 +89,17 @@ type contact struct {
 }
 
 // item is one line of a section with the section resource it came from.
-type item struct{ Text, Ref string }
+type item struct {
+	Text, Ref string
+	// Own is true for a wish the patient expressed (Goal.expressedBy).
+	Own bool
+}
+
+// ID is the id part of the item's Ref, for the page's field ids.
+func (i item) ID() string {
+	_, id, _ := refParts(i.Ref)
+	return id
+}
 
 // statusWords says a plan's state in words: colour is lost on paper.
 func statusWords(status string) string {
@@ -357,7 +370,7 @@ func (rd reader) model(plan map[string]any, vid, latest int64) (*planModel, erro
 		}
 	}
 	if !m.FromDocument {
-		for _, k := range []string{"addresses", "supportingInfo", "careTeam"} {
+		for _, k := range []string{"addresses", "supportingInfo", "goal", "careTeam"} {
 			for _, r := range objs(plan, k) {
 				refs = append(refs, str(r, "reference"))
 			}
@@ -475,7 +488,9 @@ func (rd reader) section(m *planModel, res map[string]any) {
 			m.Other = append(m.Other, strings.TrimSpace(conceptText(code)+": "+value(res)))
 		}
 	case "Goal":
-		m.Wishes = append(m.Wishes, conceptText(obj(res, "description")))
+		// Only a goal the patient expressed is shown as their own words.
+		m.Wishes = append(m.Wishes, item{Text: conceptText(obj(res, "description")), Ref: "Goal/" + resource.ID(res),
+			Own: strings.HasPrefix(str(obj(res, "expressedBy"), "reference"), "Patient/")})
 	case "RelatedPerson":
 		// An attorney is shown with the LPA, and changed through its form;
 		// any other person is a key contact of the plan's.

@@ -244,6 +244,7 @@ type startData struct {
 	First         string
 	Verified      bool
 	StepUp        string
+	StepUpLink    string // Config.StepUp's link, "" without NHS login
 }
 
 // questionnaireStart explains the questionnaire and starts or resumes it.
@@ -257,7 +258,7 @@ func (a *App) questionnaireStart(c *gin.Context, v *view) error {
 		return err
 	}
 	all := sections()
-	d := &startData{First: all[0].LinkID, Verified: patientplan.Verified(p), StepUp: stepUp()}
+	d := &startData{First: all[0].LinkID, Verified: patientplan.Verified(p), StepUp: stepUp(), StepUpLink: a.stepUpLink(QuestionnairePath)}
 	if ans != nil {
 		d.Started, d.Sent = true, ans.sent()
 		d.SentOn = longDate(str(ans.Res, "authored"))
@@ -555,6 +556,15 @@ func stepUp() string {
 	return strings.ToUpper(patientplan.StepUpMessage[:1]) + patientplan.StepUpMessage[1:]
 }
 
+// stepUpLink is where the "Verify your identity" button goes, back to
+// returnTo afterwards; "" when the service has no NHS login to verify at.
+func (a *App) stepUpLink(returnTo string) string {
+	if a.cfg.StepUp == nil {
+		return ""
+	}
+	return a.cfg.StepUp(returnTo)
+}
+
 func lowerFirst(s string) string {
 	if s == "" {
 		return s
@@ -575,10 +585,11 @@ type checkSection struct {
 
 // checkData is the check-your-answers page's data.
 type checkData struct {
-	Sections []checkSection
-	Verified bool
-	StepUp   string
-	Empty    bool
+	Sections   []checkSection
+	Verified   bool
+	StepUp     string
+	StepUpLink string // Config.StepUp's link, "" without NHS login
+	Empty      bool
 }
 
 // questionnaireCheck lists every answer with a link to change it, and the
@@ -596,7 +607,7 @@ func (a *App) questionnaireCheck(c *gin.Context, v *view) error {
 		c.Redirect(http.StatusSeeOther, QuestionnairePath)
 		return nil
 	}
-	d := &checkData{Verified: patientplan.Verified(p), StepUp: stepUp(), Empty: ans == nil}
+	d := &checkData{Verified: patientplan.Verified(p), StepUp: stepUp(), StepUpLink: a.stepUpLink(QuestionnairePath + "/check"), Empty: ans == nil}
 	for _, s := range sections() {
 		cs := checkSection{LinkID: s.LinkID, Title: s.Title}
 		if ans != nil {
@@ -668,7 +679,7 @@ func (a *App) sendQuestionnaire(c *gin.Context, v *view) error {
 	if err != nil {
 		if outcome.KindOf(err) == outcome.Forbidden && !patientplan.Verified(p) {
 			v.Title, v.status = "Verify your identity to send your answers", http.StatusForbidden
-			v.Data = &startData{Started: true, Verified: false, StepUp: stepUp()}
+			v.Data = &startData{Started: true, Verified: false, StepUp: stepUp(), StepUpLink: a.stepUpLink(QuestionnairePath + "/check")}
 			a.render(c, "questionnaire-start", v)
 			return nil
 		}

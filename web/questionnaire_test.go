@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -14,11 +15,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"ucp/auth"
+	"ucp/auth/launch"
 	"ucp/fhir/resource"
 	"ucp/notify"
 	"ucp/patientplan"
 	"ucp/profiles"
 	"ucp/store"
+	"ucp/web"
 )
 
 // client is a browser-like HTTP client with a real session: it keeps the
@@ -370,6 +373,56 @@ func TestQuestionnaireP5(t *testing.T) {
 	}
 	if st, _, page := cl.get("/app/patients/ex-patient"); st != http.StatusForbidden || strings.Contains(page, "Urgent care plan") && strings.Contains(page, "plan-status") {
 		t.Fatalf("P5 plan page: %d, want 403\n%s", st, page)
+	}
+}
+
+// TestQuestionnaireStepUp: the P5 warning on the start and check pages
+// has a "Verify your identity" button to NHS login that comes back to the
+// page, and says plainly that there is none when the service has no NHS
+// login.
+func TestQuestionnaireStepUp(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		stepUp func(string) string
+		want   map[string]string // page → the button's href, "" for none
+	}{
+		{"NHS login", func(to string) string { return launch.StepUpPath("nhslogin", to) }, map[string]string{
+			"/app/questionnaire":       launch.StepUpPath("nhslogin", "/app/questionnaire"),
+			"/app/questionnaire/check": launch.StepUpPath("nhslogin", "/app/questionnaire/check"),
+		}},
+		{"no NHS login", nil, map[string]string{"/app/questionnaire": "", "/app/questionnaire/check": ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *web.Config) { c.StepUp = tc.stepUp })
+			e.planPractice()
+			e.put("consent-given", "careplan-draft")
+			cl := e.signInAs(auth.RolePatient, "ex-patient", "P5")
+			if st, _, page := cl.post("/app/questionnaire/sections/matters", url.Values{"matters-what-matters": {"My garden"}}); st != http.StatusSeeOther {
+				t.Fatalf("P5 save: %d\n%s", st, page)
+			}
+			got := map[string]string{}
+			for path := range tc.want {
+				_, _, page := cl.get(path)
+				got[path] = ""
+				if m := regexp.MustCompile(`<a class="nhsuk-button" id="step-up-link" href="([^"]*)">Verify your identity</a>`).FindStringSubmatch(page); m != nil {
+					got[path] = html.UnescapeString(m[1])
+				} else if !strings.Contains(page, `id="step-up-unavailable"`) || !strings.Contains(page, "cannot check your identity with NHS login") {
+					t.Errorf("%s: neither a step-up button nor a plain word that there is none:\n%s", path, page)
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("step-up links (-want +got):\n%s", diff)
+			}
+			if browser == nil {
+				return
+			}
+			ctx := browser.Tab(t)
+			if err := chromedp.Do(ctx, chromedp.Navigate(e.signIn(auth.RolePatient, "ex-patient", "Margaret Okafor", "/app/questionnaire/check")+"&proofing=P5")); err != nil {
+				t.Fatal(err)
+			}
+			axe(t, ctx)
+			shoot(t, ctx, "web-questionnaire-check-p5-"+strings.ReplaceAll(tc.name, " ", "-"))
+		})
 	}
 }
 

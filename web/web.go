@@ -71,8 +71,13 @@ type Config struct {
 	Audit service.AuditSink
 	// SignOutPath is the sign-out form's action (POST), on every page.
 	SignOutPath string
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// StepUp is where a patient signed in below P9 goes to verify their
+	// identity with NHS login, coming back to returnTo (a local path)
+	// (launch.StepUpPath); nil when patients have no NHS login, and the
+	// pages then say so instead of offering a button.
+	StepUp func(returnTo string) string
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // App serves the pages.

@@ -638,6 +638,10 @@ func TestClinicianWritesAPlanThroughTheForms(t *testing.T) {
 	if got := text(t, ctx, "#contacts-now"); !strings.Contains(got, "Tom Brown") {
 		t.Fatalf("after adding a second key contact the edit page lists %q", got)
 	}
+	// Remove asks first: the real button is inside a disclosure.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#remove-contact-2-confirm summary"))); err != nil {
+		t.Fatal(err)
+	}
 	submit(t, ctx, "#remove-contact-2")
 	if got := text(t, ctx, "#contacts-now"); strings.Contains(got, "Tom Brown") || !strings.Contains(got, "Ngozi Okafor") {
 		t.Errorf("after removing Tom Brown the edit page lists %q", got)

@@ -101,10 +101,19 @@ func TestNHSLoginFlags(t *testing.T) {
 	if got := plan(p5); got != http.StatusForbidden {
 		t.Errorf("a P5 patient's plan: %d, want 403", got)
 	}
-	// Step-up: NHS login takes them through proving who they are, and
-	// they come back to where they were, now P9.
-	if to := signIn(p5, launch.StepUpPath("nhslogin", "/app/patients/"+joan), "joan-p5"); to != "/app/patients/"+joan {
-		t.Errorf("after the step-up: to %q, want back to their plan", to)
+	// Step-up: the questionnaire's warning has a button to NHS login,
+	// which takes them through proving who they are, and they come back to
+	// where they were, now P9.
+	resp, page := step(p5, "GET", root+"/app/questionnaire", nil)
+	m := regexp.MustCompile(`id="step-up-link" href="([^"]+)"`).FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("a P5 patient's questionnaire: %d, no step-up button\n%s", resp.StatusCode, page)
+	}
+	if link := html.UnescapeString(m[1]); link != launch.StepUpPath("nhslogin", "/app/questionnaire") {
+		t.Errorf("step-up button to %q, want %q", link, launch.StepUpPath("nhslogin", "/app/questionnaire"))
+	}
+	if to := signIn(p5, html.UnescapeString(m[1]), "joan-p5"); to != "/app/questionnaire" {
+		t.Errorf("after the step-up: to %q, want back to the questionnaire", to)
 	}
 	if got := plan(p5); got != http.StatusOK {
 		t.Errorf("after the step-up, their plan: %d, want 200", got)

@@ -40,18 +40,16 @@ func registerReporting(api *rest.Server, plans *careplan.Plans, trusted *service
 	return reports, nil
 }
 
-// warmReports reads what the measures use in the background
-// (report.Reports.Warm), so that the first evaluation does not wait for the
-// whole register to be read. stop ends the read and waits for it, before
-// the store closes.
+// warmReports reads what the measures use in the background, at start and
+// then every hour (report.Reports.Run), so that no evaluation
+// waits for the whole register to be read. stop ends the reads and waits
+// for them, before the store closes.
 func warmReports(ctx context.Context, reports *report.Reports, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := reports.Warm(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("reading the register for the measures failed; the first evaluation will read it", "err", err)
-		}
+		reports.Run(ctx, log)
 	}()
 	return func() { cancel(); <-done }
 }

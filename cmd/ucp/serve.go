@@ -411,7 +411,7 @@ func startServer(ctx context.Context, cfg serveConfig, log *slog.Logger) (*serve
 		return fail(err)
 	}
 	// The web app's pages (web.go).
-	if err := mountWeb(api.Handler(), api.Service(), doors.sessions, sink, log); err != nil {
+	if err := mountWeb(api.Handler(), api.Service(), doors.sessions, sink, nhsLoginStepUp(cfg.Launch), log); err != nil {
 		doors.Close()
 		return fail(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"ucp/auth"
 	"ucp/auth/audit"
+	"ucp/auth/launch"
 	"ucp/auth/session"
 	"ucp/fhir/service"
 	"ucp/loadgen"
@@ -24,18 +25,29 @@ import (
 // mountWeb serves the web app's pages at /app on e, each request as the
 // user of its session, through the API's own FHIR service (the same
 // authorizer, care-plan rules and audit).
-func mountWeb(e *gin.Engine, svc *service.Service, sessions *session.Manager, sink *audit.Sink, log *slog.Logger) error {
+func mountWeb(e *gin.Engine, svc *service.Service, sessions *session.Manager, sink *audit.Sink, stepUp func(string) string, log *slog.Logger) error {
 	// The patient's page shows who has looked at their record; the API
 	// serves the same operation.
 	if err := svc.RegisterOperation(audit.AccessLogOperation(svc)); err != nil {
 		return err
 	}
-	app, err := web.New(web.Config{FHIR: func(c *service.Call) web.FHIR { return svc.For(c) }, Sessions: sessions, Audit: sink, Logger: log})
+	app, err := web.New(web.Config{FHIR: func(c *service.Call) web.FHIR { return svc.For(c) }, Sessions: sessions, Audit: sink, StepUp: stepUp, Logger: log})
 	if err != nil {
 		return err
 	}
 	app.Routes(e.Group("", sessions.Middleware()))
 	return nil
+}
+
+// nhsLoginStepUp is the web app's link for a patient to verify their
+// identity (to P9) with NHS login, nil when --nhslogin-issuer is not set:
+// the development identity provider's patients cannot step up, and the
+// pages then say so.
+func nhsLoginStepUp(lf launchFlags) func(returnTo string) string {
+	if lf.NHSLoginIssuer == "" {
+		return nil
+	}
+	return func(returnTo string) string { return launch.StepUpPath("nhslogin", returnTo) }
 }
 
 // webBench is ucp bench's "urgent care view page": the page an ambulance
