@@ -210,6 +210,7 @@ func (a *App) showPlan(c *gin.Context, v *view, ctx context.Context, d *urgentDa
 	if err != nil {
 		return err
 	}
+	banner.Own = p != nil && p.Role == auth.RolePatient
 	v.Patient = banner
 	v.Title = banner.Name
 	plans, err := rd.plans(id)

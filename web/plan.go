@@ -20,6 +20,10 @@ type patientBanner struct {
 	Age                                      string
 	// NotForCPR puts the DNACPR band on the banner.
 	NotForCPR bool
+	// Own is a patient's banner on their own page: it leaves out the NHS
+	// number, which NHS login's rules say is never shown back to the
+	// person it traced.
+	Own bool
 }
 
 // planModel is a plan as the pages show it, in the urgent care order.

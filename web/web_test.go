@@ -407,6 +407,10 @@ func TestPatientSeesTheirOwnPlanOnly(t *testing.T) {
 	if !exists(t, ctx, "#withheld") {
 		t.Error("the patient is not told that parts of the plan are not shown")
 	}
+	// NHS login's rule: the NHS number it traced is never shown back.
+	if got := text(t, ctx, ".ucp-banner"); strings.Contains(got, "NHS number") || strings.Contains(got, "999 000 1235") {
+		t.Errorf("the patient's own banner shows their NHS number: %q", got)
+	}
 	if got := text(t, ctx, "main"); !strings.Contains(got, "Morphine") || !strings.Contains(got, "Has ADRT") {
 		t.Errorf("the patient's page lacks their medicines or their advance decision:\n%s", got)
 	}
